@@ -1,0 +1,89 @@
+// The tcpnetlock line protocol: request parsing, answers and validation.
+//
+// A request is one line: ACTION followed by zero or more ",KEY:VALUE" parameters.
+// See docs/PROTOCOL.md for the protocol as users see it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tnl {
+
+/// TCP port the server listens on, and clients connect to, by default.
+inline constexpr std::uint16_t default_port = 7654;
+
+/// Longest request line the server buffers by default (bytes, without the line end).
+inline constexpr std::size_t default_max_line_length = 1024;
+
+/// Request actions.
+namespace action {
+inline constexpr std::string_view lock = "lock";
+inline constexpr std::string_view release = "release";
+inline constexpr std::string_view keepalive = ".keepalive";
+inline constexpr std::string_view ping = ".ping";
+inline constexpr std::string_view stats = ".stats";
+inline constexpr std::string_view server_shutdown = ".server-shutdown";
+}  // namespace action
+
+/// Request parameter keys.
+namespace param {
+inline constexpr std::string_view name = "name";
+inline constexpr std::string_view client_id = "client-id";
+}  // namespace param
+
+/// Answers, each sent as one line terminated by '\n'.
+namespace answer {
+inline constexpr std::string_view ok = "ok";
+inline constexpr std::string_view not_granted = "not-granted";
+inline constexpr std::string_view released = "released";
+inline constexpr std::string_view alive = "alive";
+inline constexpr std::string_view pong = "pong";
+inline constexpr std::string_view bad_request = "bad-request";
+inline constexpr std::string_view bad_action = "bad-action";
+inline constexpr std::string_view shutting_down = "shutting-down";
+/// Prefix of the `.stats` answer; a one-line JSON object follows it.
+inline constexpr std::string_view stats_prefix = "stats,";
+/// Prefix of every error answer; a human-readable reason follows it.
+inline constexpr std::string_view error_prefix = "err,";
+inline constexpr std::string_view invalid_lock_name = "err,invalid lock name";
+inline constexpr std::string_view invalid_client_id = "err,invalid client id";
+inline constexpr std::string_view line_too_long = "err,line too long";
+inline constexpr std::string_view shutdown_disabled =
+    "err,server-shutdown is disabled (start the server with --allow-remote-shutdown)";
+}  // namespace answer
+
+/// One parsed request line.
+struct Request {
+  /// The action, stripped of surrounding white space; never empty.
+  std::string action;
+  /// Parameters in the order sent; keys are never empty.
+  std::vector<std::pair<std::string, std::string>> params;
+
+  /// Value of parameter `key` (the last one when sent more than once), if present.
+  [[nodiscard]] std::optional<std::string_view> param(std::string_view key) const;
+};
+
+/// Parses one request line (without its '\n'; a trailing '\r' is white space like any
+/// other). Returns nullopt for a bad request: an empty action or an empty parameter key.
+[[nodiscard]] std::optional<Request> parse_request(std::string_view line);
+
+/// Formats a request line, including its trailing '\n'.
+[[nodiscard]] std::string format_request(
+    std::string_view action,
+    const std::vector<std::pair<std::string_view, std::string_view>>& params = {});
+
+/// Strips ASCII white space (space, \t, \n, \v, \f, \r) from both ends.
+[[nodiscard]] std::string_view strip(std::string_view text);
+
+/// True when `name` matches ^[a-zA-Z0-9_-]+$.
+[[nodiscard]] bool is_valid_lock_name(std::string_view name);
+
+/// True when `id` matches ^[a-zA-Z0-9.@_-]+$.
+[[nodiscard]] bool is_valid_client_id(std::string_view id);
+
+}  // namespace tnl

@@ -1,0 +1,35 @@
+#include "server_process.hpp"
+
+#include <stdexcept>
+
+namespace tnl::test {
+
+std::string binary(const std::string& name) { return std::string{TNL_BIN_DIR} + "/" + name; }
+
+namespace {
+std::vector<std::string> server_argv(const std::string& listen, const std::string& port_file,
+                                     std::vector<std::string> extra) {
+  std::vector<std::string> argv{binary("tcpnetlock_server"), "--listen", listen, "--port", "0", "--port-file",
+                                port_file};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+}  // namespace
+
+ServerProcess::ServerProcess(std::vector<std::string> extra_args, std::string listen)
+    : process_(ChildProcess::start(server_argv(listen, (dir_.path() / "port").string(), std::move(extra_args)))) {
+  const auto port_file = dir_.path() / "port";
+  if (!wait_until([&] { return !read_file(port_file).empty() || !process_.running(); })) {
+    throw std::runtime_error("server did not start listening: " + process_.stderr_text());
+  }
+  const std::string text = read_file(port_file);
+  if (text.empty()) throw std::runtime_error("server exited at start: " + process_.stderr_text());
+  port_ = static_cast<std::uint16_t>(std::stoi(text));
+}
+
+std::optional<ExitStatus> ServerProcess::stop(int sig) {
+  process_.signal(sig);
+  return process_.wait_for_exit();
+}
+
+}  // namespace tnl::test

@@ -1,0 +1,33 @@
+// The real tcpnetlock_server, started on an ephemeral loopback port for one test.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace tnl::test {
+
+/// Path of a built binary, e.g. binary("tcpnetlock_server"); set by CMake (TNL_BIN_DIR).
+std::string binary(const std::string& name);
+
+class ServerProcess {
+ public:
+  /// Starts the server with `--listen listen --port 0 --port-file ...` plus `extra_args`,
+  /// and waits until it listens. Throws when it does not start.
+  explicit ServerProcess(std::vector<std::string> extra_args = {}, std::string listen = "127.0.0.1");
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
+  ChildProcess& process() { return process_; }
+  /// Sends SIGTERM and waits for the exit status.
+  std::optional<ExitStatus> stop(int sig = 15);
+
+ private:
+  TempDir dir_;
+  ChildProcess process_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace tnl::test
