@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 (bookworm) packages this project needs. Idempotent: when every
+# package is already installed it does not touch apt at all, so repeated runs are fast.
+#
+#   scripts/install-deps.sh            build + test dependencies (the default)
+#   scripts/install-deps.sh --runtime  only the shared libraries the binaries load
+#   scripts/install-deps.sh --print    print the selected package list and exit
+#
+# Needs root only when something is missing (it runs apt-get).
+set -euo pipefail
+
+# Shared libraries tcpnetlock_server, tcpnetlock_client and tcpnetlock_do link against
+# (standalone Asio, CLI11 and nlohmann-json are header-only). The Dockerfile's runtime
+# stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
+RUNTIME_PACKAGES=(libfmt9 libspdlog1.10)
+
+# Compiler, build system and the -dev packages found by CMake's find_package.
+BUILD_PACKAGES=(
+  build-essential cmake pkg-config
+  libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
+)
+
+# What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
+# shell-level tests, and chroot/timeout (coreutils, always present on Debian).
+TEST_PACKAGES=(procps netcat-openbsd coreutils)
+
+mode=all
+for arg in "$@"; do
+  case "$arg" in
+    --runtime) mode=runtime ;;
+    --print) print_only=1 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps.sh: unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $mode == runtime ]]; then
+  packages=("${RUNTIME_PACKAGES[@]}")
+else
+  packages=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
+fi
+
+if [[ ${print_only:-0} == 1 ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [[ $status == installed ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [[ $(id -u) != 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo -n -- "$0" "$@"
+  fi
+  echo "install-deps: missing packages and not root; run as root: $0" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y -q -o Dpkg::Use-Pty=0 --no-install-recommends)
+apt-get update -q
+apt-get install "${apt_opts[@]}" "${missing[@]}"
+echo "install-deps: done"

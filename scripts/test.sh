@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The one test command: installs the dependencies, builds, and runs the whole ctest
+# suite twice: in the Release build (build/release) and in the AddressSanitizer +
+# UndefinedBehaviorSanitizer build (build/asan). Exits non-zero if anything fails.
+#
+#   scripts/test.sh                 everything (what CI runs)
+#   scripts/test.sh --no-sanitize   only the Release build and its suite (quick loop)
+#   scripts/test.sh -- ARGS...      extra ctest arguments, e.g. -- -R server
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+sanitize=1
+ctest_extra=()
+while (($#)); do
+  case "$1" in
+    --no-sanitize) sanitize=0 ;;
+    --) shift; ctest_extra=("$@"); break ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+jobs=$(nproc 2>/dev/null || echo 2)
+# Per-test limit in seconds; the sanitizer build is several times slower.
+timeout=${TNL_TEST_TIMEOUT:-300}
+
+scripts/install-deps.sh
+
+total_passed=0
+total_failed=0
+failed_suites=()
+
+# run_suite NAME BUILD_DIR: runs ctest there, adds its counts to the totals.
+run_suite() {
+  local name=$1 dir=$2 log rc line
+  log=$(mktemp)
+  echo
+  echo "=== ctest: $name ($dir) ==="
+  set +e
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error \
+    -j "$jobs" --timeout "$timeout" "${ctest_extra[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # "100% tests passed, 0 tests failed out of 42"
+  line=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1 || true)
+  if [[ $line =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+    total_failed=$((total_failed + BASH_REMATCH[1]))
+    total_passed=$((total_passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  fi
+  rm -f "$log"
+  if ((rc != 0)); then
+    failed_suites+=("$name")
+    ((total_failed > 0)) || total_failed=1
+  fi
+  summaries+=("$name: ${line:-ctest exited with status $rc and no summary}")
+}
+summaries=()
+
+scripts/build.sh
+run_suite release build/release
+
+if ((sanitize)); then
+  scripts/build.sh --sanitize
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  run_suite asan+ubsan build/asan
+fi
+
+echo
+echo "=== summary ==="
+printf '%s\n' "${summaries[@]}"
+echo "tests: $total_passed passed, $total_failed failed"
+if ((${#failed_suites[@]})); then
+  echo "FAILED: ${failed_suites[*]}" >&2
+  exit 1
+fi
