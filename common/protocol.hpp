@@ -53,6 +53,7 @@ inline constexpr std::string_view error_prefix = "err,";
 inline constexpr std::string_view invalid_lock_name = "err,invalid lock name";
 inline constexpr std::string_view invalid_client_id = "err,invalid client id";
 inline constexpr std::string_view line_too_long = "err,line too long";
+inline constexpr std::string_view first_line_timeout = "err,no request received in time";
 inline constexpr std::string_view shutdown_disabled =
     "err,server-shutdown is disabled (start the server with --allow-remote-shutdown)";
 }  // namespace answer

@@ -1,0 +1,148 @@
+#include "connection.hpp"
+
+#include <asio/read_until.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "connection_manager.hpp"
+#include "request_handler.hpp"
+
+namespace tnl {
+
+Connection::Connection(asio::ip::tcp::socket socket, std::uint64_t id, ConnectionManager& manager,
+                       RequestHandler& handler, const ServerConfig& config)
+    : socket_(std::move(socket)),
+      deadline_(socket_.get_executor()),
+      id_(id),
+      manager_(manager),
+      handler_(handler),
+      config_(config) {
+  std::error_code error;
+  const auto endpoint = socket_.remote_endpoint(error);
+  if (!error) {
+    const auto address = endpoint.address();
+    peer_ = address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
+                            : address.to_string() + ":" + std::to_string(endpoint.port());
+  }
+}
+
+void Connection::start() {
+  spdlog::debug("connection {} from {} opened", id_, peer_);
+  if (config_.first_line_timeout.count() > 0) {
+    deadline_.expires_after(config_.first_line_timeout);
+    deadline_.async_wait([self = shared_from_this()](std::error_code error) {
+      if (error || self->got_first_line_ || self->closing_) return;
+      spdlog::info("connection {} from {} sent no request in time; closing", self->id_, self->peer_);
+      self->answer(answer::first_line_timeout, Then::close);
+    });
+  }
+  read();
+}
+
+void Connection::shut_down() {
+  if (ended_ || closing_) return;
+  answer(answer::shutting_down, Then::close);
+}
+
+void Connection::answer(std::string_view line, Then then) {
+  if (ended_ || closing_) return;
+  output_.emplace_back(line).push_back('\n');
+  if (then == Then::close) begin_close();
+  write();
+}
+
+void Connection::set_lock(LockState state, std::string name) {
+  lock_state_ = state;
+  lock_name_ = std::move(name);
+}
+
+void Connection::read() {
+  if (reading_ || ended_) return;
+  reading_ = true;
+  // "\r\n" may follow a maximal line; anything longer cannot be a valid request.
+  const std::size_t limit = config_.max_line_length + 2;
+  asio::async_read_until(socket_, asio::dynamic_buffer(input_, limit), '\n',
+                         [self = shared_from_this()](std::error_code error, std::size_t line_end) {
+                           self->on_read(error, line_end);
+                         });
+}
+
+void Connection::on_read(std::error_code error, std::size_t line_end) {
+  reading_ = false;
+  if (ended_) return;
+  if (closing_) {
+    // Draining what the client still sends, so that closing does not turn into a reset
+    // that could destroy our last answer in flight. Ends at EOF or at the linger deadline.
+    input_.clear();
+    if (error && error != asio::error::not_found) return end();
+    return read();
+  }
+  if (error == asio::error::not_found) {
+    spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
+    return answer(answer::line_too_long, Then::close);
+  }
+  if (error) {
+    // EOF or a broken connection: the client is gone, and so is its lock, right now.
+    return end();
+  }
+
+  std::string_view line{input_.data(), line_end - 1};
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > config_.max_line_length) {
+    return answer(answer::line_too_long, Then::close);
+  }
+  if (!got_first_line_) {
+    got_first_line_ = true;
+    deadline_.cancel();
+  }
+  handler_.handle_line(*this, line);
+  input_.erase(0, line_end);
+  // Read the next line only once the answers to this one are written: a client that
+  // pipelines without reading cannot make us queue answers without bound.
+  if (!writing_) read();
+}
+
+void Connection::write() {
+  if (writing_ || ended_ || output_.empty()) return;
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(output_.front()),
+                    [self = shared_from_this()](std::error_code error, std::size_t) { self->on_write(error); });
+}
+
+void Connection::on_write(std::error_code error) {
+  writing_ = false;
+  if (ended_) return;
+  if (error) return end();
+  output_.pop_front();
+  if (!output_.empty()) return write();
+  if (closing_) {
+    std::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+  read();
+}
+
+void Connection::begin_close() {
+  if (closing_) return;
+  closing_ = true;
+  // A connection on its way out owns nothing: its lock is free for the next request now,
+  // not when the client gets round to closing its end.
+  handler_.connection_ended(*this);
+  deadline_.expires_after(config_.linger_timeout);
+  deadline_.async_wait([self = shared_from_this()](std::error_code error) {
+    if (!error) self->end();
+  });
+}
+
+void Connection::end() {
+  if (ended_) return;
+  ended_ = true;
+  handler_.connection_ended(*this);
+  std::error_code ignored;
+  socket_.close(ignored);
+  deadline_.cancel();
+  spdlog::debug("connection {} from {} closed", id_, peer_);
+  manager_.remove(shared_from_this());
+}
+
+}  // namespace tnl

@@ -1,0 +1,89 @@
+// One client connection: reads request lines, writes answers, and carries the lock
+// the client holds or waits for. Lines are parsed and acted on by RequestHandler.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "server_config.hpp"
+
+namespace tnl {
+
+class ConnectionManager;
+class RequestHandler;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  /// What the connection is doing with respect to a lock.
+  enum class LockState {
+    none,     ///< no lock asked for yet
+    waiting,  ///< queued for `lock_name()`
+    holding,  ///< holds `lock_name()`
+  };
+  /// Whether to keep the connection open after an answer.
+  enum class Then { keep_open, close };
+
+  Connection(asio::ip::tcp::socket socket, std::uint64_t id, ConnectionManager& manager, RequestHandler& handler,
+             const ServerConfig& config);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Arms the first-line timeout and starts reading.
+  void start();
+  /// Server shutdown: answers `shutting-down`, then closes.
+  void shut_down();
+  /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.
+  void answer(std::string_view line, Then then = Then::keep_open);
+
+  /// Records that this connection now waits for or holds `name`.
+  void set_lock(LockState state, std::string name);
+  [[nodiscard]] LockState lock_state() const { return lock_state_; }
+  [[nodiscard]] const std::string& lock_name() const { return lock_name_; }
+  /// Unique for the server's lifetime; the owner id in the lock table.
+  [[nodiscard]] std::uint64_t id() const { return id_; }
+  /// "address:port" of the client, for logs.
+  [[nodiscard]] const std::string& peer() const { return peer_; }
+  /// False once the connection has ended (its lock, if any, is already freed).
+  [[nodiscard]] bool is_open() const { return !ended_; }
+
+ private:
+  /// Starts the one outstanding read: the next line, or draining input while closing.
+  void read();
+  void on_read(std::error_code error, std::size_t line_end);
+  /// Starts writing the front of the queue unless a write is under way.
+  void write();
+  void on_write(std::error_code error);
+  /// Starts an orderly close: stop taking requests, flush answers, send FIN, drain.
+  void begin_close();
+  /// Ends the connection at once: frees its lock, closes the socket, forgets it.
+  void end();
+
+  asio::ip::tcp::socket socket_;
+  /// First-line timeout while no line has arrived; linger limit while closing.
+  asio::steady_timer deadline_;
+  const std::uint64_t id_;
+  ConnectionManager& manager_;
+  RequestHandler& handler_;
+  const ServerConfig& config_;
+  std::string peer_;
+
+  /// Unconsumed input, never more than one maximal line plus its line end.
+  std::string input_;
+  /// Answers not yet written; bounded because no new line is read while one is pending.
+  std::deque<std::string> output_;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool closing_ = false;  ///< no more requests; close once output_ is flushed
+  bool ended_ = false;
+  bool got_first_line_ = false;
+
+  LockState lock_state_ = LockState::none;
+  std::string lock_name_;
+};
+
+}  // namespace tnl

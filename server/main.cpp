@@ -1,0 +1,72 @@
+// tcpnetlock_server: the command line around Server.
+//
+// Exit codes (as tcpnetlock): 0 after a graceful shutdown, 2 on invalid options or when
+// it cannot bind, 3 when serving fails.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <exception>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "server.hpp"
+
+namespace {
+constexpr int exit_invalid_options = 2;
+constexpr int exit_cannot_bind = 2;
+constexpr int exit_serving_failed = 3;
+}  // namespace
+
+int main(int argc, char** argv) {
+  tnl::ServerConfig config;
+  bool debug = false;
+  bool info = false;
+  double first_line_timeout_seconds = 30;
+
+  CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
+  app.add_option("--listen", config.listen, "Address or host name to listen on (every address it resolves to)")
+      ->capture_default_str();
+  app.add_option("--port", config.port, "TCP port to listen on; 0 picks a free one")->capture_default_str();
+  app.add_option("--port-file", config.port_file, "Write the bound port to this file once listening");
+  app.add_option("--max-line-length", config.max_line_length,
+                 "Longest request line accepted, in bytes; longer ones get 'err,line too long'")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
+  app.add_option("--first-line-timeout", first_line_timeout_seconds,
+                 "Close a connection that sends no request within this many seconds (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
+               "Let any client stop the server with '.server-shutdown' (refused otherwise)");
+  app.add_flag("--debug", debug, "Log every connection");
+  app.add_flag("--info", info, "Log every lock granted, refused and freed");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_invalid_options;
+  }
+  config.first_line_timeout = std::chrono::milliseconds(static_cast<long long>(first_line_timeout_seconds * 1000));
+
+  auto logger = spdlog::stderr_color_mt("tcpnetlock_server");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(debug ? spdlog::level::debug : info ? spdlog::level::info : spdlog::level::warn);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    tnl::Server server(config);
+    try {
+      server.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("serving failed: {}", e.what());
+      return exit_serving_failed;
+    }
+  } catch (const tnl::BindError& e) {
+    spdlog::critical("{}", e.what());
+    return exit_cannot_bind;
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return exit_cannot_bind;
+  }
+  return 0;
+}

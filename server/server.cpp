@@ -1,0 +1,136 @@
+#include "server.hpp"
+
+#include <algorithm>
+#include <asio/ip/v6_only.hpp>
+#include <cstdio>
+#include <fstream>
+#include <spdlog/spdlog.h>
+#include <system_error>
+
+#include "connection.hpp"
+
+namespace tnl {
+
+namespace {
+
+using asio::ip::tcp;
+
+/// Errors that mean "this machine has no such address or family", not "in use".
+bool is_unavailable_address(const std::error_code& error) {
+  return error == asio::error::address_family_not_supported || error == std::errc::address_not_available;
+}
+
+std::string to_string(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+         std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+Server::Server(ServerConfig config)
+    : config_(std::move(config)),
+      signals_(io_, SIGINT, SIGTERM),
+      handler_(locks_, stats_, connections_, config_, [this] { shut_down(); }) {
+  std::error_code error;
+  tcp::resolver resolver(io_);
+  const auto results = resolver.resolve(config_.listen, std::to_string(config_.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, error);
+  if (error) throw BindError("cannot resolve '" + config_.listen + "': " + error.message());
+
+  // `localhost` usually resolves to both ::1 and 127.0.0.1: listen on each, so clients
+  // reach us whichever family their resolver tries first.
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& result : results) {
+    if (std::find(endpoints.begin(), endpoints.end(), result.endpoint()) == endpoints.end()) {
+      endpoints.push_back(result.endpoint());
+    }
+  }
+  // An IPv6 wildcard takes IPv4 too, unless an IPv4 address is bound by itself.
+  const bool v6_only = std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.address().is_v4(); });
+  for (auto endpoint : endpoints) {
+    if (port_ != 0) endpoint.port(port_);  // with --port 0, every address gets the same port
+    try {
+      listen(endpoint, v6_only);
+    } catch (const std::system_error& e) {
+      if (!is_unavailable_address(e.code()) || endpoints.size() == 1) {
+        throw BindError("cannot listen on " + to_string(endpoint) + ": " + e.code().message());
+      }
+      spdlog::warn("not listening on {}: {}", to_string(endpoint), e.code().message());
+    }
+  }
+  if (acceptors_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
+}
+
+void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  if (endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(v6_only));
+  acceptor->bind(endpoint);
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor->local_endpoint().port();
+  spdlog::info("listening on {}", to_string(acceptor->local_endpoint()));
+  acceptors_.push_back(std::move(acceptor));
+}
+
+void Server::run() {
+  signals_.async_wait([this](std::error_code error, int signal) {
+    if (error) return;
+    spdlog::warn("received signal {}: shutting down", signal);
+    shut_down();
+  });
+  for (auto& acceptor : acceptors_) accept(*acceptor);
+  write_port_file();
+  io_.run();
+  spdlog::info("server stopped");
+}
+
+void Server::shut_down() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  std::error_code ignored;
+  signals_.cancel(ignored);
+  for (auto& acceptor : acceptors_) acceptor->close(ignored);
+  // Each connection flushes `shutting-down` and closes within its linger time; then the
+  // event loop runs out of work and run() returns.
+  connections_.shut_down_all();
+}
+
+void Server::accept(tcp::acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor](std::error_code error, tcp::socket socket) {
+    if (shutting_down_) return;
+    if (error) {
+      if (error == asio::error::operation_aborted) return;
+      // E.g. out of descriptors: pause instead of spinning on a connection we cannot take.
+      spdlog::error("accept failed: {}; retrying shortly", error.message());
+      auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      retry->async_wait([this, &acceptor, retry](std::error_code) {
+        if (!shutting_down_) accept(acceptor);
+      });
+      return;
+    }
+    // Without TCP_NODELAY an answer can wait tens of milliseconds on a delayed ACK.
+    std::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    connections_.start(
+        std::make_shared<Connection>(std::move(socket), next_connection_id_++, connections_, handler_, config_));
+    accept(acceptor);
+  });
+}
+
+void Server::write_port_file() const {
+  if (config_.port_file.empty()) return;
+  // Write then rename, so that a reader never sees a partial port number.
+  const std::string temporary = config_.port_file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port_ << '\n';
+    if (!out) throw std::runtime_error("cannot write " + temporary);
+  }
+  if (std::rename(temporary.c_str(), config_.port_file.c_str()) != 0) {
+    throw std::runtime_error("cannot rename " + temporary + " to " + config_.port_file);
+  }
+}
+
+}  // namespace tnl

@@ -1,0 +1,62 @@
+// The lock server: listeners, signal handling and the one event loop that owns all state.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "connection_manager.hpp"
+#include "lock_table.hpp"
+#include "request_handler.hpp"
+#include "server_config.hpp"
+#include "server_stats.hpp"
+
+namespace tnl {
+
+/// Thrown by Server's constructor when it cannot listen where it was told to.
+class BindError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  /// Binds every address `config.listen` resolves to; throws BindError when none can be bound
+  /// or one is in use.
+  explicit Server(ServerConfig config);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Serves until shut down by SIGINT, SIGTERM or an enabled `.server-shutdown`.
+  void run();
+  /// Stops accepting, answers `shutting-down` on every connection and lets them close;
+  /// run() returns once they have.
+  void shut_down();
+  /// The port actually bound (differs from the config's when that was 0).
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  /// Opens, binds and listens on `endpoint`; throws std::system_error.
+  void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only);
+  void accept(asio::ip::tcp::acceptor& acceptor);
+  void write_port_file() const;
+
+  const ServerConfig config_;
+  asio::io_context io_;
+  asio::signal_set signals_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  LockTable locks_;
+  ServerStats stats_;
+  ConnectionManager connections_;
+  RequestHandler handler_;
+  std::uint64_t next_connection_id_ = 1;
+  std::uint16_t port_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace tnl
