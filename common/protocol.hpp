@@ -28,12 +28,18 @@ inline constexpr std::string_view keepalive = ".keepalive";
 inline constexpr std::string_view ping = ".ping";
 inline constexpr std::string_view stats = ".stats";
 inline constexpr std::string_view server_shutdown = ".server-shutdown";
+inline constexpr std::string_view locks = ".locks";
 }  // namespace action
 
 /// Request parameter keys.
 namespace param {
 inline constexpr std::string_view name = "name";
 inline constexpr std::string_view client_id = "client-id";
+inline constexpr std::string_view wait = "wait";
+inline constexpr std::string_view fencing = "fencing";
+inline constexpr std::string_view limit = "limit";
+inline constexpr std::string_view reason = "reason";
+inline constexpr std::string_view token = "token";
 }  // namespace param
 
 /// Answers, each sent as one line terminated by '\n'.
@@ -48,11 +54,22 @@ inline constexpr std::string_view bad_action = "bad-action";
 inline constexpr std::string_view shutting_down = "shutting-down";
 /// Prefix of the `.stats` answer; a one-line JSON object follows it.
 inline constexpr std::string_view stats_prefix = "stats,";
+/// Prefix of the `.locks` answer; a one-line JSON object follows it.
+inline constexpr std::string_view locks_prefix = "locks,";
+/// `ok` with a fencing token: "ok,token:N".
+inline constexpr std::string_view ok_token_prefix = "ok,token:";
+/// Sent before the server takes a lock away from its holder: "lost,REASON".
+inline constexpr std::string_view lost_prefix = "lost,";
 /// Prefix of every error answer; a human-readable reason follows it.
 inline constexpr std::string_view error_prefix = "err,";
 inline constexpr std::string_view invalid_lock_name = "err,invalid lock name";
 inline constexpr std::string_view invalid_client_id = "err,invalid client id";
 inline constexpr std::string_view line_too_long = "err,line too long";
+inline constexpr std::string_view invalid_wait = "err,invalid wait";
+inline constexpr std::string_view invalid_fencing = "err,invalid fencing";
+inline constexpr std::string_view invalid_limit = "err,invalid limit";
+inline constexpr std::string_view invalid_reason = "err,invalid reason";
+inline constexpr std::string_view limit_mismatch = "err,limit mismatch";
 inline constexpr std::string_view first_line_timeout = "err,no request received in time";
 inline constexpr std::string_view shutdown_disabled =
     "err,server-shutdown is disabled (start the server with --allow-remote-shutdown)";

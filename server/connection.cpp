@@ -31,12 +31,33 @@ void Connection::start() {
   if (config_.first_line_timeout.count() > 0) {
     deadline_.expires_after(config_.first_line_timeout);
     deadline_.async_wait([self = shared_from_this()](std::error_code error) {
-      if (error || self->got_first_line_ || self->closing_) return;
-      spdlog::info("connection {} from {} sent no request in time; closing", self->id_, self->peer_);
-      self->answer(answer::first_line_timeout, Then::close);
+      if (!error) self->on_deadline();
     });
   }
   read();
+}
+
+void Connection::watch_holder() {
+  if (config_.holder_timeout.count() <= 0 || closing_) return;
+  deadline_.expires_at(last_line_at_ + config_.holder_timeout);
+  deadline_.async_wait([self = shared_from_this()](std::error_code error) {
+    if (!error) self->on_deadline();
+  });
+}
+
+void Connection::on_deadline() {
+  if (ended_) return;
+  if (closing_) return end();
+  if (!got_first_line_) {
+    spdlog::info("connection {} from {} sent no request in time; closing", id_, peer_);
+    return answer(answer::first_line_timeout, Then::close);
+  }
+  if (lock_state_ == LockState::holding) {
+    if (asio::steady_timer::clock_type::now() - last_line_at_ >= config_.holder_timeout) {
+      return handler_.revoke(*this, "holder timeout");
+    }
+    watch_holder();  // a line came in meanwhile: look again one timeout after it
+  }
 }
 
 void Connection::shut_down() {
@@ -83,6 +104,7 @@ void Connection::on_read(std::error_code error, std::size_t line_end) {
   }
   if (error) {
     // EOF or a broken connection: the client is gone, and so is its lock, right now.
+    if (error != asio::error::eof) end_reason_ = error;
     return end();
   }
 
@@ -91,6 +113,7 @@ void Connection::on_read(std::error_code error, std::size_t line_end) {
   if (line.size() > config_.max_line_length) {
     return answer(answer::line_too_long, Then::close);
   }
+  last_line_at_ = asio::steady_timer::clock_type::now();
   if (!got_first_line_) {
     got_first_line_ = true;
     deadline_.cancel();
@@ -112,7 +135,10 @@ void Connection::write() {
 void Connection::on_write(std::error_code error) {
   writing_ = false;
   if (ended_) return;
-  if (error) return end();
+  if (error) {
+    end_reason_ = error;
+    return end();
+  }
   output_.pop_front();
   if (!output_.empty()) return write();
   if (closing_) {
@@ -127,17 +153,17 @@ void Connection::begin_close() {
   closing_ = true;
   // A connection on its way out owns nothing: its lock is free for the next request now,
   // not when the client gets round to closing its end.
-  handler_.connection_ended(*this);
+  handler_.connection_ended(*this, end_reason_);
   deadline_.expires_after(config_.linger_timeout);
   deadline_.async_wait([self = shared_from_this()](std::error_code error) {
-    if (!error) self->end();
+    if (!error) self->on_deadline();
   });
 }
 
 void Connection::end() {
   if (ended_) return;
   ended_ = true;
-  handler_.connection_ended(*this);
+  handler_.connection_ended(*this, end_reason_);
   std::error_code ignored;
   socket_.close(ignored);
   deadline_.cancel();

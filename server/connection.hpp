@@ -37,6 +37,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start();
   /// Server shutdown: answers `shutting-down`, then closes.
   void shut_down();
+  /// Arms the holder timeout, if configured; called when a lock is granted.
+  void watch_holder();
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.
   void answer(std::string_view line, Then then = Then::keep_open);
 
@@ -58,13 +60,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Starts writing the front of the queue unless a write is under way.
   void write();
   void on_write(std::error_code error);
+  /// The one timer's expiry: first-line timeout, holder timeout or linger limit, by state.
+  void on_deadline();
   /// Starts an orderly close: stop taking requests, flush answers, send FIN, drain.
   void begin_close();
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
 
   asio::ip::tcp::socket socket_;
-  /// First-line timeout while no line has arrived; linger limit while closing.
+  /// First-line timeout before the first line; holder timeout while holding; linger limit while closing.
   asio::steady_timer deadline_;
   const std::uint64_t id_;
   ConnectionManager& manager_;
@@ -81,7 +85,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;  ///< no more requests; close once output_ is flushed
   bool ended_ = false;
   bool got_first_line_ = false;
+  /// When the last complete line arrived, for the holder timeout.
+  asio::steady_timer::time_point last_line_at_;
 
+  /// Why the connection broke, when it did not end with a plain EOF (e.g. keepalive timeout).
+  std::error_code end_reason_;
   LockState lock_state_ = LockState::none;
   std::string lock_name_;
 };

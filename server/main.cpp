@@ -4,6 +4,8 @@
 // it cannot bind, 3 when serving fails.
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdio>
+#include <iostream>
 #include <exception>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +16,20 @@ namespace {
 constexpr int exit_invalid_options = 2;
 constexpr int exit_cannot_bind = 2;
 constexpr int exit_serving_failed = 3;
+
+/// Parses IDLE,INTERVAL,COUNT (whole seconds, seconds, probes).
+bool parse_tcp_keepalive(const std::string& text, tnl::TcpKeepalive& keepalive) {
+  int idle = 0;
+  int interval = 0;
+  int count = 0;
+  char end = 0;
+  if (std::sscanf(text.c_str(), "%d,%d,%d%c", &idle, &interval, &count, &end) != 3) return false;
+  if (count < 0 || count > 127 || (count > 0 && (idle < 1 || idle > 32767 || interval < 1 || interval > 32767))) {
+    return false;
+  }
+  keepalive = tnl::TcpKeepalive{std::chrono::seconds(idle), std::chrono::seconds(interval), count};
+  return true;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -21,6 +37,8 @@ int main(int argc, char** argv) {
   bool debug = false;
   bool info = false;
   double first_line_timeout_seconds = 30;
+  double holder_timeout_seconds = 0;
+  std::string tcp_keepalive = "10,5,3";
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
   app.add_option("--listen", config.listen, "Address or host name to listen on (every address it resolves to)")
@@ -35,6 +53,17 @@ int main(int argc, char** argv) {
                  "Close a connection that sends no request within this many seconds (0: never)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--tcp-keepalive", tcp_keepalive,
+                 "Keepalive probing as IDLE,INTERVAL,COUNT seconds/probes (COUNT 0: off); a vanished peer "
+                 "loses its lock after IDLE+INTERVAL*COUNT seconds")
+      ->capture_default_str();
+  app.add_option("--holder-timeout", holder_timeout_seconds,
+                 "A holder that sends no line for this many seconds loses its lock (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0 * 365));
+  app.add_option("--state-dir", config.state_dir,
+                 "Directory for state that survives restarts (the fencing token high-water mark)")
+      ->check(CLI::ExistingDirectory);
   app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
   app.add_flag("--debug", debug, "Log every connection");
@@ -47,6 +76,11 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : exit_invalid_options;
   }
   config.first_line_timeout = std::chrono::milliseconds(static_cast<long long>(first_line_timeout_seconds * 1000));
+  config.holder_timeout = std::chrono::milliseconds(static_cast<long long>(holder_timeout_seconds * 1000));
+  if (!parse_tcp_keepalive(tcp_keepalive, config.tcp_keepalive)) {
+    std::cerr << "--tcp-keepalive: expected IDLE,INTERVAL,COUNT (e.g. 10,5,3), got '" << tcp_keepalive << "'\n";
+    return exit_invalid_options;
+  }
 
   auto logger = spdlog::stderr_color_mt("tcpnetlock_server");
   spdlog::set_default_logger(logger);

@@ -4,14 +4,18 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <variant>
 
 #include "connection_manager.hpp"
+#include "lock_options.hpp"
+#include "lock_table_json.hpp"
 
 namespace tnl {
 
 namespace {
 
 using Then = Connection::Then;
+using LockState = Connection::LockState;
 
 /// Peak resident set size of this process, in KiB (as tcpnetlock reported it).
 long max_rss_kib() {
@@ -20,82 +24,142 @@ long max_rss_kib() {
   return usage.ru_maxrss;
 }
 
+/// "client-id@peer", or just the peer, for logs.
+std::string describe(const Connection& connection, std::string_view client_id) {
+  return client_id.empty() ? connection.peer() : fmt::format("{}@{}", client_id, connection.peer());
+}
+
 }  // namespace
 
-RequestHandler::RequestHandler(LockTable& locks, ServerStats& stats, const ConnectionManager& connections,
-                               const ServerConfig& config, std::function<void()> request_shutdown)
+RequestHandler::RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerStats& stats,
+                               const ConnectionManager& connections, const ServerConfig& config,
+                               std::function<void()> request_shutdown)
     : first_line_commands_{{action::lock, &RequestHandler::lock},
                            {action::ping, &RequestHandler::ping},
                            {action::stats, &RequestHandler::stats},
+                           {action::locks, &RequestHandler::locks},
                            {action::server_shutdown, &RequestHandler::server_shutdown}},
+      waiter_commands_{{action::keepalive, &RequestHandler::keepalive}},
       holder_commands_{{action::release, &RequestHandler::release}, {action::keepalive, &RequestHandler::keepalive}},
       locks_(locks),
+      wait_timer_(wait_timer),
       stats_(stats),
       connections_(connections),
       config_(config),
       request_shutdown_(std::move(request_shutdown)) {}
+
+const RequestHandler::CommandTable& RequestHandler::commands_for(const Connection& connection) const {
+  switch (connection.lock_state()) {
+    case LockState::holding: return holder_commands_;
+    case LockState::waiting: return waiter_commands_;
+    case LockState::none: break;
+  }
+  return first_line_commands_;
+}
 
 void RequestHandler::handle_line(Connection& connection, std::string_view line) {
   ++stats_.requests_count;
   const std::optional<Request> request = parse_request(line);
   if (!request) return connection.answer(answer::bad_request, Then::close);
 
-  const bool holding = connection.lock_state() == Connection::LockState::holding;
-  const CommandTable& commands = holding ? holder_commands_ : first_line_commands_;
+  const CommandTable& commands = commands_for(connection);
   const auto command = commands.find(request->action);
   if (command != commands.end()) return (this->*command->second)(connection, *request);
-  // A holder keeps its lock and its connection after a mistake; anyone else is done.
-  connection.answer(answer::bad_action, holding ? Then::keep_open : Then::close);
+  // A holder or waiter keeps its place after a mistake; anyone else is done.
+  connection.answer(answer::bad_action,
+                    connection.lock_state() == LockState::none ? Then::close : Then::keep_open);
 }
 
-void RequestHandler::connection_ended(Connection& connection) {
+void RequestHandler::connection_ended(Connection& connection, std::error_code error) {
   switch (connection.lock_state()) {
-    case Connection::LockState::holding:
+    case LockState::holding:
       locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
-      spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
-                   connection.peer());
+      if (error == asio::error::timed_out) {
+        // Keepalive probes or a write went unanswered: the holder's machine is gone.
+        ++stats_.reaped_holder_count;
+        spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
+                     error.message());
+      } else {
+        spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
+                     connection.peer());
+      }
       break;
-    case Connection::LockState::waiting:
+    case LockState::waiting:
       locks_.cancel(connection.lock_name(), connection.id());
+      spdlog::info("wait for '{}' by {} withdrawn: connection ended", connection.lock_name(), connection.peer());
       break;
-    case Connection::LockState::none:
+    case LockState::none:
       break;
   }
-  connection.set_lock(Connection::LockState::none, {});
+  connection.set_lock(LockState::none, {});
+}
+
+void RequestHandler::revoke(Connection& connection, std::string_view reason) {
+  if (connection.lock_state() != LockState::holding) return;
+  ++stats_.reaped_holder_count;
+  spdlog::warn("lock '{}' taken from {}: {}", connection.lock_name(), connection.peer(), reason);
+  locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
+  connection.set_lock(LockState::none, {});
+  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
 }
 
 void RequestHandler::lock(Connection& connection, const Request& request) {
-  const auto name = request.param(param::name);
-  if (!name || !is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
-  const auto client_id = request.param(param::client_id);
-  if (client_id && !is_valid_client_id(*client_id)) return connection.answer(answer::invalid_client_id, Then::close);
+  auto parsed = parse_lock_options(request);
+  if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
+  LockOptions options = std::get<LockOptions>(std::move(parsed));
 
-  LockTable::Request lock_request{std::string{*name}, connection.id(), std::string{client_id.value_or("")}, {}};
-  connection.set_lock(Connection::LockState::waiting, lock_request.name);
-  // The completion may run now or, once waiting exists, from another connection's release;
-  // it holds the connection alive until then.
-  locks_.acquire(std::move(lock_request), LockTable::Clock::now(),
-                 [this, self = connection.shared_from_this(), client_id = std::string{client_id.value_or("-")}](
-                     LockTable::Outcome outcome) {
-                   if (outcome == LockTable::Outcome::granted) {
-                     ++stats_.lock_acquired_count;
-                     self->set_lock(Connection::LockState::holding, self->lock_name());
-                     spdlog::info("lock '{}' granted to {} ({})", self->lock_name(), self->peer(), client_id);
-                     self->answer(answer::ok);
-                   } else {
-                     ++stats_.lock_not_acquired_count;
-                     spdlog::info("lock '{}' not granted to {} ({})", self->lock_name(), self->peer(), client_id);
-                     self->set_lock(Connection::LockState::none, {});
-                     self->answer(answer::not_granted, Then::close);
-                   }
-                 });
+  const auto now = LockTable::Clock::now();
+  std::optional<LockTable::TimePoint> deadline;
+  if (!options.wait_seconds) {
+    deadline = LockTable::TimePoint::max();
+  } else if (*options.wait_seconds > 0) {
+    deadline = now + std::chrono::duration_cast<LockTable::Clock::duration>(
+                         std::chrono::duration<double>(*options.wait_seconds));
+  }
+  const std::string who = describe(connection, options.client_id);
+  connection.set_lock(LockState::waiting, options.name);
+  LockTable::Request lock_request{options.name, connection.id(), std::move(options.client_id), connection.peer(),
+                                  std::move(options.reason), options.limit, deadline};
+
+  // Runs now, or later from another connection's release or from the wait timer.
+  // It keeps the connection alive until then; an ended connection cancels its wait.
+  auto done = [this, self = connection.shared_from_this(), who, fencing = options.fencing](
+                  LockTable::Outcome outcome, LockTable::Token token) {
+    const std::string& name = self->lock_name();
+    switch (outcome) {
+      case LockTable::Outcome::granted:
+        ++stats_.lock_acquired_count;
+        spdlog::info("lock '{}' granted to {} (token {})", name, who, token);
+        self->set_lock(LockState::holding, name);
+        self->watch_holder();
+        return self->answer(fencing ? fmt::format("{}{}", answer::ok_token_prefix, token) : std::string{answer::ok});
+      case LockTable::Outcome::not_granted:
+      case LockTable::Outcome::timed_out:
+        ++stats_.lock_not_acquired_count;
+        if (outcome == LockTable::Outcome::timed_out) ++stats_.wait_timeout_count;
+        spdlog::info("lock '{}' not granted to {}{}", name, who,
+                     outcome == LockTable::Outcome::timed_out ? ": wait timed out" : "");
+        self->set_lock(LockState::none, {});
+        return self->answer(answer::not_granted, Then::close);
+      case LockTable::Outcome::limit_mismatch:
+        spdlog::info("lock '{}' refused to {}: limit mismatch", name, who);
+        self->set_lock(LockState::none, {});
+        return self->answer(answer::limit_mismatch, Then::close);
+    }
+  };
+  locks_.acquire(std::move(lock_request), now, std::move(done));
+  if (connection.lock_state() == LockState::waiting) {
+    ++stats_.wait_count;
+    spdlog::info("{} waits for lock '{}'", who, connection.lock_name());
+    wait_timer_.schedule();
+  }
 }
 
 void RequestHandler::release(Connection& connection, const Request&) {
   // Free the lock before answering: whoever reads `released` may rely on it being free.
   locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
   spdlog::info("lock '{}' released by {}", connection.lock_name(), connection.peer());
-  connection.set_lock(Connection::LockState::none, {});
+  connection.set_lock(LockState::none, {});
   connection.answer(answer::released, Then::close);
 }
 
@@ -111,8 +175,22 @@ void RequestHandler::stats(Connection& connection, const Request&) {
       {"lock_acquired_count", stats_.lock_acquired_count},
       {"lock_not_acquired_count", stats_.lock_not_acquired_count},
       {"connection_count", connections_.size()},
+      {"waiter_count", locks_.waiting_count()},
+      {"wait_count", stats_.wait_count},
+      {"wait_timeout_count", stats_.wait_timeout_count},
+      {"reaped_holder_count", stats_.reaped_holder_count},
   };
   connection.answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
+}
+
+void RequestHandler::locks(Connection& connection, const Request& request) {
+  std::optional<std::string> only;
+  if (const auto name = request.param(param::name)) {
+    if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
+    only = std::string{*name};
+  }
+  const auto json = locks_to_json(locks_.snapshot(only), LockTable::Clock::now(), std::chrono::system_clock::now());
+  connection.answer(std::string{answer::locks_prefix} + json, Then::close);
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {

@@ -1,9 +1,10 @@
-// Acts on request lines: a table from action name to handler, one table for a connection
-// that holds no lock yet and one for a connection that holds one (as in the protocol).
+// Acts on request lines: a table from action name to handler for each stage of a
+// connection (first line, waiting for a lock, holding one), as in the protocol.
 #pragma once
 
 #include <functional>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 
 #include "connection.hpp"
@@ -11,6 +12,7 @@
 #include "protocol.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
+#include "wait_timer.hpp"
 
 namespace tnl {
 
@@ -19,13 +21,16 @@ class ConnectionManager;
 class RequestHandler {
  public:
   /// `request_shutdown` stops the whole server (used by an enabled `.server-shutdown`).
-  RequestHandler(LockTable& locks, ServerStats& stats, const ConnectionManager& connections,
+  RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerStats& stats, const ConnectionManager& connections,
                  const ServerConfig& config, std::function<void()> request_shutdown);
 
   /// Parses `line` (without its line end) and answers it on `connection`.
   void handle_line(Connection& connection, std::string_view line);
-  /// Frees whatever `connection` holds or waits for; called the moment it ends.
-  void connection_ended(Connection& connection);
+  /// Frees whatever `connection` holds or waits for; called the moment it ends or starts
+  /// to close. `error` says why it broke, when it did not end normally.
+  void connection_ended(Connection& connection, std::error_code error = {});
+  /// Takes `connection`'s lock away: `lost,REASON`, then the connection is closed.
+  void revoke(Connection& connection, std::string_view reason);
 
  private:
   using Handler = void (RequestHandler::*)(Connection&, const Request&);
@@ -36,14 +41,21 @@ class RequestHandler {
   void keepalive(Connection& connection, const Request& request);
   void ping(Connection& connection, const Request& request);
   void stats(Connection& connection, const Request& request);
+  void locks(Connection& connection, const Request& request);
   void server_shutdown(Connection& connection, const Request& request);
+
+  /// The commands `connection` may send at its current stage.
+  [[nodiscard]] const CommandTable& commands_for(const Connection& connection) const;
 
   /// Actions accepted as the first line of a connection.
   const CommandTable first_line_commands_;
+  /// Actions accepted while the connection waits in a queue.
+  const CommandTable waiter_commands_;
   /// Actions accepted while the connection holds a lock.
   const CommandTable holder_commands_;
 
   LockTable& locks_;
+  WaitTimer& wait_timer_;
   ServerStats& stats_;
   const ConnectionManager& connections_;
   const ServerConfig& config_;

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "connection.hpp"
+#include "socket_options.hpp"
 
 namespace tnl {
 
@@ -31,7 +32,11 @@ std::string to_string(const tcp::endpoint& endpoint) {
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
       signals_(io_, SIGINT, SIGTERM),
-      handler_(locks_, stats_, connections_, config_, [this] { shut_down(); }) {
+      tokens_(config_.state_dir.empty() ? std::filesystem::path{}
+                                        : std::filesystem::path(config_.state_dir) / "fencing-token"),
+      locks_([this] { return tokens_.next(); }),
+      wait_timer_(io_, locks_),
+      handler_(locks_, wait_timer_, stats_, connections_, config_, [this] { shut_down(); }) {
   std::error_code error;
   tcp::resolver resolver(io_);
   const auto results = resolver.resolve(config_.listen, std::to_string(config_.port),
@@ -92,6 +97,7 @@ void Server::shut_down() {
   std::error_code ignored;
   signals_.cancel(ignored);
   for (auto& acceptor : acceptors_) acceptor->close(ignored);
+  wait_timer_.stop();
   // Each connection flushes `shutting-down` and closes within its linger time; then the
   // event loop runs out of work and run() returns.
   connections_.shut_down_all();
@@ -110,9 +116,7 @@ void Server::accept(tcp::acceptor& acceptor) {
       });
       return;
     }
-    // Without TCP_NODELAY an answer can wait tens of milliseconds on a delayed ACK.
-    std::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
+    configure_accepted_socket(socket, config_);
     connections_.start(
         std::make_shared<Connection>(std::move(socket), next_connection_id_++, connections_, handler_, config_));
     accept(acceptor);

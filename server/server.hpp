@@ -15,6 +15,8 @@
 #include "request_handler.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
+#include "token_generator.hpp"
+#include "wait_timer.hpp"
 
 namespace tnl {
 
@@ -50,7 +52,9 @@ class Server {
   asio::io_context io_;
   asio::signal_set signals_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  TokenGenerator tokens_;
   LockTable locks_;
+  WaitTimer wait_timer_;
   ServerStats stats_;
   ConnectionManager connections_;
   RequestHandler handler_;

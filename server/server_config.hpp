@@ -10,6 +10,17 @@
 
 namespace tnl {
 
+/// TCP keepalive probing of every connection; a count of 0 disables it.
+struct TcpKeepalive {
+  std::chrono::seconds idle{10};     ///< silence before the first probe
+  std::chrono::seconds interval{5};  ///< between unanswered probes
+  int count = 3;                     ///< unanswered probes before the connection is dropped
+
+  [[nodiscard]] bool enabled() const { return count > 0; }
+  /// When a vanished peer is given up on: 25 s with the defaults, within the 30 s promised.
+  [[nodiscard]] std::chrono::milliseconds give_up_after() const { return idle + interval * count; }
+};
+
 struct ServerConfig {
   /// Host name or address to listen on; every address it resolves to is bound.
   std::string listen = "localhost";
@@ -25,6 +36,12 @@ struct ServerConfig {
   std::chrono::milliseconds linger_timeout{2'000};
   /// Whether `.server-shutdown` from any client stops the server.
   bool allow_remote_shutdown = false;
+  /// Dead-peer detection on every connection.
+  TcpKeepalive tcp_keepalive;
+  /// A holder that sends no line for this long loses its lock; 0 disables (the default).
+  std::chrono::milliseconds holder_timeout{0};
+  /// Where state that must survive a restart is kept (the fencing token mark); empty: none.
+  std::string state_dir;
 };
 
 }  // namespace tnl

@@ -8,10 +8,16 @@ namespace tnl {
 struct ServerStats {
   /// Request lines handled, of any kind.
   std::uint64_t requests_count = 0;
-  /// `lock` requests that were granted.
+  /// `lock` requests that were granted, at once or after waiting.
   std::uint64_t lock_acquired_count = 0;
-  /// `lock` requests that were refused because the name was held.
+  /// `lock` requests that were refused because the name was held (not waiting, or timed out).
   std::uint64_t lock_not_acquired_count = 0;
+  /// `lock` requests that had to queue.
+  std::uint64_t wait_count = 0;
+  /// Queued requests whose wait ran out.
+  std::uint64_t wait_timeout_count = 0;
+  /// Holders that lost their lock to the server: dead peer or holder timeout.
+  std::uint64_t reaped_holder_count = 0;
 };
 
 }  // namespace tnl

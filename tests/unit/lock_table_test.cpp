@@ -14,10 +14,12 @@ namespace {
 /// Records the outcome of one request.
 struct Answer {
   std::optional<Outcome> outcome;
+  LockTable::Token token = 0;
   int calls = 0;
   LockTable::Completion completion() {
-    return [this](Outcome o) {
+    return [this](Outcome o, LockTable::Token t) {
       outcome = o;
+      token = t;
       ++calls;
     };
   }
@@ -26,8 +28,9 @@ struct Answer {
 const LockTable::TimePoint t0{};
 
 LockTable::Request request(const std::string& name, LockTable::OwnerId owner,
-                           std::optional<LockTable::TimePoint> deadline = std::nullopt) {
-  return LockTable::Request{name, owner, "client-" + std::to_string(owner), deadline};
+                           std::optional<LockTable::TimePoint> deadline = std::nullopt, std::size_t limit = 1) {
+  return LockTable::Request{name, owner, "client-" + std::to_string(owner), "peer-" + std::to_string(owner),
+                            "reason-" + std::to_string(owner), limit, deadline};
 }
 
 }  // namespace
@@ -168,7 +171,7 @@ TEST_CASE("a completion may call back into the table", "[lock_table]") {
   std::optional<Outcome> waiter_outcome;
   table.acquire(request("a", 1), t0, holder.completion());
   // The waiter's connection turns out to be gone when it is granted, and lets go at once.
-  table.acquire(request("a", 2, t0 + 10s), t0, [&](Outcome outcome) {
+  table.acquire(request("a", 2, t0 + 10s), t0, [&](Outcome outcome, LockTable::Token) {
     waiter_outcome = outcome;
     table.release("a", 2, t0 + 1s);
   });
@@ -187,4 +190,145 @@ TEST_CASE("idle names leave no trace", "[lock_table]") {
   CHECK(table.held_count() == 0);
   CHECK(table.waiting_count() == 0);
   CHECK(table.waiters("a") == 0);
+}
+
+TEST_CASE("tokens rise strictly in grant order, across names and handoffs", "[lock_table][fencing]") {
+  LockTable table;
+  Answer a1, b1, a2, a3;
+  table.acquire(request("a", 1), t0, a1.completion());
+  table.acquire(request("b", 2), t0, b1.completion());
+  table.acquire(request("a", 3, t0 + 10s), t0, a2.completion());
+  table.acquire(request("a", 4, t0 + 10s), t0, a3.completion());
+  CHECK(a2.token == 0);  // not granted yet
+  table.release("a", 1, t0 + 1s);
+  table.release("a", 3, t0 + 2s);
+  CHECK(a1.token > 0);
+  CHECK(b1.token > a1.token);
+  CHECK(a2.token > b1.token);
+  CHECK(a3.token > a2.token);
+  CHECK(table.holders("a")[0].token == a3.token);
+}
+
+TEST_CASE("refused and timed-out requests get no token", "[lock_table][fencing]") {
+  LockTable table;
+  Answer holder, refused, timed_out;
+  table.acquire(request("a", 1), t0, holder.completion());
+  table.acquire(request("a", 2), t0, refused.completion());
+  table.acquire(request("a", 3, t0 + 1s), t0, timed_out.completion());
+  table.expire(t0 + 1s);
+  CHECK(refused.token == 0);
+  CHECK(timed_out.token == 0);
+}
+
+TEST_CASE("the token source is injected", "[lock_table][fencing]") {
+  LockTable::Token next = 1000;
+  LockTable table([&] { return next += 10; });
+  Answer a;
+  table.acquire(request("a", 1), t0, a.completion());
+  CHECK(a.token == 1010);
+}
+
+TEST_CASE("a semaphore grants up to its limit, then queues in order", "[lock_table][semaphore]") {
+  LockTable table;
+  Answer h1, h2, h3, w1, w2;
+  table.acquire(request("s", 1, std::nullopt, 3), t0, h1.completion());
+  table.acquire(request("s", 2, std::nullopt, 3), t0, h2.completion());
+  table.acquire(request("s", 3, std::nullopt, 3), t0, h3.completion());
+  table.acquire(request("s", 4, t0 + 10s, 3), t0, w1.completion());
+  table.acquire(request("s", 5, t0 + 10s, 3), t0, w2.completion());
+  CHECK(h3.outcome == Outcome::granted);
+  CHECK_FALSE(w1.outcome);
+  CHECK(table.holders("s").size() == 3);
+  CHECK(table.held_count() == 1);  // one name
+  CHECK(table.waiters("s") == 2);
+
+  table.release("s", 2, t0 + 1s);
+  CHECK(w1.outcome == Outcome::granted);
+  CHECK_FALSE(w2.outcome);
+  table.release("s", 1, t0 + 2s);
+  CHECK(w2.outcome == Outcome::granted);
+  CHECK(table.holders("s").size() == 3);
+}
+
+TEST_CASE("a semaphore without waiting refuses the request over the limit", "[lock_table][semaphore]") {
+  LockTable table;
+  Answer h1, h2, refused;
+  table.acquire(request("s", 1, std::nullopt, 2), t0, h1.completion());
+  table.acquire(request("s", 2, std::nullopt, 2), t0, h2.completion());
+  table.acquire(request("s", 3, std::nullopt, 2), t0, refused.completion());
+  CHECK(h2.outcome == Outcome::granted);
+  CHECK(refused.outcome == Outcome::not_granted);
+}
+
+TEST_CASE("a different limit while the name is in use is a mismatch", "[lock_table][semaphore]") {
+  LockTable table;
+  Answer holder, waiter, mismatched, mismatched_waiting;
+  table.acquire(request("s", 1, std::nullopt, 2), t0, holder.completion());
+  table.acquire(request("s", 2, std::nullopt, 1), t0, mismatched.completion());
+  CHECK(mismatched.outcome == Outcome::limit_mismatch);
+  table.acquire(request("s", 3, t0 + 10s, 5), t0, mismatched_waiting.completion());
+  CHECK(mismatched_waiting.outcome == Outcome::limit_mismatch);
+  CHECK(table.waiting_count() == 0);
+
+  // Once the name is idle, a new limit may take over.
+  table.release("s", 1, t0);
+  table.acquire(request("s", 4, std::nullopt, 1), t0, waiter.completion());
+  CHECK(waiter.outcome == Outcome::granted);
+}
+
+TEST_CASE("a limit held only by waiters still counts", "[lock_table][semaphore]") {
+  LockTable table;
+  Answer h1, h2, w, mismatched;
+  table.acquire(request("s", 1, std::nullopt, 2), t0, h1.completion());
+  table.acquire(request("s", 2, std::nullopt, 2), t0, h2.completion());
+  table.acquire(request("s", 3, t0 + 10s, 2), t0, w.completion());
+  table.acquire(request("s", 4, t0 + 10s, 3), t0, mismatched.completion());
+  CHECK(mismatched.outcome == Outcome::limit_mismatch);
+}
+
+TEST_CASE("snapshot shows holders with their details and the number of waiters", "[lock_table]") {
+  LockTable table;
+  Answer a, b, w;
+  table.acquire(request("b", 2), t0 + 1s, b.completion());
+  table.acquire(request("a", 1), t0, a.completion());
+  table.acquire(request("a", 3, t0 + 10s), t0, w.completion());
+  const auto all = table.snapshot();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].name == "a");
+  CHECK(all[0].limit == 1);
+  CHECK(all[0].waiters == 1);
+  REQUIRE(all[0].holders.size() == 1);
+  CHECK(all[0].holders[0].client_id == "client-1");
+  CHECK(all[0].holders[0].peer == "peer-1");
+  CHECK(all[0].holders[0].reason == "reason-1");
+  CHECK(all[0].holders[0].token == a.token);
+  CHECK(all[1].name == "b");
+  CHECK(all[1].holders[0].since == t0 + 1s);
+
+  const auto only_b = table.snapshot(std::string{"b"});
+  REQUIRE(only_b.size() == 1);
+  CHECK(only_b[0].name == "b");
+  CHECK(table.snapshot(std::string{"nobody"}).empty());
+}
+
+TEST_CASE("many waiters with interleaved deadlines time out in deadline order", "[lock_table]") {
+  LockTable table;
+  Answer holder;
+  std::vector<Answer> waiters(10);
+  table.acquire(request("a", 100), t0, holder.completion());
+  for (int i = 0; i < 10; ++i) {
+    // Deadlines 10s, 1s, 9s, 2s, ...: queue order and deadline order differ.
+    const auto seconds = (i % 2 == 0) ? 10 - i / 2 : 1 + i / 2;
+    table.acquire(request("a", static_cast<LockTable::OwnerId>(i + 1000), t0 + std::chrono::seconds(seconds)), t0,
+                  waiters[static_cast<std::size_t>(i)].completion());
+  }
+  CHECK(table.waiting_count() == 10);
+  table.expire(t0 + 5s);
+  int timed_out = 0;
+  for (const auto& w : waiters) timed_out += w.outcome == Outcome::timed_out;
+  CHECK(timed_out == 5);
+  CHECK(table.next_deadline() == t0 + 6s);
+  // The first waiter in queue order that is still waiting gets the lock.
+  table.release("a", 100, t0 + 5s);
+  CHECK(waiters[0].outcome == Outcome::granted);
 }
