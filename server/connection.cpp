@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <algorithm>
 #include <asio/read_until.hpp>
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -39,6 +40,12 @@ void Connection::start() {
 
 void Connection::watch_holder() {
   if (config_.holder_timeout.count() <= 0 || closing_) return;
+  // A waiter's silence while queued does not count: the clock starts at the grant.
+  last_line_at_ = std::max(last_line_at_, asio::steady_timer::clock_type::now());
+  arm_holder_timeout();
+}
+
+void Connection::arm_holder_timeout() {
   deadline_.expires_at(last_line_at_ + config_.holder_timeout);
   deadline_.async_wait([self = shared_from_this()](std::error_code error) {
     if (!error) self->on_deadline();
@@ -56,7 +63,7 @@ void Connection::on_deadline() {
     if (asio::steady_timer::clock_type::now() - last_line_at_ >= config_.holder_timeout) {
       return handler_.revoke(*this, "holder timeout");
     }
-    watch_holder();  // a line came in meanwhile: look again one timeout after it
+    arm_holder_timeout();  // a line came in meanwhile: look again one timeout after it
   }
 }
 

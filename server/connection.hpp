@@ -60,6 +60,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Starts writing the front of the queue unless a write is under way.
   void write();
   void on_write(std::error_code error);
+  /// Arms the timer for one holder timeout after the last line.
+  void arm_holder_timeout();
   /// The one timer's expiry: first-line timeout, holder timeout or linger limit, by state.
   void on_deadline();
   /// Starts an orderly close: stop taking requests, flush answers, send FIN, drain.
