@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A holder whose link is cut (no FIN, no RST: a real half-open connection) loses its
+# lock within the keepalive schedule, and the next waiter gets it.
+#
+# Two network namespaces made here and removed on exit, joined by a veth pair with
+# link-local addresses: no packet leaves them. The server runs in one, the holder in the
+# other; the holder's side of the link is then taken down, so the server's keepalive
+# probes go unanswered.
+#
+# Runs twice: with a fast schedule (1,1,2: about 3 s), and with the defaults, which the
+# docs promise free a vanished holder's lock within 30 s.
+set -euo pipefail
+
+: "${TNL_BIN_DIR:?set by ctest}"
+server_bin="$TNL_BIN_DIR/tcpnetlock_server"
+id="tnl$$"
+server_ns="${id}s"
+holder_ns="${id}h"
+work=$(mktemp -d)
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]}"; do { kill -9 "$pid" && wait "$pid"; } 2>/dev/null || true; done
+  ip netns del "$server_ns" 2>/dev/null || true
+  ip netns del "$holder_ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; [ -f "$work/server.log" ] && sed 's/^/  server: /' "$work/server.log" >&2; exit 1; }
+
+# wait_for FILE TEXT SECONDS: until FILE contains TEXT.
+wait_for() {
+  local deadline=$((SECONDS + $3))
+  until grep -q -- "$2" "$1" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
+ip netns add "$server_ns"
+ip netns add "$holder_ns"
+ip link add "${id}a" netns "$server_ns" type veth peer name "${id}b" netns "$holder_ns"
+ip -n "$server_ns" addr add 169.254.77.1/30 dev "${id}a"
+ip -n "$holder_ns" addr add 169.254.77.2/30 dev "${id}b"
+for ns in "$server_ns" "$holder_ns"; do ip -n "$ns" link set lo up; done
+ip -n "$server_ns" link set "${id}a" up
+ip -n "$holder_ns" link set "${id}b" up
+
+run_case() {
+  local keepalive=$1 limit=$2 name=$3
+  rm -f "$work/port" "$work/holder.out" "$work/waiter.out"
+  ip -n "$holder_ns" link set "${id}b" up
+  ip netns exec "$server_ns" "$server_bin" --listen 0.0.0.0 --port 0 --port-file "$work/port" --info \
+    ${keepalive:+--tcp-keepalive "$keepalive"} 2>"$work/server.log" &
+  local server_pid=$!
+  pids+=("$server_pid")
+  wait_for "$work/port" . 10 || fail "server did not start"
+  local port
+  port=$(cat "$work/port")
+
+  # The holder: a plain TCP client in the other namespace that takes the lock and idles.
+  ip netns exec "$holder_ns" bash -c "exec 3<>/dev/tcp/169.254.77.1/$port; echo 'lock,name:$name' >&3;
+    read -r answer <&3; echo \"\$answer\"; sleep 600" >"$work/holder.out" &
+  pids+=("$!")
+  wait_for "$work/holder.out" ok 10 || fail "holder was not granted"
+
+  # The waiter, next to the server, queues for the same lock.
+  ip netns exec "$server_ns" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; echo 'lock,name:$name,wait:120' >&3;
+    read -r answer <&3; echo \"\$answer\"" >"$work/waiter.out" &
+  pids+=("$!")
+  wait_for "$work/server.log" "waits for lock '$name'" 10 || fail "waiter did not queue"
+
+  # Cut the holder's link: from now on its packets, and the server's to it, vanish.
+  local cut=$SECONDS
+  ip -n "$holder_ns" link set "${id}b" down
+  wait_for "$work/waiter.out" ok "$limit" || fail "waiter not granted within ${limit}s of the cut ($keepalive)"
+  local took=$((SECONDS - cut))
+  grep -q "lock '$name' lost by .*peer unreachable" "$work/server.log" || fail "the log does not say the lock was lost"
+  echo "keepalive '${keepalive:-default}': next waiter granted ${took}s after the link was cut (limit ${limit}s)"
+
+  kill -TERM "$server_pid"
+  wait "$server_pid" || fail "server did not exit 0"
+}
+
+run_case 1,1,2 10 fast
+run_case "" 30 defaults
