@@ -1,0 +1,41 @@
+// Pieces shared by tcpnetlock_client and tcpnetlock_do: parsing, logging, signals.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tnl::cli {
+
+/// Environment variables that supply defaults of --host, --port and --client-id.
+inline constexpr const char* env_host = "TCPNETLOCK_HOST";
+inline constexpr const char* env_port = "TCPNETLOCK_PORT";
+inline constexpr const char* env_client_id = "TCPNETLOCK_CLIENT_ID";
+
+/// Exit code for invalid options, as argparse (and so tcpnetlock) uses.
+inline constexpr int exit_invalid_options = 2;
+
+/// Parses the command line. Returns nullopt to go on, or the code to exit with:
+/// 0 after --help, exit_invalid_options (with CLI11's message on stderr) on a parse error.
+std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args);
+
+/// The arguments of main() without the program name, as parse() takes them.
+std::vector<std::string> arguments(int argc, char** argv);
+
+/// Sends logs to stderr: warnings and errors by default, more with --info or --debug.
+void configure_logging(const std::string& program, bool info, bool debug);
+
+/// Seconds given on the command line (fractions allowed) as a duration.
+std::chrono::steady_clock::duration seconds(double value);
+
+/// `signals` minus those currently ignored: a command started in the background by a
+/// shell, or under nohup, ignores SIGINT or SIGHUP, and must keep ignoring them.
+std::vector<int> not_ignored(const std::vector<int>& signals);
+
+/// Prints "ERROR: message" on stderr, the way tcpnetlock printed its user-facing errors.
+void print_error(const std::string& message);
+
+}  // namespace tnl::cli

@@ -1,0 +1,55 @@
+// Options and exit codes of tcpnetlock_do.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol.hpp"
+
+namespace tnl::cli {
+
+/// Exit codes of tcpnetlock_do, as tcpnetlock 0.1.8 defined them; otherwise the
+/// command's own status (128+N when it died of signal N).
+namespace do_exit {
+inline constexpr int invalid_options = 2;
+inline constexpr int not_granted = 123;
+inline constexpr int cannot_run = 124;
+inline constexpr int refused = 125;
+inline constexpr int command_not_found = 127;
+/// The lock connection broke while the command ran, and the command succeeded
+/// (our extension: tcpnetlock crashed at release). Same code as tcpnetlock_client's.
+inline constexpr int lock_lost = 122;
+}  // namespace do_exit
+
+/// Command line of tcpnetlock_do.
+struct DoOptions {
+  std::string lock_name;  ///< empty until derived from the command
+  std::string host = "localhost";
+  std::uint16_t port = default_port;
+  std::string client_id;  ///< empty: none sent
+  int retry = 0;
+  double retry_wait = 10;
+  bool keep_alive = false;
+  double keep_alive_secs = 15;
+  bool shell = false;
+  bool info = false;
+  bool debug = false;
+  std::vector<std::string> command;
+};
+
+/// Declares every option of tcpnetlock_do on `app`, storing into `options` (which must
+/// outlive the parse). Environment variables supply defaults.
+void add_do_options(CLI::App& app, DoOptions& options);
+
+/// Checks what CLI11 cannot and derives the lock name from the command when none was
+/// given. nullopt when fine, else the problem (an invalid option: exit 2).
+std::optional<std::string> finalize_do_options(DoOptions& options);
+
+/// The argv to execute: the command itself, or /bin/sh -c COMMAND with --shell.
+std::vector<std::string> command_argv(const DoOptions& options);
+
+}  // namespace tnl::cli

@@ -1,0 +1,365 @@
+#include "lock_client.hpp"
+
+#include <fcntl.h>
+
+#include <asio/connect.hpp>
+#include <asio/read_until.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "protocol.hpp"
+
+namespace tnl {
+
+namespace {
+using Kind = ClientError::Kind;
+
+/// Longest answer line accepted; `.stats` is the longest legitimate one, far below this.
+constexpr std::size_t max_answer_length = 1024 * 1024;
+
+std::string describe(const asio::error_code& ec) {
+  if (ec == asio::error::eof) return "server closed the connection";
+  return ec.message();
+}
+
+double seconds(LockClient::Duration d) { return std::chrono::duration<double>(d).count(); }
+}  // namespace
+
+/// State of one synchronous operation, shared with its completion handler so the
+/// handler stays valid even if the waiting code unwinds.
+struct LockClient::Pending {
+  bool done = false;
+  bool timed_out = false;
+  asio::error_code ec;
+  std::size_t bytes = 0;
+};
+
+LockClient::LockClient(asio::io_context& io)
+    : io_(io), resolver_(io), socket_(io), keepalive_timer_(io), answer_timer_(io) {}
+
+LockClient::~LockClient() {
+  life_.reset();
+  close();
+}
+
+void LockClient::wait(Pending& op, Clock::time_point deadline) {
+  while (!op.done) {
+    // A previous run may have drained the io_context, which leaves it stopped.
+    if (io_.stopped()) io_.restart();
+    if (!op.timed_out && Clock::now() >= deadline) {
+      // Cancel and keep running until the handler has seen the cancellation.
+      op.timed_out = true;
+      resolver_.cancel();
+      asio::error_code ignored;
+      socket_.cancel(ignored);
+    }
+    if (op.timed_out) {
+      io_.run_one();
+    } else {
+      io_.run_one_until(deadline);
+    }
+  }
+}
+
+void LockClient::connect(const std::string& host, std::uint16_t port, Duration timeout) {
+  close();
+  server_ = fmt::format("{}:{}", host, port);
+  const auto deadline = Clock::now() + timeout;
+
+  auto resolving = std::make_shared<Pending>();
+  asio::ip::tcp::resolver::results_type endpoints;
+  resolver_.async_resolve(host, std::to_string(port),
+                          [resolving, &endpoints](const asio::error_code& ec, auto results) {
+                            resolving->ec = ec;
+                            if (!ec) endpoints = std::move(results);
+                            resolving->done = true;
+                          });
+  wait(*resolving, deadline);
+  if (resolving->timed_out) {
+    throw ClientError(Kind::connect_failed, fmt::format("timed out resolving '{}'", host));
+  }
+  if (resolving->ec == asio::error::operation_aborted) throw ClientError(Kind::cancelled, "connect cancelled");
+  if (resolving->ec) {
+    throw ClientError(Kind::connect_failed, fmt::format("cannot resolve '{}': {}", host, resolving->ec.message()));
+  }
+
+  // Try every address: `localhost` may resolve to ::1 first while the server listens
+  // only on 127.0.0.1. "Refused" means some host answered but nothing listens there.
+  bool refused = false;
+  std::string failure = "no address to connect to";
+  for (const auto& entry : endpoints) {
+    const auto endpoint = entry.endpoint();
+    asio::error_code ec;
+    socket_.close(ec);
+    socket_.open(endpoint.protocol(), ec);
+    if (ec) {
+      failure = fmt::format("{}: {}", endpoint.address().to_string(), ec.message());
+      continue;
+    }
+    auto connecting = std::make_shared<Pending>();
+    socket_.async_connect(endpoint, [connecting](const asio::error_code& error) {
+      connecting->ec = error;
+      connecting->done = true;
+    });
+    wait(*connecting, deadline);
+    if (connecting->timed_out) {
+      socket_.close(ec);
+      throw ClientError(Kind::connect_failed, fmt::format("timed out connecting to {}", server_));
+    }
+    if (connecting->ec == asio::error::operation_aborted) {
+      socket_.close(ec);
+      throw ClientError(Kind::cancelled, "connect cancelled");
+    }
+    if (!connecting->ec) {
+      spdlog::debug("connected to {} ({})", server_, endpoint.address().to_string());
+      // Without TCP_NODELAY a request/answer round trip can stall on delayed ACKs.
+      socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+      // The socket must not leak into commands we run: the lock would outlive us.
+      ::fcntl(socket_.native_handle(), F_SETFD, FD_CLOEXEC);
+      return;
+    }
+    spdlog::debug("connecting to {} failed: {}", endpoint.address().to_string(), connecting->ec.message());
+    if (connecting->ec == asio::error::connection_refused) {
+      refused = true;
+    } else {
+      failure = fmt::format("{}: {}", endpoint.address().to_string(), connecting->ec.message());
+    }
+  }
+  asio::error_code ignored;
+  socket_.close(ignored);
+  if (refused) throw ClientError(Kind::refused, fmt::format("connection to {} refused", server_));
+  throw ClientError(Kind::connect_failed, fmt::format("cannot connect to {}: {}", server_, failure));
+}
+
+bool LockClient::lock(std::string_view name, std::optional<std::string_view> client_id, Duration timeout) {
+  if (!is_valid_lock_name(name)) throw std::invalid_argument(fmt::format("invalid lock name '{}'", name));
+  std::vector<std::pair<std::string_view, std::string_view>> params{{param::name, name}};
+  if (client_id) {
+    if (!is_valid_client_id(*client_id)) {
+      throw std::invalid_argument(fmt::format("invalid client id '{}'", *client_id));
+    }
+    params.emplace_back(param::client_id, *client_id);
+  }
+  const std::string answer = exchange(format_request(action::lock, params), timeout);
+  if (strip(answer) == answer::ok) return true;
+  close();  // the server closes after any other answer
+  if (strip(answer) == answer::not_granted) return false;
+  throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to the lock request", answer));
+}
+
+void LockClient::release(Duration timeout) {
+  const std::string answer = exchange(format_request(action::release), timeout);
+  close();
+  if (strip(answer) != answer::released) {
+    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to release", answer));
+  }
+}
+
+void LockClient::keepalive(Duration timeout) {
+  const std::string answer = exchange(format_request(action::keepalive), timeout);
+  if (strip(answer) != answer::alive) {
+    close();
+    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to keepalive", answer));
+  }
+}
+
+void LockClient::ping(Duration timeout) {
+  const std::string answer = exchange(format_request(action::ping), timeout);
+  close();
+  if (strip(answer) != answer::pong) {
+    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to ping", answer));
+  }
+}
+
+std::string LockClient::stats(Duration timeout) {
+  const std::string answer = exchange(format_request(action::stats), timeout);
+  close();
+  if (answer.compare(0, answer::stats_prefix.size(), answer::stats_prefix) != 0) {
+    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to stats", answer));
+  }
+  return answer.substr(answer::stats_prefix.size());
+}
+
+void LockClient::require_open() const {
+  if (!socket_.is_open()) throw ClientError(Kind::not_connected, "not connected");
+  if (watching_) throw std::logic_error("LockClient: synchronous operation while watching");
+}
+
+std::string LockClient::exchange(std::string_view request, Duration timeout) {
+  require_open();
+  const auto deadline = Clock::now() + timeout;
+  spdlog::debug("sending {:?}", request);
+  write_all(std::string{request}, deadline);
+  while (true) {
+    std::string line = read_line(deadline);
+    spdlog::debug("received {:?}", line);
+    // Answers to keepalives sent while watching may still be on their way.
+    if (pending_keepalives_ > 0 && strip(line) == answer::alive) {
+      --pending_keepalives_;
+      continue;
+    }
+    return line;
+  }
+}
+
+void LockClient::write_all(const std::string& data, Clock::time_point deadline) {
+  auto op = std::make_shared<Pending>();
+  auto bytes = std::make_shared<std::string>(data);
+  asio::async_write(socket_, asio::buffer(*bytes), [op, bytes](const asio::error_code& ec, std::size_t) {
+    op->ec = ec;
+    op->done = true;
+  });
+  wait(*op, deadline);
+  if (op->timed_out) throw ClientError(Kind::timeout, "timed out sending to the server");
+  if (op->ec == asio::error::operation_aborted) throw ClientError(Kind::cancelled, "operation cancelled");
+  if (op->ec) {
+    close();
+    throw ClientError(Kind::connection_lost, fmt::format("cannot send to the server: {}", describe(op->ec)));
+  }
+}
+
+std::string LockClient::take_line(std::size_t length) {
+  std::string line = buffer_.substr(0, length - 1);
+  buffer_.erase(0, length);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+std::string LockClient::read_line(Clock::time_point deadline) {
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) return take_line(end + 1);
+  auto op = std::make_shared<Pending>();
+  asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
+                         [op](const asio::error_code& ec, std::size_t n) {
+                           op->ec = ec;
+                           op->bytes = n;
+                           op->done = true;
+                         });
+  wait(*op, deadline);
+  if (op->timed_out) {
+    throw ClientError(Kind::timeout, fmt::format("no answer from {} in time", server_));
+  }
+  if (op->ec == asio::error::operation_aborted) throw ClientError(Kind::cancelled, "operation cancelled");
+  if (op->ec == asio::error::not_found) {
+    close();
+    throw ClientError(Kind::unexpected_answer, "answer line from the server is too long");
+  }
+  if (op->ec) {
+    close();
+    throw ClientError(Kind::connection_lost, describe(op->ec));
+  }
+  return take_line(op->bytes);
+}
+
+void LockClient::start_watch(std::optional<Duration> keepalive_every, LostHandler on_lost, Duration answer_timeout) {
+  require_open();
+  watching_ = true;
+  ++watch_generation_;
+  keepalive_every_ = keepalive_every;
+  watch_answer_timeout_ = answer_timeout;
+  on_lost_ = std::move(on_lost);
+  watch_read();
+  if (keepalive_every_) schedule_keepalive();
+}
+
+void LockClient::stop_watch() {
+  if (!watching_) return;
+  watching_ = false;
+  ++watch_generation_;
+  keepalive_timer_.cancel();
+  answer_timer_.cancel();
+  asio::error_code ignored;
+  socket_.cancel(ignored);
+  on_lost_ = nullptr;
+}
+
+void LockClient::watch_read() {
+  // Lines may already be buffered, e.g. pipelined after the `ok`.
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) {
+    const std::string line = take_line(end + 1);
+    if (pending_keepalives_ > 0 && strip(line) == answer::alive) {
+      --pending_keepalives_;
+      if (pending_keepalives_ == 0) answer_timer_.cancel();
+      spdlog::debug("keepalive answered");
+      asio::post(io_, [this, life = std::weak_ptr<int>(life_), generation = watch_generation_] {
+        if (!life.expired() && watching_ && generation == watch_generation_) watch_read();
+      });
+      return;
+    }
+    watch_failed(fmt::format("unexpected line from the server: '{}'", line));
+    return;
+  }
+  asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
+                         [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](
+                             const asio::error_code& ec, std::size_t) {
+                           if (life.expired() || !watching_ || generation != watch_generation_) return;
+                           if (ec == asio::error::not_found) {
+                             watch_failed("line from the server is too long");
+                           } else if (ec) {
+                             watch_failed(describe(ec));
+                           } else {
+                             watch_read();
+                           }
+                         });
+}
+
+void LockClient::schedule_keepalive() {
+  keepalive_timer_.expires_after(*keepalive_every_);
+  keepalive_timer_.async_wait(
+      [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](const asio::error_code& ec) {
+        if (ec || life.expired() || !watching_ || generation != watch_generation_) return;
+        send_keepalive();
+        schedule_keepalive();
+      });
+}
+
+void LockClient::send_keepalive() {
+  // One keepalive in flight at a time; the answer timer reports one that stays unanswered.
+  if (pending_keepalives_ > 0) return;
+  ++pending_keepalives_;
+  spdlog::debug("sending keepalive");
+  keepalive_request_ = format_request(action::keepalive);
+  asio::async_write(socket_, asio::buffer(keepalive_request_),
+                    [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](
+                        const asio::error_code& ec, std::size_t) {
+                      if (!ec || life.expired() || !watching_ || generation != watch_generation_) return;
+                      watch_failed(fmt::format("cannot send keepalive: {}", describe(ec)));
+                    });
+  answer_timer_.expires_after(watch_answer_timeout_);
+  answer_timer_.async_wait(
+      [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](const asio::error_code& ec) {
+        if (ec || life.expired() || !watching_ || generation != watch_generation_) return;
+        if (pending_keepalives_ > 0) {
+          watch_failed(fmt::format("no answer to keepalive within {:g} s", seconds(watch_answer_timeout_)));
+        }
+      });
+}
+
+void LockClient::watch_failed(const std::string& reason) {
+  LostHandler handler = std::move(on_lost_);
+  stop_watch();
+  close();
+  if (handler) handler(reason);
+}
+
+void LockClient::cancel() {
+  resolver_.cancel();
+  asio::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void LockClient::close() {
+  watching_ = false;
+  ++watch_generation_;
+  on_lost_ = nullptr;
+  keepalive_timer_.cancel();
+  answer_timer_.cancel();
+  buffer_.clear();
+  pending_keepalives_ = 0;
+  asio::error_code ignored;
+  socket_.close(ignored);
+}
+
+}  // namespace tnl

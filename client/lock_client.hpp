@@ -1,0 +1,131 @@
+// A small blocking-with-timeouts client for the tcpnetlock protocol, on standalone Asio.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "client_error.hpp"
+
+namespace tnl {
+
+/// One connection to a tcpnetlock server.
+///
+/// The synchronous operations (connect, lock, release, ...) run the caller's io_context
+/// until they finish or time out, so other work on that io_context (signal sets, timers)
+/// keeps running meanwhile; a handler may call cancel() to abort the operation. While a
+/// lock is held, start_watch() keeps an asynchronous eye on the connection instead.
+/// All failures are reported as ClientError.
+class LockClient {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Duration = Clock::duration;
+  /// Called once when a watched connection breaks; the argument says why.
+  using LostHandler = std::function<void(const std::string& reason)>;
+
+  /// Default limit for resolving and connecting (all addresses together).
+  static constexpr Duration default_connect_timeout = std::chrono::seconds(10);
+  /// Default limit for waiting for one answer line.
+  static constexpr Duration default_answer_timeout = std::chrono::seconds(30);
+
+  /// A client that does its I/O on `io`, which must outlive it.
+  explicit LockClient(asio::io_context& io);
+  ~LockClient();
+  LockClient(const LockClient&) = delete;
+  LockClient& operator=(const LockClient&) = delete;
+
+  /// Connects to `host`:`port`, trying every resolved address in turn (so `localhost`
+  /// works whether the server listens on ::1 or 127.0.0.1). Closes any previous
+  /// connection first. Throws ClientError::Kind::refused when an address refused the
+  /// connection and none accepted it, Kind::connect_failed otherwise.
+  void connect(const std::string& host, std::uint16_t port, Duration timeout = default_connect_timeout);
+
+  /// Asks for lock `name`; true when granted (the lock is then held until this
+  /// connection ends). On `not-granted` the connection is closed and false returned;
+  /// any other answer (such as `err,...`) throws Kind::unexpected_answer.
+  /// Throws std::invalid_argument when `name` or `client_id` is not valid.
+  bool lock(std::string_view name, std::optional<std::string_view> client_id = std::nullopt,
+            Duration timeout = default_answer_timeout);
+
+  /// Releases the held lock (expects `released`) and closes the connection.
+  void release(Duration timeout = default_answer_timeout);
+
+  /// Sends `.keepalive` on a held lock and expects `alive`.
+  void keepalive(Duration timeout = default_answer_timeout);
+
+  /// Sends `.ping` (first line of a connection) and expects `pong`.
+  void ping(Duration timeout = default_answer_timeout);
+
+  /// Sends `.stats` (first line of a connection) and returns the JSON text of the answer.
+  std::string stats(Duration timeout = default_answer_timeout);
+
+  /// Starts watching the held connection without blocking: any line from the server
+  /// other than the `alive` answers to our own keepalives, EOF, a reset, or a keepalive
+  /// left unanswered for `answer_timeout` closes the connection and calls `on_lost`
+  /// once (from the io_context). With `keepalive_every`, sends `.keepalive` that often.
+  /// No synchronous operation may be used until stop_watch().
+  void start_watch(std::optional<Duration> keepalive_every, LostHandler on_lost,
+                   Duration answer_timeout = default_answer_timeout);
+
+  /// Stops watching (on_lost will not be called any more); data already received stays
+  /// buffered, and late `alive` answers are skipped by the next operation.
+  void stop_watch();
+
+  /// Aborts the synchronous operation in progress (it throws Kind::cancelled). Meant for
+  /// handlers, such as signal handlers, that run while an operation waits.
+  void cancel();
+
+  /// Closes the connection (which frees a held lock on the server).
+  void close();
+
+  /// True while connected.
+  [[nodiscard]] bool is_open() const { return socket_.is_open(); }
+
+  /// "host:port" of the last connect(), for messages.
+  [[nodiscard]] const std::string& server() const { return server_; }
+
+ private:
+  struct Pending;
+
+  std::string exchange(std::string_view request, Duration timeout);
+  void write_all(const std::string& data, Clock::time_point deadline);
+  std::string read_line(Clock::time_point deadline);
+  std::string take_line(std::size_t length);
+  void wait(Pending& op, Clock::time_point deadline);
+  void require_open() const;
+  void watch_read();
+  void schedule_keepalive();
+  void send_keepalive();
+  void watch_failed(const std::string& reason);
+
+  asio::io_context& io_;
+  asio::ip::tcp::resolver resolver_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer keepalive_timer_;
+  asio::steady_timer answer_timer_;
+  std::string server_;
+  /// Bytes received but not yet consumed as lines.
+  std::string buffer_;
+  /// Keeps the outgoing keepalive alive while it is being written.
+  std::string keepalive_request_;
+  /// `.keepalive` requests sent whose `alive` has not arrived yet.
+  int pending_keepalives_ = 0;
+  bool watching_ = false;
+  /// Bumped by stop_watch() so handlers of an earlier watch do nothing.
+  unsigned watch_generation_ = 0;
+  std::optional<Duration> keepalive_every_;
+  Duration watch_answer_timeout_ = default_answer_timeout;
+  LostHandler on_lost_;
+  /// Asynchronous handlers hold a weak reference, so they do nothing once we are gone.
+  std::shared_ptr<int> life_ = std::make_shared<int>(0);
+};
+
+}  // namespace tnl

@@ -1,0 +1,108 @@
+// tcpnetlock_client: takes a lock and holds it until killed.
+//
+// On SIGINT, SIGTERM or SIGHUP the connection is closed (which frees the lock at once)
+// and the process then dies of that same signal, as the shell and supervisors expect
+// from a program that is "held until killed" (tcpnetlock died of SIGTERM the same way).
+#include <signal.h>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "cli_support.hpp"
+#include "client_options.hpp"
+#include "lock_client.hpp"
+
+namespace {
+
+using tnl::ClientError;
+using namespace tnl::cli;
+
+/// Closes `client`, restores the default action of `sig` and dies of it.
+[[noreturn]] void die_of(int sig, tnl::LockClient& client, asio::signal_set& signals) {
+  spdlog::info("received signal {}; closing the connection and exiting", sig);
+  client.close();
+  asio::error_code ignored;
+  signals.clear(ignored);  // restores the default action
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+  std::_Exit(128 + sig);  // only if the signal did not end us
+}
+
+int run(const ClientOptions& options) {
+  asio::io_context io;
+  asio::signal_set signals(io);
+  for (int sig : not_ignored({SIGINT, SIGTERM, SIGHUP})) signals.add(sig);
+  tnl::LockClient client(io);
+
+  int received = 0;
+  std::function<void()> arm = [&] {
+    signals.async_wait([&](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      if (received == 0) received = sig;
+      client.cancel();  // aborts a connect or lock in progress
+      arm();
+    });
+  };
+  arm();
+
+  try {
+    client.connect(options.host, options.port);
+  } catch (const ClientError& e) {
+    if (received) die_of(received, client, signals);
+    print_error(e.what());
+    return e.kind() == ClientError::Kind::refused ? client_exit::refused : client_exit::connection_failed;
+  }
+
+  try {
+    const auto client_id =
+        options.client_id.empty() ? std::nullopt : std::optional<std::string_view>(options.client_id);
+    if (!client.lock(options.lock_name, client_id)) {
+      print_error("lock '" + options.lock_name + "' not granted by server");
+      return client_exit::not_granted;
+    }
+  } catch (const std::exception& e) {
+    if (received) die_of(received, client, signals);
+    print_error(e.what());
+    return client_exit::unexpected_error;
+  }
+  spdlog::info("lock '{}' acquired from {}; holding it until killed", options.lock_name, client.server());
+
+  std::optional<std::string> lost;
+  const auto keepalive_every =
+      options.keep_alive ? std::optional(seconds(options.keep_alive_secs)) : std::nullopt;
+  client.start_watch(keepalive_every, [&](const std::string& reason) { lost = reason; });
+  while (!lost && !received) {
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
+  if (received) die_of(received, client, signals);
+  print_error("connection to the server broke while holding lock '" + options.lock_name + "': " + *lost);
+  return client_exit::connection_broke;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ClientOptions options;
+  CLI::App app{"", "tcpnetlock_client"};
+  add_client_options(app, options);
+  if (const auto code = parse(app, arguments(argc, argv))) return *code;
+  configure_logging("tcpnetlock_client", options.info, options.debug);
+  if (const auto problem = check_client_options(options)) {
+    // tcpnetlock reported an invalid lock name as an unexpected error (4), not as an
+    // invalid option: 2 means "connection refused" for this program.
+    print_error(*problem);
+    return client_exit::unexpected_error;
+  }
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return client_exit::unexpected_error;
+  }
+}
