@@ -21,8 +21,9 @@ BUILD_PACKAGES=(
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
-# shell-level tests, and chroot/timeout (coreutils, always present on Debian).
-TEST_PACKAGES=(procps netcat-openbsd coreutils)
+# shell-level tests, ip (iproute2) for the network-namespace tests, and chroot/timeout
+# (coreutils, always present on Debian).
+TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils)
 
 mode=all
 for arg in "$@"; do
