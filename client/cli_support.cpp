@@ -10,13 +10,14 @@
 
 namespace tnl::cli {
 
-std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args) {
+std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args, std::ostream& out,
+                         std::ostream& err) {
   try {
     // CLI11 parses a reversed vector (it pops arguments from the back).
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, or the error and a hint
+    const int code = app.exit(e, out, err);  // prints help, or the error and a hint
     return code == 0 ? 0 : exit_invalid_options;
   }
   return std::nullopt;

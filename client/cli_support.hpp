@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,8 +20,10 @@ inline constexpr const char* env_client_id = "TCPNETLOCK_CLIENT_ID";
 inline constexpr int exit_invalid_options = 2;
 
 /// Parses the command line. Returns nullopt to go on, or the code to exit with:
-/// 0 after --help, exit_invalid_options (with CLI11's message on stderr) on a parse error.
-std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args);
+/// 0 after --help (printed on `out`), exit_invalid_options (with CLI11's message on
+/// `err`) on a parse error.
+std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args, std::ostream& out = std::cout,
+                         std::ostream& err = std::cerr);
 
 /// The arguments of main() without the program name, as parse() takes them.
 std::vector<std::string> arguments(int argc, char** argv);

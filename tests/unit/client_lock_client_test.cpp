@@ -1,0 +1,171 @@
+// LockClient against a scripted fake server: requests as sent, answers as expected.
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "../integration/cli_helpers.hpp"
+#include "lock_client.hpp"
+
+using tnl::ClientError;
+using tnl::LockClient;
+using tnl::test::wait_until;
+using tnl::test::cli::FakeServer;
+using tnl::test::cli::RefusingPort;
+using namespace std::chrono_literals;
+
+namespace {
+std::uint16_t port_of(const FakeServer& fake) { return static_cast<std::uint16_t>(std::stoi(fake.port_string())); }
+
+/// Runs `io` until `condition` holds or 10 s pass. The io_context is stopped whenever it
+/// ran out of work, so it is restarted first.
+template <typename Condition>
+bool run_until(asio::io_context& io, Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (io.stopped()) io.restart();
+    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);  // no work queued: poll the condition
+  }
+  return true;
+}
+
+ClientError::Kind kind_of(const std::function<void()>& operation) {
+  try {
+    operation();
+  } catch (const ClientError& e) {
+    return e.kind();
+  }
+  FAIL("expected a ClientError");
+  return ClientError::Kind::not_connected;
+}
+}  // namespace
+
+TEST_CASE("lock granted, keepalive, release", "[client][lock_client]") {
+  FakeServer fake({"ok", "alive", "released"});
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  CHECK(client.lock("abc", "me@host"));
+  client.keepalive();
+  client.release();
+  CHECK_FALSE(client.is_open());
+  CHECK(fake.requests() == std::vector<std::string>{"lock,name:abc,client-id:me@host", ".keepalive", "release"});
+}
+
+TEST_CASE("connect tries every address of localhost", "[client][lock_client]") {
+  FakeServer fake({"pong"});  // listens on 127.0.0.1 only
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("localhost", port_of(fake));
+  client.ping();
+  CHECK(fake.requests() == std::vector<std::string>{".ping"});
+}
+
+TEST_CASE("not granted closes the connection", "[client][lock_client]") {
+  FakeServer fake({"not-granted"});
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  CHECK_FALSE(client.lock("abc"));
+  CHECK_FALSE(client.is_open());
+  CHECK(fake.requests() == std::vector<std::string>{"lock,name:abc"});
+}
+
+TEST_CASE("unexpected answers throw", "[client][lock_client]") {
+  asio::io_context io;
+  LockClient client(io);
+  SECTION("err on lock") {
+    FakeServer fake({"err,invalid lock name"});
+    client.connect("127.0.0.1", port_of(fake));
+    CHECK(kind_of([&] { client.lock("abc"); }) == ClientError::Kind::unexpected_answer);
+  }
+  SECTION("bad-action on release") {
+    FakeServer fake({"ok", "bad-action"});
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    CHECK(kind_of([&] { client.release(); }) == ClientError::Kind::unexpected_answer);
+  }
+}
+
+TEST_CASE("stats returns the JSON text; CRLF answers are tolerated", "[client][lock_client]") {
+  FakeServer fake({"stats,{\"lock_count\": 0}\r"});
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  CHECK(client.stats() == "{\"lock_count\": 0}");
+}
+
+TEST_CASE("refused, timeout, connection lost, not connected", "[client][lock_client]") {
+  asio::io_context io;
+  LockClient client(io);
+  SECTION("refused") {
+    RefusingPort refusing;
+    CHECK(kind_of([&] { client.connect("127.0.0.1", static_cast<std::uint16_t>(std::stoi(refusing.port_string()))); }) ==
+          ClientError::Kind::refused);
+  }
+  SECTION("no answer in time") {
+    FakeServer fake({});
+    client.connect("127.0.0.1", port_of(fake));
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(kind_of([&] { client.lock("abc", std::nullopt, 100ms); }) == ClientError::Kind::timeout);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  }
+  SECTION("server closes") {
+    FakeServer fake({"ok"}, true);
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    CHECK(kind_of([&] { client.keepalive(); }) == ClientError::Kind::connection_lost);
+  }
+  SECTION("not connected") {
+    CHECK(kind_of([&] { client.ping(); }) == ClientError::Kind::not_connected);
+  }
+}
+
+TEST_CASE("invalid names are refused before sending", "[client][lock_client]") {
+  FakeServer fake({"ok"});
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  CHECK_THROWS_AS(client.lock("a b"), std::invalid_argument);
+  CHECK_THROWS_AS(client.lock("ab", "x y"), std::invalid_argument);
+}
+
+TEST_CASE("watching reports a broken connection or an unexpected line", "[client][lock_client]") {
+  asio::io_context io;
+  LockClient client(io);
+  std::optional<std::string> lost;
+  SECTION("closed") {
+    FakeServer fake({"ok"}, true);
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
+    REQUIRE(run_until(io, [&] { return lost.has_value(); }));
+    CHECK(*lost == "server closed the connection");
+  }
+  SECTION("unexpected line, even pipelined with the ok") {
+    FakeServer fake({"ok\nshutting-down"});
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
+    REQUIRE(run_until(io, [&] { return lost.has_value(); }));
+    CHECK(lost->find("shutting-down") != std::string::npos);
+  }
+  CHECK_FALSE(client.is_open());
+}
+
+TEST_CASE("watching with keepalives, then releasing", "[client][lock_client]") {
+  // Answers beyond those needed are harmless: the client stops after two keepalives.
+  FakeServer fake({"ok", "alive", "alive", "released"});
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  REQUIRE(client.lock("abc"));
+  bool lost = false;
+  client.start_watch(50ms, [&](const std::string&) { lost = true; });
+  // Stop as soon as the second keepalive is out; its `alive` may still be on the way,
+  // and release() must skip it.
+  REQUIRE(run_until(io, [&] { return fake.requests().size() >= 3 || lost; }));
+  client.stop_watch();
+  CHECK_FALSE(lost);
+  client.release();
+  CHECK(fake.requests() == std::vector<std::string>{"lock,name:abc", ".keepalive", ".keepalive", "release"});
+}

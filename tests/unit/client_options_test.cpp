@@ -1,0 +1,216 @@
+// Option and environment handling of tcpnetlock_do and tcpnetlock_client.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "cli_support.hpp"
+#include "client_options.hpp"
+#include "do_options.hpp"
+
+using namespace tnl::cli;
+
+namespace {
+
+/// Sets (or unsets) environment variables for one scope, restoring them afterwards.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::map<std::string, std::optional<std::string>>& values) {
+    for (const auto& [name, value] : values) {
+      const char* old = ::getenv(name.c_str());
+      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+const std::map<std::string, std::optional<std::string>> no_env{
+    {env_host, std::nullopt}, {env_port, std::nullopt}, {env_client_id, std::nullopt}};
+
+/// Parses tcpnetlock_do arguments; the exit code when parsing says to exit.
+std::optional<int> parse_do(DoOptions& options, const std::vector<std::string>& args) {
+  CLI::App app{"", "tcpnetlock_do"};
+  add_do_options(app, options);
+  std::ostringstream quiet;
+  return parse(app, args, quiet, quiet);
+}
+
+std::optional<int> parse_client(ClientOptions& options, const std::vector<std::string>& args) {
+  CLI::App app{"", "tcpnetlock_client"};
+  add_client_options(app, options);
+  std::ostringstream quiet;
+  return parse(app, args, quiet, quiet);
+}
+
+}  // namespace
+
+TEST_CASE("do: defaults", "[client][options]") {
+  ScopedEnv env(no_env);
+  DoOptions options;
+  REQUIRE_FALSE(parse_do(options, {"ls"}));
+  CHECK(options.host == "localhost");
+  CHECK(options.port == 7654);
+  CHECK(options.client_id.empty());
+  CHECK(options.retry == 0);
+  CHECK(options.retry_wait == 10);
+  CHECK_FALSE(options.keep_alive);
+  CHECK(options.keep_alive_secs == 15);
+  CHECK_FALSE(options.shell);
+  CHECK(options.command == std::vector<std::string>{"ls"});
+  REQUIRE_FALSE(finalize_do_options(options));
+  CHECK(options.lock_name == "ls");
+  CHECK(command_argv(options) == std::vector<std::string>{"ls"});
+}
+
+TEST_CASE("do: every option", "[client][options]") {
+  ScopedEnv env(no_env);
+  DoOptions options;
+  REQUIRE_FALSE(parse_do(options, {"--lock-name", "n", "--host", "h", "--port", "1234", "--client-id", "c@d",
+                                   "--retry", "3", "--retry-wait", "0.5", "--keep-alive", "--keep-alive-secs", "2",
+                                   "--shell", "--info", "--debug", "--", "echo hi"}));
+  REQUIRE_FALSE(finalize_do_options(options));
+  CHECK(options.lock_name == "n");
+  CHECK(options.host == "h");
+  CHECK(options.port == 1234);
+  CHECK(options.client_id == "c@d");
+  CHECK(options.retry == 3);
+  CHECK(options.retry_wait == 0.5);
+  CHECK(options.keep_alive);
+  CHECK(options.keep_alive_secs == 2);
+  CHECK(options.info);
+  CHECK(options.debug);
+  CHECK(command_argv(options) == std::vector<std::string>{"/bin/sh", "-c", "echo hi"});
+}
+
+TEST_CASE("do: '--' passes option-like command words through", "[client][options]") {
+  ScopedEnv env(no_env);
+  DoOptions options;
+  REQUIRE_FALSE(parse_do(options, {"--retry", "1", "--", "ls", "-l", "--retry"}));
+  CHECK(options.retry == 1);
+  CHECK(options.command == std::vector<std::string>{"ls", "-l", "--retry"});
+}
+
+TEST_CASE("do: the environment supplies host, port and client id defaults", "[client][options]") {
+  ScopedEnv env({{env_host, "db.example"}, {env_port, "4000"}, {env_client_id, "ci-1"}});
+  SECTION("used when no option is given") {
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"true"}));
+    CHECK(options.host == "db.example");
+    CHECK(options.port == 4000);
+    CHECK(options.client_id == "ci-1");
+  }
+  SECTION("options win") {
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"--host", "h", "--port", "5", "--client-id", "x", "true"}));
+    CHECK(options.host == "h");
+    CHECK(options.port == 5);
+    CHECK(options.client_id == "x");
+  }
+}
+
+TEST_CASE("do: invalid options", "[client][options]") {
+  ScopedEnv env(no_env);
+  DoOptions options;
+  SECTION("parse errors exit 2") {
+    CHECK(parse_do(options, {}) == 2);
+    CHECK(parse_do(options, {"--bogus", "ls"}) == 2);
+    CHECK(parse_do(options, {"--port", "0", "ls"}) == 2);
+    CHECK(parse_do(options, {"--port", "65536", "ls"}) == 2);
+    CHECK(parse_do(options, {"--retry", "-1", "ls"}) == 2);
+    CHECK(parse_do(options, {"--retry", "x", "ls"}) == 2);
+    CHECK(parse_do(options, {"--keep-alive-secs", "0", "ls"}) == 2);
+    CHECK(parse_do(options, {"ls", "-l"}) == 2);  // as with tcpnetlock: use '--'
+  }
+  SECTION("an invalid port in the environment") {
+    ScopedEnv bad(std::map<std::string, std::optional<std::string>>{{env_port, "http"}});
+    CHECK(parse_do(options, {"ls"}) == 2);
+  }
+  SECTION("--shell with more than one word") {
+    REQUIRE_FALSE(parse_do(options, {"--shell", "echo", "hi"}));
+    CHECK(finalize_do_options(options));
+  }
+  SECTION("no name can be derived") {
+    REQUIRE_FALSE(parse_do(options, {"--", "./."}));
+    CHECK(finalize_do_options(options));
+  }
+  SECTION("invalid lock name or client id") {
+    REQUIRE_FALSE(parse_do(options, {"--lock-name", "a.b", "ls"}));
+    CHECK(finalize_do_options(options));
+    DoOptions other;
+    REQUIRE_FALSE(parse_do(other, {"--client-id", "a b", "ls"}));
+    CHECK(finalize_do_options(other));
+  }
+  SECTION("--help is not an error") {
+    CHECK(parse_do(options, {"--help"}) == 0);
+  }
+}
+
+TEST_CASE("do: the lock name is derived from the --shell string too", "[client][options]") {
+  ScopedEnv env(no_env);
+  DoOptions options;
+  REQUIRE_FALSE(parse_do(options, {"--shell", "./migrate.sh --all"}));
+  REQUIRE_FALSE(finalize_do_options(options));
+  CHECK(options.lock_name == "migrate_sh_--all");
+}
+
+TEST_CASE("client: options and environment", "[client][options]") {
+  SECTION("defaults") {
+    ScopedEnv env(no_env);
+    ClientOptions options;
+    REQUIRE_FALSE(parse_client(options, {"name"}));
+    CHECK(options.lock_name == "name");
+    CHECK(options.host == "localhost");
+    CHECK(options.port == 7654);
+    CHECK_FALSE(options.keep_alive);
+    CHECK(options.keep_alive_secs == 15);
+    CHECK_FALSE(check_client_options(options));
+  }
+  SECTION("environment") {
+    ScopedEnv env({{env_host, "h"}, {env_port, "99"}, {env_client_id, "id-1"}});
+    ClientOptions options;
+    REQUIRE_FALSE(parse_client(options, {"name", "--keep-alive", "--keep-alive-secs", "1.5"}));
+    CHECK(options.host == "h");
+    CHECK(options.port == 99);
+    CHECK(options.client_id == "id-1");
+    CHECK(options.keep_alive);
+    CHECK(options.keep_alive_secs == 1.5);
+  }
+  SECTION("errors") {
+    ScopedEnv env(no_env);
+    ClientOptions options;
+    CHECK(parse_client(options, {}) == 2);
+    CHECK(parse_client(options, {"a", "b"}) == 2);
+    ClientOptions bad_name;
+    REQUIRE_FALSE(parse_client(bad_name, {"a/b"}));
+    CHECK(check_client_options(bad_name));
+  }
+}
+
+TEST_CASE("signals that are ignored are left alone", "[client][options]") {
+  struct sigaction ignore {};
+  struct sigaction fallback {};
+  struct sigaction old_hup {};
+  struct sigaction old_usr1 {};
+  ignore.sa_handler = SIG_IGN;
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&ignore.sa_mask);
+  sigemptyset(&fallback.sa_mask);
+  ::sigaction(SIGHUP, &ignore, &old_hup);
+  ::sigaction(SIGUSR1, &fallback, &old_usr1);
+  CHECK(not_ignored({SIGUSR1, SIGHUP}) == std::vector<int>{SIGUSR1});
+  ::sigaction(SIGHUP, &old_hup, nullptr);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+}
