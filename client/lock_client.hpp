@@ -1,10 +1,9 @@
 // A small blocking-with-timeouts client for the tcpnetlock protocol, on standalone Asio.
 #pragma once
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
-
+// Standard headers first: Asio's config decides between aligned_alloc/free and
+// operator new/delete from libstdc++ macros, and every translation unit must decide
+// alike (ASan reports the mismatch otherwise).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,6 +11,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "client_error.hpp"
 

@@ -5,6 +5,8 @@
 // from a program that is "held until killed" (tcpnetlock died of SIGTERM the same way).
 #include <signal.h>
 
+#include <cstddef>  // before Asio, see lock_client.hpp
+
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>

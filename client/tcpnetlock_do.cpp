@@ -5,6 +5,8 @@
 // (the command ended). No threads.
 #include <signal.h>
 
+#include <cstddef>  // before Asio, see lock_client.hpp
+
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
