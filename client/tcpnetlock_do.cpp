@@ -3,6 +3,17 @@
 // One io_context drives everything: the lock connection, retry and keepalive timers,
 // and a signal_set for SIGINT/SIGTERM/SIGHUP (forwarded to the command) and SIGCHLD
 // (the command ended). No threads.
+//
+// Choices where tcpnetlock crashed or said nothing:
+// - a signal before the command starts (while connecting or between retries) ends us
+//   with 124, "interrupted", without running the command;
+// - connection failures other than "refused" (no such host, timeout) exit 124 too;
+// - if the lock connection breaks while the command runs, the error is printed at once
+//   but the command is left to finish; we then exit 122 if it succeeded (as
+//   tcpnetlock_client does for a broken connection), else with its own status;
+// - the command stays in our process group so it keeps the terminal: a Ctrl-C typed
+//   there reaches it directly and once more through us (harmless for nearly all
+//   programs; `kill -INT` on tcpnetlock_do alone reaches it once).
 #include <signal.h>
 
 #include <cstddef>  // before Asio, see lock_client.hpp
