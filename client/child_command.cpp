@@ -88,10 +88,10 @@ std::optional<int> ChildCommand::try_reap() {
 }
 
 int ChildCommand::wait() {
-  if (status_ || pid_ <= 0) return status_.value_or(0);
+  if (status_ || pid_ <= 0) return status_.value_or(-1);
   int raw = 0;
   while (::waitpid(pid_, &raw, 0) < 0) {
-    if (errno != EINTR) return 0;
+    if (errno != EINTR) return -1;  // not our child any more: status unknown (exit_code: 124)
   }
   status_ = raw;
   return raw;

@@ -35,11 +35,11 @@ class ChildCommand {
   /// Reaps the command if it has ended, without blocking; its raw wait status once it has.
   std::optional<int> try_reap();
 
-  /// Blocks until the command ends; its raw wait status.
+  /// Blocks until the command ends; its raw wait status (-1 if it cannot be known).
   int wait();
 
   /// The exit code a shell would report for a raw wait status: the exit status, or
-  /// 128+N when the process died of signal N.
+  /// 128+N when the process died of signal N; 124 for anything else.
   [[nodiscard]] static int exit_code(int wait_status);
 
  private:
