@@ -17,7 +17,9 @@ if(Asio_FOUND AND NOT TARGET asio::asio)
   add_library(asio::asio INTERFACE IMPORTED)
   set_target_properties(asio::asio PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
-    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED"
+    # Without ASIO_DISABLE_STD_ALIGNED_ALLOC, Asio picks its allocator from libstdc++ macros
+    # that depend on include order, and translation units can disagree (ASan: alloc-dealloc mismatch).
+    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC"
     INTERFACE_LINK_LIBRARIES Threads::Threads)
 endif()
 mark_as_advanced(Asio_INCLUDE_DIR)
