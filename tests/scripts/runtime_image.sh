@@ -8,8 +8,8 @@
 #      ships, taken from `dpkg -L` (not from ldd: a package missing from the Dockerfile
 #      must make this test fail), and the server binary from TNL_BIN_DIR;
 #   3. runs the server there with chroot as uid:gid 10001, on 127.0.0.1 with --port 0 and
-#      --port-file, checks `.ping` -> `pong` and a lock/release over TCP, sends SIGTERM
-#      and expects exit status 0.
+#      --port-file, checks `.ping` -> `pong`, a lock/release and `.stats` over TCP, runs
+#      tcpnetlock_do and tcpnetlock_client there too, sends SIGTERM and expects exit 0.
 # Needs root (chroot). Run by ctest with TNL_BIN_DIR and TNL_SOURCE_DIR set.
 set -euo pipefail
 
@@ -129,6 +129,12 @@ note "root at $root: $copied shared-library files from ${packages[*]}"
 mkdir -p "$root/opt/tcpnetlock/bin" "$root/run/tcpnetlock"
 mkdir -m 1777 "$root/tmp"
 cp "$server" "$root/opt/tcpnetlock/bin/tcpnetlock_server"
+# The clients ship in the image too; checked below when this build has them.
+clients=0
+if [[ -x $TNL_BIN_DIR/tcpnetlock_do && -x $TNL_BIN_DIR/tcpnetlock_client ]]; then
+  cp "$TNL_BIN_DIR/tcpnetlock_do" "$TNL_BIN_DIR/tcpnetlock_client" "$root/opt/tcpnetlock/bin/"
+  clients=1
+fi
 chown "$run_uid:$run_uid" "$root/run/tcpnetlock"
 if [[ -n $sanitizer_libs ]]; then
   mkdir -p "$root/proc"
@@ -189,6 +195,19 @@ got=$(ask ".stats")
 [[ $got == stats,\{*\"lock_count\"* ]] || { show_log; fail ".stats answered '$got'"; }
 note "sent '.stats' -> '$got'"
 
+if ((clients)); then
+  # tcpnetlock_do takes a lock and runs tcpnetlock_client --help under it: both load.
+  do_log=$workdir/do.log
+  if ! timeout 30 chroot --userspec="$run_uid:$run_uid" "$root" \
+      /opt/tcpnetlock/bin/tcpnetlock_do --host 127.0.0.1 --port "$port" --lock-name runtime-image \
+      -- /opt/tcpnetlock/bin/tcpnetlock_client --help >"$do_log" 2>&1; then
+    cat "$do_log" >&2
+    show_log
+    fail "tcpnetlock_do running tcpnetlock_client --help failed in the runtime root"
+  fi
+  note "tcpnetlock_do -- tcpnetlock_client --help: exit status 0"
+fi
+
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do
   kill -0 "$server_pid" 2>/dev/null || break
@@ -202,4 +221,4 @@ wait "$server_pid" && status=0 || status=$?
 server_pid=
 [[ $status == 0 ]] || { show_log; fail "the server exited with status $status after SIGTERM (expected 0)"; }
 note "SIGTERM: exit status 0"
-echo "PASS: the server runs with only the runtime stage's packages (${runtime_packages[*]})"
+echo "PASS: the server (and the clients, when built) run with only the runtime stage's packages (${runtime_packages[*]})"
