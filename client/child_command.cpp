@@ -11,7 +11,37 @@
 
 namespace tnl {
 
+namespace {
+
+/// tcsetpgrp with SIGTTOU blocked: a process that is not (or no longer) in the foreground
+/// group would otherwise be stopped by it. False on failure (e.g. the group is gone).
+bool set_foreground(int fd, pid_t group) {
+  sigset_t ttou;
+  sigset_t previous;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  ::pthread_sigmask(SIG_BLOCK, &ttou, &previous);
+  const bool done = ::tcsetpgrp(fd, group) == 0;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return done;
+}
+
+}  // namespace
+
 ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std::vector<int>& caught_signals) {
+  ChildOptions options;
+  options.caught_signals = caught_signals;
+  return start(argv, options);
+}
+
+ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const ChildOptions& options) {
+  const std::vector<int>& caught_signals = options.caught_signals;
+  const bool own_group = options.own_process_group;
+  // Like a shell's job control: only a foreground process hands its terminal over.
+  const int terminal = own_group && options.terminal_fd >= 0 && ::isatty(options.terminal_fd) &&
+                               ::tcgetpgrp(options.terminal_fd) == ::getpgrp()
+                           ? options.terminal_fd
+                           : -1;
   if (argv.empty()) throw std::invalid_argument("ChildCommand: empty command");
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls are allowed.
@@ -33,6 +63,9 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(report[0]);
+    // Both here and in the parent, so neither order of scheduling leaves a window.
+    if (own_group) ::setpgid(0, 0);
+    if (terminal >= 0) ::tcsetpgrp(terminal, ::getpid());  // every signal is blocked here
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);
@@ -45,6 +78,10 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std
     ::_exit(127);
   }
   const int fork_error = errno;
+  if (pid > 0 && own_group) {
+    ::setpgid(pid, pid);  // fails harmlessly if the child has already exec'd
+    if (terminal >= 0) ::tcsetpgrp(terminal, pid);  // SIGTTOU is still blocked
+  }
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   ::close(report[1]);
   if (pid < 0) {
@@ -63,13 +100,50 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std
     int ignored = 0;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
     }
+    if (terminal >= 0) set_foreground(terminal, ::getpgrp());
     throw std::system_error(exec_error, std::generic_category(), argv[0]);
   }
-  return ChildCommand(pid);
+  ChildCommand child(pid);
+  child.own_group_ = own_group;
+  child.terminal_fd_ = terminal;
+  child.terminal_handed_ = terminal >= 0;
+  return child;
 }
 
-ChildCommand::ChildCommand(ChildCommand&& other) noexcept : pid_(other.pid_), status_(other.status_) {
+bool ChildCommand::signal_group(int sig) const {
+  if (!own_group_ || pid_ <= 0) return false;
+  return ::kill(-pid_, sig) == 0;
+}
+
+void ChildCommand::reclaim_terminal() {
+  if (terminal_fd_ < 0 || !terminal_handed_) return;
+  set_foreground(terminal_fd_, ::getpgrp());
+  terminal_handed_ = false;
+}
+
+void ChildCommand::hand_terminal() {
+  if (terminal_fd_ < 0 || terminal_handed_ || status_) return;
+  // Only a foreground process may hand the terminal on (not after `bg`).
+  if (::tcgetpgrp(terminal_fd_) != ::getpgrp()) return;
+  terminal_handed_ = set_foreground(terminal_fd_, pid_);
+}
+
+bool ChildCommand::take_stopped() {
+  const bool stopped = stopped_;
+  stopped_ = false;
+  return stopped;
+}
+
+ChildCommand::ChildCommand(ChildCommand&& other) noexcept
+    : pid_(other.pid_),
+      own_group_(other.own_group_),
+      terminal_fd_(other.terminal_fd_),
+      terminal_handed_(other.terminal_handed_),
+      stopped_(other.stopped_),
+      status_(other.status_) {
   other.pid_ = -1;
+  other.terminal_fd_ = -1;
+  other.terminal_handed_ = false;
 }
 
 void ChildCommand::signal(int sig) const {
@@ -80,10 +154,16 @@ std::optional<int> ChildCommand::try_reap() {
   if (status_ || pid_ <= 0) return status_;
   int raw = 0;
   pid_t done = 0;
+  // Stops matter when the command has the terminal: we must take it back then.
+  const int flags = WNOHANG | (own_group_ ? WUNTRACED : 0);
   do {
-    done = ::waitpid(pid_, &raw, WNOHANG);
+    done = ::waitpid(pid_, &raw, flags);
   } while (done < 0 && errno == EINTR);
-  if (done == pid_) status_ = raw;
+  if (done == pid_ && WIFSTOPPED(raw)) {
+    stopped_ = true;
+  } else if (done == pid_) {
+    status_ = raw;
+  }
   return status_;
 }
 

@@ -2,11 +2,16 @@
 
 #include <signal.h>
 
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
+
+#include "lock_client.hpp"
+#include "lock_options.hpp"
+#include "protocol.hpp"
 
 namespace tnl::cli {
 
@@ -47,6 +52,30 @@ std::vector<int> not_ignored(const std::vector<int>& signals) {
     result.push_back(sig);
   }
   return result;
+}
+
+void add_lock_extension_options(CLI::App& app, LockExtensionOptions& options) {
+  app.add_option("--wait,--timeout", options.wait,
+                 "Seconds to wait in the server's queue for a busy lock (decimal, or 'inf'; 0: do not wait)")
+      ->envname(env_wait)
+      ->capture_default_str();
+  app.add_flag("--nowait", options.nowait, "Do not wait for a busy lock (the same as --wait 0)");
+  app.add_option("--reason", options.reason, "Why the lock is taken, shown to others by '.locks'")
+      ->envname(env_reason);
+  app.add_flag("--fencing", options.fencing, "Ask for a fencing token with the lock");
+  app.add_option("--limit", options.limit, "Let up to N holders have the lock at once (a semaphore)")
+      ->check(CLI::Range(std::size_t{1}, tnl::max_lock_limit))
+      ->capture_default_str();
+}
+
+std::optional<std::string> check_lock_extensions(LockExtensionOptions& options) {
+  if (options.nowait) {
+    options.wait_seconds = 0.0;
+  } else if (!tnl::parse_wait_seconds(tnl::strip(options.wait), options.wait_seconds)) {
+    return fmt::format("invalid wait '{}' (seconds as a decimal number, or 'inf')", options.wait);
+  }
+  if (const auto problem = tnl::check_reason(options.reason)) return "invalid reason: " + *problem;
+  return std::nullopt;
 }
 
 void print_error(const std::string& message) {

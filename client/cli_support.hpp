@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -15,6 +16,28 @@ namespace tnl::cli {
 inline constexpr const char* env_host = "TCPNETLOCK_HOST";
 inline constexpr const char* env_port = "TCPNETLOCK_PORT";
 inline constexpr const char* env_client_id = "TCPNETLOCK_CLIENT_ID";
+/// Environment variables that supply defaults of --wait and --reason.
+inline constexpr const char* env_wait = "TCPNETLOCK_WAIT";
+inline constexpr const char* env_reason = "TCPNETLOCK_REASON";
+
+/// The lock request extensions both clients offer: --wait/--timeout/--nowait, --reason,
+/// --fencing and --limit.
+struct LockExtensionOptions {
+  std::string wait = "0";  ///< as given: decimal seconds or `inf`
+  bool nowait = false;     ///< --nowait: wait 0, whatever --wait or TCPNETLOCK_WAIT say
+  std::string reason;
+  bool fencing = false;
+  std::size_t limit = 1;
+  /// Set by check_lock_extensions(): the wait in seconds, nullopt for `inf`.
+  std::optional<double> wait_seconds = 0.0;
+};
+
+/// Declares the extension options on `app`, storing into `options`.
+void add_lock_extension_options(CLI::App& app, LockExtensionOptions& options);
+
+/// Validates what CLI11 cannot (the wait, by the server's rules, and the reason) and sets
+/// wait_seconds. nullopt when fine, else the problem.
+std::optional<std::string> check_lock_extensions(LockExtensionOptions& options);
 
 /// Exit code for invalid options, as argparse (and so tcpnetlock) uses.
 inline constexpr int exit_invalid_options = 2;

@@ -16,6 +16,7 @@ class ClientError : public std::runtime_error {
     timeout,            ///< no answer within the operation's timeout
     connection_lost,    ///< the server closed or reset the connection
     unexpected_answer,  ///< the server answered something the operation does not expect
+    server_error,       ///< the server answered `err,...`; the message is its text
     cancelled,          ///< the operation was cancelled locally (e.g. by a signal handler)
     not_connected,      ///< an operation was attempted without an open connection
   };

@@ -9,8 +9,10 @@ namespace tnl::cli {
 void add_client_options(CLI::App& app, ClientOptions& options) {
   app.description(
       "Takes a lock on a tcpnetlock server and holds it until killed.\n"
-      "Exit codes: 2 connection refused, 3 connection failed, 4 unexpected error,\n"
-      "122 connection broke while holding the lock, 123 lock not granted.");
+      "With --fencing, prints 'token:N' on stdout once the lock is held.\n"
+      "Exit codes: 2 connection refused, 3 connection failed, 4 unexpected error (also an\n"
+      "invalid --wait or --reason, or an 'err' answer such as a limit mismatch), 122 connection\n"
+      "broke or lock lost while holding it, 123 lock not granted (also: the wait ran out).");
   app.add_option("lock_name", options.lock_name, "Name of the lock to take")->required();
   app.add_option("--host", options.host, "Server host")->envname(env_host)->capture_default_str();
   app.add_option("--port", options.port, "Server port")
@@ -22,11 +24,12 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
   app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  add_lock_extension_options(app, options.lock);
   app.add_flag("--info", options.info, "Log progress");
   app.add_flag("--debug", options.debug, "Log everything, including the protocol lines");
 }
 
-std::optional<std::string> check_client_options(const ClientOptions& options) {
+std::optional<std::string> check_client_options(ClientOptions& options) {
   if (!is_valid_lock_name(options.lock_name)) {
     return fmt::format("invalid lock name '{}' (allowed: letters, digits, '_' and '-')", options.lock_name);
   }
@@ -34,7 +37,7 @@ std::optional<std::string> check_client_options(const ClientOptions& options) {
     return fmt::format("invalid client id '{}' (allowed: letters, digits, '.', '@', '_' and '-')",
                        options.client_id);
   }
-  return std::nullopt;
+  return check_lock_extensions(options.lock);
 }
 
 }  // namespace tnl::cli

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cli_support.hpp"
 #include "protocol.hpp"
 
 namespace tnl::cli {
@@ -28,6 +29,7 @@ struct ClientOptions {
   std::string client_id;  ///< empty: none sent
   bool keep_alive = false;
   double keep_alive_secs = 15;
+  LockExtensionOptions lock;
   bool info = false;
   bool debug = false;
 };
@@ -36,7 +38,8 @@ struct ClientOptions {
 /// (which must outlive the parse). Environment variables supply defaults.
 void add_client_options(CLI::App& app, ClientOptions& options);
 
-/// Checks what CLI11 cannot: nullopt when fine, else the problem.
-std::optional<std::string> check_client_options(const ClientOptions& options);
+/// Checks what CLI11 cannot (and sets options.lock.wait_seconds): nullopt when fine,
+/// else the problem.
+std::optional<std::string> check_client_options(ClientOptions& options);
 
 }  // namespace tnl::cli

@@ -10,8 +10,12 @@ namespace tnl::cli {
 void add_do_options(CLI::App& app, DoOptions& options) {
   app.description(
       "Takes a lock on a tcpnetlock server, runs COMMAND while holding it, then releases it.\n"
-      "Exit codes: 2 invalid options, 123 lock not granted, 124 command could not be run or\n"
-      "was interrupted, 125 connection refused, 127 command not found; otherwise COMMAND's.");
+      "COMMAND runs in a process group of its own, with TCPNETLOCK_LOCK_NAME (and with\n"
+      "--fencing, TCPNETLOCK_TOKEN) in its environment. If the lock is lost while it runs,\n"
+      "the group gets SIGTERM, then SIGKILL after --kill-grace (unless --on-lost warn).\n"
+      "Exit codes: 2 invalid options, 122 lock lost while COMMAND ran, 123 lock not granted,\n"
+      "124 command could not be run or was interrupted, 125 connection refused, 127 command\n"
+      "not found; otherwise COMMAND's.");
   app.add_option("--lock-name", options.lock_name, "Lock name (default: derived from COMMAND)");
   app.add_option("--host", options.host, "Server host")->envname(env_host)->capture_default_str();
   app.add_option("--port", options.port, "Server port")
@@ -25,9 +29,18 @@ void add_do_options(CLI::App& app, DoOptions& options) {
   app.add_option("--retry-wait", options.retry_wait, "Seconds between tries")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_flag("--keep-alive", options.keep_alive, "Send keepalives while the command runs");
+  app.add_flag("--keep-alive,!--no-keep-alive", options.keep_alive,
+               "Send keepalives while the command runs (the default; --no-keep-alive: do not)");
   app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_lock_extension_options(app, options.lock);
+  app.add_option("--on-lost", options.on_lost,
+                 "When the lock is lost while COMMAND runs: 'kill' its process group, or only 'warn'")
+      ->check(CLI::IsMember({"kill", "warn"}))
+      ->capture_default_str();
+  app.add_option("--kill-grace", options.kill_grace, "Seconds between SIGTERM and SIGKILL when the lock is lost")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--shell", options.shell, "Run the single COMMAND string with /bin/sh -c");
   app.add_flag("--info", options.info, "Log progress");
@@ -52,7 +65,7 @@ std::optional<std::string> finalize_do_options(DoOptions& options) {
     return fmt::format("invalid client id '{}' (allowed: letters, digits, '.', '@', '_' and '-')",
                        options.client_id);
   }
-  return std::nullopt;
+  return check_lock_extensions(options.lock);
 }
 
 std::vector<std::string> command_argv(const DoOptions& options) {

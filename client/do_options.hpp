@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.hpp"
 #include "protocol.hpp"
 
 namespace tnl::cli {
@@ -20,8 +21,9 @@ inline constexpr int not_granted = 123;
 inline constexpr int cannot_run = 124;
 inline constexpr int refused = 125;
 inline constexpr int command_not_found = 127;
-/// The lock connection broke while the command ran, and the command succeeded
-/// (our extension: tcpnetlock crashed at release). Same code as tcpnetlock_client's.
+/// The lock was lost while the command ran (the connection broke, or the server sent
+/// `lost` or `shutting-down`): the command was terminated (--on-lost kill), or it
+/// succeeded (--on-lost warn). Same code as tcpnetlock_client's.
 inline constexpr int lock_lost = 122;
 }  // namespace do_exit
 
@@ -33,8 +35,11 @@ struct DoOptions {
   std::string client_id;  ///< empty: none sent
   int retry = 0;
   double retry_wait = 10;
-  bool keep_alive = false;
+  bool keep_alive = true;  ///< on by default, unlike tcpnetlock; --no-keep-alive turns it off
   double keep_alive_secs = 15;
+  LockExtensionOptions lock;
+  std::string on_lost = "kill";  ///< kill: terminate the command's process group; warn: let it finish
+  double kill_grace = 10;        ///< seconds between SIGTERM and SIGKILL
   bool shell = false;
   bool info = false;
   bool debug = false;

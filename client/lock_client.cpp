@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <stdexcept>
 
+#include "lock_options.hpp"
 #include "protocol.hpp"
 
 namespace tnl {
@@ -26,7 +28,29 @@ std::string describe(const asio::error_code& ec) {
 }
 
 double seconds(LockClient::Duration d) { return std::chrono::duration<double>(d).count(); }
+
+/// Why the server sent `line` to a holder: `lost,REASON`, `shutting-down`, or anything else.
+std::string describe_lost(const std::string& line) {
+  const std::string_view text = strip(line);
+  if (text == answer::shutting_down) return "server is shutting down";
+  if (text.compare(0, answer::lost_prefix.size(), answer::lost_prefix) == 0) {
+    return fmt::format("server took the lock away ({})", text.substr(answer::lost_prefix.size()));
+  }
+  return fmt::format("unexpected line from the server: '{}'", line);
+}
 }  // namespace
+
+std::optional<std::string> check_reason(std::string_view reason) {
+  if (reason.size() > max_reason_length) {
+    return fmt::format("reason is too long ({} bytes, at most {})", reason.size(), max_reason_length);
+  }
+  for (const char c : reason) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return std::string("reason must not contain control characters");
+    if (c == ',') return std::string("reason must not contain ',' (the protocol splits on it)");
+  }
+  return std::nullopt;
+}
 
 /// State of one synchronous operation, shared with its completion handler so the
 /// handler stays valid even if the waiting code unwinds.
@@ -56,7 +80,7 @@ void LockClient::wait(Pending& op, Clock::time_point deadline) {
       asio::error_code ignored;
       socket_.cancel(ignored);
     }
-    if (op.timed_out) {
+    if (op.timed_out || deadline == Clock::time_point::max()) {
       io_.run_one();
     } else {
       io_.run_one_until(deadline);
@@ -115,6 +139,7 @@ void LockClient::connect(const std::string& host, std::uint16_t port, Duration t
     }
     if (!connecting->ec) {
       spdlog::debug("connected to {} ({})", server_, endpoint.address().to_string());
+      endpoint_ = endpoint;
       // Without TCP_NODELAY a request/answer round trip can stall on delayed ACKs.
       socket_.set_option(asio::ip::tcp::no_delay(true), ec);
       // The socket must not leak into commands we run: the lock would outlive us.
@@ -135,19 +160,91 @@ void LockClient::connect(const std::string& host, std::uint16_t port, Duration t
 }
 
 bool LockClient::lock(std::string_view name, std::optional<std::string_view> client_id, Duration timeout) {
-  if (!is_valid_lock_name(name)) throw std::invalid_argument(fmt::format("invalid lock name '{}'", name));
-  std::vector<std::pair<std::string_view, std::string_view>> params{{param::name, name}};
+  LockRequest request;
+  request.name = std::string{name};
   if (client_id) {
     if (!is_valid_client_id(*client_id)) {
       throw std::invalid_argument(fmt::format("invalid client id '{}'", *client_id));
     }
-    params.emplace_back(param::client_id, *client_id);
+    request.client_id = std::string{*client_id};
   }
-  const std::string answer = exchange(format_request(action::lock, params), timeout);
-  if (strip(answer) == answer::ok) return true;
+  // No wait: the timeout is the whole answer timeout, as before the extensions.
+  return lock(request, timeout).granted;
+}
+
+LockResult LockClient::lock(const LockRequest& request, Duration margin) {
+  if (!is_valid_lock_name(request.name)) {
+    throw std::invalid_argument(fmt::format("invalid lock name '{}'", request.name));
+  }
+  if (!request.client_id.empty() && !is_valid_client_id(request.client_id)) {
+    throw std::invalid_argument(fmt::format("invalid client id '{}'", request.client_id));
+  }
+  if (const auto problem = check_reason(request.reason)) throw std::invalid_argument(*problem);
+  if (request.limit < 1 || request.limit > max_lock_limit) {
+    throw std::invalid_argument(fmt::format("invalid limit {} (1 to {})", request.limit, max_lock_limit));
+  }
+  if (request.wait_seconds && !(*request.wait_seconds >= 0)) {
+    throw std::invalid_argument("invalid wait (a negative number of seconds)");
+  }
+
+  // Only what differs from tcpnetlock's plain request is sent, so a default request is
+  // byte-identical to `lock,name:X[,client-id:ID]`.
+  std::vector<std::pair<std::string_view, std::string_view>> params{{param::name, request.name}};
+  if (!request.client_id.empty()) params.emplace_back(param::client_id, request.client_id);
+  std::string wait_text = "inf";
+  if (request.wait_seconds) {
+    // Plain decimal (the server accepts no exponent), to the millisecond.
+    wait_text = fmt::format("{:.3f}", *request.wait_seconds);
+    wait_text.erase(wait_text.find_last_not_of('0') + 1);
+    if (wait_text.back() == '.') wait_text.pop_back();
+  }
+  if (!request.wait_seconds || *request.wait_seconds > 0) params.emplace_back(param::wait, wait_text);
+  if (request.fencing) params.emplace_back(param::fencing, "1");
+  const std::string limit_text = std::to_string(request.limit);
+  if (request.limit != 1) params.emplace_back(param::limit, limit_text);
+  if (!request.reason.empty()) params.emplace_back(param::reason, request.reason);
+
+  // The answer comes when the wait ends; give it the margin on top.
+  auto deadline = Clock::time_point::max();
+  if (request.wait_seconds) {
+    const auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*request.wait_seconds));
+    deadline = Clock::now() + wait + margin;
+  }
+  const std::string line = exchange_until(format_request(action::lock, params), deadline);
+  const std::string answer{strip(line)};
+
+  LockResult result;
+  if (answer == answer::ok) {
+    result.granted = true;
+    return result;
+  }
+  if (answer.compare(0, answer::ok_token_prefix.size(), answer::ok_token_prefix) == 0) {
+    const std::string_view digits = std::string_view{answer}.substr(answer::ok_token_prefix.size());
+    std::uint64_t token = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), token);
+    if (error == std::errc{} && end == digits.data() + digits.size() && !digits.empty()) {
+      result.granted = true;
+      result.token = token;
+      return result;
+    }
+  }
   close();  // the server closes after any other answer
-  if (strip(answer) == answer::not_granted) return false;
+  if (answer == answer::not_granted) return result;
+  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+    throw ClientError(Kind::server_error, fmt::format("lock '{}' refused by the server: {}", request.name, answer));
+  }
   throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to the lock request", answer));
+}
+
+std::string LockClient::locks(std::optional<std::string_view> name, Duration timeout) {
+  std::vector<std::pair<std::string_view, std::string_view>> params;
+  if (name) params.emplace_back(param::name, *name);
+  const std::string answer = exchange(format_request(action::locks, params), timeout);
+  close();
+  if (answer.compare(0, answer::locks_prefix.size(), answer::locks_prefix) != 0) {
+    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to .locks", answer));
+  }
+  return answer.substr(answer::locks_prefix.size());
 }
 
 void LockClient::release(Duration timeout) {
@@ -189,8 +286,11 @@ void LockClient::require_open() const {
 }
 
 std::string LockClient::exchange(std::string_view request, Duration timeout) {
+  return exchange_until(request, Clock::now() + timeout);
+}
+
+std::string LockClient::exchange_until(std::string_view request, Clock::time_point deadline) {
   require_open();
-  const auto deadline = Clock::now() + timeout;
   spdlog::debug("sending {:?}", request);
   write_all(std::string{request}, deadline);
   while (true) {
@@ -288,7 +388,7 @@ void LockClient::watch_read() {
       });
       return;
     }
-    watch_failed(fmt::format("unexpected line from the server: '{}'", line));
+    watch_failed(describe_lost(line));
     return;
   }
   asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, max_answer_length), '\n',

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -19,6 +20,30 @@
 #include "client_error.hpp"
 
 namespace tnl {
+
+/// What to ask for in a `lock` request: the contract's name and client id, and the
+/// opt-in extensions (all off by default, which is tcpnetlock's plain `lock,name:X`).
+struct LockRequest {
+  std::string name;
+  std::string client_id;  ///< empty: none sent
+  /// How long the server may queue us when the name is busy: 0 = not at all (nothing
+  /// sent), nullopt = forever (`wait:inf`).
+  std::optional<double> wait_seconds = 0.0;
+  bool fencing = false;   ///< ask for `ok,token:N`
+  std::size_t limit = 1;  ///< holders allowed at once (sent only when not 1)
+  std::string reason;     ///< shown by `.locks` (sent only when not empty)
+};
+
+/// Why `reason` cannot be sent (too long, a control character, or a ',' which the
+/// protocol would split on); nullopt when it can.
+[[nodiscard]] std::optional<std::string> check_reason(std::string_view reason);
+
+/// The outcome of a lock request.
+struct LockResult {
+  bool granted = false;
+  /// The fencing token, when one was asked for and the lock granted.
+  std::optional<std::uint64_t> token;
+};
 
 /// One connection to a tcpnetlock server.
 ///
@@ -58,6 +83,18 @@ class LockClient {
   bool lock(std::string_view name, std::optional<std::string_view> client_id = std::nullopt,
             Duration timeout = default_answer_timeout);
 
+  /// Asks for a lock with the extensions. The answer may take as long as the wait:
+  /// the answer timeout is `wait + margin`, and there is none for an infinite wait
+  /// (cancel() still aborts it). `not-granted` (the wait ran out) closes the connection
+  /// and returns granted = false; `err,...` (e.g. `err,limit mismatch`) throws
+  /// Kind::server_error with the server's text; other answers Kind::unexpected_answer.
+  /// Throws std::invalid_argument for a request the server would refuse as invalid.
+  LockResult lock(const LockRequest& request, Duration margin = default_answer_timeout);
+
+  /// Sends `.locks` (or `.locks,name:NAME`) as the first line of a connection and returns
+  /// the JSON text of the answer; the server then closes the connection.
+  std::string locks(std::optional<std::string_view> name = std::nullopt, Duration timeout = default_answer_timeout);
+
   /// Releases the held lock (expects `released`) and closes the connection.
   void release(Duration timeout = default_answer_timeout);
 
@@ -92,6 +129,10 @@ class LockClient {
   /// True while connected.
   [[nodiscard]] bool is_open() const { return socket_.is_open(); }
 
+  /// The address the last successful connect() reached (so a second connection can
+  /// go to the very same server).
+  [[nodiscard]] const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+
   /// "host:port" of the last connect(), for messages.
   [[nodiscard]] const std::string& server() const { return server_; }
 
@@ -99,6 +140,7 @@ class LockClient {
   struct Pending;
 
   std::string exchange(std::string_view request, Duration timeout);
+  std::string exchange_until(std::string_view request, Clock::time_point deadline);
   void write_all(const std::string& data, Clock::time_point deadline);
   std::string read_line(Clock::time_point deadline);
   std::string take_line(std::size_t length);
@@ -115,6 +157,7 @@ class LockClient {
   asio::steady_timer keepalive_timer_;
   asio::steady_timer answer_timer_;
   std::string server_;
+  asio::ip::tcp::endpoint endpoint_;
   /// Bytes received but not yet consumed as lines.
   std::string buffer_;
   /// Keeps the outgoing keepalive alive while it is being written.

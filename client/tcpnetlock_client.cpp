@@ -4,6 +4,7 @@
 // and the process then dies of that same signal, as the shell and supervisors expect
 // from a program that is "held until killed" (tcpnetlock died of SIGTERM the same way).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstddef>  // before Asio, see lock_client.hpp
 
@@ -11,6 +12,7 @@
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <exception>
 #include <optional>
 #include <string>
@@ -18,6 +20,7 @@
 #include "cli_support.hpp"
 #include "client_options.hpp"
 #include "lock_client.hpp"
+#include "wait_status.hpp"
 
 namespace {
 
@@ -60,17 +63,39 @@ int run(const ClientOptions& options) {
     return e.kind() == ClientError::Kind::refused ? client_exit::refused : client_exit::connection_failed;
   }
 
-  try {
-    const auto client_id =
-        options.client_id.empty() ? std::nullopt : std::optional<std::string_view>(options.client_id);
-    if (!client.lock(options.lock_name, client_id)) {
-      print_error("lock '" + options.lock_name + "' not granted by server");
-      return client_exit::not_granted;
+  tnl::LockRequest request;
+  request.name = options.lock_name;
+  request.client_id = options.client_id;
+  request.wait_seconds = options.lock.wait_seconds;
+  request.fencing = options.lock.fencing;
+  request.limit = options.lock.limit;
+  request.reason = options.lock.reason;
+  const bool waits = !request.wait_seconds || *request.wait_seconds > 0;
+  tnl::LockResult result;
+  {
+    std::optional<tnl::WaitStatusLine> status_line;
+    if (waits && tnl::WaitStatusLine::wanted(STDERR_FILENO)) {
+      status_line.emplace(io, client.endpoint(), options.lock_name, stderr);
+      status_line->start();
     }
-  } catch (const std::exception& e) {
-    if (received) die_of(received, client, signals);
-    print_error(e.what());
-    return client_exit::unexpected_error;
+    try {
+      result = client.lock(request);
+    } catch (const std::exception& e) {
+      status_line.reset();  // erases the line before anything else is printed
+      if (received) die_of(received, client, signals);
+      print_error(e.what());
+      return client_exit::unexpected_error;
+    }
+  }
+  if (received) die_of(received, client, signals);
+  if (!result.granted) {
+    print_error("lock '" + options.lock_name + "' not granted by server" + (waits ? " within the wait" : ""));
+    return client_exit::not_granted;
+  }
+  if (result.token) {
+    // For scripts: the only line we ever print on stdout.
+    std::printf("token:%llu\n", static_cast<unsigned long long>(*result.token));
+    std::fflush(stdout);
   }
   spdlog::info("lock '{}' acquired from {}; holding it until killed", options.lock_name, client.server());
 

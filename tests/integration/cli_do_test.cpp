@@ -368,10 +368,11 @@ TEST_CASE("do: --keep-alive sends keepalives while the command runs", "[cli][do]
   CHECK(p.stderr_text().find("lock 'ka' released") != std::string::npos);
 }
 
-TEST_CASE("do: losing the lock while the command runs is reported", "[cli][do]") {
+TEST_CASE("do: --on-lost warn reports a lost lock and lets the command finish", "[cli][do]") {
   ServerProcess server;
   TempDir dir;
-  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "lost", "--shell", wait_for_go(dir)}), clean_env());
+  auto p = ChildProcess::start(
+      do_argv(server, {"--on-lost", "warn", "--lock-name", "lost", "--shell", wait_for_go(dir)}), clean_env());
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
   server.stop();
   REQUIRE(p.wait_for_stderr("lost lock 'lost'"));

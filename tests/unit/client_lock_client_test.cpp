@@ -76,7 +76,7 @@ TEST_CASE("unexpected answers throw", "[client][lock_client]") {
   SECTION("err on lock") {
     FakeServer fake({"err,invalid lock name"});
     client.connect("127.0.0.1", port_of(fake));
-    CHECK(kind_of([&] { client.lock("abc"); }) == ClientError::Kind::unexpected_answer);
+    CHECK(kind_of([&] { client.lock("abc"); }) == ClientError::Kind::server_error);
   }
   SECTION("bad-action on release") {
     FakeServer fake({"ok", "bad-action"});
@@ -141,13 +141,29 @@ TEST_CASE("watching reports a broken connection or an unexpected line", "[client
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
     CHECK(*lost == "server closed the connection");
   }
-  SECTION("unexpected line, even pipelined with the ok") {
+  SECTION("shutting-down, even pipelined with the ok") {
     FakeServer fake({"ok\nshutting-down"});
     client.connect("127.0.0.1", port_of(fake));
     REQUIRE(client.lock("abc"));
     client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
-    CHECK(lost->find("shutting-down") != std::string::npos);
+    CHECK(*lost == "server is shutting down");
+  }
+  SECTION("lost,REASON") {
+    FakeServer fake({"ok\nlost,holder timeout"});
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
+    REQUIRE(run_until(io, [&] { return lost.has_value(); }));
+    CHECK(*lost == "server took the lock away (holder timeout)");
+  }
+  SECTION("any other line") {
+    FakeServer fake({"ok\nsurprise"});
+    client.connect("127.0.0.1", port_of(fake));
+    REQUIRE(client.lock("abc"));
+    client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
+    REQUIRE(run_until(io, [&] { return lost.has_value(); }));
+    CHECK(lost->find("'surprise'") != std::string::npos);
   }
   CHECK_FALSE(client.is_open());
 }
@@ -168,4 +184,88 @@ TEST_CASE("watching with keepalives, then releasing", "[client][lock_client]") {
   CHECK_FALSE(lost);
   client.release();
   CHECK(fake.requests() == std::vector<std::string>{"lock,name:abc", ".keepalive", ".keepalive", "release"});
+}
+
+TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[client][lock_client]") {
+  asio::io_context io;
+  LockClient client(io);
+  tnl::LockRequest request;
+  request.name = "db";
+  SECTION("a default request is the contract's plain lock") {
+    FakeServer fake({"ok"});
+    client.connect("127.0.0.1", port_of(fake));
+    request.client_id = "ci-7";
+    const auto result = client.lock(request);
+    CHECK(result.granted);
+    CHECK_FALSE(result.token);
+    CHECK(fake.requests() == std::vector<std::string>{"lock,name:db,client-id:ci-7"});
+  }
+  SECTION("every extension, and a token") {
+    FakeServer fake({"ok,token:42"});
+    client.connect("127.0.0.1", port_of(fake));
+    request.wait_seconds = 2.5;
+    request.fencing = true;
+    request.limit = 3;
+    request.reason = "migrate v2";
+    const auto result = client.lock(request);
+    CHECK(result.granted);
+    CHECK(result.token == std::optional<std::uint64_t>(42));
+    CHECK(fake.requests() == std::vector<std::string>{"lock,name:db,wait:2.5,fencing:1,limit:3,reason:migrate v2"});
+  }
+  SECTION("wait inf, whole seconds") {
+    FakeServer fake({"not-granted"}, true);
+    client.connect("127.0.0.1", port_of(fake));
+    request.wait_seconds = std::nullopt;
+    CHECK_FALSE(client.lock(request).granted);
+    CHECK_FALSE(client.is_open());
+    CHECK(fake.requests() == std::vector<std::string>{"lock,name:db,wait:inf"});
+  }
+  SECTION("the answer may come after the margin, within the wait") {
+    // The fake server never answers; a 0.3 s wait with a 0.1 s margin times out after 0.4 s.
+    FakeServer fake({});
+    client.connect("127.0.0.1", port_of(fake));
+    request.wait_seconds = 0.3;
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(kind_of([&] { client.lock(request, 100ms); }) == ClientError::Kind::timeout);
+    CHECK(std::chrono::steady_clock::now() - start >= 400ms);
+  }
+  SECTION("err,limit mismatch is a server error with its text") {
+    FakeServer fake({"err,limit mismatch"}, true);
+    client.connect("127.0.0.1", port_of(fake));
+    request.limit = 2;
+    try {
+      client.lock(request);
+      FAIL("expected a ClientError");
+    } catch (const ClientError& e) {
+      CHECK(e.kind() == ClientError::Kind::server_error);
+      CHECK(std::string(e.what()).find("err,limit mismatch") != std::string::npos);
+    }
+  }
+  SECTION("a malformed token is an unexpected answer") {
+    FakeServer fake({"ok,token:x"}, true);
+    client.connect("127.0.0.1", port_of(fake));
+    request.fencing = true;
+    CHECK(kind_of([&] { client.lock(request); }) == ClientError::Kind::unexpected_answer);
+  }
+  SECTION("invalid requests are refused before sending") {
+    FakeServer fake({});
+    client.connect("127.0.0.1", port_of(fake));
+    request.reason = "a,b";
+    CHECK_THROWS_AS(client.lock(request), std::invalid_argument);
+    request.reason = std::string(257, 'x');
+    CHECK_THROWS_AS(client.lock(request), std::invalid_argument);
+    request.reason.clear();
+    request.limit = 0;
+    CHECK_THROWS_AS(client.lock(request), std::invalid_argument);
+    CHECK(fake.requests().empty());
+  }
+}
+
+TEST_CASE("locks returns the JSON text", "[client][lock_client]") {
+  FakeServer fake({"locks,{\"locks\":[]}"}, true);
+  asio::io_context io;
+  LockClient client(io);
+  client.connect("127.0.0.1", port_of(fake));
+  CHECK(client.locks(std::string_view("db")) == "{\"locks\":[]}");
+  CHECK(fake.requests() == std::vector<std::string>{".locks,name:db"});
 }

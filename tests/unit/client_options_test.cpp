@@ -10,6 +10,7 @@
 #include "cli_support.hpp"
 #include "client_options.hpp"
 #include "do_options.hpp"
+#include "wait_status.hpp"
 
 using namespace tnl::cli;
 
@@ -66,7 +67,7 @@ TEST_CASE("do: defaults", "[client][options]") {
   CHECK(options.client_id.empty());
   CHECK(options.retry == 0);
   CHECK(options.retry_wait == 10);
-  CHECK_FALSE(options.keep_alive);
+  CHECK(options.keep_alive);  // on by default, unlike tcpnetlock
   CHECK(options.keep_alive_secs == 15);
   CHECK_FALSE(options.shell);
   CHECK(options.command == std::vector<std::string>{"ls"});
@@ -213,4 +214,102 @@ TEST_CASE("signals that are ignored are left alone", "[client][options]") {
   CHECK(not_ignored({SIGUSR1, SIGHUP}) == std::vector<int>{SIGUSR1});
   ::sigaction(SIGHUP, &old_hup, nullptr);
   ::sigaction(SIGUSR1, &old_usr1, nullptr);
+}
+
+TEST_CASE("the wait status line describes the holders", "[client][wait_status]") {
+  CHECK(tnl::format_held_for(0.4) == "0s");
+  CHECK(tnl::format_held_for(59.9) == "59s");
+  CHECK(tnl::format_held_for(83) == "1m23s");
+  CHECK(tnl::format_held_for(2 * 3600 + 5 * 60 + 7) == "2h05m");
+  const std::string json =
+      R"({"locks":[{"name":"db","limit":1,"waiters":2,"holders":[{"client_id":"ci-7","peer":"10.0.0.5:41234",)"
+      R"("since":"2024-01-01T00:00:00.000Z","held_seconds":83.2,"token":5,"reason":"migrate"}]}]})";
+  CHECK(tnl::describe_wait("db", json) ==
+        "waiting for lock 'db': held by ci-7@10.0.0.5:41234 for 1m23s (reason: migrate), 2 waiting");
+  const std::string anonymous =
+      R"({"locks":[{"name":"db","limit":2,"waiters":1,"holders":[{"client_id":"","peer":"[::1]:5","held_seconds":3,)"
+      R"("token":0,"reason":""},{"client_id":"b","peer":"p:1","held_seconds":61,"token":0,"reason":""}]}]})";
+  CHECK(tnl::describe_wait("db", anonymous) == "waiting for lock 'db': held by [::1]:5 for 3s, b@p:1 for 1m01s, 1 waiting");
+  CHECK(tnl::describe_wait("db", R"({"locks":[]})") == "waiting for lock 'db'");
+  CHECK(tnl::describe_wait("db", "not json") == "waiting for lock 'db'");
+}
+
+TEST_CASE("the lock extension options of both programs", "[client][options]") {
+  ScopedEnv env({{env_host, std::nullopt},
+                 {env_port, std::nullopt},
+                 {env_client_id, std::nullopt},
+                 {env_wait, std::nullopt},
+                 {env_reason, std::nullopt}});
+  SECTION("do: defaults are tcpnetlock's plain lock") {
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"true"}));
+    REQUIRE_FALSE(finalize_do_options(options));
+    CHECK(options.lock.wait_seconds == std::optional<double>(0.0));
+    CHECK_FALSE(options.lock.fencing);
+    CHECK(options.lock.limit == 1);
+    CHECK(options.lock.reason.empty());
+    CHECK(options.on_lost == "kill");
+    CHECK(options.kill_grace == 10);
+  }
+  SECTION("do: every extension option") {
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"--wait", "2.5", "--reason", "deploy 42", "--fencing", "--limit", "3",
+                                     "--on-lost", "warn", "--kill-grace", "0.5", "--no-keep-alive", "true"}));
+    REQUIRE_FALSE(finalize_do_options(options));
+    CHECK(options.lock.wait_seconds == std::optional<double>(2.5));
+    CHECK(options.lock.reason == "deploy 42");
+    CHECK(options.lock.fencing);
+    CHECK(options.lock.limit == 3);
+    CHECK(options.on_lost == "warn");
+    CHECK(options.kill_grace == 0.5);
+    CHECK_FALSE(options.keep_alive);
+  }
+  SECTION("--timeout is --wait; inf waits forever; --nowait is 0") {
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"--timeout", "inf", "true"}));
+    REQUIRE_FALSE(finalize_do_options(options));
+    CHECK_FALSE(options.lock.wait_seconds);
+    DoOptions nowait;
+    REQUIRE_FALSE(parse_do(nowait, {"--wait", "5", "--nowait", "true"}));
+    REQUIRE_FALSE(finalize_do_options(nowait));
+    CHECK(nowait.lock.wait_seconds == std::optional<double>(0.0));
+  }
+  SECTION("the environment supplies --wait and --reason; the command line wins") {
+    ScopedEnv more({{env_wait, "7"}, {env_reason, "from env"}});
+    DoOptions options;
+    REQUIRE_FALSE(parse_do(options, {"true"}));
+    REQUIRE_FALSE(finalize_do_options(options));
+    CHECK(options.lock.wait_seconds == std::optional<double>(7.0));
+    CHECK(options.lock.reason == "from env");
+    DoOptions given;
+    REQUIRE_FALSE(parse_do(given, {"--wait", "1", "--reason", "cli", "true"}));
+    REQUIRE_FALSE(finalize_do_options(given));
+    CHECK(given.lock.wait_seconds == std::optional<double>(1.0));
+    CHECK(given.lock.reason == "cli");
+    ClientOptions client;
+    REQUIRE_FALSE(parse_client(client, {"x"}));
+    REQUIRE_FALSE(check_client_options(client));
+    CHECK(client.lock.wait_seconds == std::optional<double>(7.0));
+    CHECK(client.lock.reason == "from env");
+  }
+  SECTION("invalid values") {
+    for (const std::string wait : {"-1", "abc", "1e3", "nan", ""}) {
+      DoOptions options;
+      INFO("wait " << wait);
+      if (parse_do(options, {"--wait", wait, "true"})) continue;  // refused by CLI11 already
+      CHECK(finalize_do_options(options));
+    }
+    DoOptions comma;
+    REQUIRE_FALSE(parse_do(comma, {"--reason", "a,b", "true"}));
+    CHECK(finalize_do_options(comma));
+    DoOptions limit;
+    CHECK(parse_do(limit, {"--limit", "0", "true"}) == 2);
+    DoOptions on_lost;
+    CHECK(parse_do(on_lost, {"--on-lost", "ignore", "true"}) == 2);
+    DoOptions grace;
+    CHECK(parse_do(grace, {"--kill-grace", "-1", "true"}) == 2);
+    ClientOptions client;
+    REQUIRE_FALSE(parse_client(client, {"--reason", std::string(300, 'x'), "x"}));
+    CHECK(check_client_options(client));
+  }
 }
