@@ -69,11 +69,11 @@ struct WaitStatusLine::State {
 
 namespace {
 
-/// Terminal width of `out`, or a safe default.
+/// Terminal width of `out`; 0 when unknown (a pseudo-terminal nobody sized).
 std::size_t width_of(std::FILE* out) {
   winsize size{};
-  if (::ioctl(::fileno(out), TIOCGWINSZ, &size) == 0 && size.ws_col > 1) return size.ws_col;
-  return 80;
+  if (::ioctl(::fileno(out), TIOCGWINSZ, &size) == 0) return size.ws_col;
+  return 0;
 }
 
 void show(const std::shared_ptr<WaitStatusLine::State>& state, std::string text);
@@ -120,8 +120,8 @@ void schedule(const std::shared_ptr<WaitStatusLine::State>& state, WaitStatusLin
 
 void show(const std::shared_ptr<WaitStatusLine::State>& state, std::string text) {
   // Longer than the terminal is wide, the line would wrap and "\r" could not redraw it.
-  const std::size_t width = width_of(state->out) - 1;
-  if (text.size() > width) text.resize(width);
+  const std::size_t width = width_of(state->out);
+  if (width > 1 && text.size() > width - 1) text.resize(width - 1);
   std::fprintf(state->out, "\r%s\x1b[K", text.c_str());
   std::fflush(state->out);
   state->shown = true;

@@ -147,7 +147,11 @@ inline SpawnOptions clean_env(std::map<std::string, std::optional<std::string>> 
   SpawnOptions options;
   options.env = {{"TCPNETLOCK_HOST", std::nullopt},
                  {"TCPNETLOCK_PORT", std::nullopt},
-                 {"TCPNETLOCK_CLIENT_ID", std::nullopt}};
+                 {"TCPNETLOCK_CLIENT_ID", std::nullopt},
+                 {"TCPNETLOCK_WAIT", std::nullopt},
+                 {"TCPNETLOCK_REASON", std::nullopt},
+                 {"TCPNETLOCK_TOKEN", std::nullopt},
+                 {"TCPNETLOCK_LOCK_NAME", std::nullopt}};
   for (auto& [name, value] : env) options.env[name] = value;
   return options;
 }
