@@ -1,6 +1,7 @@
 #include "child_command.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,12 +61,17 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const Chi
   sigset_t previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(report[0]);
     // Both here and in the parent, so neither order of scheduling leaves a window.
     if (own_group) ::setpgid(0, 0);
     if (terminal >= 0) ::tcsetpgrp(terminal, ::getpid());  // every signal is blocked here
+    if (options.die_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    }
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);

@@ -21,6 +21,10 @@ struct ChildOptions {
   /// group is ours, make the command's group the foreground group (as a shell does for a
   /// job) until reclaim_terminal(). -1: never.
   int terminal_fd = -1;
+  /// Have the kernel SIGKILL the command when we die (PR_SET_PDEATHSIG): if we are killed
+  /// outright, our lock is freed at once, and the command must not go on unguarded.
+  /// Only the command's own process is killed this way; its children are orphaned.
+  bool die_with_parent = false;
 };
 
 /// A command started with fork/exec, inheriting stdin, stdout, stderr and environment.

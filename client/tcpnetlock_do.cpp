@@ -183,6 +183,7 @@ int run(const DoOptions& options) {
   child_options.caught_signals.push_back(SIGCHLD);
   child_options.own_process_group = true;
   child_options.terminal_fd = STDIN_FILENO;
+  child_options.die_with_parent = options.on_lost == "kill";
   export_lock_environment(options.lock_name, result.token);
   try {
     child.emplace(tnl::ChildCommand::start(argv, child_options));

@@ -17,9 +17,10 @@ std::string format_rfc3339(std::chrono::system_clock::time_point time) {
 
 std::string locks_to_json(const std::vector<LockTable::NameState>& names, LockTable::TimePoint steady_now,
                           std::chrono::system_clock::time_point wall_now) {
-  nlohmann::json locks = nlohmann::json::array();
+  // Ordered: a person reading `.locks` sees the name first.
+  nlohmann::ordered_json locks = nlohmann::ordered_json::array();
   for (const auto& state : names) {
-    nlohmann::json holders = nlohmann::json::array();
+    nlohmann::ordered_json holders = nlohmann::ordered_json::array();
     for (const auto& holder : state.holders) {
       const auto held_for = steady_now - holder.since;
       holders.push_back({
@@ -34,7 +35,7 @@ std::string locks_to_json(const std::vector<LockTable::NameState>& names, LockTa
     locks.push_back({{"name", state.name}, {"limit", state.limit}, {"holders", std::move(holders)},
                      {"waiters", state.waiters}});
   }
-  return nlohmann::json{{"locks", std::move(locks)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::ordered_json{{"locks", std::move(locks)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tnl

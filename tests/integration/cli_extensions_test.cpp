@@ -478,3 +478,25 @@ TEST_CASE("client: lost,holder timeout exits 122 naming the reason", "[cli][clie
   CHECK(status->exited(122));
   CHECK(p.stderr_text().find("holder timeout") != std::string::npos);
 }
+
+TEST_CASE("a tcpnetlock_do killed with SIGKILL takes its command down with it", "[do][lost]") {
+  ServerProcess server;
+  tnl::test::TempDir dir;
+  const auto pid_file = dir.path() / "pid";
+  // `exec` so that the command's process is the sleeping one.
+  auto holder = ChildProcess::start({tnl::test::binary("tcpnetlock_do"), "--host", "127.0.0.1", "--port",
+                                     server.port_string(), "--lock-name", "pdeath", "--shell", "--",
+                                     "echo $$ > '" + pid_file.string() + "'; exec sleep 300"});
+  REQUIRE(tnl::test::wait_until([&] { return !tnl::test::read_file(pid_file).empty(); }));
+  const pid_t command = std::stoi(tnl::test::read_file(pid_file));
+  holder.signal(SIGKILL);
+  REQUIRE(holder.wait_for_exit());
+  // The lock is free at once, and the command is gone rather than running unguarded.
+  // Gone, or a zombie waiting for whoever adopted it to reap it.
+  CHECK(tnl::test::wait_until([&] {
+    const std::string stat = tnl::test::read_file("/proc/" + std::to_string(command) + "/stat");
+    return stat.empty() || stat.find(") Z ") != std::string::npos;
+  }));
+  LineClient next(server.port());
+  CHECK(next.request("lock,name:pdeath") == "ok");
+}
