@@ -13,10 +13,6 @@ using namespace tnl::test::cli;
 
 namespace {
 
-std::vector<std::string> client_argv(const ServerProcess& server, const std::vector<std::string>& args) {
-  return at_port("tcpnetlock_client", server.port_string(), args);
-}
-
 bool lock_is_held(std::uint16_t port, const std::string& name) {
   LineClient probe(port);
   return probe.request("lock,name:" + name) == std::optional<std::string>("not-granted");

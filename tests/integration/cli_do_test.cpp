@@ -14,22 +14,6 @@ using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::vector<std::string> do_argv(const ServerProcess& server, const std::vector<std::string>& args) {
-  return at_port("tcpnetlock_do", server.port_string(), args);
-}
-
-/// A shell command that creates `ready`, then waits until `go` exists.
-std::string wait_for_go(const TempDir& dir) {
-  const std::string d = dir.path().string();
-  return "touch '" + d + "/ready'; while [ ! -e '" + d + "/go' ]; do sleep 0.01; done";
-}
-
-void touch(const fs::path& path) { std::ofstream{path} << ""; }
-
-}  // namespace
-
 TEST_CASE("do: passes the command's exit status and output through", "[cli][do]") {
   ServerProcess server;
   auto p = ChildProcess::start(do_argv(server, {"--lock-name", "t1", "--", "sh", "-c", "echo out; echo err >&2; exit 7"}),
@@ -214,7 +198,7 @@ TEST_CASE("do: a command exiting 127 itself is not 'command not found'", "[cli][
 TEST_CASE("do: the lock is held while the command runs and released right after", "[cli][do]") {
   ServerProcess server;
   TempDir dir;
-  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "guarded", "--shell", wait_for_go(dir)}), clean_env());
+  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "guarded", "--shell", ready_then_wait_for_go(dir)}), clean_env());
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
   {
     LineClient contender(server.port());
@@ -231,7 +215,7 @@ TEST_CASE("do: the lock is held while the command runs and released right after"
 TEST_CASE("do: the lock name is derived from the command", "[cli][do]") {
   ServerProcess server;
   TempDir dir;
-  const std::vector<std::string> command{"sh", "-c", wait_for_go(dir)};
+  const std::vector<std::string> command{"sh", "-c", ready_then_wait_for_go(dir)};
   const std::string derived = tnl::lock_name_from_command(command);
   REQUIRE_FALSE(derived.empty());
   std::vector<std::string> args{"--"};
@@ -358,7 +342,7 @@ TEST_CASE("do: --keep-alive sends keepalives while the command runs", "[cli][do]
   TempDir dir;
   auto p = ChildProcess::start(
       do_argv(server, {"--debug", "--keep-alive", "--keep-alive-secs", "0.02", "--lock-name", "ka", "--shell",
-                       wait_for_go(dir)}),
+                       ready_then_wait_for_go(dir)}),
       clean_env());
   REQUIRE(wait_until([&] { return count(p.stderr_text(), "keepalive answered") >= 3; }));
   touch(dir.path() / "go");
@@ -372,7 +356,7 @@ TEST_CASE("do: --on-lost warn reports a lost lock and lets the command finish", 
   ServerProcess server;
   TempDir dir;
   auto p = ChildProcess::start(
-      do_argv(server, {"--on-lost", "warn", "--lock-name", "lost", "--shell", wait_for_go(dir)}), clean_env());
+      do_argv(server, {"--on-lost", "warn", "--lock-name", "lost", "--shell", ready_then_wait_for_go(dir)}), clean_env());
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
   server.stop();
   REQUIRE(p.wait_for_stderr("lost lock 'lost'"));

@@ -20,16 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> do_argv(const ServerProcess& server, const std::vector<std::string>& args) {
-  return at_port("tcpnetlock_do", server.port_string(), args);
-}
-
-std::vector<std::string> client_argv(const ServerProcess& server, const std::vector<std::string>& args) {
-  return at_port("tcpnetlock_client", server.port_string(), args);
-}
-
-void touch(const fs::path& path) { std::ofstream{path} << ""; }
-
 /// The `.locks,name:NAME` answer (without its "locks," prefix); empty on failure.
 std::string locks_json(const ServerProcess& server, const std::string& name) {
   LineClient query(server.port());
@@ -41,20 +31,6 @@ std::string locks_json(const ServerProcess& server, const std::string& name) {
 /// True once the server reports exactly `n` waiters for `name`.
 bool waiters_are(const ServerProcess& server, const std::string& name, int n) {
   return wait_until([&] { return locks_json(server, name).find("\"waiters\":" + std::to_string(n)) != std::string::npos; });
-}
-
-/// A shell command that creates `dir/ready-ID`, then waits until `dir/go` exists.
-std::string ready_then_wait_for_go(const TempDir& dir, const std::string& id = "") {
-  const std::string d = dir.path().string();
-  return "touch '" + d + "/ready" + id + "'; while [ ! -e '" + d + "/go' ]; do sleep 0.01; done";
-}
-
-/// True while process `pid` exists and is not a zombie.
-bool alive(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (stat.empty()) return false;
-  const auto close_paren = stat.rfind(')');
-  return close_paren == std::string::npos || stat.compare(close_paren + 2, 1, "Z") != 0;
 }
 
 /// Pids written one per line into `file`.
@@ -492,11 +468,7 @@ TEST_CASE("a tcpnetlock_do killed with SIGKILL takes its command down with it", 
   holder.signal(SIGKILL);
   REQUIRE(holder.wait_for_exit());
   // The lock is free at once, and the command is gone rather than running unguarded.
-  // Gone, or a zombie waiting for whoever adopted it to reap it.
-  CHECK(tnl::test::wait_until([&] {
-    const std::string stat = tnl::test::read_file("/proc/" + std::to_string(command) + "/stat");
-    return stat.empty() || stat.find(") Z ") != std::string::npos;
-  }));
+  CHECK(tnl::test::wait_until([&] { return !alive(command); }));
   LineClient next(server.port());
   CHECK(next.request("lock,name:pdeath") == "ok");
 }

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -176,6 +178,31 @@ inline std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
   for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + needle.size())) ++n;
   return n;
+}
+
+/// argv of tcpnetlock_do / tcpnetlock_client pointed at `server`, followed by `args`.
+inline std::vector<std::string> do_argv(const ServerProcess& server, const std::vector<std::string>& args) {
+  return at_port("tcpnetlock_do", server.port_string(), args);
+}
+inline std::vector<std::string> client_argv(const ServerProcess& server, const std::vector<std::string>& args) {
+  return at_port("tcpnetlock_client", server.port_string(), args);
+}
+
+/// Creates an empty file.
+inline void touch(const std::filesystem::path& path) { std::ofstream{path} << ""; }
+
+/// A shell command that creates `dir/readyID`, then waits until `dir/go` exists.
+inline std::string ready_then_wait_for_go(const TempDir& dir, const std::string& id = "") {
+  const std::string d = dir.path().string();
+  return "touch '" + d + "/ready" + id + "'; while [ ! -e '" + d + "/go' ]; do sleep 0.01; done";
+}
+
+/// True while process `pid` exists and is not a zombie.
+inline bool alive(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  const auto close_paren = stat.rfind(')');
+  return close_paren == std::string::npos || stat.compare(close_paren + 2, 1, "Z") != 0;
 }
 
 }  // namespace tnl::test::cli
