@@ -11,20 +11,14 @@
 
 #include "line_client.hpp"
 #include "server_process.hpp"
+#include "server_queries.hpp"
 
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
+using tnl::test::stats;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Asks `.stats` on a fresh connection.
-nlohmann::json stats(std::uint16_t port) {
-  LineClient client(port);
-  const auto line = client.request(".stats");
-  REQUIRE(line);
-  return nlohmann::json::parse(line->substr(std::string{"stats,"}.size()));
-}
 
 /// The server still serves, and `name` is free.
 void check_healthy_and_free(std::uint16_t port, const std::string& name) {

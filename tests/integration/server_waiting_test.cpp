@@ -9,22 +9,15 @@
 
 #include "line_client.hpp"
 #include "server_process.hpp"
+#include "server_queries.hpp"
 
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
+using tnl::test::query_json;
+using tnl::test::stats;
 using namespace std::chrono_literals;
 
 namespace {
-
-nlohmann::json query(std::uint16_t port, const std::string& request, const std::string& prefix) {
-  LineClient client(port);
-  const auto line = client.request(request);
-  REQUIRE(line);
-  REQUIRE(line->rfind(prefix, 0) == 0);
-  return nlohmann::json::parse(line->substr(prefix.size()));
-}
-
-nlohmann::json stats(std::uint16_t port) { return query(port, ".stats", "stats,"); }
 
 /// Waits until the server counts `n` queued requests in total.
 bool waiters_queued(std::uint16_t port, int n) {
@@ -201,7 +194,7 @@ TEST_CASE(".locks shows every holder with its details, and the waiters", "[locks
   REQUIRE(other.request("lock,name:cache") == "ok");
   REQUIRE(waiters_queued(server.port(), 1));
 
-  const auto all = query(server.port(), ".locks", "locks,");
+  const auto all = query_json(server.port(), ".locks", "locks,");
   REQUIRE(all.at("locks").size() == 2);
   const auto& db = all.at("locks")[1];
   CHECK(all.at("locks")[0].at("name") == "cache");
@@ -216,10 +209,10 @@ TEST_CASE(".locks shows every holder with its details, and the waiters", "[locks
   CHECK(h.at("held_seconds").get<double>() >= 0);
   CHECK(h.at("since").get<std::string>().back() == 'Z');
 
-  const auto only = query(server.port(), ".locks,name:cache", "locks,");
+  const auto only = query_json(server.port(), ".locks,name:cache", "locks,");
   REQUIRE(only.at("locks").size() == 1);
   CHECK(only.at("locks")[0].at("name") == "cache");
-  CHECK(query(server.port(), ".locks,name:nobody", "locks,").at("locks").empty());
+  CHECK(query_json(server.port(), ".locks,name:nobody", "locks,").at("locks").empty());
 
   LineClient bad(server.port());
   CHECK(bad.request(".locks,name:a b") == "err,invalid lock name");
