@@ -70,6 +70,7 @@ inline constexpr std::string_view invalid_fencing = "err,invalid fencing";
 inline constexpr std::string_view invalid_limit = "err,invalid limit";
 inline constexpr std::string_view invalid_reason = "err,invalid reason";
 inline constexpr std::string_view limit_mismatch = "err,limit mismatch";
+inline constexpr std::string_view out_of_descriptors = "err,server out of file descriptors, try again later";
 inline constexpr std::string_view first_line_timeout = "err,no request received in time";
 inline constexpr std::string_view shutdown_disabled =
     "err,server-shutdown is disabled (start the server with --allow-remote-shutdown)";

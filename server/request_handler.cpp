@@ -179,6 +179,7 @@ void RequestHandler::stats(Connection& connection, const Request&) {
       {"wait_count", stats_.wait_count},
       {"wait_timeout_count", stats_.wait_timeout_count},
       {"reaped_holder_count", stats_.reaped_holder_count},
+      {"refused_connection_count", stats_.refused_connection_count},
   };
   connection.answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
 }

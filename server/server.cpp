@@ -64,19 +64,20 @@ Server::Server(ServerConfig config)
       spdlog::warn("not listening on {}: {}", to_string(endpoint), e.code().message());
     }
   }
-  if (acceptors_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
+  if (listeners_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
 }
 
 void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
-  auto acceptor = std::make_unique<tcp::acceptor>(io_);
-  acceptor->open(endpoint.protocol());
-  acceptor->set_option(tcp::acceptor::reuse_address(true));
-  if (endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(v6_only));
-  acceptor->bind(endpoint);
-  acceptor->listen(asio::socket_base::max_listen_connections);
-  port_ = acceptor->local_endpoint().port();
-  spdlog::info("listening on {}", to_string(acceptor->local_endpoint()));
-  acceptors_.push_back(std::move(acceptor));
+  auto listener = std::make_unique<Listener>(io_);
+  tcp::acceptor& acceptor = listener->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(v6_only));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor.local_endpoint().port();
+  spdlog::info("listening on {}", to_string(acceptor.local_endpoint()));
+  listeners_.push_back(std::move(listener));
 }
 
 void Server::run() {
@@ -85,7 +86,7 @@ void Server::run() {
     spdlog::warn("received signal {}: shutting down", signal);
     shut_down();
   });
-  for (auto& acceptor : acceptors_) accept(*acceptor);
+  for (auto& listener : listeners_) accept(*listener);
   write_port_file();
   io_.run();
   spdlog::info("server stopped");
@@ -96,30 +97,51 @@ void Server::shut_down() {
   shutting_down_ = true;
   std::error_code ignored;
   signals_.cancel(ignored);
-  for (auto& acceptor : acceptors_) acceptor->close(ignored);
+  for (auto& listener : listeners_) {
+    listener->acceptor.close(ignored);
+    listener->retry.cancel();
+  }
   wait_timer_.stop();
   // Each connection flushes `shutting-down` and closes within its linger time; then the
   // event loop runs out of work and run() returns.
   connections_.shut_down_all();
 }
 
-void Server::accept(tcp::acceptor& acceptor) {
-  acceptor.async_accept([this, &acceptor](std::error_code error, tcp::socket socket) {
+void Server::accept(Listener& listener) {
+  listener.acceptor.async_accept([this, &listener](std::error_code error, tcp::socket socket) {
     if (shutting_down_) return;
     if (error) {
       if (error == asio::error::operation_aborted) return;
-      // E.g. out of descriptors: pause instead of spinning on a connection we cannot take.
+      if (error == asio::error::no_descriptors || error == std::errc::too_many_files_open_in_system) {
+        // Refuse the waiting client in words, then go on accepting: each refusal takes one
+        // pending connection off the queue, so this never spins. Linux reports EMFILE
+        // before it looks at the queue, so there may be nobody to refuse yet: then wait
+        // for the next connection rather than poll.
+        switch (descriptors_.refuse_one(listener.acceptor.native_handle(), answer::out_of_descriptors)) {
+          case DescriptorReserve::Refusal::refused:
+            ++stats_.refused_connection_count;
+            spdlog::warn("refused a connection: out of file descriptors ({} open connections)", connections_.size());
+            return accept(listener);
+          case DescriptorReserve::Refusal::nothing_pending:
+            return listener.acceptor.async_wait(tcp::acceptor::wait_read, [this, &listener](std::error_code wait_error) {
+              if (!wait_error && !shutting_down_) accept(listener);
+            });
+          case DescriptorReserve::Refusal::failed:
+            break;
+        }
+      }
+      // Anything else: pause instead of spinning on a connection we cannot take.
       spdlog::error("accept failed: {}; retrying shortly", error.message());
-      auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-      retry->async_wait([this, &acceptor, retry](std::error_code) {
-        if (!shutting_down_) accept(acceptor);
+      listener.retry.expires_after(std::chrono::milliseconds(100));
+      listener.retry.async_wait([this, &listener](std::error_code wait_error) {
+        if (!wait_error && !shutting_down_) accept(listener);
       });
       return;
     }
     configure_accepted_socket(socket, config_);
     connections_.start(
         std::make_shared<Connection>(std::move(socket), next_connection_id_++, connections_, handler_, config_));
-    accept(acceptor);
+    accept(listener);
   });
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "connection_manager.hpp"
+#include "descriptor_reserve.hpp"
 #include "lock_table.hpp"
 #include "request_handler.hpp"
 #include "server_config.hpp"
@@ -43,15 +44,24 @@ class Server {
   [[nodiscard]] std::uint16_t port() const { return port_; }
 
  private:
+  /// One listening socket, and the timer that paces accepting again after an error.
+  struct Listener {
+    asio::ip::tcp::acceptor acceptor;
+    asio::steady_timer retry;
+    explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
+  };
+
   /// Opens, binds and listens on `endpoint`; throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only);
-  void accept(asio::ip::tcp::acceptor& acceptor);
+  void accept(Listener& listener);
   void write_port_file() const;
 
   const ServerConfig config_;
+  /// First, so that the raised limit applies to everything the server opens.
+  DescriptorReserve descriptors_;
   asio::io_context io_;
   asio::signal_set signals_;
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   TokenGenerator tokens_;
   LockTable locks_;
   WaitTimer wait_timer_;

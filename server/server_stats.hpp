@@ -18,6 +18,8 @@ struct ServerStats {
   std::uint64_t wait_timeout_count = 0;
   /// Holders that lost their lock to the server: dead peer or holder timeout.
   std::uint64_t reaped_holder_count = 0;
+  /// Connections refused with an error line because the server had no descriptor left.
+  std::uint64_t refused_connection_count = 0;
 };
 
 }  // namespace tnl

@@ -7,17 +7,18 @@ namespace tnl::test {
 std::string binary(const std::string& name) { return std::string{TNL_BIN_DIR} + "/" + name; }
 
 namespace {
-std::vector<std::string> server_argv(const std::string& listen, const std::string& port_file,
-                                     std::vector<std::string> extra) {
-  std::vector<std::string> argv{binary("tcpnetlock_server"), "--listen", listen, "--port", "0", "--port-file",
-                                port_file};
+std::vector<std::string> server_argv(std::vector<std::string> argv, const std::string& listen,
+                                     const std::string& port_file, std::vector<std::string> extra) {
+  argv.insert(argv.end(), {binary("tcpnetlock_server"), "--listen", listen, "--port", "0", "--port-file", port_file});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
 }  // namespace
 
-ServerProcess::ServerProcess(std::vector<std::string> extra_args, std::string listen)
-    : process_(ChildProcess::start(server_argv(listen, (dir_.path() / "port").string(), std::move(extra_args)))) {
+ServerProcess::ServerProcess(std::vector<std::string> extra_args, std::string listen,
+                             std::vector<std::string> launcher)
+    : process_(ChildProcess::start(
+          server_argv(std::move(launcher), listen, (dir_.path() / "port").string(), std::move(extra_args)))) {
   const auto port_file = dir_.path() / "port";
   if (!wait_until([&] { return !read_file(port_file).empty() || !process_.running(); })) {
     throw std::runtime_error("server did not start listening: " + process_.stderr_text());

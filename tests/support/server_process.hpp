@@ -15,8 +15,10 @@ std::string binary(const std::string& name);
 class ServerProcess {
  public:
   /// Starts the server with `--listen listen --port 0 --port-file ...` plus `extra_args`,
-  /// and waits until it listens. Throws when it does not start.
-  explicit ServerProcess(std::vector<std::string> extra_args = {}, std::string listen = "127.0.0.1");
+  /// and waits until it listens. Throws when it does not start. `launcher` comes before
+  /// the binary on the command line (e.g. {"prlimit", "--nofile=64", "--"}).
+  explicit ServerProcess(std::vector<std::string> extra_args = {}, std::string listen = "127.0.0.1",
+                         std::vector<std::string> launcher = {});
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
