@@ -7,6 +7,7 @@
 
 #include "connection_manager.hpp"
 #include "request_handler.hpp"
+#include "socket_options.hpp"
 
 namespace tnl {
 
@@ -20,11 +21,7 @@ Connection::Connection(asio::ip::tcp::socket socket, std::uint64_t id, Connectio
       config_(config) {
   std::error_code error;
   const auto endpoint = socket_.remote_endpoint(error);
-  if (!error) {
-    const auto address = endpoint.address();
-    peer_ = address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
-                            : address.to_string() + ":" + std::to_string(endpoint.port());
-  }
+  if (!error) peer_ = format_endpoint(endpoint);
 }
 
 void Connection::start() {
@@ -79,9 +76,14 @@ void Connection::answer(std::string_view line, Then then) {
   write();
 }
 
-void Connection::set_lock(LockState state, std::string name) {
-  lock_state_ = state;
+void Connection::start_waiting(std::string name) {
+  lock_state_ = LockState::waiting;
   lock_name_ = std::move(name);
+}
+
+void Connection::clear_lock() {
+  lock_state_ = LockState::none;
+  lock_name_.clear();
 }
 
 void Connection::read() {

@@ -42,8 +42,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.
   void answer(std::string_view line, Then then = Then::keep_open);
 
-  /// Records that this connection now waits for or holds `name`.
-  void set_lock(LockState state, std::string name);
+  /// Records that this connection now waits for `name`.
+  void start_waiting(std::string name);
+  /// Records that the lock it waited for is now held.
+  void start_holding() { lock_state_ = LockState::holding; }
+  /// Records that it neither holds nor waits for a lock any more.
+  void clear_lock();
   [[nodiscard]] LockState lock_state() const { return lock_state_; }
   [[nodiscard]] const std::string& lock_name() const { return lock_name_; }
   /// Unique for the server's lifetime; the owner id in the lock table.

@@ -24,11 +24,6 @@ long max_rss_kib() {
   return usage.ru_maxrss;
 }
 
-/// "client-id@peer", or just the peer, for logs.
-std::string describe(const Connection& connection, std::string_view client_id) {
-  return client_id.empty() ? connection.peer() : fmt::format("{}@{}", client_id, connection.peer());
-}
-
 }  // namespace
 
 RequestHandler::RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerStats& stats,
@@ -73,7 +68,6 @@ void RequestHandler::handle_line(Connection& connection, std::string_view line) 
 void RequestHandler::connection_ended(Connection& connection, std::error_code error) {
   switch (connection.lock_state()) {
     case LockState::holding:
-      locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
       if (error == asio::error::timed_out) {
         // Keepalive probes or a write went unanswered: the holder's machine is gone.
         ++stats_.reaped_holder_count;
@@ -83,23 +77,26 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
         spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
                      connection.peer());
       }
-      break;
+      return free_lock(connection);
     case LockState::waiting:
       locks_.cancel(connection.lock_name(), connection.id());
       spdlog::info("wait for '{}' by {} withdrawn: connection ended", connection.lock_name(), connection.peer());
-      break;
+      return connection.clear_lock();
     case LockState::none:
-      break;
+      return;
   }
-  connection.set_lock(LockState::none, {});
+}
+
+void RequestHandler::free_lock(Connection& connection) {
+  locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
+  connection.clear_lock();
 }
 
 void RequestHandler::revoke(Connection& connection, std::string_view reason) {
   if (connection.lock_state() != LockState::holding) return;
   ++stats_.reaped_holder_count;
   spdlog::warn("lock '{}' taken from {}: {}", connection.lock_name(), connection.peer(), reason);
-  locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
-  connection.set_lock(LockState::none, {});
+  free_lock(connection);
   connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
 }
 
@@ -116,50 +113,50 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
     deadline = now + std::chrono::duration_cast<LockTable::Clock::duration>(
                          std::chrono::duration<double>(*options.wait_seconds));
   }
-  const std::string who = describe(connection, options.client_id);
-  connection.set_lock(LockState::waiting, options.name);
+  connection.start_waiting(options.name);
+  const std::string client_id = options.client_id;  // for the logs; the table keeps its own
   LockTable::Request lock_request{options.name, connection.id(), std::move(options.client_id), connection.peer(),
                                   std::move(options.reason), options.limit, deadline};
 
   // Runs now, or later from another connection's release or from the wait timer.
   // It keeps the connection alive until then; an ended connection cancels its wait.
-  auto done = [this, self = connection.shared_from_this(), who, fencing = options.fencing](
+  // Logged as "peer (client id)"; formatted only when the log level asks for it.
+  auto done = [this, self = connection.shared_from_this(), client_id, fencing = options.fencing](
                   LockTable::Outcome outcome, LockTable::Token token) {
     const std::string& name = self->lock_name();
     switch (outcome) {
       case LockTable::Outcome::granted:
         ++stats_.lock_acquired_count;
-        spdlog::info("lock '{}' granted to {} (token {})", name, who, token);
-        self->set_lock(LockState::holding, name);
+        spdlog::info("lock '{}' granted to {} ({}) token {}", name, self->peer(), client_id, token);
+        self->start_holding();
         self->watch_holder();
         return self->answer(fencing ? fmt::format("{}{}", answer::ok_token_prefix, token) : std::string{answer::ok});
       case LockTable::Outcome::not_granted:
       case LockTable::Outcome::timed_out:
         ++stats_.lock_not_acquired_count;
         if (outcome == LockTable::Outcome::timed_out) ++stats_.wait_timeout_count;
-        spdlog::info("lock '{}' not granted to {}{}", name, who,
+        spdlog::info("lock '{}' not granted to {} ({}){}", name, self->peer(), client_id,
                      outcome == LockTable::Outcome::timed_out ? ": wait timed out" : "");
-        self->set_lock(LockState::none, {});
+        self->clear_lock();
         return self->answer(answer::not_granted, Then::close);
       case LockTable::Outcome::limit_mismatch:
-        spdlog::info("lock '{}' refused to {}: limit mismatch", name, who);
-        self->set_lock(LockState::none, {});
+        spdlog::info("lock '{}' refused to {} ({}): limit mismatch", name, self->peer(), client_id);
+        self->clear_lock();
         return self->answer(answer::limit_mismatch, Then::close);
     }
   };
   locks_.acquire(std::move(lock_request), now, std::move(done));
   if (connection.lock_state() == LockState::waiting) {
     ++stats_.wait_count;
-    spdlog::info("{} waits for lock '{}'", who, connection.lock_name());
+    spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), client_id, connection.lock_name());
     wait_timer_.schedule();
   }
 }
 
 void RequestHandler::release(Connection& connection, const Request&) {
   // Free the lock before answering: whoever reads `released` may rely on it being free.
-  locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
   spdlog::info("lock '{}' released by {}", connection.lock_name(), connection.peer());
-  connection.set_lock(LockState::none, {});
+  free_lock(connection);
   connection.answer(answer::released, Then::close);
 }
 

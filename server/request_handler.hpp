@@ -44,6 +44,9 @@ class RequestHandler {
   void locks(Connection& connection, const Request& request);
   void server_shutdown(Connection& connection, const Request& request);
 
+  /// Frees the lock `connection` holds, handing it to the next waiter.
+  void free_lock(Connection& connection);
+
   /// The commands `connection` may send at its current stage.
   [[nodiscard]] const CommandTable& commands_for(const Connection& connection) const;
 

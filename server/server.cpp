@@ -21,12 +21,6 @@ bool is_unavailable_address(const std::error_code& error) {
   return error == asio::error::address_family_not_supported || error == std::errc::address_not_available;
 }
 
-std::string to_string(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-         std::to_string(endpoint.port());
-}
-
 }  // namespace
 
 Server::Server(ServerConfig config)
@@ -59,9 +53,9 @@ Server::Server(ServerConfig config)
       listen(endpoint, v6_only);
     } catch (const std::system_error& e) {
       if (!is_unavailable_address(e.code()) || endpoints.size() == 1) {
-        throw BindError("cannot listen on " + to_string(endpoint) + ": " + e.code().message());
+        throw BindError("cannot listen on " + format_endpoint(endpoint) + ": " + e.code().message());
       }
-      spdlog::warn("not listening on {}: {}", to_string(endpoint), e.code().message());
+      spdlog::warn("not listening on {}: {}", format_endpoint(endpoint), e.code().message());
     }
   }
   if (listeners_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
@@ -76,7 +70,7 @@ void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
   acceptor.bind(endpoint);
   acceptor.listen(asio::socket_base::max_listen_connections);
   port_ = acceptor.local_endpoint().port();
-  spdlog::info("listening on {}", to_string(acceptor.local_endpoint()));
+  spdlog::info("listening on {}", format_endpoint(acceptor.local_endpoint()));
   listeners_.push_back(std::move(listener));
 }
 

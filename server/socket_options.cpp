@@ -28,4 +28,10 @@ void configure_accepted_socket(asio::ip::tcp::socket& socket, const ServerConfig
                  "TCP_USER_TIMEOUT");
 }
 
+std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
+  const auto address = endpoint.address().to_string();
+  const auto port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
 }  // namespace tnl

@@ -1,7 +1,8 @@
-// Options set on every accepted connection.
+// Socket helpers: options set on every accepted connection, and how endpoints are shown.
 #pragma once
 
 #include <asio/ip/tcp.hpp>
+#include <string>
 
 #include "server_config.hpp"
 
@@ -11,5 +12,8 @@ namespace tnl {
 /// with TCP_USER_TIMEOUT on the same schedule, so that a holder whose machine vanished
 /// (no FIN, no RST) is detected and its lock freed.
 void configure_accepted_socket(asio::ip::tcp::socket& socket, const ServerConfig& config);
+
+/// "127.0.0.1:7654" or "[::1]:7654", for logs and `.locks`.
+[[nodiscard]] std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint);
 
 }  // namespace tnl
