@@ -9,21 +9,26 @@
 # Needs root only when something is missing (it runs apt-get).
 set -euo pipefail
 
-# Shared libraries tcpnetlock_server, tcpnetlock_client and tcpnetlock_do link against
-# (standalone Asio, CLI11 and nlohmann-json are header-only). The Dockerfile's runtime
-# stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
-RUNTIME_PACKAGES=(libfmt9 libspdlog1.10)
+# Shared libraries the installed binaries link against (standalone Asio, CLI11, RESTinio
+# and nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (RESTinio) and
+# SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
+# runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
+RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4)
 
 # Compiler, build system and the -dev packages found by CMake's find_package.
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
+  librestinio-dev libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
-# shell-level tests, ip (iproute2) for the network-namespace tests, and chroot/timeout
-# (coreutils, always present on Debian).
-TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils)
+# shell-level tests, ip (iproute2) for the network-namespace tests, chroot/timeout
+# (coreutils, always present on Debian), curl and jq for the Tracker-compatibility script,
+# Python's YAML and Prometheus parsers for the manifest and /metrics checks, and Chromium
+# with Node.js for the status page's browser test.
+TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
+  chromium nodejs)
 
 mode=all
 for arg in "$@"; do
