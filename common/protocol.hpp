@@ -29,6 +29,10 @@ inline constexpr std::string_view ping = ".ping";
 inline constexpr std::string_view stats = ".stats";
 inline constexpr std::string_view server_shutdown = ".server-shutdown";
 inline constexpr std::string_view locks = ".locks";
+/// Frees a detached lock by id: `unlock,id:ID`.
+inline constexpr std::string_view unlock = "unlock";
+/// Extends a detached lock's TTL: `renew,id:ID,ttl:SECONDS`.
+inline constexpr std::string_view renew = "renew";
 }  // namespace action
 
 /// Request parameter keys.
@@ -40,6 +44,10 @@ inline constexpr std::string_view fencing = "fencing";
 inline constexpr std::string_view limit = "limit";
 inline constexpr std::string_view reason = "reason";
 inline constexpr std::string_view token = "token";
+/// Makes a `lock` detached, held for this many seconds (or `inf`) after the connection ends.
+inline constexpr std::string_view ttl = "ttl";
+/// A lock's id (a UUID), as `ok,id:ID` returned it.
+inline constexpr std::string_view id = "id";
 }  // namespace param
 
 /// Answers, each sent as one line terminated by '\n'.
@@ -58,6 +66,10 @@ inline constexpr std::string_view stats_prefix = "stats,";
 inline constexpr std::string_view locks_prefix = "locks,";
 /// `ok` with a fencing token: "ok,token:N".
 inline constexpr std::string_view ok_token_prefix = "ok,token:";
+/// `ok` for a detached lock: "ok,id:ID", or "ok,id:ID,token:N" with fencing.
+inline constexpr std::string_view ok_id_prefix = "ok,id:";
+/// Answer to `renew`.
+inline constexpr std::string_view renewed = "renewed";
 /// Sent before the server takes a lock away from its holder: "lost,REASON".
 inline constexpr std::string_view lost_prefix = "lost,";
 /// Prefix of every error answer; a human-readable reason follows it.
@@ -70,6 +82,11 @@ inline constexpr std::string_view invalid_fencing = "err,invalid fencing";
 inline constexpr std::string_view invalid_limit = "err,invalid limit";
 inline constexpr std::string_view invalid_reason = "err,invalid reason";
 inline constexpr std::string_view limit_mismatch = "err,limit mismatch";
+inline constexpr std::string_view invalid_ttl = "err,invalid ttl";
+inline constexpr std::string_view invalid_lock_id = "err,invalid lock id";
+inline constexpr std::string_view unknown_lock_id = "err,unknown lock id";
+inline constexpr std::string_view held_by_connection = "err,lock is held by a connection";
+inline constexpr std::string_view state_write_failed = "err,server cannot persist the lock, try again later";
 inline constexpr std::string_view out_of_descriptors = "err,server out of file descriptors, try again later";
 inline constexpr std::string_view first_line_timeout = "err,no request received in time";
 inline constexpr std::string_view shutdown_disabled =
