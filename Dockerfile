@@ -1,8 +1,19 @@
 # syntax=docker/dockerfile:1
 # tcpnetlock: a connection-lifetime TCP lock server.
 #
-#   docker build -t tcpnetlock .
-#   docker run --rm -p 7654:7654 tcpnetlock
+#   docker build -t tcpnetlock:0.1.0 .
+#   docker run --rm -p 7654:7654 -v tcpnetlock-state:/var/lib/tcpnetlock tcpnetlock:0.1.0
+#
+# The HTTP admin API (port 7655) listens on the container's loopback by default. To
+# publish it, give the server an admin token (it refuses a non-loopback --http without
+# one) and repeat the default arguments, which arguments after the image name replace:
+#
+#   docker run --rm -p 7654:7654 -p 7655:7655 -v tcpnetlock-state:/var/lib/tcpnetlock \
+#     -v "$PWD/admin-token:/run/secrets/tcpnetlock-admin:ro" tcpnetlock:0.1.0 \
+#     --listen 0.0.0.0 --port 7654 --state-dir /var/lib/tcpnetlock \
+#     --http 0.0.0.0:7655 --admin-token-file /run/secrets/tcpnetlock-admin
+#
+# Kubernetes manifests: deploy/kubernetes/.
 #
 # Build with --build-arg RUN_TESTS=1 to run the whole test suite (scripts/test.sh,
 # including the sanitizer build) inside the build stage first.
@@ -15,25 +26,32 @@ COPY . .
 RUN scripts/install-deps.sh
 RUN if [ "$RUN_TESTS" = 1 ]; then scripts/test.sh; fi
 RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --target tcpnetlock_do \
+      --target tcpnetlock_admin \
  && cmake --install build/release --prefix /opt/tcpnetlock --strip
 
 # ---- runtime stage: the binaries and the shared libraries they load, nothing else ----
-# tests/scripts/runtime_image.sh reads the package list below and checks that the server
-# runs with only these packages' libraries (plus libc6, libstdc++6 and libgcc-s1).
+# The package list is exactly `scripts/install-deps.sh --runtime --print`;
+# tests/scripts/runtime_image.sh checks that, and that the programs run with only these
+# packages' libraries and their dependencies (plus what bookworm-slim ships).
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 \
+ && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home \
-      --home-dir /nonexistent --shell /usr/sbin/nologin tcpnetlock
+      --home-dir /nonexistent --shell /usr/sbin/nologin tcpnetlock \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/tcpnetlock
 COPY --from=build /opt/tcpnetlock /opt/tcpnetlock
 ENV PATH=/opt/tcpnetlock/bin:$PATH
 USER 10001:10001
-EXPOSE 7654
+# --state-dir: detached locks (SQLite) and the fencing-token high-water mark survive restarts.
+VOLUME /var/lib/tcpnetlock
+# 7654: the lock protocol. 7655: the HTTP admin API, status page, /metrics, /healthz and
+# /readyz (on loopback unless --http says otherwise; see the top of this file).
+EXPOSE 7654 7655
 # One connection that asks `.ping` and expects `pong` (bash's /dev/tcp; no extra packages).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/7654 && echo .ping >&3 && read -r -t 3 answer <&3 && [ \"$answer\" = pong ]"]
 # SIGTERM (docker stop, Kubernetes) shuts the server down gracefully with exit status 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["tcpnetlock_server"]
-CMD ["--listen", "0.0.0.0", "--port", "7654"]
+CMD ["--listen", "0.0.0.0", "--port", "7654", "--state-dir", "/var/lib/tcpnetlock"]
