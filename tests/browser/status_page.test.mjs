@@ -1,0 +1,329 @@
+// The status page (GET /) in real headless Chromium, against a running tcpnetlock_server.
+//
+//   node status_page.test.mjs --tcp PORT --http PORT [--admin-token TOKEN] [--screenshot-dir DIR]
+//
+// Without --admin-token (server started without --admin-token-file): a lock taken over TCP
+// appears on the page with its holder, reason, kind and waiter; a forced release from the
+// page sends the holder "lost,released by admin" and hands the lock to the waiter; the
+// "disconnected" banner comes and goes; a screenshot is written.
+// With --admin-token (server started with --admin-token-file): a release without the token
+// shows the server's error and the lock stays; with the token typed in, it succeeds.
+//
+// tests/scripts/status_page_browser.sh starts the server and runs this. Exits non-zero on
+// the first failure. Every wait is bounded (WAIT_MS); nothing sleeps for a fixed time.
+import { chromium } from 'playwright-core';
+import net from 'node:net';
+import path from 'node:path';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+const WAIT_MS = 10_000;
+const { values: opt } = parseArgs({
+  options: {
+    tcp: { type: 'string' },
+    http: { type: 'string' },
+    'admin-token': { type: 'string' },
+    'screenshot-dir': { type: 'string' },
+    chromium: { type: 'string', default: process.env.TNL_CHROMIUM || '/usr/bin/chromium' },
+  },
+});
+if (!opt.tcp || !opt.http) {
+  console.error('usage: node status_page.test.mjs --tcp PORT --http PORT [--admin-token TOKEN] [--screenshot-dir DIR]');
+  process.exit(2);
+}
+const HOST = '127.0.0.1';
+const tcpPort = Number(opt.tcp);
+const base = `http://${HOST}:${opt.http}/`;
+const shotDir = opt['screenshot-dir'] || process.env.TNL_SCREENSHOT_DIR || os.tmpdir();
+const authMode = opt['admin-token'] !== undefined;
+
+const step = (msg) => console.log(`[status-page${authMode ? ' auth' : ''}] ${msg}`);
+class TestFailure extends Error {}
+const fail = (msg) => { throw new TestFailure(msg); };
+
+/** Polls `probe` (async, returns a value or throws) until `ok(value)`; fails after WAIT_MS. */
+async function until(what, probe, ok = (v) => !!v, timeout = WAIT_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (ok(last)) return last;
+    } catch (e) {
+      last = `(error: ${e.message})`;
+    }
+    if (Date.now() > deadline) fail(`timed out after ${timeout} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A line-protocol connection: send lines, read answer lines, see when the server closes it. */
+class LineClient {
+  constructor(label) {
+    this.label = label;
+    this.lines = [];
+    this.waiters = [];
+    this.buf = '';
+    this.closed = false;
+  }
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.sock = net.connect({ host: HOST, port: tcpPort }, resolve);
+      this.sock.setEncoding('utf8');
+      this.sock.once('error', reject);
+      this.sock.on('error', () => {});
+      this.sock.on('data', (d) => {
+        this.buf += d;
+        let i;
+        while ((i = this.buf.indexOf('\n')) >= 0) {
+          this.lines.push(this.buf.slice(0, i));
+          this.buf = this.buf.slice(i + 1);
+        }
+        this.wake();
+      });
+      this.sock.on('close', () => { this.closed = true; this.wake(); });
+    });
+  }
+  wake() { for (const w of this.waiters.splice(0)) w(); }
+  send(line) { this.sock.write(line + '\n'); }
+  /** The next answer line; fails if none arrives within `timeout` or the connection closes first. */
+  async nextLine(timeout = WAIT_MS) {
+    const deadline = Date.now() + timeout;
+    while (this.lines.length === 0) {
+      if (this.closed) fail(`${this.label}: connection closed while waiting for a line`);
+      const left = deadline - Date.now();
+      if (left <= 0) fail(`${this.label}: no line from the server within ${timeout} ms`);
+      await new Promise((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+    return this.lines.shift();
+  }
+  async expectLine(expected) {
+    const got = await this.nextLine();
+    if (got !== expected) fail(`${this.label}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+    step(`${this.label} got ${JSON.stringify(got)}`);
+  }
+  async expectClosed(timeout = WAIT_MS) {
+    await until(`${this.label}'s connection to be closed by the server`, () => this.closed, undefined, timeout);
+    if (this.lines.length) fail(`${this.label}: unexpected extra lines ${JSON.stringify(this.lines)}`);
+    step(`${this.label}'s connection was closed by the server`);
+  }
+  close() { if (this.sock) this.sock.destroy(); }
+}
+
+async function takeLock(label, line, expectOk = true) {
+  const c = new LineClient(label);
+  await c.connect();
+  c.send(line);
+  step(`${label} sent ${JSON.stringify(line)}`);
+  if (expectOk) await c.expectLine('ok');
+  return c;
+}
+
+async function apiList() {
+  const r = await fetch(`${base}api/v1alpha1/locks/list?per_page=1000`);
+  if (!r.ok) fail(`GET locks/list: HTTP ${r.status}`);
+  return r.json();
+}
+
+const clients = [];
+let browser;
+const problems = [];
+
+async function main() {
+  step(`chromium ${opt.chromium}, page ${base}, lock port ${tcpPort}`);
+  browser = await chromium.launch({
+    executablePath: opt.chromium,
+    timeout: 30_000,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  step(`launched Chromium ${browser.version()}`);
+  const context = await browser.newContext({ viewport: { width: 1100, height: 560 } });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = await context.newPage();
+
+  // The page must work with no internet: any request that leaves the server is a failure.
+  const origin = new URL(base).origin;
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (new URL(url).origin === origin) return route.continue();
+    problems.push(`page requested an external URL: ${url}`);
+    return route.abort();
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught error in the page: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`  (browser console error: ${m.text()})`); });
+
+  const resp = await page.goto(base, { timeout: WAIT_MS });
+  if (!resp || resp.status() !== 200) fail(`GET / answered ${resp && resp.status()}`);
+  const ctype = resp.headers()['content-type'] || '';
+  if (!ctype.startsWith('text/html')) fail(`GET / has Content-Type ${JSON.stringify(ctype)}, want text/html`);
+  step(`GET / is 200 ${ctype}`);
+
+  const empty = page.getByTestId('empty-state');
+  const row = (name) => page.locator(`tbody tr[data-lock-name="${name}"]`);
+  const cell = (name, col) => row(name).locator(`[data-col="${col}"]`);
+  const textOf = (loc) => () => loc.textContent({ timeout: 1000 });
+
+  await until('the empty state "No locks held"', textOf(empty), (t) => t.includes('No locks held'));
+  step('empty state shown: "No locks held"');
+  await until('the server info line', textOf(page.getByTestId('server-info')), (t) => t.startsWith('server '));
+  await until('the connection counter', textOf(page.getByTestId('stat-connection_count')), (t) => /^\d+$/.test(t));
+  step(`counters shown: ${await page.getByTestId('stat-connection_count').textContent()} connections, ` +
+       `${await page.getByTestId('stat-lock_count').textContent()} locks`);
+
+  if (authMode) await authRun(page, row, cell, textOf);
+  else await openRun(page, row, cell, textOf, empty);
+
+  if (problems.length) fail(problems.join('\n'));
+}
+
+async function openRun(page, row, cell, textOf, empty) {
+  const name = 'browser-test';
+  const holder = await takeLock('holder', `lock,name:${name},client-id:playwright,reason:e2e`);
+  clients.push(holder);
+
+  await row(name).waitFor({ state: 'visible' });
+  step(`row [data-lock-name="${name}"] appeared`);
+  await until('holder "playwright"', textOf(cell(name, 'holder')), (t) => t.startsWith('playwright'));
+  await until('the holder\'s peer address', textOf(cell(name, 'holder')), (t) => t.includes('127.0.0.1:'));
+  await until('kind "connection"', textOf(cell(name, 'kind')), (t) => t.trim() === 'connection');
+  await until('reason "e2e"', textOf(cell(name, 'reason')), (t) => t === 'e2e');
+  await until('a fencing token', textOf(cell(name, 'token')), (t) => /^\d+$/.test(t));
+  await until('"held for" in seconds', textOf(cell(name, 'held')), (t) => /^\d+s$/.test(t));
+  await until('the lock counter to show 1', textOf(page.getByTestId('stat-lock_count')), (t) => t === '1');
+  step(`row shows holder "${(await cell(name, 'holder').textContent())}", kind connection, reason e2e, ` +
+       `token ${await cell(name, 'token').textContent()}, held ${await cell(name, 'held').textContent()}`);
+  if (await page.getByTestId('empty-state').count()) fail('the empty state is still shown next to a lock');
+
+  const waiter = new LineClient('waiter');
+  await waiter.connect();
+  clients.push(waiter);
+  waiter.send(`lock,name:${name},client-id:playwright-waiter,wait:30`);
+  step('waiter queued with wait:30');
+  const waitCount = row(name).getByTestId('waiter-count');
+  await until('the waiters cell to show 1', textOf(waitCount), (t) => t === '1');
+  await until('the waiter\'s id in the waiters cell', textOf(cell(name, 'waiters')), (t) => t.includes('playwright-waiter'));
+  await until('the waiter counter to show 1', textOf(page.getByTestId('stat-waiter_count')), (t) => t === '1');
+  step('waiters cell shows 1 (playwright-waiter)');
+  if (waiter.lines.length) fail(`waiter got an answer while the lock is held: ${waiter.lines}`);
+
+  // "held for" ticks on its own between fetches.
+  const held0 = await cell(name, 'held').textContent();
+  await until('"held for" to tick', textOf(cell(name, 'held')), (t) => t !== held0, 5000);
+  step(`"held for" ticks: ${held0} -> ${await cell(name, 'held').textContent()}`);
+
+  const shot = path.join(shotDir, 'status-page.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  step(`screenshot written: ${shot}`);
+
+  // Forced release through the page's confirmation dialog.
+  const release = page.getByRole('button', { name: `Release lock ${name}` });
+  await release.click();
+  const dialog = page.getByTestId('confirm-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  const dialogText = await dialog.textContent();
+  if (!dialogText.includes('lost,released by admin')) fail(`confirmation does not warn the holder is told: ${dialogText}`);
+  step('confirmation dialog shown');
+  // Cancel first: nothing may happen.
+  await page.getByTestId('confirm-cancel').click();
+  await dialog.waitFor({ state: 'hidden' });
+  await release.click();
+  await dialog.waitFor({ state: 'visible' });
+  await page.getByTestId('confirm-release').click();
+  step('clicked Release and confirmed');
+
+  await holder.expectLine('lost,released by admin');
+  await holder.expectClosed();
+  if (holder.lines.length) fail('holder got more lines than "lost,released by admin"');
+  await waiter.expectLine('ok');
+
+  await until('the row to show the waiter as holder', textOf(cell(name, 'holder')), (t) => t.startsWith('playwright-waiter'));
+  await until('the waiters cell to show 0', textOf(row(name).getByTestId('waiter-count')), (t) => t === '0');
+  if ((await row(name).count()) !== 1) fail(`expected one row for ${name}, got ${await row(name).count()}`);
+  step('row now shows playwright-waiter as holder, no waiters');
+  await until('the "released" notice', textOf(page.getByTestId('action-ok')), (t) => t.includes(`Released ${name}`));
+
+  waiter.close();
+  step('waiter closed its connection');
+  await until('the empty state again', textOf(empty), (t) => t.includes('No locks held'));
+  step('empty state shown again');
+
+  // The API becoming unreachable shows the banner; it goes away when the API answers again.
+  const banner = page.getByTestId('disconnected');
+  if (await banner.isVisible()) fail('disconnected banner shown while connected');
+  await page.route('**/api/v1alpha1/**', (route) => route.abort('connectionrefused'));
+  await banner.waitFor({ state: 'visible' });
+  step(`API unreachable: banner says "${(await banner.textContent()).trim()}"`);
+  await page.unroute('**/api/v1alpha1/**');
+  await banner.waitFor({ state: 'hidden' });
+  step('API back: banner gone');
+}
+
+async function authRun(page, row, cell, textOf) {
+  const token = opt['admin-token'];
+  const name = 'browser-auth';
+  const tokenInput = page.getByTestId('admin-token');
+  await tokenInput.waitFor({ state: 'visible' });
+  step('admin token input shown (authRequired)');
+
+  // A reason with markup must show as text, never as HTML.
+  const reason = '<img src=x onerror=window.__xss=1> & "q"';
+  const holder = await takeLock('holder', `lock,name:${name},client-id:playwright,reason:${reason}`);
+  clients.push(holder);
+  await row(name).waitFor({ state: 'visible' });
+  await until('the reason shown verbatim', textOf(cell(name, 'reason')), (t) => t === reason);
+  if (await page.locator('table img').count()) fail('the reason was rendered as HTML');
+  if (await page.evaluate(() => window.__xss)) fail('script from the reason ran');
+  step('row appeared; the reason with markup is shown as text');
+  const before = (await apiList()).locks.find((l) => l.service === name);
+  if (!before) fail('lock missing from locks/list');
+
+  // Without a token: the server's error is shown and the lock stays.
+  const release = page.getByRole('button', { name: `Release lock ${name}` });
+  await release.click();
+  await page.getByTestId('confirm-release').click();
+  const err = page.getByTestId('action-error');
+  await until('the 401 error on the page', textOf(err), (t) => t.includes('missing or invalid bearer token'));
+  step(`release without token: page shows "${(await err.textContent()).trim()}"`);
+  const after = (await apiList()).locks.find((l) => l.service === name);
+  if (!after || after.id !== before.id) fail('lock gone after a release without the token');
+  if (holder.closed || holder.lines.length) fail(`holder was disturbed: ${holder.lines}`);
+  if (!(await row(name).isVisible())) fail('row vanished after a refused release');
+  step('lock still held by the same holder');
+  const shot = path.join(shotDir, 'status-page-auth.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  step(`screenshot written: ${shot}`);
+
+  // A wrong token is refused as well.
+  await tokenInput.fill(`${token}-wrong`);
+  await release.click();
+  await page.getByTestId('confirm-release').click();
+  await until('the error for a wrong token', textOf(err), (t) => t.includes('401'));
+  if (holder.closed) fail('a wrong token released the lock');
+  step('wrong token refused');
+
+  // With the token: released; the token stays in sessionStorage for this tab.
+  await tokenInput.fill(token);
+  await release.click();
+  await page.getByTestId('confirm-release').click();
+  await holder.expectLine('lost,released by admin');
+  await holder.expectClosed();
+  await until('the empty state', textOf(page.getByTestId('empty-state')), (t) => t.includes('No locks held'));
+  if (await err.isVisible()) fail(`error still shown after a successful release: ${await err.textContent()}`);
+  step('release with token: done, empty state shown');
+  await page.reload();
+  await tokenInput.waitFor({ state: 'visible' });
+  if ((await tokenInput.inputValue()) !== token) fail('token not kept in sessionStorage across a reload');
+  step('token kept in sessionStorage across a reload');
+}
+
+try {
+  await main();
+  step('PASS');
+} catch (e) {
+  console.error(`[status-page] FAIL: ${e instanceof TestFailure ? e.message : e.stack}`);
+  process.exitCode = 1;
+} finally {
+  for (const c of clients) c.close();
+  if (browser) await browser.close().catch(() => {});
+}
