@@ -1,0 +1,96 @@
+#include "line_connection.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace bench {
+
+namespace {
+constexpr int receive_timeout_seconds = 30;
+}
+
+LineConnection::LineConnection(std::uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(error));
+  }
+  const int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval timeout{receive_timeout_seconds, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+LineConnection::LineConnection(LineConnection&& other) noexcept
+    : fd_(other.fd_), buffer_(std::move(other.buffer_)) {
+  other.fd_ = -1;
+}
+
+LineConnection::~LineConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void LineConnection::send(std::string_view line) const {
+  if (::send(fd_, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    throw std::runtime_error(std::string("send failed: ") + std::strerror(errno));
+  }
+}
+
+std::string LineConnection::read_line() {
+  std::size_t searched = 0;
+  for (;;) {
+    const auto newline = buffer_.find('\n', searched);
+    if (newline != std::string::npos) {
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    searched = buffer_.size();
+    char chunk[65536];
+    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (got == 0) throw std::runtime_error("connection closed before a full answer line");
+    if (got < 0) throw std::runtime_error(std::string("receive failed: ") + std::strerror(errno));
+    buffer_.append(chunk, static_cast<std::size_t>(got));
+  }
+}
+
+void LineConnection::expect(std::string_view answer) {
+  const auto line = read_line();
+  if (line != answer) throw std::runtime_error("expected '" + std::string(answer) + "', got '" + line + "'");
+}
+
+void LineConnection::read_to_eof() {
+  if (!buffer_.empty()) throw std::runtime_error("unexpected data: '" + buffer_ + "'");
+  char chunk[256];
+  const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+  if (got > 0) throw std::runtime_error("unexpected data: '" + std::string(chunk, static_cast<std::size_t>(got)) + "'");
+  if (got < 0) throw std::runtime_error(std::string("receive failed: ") + std::strerror(errno));
+}
+
+std::string query(std::uint16_t port, std::string_view request_line) {
+  LineConnection connection(port);
+  connection.send(request_line);
+  return connection.read_line();
+}
+
+long json_integer(const std::string& json, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const auto at = json.find(quoted);
+  if (at == std::string::npos) return -1;
+  return std::stol(json.substr(at + quoted.size()));
+}
+
+}  // namespace bench

@@ -1,0 +1,42 @@
+// A blocking line-protocol connection to a server on 127.0.0.1, for the scenarios that
+// drive one request at a time (handoff, inspect, .stats queries). Every read gives up
+// after a receive timeout, so a server that stops answering cannot hang the benchmark.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bench {
+
+class LineConnection {
+ public:
+  /// Connects to 127.0.0.1:`port` with TCP_NODELAY; throws if it cannot.
+  explicit LineConnection(std::uint16_t port);
+  LineConnection(LineConnection&& other) noexcept;
+  LineConnection(const LineConnection&) = delete;
+  LineConnection& operator=(const LineConnection&) = delete;
+  LineConnection& operator=(LineConnection&&) = delete;
+  ~LineConnection();
+
+  /// Sends `line` as is (the caller adds the "\n").
+  void send(std::string_view line) const;
+  /// The next answer line, without its "\n"; throws on EOF, error or timeout.
+  std::string read_line();
+  /// Reads a line and throws unless it is exactly `answer`.
+  void expect(std::string_view answer);
+  /// Reads until the server closes its end; throws if anything else arrives first.
+  void read_to_eof();
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+/// One request on a fresh connection; returns the answer line (the server then closes).
+std::string query(std::uint16_t port, std::string_view request_line);
+
+/// The integer value of `"key":N` in a one-line JSON answer, or -1 when it is absent.
+long json_integer(const std::string& json, const std::string& key);
+
+}  // namespace bench

@@ -1,0 +1,136 @@
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace bench {
+
+void Results::add(const std::string& scenario, const std::string& target, const Metrics& metrics) {
+  if (std::find(scenarios_.begin(), scenarios_.end(), scenario) == scenarios_.end()) scenarios_.push_back(scenario);
+  for (const auto& metric : metrics) {
+    auto row = std::find_if(rows_.begin(), rows_.end(),
+                            [&](const Row& r) { return r.scenario == scenario && r.metric == metric.name; });
+    if (row == rows_.end()) row = rows_.insert(rows_.end(), Row{scenario, metric.name, metric.decimals, {}});
+    row->values[target].push_back(metric.value);
+  }
+}
+
+void Results::fail(const std::string& scenario, const std::string& target, const std::string& why) {
+  if (std::find(scenarios_.begin(), scenarios_.end(), scenario) == scenarios_.end()) scenarios_.push_back(scenario);
+  failures_.emplace(std::make_pair(scenario, target), why);
+}
+
+const Results::Row* Results::find(const std::string& scenario, const std::string& metric) const {
+  const auto row = std::find_if(rows_.begin(), rows_.end(),
+                                [&](const Row& r) { return r.scenario == scenario && r.metric == metric; });
+  return row == rows_.end() ? nullptr : &*row;
+}
+
+std::optional<double> Results::median(const std::string& scenario, const std::string& metric,
+                                      const std::string& target) const {
+  const Row* row = find(scenario, metric);
+  if (row == nullptr) return std::nullopt;
+  const auto values = row->values.find(target);
+  if (values == row->values.end() || values->second.empty()) return std::nullopt;
+  return bench::median(values->second);
+}
+
+std::optional<std::string> Results::failure(const std::string& scenario, const std::string& target) const {
+  const auto found = failures_.find({scenario, target});
+  if (found == failures_.end()) return std::nullopt;
+  return found->second;
+}
+
+void Results::print_table(std::FILE* out, const std::vector<std::string>& targets) const {
+  const bool with_floor = std::find(targets.begin(), targets.end(), "floor") != targets.end();
+  std::string header = fmt::format("{:<20} {:<18}", "scenario", "metric");
+  for (const auto& target : targets) header += fmt::format(" {:>12}", target);
+  if (with_floor) header += fmt::format(" {:>11}", "ours/floor");
+  header += fmt::format("  {}", "ours min..max");
+  fmt::print(out, "{}\n{}\n", header, std::string(header.size(), '-'));
+  for (const auto& scenario : scenarios_) {
+    for (const auto& target : targets) {
+      if (const auto why = failure(scenario, target)) {
+        fmt::print(out, "{:<20} {:<18} FAILED against {}: {}\n", scenario, "-", target, *why);
+      }
+    }
+    for (const auto& row : rows_) {
+      if (row.scenario != scenario) continue;
+      std::string line = fmt::format("{:<20} {:<18}", row.scenario, row.metric);
+      for (const auto& target : targets) {
+        const auto value = median(row.scenario, row.metric, target);
+        line += value ? fmt::format(" {:>12.{}f}", *value, row.decimals) : fmt::format(" {:>12}", "-");
+      }
+      if (with_floor) {
+        const auto ours = median(row.scenario, row.metric, "ours");
+        const auto floor = median(row.scenario, row.metric, "floor");
+        line += ours && floor && *floor != 0 ? fmt::format(" {:>11.2f}", *ours / *floor) : fmt::format(" {:>11}", "-");
+      }
+      const auto ours = row.values.find("ours");
+      if (ours != row.values.end() && !ours->second.empty()) {
+        const auto [low, high] = std::minmax_element(ours->second.begin(), ours->second.end());
+        line += fmt::format("  {:.{}f}..{:.{}f}", *low, row.decimals, *high, row.decimals);
+      }
+      fmt::print(out, "{}\n", line);
+    }
+  }
+}
+
+void Results::write_raw(std::FILE* out) const {
+  fmt::print(out, "scenario\tmetric\ttarget\trepetition\tvalue\n");
+  for (const auto& row : rows_) {
+    for (const auto& [target, values] : row.values) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        fmt::print(out, "{}\t{}\t{}\t{}\t{}\n", row.scenario, row.metric, target, i + 1, values[i]);
+      }
+    }
+  }
+}
+
+int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>& goals) {
+  int not_met = 0;
+  for (const auto& goal : goals) {
+    const std::string what = fmt::format("{} {}", goal.scenario, goal.metric);
+    const auto ours = results.median(goal.scenario, goal.metric, "ours");
+    if (!ours) {
+      const auto why = results.failure(goal.scenario, "ours");
+      fmt::print(out, "target {}: NOT met ({})\n", what, why ? "failed: " + *why : std::string("not measured"));
+      ++not_met;
+      continue;
+    }
+    bool met = false;
+    std::string figure;
+    switch (goal.kind) {
+      case Goal::Kind::below:
+        met = *ours < goal.threshold;
+        figure = fmt::format("{:.1f} {} (target < {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        break;
+      case Goal::Kind::at_most:
+        met = *ours <= goal.threshold;
+        figure = fmt::format("{:.1f} {} (target <= {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        break;
+      case Goal::Kind::at_least:
+        met = *ours >= goal.threshold;
+        figure = fmt::format("{:.1f} {} (target >= {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        break;
+      case Goal::Kind::floor_ratio_at_least: {
+        const auto floor = results.median(goal.scenario, goal.metric, "floor");
+        if (!floor || *floor <= 0) {
+          fmt::print(out, "target {}: NOT met (no floor figure to compare with)\n", what);
+          ++not_met;
+          continue;
+        }
+        met = *ours / *floor >= goal.threshold;
+        figure = fmt::format("{:.0f} {} = {:.2f} x floor's {:.0f} (target >= {} x floor)", *ours, goal.unit,
+                             *ours / *floor, *floor, goal.threshold);
+        break;
+      }
+    }
+    if (!met) ++not_met;
+    fmt::print(out, "target {}: {} - {}\n", what, met ? "met" : "NOT met", figure);
+  }
+  return not_met;
+}
+
+}  // namespace bench

@@ -1,0 +1,39 @@
+// `hold`: many connections, each holding its own lock. How long opening them all takes,
+// and how much the server's resident memory (VmRSS) grows per held lock.
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "line_connection.hpp"
+#include "scenario.hpp"
+
+namespace bench {
+
+void check_held(const Target& target, int expected) {
+  if (target.is_floor) return;
+  const long held = json_integer(query(target.port, ".stats\n"), "lock_count");
+  if (held != expected) throw std::runtime_error(fmt::format("server holds {} locks, expected {}", held, expected));
+}
+
+Scenario hold_scenario(int holders, int window) {
+  return {fmt::format("hold n={}", holders), [=](const Target& target) {
+            const long rss_before = target.pid > 0 ? vm_rss_kib(target.pid) : 0;
+            Holders held;
+            const double seconds = held.open(target.port, holders, window, "hold-");
+            const long rss_after = target.pid > 0 ? vm_rss_kib(target.pid) : 0;
+            check_held(target, holders);
+            Metrics metrics{
+                {"held", static_cast<double>(held.size()), 0},
+                {"open ms", seconds * 1e3, 1},
+                {"opens/s", holders / (seconds > 0 ? seconds : 1e-9), 0},
+            };
+            if (target.pid > 0) {
+              metrics.push_back({"RSS before KiB", static_cast<double>(rss_before), 0});
+              metrics.push_back({"RSS after KiB", static_cast<double>(rss_after), 0});
+              metrics.push_back({"RSS B/lock", static_cast<double>(rss_after - rss_before) * 1024 / holders, 0});
+            }
+            return metrics;
+          }};
+}
+
+}  // namespace bench
