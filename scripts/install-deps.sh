@@ -51,14 +51,36 @@ if [[ ${print_only:-0} == 1 ]]; then
   exit 0
 fi
 
+# The browser test's npm packages (tests/browser: playwright-core, pinned in its
+# package-lock.json), for the default mode only. Runs `npm ci` only when node_modules is
+# missing or older than the lock file, so it is quick when everything is present. npm
+# itself: Debian's nodejs ships without it (apt package npm); other nodejs builds bundle
+# it, and apt's npm would conflict with them, so it is only installed when missing.
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+install_browser_packages() {
+  [[ $mode == all && -f $browser_dir/package-lock.json ]] || return 0
+  if [[ -f $browser_dir/node_modules/playwright-core/package.json &&
+        ! $browser_dir/package-lock.json -nt $browser_dir/node_modules/.package-lock.json ]]; then
+    echo "install-deps: tests/browser npm packages up to date"
+    return 0
+  fi
+  echo "install-deps: npm ci in tests/browser"
+  local as_user=()
+  # Under sudo, node_modules belongs to the user who ran the script, not to root.
+  if [[ $(id -u) == 0 && -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then as_user=(sudo -u "$SUDO_USER" -H); fi
+  (cd "$browser_dir" && "${as_user[@]}" npm ci --no-audit --no-fund)
+}
+
 missing=()
 for pkg in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
   [[ $status == installed ]] || missing+=("$pkg")
 done
+if [[ $mode == all ]] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  install_browser_packages
   exit 0
 fi
 
@@ -75,4 +97,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-y -q -o Dpkg::Use-Pty=0 --no-install-recommends)
 apt-get update -q
 apt-get install "${apt_opts[@]}" "${missing[@]}"
+install_browser_packages
 echo "install-deps: done"
