@@ -248,6 +248,30 @@ async function openRun(page, row, cell, textOf, empty) {
   await until('the empty state again', textOf(empty), (t) => t.includes('No locks held'));
   step('empty state shown again');
 
+  // A detached lock (line protocol with ttl:) shows its kind and expiry countdown, and a
+  // release from the page frees it.
+  const dname = 'browser-detached';
+  const det = new LineClient('detached');
+  await det.connect();
+  clients.push(det);
+  det.send(`lock,name:${dname},client-id:playwright-detached,ttl:600`);
+  const answer = await det.nextLine();
+  const id = /^ok,id:([0-9a-f-]{36})$/.exec(answer)?.[1] ?? fail(`detached lock: got ${JSON.stringify(answer)}`);
+  step(`detached lock taken: ${answer}`);
+  await det.expectClosed();
+  await row(dname).waitFor({ state: 'visible' });
+  if ((await row(dname).getAttribute('data-lock-id')) !== id) fail('row has the wrong data-lock-id');
+  await until('kind "detached" with a countdown', textOf(cell(dname, 'kind')),
+    (t) => /^detached expires in (9m [0-5]\ds|10m 00s)$/.test(t.trim()));
+  step(`detached row shows "${(await cell(dname, 'kind').textContent()).trim()}"`);
+  await page.getByRole('button', { name: `Release lock ${dname}` }).click();
+  await until('the detached-lock confirmation', textOf(page.getByTestId('confirm-dialog')), (t) => t.includes('detached lock'));
+  await page.getByTestId('confirm-release').click();
+  await row(dname).waitFor({ state: 'detached' });
+  await until('the empty state after releasing the detached lock', textOf(empty), (t) => t.includes('No locks held'));
+  if ((await apiList()).total !== 0) fail('locks/list still lists locks');
+  step('detached lock released from the page');
+
   // The API becoming unreachable shows the banner; it goes away when the API answers again.
   const banner = page.getByTestId('disconnected');
   if (await banner.isVisible()) fail('disconnected banner shown while connected');
