@@ -10,26 +10,79 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
   app.description(
       "Takes a lock on a tcpnetlock server and holds it until killed.\n"
       "With --fencing, prints 'token:N' on stdout once the lock is held.\n"
-      "Exit codes: 2 connection refused, 3 connection failed, 4 unexpected error (also an\n"
-      "invalid --wait or --reason, or an 'err' answer such as a limit mismatch), 122 connection\n"
-      "broke or lock lost while holding it, 123 lock not granted (also: the wait ran out).");
-  app.add_option("lock_name", options.lock_name, "Name of the lock to take")->required();
+      "With --ttl SECONDS (or 'inf'), takes a detached lock instead, which the server keeps after\n"
+      "we exit, until '--unlock ID', an admin's release or the TTL: prints its ID as the only line\n"
+      "on stdout (with --fencing, 'token:N' on a second line) and exits 0 at once.\n"
+      "'--renew ID --ttl SECONDS' makes a detached lock expire SECONDS from now.\n"
+      "Exit codes: 1 --unlock or --renew refused by the server (unknown id, a lock a connection\n"
+      "holds), 2 connection refused (also: invalid or conflicting options), 3 connection failed,\n"
+      "4 unexpected error (also an invalid --wait, --reason, --ttl or lock id, or an 'err' answer\n"
+      "such as a limit mismatch), 122 connection broke or lock lost while holding it, 123 lock not\n"
+      "granted (also: the wait ran out).");
+  // Required unless --lock-name, --unlock or --renew (which take none) is given: see below.
+  auto* name = app.add_option("lock_name", options.lock_name, "Name of the lock to take")->required();
+  auto* long_name = app.add_option("--lock-name", options.lock_name, "The same as lock_name, as tcpnetlock_do takes it");
+  long_name->excludes(name);
   app.add_option("--host", options.host, "Server host")->envname(env_host)->capture_default_str();
   app.add_option("--port", options.port, "Server port")
       ->envname(env_port)
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   app.add_option("--client-id", options.client_id, "Client id reported to the server")->envname(env_client_id);
-  app.add_flag("--keep-alive", options.keep_alive, "Send keepalives while holding the lock");
-  app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  auto* keep_alive = app.add_flag("--keep-alive", options.keep_alive, "Send keepalives while holding the lock");
+  auto* keep_alive_secs = app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
+                              ->check(CLI::PositiveNumber)
+                              ->capture_default_str();
   add_lock_extension_options(app, options.lock);
+  auto* ttl = app.add_option("--ttl", options.ttl,
+                             "Take a detached lock that lives SECONDS (decimal, up to a year, or 'inf'); print "
+                             "its id and exit. With --renew: the new TTL");
+  auto* unlock =
+      app.add_option("--unlock", options.unlock_id, "Release the detached lock with this ID (as --ttl printed it)");
+  auto* renew =
+      app.add_option("--renew", options.renew_id, "Make the detached lock with this ID expire --ttl SECONDS from now");
   app.add_flag("--info", options.info, "Log progress");
   app.add_flag("--debug", options.debug, "Log everything, including the protocol lines");
+
+  // A detached lock has no connection to keep alive. --unlock and --renew name the lock
+  // by its id and take none of the lock request's options (those with an environment
+  // variable are ignored, so that the environment cannot make them fail).
+  ttl->excludes(keep_alive)->excludes(keep_alive_secs);
+  renew->needs(ttl);
+  for (CLI::Option* by_id : {unlock, renew}) {
+    by_id->excludes(name)->excludes(long_name)->excludes(keep_alive)->excludes(keep_alive_secs);
+    for (const char* option : {"--nowait", "--fencing", "--limit"}) by_id->excludes(app.get_option(option));
+  }
+  unlock->excludes(renew)->excludes(ttl);
+  // Given options are processed before requirements are checked.
+  for (CLI::Option* instead : {long_name, unlock, renew}) {
+    instead->each([name](const std::string&) { name->required(false); });
+  }
+  app.final_callback([&options, ttl, unlock, renew] {
+    if (unlock->count() > 0) {
+      options.mode = ClientMode::unlock;
+    } else if (renew->count() > 0) {
+      options.mode = ClientMode::renew;
+    } else {
+      options.mode = ttl->count() > 0 ? ClientMode::detach : ClientMode::hold;
+    }
+  });
 }
 
 std::optional<std::string> check_client_options(ClientOptions& options) {
+  if (options.mode == ClientMode::unlock || options.mode == ClientMode::renew) {
+    const std::string& id = options.mode == ClientMode::unlock ? options.unlock_id : options.renew_id;
+    if (!is_lock_id(id)) return fmt::format("invalid lock id '{}' (a UUID, as --ttl printed it)", id);
+  }
+  if (options.mode == ClientMode::detach || options.mode == ClientMode::renew) {
+    const auto ttl = parse_ttl(strip(options.ttl));
+    if (!ttl) {
+      return fmt::format("invalid ttl '{}' (seconds as a decimal number, more than 0 and at most {:.0f}, or 'inf')",
+                         options.ttl, max_detached_ttl_seconds);
+    }
+    options.ttl_value = *ttl;
+  }
+  if (options.mode == ClientMode::unlock || options.mode == ClientMode::renew) return std::nullopt;
   if (!is_valid_lock_name(options.lock_name)) {
     return fmt::format("invalid lock name '{}' (allowed: letters, digits, '_' and '-')", options.lock_name);
   }

@@ -29,6 +29,16 @@ std::string describe(const asio::error_code& ec) {
 
 double seconds(LockClient::Duration d) { return std::chrono::duration<double>(d).count(); }
 
+/// The value of a `ttl:` parameter; throws std::invalid_argument for one the server
+/// would refuse.
+std::string ttl_param(const Ttl& ttl) {
+  if (ttl.seconds && !(*ttl.seconds >= 0.001 && *ttl.seconds <= max_detached_ttl_seconds)) {
+    throw std::invalid_argument(fmt::format("invalid ttl {} (0.001 to {:.0f} seconds, or inf)", *ttl.seconds,
+                                            max_detached_ttl_seconds));
+  }
+  return format_protocol_seconds(ttl.seconds);
+}
+
 /// Why the server sent `line` to a holder: `lost,REASON`, `shutting-down`, or anything else.
 std::string describe_lost(const std::string& line) {
   const std::string_view text = strip(line);
@@ -172,7 +182,7 @@ bool LockClient::lock(std::string_view name, std::optional<std::string_view> cli
   return lock(request, timeout).granted;
 }
 
-LockResult LockClient::lock(const LockRequest& request, Duration margin) {
+std::string format_lock_request(const LockRequest& request, std::optional<Ttl> ttl) {
   if (!is_valid_lock_name(request.name)) {
     throw std::invalid_argument(fmt::format("invalid lock name '{}'", request.name));
   }
@@ -190,36 +200,28 @@ LockResult LockClient::lock(const LockRequest& request, Duration margin) {
   // Only what differs from tcpnetlock's plain request is sent, so a default request is
   // byte-identical to `lock,name:X[,client-id:ID]`.
   std::vector<std::pair<std::string_view, std::string_view>> params{{param::name, request.name}};
+  const std::string ttl_text = ttl ? ttl_param(*ttl) : std::string{};
+  if (ttl) params.emplace_back(param::ttl, ttl_text);
   if (!request.client_id.empty()) params.emplace_back(param::client_id, request.client_id);
-  std::string wait_text = "inf";
-  if (request.wait_seconds) {
-    // Plain decimal (the server accepts no exponent), to the millisecond.
-    wait_text = fmt::format("{:.3f}", *request.wait_seconds);
-    wait_text.erase(wait_text.find_last_not_of('0') + 1);
-    if (wait_text.back() == '.') wait_text.pop_back();
-  }
+  // Plain decimal (the server accepts no exponent), to the millisecond.
+  const std::string wait_text = format_protocol_seconds(request.wait_seconds);
   if (!request.wait_seconds || *request.wait_seconds > 0) params.emplace_back(param::wait, wait_text);
   if (request.fencing) params.emplace_back(param::fencing, "1");
   const std::string limit_text = std::to_string(request.limit);
   if (request.limit != 1) params.emplace_back(param::limit, limit_text);
   if (!request.reason.empty()) params.emplace_back(param::reason, request.reason);
+  return format_request(action::lock, params);
+}
 
-  // The answer comes when the wait ends; give it the margin on top.
-  auto deadline = Clock::time_point::max();
-  if (request.wait_seconds) {
-    const auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*request.wait_seconds));
-    deadline = Clock::now() + wait + margin;
-  }
-  const std::string line = exchange_until(format_request(action::lock, params), deadline);
-  const std::string answer{strip(line)};
-
+std::optional<LockResult> parse_lock_grant(std::string_view answer) {
+  answer = strip(answer);
   LockResult result;
   if (answer == answer::ok) {
     result.granted = true;
     return result;
   }
   if (answer.compare(0, answer::ok_token_prefix.size(), answer::ok_token_prefix) == 0) {
-    const std::string_view digits = std::string_view{answer}.substr(answer::ok_token_prefix.size());
+    const std::string_view digits = answer.substr(answer::ok_token_prefix.size());
     std::uint64_t token = 0;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), token);
     if (error == std::errc{} && end == digits.data() + digits.size() && !digits.empty()) {
@@ -228,12 +230,77 @@ LockResult LockClient::lock(const LockRequest& request, Duration margin) {
       return result;
     }
   }
+  return std::nullopt;
+}
+
+std::string LockClient::request_lock(const LockRequest& request, std::optional<Ttl> ttl, Duration margin) {
+  const std::string line = format_lock_request(request, ttl);
+  // The answer comes when the wait ends; give it the margin on top.
+  auto deadline = Clock::time_point::max();
+  if (request.wait_seconds) {
+    const auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*request.wait_seconds));
+    deadline = Clock::now() + wait + margin;
+  }
+  return std::string{strip(exchange_until(line, deadline))};
+}
+
+LockResult LockClient::lock(const LockRequest& request, Duration margin) {
+  const std::string answer = request_lock(request, std::nullopt, margin);
+  if (const auto grant = parse_lock_grant(answer)) return *grant;
   close();  // the server closes after any other answer
-  if (answer == answer::not_granted) return result;
+  if (answer == answer::not_granted) return LockResult{};
   if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
     throw ClientError(Kind::server_error, fmt::format("lock '{}' refused by the server: {}", request.name, answer));
   }
   throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to the lock request", answer));
+}
+
+DetachedLockResult LockClient::lock_detached(const LockRequest& request, Ttl ttl, Duration margin) {
+  const std::string answer = request_lock(request, ttl, margin);
+  close();  // the server closes after every answer to a detached request
+  DetachedLockResult result;
+  if (const auto grant = parse_detached_grant(answer)) {
+    result.granted = true;
+    result.id = grant->id;
+    result.token = grant->token;
+    return result;
+  }
+  if (answer == answer::not_granted) return result;
+  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+    throw ClientError(Kind::server_error, fmt::format("lock '{}' refused by the server: {}", request.name, answer));
+  }
+  if (parse_lock_grant(answer)) {
+    // A server without detached locks ignores `ttl:` and ties the lock to the
+    // connection, which we have just closed: the lock is free again.
+    throw ClientError(Kind::unexpected_answer,
+                      fmt::format("server answered '{}' to a detached lock request: it does not support detached "
+                                  "locks (the lock was freed again)",
+                                  answer));
+  }
+  throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to the detached lock request", answer));
+}
+
+void LockClient::unlock(std::string_view id, Duration timeout) {
+  by_id(action::unlock, id, std::nullopt, answer::released, timeout);
+}
+
+void LockClient::renew(std::string_view id, Ttl ttl, Duration timeout) {
+  by_id(action::renew, id, ttl, answer::renewed, timeout);
+}
+
+void LockClient::by_id(std::string_view action, std::string_view id, std::optional<Ttl> ttl,
+                       std::string_view expected, Duration timeout) {
+  if (!is_lock_id(id)) throw std::invalid_argument(fmt::format("invalid lock id '{}'", id));
+  std::vector<std::pair<std::string_view, std::string_view>> params{{param::id, id}};
+  const std::string ttl_text = ttl ? ttl_param(*ttl) : std::string{};
+  if (ttl) params.emplace_back(param::ttl, ttl_text);
+  const std::string answer{strip(exchange(format_request(action, params), timeout))};
+  close();  // the server closes after the answer
+  if (answer == expected) return;
+  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+    throw ClientError(Kind::server_error, fmt::format("{} of lock id {} refused by the server: {}", action, id, answer));
+  }
+  throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to {}", answer, action));
 }
 
 std::string LockClient::locks(std::optional<std::string_view> name, Duration timeout) {

@@ -18,6 +18,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "client_error.hpp"
+#include "detached.hpp"
 
 namespace tnl {
 
@@ -38,9 +39,28 @@ struct LockRequest {
 /// protocol would split on); nullopt when it can.
 [[nodiscard]] std::optional<std::string> check_reason(std::string_view reason);
 
+/// The request line for `request`, with its '\n'. Only what differs from tcpnetlock's
+/// plain request is sent, so a default request is byte-identical to
+/// `lock,name:X[,client-id:ID]`. With `ttl`, the lock is detached: `ttl:SECONDS` follows
+/// the name. Throws std::invalid_argument for a request the server would refuse as invalid.
+[[nodiscard]] std::string format_lock_request(const LockRequest& request, std::optional<Ttl> ttl = std::nullopt);
+
 /// The outcome of a lock request.
 struct LockResult {
   bool granted = false;
+  /// The fencing token, when one was asked for and the lock granted.
+  std::optional<std::uint64_t> token;
+};
+
+/// Parses the answer to a (connection) lock request when it grants the lock: `ok`, or
+/// `ok,token:N`. nullopt for any other line.
+[[nodiscard]] std::optional<LockResult> parse_lock_grant(std::string_view answer);
+
+/// The outcome of a detached lock request.
+struct DetachedLockResult {
+  bool granted = false;
+  /// The lock's id (a UUID) when granted: what unlock() and renew() take.
+  std::string id;
   /// The fencing token, when one was asked for and the lock granted.
   std::optional<std::uint64_t> token;
 };
@@ -91,6 +111,24 @@ class LockClient {
   /// Throws std::invalid_argument for a request the server would refuse as invalid.
   LockResult lock(const LockRequest& request, Duration margin = default_answer_timeout);
 
+  /// Asks for a detached lock: `request` plus `ttl:` (see docs/HTTP-API.md). On
+  /// `ok,id:ID[,token:T]` the server keeps holding the lock after it closes the
+  /// connection, until unlock(), an admin's release or the TTL; the result carries the id.
+  /// Timeouts, `not-granted` and `err,...` as for lock(); the connection is closed
+  /// afterwards in every case.
+  DetachedLockResult lock_detached(const LockRequest& request, Ttl ttl, Duration margin = default_answer_timeout);
+
+  /// Sends `unlock,id:ID` as the first line of a connection and expects `released`; the
+  /// server then closes the connection. `err,...` (e.g. `err,unknown lock id`, `err,lock
+  /// is held by a connection`) throws Kind::server_error with the server's text, other
+  /// answers Kind::unexpected_answer. Throws std::invalid_argument when `id` is not a
+  /// lock id.
+  void unlock(std::string_view id, Duration timeout = default_answer_timeout);
+
+  /// Sends `renew,id:ID,ttl:SECONDS` as the first line of a connection and expects
+  /// `renewed`: the lock now expires `ttl` from now. Errors as for unlock().
+  void renew(std::string_view id, Ttl ttl, Duration timeout = default_answer_timeout);
+
   /// Sends `.locks` (or `.locks,name:NAME`) as the first line of a connection and returns
   /// the JSON text of the answer; the server then closes the connection.
   std::string locks(std::optional<std::string_view> name = std::nullopt, Duration timeout = default_answer_timeout);
@@ -139,6 +177,9 @@ class LockClient {
  private:
   struct Pending;
 
+  std::string request_lock(const LockRequest& request, std::optional<Ttl> ttl, Duration margin);
+  void by_id(std::string_view action, std::string_view id, std::optional<Ttl> ttl, std::string_view expected,
+             Duration timeout);
   std::string exchange(std::string_view request, Duration timeout);
   std::string exchange_until(std::string_view request, Clock::time_point deadline);
   void write_all(const std::string& data, Clock::time_point deadline);

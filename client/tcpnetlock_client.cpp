@@ -1,4 +1,6 @@
-// tcpnetlock_client: takes a lock and holds it until killed.
+// tcpnetlock_client: takes a lock and holds it until killed; or, with --ttl, takes a
+// detached lock (which the server keeps after we exit), prints its id and exits; or
+// releases (--unlock) or renews (--renew) a detached lock by its id.
 //
 // On SIGINT, SIGTERM or SIGHUP the connection is closed (which frees the lock at once)
 // and the process then dies of that same signal, as the shell and supervisors expect
@@ -63,6 +65,27 @@ int run(const ClientOptions& options) {
     return e.kind() == ClientError::Kind::refused ? client_exit::refused : client_exit::connection_failed;
   }
 
+  if (options.mode == ClientMode::unlock || options.mode == ClientMode::renew) {
+    const bool unlock = options.mode == ClientMode::unlock;
+    const std::string& id = unlock ? options.unlock_id : options.renew_id;
+    try {
+      if (unlock) {
+        client.unlock(id);
+      } else {
+        client.renew(id, options.ttl_value);
+      }
+    } catch (const std::exception& e) {
+      if (received) die_of(received, client, signals);
+      print_error(e.what());
+      const auto* error = dynamic_cast<const ClientError*>(&e);
+      return error && error->kind() == ClientError::Kind::server_error ? client_exit::refused_by_server
+                                                                       : client_exit::unexpected_error;
+    }
+    // Done, even if a signal came meanwhile: there is nothing left to interrupt.
+    spdlog::info("detached lock {} {}", id, unlock ? "released" : "renewed");
+    return 0;
+  }
+
   tnl::LockRequest request;
   request.name = options.lock_name;
   request.client_id = options.client_id;
@@ -70,8 +93,10 @@ int run(const ClientOptions& options) {
   request.fencing = options.lock.fencing;
   request.limit = options.lock.limit;
   request.reason = options.lock.reason;
+  const bool detach = options.mode == ClientMode::detach;
   const bool waits = !request.wait_seconds || *request.wait_seconds > 0;
   tnl::LockResult result;
+  tnl::DetachedLockResult detached;
   {
     std::optional<tnl::WaitStatusLine> status_line;
     if (waits && tnl::WaitStatusLine::wanted(STDERR_FILENO)) {
@@ -79,13 +104,28 @@ int run(const ClientOptions& options) {
       status_line->start();
     }
     try {
-      result = client.lock(request);
+      if (detach) {
+        detached = client.lock_detached(request, options.ttl_value);
+        result.granted = detached.granted;
+      } else {
+        result = client.lock(request);
+      }
     } catch (const std::exception& e) {
       status_line.reset();  // erases the line before anything else is printed
       if (received) die_of(received, client, signals);
       print_error(e.what());
       return client_exit::unexpected_error;
     }
+  }
+  if (detach && detached.granted) {
+    // The server holds the lock now, whatever happens to us: its id must be printed, even
+    // if a signal came meanwhile. For scripts: the id, and with --fencing the token, and
+    // nothing else on stdout.
+    std::printf("%s\n", detached.id.c_str());
+    if (detached.token) std::printf("token:%llu\n", static_cast<unsigned long long>(*detached.token));
+    std::fflush(stdout);
+    spdlog::info("detached lock '{}' acquired from {}, id {}", options.lock_name, client.server(), detached.id);
+    return 0;
   }
   if (received) die_of(received, client, signals);
   if (!result.granted) {
