@@ -48,7 +48,7 @@ class Holders {
   /// Returns the seconds from the first connect to the last `ok`. Call it once.
   double open(std::uint16_t port, int count, int window, const std::string& prefix);
   [[nodiscard]] std::size_t size() const { return held_.size(); }
-  /// Closes every held connection (the server frees their locks).
+  /// Resets every held connection (the server frees their locks).
   void close();
 
  private:

@@ -36,6 +36,10 @@ std::optional<double> Results::median(const std::string& scenario, const std::st
   return bench::median(values->second);
 }
 
+bool Results::ran(const std::string& scenario) const {
+  return std::find(scenarios_.begin(), scenarios_.end(), scenario) != scenarios_.end();
+}
+
 std::optional<std::string> Results::failure(const std::string& scenario, const std::string& target) const {
   const auto found = failures_.find({scenario, target});
   if (found == failures_.end()) return std::nullopt;
@@ -92,6 +96,10 @@ int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>&
   int not_met = 0;
   for (const auto& goal : goals) {
     const std::string what = fmt::format("{} {}", goal.scenario, goal.metric);
+    if (!results.ran(goal.scenario)) {
+      fmt::print(out, "target {}: not run\n", what);
+      continue;
+    }
     const auto ours = results.median(goal.scenario, goal.metric, "ours");
     if (!ours) {
       const auto why = results.failure(goal.scenario, "ours");

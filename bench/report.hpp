@@ -26,6 +26,8 @@ class Results {
   /// The first failure of `scenario` against `target`, or nothing.
   [[nodiscard]] std::optional<std::string> failure(const std::string& scenario, const std::string& target) const;
   [[nodiscard]] bool any_failure() const { return !failures_.empty(); }
+  /// True once `scenario` has been run (or tried) against any server.
+  [[nodiscard]] bool ran(const std::string& scenario) const;
 
   /// One row per scenario and metric: the median per target, ours/floor, and ours' range.
   void print_table(std::FILE* out, const std::vector<std::string>& targets) const;
@@ -61,7 +63,8 @@ struct Goal {
   std::string unit;  ///< shown after the figures
 };
 
-/// Prints "met" or "NOT met" per goal with the measured figure; returns how many are not met.
+/// Prints "met" or "NOT met" per goal with the measured figure ("not run" when its scenario
+/// was left out); returns how many are not met.
 int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>& goals);
 
 }  // namespace bench

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark of issue 5, in one command (run from any directory). Builds the Release
+# binaries (scripts/build.sh: build/release), then bench_load runs every scenario
+# (cycle, contended, hold, handoff, inspect) against our server and against bench_floor
+# (the same protocol with no lock table: the kernel and the event loop alone), in turn,
+# for several repetitions, and prints a table of medians with ours/floor ratios and one
+# line per target saying met or NOT met. Results and method: docs/BENCHMARKS.md.
+#
+#   scripts/bench.sh                          everything, 5 repetitions (about 5 minutes)
+#   scripts/bench.sh --repetitions 3 --scenarios cycle,handoff
+#   scripts/bench.sh --smoke                  every scenario, tiny and once (seconds)
+#
+# Every argument goes to bench_load (bench_load --help lists them). The build directory
+# is build/release, or $TNL_BUILD_DIR as for scripts/build.sh. Run it on a quiet machine:
+# the load average is printed before and after.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+case "${1:-}" in
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+
+build_dir=${TNL_BUILD_DIR:-build/release}
+scripts/build.sh --target tcpnetlock_server --target bench_load --target bench_floor >&2
+bin="$build_dir/bin"
+
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "machine: $(nproc) cores, ${cpu_model:-unknown CPU}, Linux $(uname -r)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server common 2>/dev/null || echo ' (server/common modified)')"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+status=0
+"$bin/bench_load" --server "$bin/tcpnetlock_server" --floor "$bin/bench_floor" "$@" || status=$?
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit "$status"
