@@ -16,7 +16,8 @@
 #      when the server has --http); checks `.ping` -> `pong`, a lock/release, `.stats`, a
 #      detached lock (when the server has them: SQLite in the state dir), /healthz and
 #      /readyz over HTTP (when it has --http); runs tcpnetlock_do, tcpnetlock_client and
-#      tcpnetlock_admin (when built) there too; sends SIGTERM and expects exit 0.
+#      tcpnetlock_admin (--help, and `stats` over HTTP) there too, when built; sends
+#      SIGTERM and expects exit 0.
 # Needs root (chroot). Run by ctest with TNL_BIN_DIR and TNL_SOURCE_DIR set.
 set -euo pipefail
 
@@ -124,7 +125,12 @@ for top in bin sbin lib lib32 lib64 libx32; do
   fi
 done
 
-installed() { dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -qx installed; }
+# Every installed package and what it Depends and Pre-Depends on, from one dpkg-query.
+declare -A installed_depends=()
+while IFS=$'\t' read -r pkg status depends; do
+  [[ $status == installed ]] && installed_depends[$pkg]=$depends
+done < <(dpkg-query -W -f='${Package}\t${db:Status-Status}\t${Depends},${Pre-Depends}\n')
+installed() { [[ -n ${installed_depends[$1]+set} ]]; }
 
 # What `apt-get install --no-install-recommends PACKAGES` puts into the image: the
 # packages and, recursively, what they Depend and Pre-Depend on (of alternatives, the
@@ -132,25 +138,27 @@ installed() { dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -
 declare -A in_closure=()
 closure=()
 add_with_depends() {
-  local pkg=$1 depends group alt name chosen
+  local pkg=$1 group alt name chosen
   local -a groups alternatives
   [[ -n ${in_closure[$pkg]:-} ]] && return 0
   installed "$pkg" || fail "package $pkg (runtime stage, or a dependency) is not installed on this machine; run scripts/install-deps.sh"
   in_closure[$pkg]=1
   closure+=("$pkg")
-  depends=$(dpkg-query -W -f='${Depends},${Pre-Depends}\n' "$pkg" | head -n 1)
-  IFS=',' read -ra groups <<<"$depends"
+  IFS=',' read -ra groups <<<"${installed_depends[$pkg]}"
   for group in "${groups[@]}"; do
     chosen=
     IFS='|' read -ra alternatives <<<"$group"
     for alt in "${alternatives[@]}"; do
-      name=$(sed -E 's/\([^)]*\)//g; s/\[[^]]*\]//g; s/:[a-z0-9]+//; s/[[:space:]]//g' <<<"$alt")
+      name=${alt%%(*}            # drop a version constraint
+      name=${name%%[*}           # and an architecture restriction
+      name=${name%%:*}           # and an architecture qualifier (:any)
+      name=${name//[[:space:]]/}
       [[ -n $name ]] || continue
       if installed "$name"; then chosen=$name; break; fi
     done
     if [[ -n $chosen ]]; then
       add_with_depends "$chosen"
-    elif [[ -n ${group// /} ]]; then
+    elif [[ -n ${group//[[:space:]]/} ]]; then
       note "dependency '${group# }' of $pkg: nothing installed provides it; skipped"
     fi
   done
@@ -176,11 +184,11 @@ for pkg in "${packages[@]}"; do add_with_depends "$pkg"; done
 copied=0
 for pkg in "${closure[@]}"; do
   while IFS= read -r path; do
-    [[ $(basename "$path") == *.so* ]] || continue
+    [[ ${path##*/} == *.so* ]] || continue
     [[ -f $path || -L $path ]] || continue
     [[ -d $path ]] && continue
     dest=$root$path
-    mkdir -p "$(dirname "$dest")"
+    mkdir -p "${dest%/*}"
     cp -P "$path" "$dest"
     copied=$((copied + 1))
   done < <(dpkg -L "$pkg")
@@ -368,6 +376,16 @@ if has tcpnetlock_admin; then
     fail "tcpnetlock_admin --help failed in the runtime root"
   fi
   note "tcpnetlock_admin --help: exit status 0"
+  if [[ -n $http_port ]]; then
+    # And it talks to the server over HTTP with libcurl.
+    if ! timeout 30 chroot --userspec="$run_uid:$run_uid" "$root" \
+        /opt/tcpnetlock/bin/tcpnetlock_admin --url "http://127.0.0.1:$http_port" stats >"$admin_log" 2>&1; then
+      cat "$admin_log" >&2
+      show_log
+      fail "tcpnetlock_admin --url http://127.0.0.1:$http_port stats failed in the runtime root"
+    fi
+    note "tcpnetlock_admin stats: exit status 0 ($(head -c 80 "$admin_log" | tr '\n' ' ')...)"
+  fi
 fi
 
 kill -TERM "$server_pid"
