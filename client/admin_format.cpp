@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "human_duration.hpp"
+
 namespace tnl::admin {
 
 namespace {
@@ -102,16 +104,6 @@ void add_line(std::string& out, std::string_view key, std::string_view value) {
 }
 
 }  // namespace
-
-std::string human_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
-  // Whole seconds; clamp far beyond any lock's life so the integer cannot overflow.
-  const auto total = static_cast<std::int64_t>(std::min(seconds, 1e15));
-  if (total < 60) return fmt::format("{}s", total);
-  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
-  if (total < 86400) return fmt::format("{}h{:02}m", total / 3600, total % 3600 / 60);
-  return fmt::format("{}d{:02}h", total / 86400, total % 86400 / 3600);
-}
 
 std::optional<double> parse_rfc3339(std::string_view text) {
   std::size_t pos = 0;

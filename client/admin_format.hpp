@@ -12,10 +12,6 @@
 
 namespace tnl::admin {
 
-/// A duration for people, at most two units: "0s", "3s", "2m05s", "1h02m", "3d04h".
-/// Fractions are cut off; negative or non-finite durations show as "0s".
-[[nodiscard]] std::string human_duration(double seconds);
-
 /// Seconds since the epoch of an RFC 3339 time: "2026-11-23T10:15:02.123Z", with any
 /// number of fraction digits, `Z`/`z` or a `+HH:MM`/`-HH:MM` offset, `T`, `t` or ' '
 /// between date and time. nullopt when `text` is not one.

@@ -9,19 +9,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <cmath>
 #include <vector>
 
+#include "human_duration.hpp"
 #include "protocol.hpp"
 
 namespace tnl {
 
-std::string format_held_for(double seconds) {
-  const auto total = static_cast<long long>(std::floor(seconds < 0 ? 0 : seconds));
-  if (total < 60) return fmt::format("{}s", total);
-  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
-  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
-}
+std::string format_held_for(double seconds) { return human_duration(seconds); }
 
 std::string describe_wait(std::string_view name, std::string_view locks_json) {
   std::string text = fmt::format("waiting for lock '{}'", name);

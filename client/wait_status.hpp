@@ -15,7 +15,7 @@
 
 namespace tnl {
 
-/// "12s", "1m23s", "2h05m".
+/// "12s", "1m23s", "2h05m", "1d02h": human_duration().
 [[nodiscard]] std::string format_held_for(double seconds);
 
 /// The status text for lock `name` from the JSON of a `.locks` answer, e.g.
