@@ -312,7 +312,8 @@ int run_admin(const AdminOptions& options, HttpTransport& http, std::ostream& ou
       case HttpError::Kind::bad_answer:
         break;
     }
-    err << "ERROR: unexpected answer from the server: " << e.what() << '\n';
+    err << "ERROR: the server's answer is not HTTP (is --url the HTTP API's address, not the lock port?): "
+        << e.what() << '\n';
     return admin_exit::unexpected;
   }
 }

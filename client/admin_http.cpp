@@ -27,9 +27,11 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 
 HttpError::Kind kind_of(CURLcode code) {
   switch (code) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
       return HttpError::Kind::bad_url;
+    // The scheme was checked before (http or https): this is an answer that is not HTTP
+    // (e.g. "Received HTTP/0.9 when not allowed" from the lock port).
+    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:

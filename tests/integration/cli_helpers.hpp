@@ -144,7 +144,8 @@ class FakeServer {
 };
 
 /// Spawn options with the TCPNETLOCK_* variables removed (tests must not depend on the
-/// environment they run in) plus `env`.
+/// environment they run in), and the proxy variables too (tcpnetlock_admin's requests to
+/// loopback must not go through a proxy), plus `env`.
 inline SpawnOptions clean_env(std::map<std::string, std::optional<std::string>> env = {}) {
   SpawnOptions options;
   options.env = {{"TCPNETLOCK_HOST", std::nullopt},
@@ -153,7 +154,16 @@ inline SpawnOptions clean_env(std::map<std::string, std::optional<std::string>> 
                  {"TCPNETLOCK_WAIT", std::nullopt},
                  {"TCPNETLOCK_REASON", std::nullopt},
                  {"TCPNETLOCK_TOKEN", std::nullopt},
-                 {"TCPNETLOCK_LOCK_NAME", std::nullopt}};
+                 {"TCPNETLOCK_LOCK_NAME", std::nullopt},
+                 {"TCPNETLOCK_ADMIN_URL", std::nullopt},
+                 {"TCPNETLOCK_ADMIN_TOKEN", std::nullopt},
+                 {"TCPNETLOCK_ADMIN_TOKEN_FILE", std::nullopt},
+                 {"http_proxy", std::nullopt},
+                 {"HTTP_PROXY", std::nullopt},
+                 {"https_proxy", std::nullopt},
+                 {"HTTPS_PROXY", std::nullopt},
+                 {"all_proxy", std::nullopt},
+                 {"ALL_PROXY", std::nullopt}};
   for (auto& [name, value] : env) options.env[name] = value;
   return options;
 }
@@ -186,6 +196,29 @@ inline std::vector<std::string> do_argv(const ServerProcess& server, const std::
 }
 inline std::vector<std::string> client_argv(const ServerProcess& server, const std::vector<std::string>& args) {
   return at_port("tcpnetlock_client", server.port_string(), args);
+}
+
+/// argv of tcpnetlock_admin pointed at `url`, followed by `args`.
+inline std::vector<std::string> admin_argv(const std::string& url, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{binary("tcpnetlock_admin"), "--url", url};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+/// What a finished program left behind.
+struct Finished {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+  [[nodiscard]] bool exited(int code) const { return status.exited(code); }
+};
+
+/// Runs `argv` to its end (at most 20 s; a program still running then is killed and
+/// reported with code -1).
+inline Finished finish(const std::vector<std::string>& argv, const SpawnOptions& options = clean_env()) {
+  auto p = ChildProcess::start(argv, options);
+  const auto status = p.wait_for_exit(std::chrono::seconds(20));
+  return Finished{status.value_or(ExitStatus{}), p.stdout_text(), p.stderr_text()};
 }
 
 /// Creates an empty file.
