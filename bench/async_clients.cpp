@@ -6,8 +6,10 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <system_error>
 
 namespace bench {
 
@@ -134,6 +136,41 @@ CycleOutcome run_cycles(const CycleSpec& spec) {
 
 namespace {
 
+/// Source ports for holders, walked in order through the ephemeral range. Left to itself,
+/// Linux's connect() looks for a free port by trying ports of one parity first, so once
+/// about half the range is in use (some 14,000 connections to one server) every connect
+/// scans thousands of taken ports: the load generator, not the server, would set the pace.
+class SourcePorts {
+ public:
+  SourcePorts() {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    if (!(range >> low_ >> high_) || low_ < 1024 || high_ > 65535 || low_ >= high_) {
+      low_ = 32768;
+      high_ = 60999;
+    }
+    next_ = low_;
+  }
+
+  /// Opens `socket` bound to 127.0.0.1 and the next free port of the range; throws if none is.
+  void bind_next(tcp::socket& socket) {
+    socket.open(tcp::v4());
+    for (unsigned tries = 0; tries <= high_ - low_; ++tries) {
+      const auto port = static_cast<std::uint16_t>(next_);
+      next_ = next_ >= high_ ? low_ : next_ + 1;
+      std::error_code error;
+      socket.bind({asio::ip::address_v4::loopback(), port}, error);
+      if (!error) return;
+      if (error != asio::error::address_in_use) throw std::system_error(error, "bind");
+    }
+    throw std::runtime_error("no free source port left in the ephemeral range");
+  }
+
+ private:
+  unsigned low_ = 0;
+  unsigned high_ = 0;
+  unsigned next_ = 0;
+};
+
 /// One of the `window` openers of Holders::open: opens holders one after another until
 /// every index is taken.
 class HolderOpener {
@@ -145,6 +182,7 @@ class HolderOpener {
     int count;
     const std::string& prefix;
     std::vector<tcp::socket>& held;
+    SourcePorts& source_ports;
     int next = 0;
     int active = 0;
     asio::steady_timer* watchdog = nullptr;
@@ -163,6 +201,11 @@ class HolderOpener {
     }
     output_ = "lock,name:" + shared_.prefix + std::to_string(shared_.next++) + "\n";
     socket_ = tcp::socket(shared_.io);
+    try {
+      shared_.source_ports.bind_next(socket_);
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
     socket_.async_connect(loopback(shared_.port), [this](std::error_code error) {
       if (error) return fail("connect: " + error.message());
       socket_.set_option(tcp::no_delay(true), error);
@@ -197,7 +240,8 @@ class HolderOpener {
 
 double Holders::open(std::uint16_t port, int count, int window, const std::string& prefix) {
   held_.reserve(held_.size() + static_cast<std::size_t>(count));
-  HolderOpener::Shared shared{io_, port, count, prefix, held_};
+  static SourcePorts source_ports;  // one walk for the whole run: the ports just freed come last
+  HolderOpener::Shared shared{io_, port, count, prefix, held_, source_ports};
   asio::steady_timer watchdog(io_, stall_limit);
   watchdog.async_wait([&](std::error_code error) {
     if (error) return;

@@ -18,8 +18,12 @@ void check_held(const Target& target, int expected) {
 Scenario hold_scenario(int holders, int window) {
   return {fmt::format("hold n={}", holders), [=](const Target& target) {
             const long rss_before = target.pid > 0 ? vm_rss_kib(target.pid) : 0;
+            const double server_cpu_before = target.pid > 0 ? cpu_seconds(target.pid) : 0;
+            const double own_cpu_before = own_cpu_seconds();
             Holders held;
             const double seconds = held.open(target.port, holders, window, "hold-");
+            const double own_cpu = own_cpu_seconds() - own_cpu_before;
+            const double server_cpu = target.pid > 0 ? cpu_seconds(target.pid) - server_cpu_before : 0;
             const long rss_after = target.pid > 0 ? vm_rss_kib(target.pid) : 0;
             check_held(target, holders);
             Metrics metrics{
@@ -31,7 +35,10 @@ Scenario hold_scenario(int holders, int window) {
               metrics.push_back({"RSS before KiB", static_cast<double>(rss_before), 0});
               metrics.push_back({"RSS after KiB", static_cast<double>(rss_after), 0});
               metrics.push_back({"RSS B/lock", static_cast<double>(rss_after - rss_before) * 1024 / holders, 0});
+              metrics.push_back({"server CPU us/op", server_cpu * 1e6 / holders, 1});
+              metrics.push_back({"server CPU %", 100 * server_cpu / seconds, 0});
             }
+            metrics.push_back({"loadgen CPU %", 100 * own_cpu / seconds, 0});
             return metrics;
           }};
 }

@@ -1,5 +1,7 @@
-// `inspect`: with N locks held (one connection each), how long `.stats` and `.locks` take,
-// each on a fresh connection, from connect to the whole answer line read.
+// `inspect`: with N locks held (one connection each), how long `.stats` and `.locks` take:
+// from sending the request on an established connection to reading the whole answer
+// line. First every `.stats`, then every `.locks`, so that neither is timed while the
+// server is still tidying up after the other.
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -11,10 +13,10 @@ namespace bench {
 
 namespace {
 
-/// Times one request on a fresh connection; returns milliseconds, leaves the answer in `answer`.
+/// Times one request on a fresh, established connection; returns milliseconds, leaves the answer in `answer`.
 double timed_query(std::uint16_t port, const char* request, std::string& answer) {
-  const auto start = Clock::now();
   LineConnection connection(port);
+  const auto start = Clock::now();
   connection.send(request);
   answer = connection.read_line();
   const double millis = micros_between(start, Clock::now()) / 1e3;
@@ -43,6 +45,8 @@ Scenario inspect_scenario(int holders, int window, int queries) {
             for (int i = 0; i < queries; ++i) {
               stats_ms.push_back(timed_query(target.port, ".stats\n", answer));
               if (answer.rfind("stats,{", 0) != 0) throw std::runtime_error("bad .stats answer: " + answer);
+            }
+            for (int i = 0; i < queries; ++i) {
               locks_ms.push_back(timed_query(target.port, ".locks\n", answer));
               if (answer.rfind("locks,{", 0) != 0) throw std::runtime_error("bad .locks answer: " + answer.substr(0, 200));
               if (!target.is_floor && count_locks(answer) != holders) {
