@@ -19,7 +19,10 @@ if(Asio_FOUND AND NOT TARGET asio::asio)
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
     # Without ASIO_DISABLE_STD_ALIGNED_ALLOC, Asio picks its allocator from libstdc++ macros
     # that depend on include order, and translation units can disagree (ASan: alloc-dealloc mismatch).
-    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC"
+    # Every translation unit must see the same Asio configuration, and RESTinio (the HTTP
+    # server) needs Asio's deprecated names and defines ASIO_DISABLE_STD_STRING_VIEW: so all
+    # of ours do the same rather than only the one that includes RESTinio.
+    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_DISABLE_STD_ALIGNED_ALLOC;ASIO_DISABLE_STD_STRING_VIEW"
     INTERFACE_LINK_LIBRARIES Threads::Threads)
 endif()
 mark_as_advanced(Asio_INCLUDE_DIR)

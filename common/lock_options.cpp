@@ -18,15 +18,23 @@ bool parse_flag(std::string_view text, bool& flag) {
   return false;
 }
 
-/// Printable text: no control bytes, so that it cannot break a log line or the protocol.
-bool is_printable(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
+}  // namespace
+
+bool is_valid_reason(std::string_view text) {
+  // No control bytes, so that it cannot break a log line or the protocol.
+  return text.size() <= max_reason_length && std::none_of(text.begin(), text.end(), [](char c) {
+           const auto byte = static_cast<unsigned char>(c);
+           return byte < 0x20 || byte == 0x7f;
+         });
 }
 
-}  // namespace
+bool parse_ttl_seconds(std::string_view text, std::optional<double>& seconds) {
+  std::optional<double> value;
+  if (!parse_wait_seconds(text, value)) return false;
+  if (value && (*value <= 0 || *value > max_ttl_seconds)) return false;
+  seconds = value;
+  return true;
+}
 
 bool parse_wait_seconds(std::string_view text, std::optional<double>& seconds) {
   if (text == "inf") {
@@ -70,8 +78,12 @@ std::variant<LockOptions, std::string_view> parse_lock_options(const Request& re
     options.limit = value;
   }
   if (const auto reason = request.param(param::reason)) {
-    if (reason->size() > max_reason_length || !is_printable(*reason)) return answer::invalid_reason;
+    if (!is_valid_reason(*reason)) return answer::invalid_reason;
     options.reason = *reason;
+  }
+  if (const auto ttl = request.param(param::ttl)) {
+    if (!parse_ttl_seconds(*ttl, options.ttl_seconds)) return answer::invalid_ttl;
+    options.detached = true;
   }
   return options;
 }

@@ -1,5 +1,5 @@
 // The parameters of a `lock` request, validated: the contract's name and client id, and
-// this project's opt-in extensions (wait, fencing, limit, reason).
+// this project's opt-in extensions (wait, fencing, limit, reason, ttl).
 #pragma once
 
 #include <cstddef>
@@ -16,6 +16,8 @@ namespace tnl {
 inline constexpr std::size_t max_lock_limit = 10'000;
 /// Longest `reason:TEXT`, in bytes.
 inline constexpr std::size_t max_reason_length = 256;
+/// Longest lease of a detached lock (`ttl:SECONDS`): a year.
+inline constexpr double max_ttl_seconds = 365.0 * 24 * 3600;
 
 struct LockOptions {
   std::string name;
@@ -26,6 +28,10 @@ struct LockOptions {
   bool fencing = false;   ///< answer `ok,token:N`
   std::size_t limit = 1;  ///< holders allowed at once
   std::string reason;     ///< free text shown by `.locks`
+  /// `ttl:` was sent: the lock is detached from the connection once granted.
+  bool detached = false;
+  /// How long a detached lock is held without a renewal; nullopt = until unlocked (`ttl:inf`).
+  std::optional<double> ttl_seconds;
 };
 
 /// Validates a `lock` request. On failure returns the error answer to send
@@ -35,5 +41,12 @@ struct LockOptions {
 /// Parses a wait in seconds: a non-negative decimal number, or `inf` (returned as nullopt).
 /// Returns false when `text` is neither.
 [[nodiscard]] bool parse_wait_seconds(std::string_view text, std::optional<double>& seconds);
+
+/// Parses a lease in seconds: a decimal number > 0 and <= max_ttl_seconds, or `inf`
+/// (returned as nullopt). Returns false when `text` is neither.
+[[nodiscard]] bool parse_ttl_seconds(std::string_view text, std::optional<double>& seconds);
+
+/// Free text a reason (or an HTTP `who`) may be: at most max_reason_length bytes, no control bytes.
+[[nodiscard]] bool is_valid_reason(std::string_view text);
 
 }  // namespace tnl

@@ -58,7 +58,7 @@ void Connection::on_deadline() {
   }
   if (lock_state_ == LockState::holding) {
     if (asio::steady_timer::clock_type::now() - last_line_at_ >= config_.holder_timeout) {
-      return handler_.revoke(*this, "holder timeout");
+      return handler_.holder_timed_out(*this);
     }
     arm_holder_timeout();  // a line came in meanwhile: look again one timeout after it
   }

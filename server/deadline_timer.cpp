@@ -1,10 +1,12 @@
-#include "wait_timer.hpp"
+#include "deadline_timer.hpp"
 
 namespace tnl {
 
-WaitTimer::WaitTimer(asio::io_context& io, LockTable& locks) : timer_(io), locks_(locks) {}
+DeadlineTimer::DeadlineTimer(asio::io_context& io, const LockTable& locks,
+                             std::function<void(LockTable::TimePoint)> fire)
+    : timer_(io), locks_(locks), fire_(std::move(fire)) {}
 
-void WaitTimer::schedule() {
+void DeadlineTimer::schedule() {
   const auto next = locks_.next_deadline();
   if (stopped_ || !next || (armed_for_ && *armed_for_ <= *next)) return;
   armed_for_ = next;
@@ -14,14 +16,14 @@ void WaitTimer::schedule() {
   });
 }
 
-void WaitTimer::stop() {
+void DeadlineTimer::stop() {
   stopped_ = true;
   timer_.cancel();
 }
 
-void WaitTimer::on_expiry() {
+void DeadlineTimer::on_expiry() {
   armed_for_.reset();
-  locks_.expire(LockTable::Clock::now());
+  fire_(LockTable::Clock::now());
   schedule();
 }
 

@@ -22,11 +22,12 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
     done(Outcome::limit_mismatch, 0);
     return;
   }
-  Holder holder{request.owner, std::move(request.client_id), std::move(request.peer), std::move(request.reason), now,
-                0};
+  Holder holder{request.id,    request.owner, request.kind, std::move(request.client_id), std::move(request.peer),
+                std::move(request.reason), now, 0, std::nullopt};
+  const auto ttl = request.kind == Kind::detached ? request.ttl : std::nullopt;
   // FIFO: a newcomer never overtakes a queued request, even if there is room.
   if (entry.holders.size() < entry.limit && entry.waiters.empty()) {
-    const Token token = grant(entry, std::move(holder), now);
+    const Token token = grant(it->first, entry, std::move(holder), ttl, now);
     done(Outcome::granted, token);
     return;
   }
@@ -36,17 +37,21 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
     return;
   }
   auto deadline = deadlines_.emplace(*request.deadline, std::make_pair(request.name, request.owner));
-  entry.waiters.push_back(Waiter{std::move(holder), std::move(done), deadline});
+  entry.waiters.push_back(Waiter{std::move(holder), std::move(done), deadline, ttl});
 }
 
-bool LockTable::release(const std::string& name, OwnerId owner, TimePoint now) {
+std::optional<LockTable::Holder> LockTable::release(const std::string& name, OwnerId owner, TimePoint now) {
   const auto it = entries_.find(name);
-  if (it == entries_.end()) return false;
+  if (it == entries_.end()) return std::nullopt;
   Entry& entry = it->second;
-  const auto holder =
+  const auto found =
       std::find_if(entry.holders.begin(), entry.holders.end(), [&](const Holder& h) { return h.owner == owner; });
-  if (holder == entry.holders.end()) return false;
-  entry.holders.erase(holder);
+  if (found == entry.holders.end()) return std::nullopt;
+  Holder freed = std::move(*found);
+  entry.holders.erase(found);
+  ids_.erase(freed.id);
+  drop_lease(freed);
+  --holder_counts_[static_cast<int>(freed.kind)];
   if (entry.holders.empty()) --held_count_;
 
   // Hand the lock on within this call: no polling, no trip through the event loop.
@@ -55,12 +60,22 @@ bool LockTable::release(const std::string& name, OwnerId owner, TimePoint now) {
     Waiter next = std::move(entry.waiters.front());
     entry.waiters.pop_front();
     deadlines_.erase(next.deadline);
-    granted.emplace_back(std::move(next.done), grant(entry, std::move(next.holder), now));
+    granted.emplace_back(std::move(next.done), grant(it->first, entry, std::move(next.holder), next.ttl, now));
   }
   erase_if_idle(it);
   // The table is consistent before any completion runs, so completions may call back in.
   for (auto& [done, token] : granted) done(Outcome::granted, token);
-  return true;
+  return freed;
+}
+
+std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now) {
+  const auto it = ids_.find(id);
+  if (it == ids_.end()) return std::nullopt;
+  std::string name = it->second;
+  const auto& holders = entries_.at(name).holders;
+  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  auto freed = release(name, holder->owner, now);
+  return Held{std::move(name), std::move(*freed)};
 }
 
 bool LockTable::cancel(const std::string& name, OwnerId owner) {
@@ -76,7 +91,40 @@ bool LockTable::cancel(const std::string& name, OwnerId owner) {
   return true;
 }
 
-void LockTable::expire(TimePoint now) {
+std::optional<LockTable::Held> LockTable::find(const LockId& id) const {
+  const auto it = ids_.find(id);
+  if (it == ids_.end()) return std::nullopt;
+  const auto& holders = entries_.at(it->second).holders;
+  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  return Held{it->second, *holder};
+}
+
+bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
+  const auto it = ids_.find(id);
+  if (it == ids_.end()) return false;
+  auto& holders = entries_.at(it->second).holders;
+  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  if (holder->kind != Kind::detached) return false;
+  drop_lease(*holder);
+  holder->expires = expires;
+  if (expires) leases_.emplace(*expires, id);
+  return true;
+}
+
+bool LockTable::restore(const std::string& name, std::size_t limit, Holder holder) {
+  auto [it, inserted] = entries_.try_emplace(name);
+  Entry& entry = it->second;
+  if (inserted) entry.limit = limit;
+  if (entry.limit != limit || entry.holders.size() >= entry.limit || ids_.count(holder.id) != 0) {
+    if (inserted) entries_.erase(it);
+    return false;
+  }
+  holder.kind = Kind::detached;
+  add_holder(it->first, entry, std::move(holder));
+  return true;
+}
+
+std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
   std::vector<Completion> timed_out;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const auto [name, owner] = deadlines_.begin()->second;
@@ -90,11 +138,21 @@ void LockTable::expire(TimePoint now) {
     erase_if_idle(it);
   }
   for (auto& done : timed_out) done(Outcome::timed_out, 0);
+
+  // Leases last: a waiter whose deadline is the very moment a lease ends has given up.
+  std::vector<Held> expired;
+  while (!leases_.empty() && leases_.begin()->first <= now) {
+    auto freed = release(leases_.begin()->second, now);
+    expired.push_back(std::move(*freed));
+  }
+  return expired;
 }
 
 std::optional<LockTable::TimePoint> LockTable::next_deadline() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.begin()->first;
+  std::optional<TimePoint> next;
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (!leases_.empty() && (!next || leases_.begin()->first < *next)) next = leases_.begin()->first;
+  return next;
 }
 
 const std::vector<LockTable::Holder>& LockTable::holders(const std::string& name) const {
@@ -120,12 +178,33 @@ std::vector<LockTable::NameState> LockTable::snapshot(const std::optional<std::s
   return states;
 }
 
-LockTable::Token LockTable::grant(Entry& entry, Holder holder, TimePoint now) {
-  if (entry.holders.empty()) ++held_count_;
+LockTable::Token LockTable::grant(const std::string& name, Entry& entry, Holder holder,
+                                  std::optional<Clock::duration> ttl, TimePoint now) {
   holder.since = now;
   holder.token = next_token_();
+  if (ttl) holder.expires = now + *ttl;
+  const Token token = holder.token;
+  add_holder(name, entry, std::move(holder));
+  return token;
+}
+
+void LockTable::add_holder(const std::string& name, Entry& entry, Holder holder) {
+  if (entry.holders.empty()) ++held_count_;
+  ++holder_counts_[static_cast<int>(holder.kind)];
+  ids_.emplace(holder.id, name);
+  if (holder.expires) leases_.emplace(*holder.expires, holder.id);
   entry.holders.push_back(std::move(holder));
-  return entry.holders.back().token;
+}
+
+void LockTable::drop_lease(const Holder& holder) {
+  if (!holder.expires) return;
+  auto [first, last] = leases_.equal_range(*holder.expires);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == holder.id) {
+      leases_.erase(it);
+      return;
+    }
+  }
 }
 
 void LockTable::erase_if_idle(Entries::iterator it) {
@@ -133,7 +212,10 @@ void LockTable::erase_if_idle(Entries::iterator it) {
 }
 
 LockTable::NameState LockTable::describe(const std::string& name, const Entry& entry) {
-  return NameState{name, entry.limit, entry.holders, entry.waiters.size()};
+  NameState state{name, entry.limit, entry.holders, {}};
+  state.waiters.reserve(entry.waiters.size());
+  for (const auto& waiter : entry.waiters) state.waiters.push_back(waiter.holder);
+  return state;
 }
 
 }  // namespace tnl

@@ -1,10 +1,15 @@
-// Lock semantics with no I/O: who holds which name, who waits for it, in what order.
+// Lock semantics with no I/O: who holds which name, who waits for it, in what order, and
+// when a detached lock's lease runs out.
 //
 // The table is driven by the event loop that owns it and by unit tests; time is passed in.
 // A request's answer arrives through a completion that runs exactly once: before
 // acquire() returns when the answer is known at once, or later, from release() or
 // expire(), when the request had to wait. A remote backend can implement the same
 // contract by completing from its own callbacks.
+//
+// Every holder has an id. A connection holder is freed by its connection (release by
+// owner); a detached holder outlives the request's connection and is freed by id, or by
+// expire() once its lease (TTL) has run out. Both kinds share each name's FIFO queue.
 #pragma once
 
 #include <chrono>
@@ -16,6 +21,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "lock_id.hpp"
 
 namespace tnl {
 
@@ -36,9 +43,16 @@ class LockTable {
     not_granted,     ///< the lock was busy and the request did not wait
     timed_out,       ///< the request waited and its deadline passed first
     limit_mismatch,  ///< the name is in use with a different holder limit
+    failed,          ///< granted, but the grant could not be recorded (e.g. saved to disk), so undone
   };
   /// Runs once per request; `token` is the grant's fencing token (0 unless granted).
   using Completion = std::function<void(Outcome outcome, Token token)>;
+
+  /// What ends a holder's hold.
+  enum class Kind {
+    connection,  ///< the end of the connection that asked (or a release on it)
+    detached,    ///< a release by id, or its lease running out
+  };
 
   /// One request for a lock.
   struct Request {
@@ -50,16 +64,24 @@ class LockTable {
     std::size_t limit = 1;  ///< holders allowed at once (1: a mutex; more: a semaphore)
     /// Until when to queue if the lock is busy; nullopt answers not_granted at once.
     std::optional<TimePoint> deadline;
+    LockId id;              ///< the id the grant will have: unique among holds
+    Kind kind = Kind::connection;
+    /// Detached only: how long the lease lasts from the grant; nullopt: until released.
+    std::optional<Clock::duration> ttl;
   };
 
-  /// Someone holding a lock.
+  /// Someone holding (or, in a queue, asking for) a lock.
   struct Holder {
+    LockId id;
     OwnerId owner = 0;
+    Kind kind = Kind::connection;
     std::string client_id;
     std::string peer;
     std::string reason;
-    TimePoint since;  ///< when the lock was granted
+    TimePoint since;  ///< when the lock was granted (in a queue: when it was asked for)
     Token token = 0;
+    /// Detached only: when the lease runs out; nullopt: never.
+    std::optional<TimePoint> expires;
   };
 
   /// A name in use, as `.locks` shows it.
@@ -67,7 +89,13 @@ class LockTable {
     std::string name;
     std::size_t limit = 1;
     std::vector<Holder> holders;  ///< in grant order
-    std::size_t waiters = 0;
+    std::vector<Holder> waiters;  ///< first in line first
+  };
+
+  /// A holder and the name it holds.
+  struct Held {
+    std::string name;
+    Holder holder;
   };
 
   /// `next_token` defaults to counting from 1.
@@ -77,21 +105,40 @@ class LockTable {
   void acquire(Request request, TimePoint now, Completion done);
 
   /// Frees `name` if `owner` holds it, and grants it to the longest waiters that fit.
-  /// Returns false (and changes nothing) when `owner` does not hold `name`.
-  bool release(const std::string& name, OwnerId owner, TimePoint now);
+  /// Returns the freed holder; nullopt (and changes nothing) when `owner` does not hold `name`.
+  std::optional<Holder> release(const std::string& name, OwnerId owner, TimePoint now);
+
+  /// Frees the hold with this id, whatever its kind, as release() does.
+  std::optional<Held> release(const LockId& id, TimePoint now);
+
+  /// The hold with this id, if it is held.
+  [[nodiscard]] std::optional<Held> find(const LockId& id) const;
+
+  /// Moves a detached hold's lease end to `expires` (nullopt: never). Returns false when
+  /// no detached hold has this id.
+  bool renew(const LockId& id, std::optional<TimePoint> expires);
+
+  /// Puts back a detached hold saved before a restart, with its own token, ahead of any
+  /// request. Returns false when it does not fit (its name is full or has another limit).
+  bool restore(const std::string& name, std::size_t limit, Holder holder);
 
   /// Withdraws `owner`'s queued request for `name` without running its completion
   /// (its connection ended while waiting). Returns false when it was not waiting.
   bool cancel(const std::string& name, OwnerId owner);
 
-  /// Completes, with Outcome::timed_out, every wait whose deadline is at or before `now`.
-  void expire(TimePoint now);
+  /// Completes, with Outcome::timed_out, every wait whose deadline is at or before `now`,
+  /// and frees every detached hold whose lease ended by then (granting its waiters).
+  /// Returns the holds freed that way.
+  std::vector<Held> expire(TimePoint now);
 
-  /// The earliest deadline of any queued request; the owner of the table arms one timer for it.
+  /// The earliest wait deadline or lease end; the owner of the table arms one timer for it.
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
   /// Number of names currently held.
   [[nodiscard]] std::size_t held_count() const { return held_count_; }
+
+  /// Number of holds of this kind, over all names (a semaphore counts each holder).
+  [[nodiscard]] std::size_t holder_count(Kind kind) const { return holder_counts_[static_cast<int>(kind)]; }
 
   /// Number of requests queued on all names.
   [[nodiscard]] std::size_t waiting_count() const { return deadlines_.size(); }
@@ -107,11 +154,13 @@ class LockTable {
 
  private:
   using DeadlineIndex = std::multimap<TimePoint, std::pair<std::string, OwnerId>>;
+  using LeaseIndex = std::multimap<TimePoint, LockId>;
 
   struct Waiter {
     Holder holder;
     Completion done;
     DeadlineIndex::iterator deadline;
+    std::optional<Clock::duration> ttl;  ///< detached: the lease to start at the grant
   };
 
   /// Everything known about one name; erased as soon as nobody holds or awaits it.
@@ -122,8 +171,13 @@ class LockTable {
   };
   using Entries = std::unordered_map<std::string, Entry>;
 
-  /// Makes `holder` a holder of `entry` now, with a fresh token; returns the token.
-  Token grant(Entry& entry, Holder holder, TimePoint now);
+  /// Makes `holder` a holder of `name` now, with a fresh token and its lease; returns the token.
+  Token grant(const std::string& name, Entry& entry, Holder holder, std::optional<Clock::duration> ttl,
+              TimePoint now);
+  /// Adds `holder` to `entry` and to the id and lease indexes.
+  void add_holder(const std::string& name, Entry& entry, Holder holder);
+  /// Removes the lease of `holder` from the lease index, if it has one.
+  void drop_lease(const Holder& holder);
   /// Erases `name` when it is neither held nor awaited.
   void erase_if_idle(Entries::iterator it);
   static NameState describe(const std::string& name, const Entry& entry);
@@ -131,7 +185,12 @@ class LockTable {
   TokenSource next_token_;
   Entries entries_;
   DeadlineIndex deadlines_;
+  /// Detached holds with a lease, by when it ends.
+  LeaseIndex leases_;
+  /// Every hold by id, to the name it holds.
+  std::unordered_map<LockId, std::string> ids_;
   std::size_t held_count_ = 0;
+  std::size_t holder_counts_[2] = {0, 0};
 };
 
 }  // namespace tnl

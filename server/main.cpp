@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <exception>
+#include <fstream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -30,6 +31,32 @@ bool parse_tcp_keepalive(const std::string& text, tnl::TcpKeepalive& keepalive) 
   keepalive = tnl::TcpKeepalive{std::chrono::seconds(idle), std::chrono::seconds(interval), count};
   return true;
 }
+
+/// Parses `off`, ADDRESS:PORT or [IPV6]:PORT into the config.
+bool parse_http(const std::string& text, tnl::ServerConfig& config) {
+  if (text == "off") {
+    config.http_enabled = false;
+    return true;
+  }
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  std::string address = text.substr(0, colon);
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']') address = address.substr(1, address.size() - 2);
+  unsigned port = 0;
+  char end = 0;
+  if (std::sscanf(text.c_str() + colon + 1, "%u%c", &port, &end) != 1 || port > 65535) return false;
+  config.http_address = address;
+  config.http_port = static_cast<std::uint16_t>(port);
+  return true;
+}
+
+/// The token: the file's first line without surrounding white space; empty when unreadable.
+std::string read_token(const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return std::string(tnl::strip(line));
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +66,8 @@ int main(int argc, char** argv) {
   double first_line_timeout_seconds = 30;
   double holder_timeout_seconds = 0;
   std::string tcp_keepalive = "10,5,3";
+  std::string http = "127.0.0.1:7655";
+  std::string admin_token_file;
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
   app.add_option("--listen", config.listen, "Address or host name to listen on (every address it resolves to)")
@@ -62,8 +91,16 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0 * 365));
   app.add_option("--state-dir", config.state_dir,
-                 "Directory for state that survives restarts (the fencing token high-water mark)")
+                 "Directory for state that survives restarts and crashes: detached locks and the fencing "
+                 "token high-water mark")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--http", http, "Serve the HTTP admin API, metrics and status page on ADDRESS:PORT; 'off' disables it")
+      ->capture_default_str();
+  app.add_option("--http-port-file", config.http_port_file, "Write the bound HTTP port to this file once listening");
+  app.add_option("--admin-token-file", admin_token_file,
+                 "Creating, renewing and releasing locks over HTTP needs 'Authorization: Bearer TOKEN' with the "
+                 "token on this file's first line (required for a non-loopback --http)")
+      ->check(CLI::ExistingFile);
   app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
   app.add_flag("--debug", debug, "Log every connection");
@@ -80,6 +117,17 @@ int main(int argc, char** argv) {
   if (!parse_tcp_keepalive(tcp_keepalive, config.tcp_keepalive)) {
     std::cerr << "--tcp-keepalive: expected IDLE,INTERVAL,COUNT (e.g. 10,5,3), got '" << tcp_keepalive << "'\n";
     return exit_invalid_options;
+  }
+  if (!parse_http(http, config)) {
+    std::cerr << "--http: expected ADDRESS:PORT (e.g. 127.0.0.1:7655 or [::1]:7655) or off, got '" << http << "'\n";
+    return exit_invalid_options;
+  }
+  if (!admin_token_file.empty()) {
+    config.admin_token = read_token(admin_token_file);
+    if (config.admin_token.empty()) {
+      std::cerr << "--admin-token-file: " << admin_token_file << " has no token on its first line\n";
+      return exit_invalid_options;
+    }
   }
 
   auto logger = spdlog::stderr_color_mt("tcpnetlock_server");

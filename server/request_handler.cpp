@@ -1,7 +1,5 @@
 #include "request_handler.hpp"
 
-#include <sys/resource.h>
-
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <variant>
@@ -9,6 +7,7 @@
 #include "connection_manager.hpp"
 #include "lock_options.hpp"
 #include "lock_table_json.hpp"
+#include "stats_json.hpp"
 
 namespace tnl {
 
@@ -17,19 +16,13 @@ namespace {
 using Then = Connection::Then;
 using LockState = Connection::LockState;
 
-/// Peak resident set size of this process, in KiB (as tcpnetlock reported it).
-long max_rss_kib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
 }  // namespace
 
-RequestHandler::RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerStats& stats,
-                               const ConnectionManager& connections, const ServerConfig& config,
-                               std::function<void()> request_shutdown)
+RequestHandler::RequestHandler(LockService& locks, ServerStats& stats, const ConnectionManager& connections,
+                               const ServerConfig& config, std::function<void()> request_shutdown)
     : first_line_commands_{{action::lock, &RequestHandler::lock},
+                           {action::unlock, &RequestHandler::unlock},
+                           {action::renew, &RequestHandler::renew},
                            {action::ping, &RequestHandler::ping},
                            {action::stats, &RequestHandler::stats},
                            {action::locks, &RequestHandler::locks},
@@ -37,7 +30,6 @@ RequestHandler::RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerSt
       waiter_commands_{{action::keepalive, &RequestHandler::keepalive}},
       holder_commands_{{action::release, &RequestHandler::release}, {action::keepalive, &RequestHandler::keepalive}},
       locks_(locks),
-      wait_timer_(wait_timer),
       stats_(stats),
       connections_(connections),
       config_(config),
@@ -79,7 +71,7 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
       }
       return free_lock(connection);
     case LockState::waiting:
-      locks_.cancel(connection.lock_name(), connection.id());
+      locks_.cancel_wait(connection.lock_name(), connection.id());
       spdlog::info("wait for '{}' by {} withdrawn: connection ended", connection.lock_name(), connection.peer());
       return connection.clear_lock();
     case LockState::none:
@@ -88,13 +80,17 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
 }
 
 void RequestHandler::free_lock(Connection& connection) {
-  locks_.release(connection.lock_name(), connection.id(), LockTable::Clock::now());
+  locks_.release_connection_hold(connection.lock_name(), connection.id());
   connection.clear_lock();
+}
+
+void RequestHandler::holder_timed_out(Connection& connection) {
+  ++stats_.reaped_holder_count;
+  revoke(connection, "holder timeout");
 }
 
 void RequestHandler::revoke(Connection& connection, std::string_view reason) {
   if (connection.lock_state() != LockState::holding) return;
-  ++stats_.reaped_holder_count;
   spdlog::warn("lock '{}' taken from {}: {}", connection.lock_name(), connection.peer(), reason);
   free_lock(connection);
   connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
@@ -113,28 +109,47 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
     deadline = now + std::chrono::duration_cast<LockTable::Clock::duration>(
                          std::chrono::duration<double>(*options.wait_seconds));
   }
+  std::optional<LockTable::Clock::duration> ttl;
+  if (options.ttl_seconds) {
+    ttl = std::chrono::duration_cast<LockTable::Clock::duration>(std::chrono::duration<double>(*options.ttl_seconds));
+  }
   connection.start_waiting(options.name);
   const std::string client_id = options.client_id;  // for the logs; the table keeps its own
-  LockTable::Request lock_request{options.name, connection.id(), std::move(options.client_id), connection.peer(),
-                                  std::move(options.reason), options.limit, deadline};
+  const LockId id = locks_.next_id();
+  LockTable::Request lock_request{options.name,
+                                  connection.id(),
+                                  std::move(options.client_id),
+                                  connection.peer(),
+                                  std::move(options.reason),
+                                  options.limit,
+                                  deadline,
+                                  id,
+                                  options.detached ? LockTable::Kind::detached : LockTable::Kind::connection,
+                                  ttl};
 
-  // Runs now, or later from another connection's release or from the wait timer.
+  // Runs now, or later from another connection's release or from the deadline timer.
   // It keeps the connection alive until then; an ended connection cancels its wait.
   // Logged as "peer (client id)"; formatted only when the log level asks for it.
-  auto done = [this, self = connection.shared_from_this(), client_id, fencing = options.fencing](
-                  LockTable::Outcome outcome, LockTable::Token token) {
+  auto done = [self = connection.shared_from_this(), client_id, id, detached = options.detached,
+               fencing = options.fencing](LockTable::Outcome outcome, LockTable::Token token) {
     const std::string& name = self->lock_name();
     switch (outcome) {
       case LockTable::Outcome::granted:
-        ++stats_.lock_acquired_count;
+        if (detached) {
+          // The lock no longer belongs to this connection: it ends, the lock stays.
+          spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.str(), self->peer(), client_id,
+                       token);
+          self->clear_lock();
+          return self->answer(fencing ? fmt::format("{}{},{}:{}", answer::ok_id_prefix, id.str(), param::token, token)
+                                      : fmt::format("{}{}", answer::ok_id_prefix, id.str()),
+                              Then::close);
+        }
         spdlog::info("lock '{}' granted to {} ({}) token {}", name, self->peer(), client_id, token);
         self->start_holding();
         self->watch_holder();
         return self->answer(fencing ? fmt::format("{}{}", answer::ok_token_prefix, token) : std::string{answer::ok});
       case LockTable::Outcome::not_granted:
       case LockTable::Outcome::timed_out:
-        ++stats_.lock_not_acquired_count;
-        if (outcome == LockTable::Outcome::timed_out) ++stats_.wait_timeout_count;
         spdlog::info("lock '{}' not granted to {} ({}){}", name, self->peer(), client_id,
                      outcome == LockTable::Outcome::timed_out ? ": wait timed out" : "");
         self->clear_lock();
@@ -143,13 +158,14 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
         spdlog::info("lock '{}' refused to {} ({}): limit mismatch", name, self->peer(), client_id);
         self->clear_lock();
         return self->answer(answer::limit_mismatch, Then::close);
+      case LockTable::Outcome::failed:
+        self->clear_lock();
+        return self->answer(answer::state_write_failed, Then::close);
     }
   };
-  locks_.acquire(std::move(lock_request), now, std::move(done));
+  locks_.acquire(std::move(lock_request), std::move(done));
   if (connection.lock_state() == LockState::waiting) {
-    ++stats_.wait_count;
     spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), client_id, connection.lock_name());
-    wait_timer_.schedule();
   }
 }
 
@@ -160,24 +176,62 @@ void RequestHandler::release(Connection& connection, const Request&) {
   connection.answer(answer::released, Then::close);
 }
 
+namespace {
+
+/// The `id:` of an unlock or renew request, or the error answer. Without any `id:` the
+/// line is not one of ours: tcpnetlock answered `unlock,name:X` with bad-action, and so do we.
+std::variant<LockId, std::string_view> lock_id_param(const Request& request) {
+  const auto text = request.param(param::id);
+  if (!text) return answer::bad_action;
+  const auto id = LockId::parse(*text);
+  if (!id) return answer::invalid_lock_id;
+  return *id;
+}
+
+}  // namespace
+
+void RequestHandler::unlock(Connection& connection, const Request& request) {
+  const auto id = lock_id_param(request);
+  if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
+  switch (locks_.release(std::get<LockId>(id), connection.peer(), false)) {
+    case LockService::Release::released:
+    case LockService::Release::forced:
+      return connection.answer(answer::released, Then::close);
+    case LockService::Release::unknown:
+      return connection.answer(answer::unknown_lock_id, Then::close);
+    case LockService::Release::held_by_connection:
+      return connection.answer(answer::held_by_connection, Then::close);
+  }
+}
+
+void RequestHandler::renew(Connection& connection, const Request& request) {
+  const auto id = lock_id_param(request);
+  if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
+  std::optional<double> ttl_seconds;
+  const auto ttl_text = request.param(param::ttl);
+  if (!ttl_text || !parse_ttl_seconds(*ttl_text, ttl_seconds)) return connection.answer(answer::invalid_ttl, Then::close);
+  std::optional<LockTable::Clock::duration> ttl;
+  if (ttl_seconds) {
+    ttl = std::chrono::duration_cast<LockTable::Clock::duration>(std::chrono::duration<double>(*ttl_seconds));
+  }
+  switch (locks_.renew(std::get<LockId>(id), ttl)) {
+    case LockService::Renew::renewed:
+      return connection.answer(answer::renewed, Then::close);
+    case LockService::Renew::unknown:
+      return connection.answer(answer::unknown_lock_id, Then::close);
+    case LockService::Renew::held_by_connection:
+      return connection.answer(answer::held_by_connection, Then::close);
+    case LockService::Renew::not_saved:
+      return connection.answer(answer::state_write_failed, Then::close);
+  }
+}
+
 void RequestHandler::keepalive(Connection& connection, const Request&) { connection.answer(answer::alive); }
 
 void RequestHandler::ping(Connection& connection, const Request&) { connection.answer(answer::pong, Then::close); }
 
 void RequestHandler::stats(Connection& connection, const Request&) {
-  const nlohmann::json stats = {
-      {"lock_count", locks_.held_count()},
-      {"maxrss", max_rss_kib()},
-      {"requests_count", stats_.requests_count},
-      {"lock_acquired_count", stats_.lock_acquired_count},
-      {"lock_not_acquired_count", stats_.lock_not_acquired_count},
-      {"connection_count", connections_.size()},
-      {"waiter_count", locks_.waiting_count()},
-      {"wait_count", stats_.wait_count},
-      {"wait_timeout_count", stats_.wait_timeout_count},
-      {"reaped_holder_count", stats_.reaped_holder_count},
-      {"refused_connection_count", stats_.refused_connection_count},
-  };
+  const auto stats = stats_to_json(locks_.table(), stats_, connections_.size());
   connection.answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
 }
 
@@ -187,7 +241,7 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
     if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
     only = std::string{*name};
   }
-  const auto json = locks_to_json(locks_.snapshot(only), LockTable::Clock::now(), std::chrono::system_clock::now());
+  const auto json = locks_to_json(locks_.table().snapshot(only), ClockReadings{});
   connection.answer(std::string{answer::locks_prefix} + json, Then::close);
 }
 

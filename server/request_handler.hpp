@@ -8,11 +8,10 @@
 #include <unordered_map>
 
 #include "connection.hpp"
-#include "lock_table.hpp"
+#include "lock_service.hpp"
 #include "protocol.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
-#include "wait_timer.hpp"
 
 namespace tnl {
 
@@ -21,7 +20,7 @@ class ConnectionManager;
 class RequestHandler {
  public:
   /// `request_shutdown` stops the whole server (used by an enabled `.server-shutdown`).
-  RequestHandler(LockTable& locks, WaitTimer& wait_timer, ServerStats& stats, const ConnectionManager& connections,
+  RequestHandler(LockService& locks, ServerStats& stats, const ConnectionManager& connections,
                  const ServerConfig& config, std::function<void()> request_shutdown);
 
   /// Parses `line` (without its line end) and answers it on `connection`.
@@ -31,6 +30,8 @@ class RequestHandler {
   void connection_ended(Connection& connection, std::error_code error = {});
   /// Takes `connection`'s lock away: `lost,REASON`, then the connection is closed.
   void revoke(Connection& connection, std::string_view reason);
+  /// The holder sent nothing for the holder timeout: revokes its lock and counts it as reaped.
+  void holder_timed_out(Connection& connection);
 
  private:
   using Handler = void (RequestHandler::*)(Connection&, const Request&);
@@ -38,6 +39,8 @@ class RequestHandler {
 
   void lock(Connection& connection, const Request& request);
   void release(Connection& connection, const Request& request);
+  void unlock(Connection& connection, const Request& request);
+  void renew(Connection& connection, const Request& request);
   void keepalive(Connection& connection, const Request& request);
   void ping(Connection& connection, const Request& request);
   void stats(Connection& connection, const Request& request);
@@ -57,8 +60,7 @@ class RequestHandler {
   /// Actions accepted while the connection holds a lock.
   const CommandTable holder_commands_;
 
-  LockTable& locks_;
-  WaitTimer& wait_timer_;
+  LockService& locks_;
   ServerStats& stats_;
   const ConnectionManager& connections_;
   const ServerConfig& config_;

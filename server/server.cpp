@@ -9,6 +9,7 @@
 
 #include "connection.hpp"
 #include "socket_options.hpp"
+#include "status_page.hpp"
 
 namespace tnl {
 
@@ -21,16 +22,36 @@ bool is_unavailable_address(const std::error_code& error) {
   return error == asio::error::address_family_not_supported || error == std::errc::address_not_available;
 }
 
+/// `path` in the state directory, or empty without one.
+std::filesystem::path state_file(const ServerConfig& config, const char* name) {
+  return config.state_dir.empty() ? std::filesystem::path{} : std::filesystem::path(config.state_dir) / name;
+}
+
+/// Writes `port` to `file` (if set) via a rename, so that a reader never sees a partial number.
+void write_port_file(const std::string& file, std::uint16_t port) {
+  if (file.empty()) return;
+  const std::string temporary = file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port << '\n';
+    if (!out) throw std::runtime_error("cannot write " + temporary);
+  }
+  if (std::rename(temporary.c_str(), file.c_str()) != 0) {
+    throw std::runtime_error("cannot rename " + temporary + " to " + file);
+  }
+}
+
 }  // namespace
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
       signals_(io_, SIGINT, SIGTERM),
-      tokens_(config_.state_dir.empty() ? std::filesystem::path{}
-                                        : std::filesystem::path(config_.state_dir) / "fencing-token"),
+      tokens_(state_file(config_, "fencing-token")),
+      store_(state_file(config_, "locks.sqlite3")),
       locks_([this] { return tokens_.next(); }),
-      wait_timer_(io_, locks_),
-      handler_(locks_, wait_timer_, stats_, connections_, config_, [this] { shut_down(); }) {
+      service_(io_, locks_, store_, stats_),
+      handler_(service_, stats_, connections_, config_, [this] { shut_down(); }),
+      api_(service_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
   std::error_code error;
   tcp::resolver resolver(io_);
   const auto results = resolver.resolve(config_.listen, std::to_string(config_.port),
@@ -59,6 +80,33 @@ Server::Server(ServerConfig config)
     }
   }
   if (listeners_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
+  if (config_.http_enabled) start_http();
+
+  service_.on_revoke([this](LockTable::OwnerId owner, std::string_view reason) {
+    Connection* connection = connections_.find(owner);
+    if (!connection || connection->lock_state() != Connection::LockState::holding) return false;
+    handler_.revoke(*connection, reason);
+    return true;
+  });
+  if (const std::size_t restored = service_.restore()) {
+    spdlog::warn("{} detached lock(s) held again from {}", restored, config_.state_dir);
+  }
+}
+
+void Server::start_http() {
+  std::error_code error;
+  const auto address = asio::ip::make_address(config_.http_address, error);
+  if (error) throw BindError("--http: '" + config_.http_address + "' is not an IP address");
+  if (!address.is_loopback() && config_.admin_token.empty()) {
+    throw BindError("refusing to serve HTTP on " + config_.http_address +
+                    " without --admin-token-file: anyone on the network could release locks");
+  }
+  try {
+    http_ = std::make_unique<HttpServer>(io_, api_, config_.http_address, config_.http_port);
+  } catch (const std::exception& e) {
+    throw BindError("cannot serve HTTP on " + config_.http_address + ":" + std::to_string(config_.http_port) + ": " +
+                    e.what());
+  }
 }
 
 void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
@@ -81,7 +129,8 @@ void Server::run() {
     shut_down();
   });
   for (auto& listener : listeners_) accept(*listener);
-  write_port_file();
+  write_port_file(config_.port_file, port_);
+  if (http_) write_port_file(config_.http_port_file, http_->port());
   io_.run();
   spdlog::info("server stopped");
 }
@@ -95,10 +144,14 @@ void Server::shut_down() {
     listener->acceptor.close(ignored);
     listener->retry.cancel();
   }
-  wait_timer_.stop();
-  // Each connection flushes `shutting-down` and closes within its linger time; then the
-  // event loop runs out of work and run() returns.
-  connections_.shut_down_all();
+  service_.stop();
+  api_.shutting_down();  // /readyz answers 503 while connections drain
+  // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
+  // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
+  connections_.shut_down_all([this] {
+    if (http_) http_->close();
+    io_.stop();
+  });
 }
 
 void Server::accept(Listener& listener) {
@@ -137,20 +190,6 @@ void Server::accept(Listener& listener) {
         std::make_shared<Connection>(std::move(socket), next_connection_id_++, connections_, handler_, config_));
     accept(listener);
   });
-}
-
-void Server::write_port_file() const {
-  if (config_.port_file.empty()) return;
-  // Write then rename, so that a reader never sees a partial port number.
-  const std::string temporary = config_.port_file + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << port_ << '\n';
-    if (!out) throw std::runtime_error("cannot write " + temporary);
-  }
-  if (std::rename(temporary.c_str(), config_.port_file.c_str()) != 0) {
-    throw std::runtime_error("cannot rename " + temporary + " to " + config_.port_file);
-  }
 }
 
 }  // namespace tnl

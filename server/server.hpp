@@ -12,12 +12,15 @@
 
 #include "connection_manager.hpp"
 #include "descriptor_reserve.hpp"
+#include "http_api.hpp"
+#include "http_server.hpp"
+#include "lock_service.hpp"
+#include "lock_store.hpp"
 #include "lock_table.hpp"
 #include "request_handler.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
 #include "token_generator.hpp"
-#include "wait_timer.hpp"
 
 namespace tnl {
 
@@ -29,8 +32,9 @@ class BindError : public std::runtime_error {
 
 class Server {
  public:
-  /// Binds every address `config.listen` resolves to; throws BindError when none can be bound
-  /// or one is in use.
+  /// Binds every address `config.listen` resolves to, and the HTTP address; throws BindError
+  /// when none can be bound, one is in use, or HTTP would be open to the network without a
+  /// token. Puts back the detached locks saved in the state directory.
   explicit Server(ServerConfig config);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -42,6 +46,8 @@ class Server {
   void shut_down();
   /// The port actually bound (differs from the config's when that was 0).
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  /// The HTTP port actually bound; 0 when HTTP is off.
+  [[nodiscard]] std::uint16_t http_port() const { return http_ ? http_->port() : 0; }
 
  private:
   /// One listening socket, and the timer that paces accepting again after an error.
@@ -54,7 +60,8 @@ class Server {
   /// Opens, binds and listens on `endpoint`; throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only);
   void accept(Listener& listener);
-  void write_port_file() const;
+  /// Starts the HTTP listener; throws BindError.
+  void start_http();
 
   const ServerConfig config_;
   /// First, so that the raised limit applies to everything the server opens.
@@ -63,11 +70,14 @@ class Server {
   asio::signal_set signals_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   TokenGenerator tokens_;
+  LockStore store_;
   LockTable locks_;
-  WaitTimer wait_timer_;
   ServerStats stats_;
+  LockService service_;
   ConnectionManager connections_;
   RequestHandler handler_;
+  HttpApi api_;
+  std::unique_ptr<HttpServer> http_;
   std::uint64_t next_connection_id_ = 1;
   std::uint16_t port_ = 0;
   bool shutting_down_ = false;

@@ -40,8 +40,19 @@ struct ServerConfig {
   TcpKeepalive tcp_keepalive;
   /// A holder that sends no line for this long loses its lock; 0 disables (the default).
   std::chrono::milliseconds holder_timeout{0};
-  /// Where state that must survive a restart is kept (the fencing token mark); empty: none.
+  /// Where state that must survive a restart is kept (detached locks, the fencing token
+  /// mark); empty: none.
   std::string state_dir;
+  /// Serve the HTTP admin API (docs/HTTP-API.md) at http_address:http_port.
+  bool http_enabled = true;
+  std::string http_address = "127.0.0.1";
+  /// 0 picks a free one (see http_port_file).
+  std::uint16_t http_port = 7655;
+  /// When set, the bound HTTP port is written here (atomically) once the server listens.
+  std::string http_port_file;
+  /// Bearer token that creating, renewing and releasing locks over HTTP needs; empty: none
+  /// (then HTTP may only listen on a loopback address).
+  std::string admin_token;
 };
 
 }  // namespace tnl

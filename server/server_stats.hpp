@@ -1,7 +1,9 @@
-// Counters reported by `.stats`; owned by the event loop, so plain integers suffice.
+// Counters reported by `.stats` and `/metrics`; owned by the event loop, so plain integers suffice.
 #pragma once
 
 #include <cstdint>
+
+#include "histogram.hpp"
 
 namespace tnl {
 
@@ -18,8 +20,16 @@ struct ServerStats {
   std::uint64_t wait_timeout_count = 0;
   /// Holders that lost their lock to the server: dead peer or holder timeout.
   std::uint64_t reaped_holder_count = 0;
+  /// Connection holds released by an admin (HTTP).
+  std::uint64_t forced_release_count = 0;
+  /// Detached locks whose lease ran out.
+  std::uint64_t expired_lock_count = 0;
   /// Connections refused with an error line because the server had no descriptor left.
   std::uint64_t refused_connection_count = 0;
+  /// From a request to its grant (0 for a lock that was free).
+  Histogram wait_seconds{Histogram::default_bounds()};
+  /// From a grant to the release, however the lock was freed.
+  Histogram hold_seconds{Histogram::default_bounds()};
 };
 
 }  // namespace tnl

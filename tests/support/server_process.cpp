@@ -1,5 +1,6 @@
 #include "server_process.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tnl::test {
@@ -10,6 +11,8 @@ namespace {
 std::vector<std::string> server_argv(std::vector<std::string> argv, const std::string& listen,
                                      const std::string& port_file, std::vector<std::string> extra) {
   argv.insert(argv.end(), {binary("tcpnetlock_server"), "--listen", listen, "--port", "0", "--port-file", port_file});
+  // HTTP stays on, as by default, but on an ephemeral port, so that servers run side by side.
+  if (std::find(extra.begin(), extra.end(), "--http") == extra.end()) argv.insert(argv.end(), {"--http", "127.0.0.1:0"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

@@ -9,11 +9,11 @@ using namespace std::chrono_literals;
 TEST_CASE(".locks JSON lists names, holders and waiters", "[locks-json]") {
   tnl::LockTable table;
   const tnl::LockTable::TimePoint t0{};
-  table.acquire({"db", 1, "ci-7", "127.0.0.1:5000", "migrate", 1, std::nullopt}, t0, [](auto, auto) {});
-  table.acquire({"db", 2, "", "[::1]:6000", "", 1, t0 + 60s}, t0, [](auto, auto) {});
+  table.acquire({"db", 1, "ci-7", "127.0.0.1:5000", "migrate", 1, std::nullopt, {0, 1}, tnl::LockTable::Kind::connection, std::nullopt}, t0, [](auto, auto) {});
+  table.acquire({"db", 2, "", "[::1]:6000", "", 1, t0 + 60s, {0, 2}, tnl::LockTable::Kind::connection, std::nullopt}, t0, [](auto, auto) {});
 
   const auto wall_now = std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 50) + 90s;
-  const auto json = nlohmann::json::parse(tnl::locks_to_json(table.snapshot(), t0 + 90s, wall_now));
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table.snapshot(), {t0 + 90s, wall_now}));
   REQUIRE(json.at("locks").size() == 1);
   const auto& lock = json.at("locks")[0];
   CHECK(lock.at("name") == "db");
@@ -27,6 +27,44 @@ TEST_CASE(".locks JSON lists names, holders and waiters", "[locks-json]") {
   CHECK(holder.at("held_seconds").get<double>() == Approx(90.0));
   CHECK(holder.at("token").get<std::uint64_t>() > 0);
   CHECK(holder.at("since") == tnl::format_rfc3339(wall_now - 90s));
+  CHECK(holder.at("kind") == "connection");
+  CHECK(holder.at("expires").is_null());
+}
+
+TEST_CASE(".locks JSON shows a detached lock's id and expiry", "[locks-json]") {
+  tnl::LockTable table;
+  const tnl::LockTable::TimePoint t0{};
+  const auto id = tnl::LockId::parse("0f8e5b1c-4a53-4c1e-9d2a-6f1b7a0c3e21").value();
+  table.acquire({"db", 1, "ci", "", "", 1, std::nullopt, id, tnl::LockTable::Kind::detached, 60s}, t0,
+                [](auto, auto) {});
+  const auto wall_now = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table.snapshot(), {t0 + 10s, wall_now}));
+  const auto& holder = json.at("locks")[0].at("holders")[0];
+  CHECK(holder.at("id") == "0f8e5b1c-4a53-4c1e-9d2a-6f1b7a0c3e21");
+  CHECK(holder.at("kind") == "detached");
+  CHECK(holder.at("expires") == tnl::format_rfc3339(wall_now + 50s));
+}
+
+TEST_CASE("an HTTP lock record has Tracker's fields first, then ours", "[locks-json]") {
+  tnl::LockTable table;
+  const tnl::LockTable::TimePoint t0{};
+  const auto id = tnl::LockId::parse("0f8e5b1c-4a53-4c1e-9d2a-6f1b7a0c3e21").value();
+  table.acquire({"deploy", 1, "ci-1", "", "v2", 1, std::nullopt, id, tnl::LockTable::Kind::detached, std::nullopt}, t0,
+                [](auto, auto) {});
+  table.acquire({"deploy", 2, "ci-2", "10.0.0.7:4", "", 1, t0 + 60s, {0, 2}, tnl::LockTable::Kind::connection, std::nullopt}, t0 + 1s, [](auto, auto) {});
+  const auto state = table.snapshot("deploy").at(0);
+  const auto wall_now = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
+  const auto record = tnl::lock_record(state.name, state.limit, state.holders.at(0), state.waiters, {t0 + 2s, wall_now});
+  std::vector<std::string> keys;
+  for (const auto& item : record.items()) keys.push_back(item.key());
+  CHECK(keys == std::vector<std::string>{"id", "service", "who", "createdAt", "kind", "token", "reason", "peer",
+                                         "expiresAt", "heldSeconds", "limit", "waiters"});
+  CHECK(record.at("service") == "deploy");
+  CHECK(record.at("createdAt") == tnl::format_rfc3339(wall_now - 2s));
+  CHECK(record.at("expiresAt").is_null());
+  REQUIRE(record.at("waiters").size() == 1);
+  CHECK(record.at("waiters")[0].at("who") == "ci-2");
+  CHECK(record.at("waiters")[0].at("waitingSince") == tnl::format_rfc3339(wall_now - 1s));
 }
 
 TEST_CASE("RFC 3339 timestamps are UTC with milliseconds", "[locks-json]") {
@@ -36,7 +74,7 @@ TEST_CASE("RFC 3339 timestamps are UTC with milliseconds", "[locks-json]") {
 
 TEST_CASE("a reason that is not UTF-8 still gives valid JSON", "[locks-json]") {
   tnl::LockTable table;
-  table.acquire({"x", 1, "", "", "caf\xe9", 1, std::nullopt}, {}, [](auto, auto) {});
-  const auto text = tnl::locks_to_json(table.snapshot(), {}, std::chrono::system_clock::now());
+  table.acquire({"x", 1, "", "", "caf\xe9", 1, std::nullopt, {0, 1}, tnl::LockTable::Kind::connection, std::nullopt}, {}, [](auto, auto) {});
+  const auto text = tnl::locks_to_json(table.snapshot(), tnl::ClockReadings{});
   CHECK_NOTHROW(nlohmann::json::parse(text));
 }

@@ -27,10 +27,31 @@ struct Answer {
 
 const LockTable::TimePoint t0{};
 
+/// An id that is unique per owner, and readable in failures.
+tnl::LockId id_of(LockTable::OwnerId owner) { return tnl::LockId{0x1d, owner}; }
+
 LockTable::Request request(const std::string& name, LockTable::OwnerId owner,
                            std::optional<LockTable::TimePoint> deadline = std::nullopt, std::size_t limit = 1) {
-  return LockTable::Request{name, owner, "client-" + std::to_string(owner), "peer-" + std::to_string(owner),
-                            "reason-" + std::to_string(owner), limit, deadline};
+  return LockTable::Request{name,
+                            owner,
+                            "client-" + std::to_string(owner),
+                            "peer-" + std::to_string(owner),
+                            "reason-" + std::to_string(owner),
+                            limit,
+                            deadline,
+                            id_of(owner),
+                            LockTable::Kind::connection,
+                            std::nullopt};
+}
+
+/// A detached request with a lease of `ttl` (nullopt: none).
+LockTable::Request detached(const std::string& name, LockTable::OwnerId owner,
+                            std::optional<LockTable::Clock::duration> ttl,
+                            std::optional<LockTable::TimePoint> deadline = std::nullopt) {
+  auto r = request(name, owner, deadline);
+  r.kind = LockTable::Kind::detached;
+  r.ttl = ttl;
+  return r;
 }
 
 }  // namespace
@@ -296,7 +317,9 @@ TEST_CASE("snapshot shows holders with their details and the number of waiters",
   REQUIRE(all.size() == 2);
   CHECK(all[0].name == "a");
   CHECK(all[0].limit == 1);
-  CHECK(all[0].waiters == 1);
+  REQUIRE(all[0].waiters.size() == 1);
+  CHECK(all[0].waiters[0].client_id == "client-3");
+  CHECK(all[0].waiters[0].since == t0);
   REQUIRE(all[0].holders.size() == 1);
   CHECK(all[0].holders[0].client_id == "client-1");
   CHECK(all[0].holders[0].peer == "peer-1");
@@ -331,4 +354,103 @@ TEST_CASE("many waiters with interleaved deadlines time out in deadline order", 
   // The first waiter in queue order that is still waiting gets the lock.
   table.release("a", 100, t0 + 5s);
   CHECK(waiters[0].outcome == Outcome::granted);
+}
+
+TEST_CASE("a detached hold is found and released by id, and hands the lock on", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, w;
+  table.acquire(detached("a", 1, std::nullopt), t0, d.completion());
+  REQUIRE(d.outcome == Outcome::granted);
+  CHECK(table.holder_count(LockTable::Kind::detached) == 1);
+  CHECK(table.holder_count(LockTable::Kind::connection) == 0);
+  const auto found = table.find(id_of(1));
+  REQUIRE(found);
+  CHECK(found->name == "a");
+  CHECK(found->holder.kind == LockTable::Kind::detached);
+  CHECK_FALSE(found->holder.expires);
+  CHECK_FALSE(table.find(id_of(2)));
+
+  // A connection queues behind the detached hold: one FIFO queue for both kinds.
+  table.acquire(request("a", 2, t0 + 10s), t0, w.completion());
+  CHECK_FALSE(w.outcome);
+  const auto freed = table.release(id_of(1), t0 + 1s);
+  REQUIRE(freed);
+  CHECK(freed->name == "a");
+  CHECK(freed->holder.token == d.token);
+  CHECK(w.outcome == Outcome::granted);
+  CHECK(table.holder_count(LockTable::Kind::detached) == 0);
+  CHECK(table.holder_count(LockTable::Kind::connection) == 1);
+  CHECK_FALSE(table.release(id_of(1), t0 + 1s));
+  CHECK(table.find(id_of(2))->holder.kind == LockTable::Kind::connection);
+}
+
+TEST_CASE("a detached lease ends at its TTL and frees the name for the next waiter", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, w;
+  table.acquire(detached("a", 1, 30s), t0, d.completion());
+  CHECK(table.find(id_of(1))->holder.expires == t0 + 30s);
+  CHECK(table.next_deadline() == t0 + 30s);
+  table.acquire(request("a", 2, t0 + 60s), t0 + 1s, w.completion());
+  CHECK(table.next_deadline() == t0 + 30s);
+
+  CHECK(table.expire(t0 + 29s).empty());
+  const auto expired = table.expire(t0 + 30s);
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].name == "a");
+  CHECK(expired[0].holder.id == id_of(1));
+  CHECK(w.outcome == Outcome::granted);
+  CHECK(table.holders("a")[0].owner == 2);
+  CHECK_FALSE(table.next_deadline());
+}
+
+TEST_CASE("a detached request that waits starts its lease at the grant", "[lock_table][detached]") {
+  LockTable table;
+  Answer c, d;
+  table.acquire(request("a", 1), t0, c.completion());
+  table.acquire(detached("a", 2, 10s, t0 + 60s), t0, d.completion());
+  CHECK_FALSE(d.outcome);
+  table.release("a", 1, t0 + 5s);
+  REQUIRE(d.outcome == Outcome::granted);
+  CHECK(table.find(id_of(2))->holder.expires == t0 + 15s);
+}
+
+TEST_CASE("renewing moves a lease, and only a detached hold's", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, c;
+  table.acquire(detached("a", 1, 10s), t0, d.completion());
+  table.acquire(request("b", 2), t0, c.completion());
+  CHECK(table.renew(id_of(1), t0 + 100s));
+  CHECK(table.next_deadline() == t0 + 100s);
+  CHECK(table.expire(t0 + 10s).empty());
+  CHECK_FALSE(table.renew(id_of(2), t0 + 100s));
+  CHECK_FALSE(table.renew(id_of(3), t0 + 100s));
+  CHECK(table.renew(id_of(1), std::nullopt));
+  CHECK_FALSE(table.next_deadline());
+  CHECK(table.expire(t0 + 1000s).empty());
+  CHECK(table.find(id_of(1)));
+}
+
+TEST_CASE("restored holds keep their token and block newcomers", "[lock_table][detached]") {
+  LockTable table;
+  LockTable::Holder saved{id_of(7), 7, LockTable::Kind::detached, "ci", "", "deploy", t0, 123456, t0 + 50s};
+  CHECK(table.restore("a", 1, saved));
+  CHECK_FALSE(table.restore("a", 1, saved));  // full, and the id is taken
+  CHECK_FALSE(table.restore("b", 1, saved));  // the id is taken
+  Answer refused;
+  table.acquire(request("a", 1), t0, refused.completion());
+  CHECK(refused.outcome == Outcome::not_granted);
+  CHECK(table.holders("a")[0].token == 123456);
+  CHECK(table.next_deadline() == t0 + 50s);
+  CHECK(table.expire(t0 + 50s).size() == 1);
+  CHECK(table.held_count() == 0);
+}
+
+TEST_CASE("a lease and a wait ending together: the wait times out first", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, w;
+  table.acquire(detached("a", 1, 10s), t0, d.completion());
+  table.acquire(request("a", 2, t0 + 10s), t0, w.completion());
+  CHECK(table.expire(t0 + 10s).size() == 1);
+  CHECK(w.outcome == Outcome::timed_out);
+  CHECK(table.held_count() == 0);
 }

@@ -1,0 +1,91 @@
+// The HTTP admin API (docs/HTTP-API.md) with no I/O: a request in, a response out.
+//
+// A table from method and path pattern to handler, as RequestHandler has for lines;
+// HttpServer does the HTTP itself (RESTinio) and hands each request here on the event loop.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lock_service.hpp"
+#include "server_stats.hpp"
+
+namespace tnl {
+
+class ConnectionManager;
+
+/// One HTTP request, already parsed.
+struct HttpRequest {
+  std::string method;         ///< "GET", "POST", ...
+  std::string path;           ///< without the query, percent-decoded
+  std::vector<std::pair<std::string, std::string>> query;  ///< decoded, in order
+  std::string authorization;  ///< the Authorization header, or empty
+  std::string body;
+  std::string peer;           ///< "address:port" of the client, for logs
+
+  /// The last value of query parameter `key`, if present.
+  [[nodiscard]] const std::string* query_param(std::string_view key) const;
+};
+
+/// What to answer.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
+};
+
+class HttpApi {
+ public:
+  /// `admin_token` empty: nothing needs a token.
+  HttpApi(LockService& locks, const ServerStats& stats, const ConnectionManager& connections, std::string admin_token,
+          std::string status_page);
+
+  /// Answers one request.
+  [[nodiscard]] HttpResponse handle(const HttpRequest& request);
+  /// From now on /readyz answers 503.
+  void shutting_down() { ready_ = false; }
+
+ private:
+  /// Path segments matched so far: ":id" patterns capture here.
+  struct Match {
+    std::string id;
+  };
+  using Handler = HttpResponse (HttpApi::*)(const HttpRequest&, const Match&);
+  struct Route {
+    std::string_view method;
+    std::vector<std::string_view> pattern;  ///< literal segments, or ":id"
+    Handler handler;
+    bool changes_locks;  ///< needs the admin token, when there is one
+  };
+
+  HttpResponse create_lock(const HttpRequest& request, const Match&);
+  HttpResponse get_lock(const HttpRequest& request, const Match& match);
+  HttpResponse release_lock(const HttpRequest& request, const Match& match);
+  HttpResponse renew_lock(const HttpRequest& request, const Match& match);
+  HttpResponse list_locks(const HttpRequest& request, const Match&);
+  HttpResponse stats(const HttpRequest& request, const Match&);
+  HttpResponse server_info(const HttpRequest& request, const Match&);
+  HttpResponse metrics(const HttpRequest& request, const Match&);
+  HttpResponse healthz(const HttpRequest& request, const Match&);
+  HttpResponse readyz(const HttpRequest& request, const Match&);
+  HttpResponse status_page(const HttpRequest& request, const Match&);
+
+  /// The record of the hold `id` (which must be held), with its name's limit and queue.
+  [[nodiscard]] HttpResponse record_response(int status, const LockId& id) const;
+  [[nodiscard]] bool authorized(const HttpRequest& request) const;
+
+  const std::vector<Route> routes_;
+  LockService& locks_;
+  const ServerStats& stats_;
+  const ConnectionManager& connections_;
+  const std::string admin_token_;
+  const std::string status_page_;
+  const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+  bool ready_ = true;
+};
+
+}  // namespace tnl

@@ -1,0 +1,71 @@
+#include "lock_id.hpp"
+
+#include <array>
+
+namespace tnl {
+
+namespace {
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+/// Value of one hex digit, or -1.
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Positions of the dashes in the canonical form.
+bool is_dash_position(std::size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
+
+constexpr std::size_t canonical_length = 36;
+
+}  // namespace
+
+std::string LockId::str() const {
+  std::string text;
+  text.reserve(canonical_length);
+  int bit = 124;
+  for (std::size_t i = 0; i < canonical_length; ++i) {
+    if (is_dash_position(i)) {
+      text.push_back('-');
+      continue;
+    }
+    const std::uint64_t half = bit >= 64 ? high : low;
+    text.push_back(hex_digits[(half >> (bit % 64)) & 0xf]);
+    bit -= 4;
+  }
+  return text;
+}
+
+std::optional<LockId> LockId::parse(std::string_view text) {
+  if (text.size() != canonical_length) return std::nullopt;
+  LockId id;
+  for (std::size_t i = 0; i < canonical_length; ++i) {
+    if (is_dash_position(i)) {
+      if (text[i] != '-') return std::nullopt;
+      continue;
+    }
+    const int value = hex_value(text[i]);
+    if (value < 0) return std::nullopt;
+    id.high = (id.high << 4) | (id.low >> 60);
+    id.low = (id.low << 4) | static_cast<std::uint64_t>(value);
+  }
+  return id;
+}
+
+LockIdGenerator::LockIdGenerator() {
+  std::random_device device;
+  std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
+  random_.seed(seed);
+}
+
+LockId LockIdGenerator::next() {
+  LockId id{random_(), random_()};
+  id.high = (id.high & ~0xf000ULL) | 0x4000ULL;                    // version 4
+  id.low = (id.low & ~(0xcULL << 60)) | (0x8ULL << 60);            // variant 10xx
+  return id;
+}
+
+}  // namespace tnl

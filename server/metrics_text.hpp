@@ -1,0 +1,19 @@
+// `/metrics`: the server's state and counters in the Prometheus text format (0.0.4).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "lock_table.hpp"
+#include "server_stats.hpp"
+
+namespace tnl {
+
+/// Every metric of docs/HTTP-API.md, with HELP and TYPE lines; `started` is the wall-clock
+/// start of the server (process_start_time_seconds).
+[[nodiscard]] std::string render_metrics(const LockTable& table, const ServerStats& stats,
+                                         std::size_t connection_count,
+                                         std::chrono::system_clock::time_point started);
+
+}  // namespace tnl

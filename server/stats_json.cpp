@@ -1,0 +1,32 @@
+#include "stats_json.hpp"
+
+#include <sys/resource.h>
+
+namespace tnl {
+
+long max_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, std::size_t connection_count) {
+  return {
+      {"lock_count", table.held_count()},
+      {"maxrss", max_rss_kib()},
+      {"requests_count", stats.requests_count},
+      {"lock_acquired_count", stats.lock_acquired_count},
+      {"lock_not_acquired_count", stats.lock_not_acquired_count},
+      {"connection_count", connection_count},
+      {"waiter_count", table.waiting_count()},
+      {"wait_count", stats.wait_count},
+      {"wait_timeout_count", stats.wait_timeout_count},
+      {"reaped_holder_count", stats.reaped_holder_count},
+      {"detached_lock_count", table.holder_count(LockTable::Kind::detached)},
+      {"forced_release_count", stats.forced_release_count},
+      {"expired_lock_count", stats.expired_lock_count},
+      {"refused_connection_count", stats.refused_connection_count},
+  };
+}
+
+}  // namespace tnl

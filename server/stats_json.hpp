@@ -1,0 +1,20 @@
+// The server's counters as the `.stats` object (line protocol and HTTP alike).
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+
+#include "lock_table.hpp"
+#include "server_stats.hpp"
+
+namespace tnl {
+
+/// tcpnetlock's fields (lock_count, maxrss, requests_count, lock_acquired_count,
+/// lock_not_acquired_count) and ours, as one flat object.
+[[nodiscard]] nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats,
+                                           std::size_t connection_count);
+
+/// Peak resident set size of this process, in KiB (as tcpnetlock reported it).
+[[nodiscard]] long max_rss_kib();
+
+}  // namespace tnl
