@@ -43,7 +43,9 @@ struct Options {
   std::vector<int> inspect{19000};
   int queries = 20;
   bool smoke = false;
+  bool no_pin = false;
   std::string raw;
+  int server_cpu = -1;  ///< where started servers run; -1: anywhere
 };
 
 /// Shrinks every scenario to a fraction of a second (CI smoke test: rows, not timings).
@@ -108,7 +110,7 @@ void run_once(const Options& options, const Scenario& scenario, const std::strin
     } else {
       std::vector<std::string> argv{label == "floor" ? options.floor : options.server};
       if (label == "ours") argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
-      process = std::make_unique<ServerProcess>(argv);
+      process = std::make_unique<ServerProcess>(argv, options.server_cpu);
       target.port = process->port();
       target.pid = process->pid();
     }
@@ -153,6 +155,9 @@ int main(int argc, char** argv) {
   app.add_option("--inspect", options.inspect, "inspect: locks held while querying")->delimiter(',')->check(CLI::Range(0, 60000));
   app.add_option("--queries", options.queries, "inspect: .stats and .locks queries per run")
       ->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_flag("--no-pin", options.no_pin,
+               "Do not pin the load generator to one CPU and the servers to another (by default they are, "
+               "so that the scheduler cannot put both on one core while the other is busy elsewhere)");
   app.add_flag("--smoke", options.smoke, "Every scenario, tiny and once (for CI); targets are not checked");
   app.add_option("--raw", options.raw, "Also write every repetition's figures to this file (tab-separated)");
   try {
@@ -167,13 +172,20 @@ int main(int argc, char** argv) {
   if (options.smoke) make_smoke(options);
   std::signal(SIGPIPE, SIG_IGN);
   const long open_files = raise_open_file_limit();
+  std::string placement = "not pinned to CPUs";
+  if (const auto cpus = two_cpus(); cpus && !options.no_pin && pin_to_cpu(cpus->first)) {
+    options.server_cpu = cpus->second;
+    placement = fmt::format("load generator on CPU {}, {} on CPU {}", cpus->first,
+                            options.attach_port > 0 ? "floor" : "servers", cpus->second);
+  }
 
   std::vector<std::string> targets{"ours"};
   if (!options.floor.empty()) targets.emplace_back("floor");
   const auto scenarios = make_scenarios(options);
   fmt::print("bench_load: {} repetitions, {} s per cycle/contended run, hold window {}, handoff {} rounds, "
-             "{} inspect queries, open-file limit {}\n",
-             options.repetitions, options.duration, options.hold_window, options.rounds, options.queries, open_files);
+             "{} inspect queries, open-file limit {}, {}\n",
+             options.repetitions, options.duration, options.hold_window, options.rounds, options.queries, open_files,
+             placement);
   std::fflush(stdout);
 
   Results results;

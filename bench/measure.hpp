@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -27,6 +29,12 @@ long vm_rss_kib(pid_t pid);
 double cpu_seconds(pid_t pid);
 /// CPU time (user + system) this process has used so far, in seconds.
 double own_cpu_seconds();
+
+/// The first two CPUs this process may run on (for the load generator and the server), or
+/// nothing when it may run on fewer than two.
+std::optional<std::pair<int, int>> two_cpus();
+/// Restricts the calling process (and the children it starts later) to `cpu`; false if refused.
+bool pin_to_cpu(int cpu);
 
 /// Raises this process's soft open-file limit to its hard limit; returns the soft limit now.
 long raise_open_file_limit();

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "measure.hpp"
+
 namespace bench {
 
 namespace {
@@ -36,7 +38,7 @@ bool poll_for(std::chrono::milliseconds limit, Predicate done) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::vector<std::string> argv) {
+ServerProcess::ServerProcess(std::vector<std::string> argv, int cpu) {
   char pattern[] = "/tmp/tnl-bench-XXXXXX";
   if (mkdtemp(pattern) == nullptr) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
   directory_ = pattern;
@@ -57,6 +59,7 @@ ServerProcess::ServerProcess(std::vector<std::string> argv) {
       dup2(null, STDIN_FILENO);
       dup2(null, STDOUT_FILENO);
     }
+    if (cpu >= 0) pin_to_cpu(cpu);
     execv(args[0], args.data());
     _exit(127);
   }

@@ -23,9 +23,10 @@ struct Target {
 /// A server process started by the benchmark; stopped (SIGTERM, then SIGKILL) when destroyed.
 class ServerProcess {
  public:
-  /// Runs `argv` plus `--listen 127.0.0.1 --port 0 --port-file FILE` and waits (at most 10 s)
-  /// until it has written its port. Its stderr goes to a log file, shown if it fails.
-  explicit ServerProcess(std::vector<std::string> argv);
+  /// Runs `argv` plus `--listen 127.0.0.1 --port 0 --port-file FILE`, on CPU `cpu` alone
+  /// unless it is negative, and waits (at most 10 s) until it has written its port. Its
+  /// stderr goes to a log file, shown if it fails.
+  ServerProcess(std::vector<std::string> argv, int cpu);
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
   ~ServerProcess();
