@@ -188,6 +188,10 @@ int main(int argc, char** argv) {
              placement);
   std::fflush(stdout);
 
+  // What else ran meanwhile: busy CPU time on the machine not charged to us or our servers.
+  const auto started = Clock::now();
+  const double machine_busy_before = machine_busy_seconds();
+  const double ours_before = own_cpu_seconds() + children_cpu_seconds();
   Results results;
   for (const auto& scenario : scenarios) {
     for (int repetition = 1; repetition <= options.repetitions; ++repetition) {
@@ -196,6 +200,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  const double wall = seconds_between(started, Clock::now());
+  const double others = machine_busy_seconds() - machine_busy_before - (own_cpu_seconds() + children_cpu_seconds() - ours_before);
+  fmt::print("\n{:.0f} s; CPU time not charged to bench_load or the servers it started (other processes, "
+             "interrupts): {:.1f} s, {:.0f}% of one core\n",
+             wall, others, 100 * others / wall);
   fmt::print("\nmedians of {} repetitions{}\n\n", options.repetitions,
              targets.size() > 1 ? "; ours/floor > 1 means ours is higher (slower, for times)" : "");
   results.print_table(stdout, targets);

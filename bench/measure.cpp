@@ -62,11 +62,26 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double own_cpu_seconds() {
+namespace {
+double rusage_seconds(int who) {
   rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(who, &usage);
   const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+}  // namespace
+
+double own_cpu_seconds() { return rusage_seconds(RUSAGE_SELF); }
+
+double children_cpu_seconds() { return rusage_seconds(RUSAGE_CHILDREN); }
+
+double machine_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  // "cpu  user nice system idle iowait irq softirq steal ..." in clock ticks
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || label != "cpu") return 0;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::optional<std::pair<int, int>> two_cpus() {

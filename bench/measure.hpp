@@ -29,6 +29,10 @@ long vm_rss_kib(pid_t pid);
 double cpu_seconds(pid_t pid);
 /// CPU time (user + system) this process has used so far, in seconds.
 double own_cpu_seconds();
+/// CPU time (user + system) of this process's children that have been waited for, in seconds.
+double children_cpu_seconds();
+/// CPU time the whole machine has spent busy (not idle or waiting for I/O), in seconds, from /proc/stat.
+double machine_busy_seconds();
 
 /// The first two CPUs this process may run on (for the load generator and the server), or
 /// nothing when it may run on fewer than two.

@@ -92,6 +92,14 @@ void Results::write_raw(std::FILE* out) const {
   }
 }
 
+namespace {
+/// A figure for a target line: whole numbers as such, small ones with three significant digits.
+std::string figure(double value) {
+  if (value == static_cast<double>(static_cast<long long>(value))) return fmt::format("{}", static_cast<long long>(value));
+  return value < 10 ? fmt::format("{:.3g}", value) : fmt::format("{:.1f}", value);
+}
+}  // namespace
+
 int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>& goals) {
   int not_met = 0;
   for (const auto& goal : goals) {
@@ -108,19 +116,19 @@ int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>&
       continue;
     }
     bool met = false;
-    std::string figure;
+    std::string shown;
     switch (goal.kind) {
       case Goal::Kind::below:
         met = *ours < goal.threshold;
-        figure = fmt::format("{:.1f} {} (target < {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        shown = fmt::format("{} {} (target < {} {})", figure(*ours), goal.unit, goal.threshold, goal.unit);
         break;
       case Goal::Kind::at_most:
         met = *ours <= goal.threshold;
-        figure = fmt::format("{:.1f} {} (target <= {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        shown = fmt::format("{} {} (target <= {} {})", figure(*ours), goal.unit, goal.threshold, goal.unit);
         break;
       case Goal::Kind::at_least:
         met = *ours >= goal.threshold;
-        figure = fmt::format("{:.1f} {} (target >= {} {})", *ours, goal.unit, goal.threshold, goal.unit);
+        shown = fmt::format("{} {} (target >= {} {})", figure(*ours), goal.unit, goal.threshold, goal.unit);
         break;
       case Goal::Kind::floor_ratio_at_least: {
         const auto floor = results.median(goal.scenario, goal.metric, "floor");
@@ -130,13 +138,21 @@ int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>&
           continue;
         }
         met = *ours / *floor >= goal.threshold;
-        figure = fmt::format("{:.0f} {} = {:.2f} x floor's {:.0f} (target >= {} x floor)", *ours, goal.unit,
+        shown = fmt::format("{:.0f} {} = {:.2f} x floor's {:.0f} (target >= {} x floor)", *ours, goal.unit,
                              *ours / *floor, *floor, goal.threshold);
+        // A rate is only the server's if the load generator is not the one at its limit.
+        const auto server_cpu = results.median(goal.scenario, "server CPU us/op", "ours");
+        const auto floor_cpu = results.median(goal.scenario, "server CPU us/op", "floor");
+        const auto loadgen = results.median(goal.scenario, "loadgen CPU %", "ours");
+        if (server_cpu && floor_cpu && loadgen && *floor_cpu > 0) {
+          shown += fmt::format("; server CPU per op {:.2f} x floor's, load generator at {:.0f}% CPU", *server_cpu / *floor_cpu,
+                               *loadgen);
+        }
         break;
       }
     }
     if (!met) ++not_met;
-    fmt::print(out, "target {}: {} - {}\n", what, met ? "met" : "NOT met", figure);
+    fmt::print(out, "target {}: {} - {}\n", what, met ? "met" : "NOT met", shown);
   }
   return not_met;
 }
