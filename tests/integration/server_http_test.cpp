@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -66,6 +68,24 @@ bool is_uuid_v4(const json& value) {
 bool is_rfc3339(const json& value) {
   static const std::regex pattern{R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$)"};
   return value.is_string() && std::regex_match(value.get<std::string>(), pattern);
+}
+
+/// Milliseconds since the epoch of "YYYY-MM-DDTHH:MM:SS.mmmZ" (which it must be).
+std::int64_t epoch_ms(const json& value) {
+  REQUIRE(value.is_string());
+  const std::string text = value.get<std::string>();
+  std::tm utc{};
+  int millis = 0;
+  REQUIRE(std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &utc.tm_year, &utc.tm_mon, &utc.tm_mday, &utc.tm_hour,
+                      &utc.tm_min, &utc.tm_sec, &millis) == 7);
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&utc)) * 1000 + millis;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
@@ -447,7 +467,9 @@ TEST_CASE("http: a detached lock with a ttl expires, and a queued waiter then ge
   const HttpClient http(server.http_port());
   const json record = create(http, "short", "ci", json{{"ttl", 1}});
   REQUIRE(is_rfc3339(record["expiresAt"]));
-  CHECK(record["expiresAt"].get<std::string>() > record["createdAt"].get<std::string>());
+  const auto lease = epoch_ms(record["expiresAt"]) - epoch_ms(record["createdAt"]);
+  CHECK(lease >= 999);
+  CHECK(lease <= 1001);
   const std::string id = record["id"];
 
   LineClient waiter(server.port());
@@ -487,6 +509,8 @@ TEST_CASE("http: renew sets a later expiresAt and answers the record", "[http][t
   CHECK(after["createdAt"] == record["createdAt"]);
   REQUIRE(is_rfc3339(after["expiresAt"]));
   CHECK(after["expiresAt"].get<std::string>() > record["expiresAt"].get<std::string>());
+  // now + ttl (within the test's own clock readings around the call).
+  CHECK(std::llabs(epoch_ms(after["expiresAt"]) - (now_ms() + 600'000)) < 5'000);
   CHECK(http.get(api + "/lock/" + id).json()["expiresAt"] == after["expiresAt"]);
   // Renewing a lock without ttl gives it one; renew with a shorter ttl shortens it.
   const json forever = create(http, "forever", "ci");
@@ -556,6 +580,54 @@ TEST_CASE("http: a lock held over TCP makes POST /lock 409 with the TCP holder",
   CHECK(body["existingLock"]["createdAt"] == held["since"]);
   CHECK(holder.request("release") == "released");
   create(http, "shared", "ci");
+}
+
+TEST_CASE("http: releasing a detached lock hands it to the next waiter", "[http][exclusion]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  const std::string id = create(http, "handover", "ci")["id"];
+  LineClient waiter(server.port());
+  waiter.send_line("lock,name:handover,wait:30,client-id:next");
+  REQUIRE(wait_until([&] { return waiters_of(http, "handover") == 1; }));
+  CHECK(waiter.stays_silent(50ms));
+  REQUIRE_STATUS(http.del(api + "/lock/" + id), 200);
+  CHECK(waiter.read_line(5s) == "ok");
+  const json records = records_of(http, "handover");
+  REQUIRE(records.size() == 1);
+  CHECK(records[0]["who"] == "next");
+  CHECK(stats(server.port())["forced_release_count"] == 0);  // a detached release is not forced
+}
+
+TEST_CASE("http: a detached lock taken on the line protocol has its peer; list keeps grant order", "[http][exclusion]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  std::vector<std::string> ids;
+  std::vector<std::string> peers;
+  for (int i = 0; i < 3; ++i) {
+    LineClient client(server.port());
+    const auto answer = client.request("lock,name:sem,limit:3,ttl:60,client-id:d" + std::to_string(i));
+    REQUIRE(answer);
+    REQUIRE(answer->rfind("ok,id:", 0) == 0);
+    ids.push_back(answer->substr(6));
+    peers.push_back("127.0.0.1:" + std::to_string(local_port(client)));
+  }
+  const json records = list(http, "?service=sem")["locks"];
+  REQUIRE(records.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("holder " << i);
+    CHECK(records[i]["id"] == ids[i]);
+    CHECK(records[i]["peer"] == peers[i]);
+    CHECK(records[i]["kind"] == "detached");
+    CHECK(records[i]["limit"] == 3);
+    CHECK(records[i]["who"] == "d" + std::to_string(i));
+  }
+  CHECK(records[0]["token"].get<std::uint64_t>() < records[1]["token"].get<std::uint64_t>());
+  CHECK(records[1]["token"].get<std::uint64_t>() < records[2]["token"].get<std::uint64_t>());
+  // Paging splits one name's holders too.
+  const json second = list(http, "?per_page=2&page=2");
+  CHECK(second["total"] == 3);
+  REQUIRE(second["locks"].size() == 1);
+  CHECK(second["locks"][0]["id"] == ids[2]);
 }
 
 // --- Errors -----------------------------------------------------------------------------
@@ -1022,6 +1094,19 @@ TEST_CASE("http: metrics move with grants, releases, waits and detached locks", 
     CHECK(buckets > 2);
     CHECK(sample(text, histogram + "_bucket{le=\"+Inf\"}") == sample(text, histogram + "_count"));
   }
+}
+
+TEST_CASE("http: tcpnetlock_locks_held counts names held, as docs/HTTP-API.md says", "[http][metrics]") {
+  // docs/HTTP-API.md, Metrics: "tcpnetlock_locks_held | gauge: names held (by kind label)".
+  // One name with two holders (a semaphore) is one name held.
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  LineClient first(server.port());
+  REQUIRE(first.request("lock,name:sem,limit:2") == "ok");
+  LineClient second(server.port());
+  REQUIRE(second.request("lock,name:sem,limit:2") == "ok");
+  CHECK(stats(server.port())["lock_count"] == 1);
+  CHECK(metric(http, "tcpnetlock_locks_held{kind=\"connection\"}") == 1);
 }
 
 // --- --http off and shutdown ----------------------------------------------------------
