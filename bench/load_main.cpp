@@ -1,7 +1,8 @@
 // bench_load: the load generator of issue 5. It starts our server and the floor itself (a
 // fresh process for every measurement, so memory figures start from a clean heap), runs
 // each scenario against them in turn (ours, floor, ours, floor, ... for every repetition),
-// then prints a table of medians with ours/floor ratios and one line per target.
+// then prints a table of medians with ours/floor ratios and one line per target. It runs
+// on one CPU and the servers it starts on another (--no-pin: wherever the scheduler likes).
 //
 //   bench_load --server build/release/bin/tcpnetlock_server --floor build/release/bin/bench_floor
 //   bench_load --attach-port 7654 --attach-pid PID     # a server that is already running

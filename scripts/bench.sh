@@ -6,7 +6,7 @@
 # for several repetitions, and prints a table of medians with ours/floor ratios and one
 # line per target saying met or NOT met. Results and method: docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                          everything, 5 repetitions (about 5 minutes)
+#   scripts/bench.sh                          everything, 5 repetitions (about 3 minutes)
 #   scripts/bench.sh --repetitions 3 --scenarios cycle,handoff
 #   scripts/bench.sh --smoke                  every scenario, tiny and once (seconds)
 #
