@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -103,6 +104,7 @@ HttpApi::HttpApi(LockService& locks, const ServerStats& stats, const ConnectionM
       status_page_(std::move(status_page)) {}
 
 HttpResponse HttpApi::handle(const HttpRequest& request) {
+  if (request.body.size() > max_body_bytes) return error(413, "request body larger than 8192 bytes");
   const auto parts = segments(request.path);
   std::vector<std::string_view> allowed;
   for (const Route& route : routes_) {
@@ -140,9 +142,14 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
 
 bool HttpApi::authorized(const HttpRequest& request) const {
   if (admin_token_.empty()) return true;
-  constexpr std::string_view scheme = "Bearer ";
+  // The scheme name is case-insensitive (RFC 9110, 11.1).
+  constexpr std::string_view scheme = "bearer ";
   const std::string_view header = request.authorization;
-  if (header.size() <= scheme.size() || header.substr(0, scheme.size()) != scheme) return false;
+  if (header.size() <= scheme.size() ||
+      !std::equal(scheme.begin(), scheme.end(), header.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    return false;
+  }
   return constant_time_equal(strip(header.substr(scheme.size())), admin_token_);
 }
 

@@ -40,6 +40,9 @@ struct HttpResponse {
 
 class HttpApi {
  public:
+  /// Largest request body answered; larger ones get 413 (a lock request is a few hundred bytes).
+  static constexpr std::size_t max_body_bytes = 8 * 1024;
+
   /// `admin_token` empty: nothing needs a token.
   HttpApi(LockService& locks, const ServerStats& stats, const ConnectionManager& connections, std::string admin_token,
           std::string status_page);

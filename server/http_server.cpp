@@ -14,8 +14,9 @@ struct HttpTraits : restinio::single_thread_traits_t<restinio::asio_timer_manage
   static constexpr bool use_connection_count_limiter = true;
 };
 constexpr std::size_t max_http_connections = 256;
-/// Largest request body: a lock request is a few hundred bytes.
-constexpr std::uint64_t max_body_bytes = 8 * 1024;
+/// Largest body RESTinio reads at all; past it the connection is dropped unanswered.
+/// Bodies between HttpApi::max_body_bytes and this get a 413 from HttpApi.
+constexpr std::uint64_t max_read_body_bytes = 64 * 1024;
 
 /// The reason phrase of every status HttpApi answers with.
 const char* reason_phrase(int status) {
@@ -27,6 +28,7 @@ const char* reason_phrase(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 413: return "Payload Too Large";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
   }
@@ -72,7 +74,7 @@ struct HttpServer::Impl {
               .port(port)
               .max_parallel_connections(max_http_connections)
               .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
-                                            .max_body_size(max_body_bytes)
+                                            .max_body_size(max_read_body_bytes)
                                             .max_url_size(8 * 1024)
                                             .max_field_name_size(1024)
                                             .max_field_value_size(8 * 1024)

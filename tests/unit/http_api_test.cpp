@@ -85,6 +85,7 @@ TEST_CASE("HTTP: bad input gets a JSON error with the right status", "[http_api]
           400);
   }
   CHECK(f.request("GET", "/api/v1alpha1/lock/not-a-uuid").status == 400);
+  CHECK(f.request("POST", "/api/v1alpha1/lock", std::string(8193, ' ')).status == 413);
   CHECK(f.request("GET", "/api/v1alpha1/locks/list", {}, {}, {{"page", "0"}}).status == 400);
   CHECK(f.request("GET", "/api/v1alpha1/locks/list", {}, {}, {{"per_page", "1001"}}).status == 400);
   CHECK(f.request("GET", "/nowhere").status == 404);
@@ -105,7 +106,7 @@ TEST_CASE("HTTP: with an admin token, changes need it and reading does not", "[h
   CHECK(f.request("POST", "/api/v1alpha1/lock", body, "Bearer s3cre").status == 401);
   CHECK(f.request("POST", "/api/v1alpha1/lock", body, "Bearer s3cret2").status == 401);
   CHECK(f.request("POST", "/api/v1alpha1/lock", body, "Basic s3cret").status == 401);
-  const auto created = f.request("POST", "/api/v1alpha1/lock", body, "Bearer s3cret");
+  const auto created = f.request("POST", "/api/v1alpha1/lock", body, "bearer s3cret");  // any case
   REQUIRE(created.status == 201);
   const std::string id = body_of(created).at("id");
   CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 200);
