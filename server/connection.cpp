@@ -11,17 +11,18 @@
 
 namespace tnl {
 
-Connection::Connection(asio::ip::tcp::socket socket, std::uint64_t id, ConnectionManager& manager,
+Connection::Connection(asio::ip::tcp::socket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
                        RequestHandler& handler, const ServerConfig& config)
     : socket_(std::move(socket)),
       deadline_(socket_.get_executor()),
       id_(id),
       manager_(manager),
       handler_(handler),
-      config_(config) {
-  std::error_code error;
-  const auto endpoint = socket_.remote_endpoint(error);
-  if (!error) peer_ = format_endpoint(endpoint);
+      config_(config),
+      peer_(std::move(peer)) {
+  // read() receives only after the socket said it is readable; non-blocking all the same.
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
 }
 
 void Connection::start() {
@@ -71,7 +72,7 @@ void Connection::shut_down() {
 
 void Connection::answer(std::string_view line, Then then) {
   if (ended_ || closing_) return;
-  output_.emplace_back(line).push_back('\n');
+  output_.append(line).push_back('\n');
   if (then == Then::close) begin_close();
   write();
 }
@@ -89,38 +90,50 @@ void Connection::clear_lock() {
 void Connection::read() {
   if (reading_ || ended_) return;
   reading_ = true;
-  // "\r\n" may follow a maximal line; anything longer cannot be a valid request.
-  const std::size_t limit = config_.max_line_length + 2;
-  asio::async_read_until(socket_, asio::dynamic_buffer(input_, limit), '\n',
-                         [self = shared_from_this()](std::error_code error, std::size_t line_end) {
-                           self->on_read(error, line_end);
-                         });
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](std::error_code error) { self->on_readable(error); });
 }
 
-void Connection::on_read(std::error_code error, std::size_t line_end) {
+void Connection::on_readable(std::error_code error) {
   reading_ = false;
   if (ended_) return;
+  // "\r\n" may follow a maximal line; anything longer cannot be a valid request.
+  const std::size_t limit = config_.max_line_length + 2;
+  std::size_t received = 0;
+  if (!error) {
+    char buffer[4096];
+    const std::size_t room = closing_ ? sizeof buffer : std::min(sizeof buffer, limit - input_.size());
+    received = socket_.receive(asio::buffer(buffer, room), 0, error);
+    if (error == asio::error::would_block || error == asio::error::try_again) return read();  // spurious wake-up
+    if (!closing_) input_.append(buffer, received);
+  }
   if (closing_) {
     // Draining what the client still sends, so that closing does not turn into a reset
     // that could destroy our last answer in flight. Ends at EOF or at the linger deadline.
-    input_.clear();
-    if (error && error != asio::error::not_found) return end();
+    if (error) return end();
     return read();
-  }
-  if (error == asio::error::not_found) {
-    spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
-    return answer(answer::line_too_long, Then::close);
   }
   if (error) {
     // EOF or a broken connection: the client is gone, and so is its lock, right now.
     if (error != asio::error::eof) end_reason_ = error;
     return end();
   }
+  if (handle_next_line()) return;
+  if (input_.size() >= limit) {
+    spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
+    return answer(answer::line_too_long, Then::close);
+  }
+  read();
+}
 
-  std::string_view line{input_.data(), line_end - 1};
+bool Connection::handle_next_line() {
+  const std::size_t newline = input_.find('\n');
+  if (newline == std::string::npos) return false;
+  std::string_view line{input_.data(), newline};
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.size() > config_.max_line_length) {
-    return answer(answer::line_too_long, Then::close);
+    answer(answer::line_too_long, Then::close);
+    return true;
   }
   last_line_at_ = asio::steady_timer::clock_type::now();
   if (!got_first_line_) {
@@ -128,17 +141,25 @@ void Connection::on_read(std::error_code error, std::size_t line_end) {
     deadline_.cancel();
   }
   handler_.handle_line(*this, line);
-  input_.erase(0, line_end);
-  // Read the next line only once the answers to this one are written: a client that
+  input_.erase(0, newline + 1);
+  if (input_.empty()) input_.shrink_to_fit();  // an idle holder keeps no buffer
+  // Act on the next line only once the answers to this one are written: a client that
   // pipelines without reading cannot make us queue answers without bound.
-  if (!writing_) read();
+  if (!writing_ && !closing_ && !ended_) next_input();
+  return true;
 }
 
 void Connection::write() {
   if (writing_ || ended_ || output_.empty()) return;
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(output_.front()),
+  in_flight_.swap(output_);
+  asio::async_write(socket_, asio::buffer(in_flight_),
                     [self = shared_from_this()](std::error_code error, std::size_t) { self->on_write(error); });
+}
+
+void Connection::next_input() {
+  // A line that arrived with the previous one is acted on without waiting for more input.
+  if (!handle_next_line()) read();
 }
 
 void Connection::on_write(std::error_code error) {
@@ -148,13 +169,15 @@ void Connection::on_write(std::error_code error) {
     end_reason_ = error;
     return end();
   }
-  output_.pop_front();
+  in_flight_.clear();
+  if (in_flight_.capacity() > 4096) std::string().swap(in_flight_);  // e.g. after a large `.locks`
   if (!output_.empty()) return write();
   if (closing_) {
     std::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    return read();
   }
-  read();
+  next_input();
 }
 
 void Connection::begin_close() {

@@ -5,7 +5,6 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,8 +27,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Whether to keep the connection open after an answer.
   enum class Then { keep_open, close };
 
-  Connection(asio::ip::tcp::socket socket, std::uint64_t id, ConnectionManager& manager, RequestHandler& handler,
-             const ServerConfig& config);
+  /// `peer` is "address:port" of the client, as accept reported it.
+  Connection(asio::ip::tcp::socket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
+             RequestHandler& handler, const ServerConfig& config);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -58,10 +58,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] bool is_open() const { return !ended_; }
 
  private:
-  /// Starts the one outstanding read: the next line, or draining input while closing.
+  /// Waits for input: the next line, or what a closing client still sends. Waits without
+  /// a buffer, so that an idle holder costs no read buffer at all.
   void read();
-  void on_read(std::error_code error, std::size_t line_end);
-  /// Starts writing the front of the queue unless a write is under way.
+  /// Reads what arrived and acts on every complete line in it.
+  void on_readable(std::error_code error);
+  /// Acts on the first complete line in input_, if any; false when there is none.
+  bool handle_next_line();
+  /// Goes on with the next line already received, or waits for one.
+  void next_input();
+  /// Starts writing what is queued unless a write is under way.
   void write();
   void on_write(std::error_code error);
   /// Arms the timer for one holder timeout after the last line.
@@ -82,10 +88,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ServerConfig& config_;
   std::string peer_;
 
-  /// Unconsumed input, never more than one maximal line plus its line end.
+  /// Unconsumed input, never more than one maximal line plus its line end; its memory is
+  /// given back whenever it is empty.
   std::string input_;
   /// Answers not yet written; bounded because no new line is read while one is pending.
-  std::deque<std::string> output_;
+  std::string output_;
+  /// The answers being written now (short ones fit in the string itself: no allocation).
+  std::string in_flight_;
   bool reading_ = false;
   bool writing_ = false;
   bool closing_ = false;  ///< no more requests; close once output_ is flushed

@@ -14,7 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <functional>
 #include <map>
 #include <optional>
@@ -167,7 +167,7 @@ class LockTable {
   struct Entry {
     std::size_t limit = 1;        ///< set by the request that brought the name into use
     std::vector<Holder> holders;  ///< at most `limit`
-    std::deque<Waiter> waiters;   ///< first come, first served
+    std::list<Waiter> waiters;    ///< first come, first served (a list: nothing allocated while empty)
   };
   using Entries = std::unordered_map<std::string, Entry>;
 

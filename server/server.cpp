@@ -116,6 +116,7 @@ void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(v6_only));
   acceptor.bind(endpoint);
+  configure_listening_socket(acceptor, config_);
   acceptor.listen(asio::socket_base::max_listen_connections);
   port_ = acceptor.local_endpoint().port();
   spdlog::info("listening on {}", format_endpoint(acceptor.local_endpoint()));
@@ -155,7 +156,7 @@ void Server::shut_down() {
 }
 
 void Server::accept(Listener& listener) {
-  listener.acceptor.async_accept([this, &listener](std::error_code error, tcp::socket socket) {
+  listener.acceptor.async_accept(listener.peer, [this, &listener](std::error_code error, tcp::socket socket) {
     if (shutting_down_) return;
     if (error) {
       if (error == asio::error::operation_aborted) return;
@@ -185,9 +186,8 @@ void Server::accept(Listener& listener) {
       });
       return;
     }
-    configure_accepted_socket(socket, config_);
-    connections_.start(
-        std::make_shared<Connection>(std::move(socket), next_connection_id_++, connections_, handler_, config_));
+    connections_.start(std::make_shared<Connection>(std::move(socket), format_endpoint(listener.peer),
+                                                    next_connection_id_++, connections_, handler_, config_));
     accept(listener);
   });
 }

@@ -54,6 +54,8 @@ class Server {
   struct Listener {
     asio::ip::tcp::acceptor acceptor;
     asio::steady_timer retry;
+    /// Filled in by each accept: who connected (saves a getpeername per connection).
+    asio::ip::tcp::endpoint peer;
     explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
   };
 
