@@ -70,6 +70,15 @@ void Connection::shut_down() {
   answer(answer::shutting_down, Then::close);
 }
 
+void Connection::answer(std::string&& line, Then then) {
+  if (ended_ || closing_) return;
+  if (!output_.empty()) return answer(std::string_view(line), then);
+  output_ = std::move(line);
+  output_.push_back('\n');
+  if (then == Then::close) begin_close();
+  write();
+}
+
 void Connection::answer(std::string_view line, Then then) {
   if (ended_ || closing_) return;
   output_.append(line).push_back('\n');

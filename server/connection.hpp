@@ -41,6 +41,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void watch_holder();
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.
   void answer(std::string_view line, Then then = Then::keep_open);
+  /// The same, taking over `line` (no copy: a `.locks` answer can be megabytes).
+  void answer(std::string&& line, Then then = Then::keep_open);
 
   /// Records that this connection now waits for `name`.
   void start_waiting(std::string name);

@@ -26,6 +26,11 @@ constexpr std::size_t canonical_length = 36;
 std::string LockId::str() const {
   std::string text;
   text.reserve(canonical_length);
+  append_to(text);
+  return text;
+}
+
+void LockId::append_to(std::string& text) const {
   int bit = 124;
   for (std::size_t i = 0; i < canonical_length; ++i) {
     if (is_dash_position(i)) {
@@ -36,7 +41,6 @@ std::string LockId::str() const {
     text.push_back(hex_digits[(half >> (bit % 64)) & 0xf]);
     bit -= 4;
   }
-  return text;
 }
 
 std::optional<LockId> LockId::parse(std::string_view text) {

@@ -18,6 +18,8 @@ struct LockId {
 
   /// "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", lower-case.
   [[nodiscard]] std::string str() const;
+  /// Appends str() to `out` without a temporary.
+  void append_to(std::string& out) const;
   /// Accepts the canonical form in either case; nullopt for anything else.
   [[nodiscard]] static std::optional<LockId> parse(std::string_view text);
 

@@ -165,6 +165,21 @@ std::size_t LockTable::waiters(const std::string& name) const {
   return it == entries_.end() ? 0 : it->second.waiters.size();
 }
 
+void LockTable::visit(const std::optional<std::string>& name, const NameVisitor& visit) const {
+  if (name) {
+    const auto it = entries_.find(*name);
+    if (it != entries_.end()) visit(it->first, it->second.limit, it->second.holders, it->second.waiters.size());
+    return;
+  }
+  std::vector<const Entries::value_type*> sorted;
+  sorted.reserve(entries_.size());
+  for (const auto& entry : entries_) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : sorted) {
+    visit(entry->first, entry->second.limit, entry->second.holders, entry->second.waiters.size());
+  }
+}
+
 std::vector<LockTable::NameState> LockTable::snapshot(const std::optional<std::string>& name) const {
   std::vector<NameState> states;
   if (name) {

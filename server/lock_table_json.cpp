@@ -1,6 +1,8 @@
 #include "lock_table_json.hpp"
 
+#include <algorithm>
 #include <ctime>
+#include <iterator>
 #include <fmt/format.h>
 
 namespace tnl {
@@ -19,41 +21,89 @@ const char* kind_name(LockTable::Kind kind) {
   return kind == LockTable::Kind::detached ? "detached" : "connection";
 }
 
-std::string format_rfc3339(std::chrono::system_clock::time_point time) {
+void append_rfc3339(std::string& out, std::chrono::system_clock::time_point time) {
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
   const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                     utc.tm_hour, utc.tm_min, utc.tm_sec, millis % 1000);
+  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
+                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis % 1000);
+}
+
+std::string format_rfc3339(std::chrono::system_clock::time_point time) {
+  std::string text;
+  append_rfc3339(text, time);
+  return text;
 }
 
 std::string dump_json(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string locks_to_json(const std::vector<LockTable::NameState>& names, const ClockReadings& clocks) {
-  // Ordered: a person reading `.locks` sees the name first.
-  nlohmann::ordered_json locks = nlohmann::ordered_json::array();
-  for (const auto& state : names) {
-    nlohmann::ordered_json holders = nlohmann::ordered_json::array();
-    for (const auto& holder : state.holders) {
-      holders.push_back({
-          {"id", holder.id.str()},
-          {"kind", kind_name(holder.kind)},
-          {"client_id", holder.client_id},
-          {"peer", holder.peer},
-          {"since", format_rfc3339(clocks.wall(holder.since))},
-          {"held_seconds", clocks.seconds_since(holder.since)},
-          {"token", holder.token},
-          {"reason", holder.reason},
-          {"expires", optional_time(holder.expires, clocks)},
-      });
-    }
-    locks.push_back({{"name", state.name}, {"limit", state.limit}, {"holders", std::move(holders)},
-                     {"waiters", state.waiters.size()}});
+namespace {
+
+/// Appends `text` as a JSON string: as it is when it is plain printable ASCII without
+/// quotes or backslashes (names, ids, addresses: nearly always), else escaped by nlohmann-json.
+void append_json_string(std::string& out, std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out.push_back('"');
+    out.append(text);
+    out.push_back('"');
+    return;
   }
-  return dump_json(nlohmann::ordered_json{{"locks", std::move(locks)}});
+  out += dump_json(nlohmann::ordered_json(std::string(text)));
+}
+
+}  // namespace
+
+std::string locks_to_json(const LockTable& table, const std::optional<std::string>& only, const ClockReadings& clocks,
+                          std::string_view prefix) {
+  std::string out;
+  // Room for every holder and the final '\n' the connection adds, so that the string never
+  // grows by copying itself.
+  out.reserve(prefix.size() + 64 + table.holder_count(LockTable::Kind::connection) * 320 +
+              table.holder_count(LockTable::Kind::detached) * 360);
+  out.append(prefix).append(R"({"locks":[)");
+  bool first_name = true;
+  table.visit(only, [&](const std::string& name, std::size_t limit, const std::vector<LockTable::Holder>& holders,
+                        std::size_t waiters) {
+    if (!first_name) out.push_back(',');
+    first_name = false;
+    out.append(R"({"name":)");
+    append_json_string(out, name);
+    fmt::format_to(std::back_inserter(out), R"(,"limit":{},"holders":[)", limit);
+    bool first_holder = true;
+    for (const auto& holder : holders) {
+      if (!first_holder) out.push_back(',');
+      first_holder = false;
+      out.append(R"({"id":")");
+      holder.id.append_to(out);
+      out.append(R"(","kind":")").append(kind_name(holder.kind)).append(R"(","client_id":)");
+      append_json_string(out, holder.client_id);
+      out.append(R"(,"peer":)");
+      append_json_string(out, holder.peer);
+      out.append(R"(,"since":")");
+      append_rfc3339(out, clocks.wall(holder.since));
+      fmt::format_to(std::back_inserter(out), R"(","held_seconds":{},"token":{},"reason":)",
+                     clocks.seconds_since(holder.since), holder.token);
+      append_json_string(out, holder.reason);
+      out.append(R"(,"expires":)");
+      if (holder.expires) {
+        out.push_back('"');
+        append_rfc3339(out, clocks.wall(*holder.expires));
+        out.push_back('"');
+      } else {
+        out.append("null");
+      }
+      out.push_back('}');
+    }
+    fmt::format_to(std::back_inserter(out), R"(],"waiters":{}}})", waiters);
+  });
+  out.append("]}");
+  return out;
 }
 
 nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, const LockTable::Holder& holder,

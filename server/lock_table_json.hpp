@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lock_table.hpp"
@@ -24,10 +26,17 @@ struct ClockReadings {
   }
 };
 
-/// {"locks":[{"name","limit","waiters","holders":[{"id","kind","client_id","peer","since",
-/// "held_seconds","token","reason","expires"}]}]}. Times are RFC 3339 UTC. Bytes that are
-/// not UTF-8 (never in names, possible in reasons) are replaced, so the line is always valid JSON.
-[[nodiscard]] std::string locks_to_json(const std::vector<LockTable::NameState>& names, const ClockReadings& clocks);
+/// `prefix` then {"locks":[{"name","limit","holders":[{"id","kind","client_id","peer","since",
+/// "held_seconds","token","reason","expires"}],"waiters"}]} for every name in use (only
+/// `only`, when given). Times are RFC 3339 UTC. Bytes that are not UTF-8 (never in names,
+/// possible in reasons) are replaced, so the line is always valid JSON.
+///
+/// Written straight into one string rather than through a JSON tree: `.locks` with 19,000
+/// holders must answer within milliseconds. Every value is a number, a fixed word, a
+/// validated name or id, or a string passed through nlohmann-json's escaping unless it is
+/// plain printable ASCII.
+[[nodiscard]] std::string locks_to_json(const LockTable& table, const std::optional<std::string>& only,
+                                        const ClockReadings& clocks, std::string_view prefix = {});
 
 /// One HTTP lock record: Tracker's id, service, who, createdAt, then ours (see docs/HTTP-API.md).
 [[nodiscard]] nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit,
@@ -40,6 +49,8 @@ struct ClockReadings {
 
 /// RFC 3339 UTC with milliseconds, e.g. 2026-11-23T10:00:00.123Z.
 [[nodiscard]] std::string format_rfc3339(std::chrono::system_clock::time_point time);
+/// Appends format_rfc3339(time) to `out`.
+void append_rfc3339(std::string& out, std::chrono::system_clock::time_point time);
 
 /// Serialises for the wire: one line, invalid UTF-8 replaced rather than thrown on.
 [[nodiscard]] std::string dump_json(const nlohmann::ordered_json& json);

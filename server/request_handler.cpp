@@ -241,8 +241,7 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
     if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
     only = std::string{*name};
   }
-  const auto json = locks_to_json(locks_.table().snapshot(only), ClockReadings{});
-  connection.answer(std::string{answer::locks_prefix} + json, Then::close);
+  connection.answer(locks_to_json(locks_.table(), only, ClockReadings{}, answer::locks_prefix), Then::close);
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {

@@ -13,7 +13,7 @@ TEST_CASE(".locks JSON lists names, holders and waiters", "[locks-json]") {
   table.acquire({"db", 2, "", "[::1]:6000", "", 1, t0 + 60s, {0, 2}, tnl::LockTable::Kind::connection, std::nullopt}, t0, [](auto, auto) {});
 
   const auto wall_now = std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 50) + 90s;
-  const auto json = nlohmann::json::parse(tnl::locks_to_json(table.snapshot(), {t0 + 90s, wall_now}));
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, {t0 + 90s, wall_now}));
   REQUIRE(json.at("locks").size() == 1);
   const auto& lock = json.at("locks")[0];
   CHECK(lock.at("name") == "db");
@@ -38,7 +38,7 @@ TEST_CASE(".locks JSON shows a detached lock's id and expiry", "[locks-json]") {
   table.acquire({"db", 1, "ci", "", "", 1, std::nullopt, id, tnl::LockTable::Kind::detached, 60s}, t0,
                 [](auto, auto) {});
   const auto wall_now = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
-  const auto json = nlohmann::json::parse(tnl::locks_to_json(table.snapshot(), {t0 + 10s, wall_now}));
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, {t0 + 10s, wall_now}));
   const auto& holder = json.at("locks")[0].at("holders")[0];
   CHECK(holder.at("id") == "0f8e5b1c-4a53-4c1e-9d2a-6f1b7a0c3e21");
   CHECK(holder.at("kind") == "detached");
@@ -75,6 +75,24 @@ TEST_CASE("RFC 3339 timestamps are UTC with milliseconds", "[locks-json]") {
 TEST_CASE("a reason that is not UTF-8 still gives valid JSON", "[locks-json]") {
   tnl::LockTable table;
   table.acquire({"x", 1, "", "", "caf\xe9", 1, std::nullopt, {0, 1}, tnl::LockTable::Kind::connection, std::nullopt}, {}, [](auto, auto) {});
-  const auto text = tnl::locks_to_json(table.snapshot(), tnl::ClockReadings{});
+  const auto text = tnl::locks_to_json(table, std::nullopt, tnl::ClockReadings{});
   CHECK_NOTHROW(nlohmann::json::parse(text));
+}
+
+TEST_CASE("quotes, backslashes and control bytes in a holder's text are escaped", "[locks-json]") {
+  tnl::LockTable table;
+  const std::string who = "a \"quoted\" \\ who\t";
+  table.acquire({"x", 1, who, "[::1]:5", "r\"", 1, std::nullopt, {0, 1}, tnl::LockTable::Kind::connection, std::nullopt},
+                {}, [](auto, auto) {});
+  table.acquire({"y", 2, "", "", "", 1, std::nullopt, {0, 2}, tnl::LockTable::Kind::connection, std::nullopt}, {},
+                [](auto, auto) {});
+  const auto all = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, tnl::ClockReadings{}));
+  REQUIRE(all.at("locks").size() == 2);
+  CHECK(all.at("locks")[0].at("holders")[0].at("client_id") == who);
+  CHECK(all.at("locks")[0].at("holders")[0].at("reason") == "r\"");
+  const auto only_y = nlohmann::json::parse(tnl::locks_to_json(table, std::string("y"), tnl::ClockReadings{}, "locks,").substr(6));
+  REQUIRE(only_y.at("locks").size() == 1);
+  CHECK(only_y.at("locks")[0].at("name") == "y");
+  CHECK(nlohmann::json::parse(tnl::locks_to_json(table, std::string("z"), tnl::ClockReadings{})) ==
+        nlohmann::json::parse(R"({"locks":[]})"));
 }
