@@ -64,7 +64,7 @@ std::optional<LockTable::Clock::duration> ttl_from_json(const json& value) {
   if (!value.is_number()) return std::nullopt;
   const double seconds = value.get<double>();
   if (!(seconds > 0) || seconds > max_ttl_seconds) return std::nullopt;
-  return std::chrono::duration_cast<LockTable::Clock::duration>(std::chrono::duration<double>(seconds));
+  return LockTable::seconds(seconds);
 }
 
 /// The body as a JSON object, or the 400 to answer.

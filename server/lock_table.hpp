@@ -37,6 +37,11 @@ class LockTable {
   /// Hands out the next token; must return strictly increasing values.
   using TokenSource = std::function<Token()>;
 
+  /// A duration given in (fractional) seconds, as the protocols give waits and TTLs.
+  static Clock::duration seconds(double seconds) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+
   /// How a lock request ended.
   enum class Outcome {
     granted,         ///< the owner now holds the lock

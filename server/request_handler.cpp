@@ -106,12 +106,11 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
   if (!options.wait_seconds) {
     deadline = LockTable::TimePoint::max();
   } else if (*options.wait_seconds > 0) {
-    deadline = now + std::chrono::duration_cast<LockTable::Clock::duration>(
-                         std::chrono::duration<double>(*options.wait_seconds));
+    deadline = now + LockTable::seconds(*options.wait_seconds);
   }
   std::optional<LockTable::Clock::duration> ttl;
   if (options.ttl_seconds) {
-    ttl = std::chrono::duration_cast<LockTable::Clock::duration>(std::chrono::duration<double>(*options.ttl_seconds));
+    ttl = LockTable::seconds(*options.ttl_seconds);
   }
   connection.start_waiting(options.name);
   const std::string client_id = options.client_id;  // for the logs; the table keeps its own
@@ -212,7 +211,7 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
   if (!ttl_text || !parse_ttl_seconds(*ttl_text, ttl_seconds)) return connection.answer(answer::invalid_ttl, Then::close);
   std::optional<LockTable::Clock::duration> ttl;
   if (ttl_seconds) {
-    ttl = std::chrono::duration_cast<LockTable::Clock::duration>(std::chrono::duration<double>(*ttl_seconds));
+    ttl = LockTable::seconds(*ttl_seconds);
   }
   switch (locks_.renew(std::get<LockId>(id), ttl)) {
     case LockService::Renew::renewed:
