@@ -23,7 +23,8 @@ FROM debian:bookworm-slim AS build
 ARG RUN_TESTS=0
 WORKDIR /src
 COPY . .
-RUN scripts/install-deps.sh
+# Only the build's packages, unless the tests run here too (they need Chromium and more).
+RUN if [ "$RUN_TESTS" = 1 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --build; fi
 RUN if [ "$RUN_TESTS" = 1 ]; then scripts/test.sh; fi
 RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --target tcpnetlock_do \
       --target tcpnetlock_admin \

@@ -3,6 +3,7 @@
 # package is already installed it does not touch apt at all, so repeated runs are fast.
 #
 #   scripts/install-deps.sh            build + test dependencies (the default)
+#   scripts/install-deps.sh --build    only what building needs (the Dockerfile's build stage)
 #   scripts/install-deps.sh --runtime  only the shared libraries the binaries load
 #   scripts/install-deps.sh --print    print the selected package list and exit
 #
@@ -34,14 +35,17 @@ mode=all
 for arg in "$@"; do
   case "$arg" in
     --runtime) mode=runtime ;;
+    --build) mode=build ;;
     --print) print_only=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps.sh: unknown option: $arg" >&2; exit 2 ;;
   esac
 done
 
 if [[ $mode == runtime ]]; then
   packages=("${RUNTIME_PACKAGES[@]}")
+elif [[ $mode == build ]]; then
+  packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 else
   packages=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 fi
