@@ -110,7 +110,11 @@ void run_once(const Options& options, const Scenario& scenario, const std::strin
       target.pid = options.attach_pid;
     } else {
       std::vector<std::string> argv{label == "floor" ? options.floor : options.server};
-      if (label == "ours") argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
+      if (label == "ours") {
+        // The lock protocol only, as the floor: and no clash with a server already on :7655.
+        argv.insert(argv.end(), {"--http", "off"});
+        argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
+      }
       process = std::make_unique<ServerProcess>(argv, options.server_cpu);
       target.port = process->port();
       target.pid = process->pid();
@@ -133,7 +137,7 @@ void run_once(const Options& options, const Scenario& scenario, const std::strin
 int main(int argc, char** argv) {
   Options options;
   CLI::App app{"bench_load: runs the tcpnetlock benchmark scenarios against our server and the floor"};
-  app.add_option("--server", options.server, "Our server's binary (started with --listen 127.0.0.1 --port 0 --port-file F)");
+  app.add_option("--server", options.server, "Our server's binary (started with --listen 127.0.0.1 --port 0 --port-file F --http off)");
   app.add_option("--server-arg", options.server_args, "Extra argument for our server (repeatable)")->allow_extra_args(false);
   app.add_option("--floor", options.floor, "The floor server's binary (bench_floor); without it, no floor column");
   app.add_option("--attach-port", options.attach_port, "Measure a server already listening on 127.0.0.1:PORT instead")
