@@ -1,5 +1,7 @@
 #include "http_client.hpp"
 
+#include "socket_address.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,27 +39,13 @@ int milliseconds_left(Clock::time_point deadline) {
 
 /// A socket connected to host:port within the deadline, or -1 (with `error` set).
 int connect_to(const std::string& host, std::uint16_t port, Clock::time_point deadline, std::string& error) {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    length = sizeof(sockaddr_in6);
-  } else {
-    throw std::invalid_argument("not a numeric address: " + host);
-  }
-  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const SocketAddress address = numeric_address(host, port);
+  const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     error = std::string("socket: ") + std::strerror(errno);
     return -1;
   }
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+  if (::connect(fd, address.get(), address.length) != 0) {
     if (errno != EINPROGRESS) {
       error = std::string("connect: ") + std::strerror(errno);
       ::close(fd);

@@ -1,5 +1,7 @@
 #include "line_client.hpp"
 
+#include "socket_address.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,24 +17,10 @@
 namespace tnl::test {
 
 LineClient::LineClient(const std::string& host, std::uint16_t port) {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    length = sizeof(sockaddr_in6);
-  } else {
-    throw std::invalid_argument("not a numeric address: " + host);
-  }
-  fd_ = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const SocketAddress address = numeric_address(host, port);
+  fd_ = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+  if (::connect(fd_, address.get(), address.length) != 0) {
     const int error = errno;
     ::close(fd_);
     fd_ = -1;
