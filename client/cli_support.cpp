@@ -83,4 +83,15 @@ void print_error(const std::string& message) {
   std::fflush(stderr);
 }
 
+LockRequest lock_request(const std::string& name, const std::string& client_id, const LockExtensionOptions& options) {
+  LockRequest request;
+  request.name = name;
+  request.client_id = client_id;
+  request.wait_seconds = options.wait_seconds;
+  request.fencing = options.fencing;
+  request.limit = options.limit;
+  request.reason = options.reason;
+  return request;
+}
+
 }  // namespace tnl::cli

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace tnl {
+struct LockRequest;
+}  // namespace tnl
+
 namespace tnl::cli {
 
 /// Environment variables that supply defaults of --host, --port and --client-id.
@@ -31,6 +35,9 @@ struct LockExtensionOptions {
   /// Set by check_lock_extensions(): the wait in seconds, nullopt for `inf`.
   std::optional<double> wait_seconds = 0.0;
 };
+
+/// The request for `name` that these options ask for (the wait must be checked already).
+LockRequest lock_request(const std::string& name, const std::string& client_id, const LockExtensionOptions& options);
 
 /// Declares the extension options on `app`, storing into `options`.
 void add_lock_extension_options(CLI::App& app, LockExtensionOptions& options);

@@ -86,13 +86,7 @@ int run(const ClientOptions& options) {
     return 0;
   }
 
-  tnl::LockRequest request;
-  request.name = options.lock_name;
-  request.client_id = options.client_id;
-  request.wait_seconds = options.lock.wait_seconds;
-  request.fencing = options.lock.fencing;
-  request.limit = options.lock.limit;
-  request.reason = options.lock.reason;
+  tnl::LockRequest request = lock_request(options.lock_name, options.client_id, options.lock);
   const bool detach = options.mode == ClientMode::detach;
   const bool waits = !request.wait_seconds || *request.wait_seconds > 0;
   tnl::LockResult result;

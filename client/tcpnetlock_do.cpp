@@ -127,13 +127,7 @@ int run(const DoOptions& options) {
   };
 
   // --- Take the lock, waiting in the server's queue if asked, retrying while it is not granted.
-  tnl::LockRequest request;
-  request.name = options.lock_name;
-  request.client_id = options.client_id;
-  request.wait_seconds = options.lock.wait_seconds;
-  request.fencing = options.lock.fencing;
-  request.limit = options.lock.limit;
-  request.reason = options.lock.reason;
+  tnl::LockRequest request = lock_request(options.lock_name, options.client_id, options.lock);
   const bool waits = !request.wait_seconds || *request.wait_seconds > 0;
   tnl::LockResult result;
   for (int attempt = 0;; ++attempt) {

@@ -26,33 +26,9 @@ if ! command -v curl >/dev/null 2>&1; then
   exit 77
 fi
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  exec 3>&- 4>&- 2>/dev/null || true
-  if [[ -n $server_pid ]]; then { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib/http_server.bash"
 
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -f $work/server.log ]] && sed 's/^/  server: /' "$work/server.log" >&2
-  exit 1
-}
-step() { echo "== $*"; }
-
-"$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --port-file "$work/port" \
-  --http 127.0.0.1:0 --http-port-file "$work/http-port" 2>"$work/server.log" &
-server_pid=$!
-deadline=$((SECONDS + 10))
-until [[ -s $work/http-port ]]; do  # written after the lock port, whole, through a rename
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited at start"
-  [[ $SECONDS -lt $deadline ]] || fail "the server did not serve HTTP within 10 s"
-  sleep 0.05
-done
-PORT=$(cat "$work/port")
-URL="http://127.0.0.1:$(cat "$work/http-port")"
+start_http_server
 echo "server: lock port $PORT, $URL"
 
 # http_code METHOD PATH [BODY]: prints the status, keeps the body in $work/body.

@@ -14,20 +14,7 @@ for tool in curl jq; do
   fi
 done
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [[ -n $server_pid ]]; then { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -f $work/server.log ]] && sed 's/^/  server: /' "$work/server.log" >&2
-  exit 1
-}
-step() { echo "== $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/http_server.bash"
 # expect WHAT ACTUAL EXPECTED
 expect() {
   if [[ $2 != "$3" ]]; then fail "$1: expected '$3', got '$2'"; fi
@@ -35,16 +22,7 @@ expect() {
 }
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 
-"$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --port-file "$work/port" \
-  --http 127.0.0.1:0 --http-port-file "$work/http-port" 2>"$work/server.log" &
-server_pid=$!
-deadline=$((SECONDS + 10))
-until [[ -s $work/http-port ]]; do  # written whole, through a rename
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited at start"
-  [[ $SECONDS -lt $deadline ]] || fail "the server did not serve HTTP within 10 s"
-  sleep 0.05
-done
-URL="http://127.0.0.1:$(cat "$work/http-port")"
+start_http_server
 export URL
 echo "server at $URL"
 

@@ -14,6 +14,7 @@
 #include "admin_commands.hpp"
 #include "cli_support.hpp"
 #include "process.hpp"
+#include "scoped_env.hpp"
 
 using namespace tnl::admin;
 using nlohmann::json;
@@ -48,29 +49,9 @@ class FakeTransport : public HttpTransport {
   std::optional<HttpError::Kind> failure_;
 };
 
-using Env = std::map<std::string, std::optional<std::string>>;
+using tnl::test::Env;
 
-/// Sets (or unsets) environment variables for one scope.
-class ScopedEnv {
- public:
-  explicit ScopedEnv(const Env& values) {
-    for (const auto& [name, value] : values) {
-      const char* old = ::getenv(name.c_str());
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-      if (value) ::setenv(name.c_str(), value->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  }
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) ::setenv(name.c_str(), value->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using tnl::test::ScopedEnv;
 
 const Env no_env{
     {env_url, std::nullopt}, {env_token_file, std::nullopt}, {env_token, std::nullopt}};

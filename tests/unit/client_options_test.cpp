@@ -11,32 +11,13 @@
 #include "client_options.hpp"
 #include "do_options.hpp"
 #include "wait_status.hpp"
+#include "scoped_env.hpp"
 
 using namespace tnl::cli;
 
 namespace {
 
-/// Sets (or unsets) environment variables for one scope, restoring them afterwards.
-class ScopedEnv {
- public:
-  explicit ScopedEnv(const std::map<std::string, std::optional<std::string>>& values) {
-    for (const auto& [name, value] : values) {
-      const char* old = ::getenv(name.c_str());
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-      if (value) ::setenv(name.c_str(), value->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  }
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) ::setenv(name.c_str(), value->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using tnl::test::ScopedEnv;
 
 const std::map<std::string, std::optional<std::string>> no_env{
     {env_host, std::nullopt}, {env_port, std::nullopt}, {env_client_id, std::nullopt}};

@@ -1,0 +1,35 @@
+# Sourced by the shell tests that talk to a real server over HTTP (not a test itself: only
+# tests/scripts/*.sh are). Gives a private work directory, cleanup on exit, `fail` and
+# `step`, and start_http_server, which sets server_pid, PORT (the lock port) and URL.
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  exec 3>&- 4>&- 2>/dev/null || true  # lock connections a test may hold on fds 3 and 4
+  if [[ -n $server_pid ]]; then { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  [[ -f $work/server.log ]] && sed 's/^/  server: /' "$work/server.log" >&2
+  exit 1
+}
+step() { echo "== $*"; }
+
+# start_http_server [ARG...]: the server on ephemeral loopback ports, with ARGs too; waits
+# (at most 10 s) until it serves HTTP.
+start_http_server() {
+  "$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --port-file "$work/port" \
+    --http 127.0.0.1:0 --http-port-file "$work/http-port" "$@" 2>"$work/server.log" &
+  server_pid=$!
+  local deadline=$((SECONDS + 10))
+  until [[ -s $work/http-port ]]; do  # written after the lock port, whole, through a rename
+    kill -0 "$server_pid" 2>/dev/null || fail "the server exited at start"
+    [[ $SECONDS -lt $deadline ]] || fail "the server did not serve HTTP within 10 s"
+    sleep 0.05
+  done
+  PORT=$(cat "$work/port")
+  URL="http://127.0.0.1:$(cat "$work/http-port")"
+}
