@@ -1,7 +1,7 @@
 #include "connection.hpp"
 
 #include <algorithm>
-#include <asio/read_until.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -11,10 +11,9 @@
 
 namespace tnl {
 
-Connection::Connection(asio::ip::tcp::socket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
+Connection::Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
                        RequestHandler& handler, const ServerConfig& config)
     : socket_(std::move(socket)),
-      deadline_(socket_.get_executor()),
       id_(id),
       manager_(manager),
       handler_(handler),
@@ -27,30 +26,34 @@ Connection::Connection(asio::ip::tcp::socket socket, std::string peer, std::uint
 
 void Connection::start() {
   spdlog::debug("connection {} from {} opened", id_, peer_);
-  if (config_.first_line_timeout.count() > 0) {
-    deadline_.expires_after(config_.first_line_timeout);
-    deadline_.async_wait([self = shared_from_this()](std::error_code error) {
-      if (!error) self->on_deadline();
-    });
-  }
+  if (config_.first_line_timeout.count() > 0) set_deadline(Clock::now() + config_.first_line_timeout);
   read();
 }
 
 void Connection::watch_holder() {
   if (config_.holder_timeout.count() <= 0 || closing_) return;
   // A waiter's silence while queued does not count: the clock starts at the grant.
-  last_line_at_ = std::max(last_line_at_, asio::steady_timer::clock_type::now());
+  last_line_at_ = std::max(last_line_at_, Clock::now());
   arm_holder_timeout();
 }
 
-void Connection::arm_holder_timeout() {
-  deadline_.expires_at(last_line_at_ + config_.holder_timeout);
-  deadline_.async_wait([self = shared_from_this()](std::error_code error) {
-    if (!error) self->on_deadline();
-  });
+void Connection::arm_holder_timeout() { set_deadline(last_line_at_ + config_.holder_timeout); }
+
+void Connection::set_deadline(Clock::time_point when) {
+  clear_deadline();
+  manager_.add_deadline(id_, when);
+  deadline_ = when;
+  has_deadline_ = true;
 }
 
-void Connection::on_deadline() {
+void Connection::clear_deadline() {
+  if (!has_deadline_) return;
+  manager_.cancel_deadline(id_, deadline_);
+  has_deadline_ = false;
+}
+
+void Connection::deadline_passed() {
+  has_deadline_ = false;  // the manager has already taken it off
   if (ended_) return;
   if (closing_) return end();
   if (!got_first_line_) {
@@ -58,7 +61,7 @@ void Connection::on_deadline() {
     return answer(answer::first_line_timeout, Then::close);
   }
   if (lock_state_ == LockState::holding) {
-    if (asio::steady_timer::clock_type::now() - last_line_at_ >= config_.holder_timeout) {
+    if (Clock::now() - last_line_at_ >= config_.holder_timeout) {
       return handler_.holder_timed_out(*this);
     }
     arm_holder_timeout();  // a line came in meanwhile: look again one timeout after it
@@ -99,8 +102,11 @@ void Connection::clear_lock() {
 void Connection::read() {
   if (reading_ || ended_) return;
   reading_ = true;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](std::error_code error) { self->on_readable(error); });
+  socket_.async_wait(TcpSocket::wait_read,
+                     asio::bind_allocator(HandlerAllocator<void>(read_memory_), [self = shared_from_this()](
+                                                                                      std::error_code error) {
+                       self->on_readable(error);
+                     }));
 }
 
 void Connection::on_readable(std::error_code error) {
@@ -144,10 +150,10 @@ bool Connection::handle_next_line() {
     answer(answer::line_too_long, Then::close);
     return true;
   }
-  last_line_at_ = asio::steady_timer::clock_type::now();
+  last_line_at_ = Clock::now();
   if (!got_first_line_) {
     got_first_line_ = true;
-    deadline_.cancel();
+    clear_deadline();
   }
   handler_.handle_line(*this, line);
   input_.erase(0, newline + 1);
@@ -183,7 +189,7 @@ void Connection::on_write(std::error_code error) {
   if (!output_.empty()) return write();
   if (closing_) {
     std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(TcpSocket::shutdown_send, ignored);
     return read();
   }
   next_input();
@@ -195,10 +201,7 @@ void Connection::begin_close() {
   // A connection on its way out owns nothing: its lock is free for the next request now,
   // not when the client gets round to closing its end.
   handler_.connection_ended(*this, end_reason_);
-  deadline_.expires_after(config_.linger_timeout);
-  deadline_.async_wait([self = shared_from_this()](std::error_code error) {
-    if (!error) self->on_deadline();
-  });
+  set_deadline(Clock::now() + config_.linger_timeout);
 }
 
 void Connection::end() {
@@ -207,7 +210,7 @@ void Connection::end() {
   handler_.connection_ended(*this, end_reason_);
   std::error_code ignored;
   socket_.close(ignored);
-  deadline_.cancel();
+  clear_deadline();
   spdlog::debug("connection {} from {} closed", id_, peer_);
   manager_.remove(shared_from_this());
 }

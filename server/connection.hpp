@@ -2,13 +2,14 @@
 // the client holds or waits for. Lines are parsed and acted on by RequestHandler.
 #pragma once
 
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "handler_memory.hpp"
+#include "io_types.hpp"
 #include "server_config.hpp"
 
 namespace tnl {
@@ -19,16 +20,17 @@ class RequestHandler;
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   /// What the connection is doing with respect to a lock.
-  enum class LockState {
+  enum class LockState : std::uint8_t {
     none,     ///< no lock asked for yet
     waiting,  ///< queued for `lock_name()`
     holding,  ///< holds `lock_name()`
   };
   /// Whether to keep the connection open after an answer.
   enum class Then { keep_open, close };
+  using Clock = std::chrono::steady_clock;
 
   /// `peer` is "address:port" of the client, as accept reported it.
-  Connection(asio::ip::tcp::socket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
+  Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
              RequestHandler& handler, const ServerConfig& config);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -58,6 +60,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] const std::string& peer() const { return peer_; }
   /// False once the connection has ended (its lock, if any, is already freed).
   [[nodiscard]] bool is_open() const { return !ended_; }
+  /// Called by the manager when the deadline set with set_deadline() has come.
+  void deadline_passed();
 
  private:
   /// Waits for input: the next line, or what a closing client still sends. Waits without
@@ -74,16 +78,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_write(std::error_code error);
   /// Arms the timer for one holder timeout after the last line.
   void arm_holder_timeout();
-  /// The one timer's expiry: first-line timeout, holder timeout or linger limit, by state.
-  void on_deadline();
+  /// Sets the connection's one deadline (replacing any), kept on the manager's shared timer.
+  void set_deadline(Clock::time_point when);
+  /// Withdraws the deadline, if one is set.
+  void clear_deadline();
   /// Starts an orderly close: stop taking requests, flush answers, send FIN, drain.
   void begin_close();
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
 
-  asio::ip::tcp::socket socket_;
-  /// First-line timeout before the first line; holder timeout while holding; linger limit while closing.
-  asio::steady_timer deadline_;
+  TcpSocket socket_;
+  /// Holds the pending wait for input, which an idle holder keeps for as long as it holds.
+  HandlerMemory read_memory_;
   const std::uint64_t id_;
   ConnectionManager& manager_;
   RequestHandler& handler_;
@@ -102,12 +108,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;  ///< no more requests; close once output_ is flushed
   bool ended_ = false;
   bool got_first_line_ = false;
+  bool has_deadline_ = false;
+  LockState lock_state_ = LockState::none;  // next to the flags: no padding of its own
+  /// First-line timeout before the first line; holder timeout while holding; linger limit
+  /// while closing. Valid while has_deadline_.
+  Clock::time_point deadline_;
   /// When the last complete line arrived, for the holder timeout.
-  asio::steady_timer::time_point last_line_at_;
+  Clock::time_point last_line_at_;
 
   /// Why the connection broke, when it did not end with a plain EOF (e.g. keepalive timeout).
   std::error_code end_reason_;
-  LockState lock_state_ = LockState::none;
   std::string lock_name_;
 };
 

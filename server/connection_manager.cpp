@@ -6,6 +6,15 @@
 
 namespace tnl {
 
+ConnectionManager::ConnectionManager(asio::io_context& io)
+    : timer_(
+          io,
+          [this]() -> std::optional<TimePoint> {
+            if (deadlines_.empty()) return std::nullopt;
+            return deadlines_.begin()->first;
+          },
+          [this](TimePoint now) { fire(now); }) {}
+
 void ConnectionManager::start(const std::shared_ptr<Connection>& connection) {
   connections_.emplace(connection->id(), connection);
   connection->start();
@@ -13,7 +22,7 @@ void ConnectionManager::start(const std::shared_ptr<Connection>& connection) {
 
 void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
   connections_.erase(connection->id());
-  if (connections_.empty() && all_closed_) std::exchange(all_closed_, nullptr)();
+  finish_if_all_closed();
 }
 
 Connection* ConnectionManager::find(std::uint64_t id) const {
@@ -28,7 +37,35 @@ void ConnectionManager::shut_down_all(std::function<void()> all_closed) {
   connections.reserve(connections_.size());
   for (const auto& [id, connection] : connections_) connections.push_back(connection);
   for (const auto& connection : connections) connection->shut_down();
-  if (connections_.empty() && all_closed_) std::exchange(all_closed_, nullptr)();
+  finish_if_all_closed();
+}
+
+void ConnectionManager::finish_if_all_closed() {
+  if (!connections_.empty() || !all_closed_) return;
+  timer_.stop();
+  std::exchange(all_closed_, nullptr)();
+}
+
+void ConnectionManager::add_deadline(std::uint64_t id, TimePoint when) {
+  deadlines_.emplace(when, id);
+  timer_.schedule();
+}
+
+void ConnectionManager::cancel_deadline(std::uint64_t id, TimePoint when) { deadlines_.erase({when, id}); }
+
+void ConnectionManager::fire(TimePoint now) {
+  // Taken off first: acting on one may end others or set new deadlines.
+  std::vector<std::uint64_t> due;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    due.push_back(deadlines_.begin()->second);
+    deadlines_.erase(deadlines_.begin());
+  }
+  for (const auto id : due) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    const std::shared_ptr<Connection> connection = it->second;  // it may remove itself
+    connection->deadline_passed();
+  }
 }
 
 }  // namespace tnl

@@ -1,12 +1,19 @@
 // Tracks the open connections so that they can be counted, found by id (for a forced
-// release) and shut down together.
+// release) and shut down together, and keeps their deadlines (first-line timeout, linger
+// limit, holder timeout) on one shared timer.
 #pragma once
 
+#include <asio/io_context.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <unordered_map>
+#include <utility>
+
+#include "deadline_timer.hpp"
 
 namespace tnl {
 
@@ -14,6 +21,10 @@ class Connection;
 
 class ConnectionManager {
  public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  explicit ConnectionManager(asio::io_context& io);
+
   /// Adds `connection` and starts it.
   void start(const std::shared_ptr<Connection>& connection);
   /// Forgets `connection`; called by the connection itself once it has ended.
@@ -26,8 +37,24 @@ class ConnectionManager {
   /// Number of open connections.
   [[nodiscard]] std::size_t size() const { return connections_.size(); }
 
+  /// Calls Connection::deadline_passed() on connection `id` at `when` (the connection keeps
+  /// its one deadline and withdraws it with cancel_deadline before setting another).
+  void add_deadline(std::uint64_t id, TimePoint when);
+  /// Withdraws a deadline added with add_deadline.
+  void cancel_deadline(std::uint64_t id, TimePoint when);
+
  private:
+  /// Once shutting down and the last connection has ended: stops the timer, runs all_closed_.
+  void finish_if_all_closed();
+  /// Acts on every connection deadline due by `now`.
+  void fire(TimePoint now);
+
   std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  /// Pending deadlines, earliest first. Only connections that have not sent their first
+  /// line, are closing, or hold a lock under a holder timeout have one: an idle holder
+  /// costs no timer at all (a timer per connection cost 120 bytes each).
+  std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;
+  DeadlineTimer timer_;
   std::function<void()> all_closed_;
 };
 

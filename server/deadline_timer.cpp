@@ -2,12 +2,12 @@
 
 namespace tnl {
 
-DeadlineTimer::DeadlineTimer(asio::io_context& io, const LockTable& locks,
-                             std::function<void(LockTable::TimePoint)> fire)
-    : timer_(io), locks_(locks), fire_(std::move(fire)) {}
+DeadlineTimer::DeadlineTimer(asio::io_context& io, std::function<std::optional<TimePoint>()> next_deadline,
+                             std::function<void(TimePoint)> fire)
+    : timer_(io), next_deadline_(std::move(next_deadline)), fire_(std::move(fire)) {}
 
 void DeadlineTimer::schedule() {
-  const auto next = locks_.next_deadline();
+  const auto next = next_deadline_();
   if (stopped_ || !next || (armed_for_ && *armed_for_ <= *next)) return;
   armed_for_ = next;
   timer_.expires_at(*next);  // cancels the wait for a later deadline, if any
@@ -23,7 +23,7 @@ void DeadlineTimer::stop() {
 
 void DeadlineTimer::on_expiry() {
   armed_for_.reset();
-  fire_(LockTable::Clock::now());
+  fire_(std::chrono::steady_clock::now());
   schedule();
 }
 

@@ -1,23 +1,29 @@
-// One timer for every deadline in the lock table (queued requests' waits and detached
-// locks' leases): armed for the earliest, instead of one timer per waiter or lease.
+// One timer for many deadlines, armed for the earliest of them instead of one timer each:
+// the lock table's (queued requests' waits, detached locks' leases) and the connections'
+// (first-line timeout, linger limit, holder timeout).
 #pragma once
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 
-#include "lock_table.hpp"
+#include "io_types.hpp"
 
 namespace tnl {
 
 class DeadlineTimer {
  public:
-  /// `fire(now)` acts on everything due by `now` (LockTable::expire and what follows it).
-  DeadlineTimer(asio::io_context& io, const LockTable& locks, std::function<void(LockTable::TimePoint)> fire);
+  using TimePoint = std::chrono::steady_clock::time_point;
 
-  /// Re-arms for the table's earliest deadline if that is sooner than what is armed;
-  /// call after anything that may add an earlier deadline.
+  /// `next_deadline()` is the earliest pending deadline, if any; `fire(now)` acts on
+  /// everything due by `now`.
+  DeadlineTimer(asio::io_context& io, std::function<std::optional<TimePoint>()> next_deadline,
+                std::function<void(TimePoint)> fire);
+
+  /// Re-arms for the earliest deadline if that is sooner than what is armed; call after
+  /// anything that may add an earlier deadline. (A deadline withdrawn meanwhile is harmless:
+  /// the timer fires, finds nothing due, and re-arms for the next.)
   void schedule();
   /// Disarms for good (server shutdown), so that the event loop can run out of work.
   void stop();
@@ -25,10 +31,10 @@ class DeadlineTimer {
  private:
   void on_expiry();
 
-  asio::steady_timer timer_;
-  const LockTable& locks_;
-  std::function<void(LockTable::TimePoint)> fire_;
-  std::optional<LockTable::TimePoint> armed_for_;
+  SteadyTimer timer_;
+  std::function<std::optional<TimePoint>()> next_deadline_;
+  std::function<void(TimePoint)> fire_;
+  std::optional<TimePoint> armed_for_;
   bool stopped_ = false;
 };
 

@@ -13,7 +13,8 @@ double seconds(LockTable::Clock::duration duration) { return std::chrono::durati
 }  // namespace
 
 LockService::LockService(asio::io_context& io, LockTable& table, LockStore& store, ServerStats& stats)
-    : table_(table), store_(store), stats_(stats), timer_(io, table, [this](LockTable::TimePoint now) { expire(now); }) {}
+    : table_(table), store_(store), stats_(stats), timer_(
+          io, [this] { return table_.next_deadline(); }, [this](LockTable::TimePoint now) { expire(now); }) {}
 
 std::size_t LockService::restore() {
   const auto steady_now = Clock::now();

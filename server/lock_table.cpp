@@ -49,7 +49,7 @@ std::optional<LockTable::Holder> LockTable::release(const std::string& name, Own
   if (found == entry.holders.end()) return std::nullopt;
   Holder freed = std::move(*found);
   entry.holders.erase(found);
-  ids_.erase(freed.id);
+  if (freed.kind == Kind::detached) detached_ids_.erase(freed.id);
   drop_lease(freed);
   --holder_counts_[static_cast<int>(freed.kind)];
   if (entry.holders.empty()) --held_count_;
@@ -69,9 +69,9 @@ std::optional<LockTable::Holder> LockTable::release(const std::string& name, Own
 }
 
 std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now) {
-  const auto it = ids_.find(id);
-  if (it == ids_.end()) return std::nullopt;
-  std::string name = it->second;
+  const std::string* held_name = name_of(id);
+  if (held_name == nullptr) return std::nullopt;
+  std::string name = *held_name;
   const auto& holders = entries_.at(name).holders;
   const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
   auto freed = release(name, holder->owner, now);
@@ -92,19 +92,28 @@ bool LockTable::cancel(const std::string& name, OwnerId owner) {
 }
 
 std::optional<LockTable::Held> LockTable::find(const LockId& id) const {
-  const auto it = ids_.find(id);
-  if (it == ids_.end()) return std::nullopt;
-  const auto& holders = entries_.at(it->second).holders;
+  const std::string* name = name_of(id);
+  if (name == nullptr) return std::nullopt;
+  const auto& holders = entries_.at(*name).holders;
   const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
-  return Held{it->second, *holder};
+  return Held{*name, *holder};
+}
+
+const std::string* LockTable::name_of(const LockId& id) const {
+  if (const auto it = detached_ids_.find(id); it != detached_ids_.end()) return &entries_.find(it->second)->first;
+  for (const auto& [name, entry] : entries_) {
+    for (const auto& holder : entry.holders) {
+      if (holder.id == id) return &name;
+    }
+  }
+  return nullptr;
 }
 
 bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
-  const auto it = ids_.find(id);
-  if (it == ids_.end()) return false;
+  const auto it = detached_ids_.find(id);
+  if (it == detached_ids_.end()) return false;
   auto& holders = entries_.at(it->second).holders;
   const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
-  if (holder->kind != Kind::detached) return false;
   drop_lease(*holder);
   holder->expires = expires;
   if (expires) leases_.emplace(*expires, id);
@@ -115,7 +124,7 @@ bool LockTable::restore(const std::string& name, std::size_t limit, Holder holde
   auto [it, inserted] = entries_.try_emplace(name);
   Entry& entry = it->second;
   if (inserted) entry.limit = limit;
-  if (entry.limit != limit || entry.holders.size() >= entry.limit || ids_.count(holder.id) != 0) {
+  if (entry.limit != limit || entry.holders.size() >= entry.limit || name_of(holder.id) != nullptr) {
     if (inserted) entries_.erase(it);
     return false;
   }
@@ -206,7 +215,7 @@ LockTable::Token LockTable::grant(const std::string& name, Entry& entry, Holder 
 void LockTable::add_holder(const std::string& name, Entry& entry, Holder holder) {
   if (entry.holders.empty()) ++held_count_;
   ++holder_counts_[static_cast<int>(holder.kind)];
-  ids_.emplace(holder.id, name);
+  if (holder.kind == Kind::detached) detached_ids_.emplace(holder.id, name);
   if (holder.expires) leases_.emplace(*holder.expires, holder.id);
   entry.holders.push_back(std::move(holder));
 }

@@ -188,6 +188,9 @@ class LockTable {
               TimePoint now);
   /// Adds `holder` to `entry` and to the id and lease indexes.
   void add_holder(const std::string& name, Entry& entry, Holder holder);
+  /// The name held under `id` (a key of entries_), or null: detached holds through their
+  /// index, connection holds by a scan.
+  [[nodiscard]] const std::string* name_of(const LockId& id) const;
   /// Removes the lease of `holder` from the lease index, if it has one.
   void drop_lease(const Holder& holder);
   /// Erases `name` when it is neither held nor awaited.
@@ -199,8 +202,10 @@ class LockTable {
   DeadlineIndex deadlines_;
   /// Detached holds with a lease, by when it ends.
   LeaseIndex leases_;
-  /// Every hold by id, to the name it holds.
-  std::unordered_map<LockId, std::string> ids_;
+  /// Detached holds by id, to the name they hold: they are addressed by id all the time.
+  /// A connection hold is addressed by id only in an admin's forced release, so it is found
+  /// by a scan instead; an index entry would cost each held connection about 70 bytes.
+  std::unordered_map<LockId, std::string> detached_ids_;
   std::size_t held_count_ = 0;
   std::size_t holder_counts_[2] = {0, 0};
 };

@@ -50,6 +50,7 @@ Server::Server(ServerConfig config)
       store_(state_file(config_, "locks.sqlite3")),
       locks_([this] { return tokens_.next(); }),
       service_(io_, locks_, store_, stats_),
+      connections_(io_),
       handler_(service_, stats_, connections_, config_, [this] { shut_down(); }),
       api_(service_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
   std::error_code error;
@@ -111,9 +112,9 @@ void Server::start_http() {
 
 void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
   auto listener = std::make_unique<Listener>(io_);
-  tcp::acceptor& acceptor = listener->acceptor;
+  TcpAcceptor& acceptor = listener->acceptor;
   acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.set_option(TcpAcceptor::reuse_address(true));
   if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(v6_only));
   acceptor.bind(endpoint);
   configure_listening_socket(acceptor, config_);
@@ -156,7 +157,7 @@ void Server::shut_down() {
 }
 
 void Server::accept(Listener& listener) {
-  listener.acceptor.async_accept(listener.peer, [this, &listener](std::error_code error, tcp::socket socket) {
+  listener.acceptor.async_accept(listener.peer, [this, &listener](std::error_code error, TcpSocket socket) {
     if (shutting_down_) return;
     if (error) {
       if (error == asio::error::operation_aborted) return;
@@ -171,7 +172,7 @@ void Server::accept(Listener& listener) {
             spdlog::warn("refused a connection: out of file descriptors ({} open connections)", connections_.size());
             return accept(listener);
           case DescriptorReserve::Refusal::nothing_pending:
-            return listener.acceptor.async_wait(tcp::acceptor::wait_read, [this, &listener](std::error_code wait_error) {
+            return listener.acceptor.async_wait(TcpAcceptor::wait_read, [this, &listener](std::error_code wait_error) {
               if (!wait_error && !shutting_down_) accept(listener);
             });
           case DescriptorReserve::Refusal::failed:

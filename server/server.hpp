@@ -4,7 +4,6 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -14,6 +13,7 @@
 #include "descriptor_reserve.hpp"
 #include "http_api.hpp"
 #include "http_server.hpp"
+#include "io_types.hpp"
 #include "lock_service.hpp"
 #include "lock_store.hpp"
 #include "lock_table.hpp"
@@ -52,8 +52,8 @@ class Server {
  private:
   /// One listening socket, and the timer that paces accepting again after an error.
   struct Listener {
-    asio::ip::tcp::acceptor acceptor;
-    asio::steady_timer retry;
+    TcpAcceptor acceptor;
+    SteadyTimer retry;
     /// Filled in by each accept: who connected (saves a getpeername per connection).
     asio::ip::tcp::endpoint peer;
     explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}

@@ -14,7 +14,7 @@ void set_int_option(int fd, int level, int name, int value, const char* what) {
 }
 }  // namespace
 
-void configure_listening_socket(asio::ip::tcp::acceptor& acceptor, const ServerConfig& config) {
+void configure_listening_socket(TcpAcceptor& acceptor, const ServerConfig& config) {
   const int fd = acceptor.native_handle();
   set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
   const auto& keepalive = config.tcp_keepalive;

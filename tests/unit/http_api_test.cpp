@@ -17,6 +17,7 @@ namespace {
 struct Fixture {
   explicit Fixture(std::string token = {})
       : store(std::filesystem::path{}), locks([] { return ++last_token; }), service(io, locks, store, stats),
+        connections(io),
         api(service, stats, connections, std::move(token), "<html><table></table></html>") {}
 
   HttpResponse request(std::string method, std::string path, std::string body = {}, std::string authorization = {},

@@ -384,6 +384,39 @@ TEST_CASE("a detached hold is found and released by id, and hands the lock on", 
   CHECK(table.find(id_of(2))->holder.kind == LockTable::Kind::connection);
 }
 
+TEST_CASE("a connection hold is found and released by id too, without an id index", "[lock_table][detached]") {
+  // Only detached holds are indexed by id; a connection hold is found by a scan (for an
+  // admin's forced release), among other names and the other holders of a semaphore.
+  LockTable table;
+  std::vector<Answer> answers(5);
+  table.acquire(request("a", 1), t0, answers[0].completion());
+  table.acquire(request("s", 2, std::nullopt, 2), t0, answers[1].completion());
+  table.acquire(request("s", 3, std::nullopt, 2), t0, answers[2].completion());
+  table.acquire(detached("d", 4, std::nullopt), t0, answers[3].completion());
+  table.acquire(request("s", 5, t0 + 10s, 2), t0, answers[4].completion());
+  CHECK_FALSE(answers[4].outcome);
+
+  const auto found = table.find(id_of(3));
+  REQUIRE(found);
+  CHECK(found->name == "s");
+  CHECK(found->holder.owner == 3);
+  CHECK(found->holder.kind == LockTable::Kind::connection);
+  CHECK_FALSE(table.find(id_of(5)));  // a waiter is not a hold
+  CHECK_FALSE(table.renew(id_of(3), t0 + 100s));
+
+  const auto freed = table.release(id_of(3), t0 + 1s);
+  REQUIRE(freed);
+  CHECK(freed->holder.token == answers[2].token);
+  CHECK(answers[4].outcome == Outcome::granted);
+  CHECK_FALSE(table.find(id_of(3)));
+  CHECK(table.find(id_of(5))->name == "s");
+  CHECK(table.find(id_of(4))->holder.kind == LockTable::Kind::detached);
+
+  // A saved hold whose id a connection holds now is not restored twice.
+  LockTable::Holder saved{id_of(1), 9, LockTable::Kind::detached, "", "", "", t0, 99, std::nullopt};
+  CHECK_FALSE(table.restore("b", 1, saved));
+}
+
 TEST_CASE("a detached lease ends at its TTL and frees the name for the next waiter", "[lock_table][detached]") {
   LockTable table;
   Answer d, w;
