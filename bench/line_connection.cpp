@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace bench {
 
@@ -49,10 +51,15 @@ void LineConnection::send(std::string_view line) const {
   }
 }
 
-std::string LineConnection::read_line() {
+std::string LineConnection::read_line(Wait wait) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(receive_timeout_seconds);
   std::size_t searched = 0;
   for (;;) {
     const auto newline = buffer_.find('\n', searched);
+    if (newline != std::string::npos && newline + 1 == buffer_.size()) {
+      buffer_.pop_back();  // the usual case, one whole answer: no copy
+      return std::exchange(buffer_, {});
+    }
     if (newline != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
@@ -60,15 +67,19 @@ std::string LineConnection::read_line() {
     }
     searched = buffer_.size();
     char chunk[65536];
-    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, wait == Wait::poll ? MSG_DONTWAIT : 0);
+    if (got < 0 && wait == Wait::poll && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (std::chrono::steady_clock::now() > give_up) throw std::runtime_error("no answer within the receive timeout");
+      continue;
+    }
     if (got == 0) throw std::runtime_error("connection closed before a full answer line");
     if (got < 0) throw std::runtime_error(std::string("receive failed: ") + std::strerror(errno));
     buffer_.append(chunk, static_cast<std::size_t>(got));
   }
 }
 
-void LineConnection::expect(std::string_view answer) {
-  const auto line = read_line();
+void LineConnection::expect(std::string_view answer, Wait wait) {
+  const auto line = read_line(wait);
   if (line != answer) throw std::runtime_error("expected '" + std::string(answer) + "', got '" + line + "'");
 }
 

@@ -21,10 +21,19 @@ class LineConnection {
 
   /// Sends `line` as is (the caller adds the "\n").
   void send(std::string_view line) const;
+  /// How a read waits for the answer to arrive.
+  enum class Wait {
+    block,  ///< in recv(): the thread sleeps and is woken by the kernel
+    poll,   ///< recv(MSG_DONTWAIT) in a loop: the thread stays on its CPU, so a latency
+            ///< measured this way does not include the reader's own wake-up
+  };
   /// The next answer line, without its "\n"; throws on EOF, error or timeout.
-  std::string read_line();
+  std::string read_line(Wait wait = Wait::block);
   /// Reads a line and throws unless it is exactly `answer`.
-  void expect(std::string_view answer);
+  void expect(std::string_view answer, Wait wait = Wait::block);
+  /// Makes room for an answer of `bytes` up front, so that reading a long one (`.locks`)
+  /// does not time the reader's own buffer growing.
+  void reserve(std::size_t bytes) { buffer_.reserve(bytes); }
   /// Reads until the server closes its end; throws if anything else arrives first.
   void read_to_eof();
 

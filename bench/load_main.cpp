@@ -40,7 +40,7 @@ struct Options {
   std::vector<int> hold{10000, 19000};
   int hold_window = 100;
   int waiters = 100;
-  int rounds = 5;
+  int rounds = 10;
   std::vector<int> inspect{19000};
   int queries = 20;
   bool smoke = false;
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--hold-window", options.hold_window, "hold, inspect: connections opening at once")
       ->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--waiters", options.waiters, "handoff: waiters queued per round")->capture_default_str()->check(CLI::Range(1, 10000));
-  app.add_option("--rounds", options.rounds, "handoff: rounds per run")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--rounds", options.rounds, "handoff: measured rounds per run, each way (polling, then blocking reads), after one warm-up round")->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_option("--inspect", options.inspect, "inspect: locks held while querying")->delimiter(',')->check(CLI::Range(0, 60000));
   app.add_option("--queries", options.queries, "inspect: .stats and .locks queries per run")
       ->capture_default_str()->check(CLI::Range(1, 10000));
@@ -214,7 +214,8 @@ int main(int argc, char** argv) {
              targets.size() > 1 ? "; ours/floor > 1 means ours is higher (slower, for times)" : "");
   results.print_table(stdout, targets);
   if (!options.smoke && wanted(options, "handoff") && targets.size() > 1) {
-    fmt::print("\nhandoff against the floor (no queue) times release -> released on one connection.\n");
+    fmt::print("\nhandoff against the floor (no queue) times release -> released on one connection.\n"
+               "handoff p50/p99/max: the waiter polls for its answer; blocking p50/p99: it sleeps in recv().\n");
   }
   if (options.smoke) {
     fmt::print("\ntargets: not checked in --smoke mode\n");
