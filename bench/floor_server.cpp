@@ -12,7 +12,13 @@
 // Closing is as in our server: write the answer, shut down sending, read until the
 // client's EOF, close. No timers: a client that never closes keeps its connection.
 //
-//   bench_floor [--listen 127.0.0.1] [--port 0] [--port-file FILE]
+// With --threads N it runs N such loops, each on its own thread with its own listening
+// socket on the one port (SO_REUSEPORT: the kernel spreads new connections over them). The
+// floor shares nothing between connections, so that is the most a second thread could give
+// any server on this machine (docs/BENCHMARKS.md, "One thread or two?").
+//
+//   bench_floor [--listen 127.0.0.1] [--port 0] [--port-file FILE] [--threads 1]
+#include <sys/socket.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -21,11 +27,15 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -114,7 +124,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
 /// Accepts connections forever; on running out of descriptors, pauses instead of spinning.
 class Acceptor {
  public:
-  Acceptor(asio::io_context& io, const tcp::endpoint& endpoint) : acceptor_(io, endpoint), retry_(io) {}
+  /// With `share_port`, other acceptors may listen on the same port (SO_REUSEPORT).
+  Acceptor(asio::io_context& io, const tcp::endpoint& endpoint, bool share_port) : acceptor_(io), retry_(io) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    if (share_port) {
+      const int one = 1;
+      if (setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
+      }
+    }
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  }
 
   [[nodiscard]] unsigned short port() const { return acceptor_.local_endpoint().port(); }
   void start() { accept(); }
@@ -175,6 +197,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "Numeric address to listen on")->capture_default_str();
   app.add_option("--port", port, "TCP port; 0 picks a free one")->capture_default_str();
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening");
+  int threads = 1;
+  app.add_option("--threads", threads, "Event loops, each on its own thread and listening socket (SO_REUSEPORT)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -182,19 +208,32 @@ int main(int argc, char** argv) {
   }
   raise_open_file_limit();
   try {
-    asio::io_context io;
-    Acceptor acceptor(io, tcp::endpoint(asio::ip::make_address(listen), port));
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    /// One event loop and its listening socket.
+    struct Loop {
+      asio::io_context io{1};
+      std::unique_ptr<Acceptor> acceptor;
+    };
+    std::vector<std::unique_ptr<Loop>> loops;
+    const auto address = asio::ip::make_address(listen);
+    for (int i = 0; i < threads; ++i) {
+      auto loop = std::make_unique<Loop>();
+      const unsigned short loop_port = i == 0 ? port : loops.front()->acceptor->port();
+      loop->acceptor = std::make_unique<Acceptor>(loop->io, tcp::endpoint(address, loop_port), threads > 1);
+      loop->acceptor->start();
+      loops.push_back(std::move(loop));
+    }
+    asio::signal_set signals(loops.front()->io, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) {
-      acceptor.stop();
-      io.stop();
+      for (auto& loop : loops) loop->io.stop();
     });
-    acceptor.start();
-    if (!port_file.empty() && !write_port_file(port_file, acceptor.port())) {
+    if (!port_file.empty() && !write_port_file(port_file, loops.front()->acceptor->port())) {
       std::fprintf(stderr, "bench_floor: cannot write %s\n", port_file.c_str());
       return 2;
     }
-    io.run();
+    std::vector<std::thread> others;
+    for (std::size_t i = 1; i < loops.size(); ++i) others.emplace_back([&io = loops[i]->io] { io.run(); });
+    loops.front()->io.run();
+    for (auto& thread : others) thread.join();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_floor: %s\n", e.what());
     return 2;
