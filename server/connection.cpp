@@ -52,7 +52,10 @@ void Connection::clear_deadline() {
   has_deadline_ = false;
 }
 
-void Connection::deadline_passed() {
+void Connection::deadline_passed(Clock::time_point when) {
+  // Another connection's deadline, acted on first in the same batch, may have led to this
+  // one's being replaced (e.g. by a grant); then the replacement is still pending.
+  if (!has_deadline_ || deadline_ != when) return;
   has_deadline_ = false;  // the manager has already taken it off
   if (ended_) return;
   if (closing_) return end();
@@ -102,11 +105,10 @@ void Connection::clear_lock() {
 void Connection::read() {
   if (reading_ || ended_) return;
   reading_ = true;
+  auto on_readable = [self = shared_from_this()](std::error_code error) { self->on_readable(error); };
+  // In read_memory_: an idle holder's wait lasts for as long as it holds the lock.
   socket_.async_wait(TcpSocket::wait_read,
-                     asio::bind_allocator(HandlerAllocator<void>(read_memory_), [self = shared_from_this()](
-                                                                                      std::error_code error) {
-                       self->on_readable(error);
-                     }));
+                     asio::bind_allocator(HandlerAllocator<void>(read_memory_), std::move(on_readable)));
 }
 
 void Connection::on_readable(std::error_code error) {

@@ -60,8 +60,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] const std::string& peer() const { return peer_; }
   /// False once the connection has ended (its lock, if any, is already freed).
   [[nodiscard]] bool is_open() const { return !ended_; }
-  /// Called by the manager when the deadline set with set_deadline() has come.
-  void deadline_passed();
+  /// Called by the manager when a deadline set with set_deadline() has come: `when`.
+  void deadline_passed(Clock::time_point when);
 
  private:
   /// Waits for input: the next line, or what a closing client still sends. Waits without

@@ -55,16 +55,16 @@ void ConnectionManager::cancel_deadline(std::uint64_t id, TimePoint when) { dead
 
 void ConnectionManager::fire(TimePoint now) {
   // Taken off first: acting on one may end others or set new deadlines.
-  std::vector<std::uint64_t> due;
+  std::vector<std::pair<TimePoint, std::uint64_t>> due;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    due.push_back(deadlines_.begin()->second);
+    due.push_back(*deadlines_.begin());
     deadlines_.erase(deadlines_.begin());
   }
-  for (const auto id : due) {
+  for (const auto& [when, id] : due) {
     const auto it = connections_.find(id);
     if (it == connections_.end()) continue;
     const std::shared_ptr<Connection> connection = it->second;  // it may remove itself
-    connection->deadline_passed();
+    connection->deadline_passed(when);
   }
 }
 

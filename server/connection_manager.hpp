@@ -37,7 +37,7 @@ class ConnectionManager {
   /// Number of open connections.
   [[nodiscard]] std::size_t size() const { return connections_.size(); }
 
-  /// Calls Connection::deadline_passed() on connection `id` at `when` (the connection keeps
+  /// Calls Connection::deadline_passed(when) on connection `id` at `when` (the connection keeps
   /// its one deadline and withdraws it with cancel_deadline before setting another).
   void add_deadline(std::uint64_t id, TimePoint when);
   /// Withdraws a deadline added with add_deadline.
