@@ -25,7 +25,7 @@ namespace {
 
 /// Appends RFC 3339 times, formatting the date and the time of day only when the second
 /// changes: holders that took their locks within one second (thousands, when a fleet
-/// starts) share them, which halves the cost of a `.locks` with tens of thousands of holders.
+/// starts) share them. That took a third off building a `.locks` with 19,000 holders.
 class Rfc3339Writer {
  public:
   void append(std::string& out, std::chrono::system_clock::time_point time) {

@@ -45,6 +45,34 @@ TEST_CASE(".locks JSON shows a detached lock's id and expiry", "[locks-json]") {
   CHECK(holder.at("expires") == tnl::format_rfc3339(wall_now + 50s));
 }
 
+TEST_CASE(".locks JSON times are exact for holders within one second and across seconds", "[locks-json]") {
+  // The date and time of day are formatted once per second and reused: each holder must
+  // still get its own milliseconds, and a new second its own text.
+  tnl::LockTable table;
+  const tnl::LockTable::TimePoint t0{};
+  const std::vector<std::chrono::milliseconds> taken{0ms, 7ms, 999ms, 1000ms, 1001ms, 61'000ms, 61'050ms};
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    table.acquire({"n" + std::to_string(i), i + 1, "", "", "", 1, std::nullopt, {0, i + 1},
+                   tnl::LockTable::Kind::detached, 3600s},
+                  t0 + taken[i], [](auto, auto) {});
+  }
+  const auto wall_now = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;  // 2023-11-14T22:13:20Z
+  const tnl::LockTable::TimePoint steady_now = t0 + 100s;
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, {steady_now, wall_now}));
+  REQUIRE(json.at("locks").size() == taken.size());
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    const auto& holder = json.at("locks")[i].at("holders")[0];
+    const auto since = wall_now - (steady_now - (t0 + taken[i]));
+    INFO(i);
+    CHECK(holder.at("since") == tnl::format_rfc3339(since));
+    CHECK(holder.at("expires") == tnl::format_rfc3339(since + 3600s));
+  }
+  CHECK(json.at("locks")[0].at("holders")[0].at("since") == "2023-11-14T22:11:40.000Z");
+  CHECK(json.at("locks")[2].at("holders")[0].at("since") == "2023-11-14T22:11:40.999Z");
+  CHECK(json.at("locks")[3].at("holders")[0].at("since") == "2023-11-14T22:11:41.000Z");
+  CHECK(json.at("locks")[6].at("holders")[0].at("since") == "2023-11-14T22:12:41.050Z");
+}
+
 TEST_CASE("an HTTP lock record has Tracker's fields first, then ours", "[locks-json]") {
   tnl::LockTable table;
   const tnl::LockTable::TimePoint t0{};
