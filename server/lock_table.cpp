@@ -69,11 +69,9 @@ std::optional<LockTable::Holder> LockTable::release(const std::string& name, Own
 }
 
 std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now) {
-  const std::string* held_name = name_of(id);
-  if (held_name == nullptr) return std::nullopt;
-  std::string name = *held_name;
-  const auto& holders = entries_.at(name).holders;
-  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  const auto [entry, holder] = locate(id);
+  if (holder == nullptr) return std::nullopt;
+  std::string name = entry->first;
   auto freed = release(name, holder->owner, now);
   return Held{std::move(name), std::move(*freed)};
 }
@@ -92,21 +90,26 @@ bool LockTable::cancel(const std::string& name, OwnerId owner) {
 }
 
 std::optional<LockTable::Held> LockTable::find(const LockId& id) const {
-  const std::string* name = name_of(id);
-  if (name == nullptr) return std::nullopt;
-  const auto& holders = entries_.at(*name).holders;
-  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
-  return Held{*name, *holder};
+  const auto [entry, holder] = locate(id);
+  if (holder == nullptr) return std::nullopt;
+  return Held{entry->first, *holder};
 }
 
-const std::string* LockTable::name_of(const LockId& id) const {
-  if (const auto it = detached_ids_.find(id); it != detached_ids_.end()) return &entries_.find(it->second)->first;
-  for (const auto& [name, entry] : entries_) {
+std::pair<LockTable::Entries::const_iterator, const LockTable::Holder*> LockTable::locate(const LockId& id) const {
+  const auto holder_in = [&id](const Entry& entry) -> const Holder* {
     for (const auto& holder : entry.holders) {
-      if (holder.id == id) return &name;
+      if (holder.id == id) return &holder;
     }
+    return nullptr;
+  };
+  if (const auto known = detached_ids_.find(id); known != detached_ids_.end()) {
+    const auto entry = entries_.find(known->second);
+    return {entry, holder_in(entry->second)};
   }
-  return nullptr;
+  for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+    if (const Holder* holder = holder_in(entry->second)) return {entry, holder};
+  }
+  return {entries_.end(), nullptr};
 }
 
 bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
@@ -124,7 +127,7 @@ bool LockTable::restore(const std::string& name, std::size_t limit, Holder holde
   auto [it, inserted] = entries_.try_emplace(name);
   Entry& entry = it->second;
   if (inserted) entry.limit = limit;
-  if (entry.limit != limit || entry.holders.size() >= entry.limit || name_of(holder.id) != nullptr) {
+  if (entry.limit != limit || entry.holders.size() >= entry.limit || locate(holder.id).second != nullptr) {
     if (inserted) entries_.erase(it);
     return false;
   }

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "lock_id.hpp"
@@ -188,9 +189,9 @@ class LockTable {
               TimePoint now);
   /// Adds `holder` to `entry` and to the id and lease indexes.
   void add_holder(const std::string& name, Entry& entry, Holder holder);
-  /// The name held under `id` (a key of entries_), or null: detached holds through their
-  /// index, connection holds by a scan.
-  [[nodiscard]] const std::string* name_of(const LockId& id) const;
+  /// The hold with this id and its name's entry, or a null holder: detached holds through
+  /// their index, connection holds by a scan.
+  [[nodiscard]] std::pair<Entries::const_iterator, const Holder*> locate(const LockId& id) const;
   /// Removes the lease of `holder` from the lease index, if it has one.
   void drop_lease(const Holder& holder);
   /// Erases `name` when it is neither held nor awaited.

@@ -80,6 +80,7 @@ class FakeServer {
   FakeServer& operator=(const FakeServer&) = delete;
 
   [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
   /// Request lines received so far (without line ends).
   std::vector<std::string> requests() const {
     std::lock_guard<std::mutex> guard(mutex_);

@@ -23,14 +23,8 @@ note() { echo "kubernetes_manifests: $*"; }
 [[ -d $manifests ]] || fail "no $manifests"
 [[ -f $checker ]] || fail "no $checker"
 
-# The first python3 that has PyYAML: Debian's (python3-yaml; starts fast), else the one on PATH.
-python=
-for candidate in /usr/bin/python3 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
+source "$(dirname "${BASH_SOURCE[0]}")/lib/python.bash"
+python=$(python_with yaml)  # Debian: python3-yaml
 [[ -n $python ]] || fail "no python3 with PyYAML; run scripts/install-deps.sh (python3-yaml)"
 
 # ---- the real manifests pass ---------------------------------------------------------------

@@ -9,14 +9,8 @@ set -euo pipefail
 : "${TNL_BIN_DIR:?set by ctest}"
 : "${TNL_SOURCE_DIR:?set by ctest}"
 
-# The first python3 with prometheus_client: Debian's (python3-prometheus-client), else PATH's.
-python=
-for candidate in /usr/bin/python3 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import prometheus_client.parser' 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
+source "$(dirname "${BASH_SOURCE[0]}")/lib/python.bash"
+python=$(python_with prometheus_client.parser)  # Debian: python3-prometheus-client
 if [[ -z $python ]]; then
   echo "SKIPPED: no python3 with prometheus_client (Debian: python3-prometheus-client)"
   exit 77  # ctest reports it as skipped, not passed

@@ -1,14 +1,11 @@
 // Detached locks in the clients: ids, TTLs, answers, LockClient against a fake server, and
 // tcpnetlock_client's --ttl, --unlock and --renew.
-#include <stdlib.h>
-
 #include <catch2/catch.hpp>
-#include <map>
 #include <optional>
-#include <sstream>
 
 #include "../integration/cli_helpers.hpp"
 #include "client_options.hpp"
+#include "client_test_support.hpp"
 #include "detached.hpp"
 #include "lock_client.hpp"
 
@@ -18,46 +15,12 @@ using tnl::LockRequest;
 using tnl::Ttl;
 using tnl::test::cli::FakeServer;
 using namespace tnl::cli;
+using tnl::test::client::kind_of;
+using tnl::test::client::parse_client;
 
 namespace {
 
 constexpr const char* id = "0f8e5b1c-4a53-4c1e-9d2a-6f1b7a0c3e21";
-
-std::uint16_t port_of(const FakeServer& fake) { return static_cast<std::uint16_t>(std::stoi(fake.port_string())); }
-
-ClientError::Kind kind_of(const std::function<void()>& operation) {
-  try {
-    operation();
-  } catch (const ClientError& e) {
-    return e.kind();
-  }
-  FAIL("expected a ClientError");
-  return ClientError::Kind::not_connected;
-}
-
-/// Unsets the TCPNETLOCK_* variables for one scope.
-class NoEnv {
- public:
-  NoEnv() {
-    for (const char* name : {env_host, env_port, env_client_id, env_wait, env_reason}) {
-      if (const char* old = ::getenv(name)) saved_[name] = old;
-      ::unsetenv(name);
-    }
-  }
-  ~NoEnv() {
-    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
-  }
-
- private:
-  std::map<std::string, std::string> saved_;
-};
-
-std::optional<int> parse_client(ClientOptions& options, const std::vector<std::string>& args) {
-  CLI::App app{"", "tcpnetlock_client"};
-  add_client_options(app, options);
-  std::ostringstream quiet;
-  return parse(app, args, quiet, quiet);
-}
 
 }  // namespace
 
@@ -142,7 +105,7 @@ TEST_CASE("LockClient: detached locks", "[client][lock_client][detached]") {
   request.name = "db";
   SECTION("granted: the id, and the connection is closed") {
     FakeServer fake({std::string("ok,id:") + id});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     const auto result = client.lock_detached(request, Ttl{600.0});
     CHECK(result.granted);
     CHECK(result.id == id);
@@ -152,7 +115,7 @@ TEST_CASE("LockClient: detached locks", "[client][lock_client][detached]") {
   }
   SECTION("granted with a token") {
     FakeServer fake({std::string("ok,id:") + id + ",token:99"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.fencing = true;
     const auto result = client.lock_detached(request, Ttl{std::nullopt});
     CHECK(result.token == std::optional<std::uint64_t>(99));
@@ -160,18 +123,18 @@ TEST_CASE("LockClient: detached locks", "[client][lock_client][detached]") {
   }
   SECTION("not granted") {
     FakeServer fake({"not-granted"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     CHECK_FALSE(client.lock_detached(request, Ttl{5.0}).granted);
     CHECK_FALSE(client.is_open());
   }
   SECTION("err") {
     FakeServer fake({"err,invalid ttl"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     CHECK(kind_of([&] { client.lock_detached(request, Ttl{5.0}); }) == ClientError::Kind::server_error);
   }
   SECTION("a server without detached locks answers a plain ok") {
     FakeServer fake({"ok"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     try {
       client.lock_detached(request, Ttl{5.0});
       FAIL("no exception");
@@ -188,20 +151,20 @@ TEST_CASE("LockClient: unlock and renew", "[client][lock_client][detached]") {
   LockClient client(io);
   SECTION("unlock") {
     FakeServer fake({"released"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     client.unlock(id);
     CHECK_FALSE(client.is_open());
     CHECK(fake.requests() == std::vector<std::string>{std::string("unlock,id:") + id});
   }
   SECTION("renew") {
     FakeServer fake({"renewed"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     client.renew(id, Ttl{90.0});
     CHECK(fake.requests() == std::vector<std::string>{std::string("renew,id:") + id + ",ttl:90"});
   }
   SECTION("the server says no") {
     FakeServer fake({"err,unknown lock id"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     try {
       client.unlock(id);
       FAIL("no exception");
@@ -213,19 +176,19 @@ TEST_CASE("LockClient: unlock and renew", "[client][lock_client][detached]") {
   }
   SECTION("an unexpected answer") {
     FakeServer fake({"released"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     CHECK(kind_of([&] { client.renew(id, Ttl{1.0}); }) == ClientError::Kind::unexpected_answer);
   }
   SECTION("an invalid id is not sent") {
     FakeServer fake({"released"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     CHECK_THROWS_AS(client.unlock("deploy"), std::invalid_argument);
     CHECK(fake.requests().empty());
   }
 }
 
 TEST_CASE("client: --ttl, --unlock and --renew", "[client][options][detached]") {
-  NoEnv env;
+  tnl::test::ScopedEnv env(tnl::test::client::no_client_env);
   SECTION("no new option: hold the lock, as before") {
     ClientOptions options;
     REQUIRE_FALSE(parse_client(options, {"db"}));

@@ -3,17 +3,18 @@
 #include <thread>
 
 #include "../integration/cli_helpers.hpp"
+#include "client_test_support.hpp"
 #include "lock_client.hpp"
 
 using tnl::ClientError;
 using tnl::LockClient;
 using tnl::test::wait_until;
+using tnl::test::client::kind_of;
 using tnl::test::cli::FakeServer;
 using tnl::test::cli::RefusingPort;
 using namespace std::chrono_literals;
 
 namespace {
-std::uint16_t port_of(const FakeServer& fake) { return static_cast<std::uint16_t>(std::stoi(fake.port_string())); }
 
 /// Runs `io` until `condition` holds or 10 s pass. The io_context is stopped whenever it
 /// ran out of work, so it is restarted first.
@@ -28,22 +29,13 @@ bool run_until(asio::io_context& io, Condition condition) {
   return true;
 }
 
-ClientError::Kind kind_of(const std::function<void()>& operation) {
-  try {
-    operation();
-  } catch (const ClientError& e) {
-    return e.kind();
-  }
-  FAIL("expected a ClientError");
-  return ClientError::Kind::not_connected;
-}
 }  // namespace
 
 TEST_CASE("lock granted, keepalive, release", "[client][lock_client]") {
   FakeServer fake({"ok", "alive", "released"});
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   CHECK(client.lock("abc", "me@host"));
   client.keepalive();
   client.release();
@@ -55,7 +47,7 @@ TEST_CASE("connect tries every address of localhost", "[client][lock_client]") {
   FakeServer fake({"pong"});  // listens on 127.0.0.1 only
   asio::io_context io;
   LockClient client(io);
-  client.connect("localhost", port_of(fake));
+  client.connect("localhost", fake.port());
   client.ping();
   CHECK(fake.requests() == std::vector<std::string>{".ping"});
 }
@@ -64,7 +56,7 @@ TEST_CASE("not granted closes the connection", "[client][lock_client]") {
   FakeServer fake({"not-granted"});
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   CHECK_FALSE(client.lock("abc"));
   CHECK_FALSE(client.is_open());
   CHECK(fake.requests() == std::vector<std::string>{"lock,name:abc"});
@@ -75,12 +67,12 @@ TEST_CASE("unexpected answers throw", "[client][lock_client]") {
   LockClient client(io);
   SECTION("err on lock") {
     FakeServer fake({"err,invalid lock name"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     CHECK(kind_of([&] { client.lock("abc"); }) == ClientError::Kind::server_error);
   }
   SECTION("bad-action on release") {
     FakeServer fake({"ok", "bad-action"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     CHECK(kind_of([&] { client.release(); }) == ClientError::Kind::unexpected_answer);
   }
@@ -90,7 +82,7 @@ TEST_CASE("stats returns the JSON text; CRLF answers are tolerated", "[client][l
   FakeServer fake({"stats,{\"lock_count\": 0}\r"});
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   CHECK(client.stats() == "{\"lock_count\": 0}");
 }
 
@@ -104,14 +96,14 @@ TEST_CASE("refused, timeout, connection lost, not connected", "[client][lock_cli
   }
   SECTION("no answer in time") {
     FakeServer fake({});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     const auto start = std::chrono::steady_clock::now();
     CHECK(kind_of([&] { client.lock("abc", std::nullopt, 100ms); }) == ClientError::Kind::timeout);
     CHECK(std::chrono::steady_clock::now() - start < 5s);
   }
   SECTION("server closes") {
     FakeServer fake({"ok"}, true);
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     CHECK(kind_of([&] { client.keepalive(); }) == ClientError::Kind::connection_lost);
   }
@@ -124,7 +116,7 @@ TEST_CASE("invalid names are refused before sending", "[client][lock_client]") {
   FakeServer fake({"ok"});
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   CHECK_THROWS_AS(client.lock("a b"), std::invalid_argument);
   CHECK_THROWS_AS(client.lock("ab", "x y"), std::invalid_argument);
 }
@@ -135,7 +127,7 @@ TEST_CASE("watching reports a broken connection or an unexpected line", "[client
   std::optional<std::string> lost;
   SECTION("closed") {
     FakeServer fake({"ok"}, true);
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
@@ -143,7 +135,7 @@ TEST_CASE("watching reports a broken connection or an unexpected line", "[client
   }
   SECTION("shutting-down, even pipelined with the ok") {
     FakeServer fake({"ok\nshutting-down"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
@@ -151,7 +143,7 @@ TEST_CASE("watching reports a broken connection or an unexpected line", "[client
   }
   SECTION("lost,REASON") {
     FakeServer fake({"ok\nlost,holder timeout"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
@@ -159,7 +151,7 @@ TEST_CASE("watching reports a broken connection or an unexpected line", "[client
   }
   SECTION("any other line") {
     FakeServer fake({"ok\nsurprise"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     REQUIRE(client.lock("abc"));
     client.start_watch(std::nullopt, [&](const std::string& reason) { lost = reason; });
     REQUIRE(run_until(io, [&] { return lost.has_value(); }));
@@ -173,7 +165,7 @@ TEST_CASE("watching with keepalives, then releasing", "[client][lock_client]") {
   FakeServer fake({"ok", "alive", "alive", "released"});
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   REQUIRE(client.lock("abc"));
   bool lost = false;
   client.start_watch(50ms, [&](const std::string&) { lost = true; });
@@ -193,7 +185,7 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   request.name = "db";
   SECTION("a default request is the contract's plain lock") {
     FakeServer fake({"ok"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.client_id = "ci-7";
     const auto result = client.lock(request);
     CHECK(result.granted);
@@ -202,7 +194,7 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   }
   SECTION("every extension, and a token") {
     FakeServer fake({"ok,token:42"});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.wait_seconds = 2.5;
     request.fencing = true;
     request.limit = 3;
@@ -214,7 +206,7 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   }
   SECTION("wait inf, whole seconds") {
     FakeServer fake({"not-granted"}, true);
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.wait_seconds = std::nullopt;
     CHECK_FALSE(client.lock(request).granted);
     CHECK_FALSE(client.is_open());
@@ -223,7 +215,7 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   SECTION("the answer may come after the margin, within the wait") {
     // The fake server never answers; a 0.3 s wait with a 0.1 s margin times out after 0.4 s.
     FakeServer fake({});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.wait_seconds = 0.3;
     const auto start = std::chrono::steady_clock::now();
     CHECK(kind_of([&] { client.lock(request, 100ms); }) == ClientError::Kind::timeout);
@@ -231,7 +223,7 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   }
   SECTION("err,limit mismatch is a server error with its text") {
     FakeServer fake({"err,limit mismatch"}, true);
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.limit = 2;
     try {
       client.lock(request);
@@ -243,13 +235,13 @@ TEST_CASE("lock with the extensions: request as sent, token, wait, errors", "[cl
   }
   SECTION("a malformed token is an unexpected answer") {
     FakeServer fake({"ok,token:x"}, true);
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.fencing = true;
     CHECK(kind_of([&] { client.lock(request); }) == ClientError::Kind::unexpected_answer);
   }
   SECTION("invalid requests are refused before sending") {
     FakeServer fake({});
-    client.connect("127.0.0.1", port_of(fake));
+    client.connect("127.0.0.1", fake.port());
     request.reason = "a,b";
     CHECK_THROWS_AS(client.lock(request), std::invalid_argument);
     request.reason = std::string(257, 'x');
@@ -265,7 +257,7 @@ TEST_CASE("locks returns the JSON text", "[client][lock_client]") {
   FakeServer fake({"locks,{\"locks\":[]}"}, true);
   asio::io_context io;
   LockClient client(io);
-  client.connect("127.0.0.1", port_of(fake));
+  client.connect("127.0.0.1", fake.port());
   CHECK(client.locks(std::string_view("db")) == "{\"locks\":[]}");
   CHECK(fake.requests() == std::vector<std::string>{".locks,name:db"});
 }

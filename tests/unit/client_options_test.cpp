@@ -11,6 +11,7 @@
 #include "client_options.hpp"
 #include "do_options.hpp"
 #include "wait_status.hpp"
+#include "client_test_support.hpp"
 #include "scoped_env.hpp"
 
 using namespace tnl::cli;
@@ -19,8 +20,8 @@ namespace {
 
 using tnl::test::ScopedEnv;
 
-const std::map<std::string, std::optional<std::string>> no_env{
-    {env_host, std::nullopt}, {env_port, std::nullopt}, {env_client_id, std::nullopt}};
+using tnl::test::client::no_client_env;
+using tnl::test::client::parse_client;
 
 /// Parses tcpnetlock_do arguments; the exit code when parsing says to exit.
 std::optional<int> parse_do(DoOptions& options, const std::vector<std::string>& args) {
@@ -30,17 +31,10 @@ std::optional<int> parse_do(DoOptions& options, const std::vector<std::string>& 
   return parse(app, args, quiet, quiet);
 }
 
-std::optional<int> parse_client(ClientOptions& options, const std::vector<std::string>& args) {
-  CLI::App app{"", "tcpnetlock_client"};
-  add_client_options(app, options);
-  std::ostringstream quiet;
-  return parse(app, args, quiet, quiet);
-}
-
 }  // namespace
 
 TEST_CASE("do: defaults", "[client][options]") {
-  ScopedEnv env(no_env);
+  ScopedEnv env(no_client_env);
   DoOptions options;
   REQUIRE_FALSE(parse_do(options, {"ls"}));
   CHECK(options.host == "localhost");
@@ -58,7 +52,7 @@ TEST_CASE("do: defaults", "[client][options]") {
 }
 
 TEST_CASE("do: every option", "[client][options]") {
-  ScopedEnv env(no_env);
+  ScopedEnv env(no_client_env);
   DoOptions options;
   REQUIRE_FALSE(parse_do(options, {"--lock-name", "n", "--host", "h", "--port", "1234", "--client-id", "c@d",
                                    "--retry", "3", "--retry-wait", "0.5", "--keep-alive", "--keep-alive-secs", "2",
@@ -78,7 +72,7 @@ TEST_CASE("do: every option", "[client][options]") {
 }
 
 TEST_CASE("do: '--' passes option-like command words through", "[client][options]") {
-  ScopedEnv env(no_env);
+  ScopedEnv env(no_client_env);
   DoOptions options;
   REQUIRE_FALSE(parse_do(options, {"--retry", "1", "--", "ls", "-l", "--retry"}));
   CHECK(options.retry == 1);
@@ -104,7 +98,7 @@ TEST_CASE("do: the environment supplies host, port and client id defaults", "[cl
 }
 
 TEST_CASE("do: invalid options", "[client][options]") {
-  ScopedEnv env(no_env);
+  ScopedEnv env(no_client_env);
   DoOptions options;
   SECTION("parse errors exit 2") {
     CHECK(parse_do(options, {}) == 2);
@@ -141,7 +135,7 @@ TEST_CASE("do: invalid options", "[client][options]") {
 }
 
 TEST_CASE("do: the lock name is derived from the --shell string too", "[client][options]") {
-  ScopedEnv env(no_env);
+  ScopedEnv env(no_client_env);
   DoOptions options;
   REQUIRE_FALSE(parse_do(options, {"--shell", "./migrate.sh --all"}));
   REQUIRE_FALSE(finalize_do_options(options));
@@ -150,7 +144,7 @@ TEST_CASE("do: the lock name is derived from the --shell string too", "[client][
 
 TEST_CASE("client: options and environment", "[client][options]") {
   SECTION("defaults") {
-    ScopedEnv env(no_env);
+    ScopedEnv env(no_client_env);
     ClientOptions options;
     REQUIRE_FALSE(parse_client(options, {"name"}));
     CHECK(options.lock_name == "name");
@@ -171,7 +165,7 @@ TEST_CASE("client: options and environment", "[client][options]") {
     CHECK(options.keep_alive_secs == 1.5);
   }
   SECTION("errors") {
-    ScopedEnv env(no_env);
+    ScopedEnv env(no_client_env);
     ClientOptions options;
     CHECK(parse_client(options, {}) == 2);
     CHECK(parse_client(options, {"a", "b"}) == 2);

@@ -1,12 +1,18 @@
 # Sourced by the shell tests that talk to a real server over HTTP (not a test itself: only
 # tests/scripts/*.sh are). Gives a private work directory, cleanup on exit, `fail` and
-# `step`, and start_http_server, which sets server_pid, PORT (the lock port) and URL.
+# `step`, start_http_server, which sets server_pid, PORT (the lock port), HTTP_PORT and URL,
+# and stop_http_server.
 
 work=$(mktemp -d)
 server_pid=
+# stop_http_server: stops the server started last, if it runs (a test may start another).
+stop_http_server() {
+  if [[ -n $server_pid ]]; then { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true; fi
+  server_pid=
+}
 cleanup() {
   exec 3>&- 4>&- 2>/dev/null || true  # lock connections a test may hold on fds 3 and 4
-  if [[ -n $server_pid ]]; then { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true; fi
+  stop_http_server
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -21,6 +27,7 @@ step() { echo "== $*"; }
 # start_http_server [ARG...]: the server on ephemeral loopback ports, with ARGs too; waits
 # (at most 10 s) until it serves HTTP.
 start_http_server() {
+  rm -f "$work/port" "$work/http-port"
   "$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --port-file "$work/port" \
     --http 127.0.0.1:0 --http-port-file "$work/http-port" "$@" 2>"$work/server.log" &
   server_pid=$!
@@ -31,5 +38,6 @@ start_http_server() {
     sleep 0.05
   done
   PORT=$(cat "$work/port")
-  URL="http://127.0.0.1:$(cat "$work/http-port")"
+  HTTP_PORT=$(cat "$work/http-port")
+  URL="http://127.0.0.1:$HTTP_PORT"
 }
