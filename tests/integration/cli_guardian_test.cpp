@@ -42,6 +42,22 @@ class NextHolder {
   LineClient client_;
 };
 
+/// The processes below tcpnetlock_do `root` but its guardian: the command and all it started.
+std::vector<pid_t> command_tree(pid_t root) {
+  std::vector<pid_t> tree;
+  for (pid_t pid : descendants(root)) {
+    if (name_of(pid) != "tnl_guardian") tree.push_back(pid);
+  }
+  return tree;
+}
+
+/// Names and pids of `pids`, for messages.
+std::string describe(const std::vector<pid_t>& pids) {
+  std::string text;
+  for (pid_t pid : pids) text += name_of(pid) + "[" + std::to_string(pid) + "] ";
+  return text;
+}
+
 /// True once every one of `names` runs among the descendants of `root`.
 bool running_below(pid_t root, const std::vector<std::string>& names) {
   return wait_until([&] {
@@ -75,7 +91,7 @@ TEST_CASE("do: SIGKILL of tcpnetlock_do alone: the lock is held until every desc
   auto p = ChildProcess::start(do_argv(server, args), clean_env());
   Leftovers leftovers;
   REQUIRE(running_below(p.pid(), names));
-  const auto family = descendants(p.pid());
+  const auto family = command_tree(p.pid());
   leftovers.add(family);
   NextHolder next(server, "orphans");
 
@@ -84,6 +100,7 @@ TEST_CASE("do: SIGKILL of tcpnetlock_do alone: the lock is held until every desc
   REQUIRE(next.granted());
   const auto left_at_grant = still_alive(family);
   const std::string written_at_grant = read_file(writes);
+  INFO("left at the grant: " << describe(left_at_grant));
   CHECK(left_at_grant.empty());
   // Whatever was left (before the guardian) runs on unlocked and writes after the grant.
   CHECK(wait_until([&] { return still_alive(family).empty(); }));
@@ -102,7 +119,7 @@ TEST_CASE("do: background jobs the command leaves are terminated before the rele
   auto p = ChildProcess::start(do_argv(server, {"--lock-name", "bg", "--", "sh", "-c", script}), clean_env());
   Leftovers leftovers;
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
-  const auto family = descendants(p.pid());
+  const auto family = command_tree(p.pid());
   leftovers.add(family);
   const auto background = read_pids(dir.path() / "pids");
   REQUIRE(background.size() == 2);
@@ -173,18 +190,16 @@ TEST_CASE("do: SIGKILL of the guardian alone: the command and its descendants di
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
   REQUIRE(running_below(p.pid(), {"sleep"}));
   leftovers.add(descendants(p.pid()));
-  const auto guardians = descendants_named(p.pid(), "tcpnetlock_guard");
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
   REQUIRE(guardians.size() == 1);
   CHECK(parent_of(guardians[0]) == p.pid());
-  std::vector<pid_t> family;
-  for (pid_t pid : descendants(p.pid())) {
-    if (pid != guardians[0]) family.push_back(pid);
-  }
+  const auto family = command_tree(p.pid());
   REQUIRE(family.size() >= 2);
   NextHolder next(server, "guarded");
 
   ::kill(guardians[0], SIGKILL);
   REQUIRE(next.granted());
+  INFO("left at the grant: " << describe(still_alive(family)));
   CHECK(still_alive(family).empty());
   const auto status = p.wait_for_exit();
   REQUIRE(status);
@@ -200,7 +215,7 @@ TEST_CASE("do: the guardian is in a process group of its own and does not answer
   options.new_process_group = true;  // as a shell starts a job
   auto p = ChildProcess::start(do_argv(server, {"--lock-name", "job", "--shell", ready_then_wait_for_go(dir)}), options);
   REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
-  const auto guardians = descendants_named(p.pid(), "tcpnetlock_guard");
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
   REQUIRE(guardians.size() == 1);
   CHECK(::getpgid(guardians[0]) != ::getpgid(p.pid()));
   // `kill -9 %1`: the job's process group, which is tcpnetlock_do alone.
@@ -211,7 +226,7 @@ TEST_CASE("do: the guardian is in a process group of its own and does not answer
   CHECK(wait_until([&] { return !alive(guardians[0]); }));
 }
 
-TEST_CASE("do: a stopped command stops tcpnetlock_do; SIGCONT resumes both", "[cli][do][guardian]") {
+TEST_CASE("do: a stopped command stops tcpnetlock_do, and SIGCONT resumes both", "[cli][do][guardian]") {
   ServerProcess server;
   TempDir dir;
   SpawnOptions options = clean_env();
