@@ -241,3 +241,21 @@ TEST_CASE("do: a stopped command stops tcpnetlock_do, and SIGCONT resumes both",
   CHECK(status->exited(0));
   CHECK(p.stdout_text() == "resumed\n");
 }
+
+TEST_CASE("do: on a terminal, a stopped command gets the terminal back when it is continued", "[cli][do][tty]") {
+  ServerProcess server;
+  // script(1) makes tcpnetlock_do a session leader on a pseudo-terminal: its process group
+  // is orphaned, so its own SIGTSTP is discarded and it continues the command at once,
+  // which must then be the terminal's foreground group again.
+  const std::string command = binary("tcpnetlock_do") + " --host 127.0.0.1 --port " + server.port_string() +
+                              " --lock-name tstp -- sh -c 'kill -STOP $$; ps -o pgid= -o tpgid= -p $$'";
+  auto p = ChildProcess::start({"script", "-qfec", command, "/dev/null"}, clean_env());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));
+  std::istringstream fields(p.stdout_text());
+  long pgid = 0;
+  long tpgid = 0;
+  REQUIRE(fields >> pgid >> tpgid);
+  CHECK(pgid == tpgid);
+}
