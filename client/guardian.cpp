@@ -81,19 +81,20 @@ int Guardian::wait() {
 
 int end_descendants(pid_t group, std::chrono::steady_clock::duration grace) {
   const pid_t self = ::getpid();
-  const auto signal_all = [&](int sig) {
-    const auto found = signal_descendants(self, 0, sig);
-    if (!found && group > 0) ::kill(-group, sig);  // without /proc, the group is what we can reach
+  const auto signal_all = [&](std::initializer_list<int> signals) {
+    const auto found = signal_descendants(self, 0, signals);
+    if (!found && group > 0) {
+      for (int sig : signals) ::kill(-group, sig);  // without /proc, the group is what we can reach
+    }
     return found;
   };
-  const auto found = signal_all(SIGTERM);
-  signal_all(SIGCONT);  // a stopped process could not act on SIGTERM
+  const auto found = signal_all({SIGTERM, SIGCONT});  // a stopped process could not act on SIGTERM
   const auto deadline = std::chrono::steady_clock::now() + grace;
   // Every orphan of the tree becomes our child (we are a subreaper): none left, none at all.
   // SIGKILLed processes cannot fork any more, so the rounds after the grace end; each finds
   // at most what forked between the previous round's reading of /proc and its kills.
   while (reap_children([](pid_t, int) {})) {
-    if (std::chrono::steady_clock::now() >= deadline) signal_all(SIGKILL);
+    if (std::chrono::steady_clock::now() >= deadline) signal_all({SIGKILL});
     const timespec pause{0, 10'000'000};  // 10 ms: this only runs when the guardian died
     ::nanosleep(&pause, nullptr);
   }

@@ -139,14 +139,15 @@ class Guard {
         true);
   }
 
-  /// Sends `sig` to every descendant; nullopt when /proc cannot be read.
-  std::optional<std::size_t> signal_tree(int sig) {
+  /// Sends `signals` to every descendant; nullopt when /proc cannot be read.
+  std::optional<std::size_t> signal_tree(std::initializer_list<int> signals) {
     // The command's group is signalled only while the command is unreaped: its pid (the
     // group's id) cannot be reused before. A group signal also catches forks in progress.
-    if (!command_ended_) ::kill(-command_, sig);
-    const auto found = signal_descendants(::getpid(), 0, sig);
+    const auto found = signal_descendants(::getpid(), command_ended_ ? 0 : command_, signals);
     if (!found) {
-      if (command_ended_) ::kill(-command_, sig);  // the best we can do without /proc
+      if (command_ended_) {
+        for (int sig : signals) ::kill(-command_, sig);  // the best we can do without /proc
+      }
       if (!warned_blind_) {
         warned_blind_ = true;
         say("cannot read /proc: only the command's process group can be signalled; the lock is held until "
@@ -160,8 +161,7 @@ class Guard {
     if (phase_ != Phase::running) return;
     phase_ = Phase::terminating;
     deadline_ = Clock::now() + options_.kill_grace;
-    const auto found = signal_tree(SIGTERM);
-    signal_tree(SIGCONT);  // a stopped process could not act on SIGTERM
+    const auto found = signal_tree({SIGTERM, SIGCONT});  // a stopped process could not act on SIGTERM
     tell(Kind::terminating, found ? static_cast<int>(*found) : -1, command_ended_ ? 1 : 0);
     if (options_.kill_grace <= Clock::duration::zero()) phase_ = Phase::killing;
   }
@@ -169,7 +169,7 @@ class Guard {
   // SIGKILLed processes cannot fork any more, so the rounds end: each finds at most what
   // forked between the previous round's reading of /proc and its kills.
   void kill_round() {
-    const auto found = signal_tree(SIGKILL);
+    const auto found = signal_tree({SIGKILL});
     if (!told_killing_) {
       told_killing_ = true;
       tell(Kind::killing, found ? static_cast<int>(*found) : -1);

@@ -89,15 +89,19 @@ std::optional<std::vector<pid_t>> find_descendants(pid_t root) {
   return found;
 }
 
-std::optional<std::size_t> signal_descendants(pid_t root, pid_t group, int sig) {
-  if (group > 0) ::kill(-group, sig);
+std::optional<std::size_t> signal_descendants(pid_t root, pid_t group, std::initializer_list<int> signals) {
+  for (int sig : signals) {
+    if (group > 0) ::kill(-group, sig);
+  }
   const auto descendants = find_descendants(root);
   if (!descendants) return std::nullopt;
   // A pid found above is either our child (a zombie until we reap it, so its pid cannot
   // be reused meanwhile) or the child of a process of the tree that has not reaped it:
   // only that parent's reaping and a wrap-around of the pid space in the microseconds
   // between reading /proc and this kill could make it another process.
-  for (pid_t pid : *descendants) ::kill(pid, sig);
+  for (int sig : signals) {
+    for (pid_t pid : *descendants) ::kill(pid, sig);
+  }
   return descendants->size();
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -26,10 +27,10 @@ namespace tnl {
 /// be read or is not this process's (another PID namespace's /proc, say).
 [[nodiscard]] std::optional<std::vector<pid_t>> find_descendants(pid_t root);
 
-/// Sends `sig` to every descendant of `root` and to process group `group` (when > 0).
-/// Returns how many descendants were found; nullopt when /proc cannot be read (then only
-/// the group was signalled).
-std::optional<std::size_t> signal_descendants(pid_t root, pid_t group, int sig);
+/// Sends `signals`, in order, to every descendant of `root` (read from /proc once) and to
+/// process group `group` (when > 0). Returns how many descendants were found; nullopt when
+/// /proc cannot be read (then only the group was signalled).
+std::optional<std::size_t> signal_descendants(pid_t root, pid_t group, std::initializer_list<int> signals);
 
 /// Reaps every child that has ended (and with `stops`, reports every child that has
 /// stopped), without blocking: `on_child(pid, raw_status)` is called for each. Returns

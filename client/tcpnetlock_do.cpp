@@ -39,6 +39,7 @@
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <exception>
@@ -95,10 +96,13 @@ std::optional<std::string> release(tnl::LockClient& client, const DoOptions& opt
 }
 
 int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
-  // What whoever started us ignores stays ignored in the command (see ChildOptions).
-  const std::vector<int> inherited_ignored =
+  // What whoever started us ignores stays ignored in the command (see ChildOptions), but
+  // SIGCHLD: an ignored one makes the kernel reap children unasked, which breaks any command
+  // that waits for its own (and would take the guardian's status from us).
+  std::vector<int> inherited_ignored =
       ignored({std::begin(tnl::guardian::handled_signals), std::end(tnl::guardian::handled_signals)});
-  // An ignored SIGCHLD would have the kernel reap the guardian for us, and its status with it.
+  inherited_ignored.erase(std::remove(inherited_ignored.begin(), inherited_ignored.end(), SIGCHLD),
+                          inherited_ignored.end());
   ::signal(SIGCHLD, SIG_DFL);
 
   asio::io_context io;
