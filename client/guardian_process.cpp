@@ -1,6 +1,8 @@
 // The guardian process. Plain POSIX and one ppoll() loop: it is a fork of tcpnetlock_do,
-// whose Asio state it never touches (only the thread that forked exists here, so nothing
-// but its own calls can hold a lock: allocating is fine, Asio and logging are not used).
+// whose Asio state it never touches. Only the forking thread exists here; a lock another
+// thread of tcpnetlock_do held at the fork (Asio's resolver thread has its own) stays held,
+// so Asio and the logger are not used, while malloc (which glibc's fork leaves usable) and
+// plain system calls are.
 #include "guardian_process.hpp"
 
 #include <poll.h>
