@@ -48,9 +48,9 @@ CLI::Validator seconds_between(double min, double max) {
         if (CLI::detail::lexical_cast(input, value) && std::isfinite(value) && value >= min && value <= max) {
           return {};
         }
-        return fmt::format("'{}' is not a number of seconds from {:g} to {:g}", input, min, max);
+        return fmt::format("'{}' is not a number of seconds from {:.10g} to {:.10g}", input, min, max);
       },
-      fmt::format("SECONDS in [{:g} - {:g}]", min, max));
+      fmt::format("SECONDS in [{:.10g} - {:.10g}]", min, max));
 }
 
 void take_last_values(CLI::App& app) { app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast); }

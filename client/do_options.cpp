@@ -41,7 +41,7 @@ void add_do_options(CLI::App& app, DoOptions& options) {
       ->capture_default_str();
   add_lock_extension_options(app, options.lock);
   app.add_option("--on-lost", options.on_lost,
-                 "When the lock is lost while COMMAND runs: 'kill' its process group, or only 'warn'")
+                 "When the lock is lost while COMMAND runs: 'kill' everything it started, or only 'warn'")
       ->check(CLI::IsMember({"kill", "warn"}))
       ->capture_default_str();
   app.add_option("--kill-grace", options.kill_grace,
