@@ -46,11 +46,12 @@ constexpr auto blind_round_interval = std::chrono::milliseconds(200);
 /// SIGCHLD's handler: it only has to interrupt ppoll().
 void on_child_signal(int) {}
 
-/// A line on stderr, for what only the guardian can still say once tcpnetlock_do has died.
+/// A line on stderr ("tnl_guardian[PID]: ..."), for what only the guardian can still say
+/// once tcpnetlock_do has died.
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void say(const char* format, ...) {
   char line[512];
-  const int prefix = std::snprintf(line, sizeof line, "tcpnetlock_do[%d]: ", static_cast<int>(::getpid()));
+  const int prefix = std::snprintf(line, sizeof line, "%s[%d]: ", guardian_name, static_cast<int>(::getpid()));
   va_list args;
   va_start(args, format);
   std::vsnprintf(line + prefix, sizeof line - static_cast<std::size_t>(prefix) - 1, format, args);
