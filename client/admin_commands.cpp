@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "admin_format.hpp"
+#include "cli_support.hpp"
 #include "detached.hpp"
 #include "protocol.hpp"
 
@@ -188,13 +189,15 @@ void add_admin_options(CLI::App& app, AdminOptions& options) {
       "4 unexpected answer (not JSON, a 5xx); 5 unauthorized (401: give the admin token).\n"
       "Environment: TCPNETLOCK_ADMIN_URL (--url), TCPNETLOCK_ADMIN_TOKEN_FILE (--token-file), or\n"
       "TCPNETLOCK_ADMIN_TOKEN holding the token itself.\n");
+  // An option given twice takes its last value, as with argparse; subcommands inherit this.
+  tnl::cli::take_last_values(app);
   app.add_option("--url", options.url, "Base URL of the server's HTTP API")->envname(env_url)->capture_default_str();
   app.add_option("--token-file", options.token_file,
                  "File whose first line is the admin token (sent as 'Authorization: Bearer')")
       ->envname(env_token_file);
   app.add_flag("--json", options.json, "Print the server's JSON instead of text (for scripts)");
   app.add_option("--timeout", options.timeout, "Seconds to wait for each answer")
-      ->check(CLI::Range(0.001, 3600.0))
+      ->check(tnl::cli::seconds_between(0.001, 3600))
       ->capture_default_str();
   app.require_subcommand(1);
   // The options above may come after the subcommand too: `tcpnetlock_admin list --json`.

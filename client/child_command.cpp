@@ -12,23 +12,6 @@
 
 namespace tnl {
 
-namespace {
-
-/// tcsetpgrp with SIGTTOU blocked: a process that is not (or no longer) in the foreground
-/// group would otherwise be stopped by it. False on failure (e.g. the group is gone).
-bool set_foreground(int fd, pid_t group) {
-  sigset_t ttou;
-  sigset_t previous;
-  sigemptyset(&ttou);
-  sigaddset(&ttou, SIGTTOU);
-  ::pthread_sigmask(SIG_BLOCK, &ttou, &previous);
-  const bool done = ::tcsetpgrp(fd, group) == 0;
-  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return done;
-}
-
-}  // namespace
-
 ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std::vector<int>& caught_signals) {
   ChildOptions options;
   options.caught_signals = caught_signals;
@@ -37,10 +20,12 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const std
 
 ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const ChildOptions& options) {
   const std::vector<int>& caught_signals = options.caught_signals;
+  const std::vector<int>& ignored_signals = options.ignored_signals;
   const bool own_group = options.own_process_group;
+  const pid_t home_group = options.foreground_group > 0 ? options.foreground_group : ::getpgrp();
   // Like a shell's job control: only a foreground process hands its terminal over.
   const int terminal = own_group && options.terminal_fd >= 0 && ::isatty(options.terminal_fd) &&
-                               ::tcgetpgrp(options.terminal_fd) == ::getpgrp()
+                               ::tcgetpgrp(options.terminal_fd) == home_group
                            ? options.terminal_fd
                            : -1;
   if (argv.empty()) throw std::invalid_argument("ChildCommand: empty command");
@@ -76,7 +61,11 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const Chi
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);
     for (int sig : caught_signals) ::sigaction(sig, &default_action, nullptr);
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    struct sigaction ignore_action {};
+    ignore_action.sa_handler = SIG_IGN;
+    sigemptyset(&ignore_action.sa_mask);
+    for (int sig : ignored_signals) ::sigaction(sig, &ignore_action, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, options.signal_mask ? &*options.signal_mask : &previous, nullptr);
     ::execvp(args[0], args.data());
     const int error = errno;
     // Nothing useful can be done if this write fails; the parent then sees a plain exit.
@@ -106,13 +95,12 @@ ChildCommand ChildCommand::start(const std::vector<std::string>& argv, const Chi
     int ignored = 0;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
     }
-    if (terminal >= 0) set_foreground(terminal, ::getpgrp());
+    if (terminal >= 0) set_foreground(terminal, home_group);
     throw std::system_error(exec_error, std::generic_category(), argv[0]);
   }
   ChildCommand child(pid);
   child.own_group_ = own_group;
-  child.terminal_fd_ = terminal;
-  child.terminal_handed_ = terminal >= 0;
+  child.terminal_ = JobTerminal(terminal, pid, home_group, terminal >= 0);
   return child;
 }
 
@@ -121,17 +109,10 @@ bool ChildCommand::signal_group(int sig) const {
   return ::kill(-pid_, sig) == 0;
 }
 
-void ChildCommand::reclaim_terminal() {
-  if (terminal_fd_ < 0 || !terminal_handed_) return;
-  set_foreground(terminal_fd_, ::getpgrp());
-  terminal_handed_ = false;
-}
+void ChildCommand::reclaim_terminal() { terminal_.reclaim(); }
 
 void ChildCommand::hand_terminal() {
-  if (terminal_fd_ < 0 || terminal_handed_ || status_) return;
-  // Only a foreground process may hand the terminal on (not after `bg`).
-  if (::tcgetpgrp(terminal_fd_) != ::getpgrp()) return;
-  terminal_handed_ = set_foreground(terminal_fd_, pid_);
+  if (!status_) terminal_.hand();
 }
 
 bool ChildCommand::take_stopped() {
@@ -143,13 +124,11 @@ bool ChildCommand::take_stopped() {
 ChildCommand::ChildCommand(ChildCommand&& other) noexcept
     : pid_(other.pid_),
       own_group_(other.own_group_),
-      terminal_fd_(other.terminal_fd_),
-      terminal_handed_(other.terminal_handed_),
+      terminal_(other.terminal_),
       stopped_(other.stopped_),
       status_(other.status_) {
   other.pid_ = -1;
-  other.terminal_fd_ = -1;
-  other.terminal_handed_ = false;
+  other.terminal_ = JobTerminal();
 }
 
 void ChildCommand::signal(int sig) const {

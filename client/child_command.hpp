@@ -1,11 +1,14 @@
 // Running the guarded command as a child process that shares our terminal.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "job_terminal.hpp"
 
 namespace tnl {
 
@@ -14,6 +17,11 @@ struct ChildOptions {
   /// Signals we handle ourselves: they start with their default action in the child, as
   /// after a plain exec; ignored signals stay ignored, as `nohup` and shells expect.
   std::vector<int> caught_signals;
+  /// Signals the command starts ignoring (those ignored by whoever started us, when we
+  /// handle them ourselves now).
+  std::vector<int> ignored_signals;
+  /// The signal mask the command starts with; nullopt: ours.
+  std::optional<sigset_t> signal_mask;
   /// Start the command in a process group of its own (its pid is the group id), so that
   /// the whole group, grandchildren included, can be signalled at once.
   bool own_process_group = false;
@@ -21,9 +29,12 @@ struct ChildOptions {
   /// group is ours, make the command's group the foreground group (as a shell does for a
   /// job) until reclaim_terminal(). -1: never.
   int terminal_fd = -1;
-  /// Have the kernel SIGKILL the command when we die (PR_SET_PDEATHSIG): if we are killed
-  /// outright, our lock is freed at once, and the command must not go on unguarded.
-  /// Only the command's own process is killed this way; its children are orphaned.
+  /// The process group that must be the terminal's foreground group for the handover,
+  /// and that reclaim_terminal() gives it back to; 0: ours.
+  pid_t foreground_group = 0;
+  /// Have the kernel SIGKILL the command when we die (PR_SET_PDEATHSIG). Only the
+  /// command's own process is killed this way; its children are orphaned (tcpnetlock_do
+  /// relies on its guardian for them, and uses this as an extra).
   bool die_with_parent = false;
 };
 
@@ -67,7 +78,10 @@ class ChildCommand {
   void reclaim_terminal();
 
   /// True when the command is the terminal's foreground group (handed over at start).
-  [[nodiscard]] bool has_terminal() const { return terminal_handed_; }
+  [[nodiscard]] bool has_terminal() const { return terminal_.handed(); }
+
+  /// The terminal as start() handed it (or not), to hand back and forth.
+  [[nodiscard]] const JobTerminal& terminal() const { return terminal_; }
 
   /// Hands the terminal to the command's group again (after it was stopped and we were
   /// continued) when start() had done so. No-op otherwise.
@@ -91,9 +105,8 @@ class ChildCommand {
   explicit ChildCommand(pid_t pid) : pid_(pid) {}
   pid_t pid_ = -1;
   bool own_group_ = false;
-  /// The terminal start() handed to the command's group, or -1; and whether it has it now.
-  int terminal_fd_ = -1;
-  bool terminal_handed_ = false;
+  /// The terminal start() handed to the command's group, if it did.
+  JobTerminal terminal_;
   bool stopped_ = false;
   std::optional<int> status_;
 };

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "lock_client.hpp"
@@ -40,16 +41,48 @@ void configure_logging(const std::string& program, bool info, bool debug) {
   spdlog::set_default_logger(logger);
 }
 
-std::chrono::steady_clock::duration seconds(double value) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(value));
+CLI::Validator seconds_between(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& input) -> std::string {
+        double value = 0;
+        if (CLI::detail::lexical_cast(input, value) && std::isfinite(value) && value >= min && value <= max) {
+          return {};
+        }
+        return fmt::format("'{}' is not a number of seconds from {:.10g} to {:.10g}", input, min, max);
+      },
+      fmt::format("SECONDS in [{:.10g} - {:.10g}]", min, max));
 }
+
+void take_last_values(CLI::App& app) { app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast); }
+
+std::chrono::steady_clock::duration seconds(double value) {
+  // About 30 years: far below the ~292 years a nanosecond count holds, so adding it to
+  // now() cannot overflow either.
+  constexpr double longest = 1e9;
+  if (!(value > 0)) return std::chrono::steady_clock::duration::zero();
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(std::min(value, longest)));
+}
+
+namespace {
+bool is_ignored(int sig) {
+  struct sigaction current {};
+  return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN;
+}
+}  // namespace
 
 std::vector<int> not_ignored(const std::vector<int>& signals) {
   std::vector<int> result;
   for (int sig : signals) {
-    struct sigaction current {};
-    if (::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
-    result.push_back(sig);
+    if (!is_ignored(sig)) result.push_back(sig);
+  }
+  return result;
+}
+
+std::vector<int> ignored(const std::vector<int>& signals) {
+  std::vector<int> result;
+  for (int sig : signals) {
+    if (is_ignored(sig)) result.push_back(sig);
   }
   return result;
 }

@@ -61,12 +61,29 @@ std::vector<std::string> arguments(int argc, char** argv);
 /// Sends logs to stderr: warnings and errors by default, more with --info or --debug.
 void configure_logging(const std::string& program, bool info, bool debug);
 
-/// Seconds given on the command line (fractions allowed) as a duration.
+/// Longest duration any option takes, in seconds: a year (as --wait and --ttl).
+inline constexpr double max_option_seconds = 365.0 * 24 * 3600;
+/// Shortest --keep-alive-secs: ten keepalives a second at most.
+inline constexpr double min_keep_alive_seconds = 0.1;
+
+/// Validates a duration option: a finite number of seconds from `min` to `max` (both
+/// included). Rejects nan, inf, negative numbers and values that would overflow a duration.
+CLI::Validator seconds_between(double min, double max = max_option_seconds);
+
+/// Makes every option declared on `app` after this call (and on its subcommands) take its
+/// last value when given more than once, as Python's argparse (and so tcpnetlock) does.
+void take_last_values(CLI::App& app);
+
+/// Seconds given on the command line (fractions allowed) as a duration. Never overflows:
+/// nan and negative values are 0, values beyond about 30 years are cut to that.
 std::chrono::steady_clock::duration seconds(double value);
 
 /// `signals` minus those currently ignored: a command started in the background by a
 /// shell, or under nohup, ignores SIGINT or SIGHUP, and must keep ignoring them.
 std::vector<int> not_ignored(const std::vector<int>& signals);
+
+/// Those of `signals` that are currently ignored.
+std::vector<int> ignored(const std::vector<int>& signals);
 
 /// Prints "ERROR: message" on stderr, the way tcpnetlock printed its user-facing errors.
 void print_error(const std::string& message);

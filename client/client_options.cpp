@@ -19,6 +19,8 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
       "4 unexpected error (also an invalid --wait, --reason, --ttl or lock id, or an 'err' answer\n"
       "such as a limit mismatch), 122 connection broke or lock lost while holding it, 123 lock not\n"
       "granted (also: the wait ran out).");
+  // An option given twice takes its last value, as with argparse.
+  take_last_values(app);
   // Required unless --lock-name, --unlock or --renew (which take none) is given: see below.
   auto* name = app.add_option("lock_name", options.lock_name, "Name of the lock to take")->required();
   auto* long_name = app.add_option("--lock-name", options.lock_name, "The same as lock_name, as tcpnetlock_do takes it");
@@ -31,7 +33,7 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
   app.add_option("--client-id", options.client_id, "Client id reported to the server")->envname(env_client_id);
   auto* keep_alive = app.add_flag("--keep-alive", options.keep_alive, "Send keepalives while holding the lock");
   auto* keep_alive_secs = app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
-                              ->check(CLI::PositiveNumber)
+                              ->check(seconds_between(min_keep_alive_seconds))
                               ->capture_default_str();
   add_lock_extension_options(app, options.lock);
   auto* ttl = app.add_option("--ttl", options.ttl,

@@ -11,11 +11,16 @@ void add_do_options(CLI::App& app, DoOptions& options) {
   app.description(
       "Takes a lock on a tcpnetlock server, runs COMMAND while holding it, then releases it.\n"
       "COMMAND runs in a process group of its own, with TCPNETLOCK_LOCK_NAME (and with\n"
-      "--fencing, TCPNETLOCK_TOKEN) in its environment. If the lock is lost while it runs,\n"
-      "the group gets SIGTERM, then SIGKILL after --kill-grace (unless --on-lost warn).\n"
+      "--fencing, TCPNETLOCK_TOKEN) in its environment. The lock is let go only once every\n"
+      "process COMMAND started has ended: what it leaves running when it exits gets SIGTERM,\n"
+      "then SIGKILL after --kill-grace (unless --leave-background), and so does all of it if\n"
+      "the lock is lost (unless --on-lost warn) or if tcpnetlock_do itself is killed (a\n"
+      "guardian process, tnl_guardian, sees to it).\n"
       "Exit codes: 2 invalid options, 122 lock lost while COMMAND ran, 123 lock not granted,\n"
-      "124 command could not be run or was interrupted, 125 connection refused, 127 command\n"
-      "not found; otherwise COMMAND's.");
+      "124 command could not be run or was interrupted (also: the guardian was killed), 125\n"
+      "connection refused, 127 command not found; otherwise COMMAND's.");
+  // An option given twice takes its last value, as with argparse.
+  take_last_values(app);
   app.add_option("--lock-name", options.lock_name, "Lock name (default: derived from COMMAND)");
   app.add_option("--host", options.host, "Server host")->envname(env_host)->capture_default_str();
   app.add_option("--port", options.port, "Server port")
@@ -27,21 +32,25 @@ void add_do_options(CLI::App& app, DoOptions& options) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--retry-wait", options.retry_wait, "Seconds between tries")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seconds_between(0))
       ->capture_default_str();
   app.add_flag("--keep-alive,!--no-keep-alive", options.keep_alive,
                "Send keepalives while the command runs (the default; --no-keep-alive: do not)");
   app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
-      ->check(CLI::PositiveNumber)
+      ->check(seconds_between(min_keep_alive_seconds))
       ->capture_default_str();
   add_lock_extension_options(app, options.lock);
   app.add_option("--on-lost", options.on_lost,
-                 "When the lock is lost while COMMAND runs: 'kill' its process group, or only 'warn'")
+                 "When the lock is lost while COMMAND runs: 'kill' everything it started, or only 'warn'")
       ->check(CLI::IsMember({"kill", "warn"}))
       ->capture_default_str();
-  app.add_option("--kill-grace", options.kill_grace, "Seconds between SIGTERM and SIGKILL when the lock is lost")
-      ->check(CLI::NonNegativeNumber)
+  app.add_option("--kill-grace", options.kill_grace,
+                 "Seconds between SIGTERM and SIGKILL when terminating what COMMAND started")
+      ->check(seconds_between(0))
       ->capture_default_str();
+  app.add_flag("--leave-background", options.leave_background,
+               "Leave what COMMAND left running when it exits (background jobs, daemons): the lock is "
+               "then released while they run");
   app.add_flag("--shell", options.shell, "Run the single COMMAND string with /bin/sh -c");
   app.add_flag("--info", options.info, "Log progress");
   app.add_flag("--debug", options.debug, "Log everything, including the protocol lines");

@@ -18,6 +18,8 @@ namespace tnl::cli {
 namespace do_exit {
 inline constexpr int invalid_options = 2;
 inline constexpr int not_granted = 123;
+/// Also: interrupted before the command started, or the guardian was killed (the command
+/// and everything it started were then terminated).
 inline constexpr int cannot_run = 124;
 inline constexpr int refused = 125;
 inline constexpr int command_not_found = 127;
@@ -40,6 +42,9 @@ struct DoOptions {
   LockExtensionOptions lock;
   std::string on_lost = "kill";  ///< kill: terminate the command's process group; warn: let it finish
   double kill_grace = 10;        ///< seconds between SIGTERM and SIGKILL
+  /// Release the lock once the command has exited, leaving what it left running (by
+  /// default that is terminated first).
+  bool leave_background = false;
   bool shell = false;
   bool info = false;
   bool debug = false;

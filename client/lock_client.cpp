@@ -1,6 +1,7 @@
 #include "lock_client.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <asio/connect.hpp>
 #include <asio/read_until.hpp>
@@ -525,8 +526,22 @@ void LockClient::close() {
   answer_timer_.cancel();
   buffer_.clear();
   pending_keepalives_ = 0;
-  asio::error_code ignored;
-  socket_.close(ignored);
+  close_socket();
+}
+
+void LockClient::close_socket() {
+  if (!socket_.is_open()) return;
+  // Another process (tcpnetlock_do's guardian) may hold a copy of the descriptor, which
+  // keeps the socket open after our close(): the event loop must then be told to stop
+  // watching it, which Asio's close() skips (a closed socket leaves epoll by itself only
+  // when no copy is left) and release() does.
+  asio::error_code ec;
+  const int fd = socket_.release(ec);
+  if (ec) {
+    socket_.close(ec);
+  } else {
+    ::close(fd);
+  }
 }
 
 }  // namespace tnl

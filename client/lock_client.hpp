@@ -167,6 +167,11 @@ class LockClient {
   /// True while connected.
   [[nodiscard]] bool is_open() const { return socket_.is_open(); }
 
+  /// The connection's descriptor (-1 when not connected), for a process that must keep a
+  /// copy of it open (tcpnetlock_do's guardian). Such a copy keeps the connection, and so
+  /// the lock, alive after close() until it is closed too.
+  [[nodiscard]] int native_handle() { return socket_.is_open() ? socket_.native_handle() : -1; }
+
   /// The address the last successful connect() reached (so a second connection can
   /// go to the very same server).
   [[nodiscard]] const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
@@ -191,6 +196,7 @@ class LockClient {
   void schedule_keepalive();
   void send_keepalive();
   void watch_failed(const std::string& reason);
+  void close_socket();
 
   asio::io_context& io_;
   asio::ip::tcp::resolver resolver_;

@@ -87,7 +87,7 @@ TEST_CASE("client: exits 122 when the connection is closed or gets an unexpected
 
 TEST_CASE("client: --keep-alive sends keepalives and keeps holding", "[cli][client]") {
   ServerProcess server;
-  auto p = ChildProcess::start(client_argv(server, {"--debug", "--keep-alive", "--keep-alive-secs", "0.02", "ka"}),
+  auto p = ChildProcess::start(client_argv(server, {"--debug", "--keep-alive", "--keep-alive-secs", "0.1", "ka"}),
                                clean_env());
   REQUIRE(wait_until([&] { return count(p.stderr_text(), "keepalive answered") >= 3; }));
   CHECK(p.running());
@@ -100,7 +100,7 @@ TEST_CASE("client: --keep-alive sends keepalives and keeps holding", "[cli][clie
 TEST_CASE("client: --keep-alive sends .keepalive on the held connection", "[cli][client]") {
   FakeServer fake({"ok"});  // answers the lock, then stays silent
   auto p = ChildProcess::start(
-      at_port("tcpnetlock_client", fake.port_string(), {"--keep-alive", "--keep-alive-secs", "0.05", "x"}),
+      at_port("tcpnetlock_client", fake.port_string(), {"--keep-alive", "--keep-alive-secs", "0.1", "x"}),
       clean_env());
   REQUIRE(wait_until([&] { return fake.requests().size() >= 2; }));
   CHECK(fake.requests()[1] == ".keepalive");

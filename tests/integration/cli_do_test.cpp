@@ -341,7 +341,7 @@ TEST_CASE("do: --keep-alive sends keepalives while the command runs", "[cli][do]
   ServerProcess server;
   TempDir dir;
   auto p = ChildProcess::start(
-      do_argv(server, {"--debug", "--keep-alive", "--keep-alive-secs", "0.02", "--lock-name", "ka", "--shell",
+      do_argv(server, {"--debug", "--keep-alive", "--keep-alive-secs", "0.1", "--lock-name", "ka", "--shell",
                        ready_then_wait_for_go(dir)}),
       clean_env());
   REQUIRE(wait_until([&] { return count(p.stderr_text(), "keepalive answered") >= 3; }));

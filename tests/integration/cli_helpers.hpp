@@ -2,19 +2,24 @@
 // and the command lines of the real client programs.
 #pragma once
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -238,5 +243,97 @@ inline bool alive(pid_t pid) {
   const auto close_paren = stat.rfind(')');
   return close_paren == std::string::npos || stat.compare(close_paren + 2, 1, "Z") != 0;
 }
+
+/// The state letter of process `pid` (R, S, T, Z, ...) from /proc; 0 when it is gone.
+inline char state_of(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close_paren = stat.rfind(')');
+  return close_paren == std::string::npos || close_paren + 2 >= stat.size() ? 0 : stat[close_paren + 2];
+}
+
+/// The parent of process `pid` (the 4th field of /proc/PID/stat, read after the last ')'
+/// since the name may hold one); -1 when it is gone.
+inline pid_t parent_of(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close_paren + 1));
+  std::string state;
+  pid_t parent = -1;
+  fields >> state >> parent;
+  return fields ? parent : -1;
+}
+
+/// The name (comm) of process `pid`; empty when it is gone.
+inline std::string name_of(pid_t pid) {
+  std::string name = read_file("/proc/" + std::to_string(pid) + "/comm");
+  if (!name.empty() && name.back() == '\n') name.pop_back();
+  return name;
+}
+
+/// Every live process descended from `root` (children, grandchildren, ...), from /proc.
+inline std::vector<pid_t> descendants(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  if (DIR* proc = ::opendir("/proc")) {
+    while (const dirent* entry = ::readdir(proc)) {
+      char* end = nullptr;
+      const long pid = std::strtol(entry->d_name, &end, 10);
+      if (pid <= 0 || *end != '\0' || !alive(static_cast<pid_t>(pid))) continue;
+      children[parent_of(static_cast<pid_t>(pid))].push_back(static_cast<pid_t>(pid));
+    }
+    ::closedir(proc);
+  }
+  std::vector<pid_t> found;
+  std::vector<pid_t> pending{root};
+  while (!pending.empty()) {
+    const pid_t parent = pending.back();
+    pending.pop_back();
+    for (pid_t child : children[parent]) {
+      found.push_back(child);
+      pending.push_back(child);
+    }
+  }
+  return found;
+}
+
+/// The descendants of `root` named `name`.
+inline std::vector<pid_t> descendants_named(pid_t root, const std::string& name) {
+  std::vector<pid_t> named;
+  for (pid_t pid : descendants(root)) {
+    if (name_of(pid) == name) named.push_back(pid);
+  }
+  return named;
+}
+
+/// Those of `pids` that are still alive.
+inline std::vector<pid_t> still_alive(const std::vector<pid_t>& pids) {
+  std::vector<pid_t> living;
+  for (pid_t pid : pids) {
+    if (alive(pid)) living.push_back(pid);
+  }
+  return living;
+}
+
+/// Processes a test started indirectly (grandchildren that may outlive what the test
+/// killed): SIGKILLed on destruction if they are still there under the same name, so a
+/// failing test leaves nothing behind.
+class Leftovers {
+ public:
+  Leftovers() = default;
+  Leftovers(const Leftovers&) = delete;
+  Leftovers& operator=(const Leftovers&) = delete;
+  ~Leftovers() {
+    for (const auto& [pid, name] : known_) {
+      if (alive(pid) && name_of(pid) == name) ::kill(pid, SIGKILL);
+    }
+  }
+  /// Remembers `pids` (with their current names).
+  void add(const std::vector<pid_t>& pids) {
+    for (pid_t pid : pids) known_.emplace(pid, name_of(pid));
+  }
+
+ private:
+  std::set<std::pair<pid_t, std::string>> known_;
+};
 
 }  // namespace tnl::test::cli

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_helpers.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
 
@@ -90,10 +91,9 @@ TEST_CASE("no two critical sections of one name overlap, even with holders kille
       for (auto& [id, process] : running) {
         if (inside[id]) {
           // The holder dies with everything it runs, as when its machine or container goes:
-          // the command's own process group (tcpnetlock_do gives it one), then tcpnetlock_do.
-          std::ifstream children("/proc/" + std::to_string(process.pid()) + "/task/" +
-                                 std::to_string(process.pid()) + "/children");
-          for (pid_t child = 0; children >> child;) ::kill(-child, SIGKILL);
+          // its guardian, the command and all it started, then tcpnetlock_do. (A holder
+          // killed alone is stress_holder_kills_test.cpp's.)
+          for (pid_t descendant : tnl::test::cli::descendants(process.pid())) ::kill(descendant, SIGKILL);
           process.signal(SIGKILL, true);
           std::ofstream(log, std::ios::app) << "killed - 0 " << id << "\n";
           killed.insert(id);

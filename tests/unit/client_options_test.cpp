@@ -3,9 +3,12 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "cli_support.hpp"
 #include "client_options.hpp"
@@ -287,4 +290,67 @@ TEST_CASE("the lock extension options of both programs", "[client][options]") {
     REQUIRE_FALSE(parse_client(client, {"--reason", std::string(300, 'x'), "x"}));
     CHECK(check_client_options(client));
   }
+}
+
+TEST_CASE("durations: range-checked options, and conversions that never overflow", "[client][options]") {
+  ScopedEnv env(no_client_env);
+  SECTION("seconds() stays within what a duration holds") {
+    CHECK(seconds(0.5) == std::chrono::milliseconds(500));
+    CHECK(seconds(1e10) > std::chrono::hours(24 * 365 * 30));  // cut, not wrapped into the past
+    CHECK(seconds(1e300) == seconds(1e10));
+    CHECK(seconds(-1) == std::chrono::steady_clock::duration::zero());
+    CHECK(seconds(std::nan("")) == std::chrono::steady_clock::duration::zero());
+    CHECK(std::chrono::steady_clock::now() + seconds(1e300) > std::chrono::steady_clock::now());
+  }
+  SECTION("do: --kill-grace, --retry-wait and --keep-alive-secs") {
+    for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
+             {"--kill-grace", "1e10"},
+             {"--kill-grace", "nan"},
+             {"--kill-grace", "inf"},
+             {"--kill-grace", "-0.001"},
+             {"--retry-wait", "1e10"},
+             {"--retry-wait", "nan"},
+             {"--retry-wait", "-1"},
+             {"--keep-alive-secs", "1e-9"},
+             {"--keep-alive-secs", "0.099"},
+             {"--keep-alive-secs", "nan"},
+             {"--keep-alive-secs", "31536001"}}) {
+      INFO(option << " " << value);
+      DoOptions options;
+      CHECK(parse_do(options, {option, value, "true"}) == 2);
+    }
+    DoOptions edges;
+    REQUIRE_FALSE(parse_do(edges, {"--kill-grace", "0", "--retry-wait", "31536000", "--keep-alive-secs", "0.1", "true"}));
+    CHECK(edges.kill_grace == 0);
+    CHECK(edges.retry_wait == 31536000);
+    CHECK(edges.keep_alive_secs == 0.1);
+  }
+  SECTION("client: --keep-alive-secs") {
+    for (const std::string value : {"1e-9", "0", "nan", "inf", "1e10"}) {
+      INFO(value);
+      ClientOptions options;
+      CHECK(parse_client(options, {"--keep-alive-secs", value, "x"}) == 2);
+    }
+  }
+}
+
+TEST_CASE("a repeated option takes its last value, as with argparse", "[client][options]") {
+  ScopedEnv env(no_client_env);
+  DoOptions options;
+  REQUIRE_FALSE(parse_do(options, {"--port", "1", "--port", "2", "--lock-name", "a", "--lock-name", "b", "--wait", "1",
+                                   "--wait", "2", "--kill-grace", "3", "--kill-grace", "4", "--fencing", "--fencing",
+                                   "--leave-background", "--", "echo", "hi"}));
+  REQUIRE_FALSE(finalize_do_options(options));
+  CHECK(options.port == 2);
+  CHECK(options.lock_name == "b");
+  CHECK(options.lock.wait_seconds == std::optional<double>(2.0));
+  CHECK(options.kill_grace == 4);
+  CHECK(options.lock.fencing);
+  CHECK(options.leave_background);
+  CHECK(options.command == std::vector<std::string>{"echo", "hi"});  // a list is still a list
+  ClientOptions client;
+  REQUIRE_FALSE(parse_client(client, {"--port", "1", "--port", "2", "--host", "a", "--host", "b", "x"}));
+  CHECK(client.port == 2);
+  CHECK(client.host == "b");
+  CHECK(client.lock_name == "x");
 }

@@ -1,0 +1,261 @@
+// tcpnetlock_do's guardian: nothing the command started outlives the lock, whoever is
+// killed (tcpnetlock_do, the guardian) and however the command ends (leaving background
+// jobs, trapping SIGTERM). Each test queues a second client behind the holder and checks,
+// the moment that client is granted the lock, that no process of the first holder's
+// command is left.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "cli_helpers.hpp"
+#include "line_client.hpp"
+#include "process.hpp"
+#include "server_process.hpp"
+
+using namespace tnl::test;
+using namespace tnl::test::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Pids written one per line into `file`.
+std::vector<pid_t> read_pids(const fs::path& file) {
+  std::istringstream in(read_file(file));
+  std::vector<pid_t> pids;
+  for (pid_t pid = 0; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+/// A client that asks for `name` with `wait:30` as soon as it is made, so that it is
+/// granted the lock the moment the holder's connection lets go of it.
+class NextHolder {
+ public:
+  NextHolder(const ServerProcess& server, const std::string& name) : client_(server.port()) {
+    client_.send_line("lock,name:" + name + ",wait:30");
+  }
+  /// Waits (up to 30 s) for the answer: true when it is `ok`.
+  bool granted() { return client_.read_line(30s) == std::optional<std::string>("ok"); }
+
+ private:
+  LineClient client_;
+};
+
+/// The processes below tcpnetlock_do `root` but its guardian: the command and all it started.
+std::vector<pid_t> command_tree(pid_t root) {
+  std::vector<pid_t> tree;
+  for (pid_t pid : descendants(root)) {
+    if (name_of(pid) != "tnl_guardian") tree.push_back(pid);
+  }
+  return tree;
+}
+
+/// Names and pids of `pids`, for messages.
+std::string describe(const std::vector<pid_t>& pids) {
+  std::string text;
+  for (pid_t pid : pids) text += name_of(pid) + "[" + std::to_string(pid) + "] ";
+  return text;
+}
+
+/// True once every one of `names` runs among the descendants of `root`.
+bool running_below(pid_t root, const std::vector<std::string>& names) {
+  return wait_until([&] {
+    for (const auto& name : names) {
+      if (descendants_named(root, name).empty()) return false;
+    }
+    return true;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("do: SIGKILL of tcpnetlock_do alone: the lock is held until every descendant of the command is gone",
+          "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const auto writes = dir.path() / "writes";
+  touch(writes);
+  // A grandchild that writes after a second (the kernel's parent-death signal reaches only
+  // the command itself), and a pipeline under /bin/sh -c.
+  const bool pipeline = GENERATE(false, true);
+  const std::vector<std::string> command =
+      pipeline ? std::vector<std::string>{"--shell", "sleep 9 | cat"}
+               : std::vector<std::string>{"--", "sh", "-c",
+                                          "sh -c 'sleep 1; echo late >> \"" + writes.string() + "\"'; echo done >> '" +
+                                              writes.string() + "'"};
+  const std::vector<std::string> names = pipeline ? std::vector<std::string>{"sleep", "cat"}
+                                                  : std::vector<std::string>{"sleep"};
+  std::vector<std::string> args{"--lock-name", "orphans", "--kill-grace", "5"};
+  args.insert(args.end(), command.begin(), command.end());
+  auto p = ChildProcess::start(do_argv(server, args), clean_env());
+  Leftovers leftovers;
+  REQUIRE(running_below(p.pid(), names));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  NextHolder next(server, "orphans");
+
+  p.signal(SIGKILL);
+  REQUIRE(p.wait_for_exit());
+  REQUIRE(next.granted());
+  const auto left_at_grant = still_alive(family);
+  const std::string written_at_grant = read_file(writes);
+  INFO("left at the grant: " << describe(left_at_grant));
+  CHECK(left_at_grant.empty());
+  // Whatever was left (before the guardian) runs on unlocked and writes after the grant.
+  CHECK(wait_until([&] { return still_alive(family).empty(); }));
+  CHECK(read_file(writes) == written_at_grant);
+}
+
+TEST_CASE("do: background jobs the command leaves are terminated before the release", "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const std::string d = dir.path().string();
+  const auto ticks = dir.path() / "ticks";
+  // One background job sleeps, one keeps writing; the command exits 0 once told to.
+  const std::string script = "sleep 30 & echo $! > '" + d + "/pids'; (while :; do echo tick >> '" + ticks.string() +
+                             "'; sleep 0.01; done) & echo $! >> '" + d + "/pids'; " + ready_then_wait_for_go(dir) +
+                             "; exit 0";
+  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "bg", "--", "sh", "-c", script}), clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  const auto background = read_pids(dir.path() / "pids");
+  REQUIRE(background.size() == 2);
+  REQUIRE(wait_until([&] { return !read_file(ticks).empty(); }));
+  NextHolder next(server, "bg");
+
+  touch(dir.path() / "go");
+  REQUIRE(next.granted());
+  CHECK(still_alive(background).empty());
+  const std::string ticked_at_grant = read_file(ticks);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));  // the command's own status
+  CHECK(p.stderr_text().find("terminating them before releasing") != std::string::npos);
+  CHECK(wait_until([&] { return still_alive(family).empty(); }));
+  CHECK(read_file(ticks) == ticked_at_grant);
+}
+
+TEST_CASE("do: a command that traps SIGTERM and exits leaves no background member running unlocked",
+          "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const std::string d = dir.path().string();
+  const std::string script = "trap 'exit 0' TERM; sleep 30 & echo $! > '" + d + "/pids'; touch '" + d +
+                             "/ready'; while :; do sleep 0.01; done";
+  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "trapped", "--", "sh", "-c", script}), clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  leftovers.add(descendants(p.pid()));
+  const auto background = read_pids(dir.path() / "pids");
+  REQUIRE(background.size() == 1);
+  NextHolder next(server, "trapped");
+
+  p.signal(SIGTERM);  // forwarded to the command, which exits 0 at once
+  REQUIRE(next.granted());
+  CHECK(still_alive(background).empty());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));
+}
+
+TEST_CASE("do: --leave-background leaves what the command started in the background", "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const std::string script = "sleep 30 & echo $! > '" + dir.path().string() + "/pids'; exit 0";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--leave-background", "--lock-name", "left", "--", "sh", "-c", script}), clean_env());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));
+  const auto background = read_pids(dir.path() / "pids");
+  REQUIRE(background.size() == 1);
+  Leftovers leftovers;
+  leftovers.add(background);
+  CHECK(alive(background[0]));  // still running, as asked
+  CHECK(lock_is_free(server.port(), "left"));
+}
+
+TEST_CASE("do: SIGKILL of the guardian alone: the command and its descendants die before the release",
+          "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const std::string script =
+      "sleep 300 & touch '" + dir.path().string() + "/ready'; while :; do sleep 0.05; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--kill-grace", "5", "--lock-name", "guarded", "--", "sh", "-c", script}), clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  REQUIRE(running_below(p.pid(), {"sleep"}));
+  leftovers.add(descendants(p.pid()));
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+  CHECK(parent_of(guardians[0]) == p.pid());
+  const auto family = command_tree(p.pid());
+  REQUIRE(family.size() >= 2);
+  NextHolder next(server, "guarded");
+
+  ::kill(guardians[0], SIGKILL);
+  REQUIRE(next.granted());
+  INFO("left at the grant: " << describe(still_alive(family)));
+  CHECK(still_alive(family).empty());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(124));
+  CHECK(p.stderr_text().find("guardian") != std::string::npos);
+}
+
+TEST_CASE("do: the guardian is in a process group of its own and does not answer to tcpnetlock_do's name",
+          "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  SpawnOptions options = clean_env();
+  options.new_process_group = true;  // as a shell starts a job
+  auto p = ChildProcess::start(do_argv(server, {"--lock-name", "job", "--shell", ready_then_wait_for_go(dir)}), options);
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+  CHECK(::getpgid(guardians[0]) != ::getpgid(p.pid()));
+  // `kill -9 %1`: the job's process group, which is tcpnetlock_do alone.
+  p.signal(SIGKILL, true);
+  REQUIRE(p.wait_for_exit());
+  // The guardian terminates the command (SIGTERM ends the shell at once), then lets go.
+  CHECK(wait_until([&] { return lock_is_free(server.port(), "job"); }));
+  CHECK(wait_until([&] { return !alive(guardians[0]); }));
+}
+
+TEST_CASE("do: a stopped command stops tcpnetlock_do, and SIGCONT resumes both", "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  SpawnOptions options = clean_env();
+  options.new_process_group = true;  // so that SIGTSTP stops it (a group that is not orphaned)
+  auto p = ChildProcess::start(
+      do_argv(server, {"--lock-name", "stopped", "--", "sh", "-c", "kill -STOP $$; echo resumed"}), options);
+  REQUIRE(wait_until([&] { return state_of(p.pid()) == 'T'; }));
+  CHECK_FALSE(lock_is_free(server.port(), "stopped"));
+  p.signal(SIGCONT);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));
+  CHECK(p.stdout_text() == "resumed\n");
+}
+
+TEST_CASE("do: on a terminal, a stopped command gets the terminal back when it is continued", "[cli][do][tty]") {
+  ServerProcess server;
+  // script(1) makes tcpnetlock_do a session leader on a pseudo-terminal: its process group
+  // is orphaned, so its own SIGTSTP is discarded and it continues the command at once,
+  // which must then be the terminal's foreground group again.
+  const std::string command = binary("tcpnetlock_do") + " --host 127.0.0.1 --port " + server.port_string() +
+                              " --lock-name tstp -- sh -c 'kill -STOP $$; ps -o pgid= -o tpgid= -p $$'";
+  auto p = ChildProcess::start({"script", "-qfec", command, "/dev/null"}, clean_env());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(0));
+  std::istringstream fields(p.stdout_text());
+  long pgid = 0;
+  long tpgid = 0;
+  REQUIRE(fields >> pgid >> tpgid);
+  CHECK(pgid == tpgid);
+}
