@@ -89,8 +89,6 @@ class LockService {
   /// Outcome::unavailable, releases hand nothing on, new requests are refused with it),
   /// and the timer stops. Call before connections are told to close.
   void shut_down();
-  /// Stops the timer only.
-  void stop() { timer_.stop(); }
 
   [[nodiscard]] const LockTable& table() const { return table_; }
 

@@ -102,7 +102,7 @@ for id in "${ids[@]}"; do
   esac
 done
 echo "released: ${#released[@]}, refused: ${#refused[@]}"
-((${#refused[@]} > 0)) || fail "every unlock was written: the disk was not full"
+((${#refused[@]} > 0)) || fail "every unlock on the full disk was answered released: either the erase was acknowledged without being written (see the log), or the disk was not full"
 [[ ! -e $state/fencing-token.tmp ]] || fail "fencing-token.tmp left behind"
 [[ $(request .ping) == pong ]] || fail "the server stopped answering"
 
