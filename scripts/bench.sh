@@ -12,9 +12,9 @@
 #   scripts/bench.sh --smoke                  every scenario, tiny and once (seconds)
 #
 # Every argument goes to bench_load (bench_load --help lists them); with --scenarios, only
-# those run and bench_restore does not. The build directory
-# is build/release, or $TNL_BUILD_DIR as for scripts/build.sh. Run it on a quiet machine:
-# the load average is printed before and after.
+# those run and bench_restore does not. The build directory is build/release, or
+# $TNL_BUILD_DIR as for scripts/build.sh. Run it on a quiet machine: the load average is
+# printed before and after.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
