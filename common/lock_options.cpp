@@ -31,10 +31,12 @@ bool is_valid_reason(std::string_view text) {
 bool parse_ttl_seconds(std::string_view text, std::optional<double>& seconds) {
   std::optional<double> value;
   if (!parse_wait_seconds(text, value)) return false;
-  if (value && (*value <= 0 || *value > max_ttl_seconds)) return false;
+  if (value && !is_valid_ttl_seconds(*value)) return false;
   seconds = value;
   return true;
 }
+
+bool is_valid_ttl_seconds(double seconds) { return seconds >= min_ttl_seconds && seconds <= max_ttl_seconds; }
 
 bool parse_wait_seconds(std::string_view text, std::optional<double>& seconds) {
   if (text == "inf") {

@@ -18,6 +18,10 @@ inline constexpr std::size_t max_lock_limit = 10'000;
 inline constexpr std::size_t max_reason_length = 256;
 /// Longest lease of a detached lock (`ttl:SECONDS`): a year.
 inline constexpr double max_ttl_seconds = 365.0 * 24 * 3600;
+/// Shortest lease of a detached lock, for every front end: a tenth of a second. Shorter
+/// ones (1e-7, 1e-300) would keep the server busy expiring and renewing, and no client
+/// can renew in time anyway.
+inline constexpr double min_ttl_seconds = 0.1;
 
 struct LockOptions {
   std::string name;
@@ -42,9 +46,13 @@ struct LockOptions {
 /// Returns false when `text` is neither.
 [[nodiscard]] bool parse_wait_seconds(std::string_view text, std::optional<double>& seconds);
 
-/// Parses a lease in seconds: a decimal number > 0 and <= max_ttl_seconds, or `inf`
-/// (returned as nullopt). Returns false when `text` is neither.
+/// Parses a lease in seconds: a decimal number from min_ttl_seconds to max_ttl_seconds,
+/// or `inf` (returned as nullopt). Returns false when `text` is neither.
 [[nodiscard]] bool parse_ttl_seconds(std::string_view text, std::optional<double>& seconds);
+
+/// Whether `seconds` is a lease every front end accepts: from min_ttl_seconds to
+/// max_ttl_seconds (NaN is not).
+[[nodiscard]] bool is_valid_ttl_seconds(double seconds);
 
 /// Free text a reason (or an HTTP `who`) may be: at most max_reason_length bytes, no control bytes.
 [[nodiscard]] bool is_valid_reason(std::string_view text);

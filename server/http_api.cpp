@@ -59,11 +59,11 @@ std::optional<std::size_t> positive_param(const HttpRequest& request, std::strin
   return value;
 }
 
-/// A TTL from JSON: a number of seconds in (0, max_ttl_seconds].
+/// A TTL from JSON: a number of seconds in [min_ttl_seconds, max_ttl_seconds].
 std::optional<LockTable::Clock::duration> ttl_from_json(const json& value) {
   if (!value.is_number()) return std::nullopt;
   const double seconds = value.get<double>();
-  if (!(seconds > 0) || seconds > max_ttl_seconds) return std::nullopt;
+  if (!is_valid_ttl_seconds(seconds)) return std::nullopt;
   return LockTable::seconds(seconds);
 }
 
@@ -176,7 +176,7 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
   std::optional<LockTable::Clock::duration> ttl;
   if (const auto it = body.find("ttl"); it != body.end() && !it->is_null()) {
     ttl = ttl_from_json(*it);
-    if (!ttl) return error(400, "ttl must be a number of seconds > 0 and <= 31536000");
+    if (!ttl) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
   }
 
   const std::string name = service->get<std::string>();
@@ -193,6 +193,8 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
       return record_response(201, id);
     case LockTable::Outcome::failed:
       return error(503, "cannot persist the lock, try again later");
+    case LockTable::Outcome::unavailable:
+      return error(503, "server is shutting down");
     case LockTable::Outcome::not_granted:
     case LockTable::Outcome::timed_out:
     case LockTable::Outcome::limit_mismatch:
@@ -223,6 +225,8 @@ HttpResponse HttpApi::release_lock(const HttpRequest& request, const Match& matc
     case LockService::Release::released:
     case LockService::Release::forced:
       return json_response(200, json{{"success", true}, {"message", "Lock released successfully"}});
+    case LockService::Release::not_saved:
+      return error(503, "cannot persist the lock, try again later");
     case LockService::Release::unknown:
     case LockService::Release::held_by_connection:
       break;
@@ -237,9 +241,9 @@ HttpResponse HttpApi::renew_lock(const HttpRequest& request, const Match& match)
   if (auto* bad = std::get_if<HttpResponse>(&parsed)) return std::move(*bad);
   const json& body = std::get<json>(parsed);
   const auto ttl_field = body.find("ttl");
-  if (ttl_field == body.end()) return error(400, "ttl must be a number of seconds > 0 and <= 31536000");
+  if (ttl_field == body.end()) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
   const auto ttl = ttl_from_json(*ttl_field);
-  if (!ttl) return error(400, "ttl must be a number of seconds > 0 and <= 31536000");
+  if (!ttl) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
   switch (locks_.renew(*id, ttl)) {
     case LockService::Renew::renewed: return record_response(200, *id);
     case LockService::Renew::unknown: return error(404, "lock not found");

@@ -1,6 +1,9 @@
 #include "lock_id.hpp"
 
-#include <array>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <system_error>
 
 namespace tnl {
 
@@ -59,16 +62,41 @@ std::optional<LockId> LockId::parse(std::string_view text) {
   return id;
 }
 
-LockIdGenerator::LockIdGenerator() {
-  std::random_device device;
-  std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-  random_.seed(seed);
+void fill_random(void* out, std::size_t size) {
+  auto* bytes = static_cast<unsigned char*>(out);
+  while (size > 0) {
+    // Blocks only until the kernel's pool is first initialised, early at boot.
+    const ssize_t got = ::getrandom(bytes, size, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    bytes += got;
+    size -= static_cast<std::size_t>(got);
+  }
+}
+
+std::uint64_t LockIdGenerator::random64() {
+  if (used_ == batch_.size()) {
+    fill_random(batch_.data(), sizeof batch_);
+    used_ = 0;
+  }
+  const std::uint64_t value = batch_[used_];
+  batch_[used_++] = 0;  // handed out once: not kept where a later bug could show it again
+  return value;
 }
 
 LockId LockIdGenerator::next() {
-  LockId id{random_(), random_()};
-  id.high = (id.high & ~0xf000ULL) | 0x4000ULL;                    // version 4
-  id.low = (id.low & ~(0xcULL << 60)) | (0x8ULL << 60);            // variant 10xx
+  LockId id{random64(), random64()};
+  id.high = (id.high & ~0xf000ULL) | 0x4000ULL;          // version 4
+  id.low = (id.low & ~(0x3ULL << 62)) | (0x2ULL << 62);  // variant 10
+  return id;
+}
+
+LockId LockIdGenerator::for_owner(std::uint64_t owner) {
+  LockId id{random64(), owner & LockId::owner_mask};
+  id.high = (id.high & ~0xf000ULL) | 0x8000ULL;  // version 8
+  id.low |= 0x2ULL << 62;                        // variant 10
   return id;
 }
 

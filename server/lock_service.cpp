@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <vector>
+
 namespace tnl {
 
 namespace {
@@ -10,26 +12,46 @@ using Kind = LockTable::Kind;
 
 double seconds(LockTable::Clock::duration duration) { return std::chrono::duration<double>(duration).count(); }
 
+/// Locks restored or dropped at start are logged one by one up to this many, then counted:
+/// a restart with 100,000 expired locks must not spend its time logging.
+constexpr std::size_t logged_per_kind = 10;
+
 }  // namespace
 
 LockService::LockService(asio::io_context& io, LockTable& table, LockStore& store, ServerStats& stats)
     : table_(table), store_(store), stats_(stats), timer_(
           io, [this] { return table_.next_deadline(); }, [this](LockTable::TimePoint now) { expire(now); }) {}
 
+bool LockService::wrote(bool ok) {
+  // Once a write failed (another process holds the database's lock, or the disk is full),
+  // every other write in the same call fails at once: a handoff through 8,000 waiters must
+  // not wait out the busy timeout 8,000 times. etcd does the same with its NOSPACE alarm,
+  // which refuses every write instead of letting each one try the disk; here it lasts only
+  // until the call ends, so the next request tries the disk afresh.
+  if (!ok) store_failed_ = true;
+  return ok;
+}
+
 std::size_t LockService::restore() {
+  Call call(*this);
   const auto steady_now = Clock::now();
   const auto wall_now = std::chrono::system_clock::now();
   const auto to_steady = [&](LockStore::WallTime wall) {
     return steady_now + std::chrono::duration_cast<Clock::duration>(wall - wall_now);
   };
   std::size_t restored = 0;
+  std::size_t expired = 0;
+  std::vector<LockId> dropped;  // forgotten in one transaction at the end
   for (auto& record : store_.load()) {
     if (record.expires && *record.expires <= wall_now) {
-      spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, record.id.str());
-      store_.erase(record.id);
+      if (++expired <= logged_per_kind) {
+        spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, record.id.str());
+      }
+      dropped.push_back(record.id);
       ++stats_.expired_lock_count;
       continue;
     }
+    const LockId id = record.id;
     LockTable::Holder holder{record.id,
                              next_detached_owner(),
                              Kind::detached,
@@ -42,18 +64,23 @@ std::size_t LockService::restore() {
     if (table_.restore(record.name, record.limit, std::move(holder))) {
       ++restored;
     } else {
-      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name,
-                    record.id.str());
-      store_.erase(record.id);
+      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, id.str());
+      dropped.push_back(id);
     }
   }
+  if (expired > logged_per_kind) spdlog::warn("{} detached locks expired while the server was down", expired);
+  // If this fails (a full disk), the rows stay: they are dropped again at the next start.
+  if (!store_.erase_all(dropped)) spdlog::error("{} dropped detached locks stay in the state database", dropped.size());
   timer_.schedule();
   return restored;
 }
 
 void LockService::acquire(LockTable::Request request, Completion done) {
+  Call call(*this);
   const auto asked = Clock::now();
   const bool detached = request.kind == Kind::detached;
+  // A connection hold's id names its owner, so that it is found by id without an index.
+  if (!detached) request.id = ids_.for_owner(request.owner);
   const std::size_t limit = request.limit;
   const LockId id = request.id;
   auto complete = [this, asked, detached, limit, id, done = std::move(done)](Outcome outcome, LockTable::Token token) {
@@ -61,7 +88,9 @@ void LockService::acquire(LockTable::Request request, Completion done) {
     switch (outcome) {
       case Outcome::granted:
         if (detached && !save(id, limit)) {
-          table_.release(id, now);  // never acknowledged, so never held
+          // Never acknowledged, so never held. Releasing hands the lock to the next waiter,
+          // whose completion the table queues: it runs after this one, not inside it.
+          table_.release(id, now);
           return done(Outcome::failed, 0);
         }
         ++stats_.lock_acquired_count;
@@ -75,6 +104,7 @@ void LockService::acquire(LockTable::Request request, Completion done) {
         break;
       case Outcome::limit_mismatch:
       case Outcome::failed:
+      case Outcome::unavailable:
         break;
     }
     done(outcome, token);
@@ -91,6 +121,11 @@ void LockService::acquire(LockTable::Request request, Completion done) {
 
 bool LockService::save(const LockId& id, std::size_t limit) {
   const auto held = table_.find(id);
+  if (!write_ok()) {
+    spdlog::error("detached lock '{}' not granted to {}: the state database failed just before", held->name,
+                  held->holder.client_id);
+    return false;
+  }
   const ClockReadings clocks;
   const auto& holder = held->holder;
   LockStore::Record record{id,
@@ -102,19 +137,24 @@ bool LockService::save(const LockId& id, std::size_t limit) {
                            holder.token,
                            clocks.wall(holder.since),
                            holder.expires ? std::optional(clocks.wall(*holder.expires)) : std::nullopt};
-  if (store_.insert(record)) return true;
+  if (wrote(store_.insert(record))) return true;
   spdlog::error("detached lock '{}' not granted to {}: cannot save it", held->name, holder.client_id);
   return false;
 }
 
 void LockService::release_connection_hold(const std::string& name, LockTable::OwnerId owner) {
+  Call call(*this);
   const auto now = Clock::now();
   if (const auto freed = table_.release(name, owner, now)) ended(*freed, now);
 }
 
-void LockService::cancel_wait(const std::string& name, LockTable::OwnerId owner) { table_.cancel(name, owner); }
+void LockService::cancel_wait(const std::string& name, LockTable::OwnerId owner) {
+  Call call(*this);
+  table_.cancel(name, owner);
+}
 
 LockService::Release LockService::release(const LockId& id, std::string_view by, bool force_connection) {
+  Call call(*this);
   const auto held = table_.find(id);
   if (!held) return Release::unknown;
   if (held->holder.kind == Kind::connection) {
@@ -124,33 +164,55 @@ LockService::Release LockService::release(const LockId& id, std::string_view by,
     ++stats_.forced_release_count;
     return Release::forced;
   }
+  // Forgotten on disk first, freed only then: `released` is never answered for a lock that
+  // a restart would bring back. A crash in between loses nothing acknowledged.
+  if (!write_ok() || !wrote(store_.erase(id))) {
+    spdlog::error("detached lock '{}' ({}) not released for {}: cannot forget it on disk", held->name, id.str(), by);
+    return Release::not_saved;
+  }
   const auto now = Clock::now();
   const auto freed = table_.release(id, now);
-  // Forgotten after it is freed: a crash in between brings it back, never loses a grant.
-  if (!store_.erase(id)) spdlog::error("detached lock '{}' ({}) may come back after a restart", held->name, id.str());
   spdlog::info("detached lock '{}' ({}) released by {}", freed->name, id.str(), by);
   ended(freed->holder, now);
   return Release::released;
 }
 
 LockService::Renew LockService::renew(const LockId& id, std::optional<Clock::duration> ttl) {
+  Call call(*this);
   const auto held = table_.find(id);
   if (!held) return Renew::unknown;
   if (held->holder.kind == Kind::connection) return Renew::held_by_connection;
   const ClockReadings clocks;
   std::optional<LockTable::TimePoint> expires;
   if (ttl) expires = clocks.steady_now + *ttl;
-  if (!store_.update_expiry(id, expires ? std::optional(clocks.wall(*expires)) : std::nullopt)) return Renew::not_saved;
+  // On disk first: a renewal acknowledged is one a restart keeps.
+  if (!write_ok() ||
+      !wrote(store_.update_expiry(id, expires ? std::optional(clocks.wall(*expires)) : std::nullopt))) {
+    return Renew::not_saved;
+  }
   table_.renew(id, expires);
   timer_.schedule();
   spdlog::info("detached lock '{}' ({}) renewed", held->name, id.str());
   return Renew::renewed;
 }
 
+std::shared_ptr<const std::string> LockService::locks_line(const std::optional<std::string>& only, bool show_ids) {
+  return locks_lines_.line(table_, only, show_ids, ClockReadings{});
+}
+
+void LockService::shut_down() {
+  Call call(*this);
+  table_.shut_down();
+  timer_.stop();
+}
+
 void LockService::expire(LockTable::TimePoint now) {
+  Call call(*this);
   for (const auto& freed : table_.expire(now)) {
     spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, freed.holder.id.str(), freed.holder.client_id);
-    store_.erase(freed.holder.id);
+    // The lease has ended, so the lock is free whether or not this write succeeds: a row
+    // left behind has ended too, and a restart drops it (restore() skips ended leases).
+    if (write_ok()) wrote(store_.erase(freed.holder.id));
     ++stats_.expired_lock_count;
     ended(freed.holder, now);
   }

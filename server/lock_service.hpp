@@ -1,11 +1,19 @@
 // Every change to which locks are held, for every front end (the line protocol and HTTP):
 // the lock table, the saving of detached locks, the one timer for waits and leases, the
 // counters, and forced releases of connection holds. Lives on the event loop that owns
-// the table; nothing here blocks except the state database's fsync on detached changes.
+// the table; nothing here blocks except the state database's fsync on detached changes
+// (and at most LockStore::busy_timeout when another process holds the database's lock).
+//
+// Nothing about a detached lock is acknowledged before it is durable: a grant is saved
+// before its `ok`, a renewal before its `renewed`, and an unlock is erased from disk
+// before the lock is freed and `released` is answered; when the write fails, the lock
+// stays as it was and the client is told the server cannot persist it.
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +23,7 @@
 #include "lock_id.hpp"
 #include "lock_store.hpp"
 #include "lock_table.hpp"
+#include "locks_line_cache.hpp"
 #include "server_stats.hpp"
 
 namespace tnl {
@@ -29,10 +38,11 @@ class LockService {
 
   /// How releasing by id went.
   enum class Release {
-    released,            ///< a detached lock was freed
+    released,            ///< a detached lock was freed (and forgotten on disk first)
     forced,              ///< a connection's hold was revoked
     unknown,             ///< no hold has this id
     held_by_connection,  ///< a connection holds it and forcing was not asked for
+    not_saved,           ///< a detached lock could not be forgotten on disk: it stays held
   };
   /// How renewing went.
   enum class Renew { renewed, unknown, held_by_connection, not_saved };
@@ -46,49 +56,82 @@ class LockService {
   void on_revoke(RevokeConnection revoke) { revoke_ = std::move(revoke); }
 
   /// Puts back the detached locks saved before a restart; those whose lease ended meanwhile
-  /// are dropped. Returns how many are held again.
+  /// (or that no longer fit) are dropped, and forgotten on disk in one transaction.
+  /// Returns how many are held again. O(n) in the saved locks.
   std::size_t restore();
 
-  /// Asks for a lock, as LockTable::acquire. A detached grant is saved before `done` runs;
-  /// if saving fails the grant is undone and `done` gets Outcome::failed.
+  /// Asks for a lock, as LockTable::acquire. A connection request gets its id here (a
+  /// version 8 id naming its owner: see lock_id.hpp), whatever `request.id` was. A detached
+  /// grant is saved before `done` runs; if saving fails the grant is undone and `done` gets
+  /// Outcome::failed.
   void acquire(LockTable::Request request, Completion done);
   /// A connection's hold ended (release, disconnect, revoke): frees it.
   void release_connection_hold(const std::string& name, LockTable::OwnerId owner);
   /// A connection stopped waiting.
   void cancel_wait(const std::string& name, LockTable::OwnerId owner);
-  /// Frees a hold by id: a detached lock is freed and forgotten; a connection's hold is,
-  /// with `force_connection`, revoked with `lost,released by admin`. `by` is for the log.
+  /// Frees a hold by id: a detached lock is forgotten on disk, then freed; a connection's
+  /// hold is, with `force_connection`, revoked with `lost,released by admin`. `by` is for the log.
   Release release(const LockId& id, std::string_view by, bool force_connection);
-  /// Moves a detached lock's lease end to now + ttl (nullopt: never).
+  /// Moves a detached lock's lease end to now + ttl (nullopt: never), on disk first.
   Renew renew(const LockId& id, std::optional<Clock::duration> ttl);
 
   /// Fresh ids and owners for requests that have no connection (HTTP).
   LockId next_id() { return ids_.next(); }
   LockTable::OwnerId next_detached_owner() { return next_detached_owner_++; }
 
-  /// Stops the timer (server shutdown).
-  void stop() { timer_.stop(); }
+  /// The `.locks` answer line, "locks,{...}\n" with its newline, for every name in use (only
+  /// `only`, when given). The full listing is built once per change of the table (and at
+  /// most LocksLineCache::max_age old) and shared by every reader: send it as it is.
+  /// `show_ids` false leaves every holder's id out (when an admin token is configured).
+  [[nodiscard]] std::shared_ptr<const std::string> locks_line(const std::optional<std::string>& only, bool show_ids);
+
+  /// The server is going away: nothing is granted from now on (waiters complete with
+  /// Outcome::unavailable, releases hand nothing on, new requests are refused with it),
+  /// and the timer stops. Call before connections are told to close.
+  void shut_down();
 
   [[nodiscard]] const LockTable& table() const { return table_; }
 
  private:
+  /// Marks one call from outside (the event loop, a front end) for as long as it runs, so
+  /// that a failed write can make the rest of that call's writes fail fast (see write_ok()).
+  class Call {
+   public:
+    explicit Call(LockService& service) : service_(service) { ++service_.depth_; }
+    ~Call() {
+      if (--service_.depth_ == 0) service_.store_failed_ = false;
+    }
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+
+   private:
+    LockService& service_;
+  };
+
   /// Acts on waits and leases due by `now`.
   void expire(LockTable::TimePoint now);
   /// Saves the detached hold `id` just granted; false (logged) when it could not be written.
   bool save(const LockId& id, std::size_t limit);
+  /// Whether to try a write now: not once one failed earlier in the same call.
+  [[nodiscard]] bool write_ok() const { return !store_failed_; }
+  /// Records the result of a write: after a failure, the rest of this call fails fast.
+  bool wrote(bool ok);
   /// Counts and times a hold that just ended.
   void ended(const LockTable::Holder& holder, LockTable::TimePoint now);
-  /// Frees a detached hold and forgets it on disk.
-  void free_detached(const LockId& id, std::string_view by);
 
   LockTable& table_;
   LockStore& store_;
   ServerStats& stats_;
   DeadlineTimer timer_;
   LockIdGenerator ids_;
+  LocksLineCache locks_lines_;
   RevokeConnection revoke_;
   /// Owners of holds that no connection made: far above any connection id.
   LockTable::OwnerId next_detached_owner_ = LockTable::OwnerId{1} << 62;
+  /// Calls under way (a completion may call back in).
+  int depth_ = 0;
+  /// A write failed during the current call: the others fail without touching the disk.
+  bool store_failed_ = false;
 };
 
 }  // namespace tnl

@@ -5,6 +5,9 @@
 
 #include <stdexcept>
 
+#include "lock_options.hpp"
+#include "protocol.hpp"
+
 namespace tnl {
 
 namespace {
@@ -31,10 +34,43 @@ LockStore::WallTime from_millis(std::int64_t millis) {
   return LockStore::WallTime{std::chrono::duration_cast<LockStore::WallTime::duration>(std::chrono::milliseconds(millis))};
 }
 
-std::string column_text(sqlite3_stmt* statement, int column) {
-  const auto* text = sqlite3_column_text(statement, column);
-  return text ? std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(statement, column)))
-              : std::string{};
+/// Column `column` of the current row, as stored.
+LockStore::Value column_value(sqlite3_stmt* statement, int column) {
+  LockStore::Value value;
+  switch (sqlite3_column_type(statement, column)) {
+    case SQLITE_INTEGER:
+      value.type = LockStore::Value::Type::integer;
+      value.integer = sqlite3_column_int64(statement, column);
+      break;
+    case SQLITE_FLOAT:
+      value.type = LockStore::Value::Type::real;
+      break;
+    case SQLITE_TEXT: {
+      value.type = LockStore::Value::Type::text;
+      const auto* text = sqlite3_column_text(statement, column);
+      if (text) value.bytes.assign(reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(statement, column)));
+      break;
+    }
+    case SQLITE_BLOB: {
+      value.type = LockStore::Value::Type::blob;
+      const auto* blob = static_cast<const char*>(sqlite3_column_blob(statement, column));
+      if (blob) value.bytes.assign(blob, static_cast<std::size_t>(sqlite3_column_bytes(statement, column)));
+      break;
+    }
+    default:
+      break;
+  }
+  return value;
+}
+
+/// A text column that is printable, of at most 256 bytes, as who, reason and peer are written.
+bool is_printable_text(const LockStore::Value& value) {
+  return value.type == LockStore::Value::Type::text && is_valid_reason(value.bytes);
+}
+
+/// A time column within what this server writes.
+bool is_time(const LockStore::Value& value) {
+  return value.type == LockStore::Value::Type::integer && value.integer >= 0 && value.integer <= LockStore::max_millis;
 }
 
 void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
@@ -53,7 +89,7 @@ void bind_expiry(sqlite3_stmt* statement, int index, const std::optional<LockSto
 
 void LockStore::StatementDeleter::operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
 
-LockStore::LockStore(const std::filesystem::path& file) {
+LockStore::LockStore(const std::filesystem::path& file, std::chrono::milliseconds busy) {
   if (file.empty()) return;
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
       SQLITE_OK) {
@@ -62,6 +98,9 @@ LockStore::LockStore(const std::filesystem::path& file) {
     db_ = nullptr;
     throw std::runtime_error("cannot open " + file.string() + ": " + message);
   }
+  // Another process's lock on the file (a backup, the sqlite3 shell) is waited for only
+  // briefly: the event loop waits too.
+  sqlite3_busy_timeout(db_, static_cast<int>(busy.count()));
   // WAL + FULL: every commit is fsynced before it returns, and a crash at any moment
   // leaves either the old or the new state.
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", schema}) {
@@ -105,34 +144,66 @@ bool LockStore::run(sqlite3_stmt* statement, const char* what) {
   return false;
 }
 
+std::optional<LockStore::Record> LockStore::decode(const RawRow& row, std::string* problem) {
+  const auto bad = [problem](const char* why) -> std::optional<Record> {
+    if (problem) *problem = why;
+    return std::nullopt;
+  };
+  using Type = Value::Type;
+  const auto& [id, name, who, reason, peer, limit, token, created, expires] = row;
+  if (id.type != Type::text) return bad("the id is not text");
+  const auto parsed_id = LockId::parse(id.bytes);
+  if (!parsed_id || !parsed_id->is_random()) return bad("the id is not a version 4 UUID");
+  if (name.type != Type::text || !is_valid_lock_name(name.bytes)) return bad("the name is not a valid lock name");
+  if (!is_printable_text(who)) return bad("who is not printable text of at most 256 bytes");
+  if (!is_printable_text(reason)) return bad("the reason is not printable text of at most 256 bytes");
+  if (!is_printable_text(peer)) return bad("the peer is not printable text of at most 256 bytes");
+  if (limit.type != Type::integer || limit.integer < 1 || static_cast<std::uint64_t>(limit.integer) > max_lock_limit) {
+    return bad("the limit is not an integer from 1 to 10000");
+  }
+  if (token.type != Type::integer || token.integer < 1) return bad("the token is not a positive integer");
+  if (!is_time(created)) return bad("the creation time is not a time in milliseconds");
+  if (expires.type != Type::null && !is_time(expires)) return bad("the expiry is neither null nor a time in milliseconds");
+
+  Record record;
+  record.id = *parsed_id;
+  record.name = name.bytes;
+  record.who = who.bytes;
+  record.reason = reason.bytes;
+  record.peer = peer.bytes;
+  record.limit = static_cast<std::size_t>(limit.integer);
+  record.token = static_cast<std::uint64_t>(token.integer);
+  record.created = from_millis(created.integer);
+  if (expires.type != Type::null) record.expires = from_millis(expires.integer);
+  return record;
+}
+
 std::vector<LockStore::Record> LockStore::load() {
   std::vector<Record> records;
   if (!db_) return records;
   Statement select = prepare(
       "SELECT id, name, who, reason, peer, lock_limit, token, created_ms, expires_ms FROM detached_locks "
       "ORDER BY token");
+  constexpr std::size_t logged_rows = 10;  // then only a count: a broken file may have millions
+  std::size_t skipped = 0;
   int result = SQLITE_ROW;
   while ((result = sqlite3_step(select.get())) == SQLITE_ROW) {
-    const auto id = LockId::parse(column_text(select.get(), 0));
-    if (!id) {
-      spdlog::error("state database: skipping a lock with a malformed id");
+    RawRow row;
+    for (std::size_t column = 0; column < row.size(); ++column) {
+      row[column] = column_value(select.get(), static_cast<int>(column));
+    }
+    std::string problem;
+    if (auto record = decode(row, &problem)) {
+      records.push_back(std::move(*record));
       continue;
     }
-    Record record;
-    record.id = *id;
-    record.name = column_text(select.get(), 1);
-    record.who = column_text(select.get(), 2);
-    record.reason = column_text(select.get(), 3);
-    record.peer = column_text(select.get(), 4);
-    record.limit = static_cast<std::size_t>(sqlite3_column_int64(select.get(), 5));
-    record.token = static_cast<std::uint64_t>(sqlite3_column_int64(select.get(), 6));
-    record.created = from_millis(sqlite3_column_int64(select.get(), 7));
-    if (sqlite3_column_type(select.get(), 8) != SQLITE_NULL) {
-      record.expires = from_millis(sqlite3_column_int64(select.get(), 8));
+    if (++skipped <= logged_rows) {
+      spdlog::error("state database: skipping a row that is not a lock this server saved ({}): {}",
+                    row[0].type == Value::Type::text && is_valid_reason(row[0].bytes) ? row[0].bytes : "?", problem);
     }
-    records.push_back(std::move(record));
   }
   if (result != SQLITE_DONE) throw std::runtime_error(std::string("cannot read the state database: ") + sqlite3_errmsg(db_));
+  if (skipped > logged_rows) spdlog::error("state database: {} rows skipped in all", skipped);
   return records;
 }
 
@@ -155,6 +226,29 @@ bool LockStore::erase(const LockId& id) {
   if (!db_) return true;
   bind_text(erase_.get(), 1, id.str());
   return run(erase_.get(), "forget a lock");
+}
+
+bool LockStore::exec(const char* sql, const char* what) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return true;
+  spdlog::error("cannot {} in the state database: {}", what, error ? error : "unknown error");
+  sqlite3_free(error);
+  return false;
+}
+
+bool LockStore::erase_all(const std::vector<LockId>& ids) {
+  if (!db_ || ids.empty()) return true;
+  if (!exec("BEGIN IMMEDIATE", "start forgetting locks")) return false;
+  for (const auto& id : ids) {
+    bind_text(erase_.get(), 1, id.str());
+    if (!run(erase_.get(), "forget a lock")) {
+      exec("ROLLBACK", "roll back");
+      return false;
+    }
+  }
+  if (exec("COMMIT", "forget locks")) return true;
+  exec("ROLLBACK", "roll back");
+  return false;
 }
 
 bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires) {

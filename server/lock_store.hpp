@@ -3,8 +3,13 @@
 // One SQLite database in the state directory, written with synchronous=FULL in WAL mode:
 // a call that returned true is on disk before the caller acknowledges anything to a client.
 // Without a state directory the store keeps nothing and every call succeeds.
+//
+// Another process may open the file (a backup, the sqlite3 shell): a write waits at most
+// busy_timeout for its lock, then fails, and the caller answers that it cannot persist.
+// The wait is short because the event loop waits with it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -37,18 +42,45 @@ class LockStore {
     std::optional<WallTime> expires;  ///< nullopt: never
   };
 
-  /// Opens (creating if needed) `file`; empty: keep nothing. Throws std::runtime_error.
-  explicit LockStore(const std::filesystem::path& file);
+  /// One column of a saved row as SQLite returned it (its columns are dynamically typed,
+  /// so any column may hold any type, whatever the schema says).
+  struct Value {
+    enum class Type { null, integer, real, text, blob };
+    Type type = Type::null;
+    std::int64_t integer = 0;  ///< for Type::integer
+    std::string bytes;         ///< for Type::text and Type::blob
+  };
+  /// A row of the table, undecoded: id, name, who, reason, peer, lock_limit, token,
+  /// created_ms, expires_ms.
+  using RawRow = std::array<Value, 9>;
+
+  /// How long a write waits for another process's lock on the database before it fails.
+  static constexpr std::chrono::milliseconds busy_timeout{50};
+  /// Latest time a saved lock may carry (2200-01-01): later ones, and negative ones, are
+  /// not times this server wrote, and would overflow the clocks' arithmetic.
+  static constexpr std::int64_t max_millis = 7'258'118'400'000;
+
+  /// Opens (creating if needed) `file`; empty: keep nothing. A write waits at most `busy`
+  /// for another connection's lock. Throws std::runtime_error.
+  explicit LockStore(const std::filesystem::path& file, std::chrono::milliseconds busy = busy_timeout);
   ~LockStore();
   LockStore(const LockStore&) = delete;
   LockStore& operator=(const LockStore&) = delete;
 
-  /// Every saved lock, oldest token first.
+  /// Every saved lock, oldest token first. Rows that do not decode are skipped and logged.
   [[nodiscard]] std::vector<Record> load();
+  /// Turns a row into a lock, checking every column: the id is a random (version 4) UUID,
+  /// the name a valid lock name, the limit within 1..max_lock_limit, who, reason and peer
+  /// printable text of at most 256 bytes, the token positive, the times within
+  /// 0..max_millis. nullopt for anything else, with the reason in `problem` if given.
+  /// A pure function, for the fuzzer.
+  [[nodiscard]] static std::optional<Record> decode(const RawRow& row, std::string* problem = nullptr);
   /// Saves a new lock; false when it could not be written (the error is logged).
   [[nodiscard]] bool insert(const Record& record);
   /// Forgets a lock; false when it could not be written.
-  bool erase(const LockId& id);
+  [[nodiscard]] bool erase(const LockId& id);
+  /// Forgets these locks in one transaction (all or none); false when it could not be written.
+  [[nodiscard]] bool erase_all(const std::vector<LockId>& ids);
   /// Saves a lock's new lease end; false when it could not be written.
   [[nodiscard]] bool update_expiry(const LockId& id, std::optional<WallTime> expires);
   /// Whether anything is kept at all.
@@ -62,6 +94,8 @@ class LockStore {
 
   /// Runs one prepared statement to completion and resets it; false (logged) on error.
   bool run(sqlite3_stmt* statement, const char* what);
+  /// Runs SQL without results; false (logged) on error.
+  bool exec(const char* sql, const char* what);
   Statement prepare(const char* sql);
 
   sqlite3* db_ = nullptr;

@@ -7,20 +7,55 @@ namespace tnl {
 
 namespace {
 const std::vector<LockTable::Holder> no_holders;
+/// Queued completions beyond this are given back after a drain (a long handoff's).
+constexpr std::size_t kept_pending_capacity = 64;
 }  // namespace
 
 LockTable::LockTable(TokenSource next_token) : next_token_(std::move(next_token)) {
   if (!next_token_) next_token_ = [last = Token{0}]() mutable { return ++last; };
 }
 
+void LockTable::complete(Completion done, Outcome outcome, Token token) {
+  pending_.push_back(Pending{std::move(done), outcome, token});
+}
+
+void LockTable::drain() {
+  if (draining_) return;  // a completion up the stack runs the queue: never nest
+  draining_ = true;
+  std::size_t next = 0;
+  // Leaves the queue consistent even if a completion throws: what ran is dropped, the
+  // rest stays queued for the next call.
+  struct Finish {
+    LockTable& table;
+    std::size_t& ran;
+    ~Finish() {
+      table.pending_.erase(table.pending_.begin(), table.pending_.begin() + static_cast<std::ptrdiff_t>(ran));
+      if (table.pending_.empty() && table.pending_.capacity() > kept_pending_capacity) {
+        std::vector<Pending>().swap(table.pending_);
+      }
+      table.draining_ = false;
+    }
+  } finish{*this, next};
+  // By index, not by iterator: a completion may queue more (which may reallocate).
+  while (next < pending_.size()) {
+    Pending current = std::move(pending_[next]);
+    ++next;
+    current.done(current.outcome, current.token);
+  }
+}
+
 void LockTable::acquire(Request request, TimePoint now, Completion done) {
+  if (shut_down_) {
+    complete(std::move(done), Outcome::unavailable, 0);
+    return drain();
+  }
   auto [it, inserted] = entries_.try_emplace(request.name);
   Entry& entry = it->second;
   if (inserted) {
     entry.limit = request.limit;
   } else if (entry.limit != request.limit) {
-    done(Outcome::limit_mismatch, 0);
-    return;
+    complete(std::move(done), Outcome::limit_mismatch, 0);
+    return drain();
   }
   Holder holder{request.id,    request.owner, request.kind, std::move(request.client_id), std::move(request.peer),
                 std::move(request.reason), now, 0, std::nullopt};
@@ -28,52 +63,60 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
   // FIFO: a newcomer never overtakes a queued request, even if there is room.
   if (entry.holders.size() < entry.limit && entry.waiters.empty()) {
     const Token token = grant(it->first, entry, std::move(holder), ttl, now);
-    done(Outcome::granted, token);
-    return;
+    complete(std::move(done), Outcome::granted, token);
+    return drain();
   }
   if (!request.deadline || *request.deadline <= now) {
     if (inserted) entries_.erase(it);
-    done(Outcome::not_granted, 0);
-    return;
+    complete(std::move(done), Outcome::not_granted, 0);
+    return drain();
   }
   auto deadline = deadlines_.emplace(*request.deadline, std::make_pair(request.name, request.owner));
   entry.waiters.push_back(Waiter{std::move(holder), std::move(done), deadline, ttl});
+  ++version_;
+}
+
+LockTable::Holder LockTable::free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now) {
+  Entry& entry = it->second;
+  Holder freed = std::move(*holder);
+  entry.holders.erase(holder);
+  if (freed.kind == Kind::detached) detached_ids_.erase(freed.id);
+  drop_lease(freed);
+  --holder_counts_[static_cast<int>(freed.kind)];
+  if (entry.holders.empty()) --held_count_;
+  ++version_;
+
+  // Hand the lock on within this call: no polling, no trip through the event loop. The
+  // table is consistent before any completion runs, so completions may call back in.
+  while (!shut_down_ && entry.holders.size() < entry.limit && !entry.waiters.empty()) {
+    Waiter next = std::move(entry.waiters.front());
+    entry.waiters.pop_front();
+    deadlines_.erase(next.deadline);
+    const Token token = grant(it->first, entry, std::move(next.holder), next.ttl, now);
+    complete(std::move(next.done), Outcome::granted, token);
+  }
+  erase_if_idle(it);
+  return freed;
 }
 
 std::optional<LockTable::Holder> LockTable::release(const std::string& name, OwnerId owner, TimePoint now) {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
-  Entry& entry = it->second;
-  const auto found =
-      std::find_if(entry.holders.begin(), entry.holders.end(), [&](const Holder& h) { return h.owner == owner; });
-  if (found == entry.holders.end()) return std::nullopt;
-  Holder freed = std::move(*found);
-  entry.holders.erase(found);
-  if (freed.kind == Kind::detached) detached_ids_.erase(freed.id);
-  drop_lease(freed);
-  --holder_counts_[static_cast<int>(freed.kind)];
-  if (entry.holders.empty()) --held_count_;
-
-  // Hand the lock on within this call: no polling, no trip through the event loop.
-  std::vector<std::pair<Completion, Token>> granted;
-  while (entry.holders.size() < entry.limit && !entry.waiters.empty()) {
-    Waiter next = std::move(entry.waiters.front());
-    entry.waiters.pop_front();
-    deadlines_.erase(next.deadline);
-    granted.emplace_back(std::move(next.done), grant(it->first, entry, std::move(next.holder), next.ttl, now));
-  }
-  erase_if_idle(it);
-  // The table is consistent before any completion runs, so completions may call back in.
-  for (auto& [done, token] : granted) done(Outcome::granted, token);
+  auto& holders = it->second.holders;
+  const auto found = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.owner == owner; });
+  if (found == holders.end()) return std::nullopt;
+  Holder freed = free_holder(it, found, now);
+  drain();
   return freed;
 }
 
 std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now) {
   const auto [entry, holder] = locate(id);
-  if (holder == nullptr) return std::nullopt;
+  if (entry == entries_.end()) return std::nullopt;
   std::string name = entry->first;
-  auto freed = release(name, holder->owner, now);
-  return Held{std::move(name), std::move(*freed)};
+  Holder freed = free_holder(entry, holder, now);
+  drain();
+  return Held{std::move(name), std::move(freed)};
 }
 
 bool LockTable::cancel(const std::string& name, OwnerId owner) {
@@ -86,6 +129,7 @@ bool LockTable::cancel(const std::string& name, OwnerId owner) {
   deadlines_.erase(waiter->deadline);
   waiters.erase(waiter);
   erase_if_idle(it);
+  ++version_;
   return true;
 }
 
@@ -95,21 +139,28 @@ std::optional<LockTable::Held> LockTable::find(const LockId& id) const {
   return Held{entry->first, *holder};
 }
 
-std::pair<LockTable::Entries::const_iterator, const LockTable::Holder*> LockTable::locate(const LockId& id) const {
-  const auto holder_in = [&id](const Entry& entry) -> const Holder* {
-    for (const auto& holder : entry.holders) {
-      if (holder.id == id) return &holder;
-    }
-    return nullptr;
-  };
+std::pair<LockTable::Entries::iterator, std::vector<LockTable::Holder>::iterator> LockTable::locate(const LockId& id) {
+  const std::string* name = nullptr;
   if (const auto known = detached_ids_.find(id); known != detached_ids_.end()) {
-    const auto entry = entries_.find(known->second);
-    return {entry, holder_in(entry->second)};
+    name = &known->second;
+  } else if (id.names_owner() && owner_name_) {
+    // A connection hold: its owner's connection knows the name.
+    name = owner_name_(id.owner());
   }
-  for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
-    if (const Holder* holder = holder_in(entry->second)) return {entry, holder};
-  }
-  return {entries_.end(), nullptr};
+  if (name == nullptr) return {entries_.end(), {}};
+  const auto entry = entries_.find(*name);
+  if (entry == entries_.end()) return {entries_.end(), {}};
+  // All 128 bits must match: an id with the right owner but other random bits is unknown.
+  auto& holders = entry->second.holders;
+  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  if (holder == holders.end()) return {entries_.end(), {}};
+  return {entry, holder};
+}
+
+std::pair<LockTable::Entries::const_iterator, const LockTable::Holder*> LockTable::locate(const LockId& id) const {
+  const auto [entry, holder] = const_cast<LockTable*>(this)->locate(id);
+  if (entry == entries_.end()) return {entries_.end(), nullptr};
+  return {entry, &*holder};
 }
 
 bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
@@ -120,14 +171,17 @@ bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
   drop_lease(*holder);
   holder->expires = expires;
   if (expires) leases_.emplace(*expires, id);
+  ++version_;
   return true;
 }
 
 bool LockTable::restore(const std::string& name, std::size_t limit, Holder holder) {
+  // Only detached holds are restored, and before any connection: the id index is enough.
+  if (detached_ids_.count(holder.id) != 0) return false;
   auto [it, inserted] = entries_.try_emplace(name);
   Entry& entry = it->second;
   if (inserted) entry.limit = limit;
-  if (entry.limit != limit || entry.holders.size() >= entry.limit || locate(holder.id).second != nullptr) {
+  if (entry.limit != limit || entry.holders.size() >= entry.limit) {
     if (inserted) entries_.erase(it);
     return false;
   }
@@ -137,27 +191,45 @@ bool LockTable::restore(const std::string& name, std::size_t limit, Holder holde
 }
 
 std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
-  std::vector<Completion> timed_out;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const auto [name, owner] = deadlines_.begin()->second;
     const auto it = entries_.find(name);
     auto& waiters = it->second.waiters;
     const auto waiter =
         std::find_if(waiters.begin(), waiters.end(), [&](const Waiter& w) { return w.holder.owner == owner; });
-    timed_out.push_back(std::move(waiter->done));
+    complete(std::move(waiter->done), Outcome::timed_out, 0);
     deadlines_.erase(waiter->deadline);
     waiters.erase(waiter);
     erase_if_idle(it);
+    ++version_;
   }
-  for (auto& done : timed_out) done(Outcome::timed_out, 0);
 
   // Leases last: a waiter whose deadline is the very moment a lease ends has given up.
   std::vector<Held> expired;
   while (!leases_.empty() && leases_.begin()->first <= now) {
-    auto freed = release(leases_.begin()->second, now);
-    expired.push_back(std::move(*freed));
+    const auto [entry, holder] = locate(leases_.begin()->second);
+    std::string name = entry->first;
+    expired.push_back(Held{std::move(name), free_holder(entry, holder, now)});
   }
+  drain();
   return expired;
+}
+
+void LockTable::shut_down() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  ++version_;
+  // Every waiter leaves without a grant; names nobody holds any more go.
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto& waiters = it->second.waiters;
+    for (auto& waiter : waiters) {
+      deadlines_.erase(waiter.deadline);
+      complete(std::move(waiter.done), Outcome::unavailable, 0);
+    }
+    waiters.clear();
+    it = it->second.holders.empty() ? entries_.erase(it) : std::next(it);
+  }
+  drain();
 }
 
 std::optional<LockTable::TimePoint> LockTable::next_deadline() const {
@@ -221,6 +293,7 @@ void LockTable::add_holder(const std::string& name, Entry& entry, Holder holder)
   if (holder.kind == Kind::detached) detached_ids_.emplace(holder.id, name);
   if (holder.expires) leases_.emplace(*holder.expires, holder.id);
   entry.holders.push_back(std::move(holder));
+  ++version_;
 }
 
 void LockTable::drop_lease(const Holder& holder) {

@@ -3,13 +3,24 @@
 //
 // The table is driven by the event loop that owns it and by unit tests; time is passed in.
 // A request's answer arrives through a completion that runs exactly once: before
-// acquire() returns when the answer is known at once, or later, from release() or
-// expire(), when the request had to wait. A remote backend can implement the same
+// acquire() returns when the answer is known at once, or later, from release(), expire()
+// or shut_down(), when the request had to wait. A remote backend can implement the same
 // contract by completing from its own callbacks.
+//
+// Completions never nest: one that calls back into the table (e.g. a grant that cannot be
+// saved and is released again, handing the lock to the next waiter) only queues the
+// completions that call causes; the outermost call runs them, one after another. So the
+// stack stays flat however long a queue is handed through, and a caller that is not itself
+// inside a completion still has its answer before acquire() returns.
 //
 // Every holder has an id. A connection holder is freed by its connection (release by
 // owner); a detached holder outlives the request's connection and is freed by id, or by
 // expire() once its lease (TTL) has run out. Both kinds share each name's FIFO queue.
+// Finding a hold by id costs O(1) and no scan (see lock_id.hpp): a detached hold through
+// its id index, a connection hold through its owner, whose name the OwnerName lookup gives.
+//
+// Once shut_down() is called nothing more is granted: waiters are withdrawn, releases
+// hand nothing on, and new requests are refused.
 #pragma once
 
 #include <chrono>
@@ -37,6 +48,9 @@ class LockTable {
   using Token = std::uint64_t;
   /// Hands out the next token; must return strictly increasing values.
   using TokenSource = std::function<Token()>;
+  /// The name `owner` holds or waits for (its connection knows), or null: lets a
+  /// connection hold be found by id without an index entry per connection.
+  using OwnerName = std::function<const std::string*(OwnerId owner)>;
 
   /// A duration given in (fractional) seconds, as the protocols give waits and TTLs.
   static Clock::duration seconds(double seconds) {
@@ -50,6 +64,7 @@ class LockTable {
     timed_out,       ///< the request waited and its deadline passed first
     limit_mismatch,  ///< the name is in use with a different holder limit
     failed,          ///< granted, but the grant could not be recorded (e.g. saved to disk), so undone
+    unavailable,     ///< the server is shutting down: nothing is granted any more
   };
   /// Runs once per request; `token` is the grant's fencing token (0 unless granted).
   using Completion = std::function<void(Outcome outcome, Token token)>;
@@ -70,7 +85,7 @@ class LockTable {
     std::size_t limit = 1;  ///< holders allowed at once (1: a mutex; more: a semaphore)
     /// Until when to queue if the lock is busy; nullopt answers not_granted at once.
     std::optional<TimePoint> deadline;
-    LockId id;              ///< the id the grant will have: unique among holds
+    LockId id;              ///< the id the grant will have: unique among holds (see lock_id.hpp)
     Kind kind = Kind::connection;
     /// Detached only: how long the lease lasts from the grant; nullopt: until released.
     std::optional<Clock::duration> ttl;
@@ -107,6 +122,10 @@ class LockTable {
   /// `next_token` defaults to counting from 1.
   explicit LockTable(TokenSource next_token = {});
 
+  /// Sets the lookup that finds connection holds by id; without one, only detached holds
+  /// are found by id.
+  void on_owner_name(OwnerName owner_name) { owner_name_ = std::move(owner_name); }
+
   /// Asks for `request.name`. `done` runs exactly once (see the file comment).
   void acquire(Request request, TimePoint now, Completion done);
 
@@ -125,7 +144,8 @@ class LockTable {
   bool renew(const LockId& id, std::optional<TimePoint> expires);
 
   /// Puts back a detached hold saved before a restart, with its own token, ahead of any
-  /// request. Returns false when it does not fit (its name is full or has another limit).
+  /// request. Returns false when it does not fit (its name is full or has another limit,
+  /// or its id is taken). O(1): restoring n holds costs O(n).
   bool restore(const std::string& name, std::size_t limit, Holder holder);
 
   /// Withdraws `owner`'s queued request for `name` without running its completion
@@ -136,6 +156,14 @@ class LockTable {
   /// and frees every detached hold whose lease ended by then (granting its waiters).
   /// Returns the holds freed that way.
   std::vector<Held> expire(TimePoint now);
+
+  /// The server is going away: every waiter completes with Outcome::unavailable, and from
+  /// now on nothing is granted (acquire() answers unavailable; a release hands nothing on).
+  void shut_down();
+  [[nodiscard]] bool is_shut_down() const { return shut_down_; }
+
+  /// Counts every change of holders, waiters or leases: equal values mean an unchanged table.
+  [[nodiscard]] std::uint64_t version() const { return version_; }
 
   /// The earliest wait deadline or lease end; the owner of the table arms one timer for it.
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
@@ -184,14 +212,30 @@ class LockTable {
   };
   using Entries = std::unordered_map<std::string, Entry>;
 
+  /// A completion to run once the outermost call into the table gets to it.
+  struct Pending {
+    Completion done;
+    Outcome outcome;
+    Token token;
+  };
+
+  /// Queues a completion; drain() runs it.
+  void complete(Completion done, Outcome outcome, Token token);
+  /// Runs the queued completions, unless a completion further up the stack already does
+  /// (then that one runs them): so completions never nest, whatever they call.
+  void drain();
+  /// Frees `holder` of `it` and (unless shut down) grants the longest waiters that fit,
+  /// queueing their completions. Returns the freed holder.
+  Holder free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now);
   /// Makes `holder` a holder of `name` now, with a fresh token and its lease; returns the token.
   Token grant(const std::string& name, Entry& entry, Holder holder, std::optional<Clock::duration> ttl,
               TimePoint now);
   /// Adds `holder` to `entry` and to the id and lease indexes.
   void add_holder(const std::string& name, Entry& entry, Holder holder);
   /// The hold with this id and its name's entry, or a null holder: detached holds through
-  /// their index, connection holds by a scan.
+  /// their index, connection holds through their owner's name. Never a scan of the table.
   [[nodiscard]] std::pair<Entries::const_iterator, const Holder*> locate(const LockId& id) const;
+  [[nodiscard]] std::pair<Entries::iterator, std::vector<Holder>::iterator> locate(const LockId& id);
   /// Removes the lease of `holder` from the lease index, if it has one.
   void drop_lease(const Holder& holder);
   /// Erases `name` when it is neither held nor awaited.
@@ -199,16 +243,22 @@ class LockTable {
   static NameState describe(const std::string& name, const Entry& entry);
 
   TokenSource next_token_;
+  OwnerName owner_name_;
   Entries entries_;
   DeadlineIndex deadlines_;
   /// Detached holds with a lease, by when it ends.
   LeaseIndex leases_;
   /// Detached holds by id, to the name they hold: they are addressed by id all the time.
-  /// A connection hold is addressed by id only in an admin's forced release, so it is found
-  /// by a scan instead; an index entry would cost each held connection about 70 bytes.
+  /// A connection hold is found through its owner instead (OwnerName): an index entry
+  /// would cost each held connection about 70 bytes.
   std::unordered_map<LockId, std::string> detached_ids_;
   std::size_t held_count_ = 0;
   std::size_t holder_counts_[2] = {0, 0};
+  /// Completions waiting for the outermost call to run them (see drain()).
+  std::vector<Pending> pending_;
+  bool draining_ = false;
+  bool shut_down_ = false;
+  std::uint64_t version_ = 0;
 };
 
 }  // namespace tnl

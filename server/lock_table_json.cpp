@@ -86,11 +86,10 @@ void append_json_string(std::string& out, std::string_view text) {
 }  // namespace
 
 std::string locks_to_json(const LockTable& table, const std::optional<std::string>& only, const ClockReadings& clocks,
-                          std::string_view prefix) {
+                          std::string_view prefix, bool show_ids, std::string_view suffix) {
   std::string out;
-  // Room for every holder and the final '\n' the connection adds, so that the string never
-  // grows by copying itself.
-  out.reserve(prefix.size() + 64 + table.holder_count(LockTable::Kind::connection) * 320 +
+  // Room for every holder and the suffix, so that the string never grows by copying itself.
+  out.reserve(prefix.size() + suffix.size() + 64 + table.holder_count(LockTable::Kind::connection) * 320 +
               table.holder_count(LockTable::Kind::detached) * 360);
   out.append(prefix).append(R"({"locks":[)");
   bool first_name = true;
@@ -106,9 +105,14 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
     for (const auto& holder : holders) {
       if (!first_holder) out.push_back(',');
       first_holder = false;
-      out.append(R"({"id":")");
-      holder.id.append_to(out);
-      out.append(R"(","kind":")").append(kind_name(holder.kind)).append(R"(","client_id":)");
+      if (show_ids) {
+        out.append(R"({"id":")");
+        holder.id.append_to(out);
+        out.append(R"(",)");
+      } else {
+        out.push_back('{');
+      }
+      out.append(R"("kind":")").append(kind_name(holder.kind)).append(R"(","client_id":)");
       append_json_string(out, holder.client_id);
       out.append(R"(,"peer":)");
       append_json_string(out, holder.peer);
@@ -129,12 +133,13 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
     }
     fmt::format_to(std::back_inserter(out), R"(],"waiters":{}}})", waiters);
   });
-  out.append("]}");
+  out.append("]}").append(suffix);
   return out;
 }
 
 nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, const LockTable::Holder& holder,
-                                   const std::vector<LockTable::Holder>& waiters, const ClockReadings& clocks) {
+                                   const std::vector<LockTable::Holder>& waiters, const ClockReadings& clocks,
+                                   bool show_id) {
   nlohmann::ordered_json queue = nlohmann::ordered_json::array();
   for (const auto& waiter : waiters) {
     queue.push_back({{"who", waiter.client_id},
@@ -143,7 +148,7 @@ nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, c
                      {"kind", kind_name(waiter.kind)},
                      {"waitingSince", format_rfc3339(clocks.wall(waiter.since))}});
   }
-  return {
+  nlohmann::ordered_json record = {
       {"id", holder.id.str()},
       {"service", name},
       {"who", holder.client_id},
@@ -157,6 +162,8 @@ nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, c
       {"limit", limit},
       {"waiters", std::move(queue)},
   };
+  if (!show_id) record.erase("id");
+  return record;
 }
 
 }  // namespace tnl

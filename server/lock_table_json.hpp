@@ -35,14 +35,20 @@ struct ClockReadings {
 /// holders must answer within milliseconds. Every value is a number, a fixed word, a
 /// validated name or id, or a string passed through nlohmann-json's escaping unless it is
 /// plain printable ASCII.
+///
+/// `show_ids` false leaves every holder's "id" out: a detached lock's id is its creator's
+/// capability, not for every reader (used when an admin token is configured).
+/// `suffix` is appended at the end (e.g. the line's "\n").
 [[nodiscard]] std::string locks_to_json(const LockTable& table, const std::optional<std::string>& only,
-                                        const ClockReadings& clocks, std::string_view prefix = {});
+                                        const ClockReadings& clocks, std::string_view prefix = {},
+                                        bool show_ids = true, std::string_view suffix = {});
 
 /// One HTTP lock record: Tracker's id, service, who, createdAt, then ours (see docs/HTTP-API.md).
+/// `show_id` false leaves "id" out (for readers without the admin token).
 [[nodiscard]] nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit,
                                                  const LockTable::Holder& holder,
                                                  const std::vector<LockTable::Holder>& waiters,
-                                                 const ClockReadings& clocks);
+                                                 const ClockReadings& clocks, bool show_id = true);
 
 /// "connection" or "detached".
 [[nodiscard]] const char* kind_name(LockTable::Kind kind);

@@ -160,6 +160,9 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
       case LockTable::Outcome::failed:
         self->clear_lock();
         return self->answer(answer::state_write_failed, Then::close);
+      case LockTable::Outcome::unavailable:  // the server is shutting down: nothing is granted
+        self->clear_lock();
+        return self->answer(answer::shutting_down, Then::close);
     }
   };
   locks_.acquire(std::move(lock_request), std::move(done));
@@ -200,6 +203,8 @@ void RequestHandler::unlock(Connection& connection, const Request& request) {
       return connection.answer(answer::unknown_lock_id, Then::close);
     case LockService::Release::held_by_connection:
       return connection.answer(answer::held_by_connection, Then::close);
+    case LockService::Release::not_saved:  // still held: `released` only once it is forgotten on disk
+      return connection.answer(answer::state_write_failed, Then::close);
   }
 }
 

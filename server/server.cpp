@@ -45,7 +45,7 @@ void write_port_file(const std::string& file, std::uint16_t port) {
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
-      signals_(io_, SIGINT, SIGTERM),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
       tokens_(state_file(config_, "fencing-token")),
       store_(state_file(config_, "locks.sqlite3")),
       locks_([this] { return tokens_.next(); }),
@@ -83,6 +83,13 @@ Server::Server(ServerConfig config)
   if (listeners_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
   if (config_.http_enabled) start_http();
 
+  // A connection hold's id names its owner; the owner's connection knows which name it
+  // holds: so finding a hold by id needs neither a scan nor an index entry per connection.
+  locks_.on_owner_name([this](LockTable::OwnerId owner) -> const std::string* {
+    const Connection* connection = connections_.find(owner);
+    if (!connection || connection->lock_state() == Connection::LockState::none) return nullptr;
+    return &connection->lock_name();
+  });
   service_.on_revoke([this](LockTable::OwnerId owner, std::string_view reason) {
     Connection* connection = connections_.find(owner);
     if (!connection || connection->lock_state() != Connection::LockState::holding) return false;
@@ -124,12 +131,21 @@ void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
   listeners_.push_back(std::move(listener));
 }
 
-void Server::run() {
+void Server::wait_for_signal() {
   signals_.async_wait([this](std::error_code error, int signal) {
     if (error) return;
+    if (signal == SIGHUP) {
+      // Logs go to stderr, so there is nothing to reopen; a hang-up must not drop every lock.
+      spdlog::warn("received SIGHUP: ignored");
+      return wait_for_signal();
+    }
     spdlog::warn("received signal {}: shutting down", signal);
     shut_down();
   });
+}
+
+void Server::run() {
+  wait_for_signal();
   for (auto& listener : listeners_) accept(*listener);
   write_port_file(config_.port_file, port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
@@ -146,7 +162,9 @@ void Server::shut_down() {
     listener->acceptor.close(ignored);
     listener->retry.cancel();
   }
-  service_.stop();
+  // Before any connection is told: closing a holder's connection frees its lock, which must
+  // not pass to a waiter that is about to be told `shutting-down` too.
+  service_.shut_down();
   api_.shutting_down();  // /readyz answers 503 while connections drain
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.

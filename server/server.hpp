@@ -39,10 +39,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Serves until shut down by SIGINT, SIGTERM or an enabled `.server-shutdown`.
+  /// Serves until shut down by SIGINT, SIGTERM or an enabled `.server-shutdown`. SIGHUP
+  /// is logged and ignored (it must not kill a lock server whose terminal went away).
   void run();
-  /// Stops accepting, answers `shutting-down` on every connection and lets them close;
-  /// run() returns once they have.
+  /// Stops granting (waiters are withdrawn and get `shutting-down` like everyone), stops
+  /// accepting, answers `shutting-down` on every connection and lets them close; run()
+  /// returns once they have.
   void shut_down();
   /// The port actually bound (differs from the config's when that was 0).
   [[nodiscard]] std::uint16_t port() const { return port_; }
@@ -62,6 +64,8 @@ class Server {
   /// Opens, binds and listens on `endpoint`; throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only);
   void accept(Listener& listener);
+  /// Waits for the next signal: SIGHUP is logged and waited past, the others shut down.
+  void wait_for_signal();
   /// Starts the HTTP listener; throws BindError.
   void start_http();
 

@@ -1,16 +1,27 @@
 // Fencing tokens that never go backwards, not even across a restart or a crash.
 //
 // Every token is at least the wall clock in microseconds since the epoch, and greater than
-// the one before. With a state file, a high-water mark is also persisted (fsynced, atomically
-// replaced) *before* any token above the previously persisted mark is handed out, and a new
-// server starts above it: so tokens rise across restarts even if the clock is stepped back.
-// Without one, they rise across restarts as long as the clock does not go back and the
-// previous server never handed out more than one token per microsecond on average.
+// the one before. With a state file, a high-water mark is also persisted (fsynced) *before*
+// any token above the previously persisted mark is handed out, and a new server starts
+// above it: so tokens rise across restarts even if the clock is stepped back. Without one,
+// they rise across restarts as long as the clock does not go back and the previous server
+// never handed out more than one token per microsecond on average.
+//
+// The state file has two slots, each a mark with a check value. A new mark overwrites the
+// slot with the lower mark in place and is fdatasynced: a torn write spoils only that slot,
+// and the other still holds the previous mark, which bounds every token handed out before
+// the write. Writing in place also needs no new disk space, so a server restarted on a full
+// disk (on any filesystem that overwrites in place: ext4, XFS, tmpfs) still keeps the
+// guarantee. A file in the old one-number format is read, and replaced (by an fsynced
+// rename) at the first write.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <string>
 
 namespace tnl {
 
@@ -22,25 +33,52 @@ class TokenGenerator {
 
   /// Tokens reserved per write of the state file: one write per second of clock at most.
   static constexpr Token reservation_block = 1'000'000;
+  /// After a failed write, how long (in clock microseconds) before the next attempt.
+  static constexpr Token retry_interval = 1'000'000;
 
-  /// `state_file` empty: clock only. Throws std::runtime_error when the file cannot be
-  /// read or written.
+  /// `state_file` empty: clock only. Throws std::runtime_error when the file exists but
+  /// cannot be read: a silent reset could hand out tokens again. A file that cannot be
+  /// written (a full disk) is logged, not fatal: see next().
   explicit TokenGenerator(std::filesystem::path state_file, Clock clock = wall_clock_microseconds);
+  ~TokenGenerator();
+  TokenGenerator(const TokenGenerator&) = delete;
+  TokenGenerator& operator=(const TokenGenerator&) = delete;
 
   /// The next token: strictly greater than every token handed out before.
   Token next();
 
+  /// Whether the persisted mark is above every token handed out so far.
+  [[nodiscard]] bool mark_persisted() const { return state_file_.empty() || last_ <= persisted_; }
+
   /// The real clock.
   static Token wall_clock_microseconds();
 
+  /// One slot of the state file: "MARK CHECK\n", fixed width.
+  [[nodiscard]] static std::string format_slot(Token mark);
+  /// The mark in a slot, or nullopt when the slot is torn or not a slot.
+  [[nodiscard]] static std::optional<Token> parse_slot(std::string_view slot);
+  static constexpr std::size_t slot_size = 38;
+
  private:
-  /// Persists `mark` as the highest token that may ever have been handed out.
+  /// Reads the state file; throws when it exists but holds no valid mark.
+  void read_state();
+  /// Persists `mark` unless a write failed less than retry_interval ago; false (logged) on failure.
+  bool try_persist(Token mark);
+  /// Persists `mark` as the highest token that may ever have been handed out; throws.
   void persist(Token mark);
+  /// Writes a fresh two-slot file holding `mark` in both slots, by an fsynced rename.
+  void replace_file(Token mark);
 
   std::filesystem::path state_file_;
   Clock clock_;
   Token last_ = 0;
   Token persisted_ = 0;
+  /// The marks in the two slots (0: empty or torn); valid once the file has two slots.
+  std::array<Token, 2> slots_{};
+  /// The state file, open for in-place writes once it has two slots; -1 before.
+  int fd_ = -1;
+  /// No write is tried before this clock reading (after a failure).
+  Token retry_at_ = 0;
 };
 
 }  // namespace tnl

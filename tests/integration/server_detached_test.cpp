@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "http_client.hpp"
+#include "http_port.hpp"
 #include "line_client.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
@@ -179,7 +181,7 @@ TEST_CASE("detached: renew with a ttl that is not a number > 0 is err,invalid tt
   const std::string id = take(server.port(), "dt");
   const std::string before = holders_of(server.port(), "dt")[0]["expires"];
   for (const std::string ttl : {",ttl:0", ",ttl:-1", ",ttl:abc", "", ",ttl:", ",ttl:0.0", ",ttl:31536001", ",ttl:1e3",
-                                ",ttl:nan", ",ttl:+5", ",ttl:1.2.3"}) {
+                                ",ttl:nan", ",ttl:+5", ",ttl:1.2.3", ",ttl:0.001", ",ttl:0.0000001", ",ttl:0.09"}) {
     INFO("renew" << ttl);
     CHECK(one_shot(server.port(), "renew,id:" + id + ttl) == "err,invalid ttl");
   }
@@ -189,12 +191,25 @@ TEST_CASE("detached: renew with a ttl that is not a number > 0 is err,invalid tt
 
 TEST_CASE("detached: lock with an invalid ttl is err,invalid ttl and nothing is held", "[detached]") {
   ServerProcess server;
-  for (const std::string ttl : {"0", "-1", "abc", "", "0.0", "31536001", "1e3", "nan"}) {
+  // Shorter than min_ttl_seconds (0.1 s) too: about 10,000 expiries a second otherwise.
+  for (const std::string ttl : {"0", "-1", "abc", "", "0.0", "31536001", "1e3", "nan", "0.0000001", "0.09", "1e-300"}) {
     INFO("ttl:" << ttl);
     CHECK(one_shot(server.port(), "lock,name:di,ttl:" + ttl) == "err,invalid ttl");
   }
   CHECK(holders_of(server.port(), "di").empty());
   CHECK(stats(server.port())["lock_count"] == 0);
+  CHECK(id_of(one_shot(server.port(), "lock,name:di,ttl:0.1")).size() == 36);  // the floor itself is fine
+}
+
+TEST_CASE("detached: HTTP refuses a ttl under the same floor as the line protocol", "[detached][http]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  for (const double ttl : {1e-300, 0.0000001, 0.09}) {
+    INFO("ttl " << ttl);
+    const auto reply = http.post("/api/v1alpha1/lock", json{{"service", "h"}, {"who", "ci"}, {"ttl", ttl}});
+    CHECK(reply.status == 400);
+  }
+  CHECK(http.post("/api/v1alpha1/lock", json{{"service", "h"}, {"who", "ci"}, {"ttl", 0.1}}).status == 201);
 }
 
 TEST_CASE("detached: ttl:inf never expires; renew ttl:inf removes an expiry", "[detached]") {

@@ -222,3 +222,33 @@ TEST_CASE("kill -9 at any moment loses no acknowledged detached lock and no toke
   REQUIRE(parse_grant(*answer, id, token));
   CHECK(token > highest_token);
 }
+
+TEST_CASE("20,000 saved detached locks are all held again after a restart", "[restart][detached]") {
+  // Issue 10, finding 10: restoring was quadratic (a scan of the table per saved lock).
+  // Correctness only here; bench_restore times 100,000.
+  constexpr int count = 20'000;
+  TempDir state;
+  { ServerProcess create(state_args(state)); }  // makes the database and its table
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string sql =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(count) +
+      ") INSERT INTO detached_locks SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'saved-' || i, 'ci', '', "
+      "'127.0.0.1:1', 1, 1000 + i, " + std::to_string(now_ms) + ", " + std::to_string(now_ms + 3'600'000) + " FROM n;";
+  auto sqlite = tnl::test::ChildProcess::start({"sqlite3", (state.path() / "locks.sqlite3").string(), sql});
+  const auto inserted = sqlite.wait_for_exit(60s);
+  REQUIRE(inserted);
+  REQUIRE(inserted->exited(0));
+
+  ServerProcess server(state_args(state));
+  const auto stats = tnl::test::stats(server.port());
+  CHECK(stats.at("detached_lock_count") == count);
+  CHECK(stats.at("lock_count") == count);
+  CHECK(detached_locks(server.port()).size() == count);
+  for (const int i : {1, 777, count}) {
+    CHECK(LineClient(server.port()).request("lock,name:saved-" + std::to_string(i)) == "not-granted");
+  }
+  // The first one's id releases it: restored with its id.
+  CHECK(LineClient(server.port()).request("unlock,id:00000001-0000-4000-8000-000000000001") == "released");
+  CHECK(LineClient(server.port()).request("lock,name:saved-1") == "ok");
+}

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <variant>
 
 #include "lock_options.hpp"
@@ -78,4 +81,22 @@ TEST_CASE("invalid extensions are refused with a clear error", "[lock_options]")
   CHECK(error("lock,name:a,reason:" + std::string(tnl::max_reason_length + 1, 'r')) == tnl::answer::invalid_reason);
   CHECK(error(std::string("lock,name:a,reason:a\x01z")) == tnl::answer::invalid_reason);
   CHECK(ok("lock,name:a,reason:" + std::string(tnl::max_reason_length, 'r')).reason.size() == tnl::max_reason_length);
+}
+
+TEST_CASE("a ttl is at least a tenth of a second and at most a year, for every front end", "[lock_options][ttl]") {
+  std::optional<double> seconds;
+  for (const char* good : {"0.1", "0.2", "1", "600", "31536000"}) {
+    INFO(good);
+    CHECK(tnl::parse_ttl_seconds(good, seconds));
+  }
+  CHECK(tnl::parse_ttl_seconds("inf", seconds));
+  CHECK_FALSE(seconds);
+  for (const char* bad : {"0", "0.0", "0.0000001", "0.09", "0.099999", "31536000.5", "1e-300", "-1", ""}) {
+    INFO(bad);
+    CHECK_FALSE(tnl::parse_ttl_seconds(bad, seconds));
+  }
+  CHECK(tnl::is_valid_ttl_seconds(tnl::min_ttl_seconds));
+  CHECK_FALSE(tnl::is_valid_ttl_seconds(1e-300));
+  CHECK_FALSE(tnl::is_valid_ttl_seconds(std::nan("")));
+  CHECK_FALSE(tnl::is_valid_ttl_seconds(std::numeric_limits<double>::infinity()));
 }

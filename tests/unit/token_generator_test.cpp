@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
 #include <fstream>
+#include <optional>
 
 #include "process.hpp"
 #include "token_generator.hpp"
@@ -52,4 +57,130 @@ TEST_CASE("an unreadable state file is an error at start, not a silent reset", "
   const auto state = dir.path() / "fencing-token";
   std::ofstream(state) << "garbage\n";
   CHECK_THROWS(TokenGenerator(state));
+}
+
+namespace {
+
+/// Restores the file size limit and SIGXFSZ on destruction.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_ = std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
+    rlimit limited = saved_;
+    limited.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &limited);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*previous_)(int) = nullptr;
+};
+
+TokenGenerator::Token read_mark(const std::filesystem::path& state) {
+  const std::string text = tnl::test::read_file(state);
+  REQUIRE(text.size() == 2 * TokenGenerator::slot_size);
+  const auto first = TokenGenerator::parse_slot(std::string_view(text).substr(0, TokenGenerator::slot_size));
+  const auto second = TokenGenerator::parse_slot(std::string_view(text).substr(TokenGenerator::slot_size));
+  return std::max(first.value_or(0), second.value_or(0));
+}
+
+}  // namespace
+
+TEST_CASE("a slot is a mark with a check: a torn or altered one does not parse", "[tokens]") {
+  const std::string slot = TokenGenerator::format_slot(1'795'430'400'123'456);
+  CHECK(slot.size() == TokenGenerator::slot_size);
+  CHECK(TokenGenerator::parse_slot(slot) == std::optional<TokenGenerator::Token>(1'795'430'400'123'456));
+  // Half of a newer mark written over an older one.
+  const std::string newer = TokenGenerator::format_slot(1'795'430'401'123'456);
+  CHECK_FALSE(TokenGenerator::parse_slot(newer.substr(0, 15) + slot.substr(15)));
+  CHECK_FALSE(TokenGenerator::parse_slot(slot.substr(0, 30) + newer.substr(30)));
+  CHECK_FALSE(TokenGenerator::parse_slot(std::string(TokenGenerator::slot_size, '\0')));
+  CHECK_FALSE(TokenGenerator::parse_slot(""));
+}
+
+TEST_CASE("a torn slot falls back to the other slot's mark, which is above every token handed out",
+          "[tokens]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  TokenGenerator::Token clock = 1'000'000'000;
+  TokenGenerator::Token last = 0;
+  {
+    TokenGenerator tokens(state, [&] { return clock; });
+    for (TokenGenerator::Token i = 0; i < 3 * TokenGenerator::reservation_block; ++i) last = tokens.next();
+  }
+  // Tear whichever slot holds the higher mark: the other still bounds every token handed
+  // out before the (interrupted) write of the higher one started.
+  std::string text = tnl::test::read_file(state);
+  const auto first = TokenGenerator::parse_slot(text.substr(0, TokenGenerator::slot_size)).value();
+  const auto second = TokenGenerator::parse_slot(text.substr(TokenGenerator::slot_size)).value();
+  CHECK(first != second);
+  const std::size_t torn = first > second ? 0 : 1;
+  text[torn * TokenGenerator::slot_size + 5] ^= 1;
+  std::ofstream(state, std::ios::binary | std::ios::trunc) << text;
+  clock = 1;
+  TokenGenerator restarted(state, [&] { return clock; });
+  const auto lower = std::min(first, second);
+  CHECK(lower >= last - TokenGenerator::reservation_block);
+  CHECK(restarted.next() > lower);
+}
+
+TEST_CASE("a state file in the old one-number format is read and then replaced by two slots", "[tokens]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  std::ofstream(state) << "5000000000\n";
+  TokenGenerator tokens(state, [] { return TokenGenerator::Token{7}; });
+  CHECK(tokens.next() == 5'000'000'001);
+  CHECK(read_mark(state) >= 5'000'000'001);
+  CHECK(tokens.mark_persisted());
+}
+
+TEST_CASE("when the mark cannot be written, the server still starts, leaves no temporary, and tokens rise",
+          "[tokens][faults]") {
+  // Issue 10, finding 11: a full disk at restart made the server exit and left an empty
+  // fencing-token.tmp behind. A file size limit fails writes as a full disk does.
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  std::ofstream(state) << "5000000000\n";  // the old format: its first write makes a new file
+  TokenGenerator::Token clock = 100;
+  std::optional<TokenGenerator> tokens;
+  {
+    FileSizeLimit full(10);
+    REQUIRE_NOTHROW(tokens.emplace(state, [&] { return clock; }));
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "fencing-token.tmp"));
+    CHECK(tokens->next() == 5'000'000'001);  // above the mark on disk
+    CHECK_FALSE(tokens->mark_persisted());
+    CHECK(tnl::test::read_file(state) == "5000000000\n");  // the old mark, untouched
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "fencing-token.tmp"));
+  }
+  // Space again: the next write, once the retry interval has passed, restores the margin.
+  clock += TokenGenerator::retry_interval;
+  const auto token = tokens->next();
+  CHECK(token == 5'000'000'002);
+  CHECK(tokens->mark_persisted());
+  CHECK(read_mark(state) > token);
+}
+
+TEST_CASE("an existing two-slot file is rewritten in place: no temporary file, no new space", "[tokens]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  TokenGenerator::Token clock = 1'000;
+  { TokenGenerator create(state, [&] { return clock; }); }
+  const auto inode = [&] {
+    struct stat info {};
+    ::stat(state.c_str(), &info);
+    return info.st_ino;
+  };
+  const auto before = inode();
+  TokenGenerator tokens(state, [&] { return clock; });
+  for (TokenGenerator::Token i = 0; i < 3 * TokenGenerator::reservation_block; ++i) tokens.next();
+  CHECK(inode() == before);  // the same file: written in place, never replaced
+  CHECK(std::filesystem::file_size(state) == 2 * TokenGenerator::slot_size);
+  CHECK(read_mark(state) > 3 * TokenGenerator::reservation_block);
 }

@@ -1,0 +1,96 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "locks_line_cache.hpp"
+
+using tnl::LockTable;
+using tnl::LocksLineCache;
+using namespace std::chrono_literals;
+
+namespace {
+
+const LockTable::TimePoint t0{};
+const auto wall = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
+
+LockTable::Request request(const std::string& name, LockTable::OwnerId owner, LockTable::Kind kind) {
+  return {name, owner, "c", "127.0.0.1:1", "", 1, std::nullopt, tnl::LockId{0x4000, 0x8000000000000000ULL | owner},
+          kind, kind == LockTable::Kind::detached ? std::optional(60s) : std::nullopt};
+}
+
+nlohmann::json parse(const std::string& line) {
+  REQUIRE(line.rfind("locks,", 0) == 0);
+  REQUIRE(line.back() == '\n');
+  return nlohmann::json::parse(line.substr(6, line.size() - 7));
+}
+
+}  // namespace
+
+TEST_CASE(".locks lines are shared until the table changes", "[locks-cache]") {
+  LockTable table;
+  LocksLineCache cache;
+  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
+  const auto first = cache.line(table, std::nullopt, true, {t0 + 1s, wall});
+  const auto again = cache.line(table, std::nullopt, true, {t0 + 1500ms, wall});
+  CHECK(first == again);  // the same line, not a copy
+  CHECK(parse(*first)["locks"].size() == 1);
+
+  table.acquire(request("b", 2, LockTable::Kind::detached), t0 + 1500ms, [](auto, auto) {});
+  const auto changed = cache.line(table, std::nullopt, true, {t0 + 1600ms, wall});
+  CHECK(changed != first);
+  CHECK(parse(*changed)["locks"].size() == 2);
+  CHECK(parse(*first)["locks"].size() == 1);  // a reader still writing the old line keeps it whole
+  CHECK(cache.line(table, std::nullopt, true, {t0 + 1700ms, wall}) == changed);
+
+  table.release("a", 1, t0 + 2s);
+  CHECK(parse(*cache.line(table, std::nullopt, true, {t0 + 2s, wall}))["locks"].size() == 1);
+}
+
+TEST_CASE(".locks lines are rebuilt once held_seconds would be a second stale", "[locks-cache]") {
+  LockTable table;
+  LocksLineCache cache;
+  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
+  const auto first = cache.line(table, std::nullopt, true, {t0 + 10s, wall});
+  CHECK(parse(*first)["locks"][0]["holders"][0]["held_seconds"] == 10.0);
+  CHECK(cache.line(table, std::nullopt, true, {t0 + 10s + 999ms, wall}) == first);
+  const auto later = cache.line(table, std::nullopt, true, {t0 + 11s, wall});
+  CHECK(later != first);
+  CHECK(parse(*later)["locks"][0]["holders"][0]["held_seconds"] == 11.0);
+}
+
+TEST_CASE(".locks lines without ids leave every holder's id out", "[locks-cache]") {
+  LockTable table;
+  LocksLineCache cache;
+  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
+  table.acquire(request("d", 2, LockTable::Kind::detached), t0, [](auto, auto) {});
+  const auto with = cache.line(table, std::nullopt, true, {t0, wall});
+  const auto without = cache.line(table, std::nullopt, false, {t0, wall});
+  CHECK(with != without);
+  const auto shown = parse(*with)["locks"];
+  CHECK(shown[1]["holders"][0]["id"] == tnl::LockId{0x4000, 0x8000000000000002ULL}.str());
+  const auto hidden = parse(*without);
+  for (const auto& lock : hidden["locks"]) {
+    for (const auto& holder : lock["holders"]) {
+      CHECK_FALSE(holder.contains("id"));
+      CHECK(holder.contains("token"));
+      CHECK(holder.contains("client_id"));
+    }
+  }
+  CHECK(without->find(tnl::LockId{0x4000, 0x8000000000000002ULL}.str()) == std::string::npos);
+  CHECK(without->find(tnl::LockId{0x4000, 0x8000000000000001ULL}.str()) == std::string::npos);
+  // Both variants are cached side by side.
+  CHECK(cache.line(table, std::nullopt, false, {t0, wall}) == without);
+  CHECK(cache.line(table, std::nullopt, true, {t0, wall}) == with);
+}
+
+TEST_CASE(".locks,name: lines are built for the one name, with or without ids", "[locks-cache]") {
+  LockTable table;
+  LocksLineCache cache;
+  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
+  table.acquire(request("b", 2, LockTable::Kind::detached), t0, [](auto, auto) {});
+  const auto only_b = parse(*cache.line(table, std::string("b"), false, {t0, wall}))["locks"];
+  REQUIRE(only_b.size() == 1);
+  CHECK(only_b[0]["name"] == "b");
+  CHECK_FALSE(only_b[0]["holders"][0].contains("id"));
+  CHECK(parse(*cache.line(table, std::string("nobody"), true, {t0, wall}))["locks"].empty());
+}
