@@ -19,6 +19,13 @@ Acceptor::Acceptor(TcpAcceptor listening, DescriptorReserve& reserve, std::strin
 
 void Acceptor::start() { accept(); }
 
+void Acceptor::pause() {
+  if (paused_ || closed_) return;
+  paused_ = true;
+  std::error_code ignored;
+  acceptor_.cancel(ignored);  // the pending accept or wait ends with operation_aborted
+}
+
 void Acceptor::resume() {
   if (!paused_) return;
   paused_ = false;
@@ -50,7 +57,8 @@ void Acceptor::accept() {
 
 void Acceptor::on_accept(std::error_code error, TcpSocket socket) {
   busy_ = false;
-  if (closed_ || error == asio::error::operation_aborted) return;
+  if (closed_) return;
+  if (error == asio::error::operation_aborted) return accept();  // paused (or resumed meanwhile)
   if (error == asio::error::no_descriptors || error == std::errc::too_many_files_open_in_system) {
     return refuse_or_wait();
   }
@@ -84,7 +92,7 @@ void Acceptor::wait_readable() {
   busy_ = true;
   acceptor_.async_wait(TcpAcceptor::wait_read, [this](std::error_code error) {
     busy_ = false;
-    if (!error) accept();
+    if (!error || (error == asio::error::operation_aborted && !closed_)) accept();
   });
 }
 

@@ -34,7 +34,10 @@ class Acceptor {
 
   /// Starts accepting.
   void start();
-  /// Accepts again after may_accept() said no; does nothing unless paused.
+  /// Stops accepting until resume(), withdrawing an accept already waiting: new connections
+  /// wait in the kernel's backlog meanwhile.
+  void pause();
+  /// Accepts again after pause() or after may_accept() said no; does nothing unless paused.
   void resume();
   /// Stops accepting for good and closes the listening socket.
   void close();

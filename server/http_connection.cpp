@@ -91,6 +91,7 @@ void HttpConnection::process() {
         if (phase_ == Phase::awaiting) enter(Phase::head, Clock::now() + settings_.request_timeout);
         if (phase_ == Phase::head) {
           // Head complete: no longer evictable; the request's deadline still runs.
+          spdlog::debug("HTTP connection {} from {}: head received, reading the body", id_, peer_);
           phase_ = Phase::body;
           manager_.busy(id_);
           if (parser_.expects_continue()) send_continue();

@@ -8,30 +8,36 @@
 
 namespace tnl {
 
-HttpConnectionManager::HttpConnectionManager(std::function<void()> on_room) : on_room_(std::move(on_room)) {}
+HttpConnectionManager::HttpConnectionManager(std::function<void()> on_change) : on_change_(std::move(on_change)) {}
 
 void HttpConnectionManager::start(const std::shared_ptr<HttpConnection>& connection) {
   connections_.emplace(connection->id(), connection);
   connection->start();
+  if (on_change_) on_change_();
 }
 
 void HttpConnectionManager::remove(std::uint64_t id) {
-  busy(id);
-  if (connections_.erase(id) != 0 && on_room_) on_room_();
+  withdraw(id);
+  if (connections_.erase(id) != 0 && on_change_) on_change_();
 }
 
 void HttpConnectionManager::evictable(std::uint64_t id, TimePoint since) {
-  busy(id);
+  withdraw(id);
   evictable_.emplace(since, id);
   evictable_since_.emplace(id, since);
-  if (on_room_) on_room_();
+  if (on_change_) on_change_();
 }
 
 void HttpConnectionManager::busy(std::uint64_t id) {
+  if (withdraw(id) && on_change_) on_change_();
+}
+
+bool HttpConnectionManager::withdraw(std::uint64_t id) {
   const auto it = evictable_since_.find(id);
-  if (it == evictable_since_.end()) return;
+  if (it == evictable_since_.end()) return false;
   evictable_.erase({it->second, id});
   evictable_since_.erase(it);
+  return true;
 }
 
 bool HttpConnectionManager::evict_oldest() {
@@ -39,7 +45,7 @@ bool HttpConnectionManager::evict_oldest() {
   const std::uint64_t id = evictable_.begin()->second;
   const auto it = connections_.find(id);
   if (it == connections_.end()) {  // cannot happen: remove() withdraws it
-    busy(id);
+    withdraw(id);
     return false;
   }
   const std::shared_ptr<HttpConnection> connection = it->second;  // it removes itself
@@ -53,7 +59,7 @@ void HttpConnectionManager::stop_all() {
   std::vector<std::shared_ptr<HttpConnection>> connections;
   connections.reserve(connections_.size());
   for (const auto& [id, connection] : connections_) connections.push_back(connection);
-  on_room_ = nullptr;
+  on_change_ = nullptr;
   for (const auto& connection : connections) connection->stop();
 }
 

@@ -27,8 +27,9 @@ class HttpConnectionManager {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
 
-  /// `on_room` runs whenever a connection ends or becomes evictable (the acceptor may go on).
-  explicit HttpConnectionManager(std::function<void()> on_room);
+  /// `on_change` runs whenever the count of connections or of evictable ones changes (the
+  /// acceptor pauses when full with nothing to evict, and goes on when there is room).
+  explicit HttpConnectionManager(std::function<void()> on_change);
 
   /// Adds `connection` and starts it.
   void start(const std::shared_ptr<HttpConnection>& connection);
@@ -47,12 +48,15 @@ class HttpConnectionManager {
   void stop_all();
 
  private:
+  /// Takes connection `id` off the evictable ones; false when it was not among them.
+  bool withdraw(std::uint64_t id);
+
   std::unordered_map<std::uint64_t, std::shared_ptr<HttpConnection>> connections_;
   /// Evictable connections, longest evictable first.
   std::set<std::pair<TimePoint, std::uint64_t>> evictable_;
   /// Each evictable connection's key in evictable_.
   std::unordered_map<std::uint64_t, TimePoint> evictable_since_;
-  std::function<void()> on_room_;
+  std::function<void()> on_change_;
 };
 
 }  // namespace tnl

@@ -54,7 +54,13 @@ HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& re
       max_connections_(config.http_max_connections),
       gate_(api, allowed_hosts(config)),
       connections_([this] {
-        if (acceptor_) acceptor_->resume();
+        if (!acceptor_) return;
+        // Full with nothing to evict: newcomers wait in the backlog until there is room.
+        if (has_room()) {
+          acceptor_->resume();
+        } else {
+          acceptor_->pause();
+        }
       }) {
   acceptor_ = std::make_unique<Acceptor>(
       listen(io, config), reserve, refusal("server out of file descriptors, try again later"),
@@ -64,7 +70,7 @@ HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& re
         spdlog::warn("refused an HTTP connection: out of file descriptors ({} open HTTP connections)",
                      connections_.size());
       },
-      [this] { return connections_.size() < max_connections_ || connections_.has_evictable(); });
+      [this] { return has_room(); });
   port_ = acceptor_->local_endpoint().port();
   acceptor_->start();
   spdlog::info("HTTP admin API on {}", format_endpoint(acceptor_->local_endpoint()));
@@ -77,7 +83,11 @@ void HttpServer::close() {
   connections_.stop_all();
 }
 
+bool HttpServer::has_room() const { return connections_.size() < max_connections_ || connections_.has_evictable(); }
+
 void HttpServer::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer) {
+  // Evicted only now that a newcomer needs its place. Nothing to evict happens only when a
+  // connection got busy after the acceptor was armed (it then pauses).
   if (connections_.size() >= max_connections_ && !connections_.evict_oldest()) {
     std::error_code ignored;
     socket.non_blocking(true, ignored);

@@ -40,6 +40,8 @@ class HttpServer {
   [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
 
  private:
+  /// Whether a new connection can be taken: below the limit, or one may be evicted.
+  [[nodiscard]] bool has_room() const;
   /// Takes a new connection, evicting the oldest idle one when at the limit.
   void on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer);
 
