@@ -180,7 +180,9 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
     if (route.takes_json && !is_json(request.content_type)) {
       return error(415, "request body must be Content-Type: application/json");
     }
-    return (this->*route.handler)(request, match);
+    HttpResponse response = (this->*route.handler)(request, match);
+    response.changed_locks = route.access == Access::changes_locks;
+    return response;
   }
   if (allowed.empty()) return error(404, "not found");
   HttpResponse refused = error(405, "method not allowed");

@@ -50,6 +50,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
+  /// Answers a request that may have created, renewed or released a lock: its connection is
+  /// never evicted before the client has it (HttpConnectionManager).
+  bool changed_locks = false;
 };
 
 class HttpApi {

@@ -43,10 +43,13 @@ void HttpConnection::stop() { end(); }
 
 void HttpConnection::enter(Phase phase, Clock::time_point deadline) {
   phase_ = phase;
+  using Eviction = HttpConnectionManager::Eviction;
   if (phase == Phase::awaiting || phase == Phase::head || phase == Phase::closing) {
-    manager_.evictable(id_, Clock::now());
-  } else {
+    manager_.evictable(id_, Clock::now(), Eviction::idle);
+  } else if (phase == Phase::writing && answer_changed_locks_) {
     manager_.busy(id_);
+  } else {
+    manager_.evictable(id_, Clock::now(), Eviction::last_resort);
   }
   const std::uint64_t generation = ++deadline_generation_;
   timer_.expires_at(deadline);
@@ -90,10 +93,10 @@ void HttpConnection::process() {
       case HttpRequestParser::State::body:
         if (phase_ == Phase::awaiting) enter(Phase::head, Clock::now() + settings_.request_timeout);
         if (phase_ == Phase::head) {
-          // Head complete: no longer evictable; the request's deadline still runs.
+          // Head complete: evicted only as a last resort; the request's deadline still runs.
           spdlog::debug("HTTP connection {} from {}: head received, reading the body", id_, peer_);
           phase_ = Phase::body;
-          manager_.busy(id_);
+          manager_.evictable(id_, Clock::now(), HttpConnectionManager::Eviction::last_resort);
           if (parser_.expects_continue()) send_continue();
         }
         break;
@@ -120,6 +123,7 @@ void HttpConnection::answer(HttpMessage message) {
 void HttpConnection::respond(const HttpResponse& response, const HttpFraming& framing) {
   output_ = http_response_text(response, framing);
   close_after_write_ = !framing.keep_alive;
+  answer_changed_locks_ = response.changed_locks;
   enter(Phase::writing, Clock::now() + settings_.write_timeout);
   asio::async_write(socket_, asio::buffer(output_),
                     [self = shared_from_this()](std::error_code error, std::size_t) { self->on_write(error); });

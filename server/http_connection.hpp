@@ -39,7 +39,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   using Clock = std::chrono::steady_clock;
 
   /// What the connection is doing; the manager may evict it in the phases that have no
-  /// request in progress (awaiting, head, closing).
+  /// request in progress (awaiting, head, closing) and, as a last resort, in the middle of one
+  /// that changed nothing yet (body, or writing the answer to a read).
   enum class Phase : std::uint8_t {
     awaiting,  ///< waiting for the first byte of a request (new, or keep-alive between requests)
     head,      ///< reading a request head
@@ -105,6 +106,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   Phase phase_ = Phase::awaiting;
   bool reading_ = false;
   bool close_after_write_ = false;
+  /// The answer being written is to a create, renew or release: never evicted.
+  bool answer_changed_locks_ = false;
   bool ended_ = false;
 };
 

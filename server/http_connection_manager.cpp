@@ -21,10 +21,11 @@ void HttpConnectionManager::remove(std::uint64_t id) {
   if (connections_.erase(id) != 0 && on_change_) on_change_();
 }
 
-void HttpConnectionManager::evictable(std::uint64_t id, TimePoint since) {
+void HttpConnectionManager::evictable(std::uint64_t id, TimePoint since, Eviction kind) {
   withdraw(id);
-  evictable_.emplace(since, id);
-  evictable_since_.emplace(id, since);
+  const Key key{kind, since, id};
+  evictable_.insert(key);
+  keys_.emplace(id, key);
   if (on_change_) on_change_();
 }
 
@@ -33,23 +34,24 @@ void HttpConnectionManager::busy(std::uint64_t id) {
 }
 
 bool HttpConnectionManager::withdraw(std::uint64_t id) {
-  const auto it = evictable_since_.find(id);
-  if (it == evictable_since_.end()) return false;
-  evictable_.erase({it->second, id});
-  evictable_since_.erase(it);
+  const auto it = keys_.find(id);
+  if (it == keys_.end()) return false;
+  evictable_.erase(it->second);
+  keys_.erase(it);
   return true;
 }
 
 bool HttpConnectionManager::evict_oldest() {
   if (evictable_.empty()) return false;
-  const std::uint64_t id = evictable_.begin()->second;
+  const auto [kind, since, id] = *evictable_.begin();
   const auto it = connections_.find(id);
   if (it == connections_.end()) {  // cannot happen: remove() withdraws it
     withdraw(id);
     return false;
   }
   const std::shared_ptr<HttpConnection> connection = it->second;  // it removes itself
-  spdlog::debug("HTTP connection {} from {} evicted: at the connection limit", id, connection->peer());
+  spdlog::debug("HTTP connection {} from {} evicted ({}): at the connection limit", id, connection->peer(),
+                kind == Eviction::idle ? "idle" : "in the middle of a request");
   connection->stop();
   return true;
 }

@@ -5,9 +5,14 @@
 // or one lingering after its last answer. Like nginx, which closes its oldest "reusable"
 // (idle keep-alive) connections when it runs out (ngx_drain_connections), so that a probe is
 // answered however many idle or slow clients are connected; unlike nginx, a head still
-// arriving counts too, since that is what a slowloris looks like. A request whose head is
-// complete (its body being read, or its answer being written) is never evicted: those are
-// bounded by the request and write timeouts instead.
+// arriving counts too, since that is what a slowloris looks like. Only when there is none,
+// as a last resort, goes the one that has waited longest on a client in the middle of a
+// request that has not changed anything: a body still arriving (nothing was acted on yet),
+// or the answer to a read that the client does not take (a slow reader). The answer to a
+// create, renew or release is never evicted: the client must learn what happened (a lock
+// created but never reported would be held by nobody who knows its id). Those are bounded by
+// the write timeout, and when every connection is one of them the newcomer waits in the
+// kernel's backlog.
 #pragma once
 
 #include <chrono>
@@ -16,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -31,15 +37,22 @@ class HttpConnectionManager {
   /// acceptor pauses when full with nothing to evict, and goes on when there is room).
   explicit HttpConnectionManager(std::function<void()> on_change);
 
+  /// Which evictable connections go first.
+  enum class Eviction : std::uint8_t {
+    idle,         ///< no request in progress
+    last_resort,  ///< in the middle of a request that changed nothing yet
+  };
+
   /// Adds `connection` and starts it.
   void start(const std::shared_ptr<HttpConnection>& connection);
   /// Forgets connection `id`; called by the connection itself once it has ended.
   void remove(std::uint64_t id);
-  /// Connection `id` has had no request in progress since `since`: it may be evicted.
-  void evictable(std::uint64_t id, TimePoint since);
-  /// Connection `id` has a request in progress: never evicted.
+  /// Connection `id` may be evicted, as `kind`, since `since`.
+  void evictable(std::uint64_t id, TimePoint since, Eviction kind = Eviction::idle);
+  /// Connection `id` may not be evicted.
   void busy(std::uint64_t id);
-  /// Stops the connection that has been evictable longest; false when there is none.
+  /// Stops the idle connection that has been idle longest, else the last-resort one that has
+  /// waited longest; false when there is none.
   bool evict_oldest();
   [[nodiscard]] bool has_evictable() const { return !evictable_.empty(); }
   /// Number of open connections.
@@ -52,10 +65,11 @@ class HttpConnectionManager {
   bool withdraw(std::uint64_t id);
 
   std::unordered_map<std::uint64_t, std::shared_ptr<HttpConnection>> connections_;
-  /// Evictable connections, longest evictable first.
-  std::set<std::pair<TimePoint, std::uint64_t>> evictable_;
+  /// Evictable connections, in the order they go.
+  using Key = std::tuple<Eviction, TimePoint, std::uint64_t>;
+  std::set<Key> evictable_;
   /// Each evictable connection's key in evictable_.
-  std::unordered_map<std::uint64_t, TimePoint> evictable_since_;
+  std::unordered_map<std::uint64_t, Key> keys_;
   std::function<void()> on_change_;
 };
 
