@@ -54,7 +54,7 @@ CLI::Validator duration(const DurationRange& range) {
         const bool fits = value && ((range.zero_means_off && *value == 0) || (*value >= range.min && *value <= range.max));
         return fits ? std::string() : "'" + text + "' is not " + describe(range);
       },
-      "SECONDS");
+      "");
 }
 
 std::chrono::milliseconds to_milliseconds(double seconds) {
@@ -135,7 +135,8 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   app.add_option("--first-line-timeout", first_line_timeout,
                  "Close a connection that sends no request within this many seconds (0: never)")
       ->capture_default_str()
-      ->check(duration(first_line_range));
+      ->check(duration(first_line_range))
+      ->type_name("SECONDS");
   app.add_option("--tcp-keepalive", tcp_keepalive,
                  "Keepalive probing as IDLE,INTERVAL,COUNT seconds/probes (COUNT 0: off); a vanished peer "
                  "loses its lock after IDLE+INTERVAL*COUNT seconds")
@@ -143,7 +144,8 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   app.add_option("--holder-timeout", holder_timeout,
                  "A holder that sends no line for this many seconds loses its lock (0: never)")
       ->capture_default_str()
-      ->check(duration(holder_range));
+      ->check(duration(holder_range))
+      ->type_name("SECONDS");
   app.add_option("--state-dir", config.state_dir,
                  "Directory for state that survives restarts and crashes: detached locks and the fencing "
                  "token high-water mark")
@@ -160,15 +162,18 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "An HTTP request (head and body) must arrive within this many seconds of its first byte, and a "
                  "new connection's first request within this many seconds of connecting")
       ->capture_default_str()
-      ->check(duration(http_request_range));
+      ->check(duration(http_request_range))
+      ->type_name("SECONDS");
   app.add_option("--http-idle-timeout", http_idle_timeout,
                  "Close a keep-alive HTTP connection after this many seconds without a request")
       ->capture_default_str()
-      ->check(duration(http_idle_range));
+      ->check(duration(http_idle_range))
+      ->type_name("SECONDS");
   app.add_option("--http-write-timeout", http_write_timeout,
                  "Close an HTTP connection whose client does not take an answer within this many seconds")
       ->capture_default_str()
-      ->check(duration(http_write_range));
+      ->check(duration(http_write_range))
+      ->type_name("SECONDS");
   app.add_option("--http-max-connections", config.http_max_connections,
                  "Open HTTP connections at most; a new one beyond evicts the one idle longest")
       ->capture_default_str()

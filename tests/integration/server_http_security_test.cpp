@@ -163,8 +163,9 @@ TEST_CASE("http: with an admin token, lock ids are listed only for requests that
 
   const HttpReply anonymous = http.get(api + "/locks/list");
   REQUIRE_STATUS(anonymous, 200);
-  CHECK(anonymous.json()["total"] == 2);
-  for (const auto& record : anonymous.json()["locks"]) {
+  const json records = anonymous.json();
+  CHECK(records["total"] == 2);
+  for (const auto& record : records["locks"]) {
     CHECK(!record.contains("id"));
     CHECK(record["service"].is_string());
   }
