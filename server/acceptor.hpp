@@ -43,8 +43,6 @@ class Acceptor {
   void close();
   /// The address actually bound.
   [[nodiscard]] asio::ip::tcp::endpoint local_endpoint() const;
-  /// Whether it waits for resume() (for tests and logs).
-  [[nodiscard]] bool paused() const { return paused_; }
 
  private:
   /// Starts one accept, unless closed, busy, or may_accept() says no.

@@ -1,7 +1,6 @@
 #include "http_server.hpp"
 
 #include <asio/ip/address.hpp>
-#include <asio/ip/v6_only.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +16,7 @@ std::string refusal(std::string_view message) {
   return http_response_text(response, HttpFraming{false, false, 1});
 }
 
+/// The deadlines of every connection, from the command line.
 HttpConnectionSettings settings_from(const ServerConfig& config) {
   HttpConnectionSettings settings;
   settings.request_timeout = config.http_request_timeout;
@@ -35,12 +35,13 @@ HttpAllowedHosts allowed_hosts(const ServerConfig& config) {
   return HttpAllowedHosts();
 }
 
+/// A socket listening on the --http address (an IPv6 wildcard takes IPv4 too, as the
+/// system's default has it).
 TcpAcceptor listen(asio::io_context& io, const ServerConfig& config) {
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config.http_address), config.http_port);
   TcpAcceptor acceptor(io);
   acceptor.open(endpoint.protocol());
   acceptor.set_option(TcpAcceptor::reuse_address(true));
-  if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
   acceptor.bind(endpoint);
   acceptor.listen(asio::socket_base::max_listen_connections);
   return acceptor;

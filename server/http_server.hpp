@@ -36,8 +36,6 @@ class HttpServer {
   /// Stops accepting and closes every connection (idle keep-alive ones must not hold up a
   /// shutdown).
   void close();
-  /// Open connections (for logs and tests).
-  [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
 
  private:
   /// Whether a new connection can be taken: below the limit, or one may be evicted.
