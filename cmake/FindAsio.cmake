@@ -19,9 +19,9 @@ if(Asio_FOUND AND NOT TARGET asio::asio)
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
     # Without ASIO_DISABLE_STD_ALIGNED_ALLOC, Asio picks its allocator from libstdc++ macros
     # that depend on include order, and translation units can disagree (ASan: alloc-dealloc mismatch).
-    # Every translation unit must see the same Asio configuration, and RESTinio (the HTTP
-    # server) needs Asio's deprecated names and defines ASIO_DISABLE_STD_STRING_VIEW: so all
-    # of ours do the same rather than only the one that includes RESTinio.
+    # Every translation unit must see the same Asio configuration; ASIO_DISABLE_STD_STRING_VIEW
+    # is kept from when RESTinio (the former HTTP server) needed it, so that nothing changes
+    # for the code that builds with it.
     INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_DISABLE_STD_ALIGNED_ALLOC;ASIO_DISABLE_STD_STRING_VIEW"
     INTERFACE_LINK_LIBRARIES Threads::Threads)
 endif()

@@ -10,9 +10,9 @@
 # Needs root only when something is missing (it runs apt-get).
 set -euo pipefail
 
-# Shared libraries the installed binaries link against (standalone Asio, CLI11, RESTinio
-# and nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (RESTinio) and
-# SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
+# Shared libraries the installed binaries link against (standalone Asio, CLI11 and
+# nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (the HTTP API's
+# request parsing) and SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
 RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4)
 
@@ -20,7 +20,7 @@ RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4)
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
-  librestinio-dev libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
+  libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the

@@ -32,6 +32,10 @@ DescriptorReserve::~DescriptorReserve() {
 }
 
 DescriptorReserve::Refusal DescriptorReserve::refuse_one(int listener, std::string_view line) {
+  return refuse_one_raw(listener, std::string{line} + "\n");
+}
+
+DescriptorReserve::Refusal DescriptorReserve::refuse_one_raw(int listener, std::string_view bytes) {
   if (reserve_ < 0) reserve_ = open_reserve();  // maybe descriptors were freed since
   if (reserve_ < 0) {
     spdlog::debug("no descriptor in reserve: {}", std::strerror(errno));
@@ -41,9 +45,8 @@ DescriptorReserve::Refusal DescriptorReserve::refuse_one(int listener, std::stri
   const int client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   const int accept_error = errno;
   if (client >= 0) {
-    const std::string answer = std::string{line} + "\n";
-    // Best effort: a fresh socket's send buffer always has room for one short line.
-    [[maybe_unused]] const auto sent = ::send(client, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Best effort: a fresh socket's send buffer always has room for one short answer.
+    [[maybe_unused]] const auto sent = ::send(client, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     ::close(client);
   }
   reserve_ = open_reserve();

@@ -28,6 +28,8 @@ class DescriptorReserve {
   /// Accepts one pending connection on `listener` with the reserved descriptor, sends it
   /// `line` (plus '\n') without blocking, and closes it.
   Refusal refuse_one(int listener, std::string_view line);
+  /// The same, sending `bytes` exactly (e.g. a whole HTTP response).
+  Refusal refuse_one_raw(int listener, std::string_view bytes);
 
  private:
   int reserve_ = -1;

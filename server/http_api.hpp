@@ -1,10 +1,20 @@
 // The HTTP admin API (docs/HTTP-API.md) with no I/O: a request in, a response out.
 //
 // A table from method and path pattern to handler, as RequestHandler has for lines;
-// HttpServer does the HTTP itself (RESTinio) and hands each request here on the event loop.
+// HttpServer does the HTTP itself and hands each request here on the event loop.
+//
+// Besides the admin token, it refuses what a browser sends on behalf of another site
+// (docs/HTTP-API.md, "Browsers and other sites"): a state-changing request with a foreign
+// Origin (or Sec-Fetch-Site cross-site/same-site and no Origin of ours) gets 403, and a body
+// that is not `application/json` gets 415, so that no HTML form or no-cors fetch can create,
+// renew or release a lock. With an admin token, lock ids (capabilities: whoever knows a
+// detached lock's id can renew or release it where no token is asked) are shown only to
+// requests that carry the token.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +35,10 @@ struct HttpRequest {
   std::string authorization;  ///< the Authorization header, or empty
   std::string body;
   std::string peer;           ///< "address:port" of the client, for logs
+  std::optional<std::string> host;            ///< the Host header, if sent
+  std::optional<std::string> origin;          ///< the Origin header, if sent (browsers send it on writes)
+  std::optional<std::string> sec_fetch_site;  ///< the Sec-Fetch-Site header, if sent
+  std::optional<std::string> content_type;    ///< the Content-Type header, if sent
 
   /// The last value of query parameter `key`, if present.
   [[nodiscard]] const std::string* query_param(std::string_view key) const;
@@ -36,6 +50,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
+  /// Answers a request that may have created, renewed or released a lock: its connection is
+  /// never evicted before the client has it (HttpConnectionManager).
+  bool changed_locks = false;
 };
 
 class HttpApi {
@@ -58,11 +75,18 @@ class HttpApi {
     std::string id;
   };
   using Handler = HttpResponse (HttpApi::*)(const HttpRequest&, const Match&);
+  /// What a route needs from the request.
+  enum class Access : std::uint8_t {
+    open,           ///< anyone
+    lists_ids,      ///< anyone, but ids only with the admin token (when there is one)
+    changes_locks,  ///< the admin token (when there is one), and no other site's browser
+  };
   struct Route {
     std::string_view method;
     std::vector<std::string_view> pattern;  ///< literal segments, or ":id"
     Handler handler;
-    bool changes_locks;  ///< needs the admin token, when there is one
+    Access access;
+    bool takes_json = false;  ///< the body must be `Content-Type: application/json`
   };
 
   HttpResponse create_lock(const HttpRequest& request, const Match&);
@@ -79,7 +103,10 @@ class HttpApi {
 
   /// The record of the hold `id` (which must be held), with its name's limit and queue.
   [[nodiscard]] HttpResponse record_response(int status, const LockId& id) const;
+  /// Whether the request carries the admin token (always true without one).
   [[nodiscard]] bool authorized(const HttpRequest& request) const;
+  /// Whether lock ids may be shown: no admin token configured, or the request carries it.
+  [[nodiscard]] bool reveals_ids(const HttpRequest& request) const;
 
   const std::vector<Route> routes_;
   LockService& locks_;

@@ -1,6 +1,7 @@
 #include "http_server.hpp"
 
-#include <restinio/all.hpp>
+#include <asio/ip/address.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "socket_options.hpp"
@@ -9,97 +10,97 @@ namespace tnl {
 
 namespace {
 
-/// One event loop, no strands; at most this many HTTP connections at once.
-struct HttpTraits : restinio::single_thread_traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t> {
-  static constexpr bool use_connection_count_limiter = true;
-};
-constexpr std::size_t max_http_connections = 256;
-/// Largest body RESTinio reads at all; past it the connection is dropped unanswered.
-/// Bodies between HttpApi::max_body_bytes and this get a 413 from HttpApi.
-constexpr std::uint64_t max_read_body_bytes = 64 * 1024;
-
-/// The reason phrase of every status HttpApi answers with.
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-  }
+/// The whole answer to a connection turned away before any of its request is read.
+std::string refusal(std::string_view message) {
+  HttpResponse response{503, "application/json", nlohmann::json{{"error", message}}.dump(), {{"Retry-After", "1"}}};
+  return http_response_text(response, HttpFraming{false, false, 1});
 }
 
-/// Our request from RESTinio's; nullopt when the target's percent-encoding is broken.
-std::optional<HttpRequest> to_request(const restinio::request_handle_t& request) {
-  HttpRequest ours;
-  ours.method = request->header().method().c_str();
-  auto path = restinio::utils::try_unescape_percent_encoding<restinio::utils::relaxed_unescape_traits>(
-      request->header().path());
-  if (!path) return std::nullopt;
-  ours.path = std::move(*path);
-  if (const auto text = request->header().query(); !text.empty()) {
-    const auto query = restinio::try_parse_query<restinio::parse_query_traits::javascript_compatible>(text);
-    if (!query) return std::nullopt;
-    for (const auto& [key, value] : *query) ours.query.emplace_back(std::string(key), std::string(value));
-  }
-  ours.body = request->body();
-  ours.authorization = request->header().get_field_or(restinio::http_field::authorization, "");
-  ours.peer = format_endpoint(request->remote_endpoint());
-  return ours;
+/// The deadlines of every connection, from the command line.
+HttpConnectionSettings settings_from(const ServerConfig& config) {
+  HttpConnectionSettings settings;
+  settings.request_timeout = config.http_request_timeout;
+  settings.idle_timeout = config.http_idle_timeout;
+  settings.write_timeout = config.http_write_timeout;
+  return settings;
 }
 
-/// Sends `response` as the answer to `request`.
-restinio::request_handling_status_t reply(const restinio::request_handle_t& request, HttpResponse response) {
-  auto reply = request->create_response(restinio::http_status_line_t{
-      restinio::http_status_code_t{static_cast<std::uint16_t>(response.status)}, reason_phrase(response.status)});
-  reply.append_header(restinio::http_field::content_type, response.content_type);
-  for (auto& [name, value] : response.headers) reply.append_header(name, value);
-  reply.set_body(std::move(response.body));
-  return reply.done();
+/// The names the API answers to: as configured; with none configured, any for an address
+/// open to the network (a token is required there), else IP literals and localhost only.
+HttpAllowedHosts allowed_hosts(const ServerConfig& config) {
+  if (!config.http_allowed_hosts.empty()) return HttpAllowedHosts(config.http_allowed_hosts);
+  std::error_code error;
+  const auto address = asio::ip::make_address(config.http_address, error);
+  if (!error && !address.is_loopback()) return HttpAllowedHosts({"*"});
+  return HttpAllowedHosts();
+}
+
+/// A socket listening on the --http address (an IPv6 wildcard takes IPv4 too, as the
+/// system's default has it).
+TcpAcceptor listen(asio::io_context& io, const ServerConfig& config) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config.http_address), config.http_port);
+  TcpAcceptor acceptor(io);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(TcpAcceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor;
 }
 
 }  // namespace
 
-struct HttpServer::Impl {
-  restinio::http_server_t<HttpTraits> server;
-
-  Impl(asio::io_context& io, HttpApi& api, const std::string& address, std::uint16_t port, std::uint16_t& bound)
-      : server(restinio::external_io_context(io), [&](auto& settings) {
-          settings.address(address)
-              .port(port)
-              .max_parallel_connections(max_http_connections)
-              .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
-                                            .max_body_size(max_read_body_bytes)
-                                            .max_url_size(8 * 1024)
-                                            .max_field_name_size(1024)
-                                            .max_field_value_size(8 * 1024)
-                                            .max_field_count(100))
-              .read_next_http_message_timelimit(std::chrono::seconds(30))
-              .write_http_response_timelimit(std::chrono::seconds(10))
-              .acceptor_post_bind_hook([&bound](asio::ip::tcp::acceptor& acceptor) {
-                bound = acceptor.local_endpoint().port();
-              })
-              .request_handler([&api](const restinio::request_handle_t& request) {
-                auto ours = to_request(request);
-                if (!ours) return reply(request, HttpResponse{400, "application/json", R"({"error":"malformed URL"})", {}});
-                return reply(request, api.handle(*ours));
-              });
-        }) {}
-};
-
-HttpServer::HttpServer(asio::io_context& io, HttpApi& api, const std::string& address, std::uint16_t port)
-    : impl_(std::make_unique<Impl>(io, api, address, port, port_)) {
-  impl_->server.open_sync();
-  spdlog::info("HTTP admin API on {}:{}", address, port_);
+HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& reserve, ServerStats& stats,
+                       const ServerConfig& config)
+    : settings_(settings_from(config)),
+      max_connections_(config.http_max_connections),
+      gate_(api, allowed_hosts(config)),
+      connections_([this] {
+        if (!acceptor_) return;
+        // Full with nothing to evict: newcomers wait in the backlog until there is room.
+        if (has_room()) {
+          acceptor_->resume();
+        } else {
+          acceptor_->pause();
+        }
+      }) {
+  acceptor_ = std::make_unique<Acceptor>(
+      listen(io, config), reserve, refusal("server out of file descriptors, try again later"),
+      [this](TcpSocket socket, const asio::ip::tcp::endpoint& peer) { on_accept(std::move(socket), peer); },
+      [&stats, this] {
+        ++stats.refused_connection_count;
+        spdlog::warn("refused an HTTP connection: out of file descriptors ({} open HTTP connections)",
+                     connections_.size());
+      },
+      [this] { return has_room(); });
+  port_ = acceptor_->local_endpoint().port();
+  acceptor_->start();
+  spdlog::info("HTTP admin API on {}", format_endpoint(acceptor_->local_endpoint()));
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() { close(); }
 
-void HttpServer::close() { impl_->server.close_sync(); }
+void HttpServer::close() {
+  acceptor_->close();
+  connections_.stop_all();
+}
+
+bool HttpServer::has_room() const { return connections_.size() < max_connections_ || connections_.has_evictable(); }
+
+void HttpServer::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer) {
+  // Evicted only now that a newcomer needs its place. Nothing to evict happens only when a
+  // connection got busy after the acceptor was armed (it then pauses).
+  if (connections_.size() >= max_connections_ && !connections_.evict_oldest()) {
+    std::error_code ignored;
+    socket.non_blocking(true, ignored);
+    static const std::string busy = refusal("too many connections");
+    socket.send(asio::buffer(busy), 0, ignored);
+    socket.close(ignored);
+    return;
+  }
+  std::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  connections_.start(std::make_shared<HttpConnection>(std::move(socket), format_endpoint(peer), next_id_++,
+                                                      connections_, gate_, settings_));
+}
 
 }  // namespace tnl

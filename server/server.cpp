@@ -110,7 +110,7 @@ void Server::start_http() {
                     " without --admin-token-file: anyone on the network could release locks");
   }
   try {
-    http_ = std::make_unique<HttpServer>(io_, api_, config_.http_address, config_.http_port);
+    http_ = std::make_unique<HttpServer>(io_, api_, descriptors_, stats_, config_);
   } catch (const std::exception& e) {
     throw BindError("cannot serve HTTP on " + config_.http_address + ":" + std::to_string(config_.http_port) + ": " +
                     e.what());

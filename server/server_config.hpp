@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "protocol.hpp"
 
@@ -53,6 +54,17 @@ struct ServerConfig {
   /// Bearer token that creating, renewing and releasing locks over HTTP needs; empty: none
   /// (then HTTP may only listen on a loopback address).
   std::string admin_token;
+  /// Host names HTTP requests may be addressed to besides IP literals and `localhost`;
+  /// "*": any. Empty: none for a loopback http_address, any otherwise (see docs/HTTP-API.md).
+  std::vector<std::string> http_allowed_hosts;
+  /// From a request's first byte to its last; also from accepting a connection to its first request.
+  std::chrono::milliseconds http_request_timeout{5'000};
+  /// A keep-alive connection with no request for this long is closed.
+  std::chrono::milliseconds http_idle_timeout{30'000};
+  /// An answer the client does not take within this time ends its connection.
+  std::chrono::milliseconds http_write_timeout{10'000};
+  /// Open HTTP connections at most; a new one beyond evicts the longest idle.
+  std::size_t http_max_connections = 256;
 };
 
 }  // namespace tnl

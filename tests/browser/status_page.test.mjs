@@ -6,12 +6,17 @@
 // appears on the page with its holder, reason, kind and waiter; a forced release from the
 // page sends the holder "lost,released by admin" and hands the lock to the waiter; the
 // "disconnected" banner comes and goes; a screenshot is written.
-// With --admin-token (server started with --admin-token-file): a release without the token
-// shows the server's error and the lock stays; with the token typed in, it succeeds.
+// It also plays the other sites a browser visits (server without a token): a page of another
+// origin POSTs text/plain with fetch(mode: 'no-cors') (the request any web page can send), a
+// page on a name rebound to 127.0.0.1 tries the API as its own origin; no lock is created.
+// With --admin-token (server started with --admin-token-file): without the token the page
+// shows the locks but no ids, and asks for the token to release; a wrong token is reported;
+// with the right one typed in, the ids appear and releasing succeeds.
 //
 // tests/scripts/status_page_browser.sh starts the server and runs this. Exits non-zero on
 // the first failure. Every wait is bounded (WAIT_MS); nothing sleeps for a fixed time.
 import { chromium } from 'playwright-core';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import os from 'node:os';
@@ -32,6 +37,7 @@ if (!opt.tcp || !opt.http) {
   process.exit(2);
 }
 const HOST = '127.0.0.1';
+const REBOUND = 'rebound.attacker.test';
 const tcpPort = Number(opt.tcp);
 const base = `http://${HOST}:${opt.http}/`;
 const shotDir = opt['screenshot-dir'] || process.env.TNL_SCREENSHOT_DIR || os.tmpdir();
@@ -119,8 +125,8 @@ async function takeLock(label, line, expectOk = true) {
   return c;
 }
 
-async function apiList() {
-  const r = await fetch(`${base}api/v1alpha1/locks/list?per_page=1000`);
+async function apiList(headers = {}) {
+  const r = await fetch(`${base}api/v1alpha1/locks/list?per_page=1000`, { headers });
   if (!r.ok) fail(`GET locks/list: HTTP ${r.status}`);
   return r.json();
 }
@@ -135,7 +141,13 @@ async function main() {
     executablePath: opt.chromium,
     timeout: 30_000,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // DNS rebinding, played: a name the attacker controls now resolves to 127.0.0.1. Chromium's
+      // own guard for pages of public addresses reaching private ones (Private/Local Network
+      // Access) is off: other browsers have none, and the server must hold by itself.
+      `--host-resolver-rules=MAP ${REBOUND} ${HOST}`,
+      '--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,' +
+        'PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks'],
   });
   step(`launched Chromium ${browser.version()}`);
   const context = await browser.newContext({ viewport: { width: 1100, height: 560 } });
@@ -172,7 +184,10 @@ async function main() {
        `${await page.getByTestId('stat-lock_count').textContent()} locks`);
 
   if (authMode) await authRun(page, row, cell, textOf);
-  else await openRun(page, row, cell, textOf, empty);
+  else {
+    await openRun(page, row, cell, textOf, empty);
+    await crossSiteRun(page);
+  }
 
   if (problems.length) fail(problems.join('\n'));
 }
@@ -299,17 +314,22 @@ async function authRun(page, row, cell, textOf) {
   if (await page.locator('table img').count()) fail('the reason was rendered as HTML');
   if (await page.evaluate(() => window.__xss)) fail('script from the reason ran');
   step('row appeared; the reason with markup is shown as text');
-  const before = (await apiList()).locks.find((l) => l.service === name);
-  if (!before) fail('lock missing from locks/list');
+  const anonymous = (await apiList()).locks.find((l) => l.service === name);
+  if (!anonymous) fail('lock missing from locks/list');
+  if ('id' in anonymous) fail(`locks/list without the token shows the lock id ${anonymous.id}`);
+  const before = (await apiList({ Authorization: `Bearer ${token}` })).locks.find((l) => l.service === name);
+  if (!before?.id) fail('locks/list with the token does not show the lock id');
+  step('locks/list shows the id only with the token');
+  if ((await row(name).getAttribute('data-lock-id')) !== '') fail('the page shows a lock id without the token');
 
-  // Without a token: the server's error is shown and the lock stays.
+  // Without a token: the page has no id to release with, and asks for the token.
   const release = page.getByRole('button', { name: `Release lock ${name}` });
-  await release.click();
-  await page.getByTestId('confirm-release').click();
   const err = page.getByTestId('action-error');
-  await until('the 401 error on the page', textOf(err), (t) => t.includes('missing or invalid bearer token'));
-  step(`release without token: page shows "${(await err.textContent()).trim()}"`);
-  const after = (await apiList()).locks.find((l) => l.service === name);
+  await release.click();
+  await until('the request for the token', textOf(err), (t) => t.includes('Enter the admin token'));
+  if (await page.getByTestId('confirm-dialog').isVisible()) fail('the release dialog opened without a lock id');
+  step(`release without token: page says "${(await err.textContent()).trim()}"`);
+  const after = (await apiList({ Authorization: `Bearer ${token}` })).locks.find((l) => l.service === name);
   if (!after || after.id !== before.id) fail('lock gone after a release without the token');
   if (holder.closed || holder.lines.length) fail(`holder was disturbed: ${holder.lines}`);
   if (!(await row(name).isVisible())) fail('row vanished after a refused release');
@@ -318,16 +338,21 @@ async function authRun(page, row, cell, textOf) {
   await page.screenshot({ path: shot, fullPage: true });
   step(`screenshot written: ${shot}`);
 
-  // A wrong token is refused as well.
+  // A wrong token is refused as well: the page says so and still shows no ids.
   await tokenInput.fill(`${token}-wrong`);
-  await release.click();
-  await page.getByTestId('confirm-release').click();
   await until('the error for a wrong token', textOf(err), (t) => t.includes('401'));
+  if ((await row(name).getAttribute('data-lock-id')) !== '') fail('a wrong token revealed the lock id');
+  await release.click();
+  await until('the request for the right token', textOf(err), (t) => t.includes('refused'));
   if (holder.closed) fail('a wrong token released the lock');
   step('wrong token refused');
 
-  // With the token: released; the token stays in sessionStorage for this tab.
+  // With the token: the ids appear, and releasing works; the token stays in sessionStorage.
   await tokenInput.fill(token);
+  await until('the lock id on the row', () => row(name).getAttribute('data-lock-id', { timeout: 1000 }),
+    (id) => id === before.id);
+  if (await err.isVisible()) fail(`error still shown with the right token: ${await err.textContent()}`);
+  step('with the token the row carries the lock id');
   await release.click();
   await page.getByTestId('confirm-release').click();
   await holder.expectLine('lost,released by admin');
@@ -341,6 +366,93 @@ async function authRun(page, row, cell, textOf) {
   step('token kept in sessionStorage across a reload');
 }
 
+/** Serves an empty page on 127.0.0.1 (any port): the other site, as a browser sees it. */
+async function otherSite() {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<!DOCTYPE html><title>another site</title><p>nothing to see');
+  });
+  await new Promise((resolve) => server.listen(0, HOST, resolve));
+  return server;
+}
+
+/** What a page of `pageUrl` can do to the API: none of it may create a lock. */
+async function crossSiteRun(ourPage) {
+  const other = await otherSite();
+  servers.push(other);
+  const otherPort = other.address().port;
+  const api = `${base}api/v1alpha1/lock`;
+  const context = await browser.newContext();
+  context.setDefaultTimeout(WAIT_MS);
+  const attacker = await context.newPage();
+  const body = (service) => JSON.stringify({ service, who: 'attacker' });
+
+  // The request any page can send without a CORS preflight: a "simple" POST, text/plain.
+  for (const [label, pageUrl] of [['cross-site', `http://localhost:${otherPort}/`],
+                                  ['same-site, other port', `http://${HOST}:${otherPort}/`]]) {
+    await attacker.goto(pageUrl);
+    const service = `csrf-${label.replace(/[^a-z]+/g, '-')}`;
+    const outcome = await attacker.evaluate(async ([url, payload]) => {
+      try {
+        const r = await fetch(url, { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body: payload });
+        return `sent (opaque response, type ${r.type})`;
+      } catch (e) { return `fetch failed: ${e.message}`; }
+    }, [api, body(service)]);
+    step(`${label} page ${pageUrl} POSTed text/plain with mode no-cors: ${outcome}`);
+    // A form post, the oldest way (application/x-www-form-urlencoded, top-level navigation).
+    await attacker.evaluate(([url, name]) => {
+      const form = document.createElement('form');
+      form.method = 'POST';
+      form.action = url;
+      form.enctype = 'text/plain';
+      const field = document.createElement('input');
+      field.name = `{"service":"${name}","who":"x","pad":"`;
+      field.value = '"}';
+      form.append(field);
+      document.body.append(form);
+      form.submit();
+    }, [api, `${service}-form`]);
+    await attacker.waitForURL(api);
+    const shown = await attacker.textContent('body');
+    if (!shown.includes('cross-site request refused')) fail(`${label} form POST was not refused: ${shown}`);
+    step(`${label} form POST refused: ${shown.trim()}`);
+  }
+
+  // DNS rebinding: the attacker's page, first served from its own address, runs on as
+  // http://REBOUND:PORT after the name was re-pointed at 127.0.0.1: to the browser, the API
+  // is now its own origin. Only the Host header still names the attacker.
+  const rebound = `http://${REBOUND}:${new URL(base).port}/`;
+  await attacker.route(rebound, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<p>rebound' }));
+  await attacker.goto(rebound);
+  const seen = await attacker.evaluate(async () => {
+    const list = await fetch('/api/v1alpha1/locks/list');
+    const create = await fetch('/api/v1alpha1/lock', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ service: 'csrf-rebound', who: 'x' }),
+    });
+    return { list: list.status, listBody: await list.text(), create: create.status };
+  });
+  step(`rebound page: list answered ${seen.list}, create answered ${seen.create}`);
+  if (seen.list !== 421 || seen.create !== 421) fail(`the rebound name was served: ${JSON.stringify(seen)}`);
+  await context.close();
+
+  // Our own page's requests are same-origin, and a JSON POST from it works.
+  const own = await ourPage.evaluate(async () => {
+    const r = await fetch('api/v1alpha1/lock', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ service: 'same-origin', who: 'page' }),
+    });
+    return { status: r.status, id: (await r.json()).id };
+  });
+  if (own.status !== 201) fail(`a same-origin JSON POST from the status page answered ${own.status}`);
+  const released = await ourPage.evaluate(async (id) => (await fetch(`api/v1alpha1/lock/${id}`, { method: 'DELETE' })).status, own.id);
+  if (released !== 200) fail(`a same-origin DELETE from the status page answered ${released}`);
+  step('same-origin JSON POST and DELETE from the status page work');
+
+  const leaked = (await apiList()).locks.filter((l) => l.service.startsWith('csrf'));
+  if (leaked.length) fail(`another site created locks: ${JSON.stringify(leaked)}`);
+  step('no lock was created by another site');
+}
+
+const servers = [];
 try {
   await main();
   step('PASS');
@@ -349,5 +461,6 @@ try {
   process.exitCode = 1;
 } finally {
   for (const c of clients) c.close();
+  for (const server of servers) server.close();
   if (browser) await browser.close().catch(() => {});
 }

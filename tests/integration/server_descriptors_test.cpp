@@ -1,14 +1,20 @@
-// Running out of file descriptors: the server refuses new connections in words, keeps
-// serving the ones it has, and takes new ones again once descriptors are free.
+// Running out of file descriptors: the server refuses new connections in words (a line on
+// the lock port, a 503 over HTTP), keeps serving the ones it has, and takes new ones again
+// once descriptors are free.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "http_client.hpp"
+#include "http_port.hpp"
 #include "line_client.hpp"
 #include "server_process.hpp"
 
+using tnl::test::HttpClient;
+using tnl::test::HttpReply;
 using tnl::test::LineClient;
+using tnl::test::TempDir;
 using tnl::test::ServerProcess;
 using namespace std::chrono_literals;
 
@@ -59,4 +65,50 @@ TEST_CASE("out of descriptors, new connections get an error line, holders keep t
   }));
   CHECK(server.process().stderr_text().find("open-file limit: soft " + std::to_string(descriptor_limit)) !=
         std::string::npos);
+}
+
+TEST_CASE("out of descriptors, HTTP refuses with 503 and answers again once descriptors are free",
+          "[descriptors][http]") {
+  // Issue 10, finding 7: RESTinio's acceptor stopped for good on EMFILE.
+  TempDir dir;
+  const auto http_port_file = dir.path() / "http-port";
+  ServerProcess server({"--http", "127.0.0.1:0", "--http-port-file", http_port_file.string()}, "127.0.0.1",
+                       {"prlimit", "--nofile=" + std::to_string(descriptor_limit), "--"});
+  REQUIRE(tnl::test::wait_until([&] { return tnl::test::read_port_file(http_port_file).has_value(); }));
+  const std::uint16_t http_port = *tnl::test::read_port_file(http_port_file);
+  const HttpClient http(http_port, "127.0.0.1", 5s);
+  REQUIRE(http.get("/healthz").status == 200);
+
+  // Idle line connections until the server has no descriptor left (it refuses in words).
+  std::vector<LineClient> idle;
+  std::optional<std::string> refusal;
+  for (int i = 0; i < 2 * descriptor_limit && !refusal; ++i) {
+    LineClient client(server.port());
+    const auto answer = client.request(".ping");
+    REQUIRE(answer);
+    if (*answer == "pong") {
+      idle.push_back(std::move(client));
+    } else {
+      refusal = answer;
+    }
+  }
+  REQUIRE(refusal == "err,server out of file descriptors, try again later");
+
+  // HTTP is refused too, with an answer, several times (no spinning, no stopping).
+  for (int i = 0; i < 3; ++i) {
+    const HttpReply refused = http.get("/healthz");
+    INFO(refused.status << " " << refused.body << " " << refused.error);
+    CHECK(refused.status == 503);
+    CHECK(refused.body == R"({"error":"server out of file descriptors, try again later"})");
+  }
+  idle.clear();
+  // Descriptors are free again: HTTP answers, as the line port does.
+  CHECK(tnl::test::wait_until([&] { return http.get("/healthz").status == 200; }));
+  LineClient line(server.port());
+  CHECK(line.request(".ping") == "pong");
+  CHECK(tnl::test::wait_until([&] {
+    const HttpReply metrics = http.get("/metrics");
+    return metrics.status == 200 &&
+           metrics.body.find("tcpnetlock_refused_connections_total 0\n") == std::string::npos;
+  }));
 }

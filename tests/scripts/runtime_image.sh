@@ -333,7 +333,7 @@ else
   note "sent 'lock,...,ttl:60' -> '$got': this server has no detached locks yet; not checked"
 fi
 
-# HTTP (RESTinio, http-parser): the probes Kubernetes uses.
+# HTTP (http-parser): the probes Kubernetes uses.
 http_status() {  # http_status PATH: the status code of GET PATH
   local status_line
   exec 4<>"/dev/tcp/127.0.0.1/$http_port"

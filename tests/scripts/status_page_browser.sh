@@ -2,7 +2,8 @@
 # The status page (GET /) in real headless Chromium: tests/browser/status_page.test.mjs,
 # driven by playwright-core, against a real tcpnetlock_server. Runs twice: without an
 # admin token (a TCP lock shows up, a forced release from the page hands it to the
-# waiter, a screenshot is written) and with --admin-token-file (releasing needs the token).
+# waiter, a screenshot is written; pages of other sites and a DNS-rebound name try to
+# create locks and cannot) and with --admin-token-file (ids and releasing need the token).
 #
 # Needs /usr/bin/chromium, node and tests/browser/node_modules (scripts/install-deps.sh
 # installs all three). Skipped (77) only when chromium or node is not installed at all;
@@ -42,6 +43,11 @@ run_test() {
 step "status page, no admin token"
 start_http_server --info
 run_test
+# The other sites' requests reached the server and were refused there (not by the browser).
+grep -q 'refused, sent by a page of another site' "$work/server.log" ||
+  fail "the server never saw the cross-site POSTs"
+grep -q "refused, Host 'rebound.attacker.test:" "$work/server.log" ||
+  fail "the server never saw the DNS-rebound requests"
 stop_http_server
 
 step "status page, with --admin-token-file"

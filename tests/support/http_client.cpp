@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace tnl::test {
 
@@ -276,6 +277,65 @@ RawExchange HttpClient::raw(std::string_view bytes) const {
   exchange.closed_by_server = read_until(fd, exchange.received, deadline, [](const std::string&) { return false; });
   ::close(fd);
   return exchange;
+}
+
+HttpStream::HttpStream(std::uint16_t port, std::chrono::milliseconds timeout, std::string host) : timeout_(timeout) {
+  std::string error;
+  fd_ = connect_to(host, port, Clock::now() + timeout, error);
+}
+
+HttpStream::~HttpStream() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+HttpStream::HttpStream(HttpStream&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      timeout_(other.timeout_),
+      buffer_(std::move(other.buffer_)),
+      closed_(other.closed_) {}
+
+bool HttpStream::send(std::string_view bytes) { return fd_ >= 0 && send_all(fd_, bytes, Clock::now() + timeout_); }
+
+bool HttpStream::read_more(Clock::time_point deadline) {
+  if (fd_ < 0 || closed_) return false;
+  const std::size_t before = buffer_.size();
+  closed_ = read_until(fd_, buffer_, deadline, [before](const std::string& got) { return got.size() > before; });
+  return buffer_.size() > before;
+}
+
+HttpReply HttpStream::read_reply(bool head) {
+  const auto deadline = Clock::now() + timeout_;
+  for (;;) {
+    const auto start = header_end(buffer_);
+    if (start != std::string::npos) {
+      HttpReply reply;
+      if (!parse_head(buffer_, start, reply)) {
+        reply.status = 0;
+        return reply;
+      }
+      std::size_t length = 0;
+      if (!head) {
+        if (const auto declared = reply.header("content-length")) length = std::stoull(*declared);
+      }
+      if (buffer_.size() - start >= length) {
+        reply.body = buffer_.substr(start, length);
+        buffer_.erase(0, start + length);
+        return reply;
+      }
+    }
+    if (!read_more(deadline)) {
+      HttpReply none;
+      none.error = std::string(closed_ ? "server closed the connection" : "timed out") + " with " +
+                   std::to_string(buffer_.size()) + " bytes unread";
+      return none;
+    }
+  }
+}
+
+bool HttpStream::wait_closed(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!closed_ && Clock::now() < deadline) read_more(deadline);
+  return closed_;
 }
 
 }  // namespace tnl::test

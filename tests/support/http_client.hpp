@@ -76,6 +76,44 @@ class HttpClient {
   std::chrono::milliseconds timeout_;
 };
 
+/// One connection kept open: raw requests in (any number, pipelined or not), answers read
+/// one at a time. For keep-alive, pipelining, HEAD and slow clients.
+class HttpStream {
+ public:
+  /// Connects (within `timeout`); every later read waits at most `timeout` too.
+  explicit HttpStream(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                      std::string host = "127.0.0.1");
+  ~HttpStream();
+  HttpStream(HttpStream&& other) noexcept;
+  HttpStream& operator=(HttpStream&&) = delete;
+  HttpStream(const HttpStream&) = delete;
+  HttpStream& operator=(const HttpStream&) = delete;
+
+  [[nodiscard]] bool connected() const { return fd_ >= 0; }
+  /// Sends `bytes` as they are; false when the connection is gone.
+  bool send(std::string_view bytes);
+  /// The next answer. `head`: it answers HEAD, so it has no body whatever its Content-Length.
+  /// status 0 (and `error`) when none came whole within the timeout.
+  HttpReply read_reply(bool head = false);
+  /// Waits until the server closes the connection (EOF or reset), reading and keeping what
+  /// it still sends; false when it is still open after `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
+  /// Whether the server closed the connection (seen by a read).
+  [[nodiscard]] bool closed() const { return closed_; }
+  /// Bytes received and not yet returned as an answer.
+  [[nodiscard]] const std::string& unread() const { return buffer_; }
+  [[nodiscard]] int fd() const { return fd_; }
+
+ private:
+  /// Reads what is there (waiting until `deadline`); false at EOF, reset or timeout.
+  bool read_more(std::chrono::steady_clock::time_point deadline);
+
+  int fd_ = -1;
+  std::chrono::milliseconds timeout_;
+  std::string buffer_;
+  bool closed_ = false;
+};
+
 /// `Authorization: Bearer TOKEN`, as a header list.
 inline std::vector<std::pair<std::string, std::string>> bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};

@@ -1,0 +1,114 @@
+// One HTTP/1.x connection: reads requests one at a time (HttpRequestParser), has each
+// answered (HttpRequestGate, HttpApi) and writes the answers in order; keep-alive,
+// pipelining, HEAD and `Connection: close` as RFC 9112 says. Every phase has a deadline,
+// and every buffer is bounded: a request head or body must arrive within the request
+// timeout of its first byte, an idle keep-alive connection goes after the idle timeout,
+// an answer must be taken within the write timeout.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http_request_parser.hpp"
+#include "http_response_text.hpp"
+#include "io_types.hpp"
+
+namespace tnl {
+
+class HttpConnectionManager;
+class HttpRequestGate;
+
+/// Deadlines and limits of every HTTP connection.
+struct HttpConnectionSettings {
+  /// From a request's first byte to its last (head and body); also from accept to the first request.
+  std::chrono::milliseconds request_timeout{5'000};
+  /// Between the answer to one request and the first byte of the next.
+  std::chrono::milliseconds idle_timeout{30'000};
+  /// For an answer to be taken by the client.
+  std::chrono::milliseconds write_timeout{10'000};
+  /// After the last answer, for the client to close its end before we do.
+  std::chrono::milliseconds linger_timeout{2'000};
+  HttpRequestParser::Limits limits;
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// What the connection is doing; the manager may evict it in the phases that have no
+  /// request in progress (awaiting, head, closing) and, as a last resort, in the middle of one
+  /// that changed nothing yet (body, or writing the answer to a read).
+  enum class Phase : std::uint8_t {
+    awaiting,  ///< waiting for the first byte of a request (new, or keep-alive between requests)
+    head,      ///< reading a request head
+    body,      ///< reading a request body
+    writing,   ///< writing an answer
+    closing,   ///< answered for the last time: draining until the client closes
+  };
+
+  /// `peer` is "address:port" of the client.
+  HttpConnection(TcpSocket socket, std::string peer, std::uint64_t id, HttpConnectionManager& manager,
+                 HttpRequestGate& gate, const HttpConnectionSettings& settings);
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  /// Arms the first request's deadline and starts reading.
+  void start();
+  /// Ends the connection at once, unanswered (eviction, server stop).
+  void stop();
+  /// Unique for the server's lifetime.
+  [[nodiscard]] std::uint64_t id() const { return id_; }
+  /// "address:port" of the client, for logs.
+  [[nodiscard]] const std::string& peer() const { return peer_; }
+  [[nodiscard]] Phase phase() const { return phase_; }
+
+ private:
+  /// Reads more input (only when all input so far is parsed: input stays bounded).
+  void read();
+  void on_read(std::error_code error, std::size_t received);
+  /// Parses buffered input until a request is complete (then answers it) or input runs out.
+  void process();
+  /// Enters `phase` with a deadline at `deadline`, telling the manager whether it may evict us.
+  void enter(Phase phase, Clock::time_point deadline);
+  /// Answers the request just parsed.
+  void answer(HttpMessage message);
+  /// Starts writing `response`; closes afterwards unless framing.keep_alive.
+  void respond(const HttpResponse& response, const HttpFraming& framing);
+  void on_write(std::error_code error);
+  /// `Expect: 100-continue`: tells the client to send its body (best effort, non-blocking).
+  void send_continue();
+  /// After the last answer: FIN, then drain until the client closes or the linger time is up.
+  void begin_close();
+  void on_deadline();
+  /// Ends the connection: closes the socket, forgets it.
+  void end();
+
+  TcpSocket socket_;
+  SteadyTimer timer_;
+  const std::uint64_t id_;
+  HttpConnectionManager& manager_;
+  HttpRequestGate& gate_;
+  const HttpConnectionSettings& settings_;
+  const std::string peer_;
+  HttpRequestParser parser_;
+  /// Bytes read; [input_begin_, input_end_) not parsed yet. Nothing more is read until all
+  /// of it is: a client that pipelines without reading cannot make us buffer without bound.
+  std::array<char, 8192> input_{};
+  std::size_t input_begin_ = 0;
+  std::size_t input_end_ = 0;
+  /// The answer being written (one at a time).
+  std::string output_;
+  /// Bumped with every new deadline, so that a wait for a replaced one does nothing.
+  std::uint64_t deadline_generation_ = 0;
+  Phase phase_ = Phase::awaiting;
+  bool reading_ = false;
+  bool close_after_write_ = false;
+  /// The answer being written is to a create, renew or release: never evicted.
+  bool answer_changed_locks_ = false;
+  bool ended_ = false;
+};
+
+}  // namespace tnl

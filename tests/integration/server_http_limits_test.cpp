@@ -1,0 +1,266 @@
+// Limits and deadlines of the HTTP front end: sizes, slow and idle clients, a full house.
+// The probes (/healthz, /readyz) must be answered promptly whatever other clients do.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "http_client.hpp"
+#include "http_port.hpp"
+#include "line_client.hpp"
+#include "process.hpp"
+#include "server_http_helpers.hpp"
+#include "server_process.hpp"
+
+using namespace tnl::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// More than the 256 connections the server keeps at most.
+constexpr int crowd = 300;
+/// How long a probe may take under load: a Kubernetes probe's default timeout is 1 s.
+constexpr auto probe_timeout = 2s;
+
+/// Checks that /healthz and /readyz each answer within probe_timeout, `rounds` times.
+void check_probes(std::uint16_t port, int rounds) {
+  const HttpClient probe(port, "127.0.0.1", probe_timeout);
+  for (int i = 0; i < rounds; ++i) {
+    const auto start = Clock::now();
+    CHECK_STATUS(probe.get("/healthz"), 200);
+    CHECK_STATUS(probe.get("/readyz"), 200);
+    CHECK(Clock::now() - start < probe_timeout);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("http: a body over 8 KiB is refused and the server keeps serving", "[http][errors][limits]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  // Exactly 8 KiB is fine (white space pads a valid body).
+  std::string fits = R"({"service":"fits","who":"ci"})";
+  fits += std::string(8192 - fits.size(), ' ');
+  REQUIRE(fits.size() == 8192);
+  CHECK_STATUS(http.post(api + "/lock", fits), 201);
+
+  std::string big = R"({"service":"big","who":"ci"})";
+  big += std::string(8193 - big.size(), ' ');
+  const HttpReply over = http.post(api + "/lock", big);
+  INFO(show(over));
+  CHECK(over.status == 413);
+
+  // Refused from its Content-Length, before any of it is read; the connection then closes.
+  const HttpReply huge = http.post(api + "/lock", R"({"service":"huge","who":")" + std::string(100000, 'a') + "\"}");
+  CHECK_STATUS(huge, 413);
+  CHECK(huge.header("connection") == "close");
+  CHECK(server.server().process().running());
+  CHECK_STATUS(http.get("/healthz"), 200);
+  const json page = list(http);
+  CHECK(page["total"] == 1);
+  CHECK(page["locks"][0]["service"] == "fits");
+}
+
+TEST_CASE("http: a body over 8 KiB gets 413 with a JSON error, as documented", "[http][errors][limits]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port());
+  std::string big = R"({"service":"big","who":"ci"})";
+  big += std::string(8193 - big.size(), ' ');
+  // docs/HTTP-API.md: "bodies over 8 KiB get `413`". curl would print "Empty reply from
+  // server" (exit 52) for a dropped connection instead.
+  const HttpReply over = http.post(api + "/lock", big);
+  CHECK_STATUS(over, 413);
+}
+
+TEST_CASE("http: garbage instead of a request does not hurt the server", "[http][errors][limits]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port(), "127.0.0.1", 5s);
+  const std::string garbage[] = {
+      "GARBAGE\r\n\r\n",
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n",  // a TLS ClientHello
+      std::string("\0\0\0\0\r\n\r\n", 8),
+      "GET\r\n\r\n",
+      "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+      "POST /api/v1alpha1/lock HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "POST /api/v1alpha1/lock HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+      "GET /" + std::string(9000, 'u') + " HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nX-Big: " + std::string(10000, 'h') + "\r\n\r\n",
+  };
+  for (const auto& bytes : garbage) {
+    INFO("request: " << bytes.substr(0, 60));
+    const RawExchange exchange = http.raw(bytes);
+    CHECK(exchange.connected);
+    // Either an HTTP error answer or a plain close, but promptly, and never a success.
+    CHECK(exchange.closed_by_server);
+    INFO("received: " << exchange.received);
+    CHECK(exchange.received.rfind("HTTP/1.1 2", 0) != 0);
+    REQUIRE(server.server().process().running());
+    CHECK_STATUS(http.get("/healthz"), 200);
+  }
+  LineClient tcp(server.port());
+  CHECK(tcp.request(".ping") == "pong");
+}
+
+
+TEST_CASE("http: a request target over 8 KiB is 414, a header over 8 KiB 431, then the connection closes",
+          "[http][limits]") {
+  HttpServerProcess server;
+  const HttpClient http(server.http_port(), "127.0.0.1", 5s);
+  const RawExchange long_target = http.raw("GET /" + std::string(9000, 'u') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK(long_target.closed_by_server);
+  CHECK(long_target.received.rfind("HTTP/1.1 414 URI Too Long\r\n", 0) == 0);
+  const RawExchange long_header =
+      http.raw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(10000, 'h') + "\r\n\r\n");
+  CHECK(long_header.closed_by_server);
+  CHECK(long_header.received.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  std::string many = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 101; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  const RawExchange many_headers = http.raw(many + "\r\n");
+  CHECK(many_headers.received.rfind("HTTP/1.1 431 ", 0) == 0);
+  CHECK_STATUS(http.get("/healthz"), 200);
+}
+
+TEST_CASE("http: 300 idle connections do not keep /healthz and /readyz from being answered", "[http][limits][probes]") {
+  // A long request timeout: the idle connections go by eviction only, not by their deadline.
+  HttpServerProcess server({"--http-request-timeout", "120"});
+  std::vector<HttpStream> idle;
+  idle.reserve(crowd);
+  for (int i = 0; i < crowd; ++i) {
+    idle.emplace_back(server.http_port(), 5s);
+    REQUIRE(idle.back().connected());
+  }
+  // Before: the connections past the 256th, and every probe, waited in the backlog until
+  // an idle connection timed out (30 s).
+  check_probes(server.http_port(), 3);
+  // Each newcomer past the limit evicted the connection idle longest: the first ones.
+  const int evicted = crowd - 256;
+  for (int i = 0; i < evicted; ++i) {
+    INFO("idle connection " << i);
+    CHECK(idle[i].wait_closed(5s));
+    CHECK(idle[i].unread().empty());  // closed without an answer: it asked nothing
+  }
+  CHECK(!idle.back().wait_closed(0ms));
+  CHECK(!idle[crowd - 200].wait_closed(0ms));
+  // The survivors are served as usual.
+  REQUIRE(idle.back().send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  CHECK_STATUS(idle.back().read_reply(), 200);
+}
+
+TEST_CASE("http: 300 slowloris heads do not keep the probes from being answered", "[http][limits][probes]") {
+  HttpServerProcess server({"--http-request-timeout", "120"});
+  std::vector<HttpStream> slow;
+  slow.reserve(crowd);
+  for (int i = 0; i < crowd; ++i) {
+    slow.emplace_back(server.http_port(), 5s);
+    REQUIRE(slow.back().send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a"));
+  }
+  check_probes(server.http_port(), 3);
+  for (int i = 0; i < crowd - 256; ++i) {
+    INFO("slow connection " << i);
+    CHECK(slow[i].wait_closed(5s));
+  }
+  // One that finishes its head is answered.
+  REQUIRE(slow.back().send("bc\r\n\r\n"));
+  CHECK_STATUS(slow.back().read_reply(), 200);
+}
+
+TEST_CASE("http: a head that trickles in, a byte at a time, is cut at the request timeout with 408", "[http][limits]") {
+  HttpServerProcess server;  // the default request timeout: 5 s from the request's first byte
+  HttpStream slow(server.http_port(), 10s);
+  const auto start = Clock::now();
+  REQUIRE(slow.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
+  // One byte a second: each would reset an idle timer, none resets the request's deadline.
+  for (int i = 0; i < 12 && !slow.wait_closed(1s); ++i) slow.send("a");
+  const auto elapsed = Clock::now() - start;
+  REQUIRE(slow.closed());
+  CHECK(elapsed >= 4500ms);
+  CHECK(elapsed < 8s);
+  INFO(slow.unread());
+  CHECK(slow.unread().rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
+  check_probes(server.http_port(), 1);
+}
+
+TEST_CASE("http: a connection that sends nothing, or nothing more, is closed after its timeout", "[http][limits]") {
+  HttpServerProcess server({"--http-request-timeout", "0.3", "--http-idle-timeout", "0.5"});
+  HttpStream silent(server.http_port(), 5s);
+  auto start = Clock::now();
+  CHECK(silent.wait_closed(5s));
+  CHECK(Clock::now() - start >= 250ms);
+  CHECK(silent.unread().empty());
+
+  HttpStream keep_alive(server.http_port(), 5s);
+  REQUIRE(keep_alive.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  CHECK_STATUS(keep_alive.read_reply(), 200);
+  start = Clock::now();
+  CHECK(keep_alive.wait_closed(5s));
+  CHECK(Clock::now() - start >= 450ms);
+  CHECK(keep_alive.unread().empty());
+}
+
+TEST_CASE("http: at the limit an idle connection goes before a request in progress, which goes last",
+          "[http][limits]") {
+  HttpServerProcess server({"--debug", "--http-max-connections", "2", "--http-request-timeout", "60"});
+  const std::string post = "POST /api/v1alpha1/lock HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 25\r\n\r\n{\"service\":\"a\",";
+  const auto heads_received = [&] {
+    const std::string log = server.server().process().stderr_text();
+    std::size_t count = 0;
+    for (auto at = log.find("head received"); at != std::string::npos; at = log.find("head received", at + 1)) ++count;
+    return count;
+  };
+  // The older connection is in the middle of a request; the newer one is idle.
+  HttpStream in_progress(server.http_port(), 5s);
+  REQUIRE(in_progress.send(post));
+  REQUIRE(wait_until([&] { return heads_received() == 1; }));
+  HttpStream idle(server.http_port(), 5s);
+  REQUIRE(idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  CHECK_STATUS(idle.read_reply(), 200);
+
+  // A probe takes the idle one's place, though the other is older.
+  const HttpClient probe(server.http_port(), "127.0.0.1", probe_timeout);
+  CHECK_STATUS(probe.get("/healthz"), 200);
+  CHECK(idle.wait_closed(5s));
+  REQUIRE(in_progress.send("\"who\":\"x\"}"));
+  CHECK_STATUS(in_progress.read_reply(), 201);
+
+}
+
+TEST_CASE("http: at the limit with nothing idle, a request still arriving goes rather than the probe waiting",
+          "[http][limits]") {
+  HttpServerProcess server({"--debug", "--http-max-connections", "1", "--http-request-timeout", "60"});
+  HttpStream in_progress(server.http_port(), 5s);
+  REQUIRE(in_progress.send("POST /api/v1alpha1/lock HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 25\r\n\r\n{\"service\":\"a\","));
+  REQUIRE(wait_until([&] { return contains(server.server().process().stderr_text(), "head received"); }));
+  const HttpClient probe(server.http_port(), "127.0.0.1", probe_timeout);
+  CHECK_STATUS(probe.get("/healthz"), 200);
+  // Nothing was acted on, so nothing is lost but the half-sent request: no answer, no lock.
+  CHECK(in_progress.wait_closed(5s));
+  CHECK(in_progress.unread().empty());
+  const HttpReply list = HttpClient(server.http_port()).get(api + "/locks/list");
+  REQUIRE_STATUS(list, 200);
+  CHECK(list.json()["total"] == 0);
+}
+
+TEST_CASE("http: a client that does not take its answers is cut at the write timeout", "[http][limits]") {
+  HttpServerProcess server({"--info", "--http-write-timeout", "0.5"});
+  HttpStream greedy(server.http_port(), 10s);
+  REQUIRE(greedy.connected());
+  const int small = 4096;
+  ::setsockopt(greedy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  // Pipelined requests for the status page (13 KB each), never read: the server's writes
+  // block once the buffers are full. Sent without blocking: as many as fit.
+  const std::string request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string all;
+  for (int i = 0; i < 2000; ++i) all += request;
+  [[maybe_unused]] const auto sent = ::send(greedy.fd(), all.data(), all.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  REQUIRE(wait_until([&] { return contains(server.server().process().stderr_text(), "answer not taken within 500 ms"); },
+                     10s));
+  CHECK(greedy.wait_closed(10s));
+  check_probes(server.http_port(), 1);
+}
