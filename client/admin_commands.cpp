@@ -10,6 +10,7 @@
 #include "admin_format.hpp"
 #include "cli_support.hpp"
 #include "detached.hpp"
+#include "lock_options.hpp"
 #include "protocol.hpp"
 
 namespace tnl::admin {
@@ -244,8 +245,8 @@ std::optional<std::string> check_admin_options(const AdminOptions& options) {
   if (options.command == "renew") {
     const auto ttl = parse_ttl(strip(options.ttl));
     if (!ttl || !ttl->seconds) {
-      return fmt::format("invalid --ttl '{}' (seconds as a decimal number, more than 0 and at most {:.0f})",
-                         options.ttl, max_detached_ttl_seconds);
+      return fmt::format("invalid --ttl '{}' (seconds as a decimal number from {:g} to {:.0f})", options.ttl,
+                         min_ttl_seconds, max_ttl_seconds);
     }
   }
   return std::nullopt;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli_support.hpp"
+#include "lock_options.hpp"
 
 namespace tnl::cli {
 
@@ -79,8 +80,8 @@ std::optional<std::string> check_client_options(ClientOptions& options) {
   if (options.mode == ClientMode::detach || options.mode == ClientMode::renew) {
     const auto ttl = parse_ttl(strip(options.ttl));
     if (!ttl) {
-      return fmt::format("invalid ttl '{}' (seconds as a decimal number, more than 0 and at most {:.0f}, or 'inf')",
-                         options.ttl, max_detached_ttl_seconds);
+      return fmt::format("invalid ttl '{}' (seconds as a decimal number from {:g} to {:.0f}, or 'inf')", options.ttl,
+                         min_ttl_seconds, max_ttl_seconds);
     }
     options.ttl_value = *ttl;
   }

@@ -24,10 +24,10 @@ bool is_lock_id(std::string_view text) {
 }
 
 std::optional<Ttl> parse_ttl(std::string_view text) {
-  // The same number syntax as a wait (digits and one '.', or `inf`), but never 0.
+  // The server's own rule (common/lock_options), so that the client refuses exactly what
+  // the server would.
   Ttl ttl;
-  if (!parse_wait_seconds(text, ttl.seconds)) return std::nullopt;
-  if (ttl.seconds && !(*ttl.seconds >= 0.001 && *ttl.seconds <= max_detached_ttl_seconds)) return std::nullopt;
+  if (!parse_ttl_seconds(text, ttl.seconds)) return std::nullopt;
   return ttl;
 }
 

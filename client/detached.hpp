@@ -11,10 +11,6 @@
 
 namespace tnl {
 
-/// Longest TTL the server accepts as a number (a year); longer ones say `inf`. (The
-/// server checks against its own limit; this one only saves a round trip.)
-inline constexpr double max_detached_ttl_seconds = 31'536'000;
-
 /// True when `text` is a lock id: a UUID in its canonical 8-4-4-4-12 hexadecimal form
 /// (either case), as the server hands them out.
 [[nodiscard]] bool is_lock_id(std::string_view text);
@@ -24,8 +20,8 @@ struct Ttl {
   std::optional<double> seconds;  ///< nullopt: no expiry (`ttl:inf`)
 };
 
-/// Parses a TTL: a decimal number of seconds, at least 0.001 (the precision it is sent
-/// with) and at most max_detached_ttl_seconds, or `inf`. nullopt when `text` is neither.
+/// Parses a TTL as the server does: a decimal number of seconds from min_ttl_seconds to
+/// max_ttl_seconds (common/lock_options.hpp), or `inf`. nullopt when `text` is neither.
 [[nodiscard]] std::optional<Ttl> parse_ttl(std::string_view text);
 
 /// Seconds as the protocol takes them: plain decimal (no exponent), to the millisecond,

@@ -33,9 +33,9 @@ double seconds(LockClient::Duration d) { return std::chrono::duration<double>(d)
 /// The value of a `ttl:` parameter; throws std::invalid_argument for one the server
 /// would refuse.
 std::string ttl_param(const Ttl& ttl) {
-  if (ttl.seconds && !(*ttl.seconds >= 0.001 && *ttl.seconds <= max_detached_ttl_seconds)) {
-    throw std::invalid_argument(fmt::format("invalid ttl {} (0.001 to {:.0f} seconds, or inf)", *ttl.seconds,
-                                            max_detached_ttl_seconds));
+  if (ttl.seconds && !is_valid_ttl_seconds(*ttl.seconds)) {
+    throw std::invalid_argument(fmt::format("invalid ttl {} ({:g} to {:.0f} seconds, or inf)", *ttl.seconds,
+                                            min_ttl_seconds, max_ttl_seconds));
   }
   return format_protocol_seconds(ttl.seconds);
 }

@@ -336,8 +336,7 @@ HttpResponse HttpApi::list_locks(const HttpRequest& request, const Match&) {
     }
     for (const auto& holder : state.holders) {
       if (index >= first && page_locks.size() < *per_page) {
-        page_locks.push_back(lock_record(state.name, state.limit, holder, state.waiters, clocks));
-        if (!with_ids) page_locks.back().erase("id");
+        page_locks.push_back(lock_record(state.name, state.limit, holder, state.waiters, clocks, with_ids));
       }
       ++index;
     }

@@ -196,7 +196,7 @@ TEST_CASE("admin: stats", "[cli][admin]") {
   CHECK(json::parse(as_json.out)["lock_count"] == 1);
 }
 
-TEST_CASE("admin: releasing needs the token when the server has one; reading does not", "[cli][admin]") {
+TEST_CASE("admin: releasing needs the token when the server has one, reading does not", "[cli][admin]") {
   TempDir secrets;
   const auto token_file = (secrets.path() / "token").string();
   std::ofstream(token_file) << "s3cret-token\n";

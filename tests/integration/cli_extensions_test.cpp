@@ -104,7 +104,7 @@ TEST_CASE("do: --nowait and --wait 0 are not-granted at once", "[cli][do][wait]"
   CHECK(p.stderr_text().find("lock 'busy' not granted") != std::string::npos);
 }
 
-TEST_CASE("do: a wait that runs out is not-granted (123); --timeout is --wait", "[cli][do][wait]") {
+TEST_CASE("do: a wait that runs out is not-granted (123), --timeout is --wait", "[cli][do][wait]") {
   ServerProcess server;
   LineClient holder(server.port());
   REQUIRE(holder.request("lock,name:busy") == std::optional<std::string>("ok"));
@@ -162,7 +162,7 @@ TEST_CASE("do: invalid extension options exit 2", "[cli][do][wait]") {
   CHECK(status->exited(2));
 }
 
-TEST_CASE("do: --fencing gives the command TCPNETLOCK_TOKEN and TCPNETLOCK_LOCK_NAME; tokens rise", "[cli][do]") {
+TEST_CASE("do: --fencing gives the command TCPNETLOCK_TOKEN and TCPNETLOCK_LOCK_NAME, tokens rise", "[cli][do]") {
   ServerProcess server;
   const auto run = [&](const std::vector<std::string>& extra) {
     std::vector<std::string> args = extra;
@@ -189,7 +189,7 @@ TEST_CASE("do: --fencing gives the command TCPNETLOCK_TOKEN and TCPNETLOCK_LOCK_
   CHECK(run({}) == "fenced unset\n");
 }
 
-TEST_CASE("do: --limit 2 lets two commands run at once; a third waits", "[cli][do][limit]") {
+TEST_CASE("do: --limit 2 lets two commands run at once, a third waits", "[cli][do][limit]") {
   ServerProcess server;
   TempDir dir;
   std::vector<ChildProcess> processes;
@@ -274,7 +274,7 @@ TEST_CASE("do: the command is killed when the connection breaks (server SIGKILLe
   CHECK(all_gone(pids));
 }
 
-TEST_CASE("do: lost,holder timeout kills the command; keepalives (the default) prevent it", "[cli][do][lost]") {
+TEST_CASE("do: lost,holder timeout kills the command, keepalives (the default) prevent it", "[cli][do][lost]") {
   ServerProcess server({"--holder-timeout", "0.5"});
   TempDir dir;
   SECTION("--no-keep-alive: the server takes the lock away") {
@@ -411,7 +411,7 @@ TEST_CASE("do: on a terminal the command gets it as its foreground process group
   CHECK(pgid == tpgid);
 }
 
-TEST_CASE("client: --fencing prints token:N; --wait queues; --nowait does not", "[cli][client][wait]") {
+TEST_CASE("client: --fencing prints token:N, --wait queues, --nowait does not", "[cli][client][wait]") {
   ServerProcess server;
   auto first = ChildProcess::start(client_argv(server, {"--fencing", "tok"}), clean_env());
   REQUIRE(first.wait_for_stdout("\n"));

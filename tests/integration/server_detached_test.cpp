@@ -105,7 +105,7 @@ TEST_CASE("detached: fencing:1 answers ok,id:ID,token:N", "[detached]") {
   CHECK(std::stoull(next->substr(9)) > std::stoull(match[2].str()));
 }
 
-TEST_CASE("detached: unlock,id: releases and frees the name; a second unlock is unknown", "[detached]") {
+TEST_CASE("detached: unlock,id: releases and frees the name, a second unlock is unknown", "[detached]") {
   ServerProcess server;
   const std::string id = take(server.port(), "du");
   CHECK(one_shot(server.port(), "unlock,id:" + id) == "released");
@@ -212,7 +212,7 @@ TEST_CASE("detached: HTTP refuses a ttl under the same floor as the line protoco
   CHECK(http.post("/api/v1alpha1/lock", json{{"service", "h"}, {"who", "ci"}, {"ttl", 0.1}}).status == 201);
 }
 
-TEST_CASE("detached: ttl:inf never expires; renew ttl:inf removes an expiry", "[detached]") {
+TEST_CASE("detached: ttl:inf never expires, renew ttl:inf removes an expiry", "[detached]") {
   ServerProcess server;
   const std::string forever = take(server.port(), "dinf", ",ttl:inf");
   CHECK(holders_of(server.port(), "dinf")[0]["expires"].is_null());

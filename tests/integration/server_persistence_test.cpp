@@ -139,7 +139,7 @@ TEST_CASE("8,000 detached waiters whose saves fail while another process holds t
   CHECK(detached_ids(restarted.port()) == std::vector<std::string>{id});
 }
 
-TEST_CASE("unlock, renew and create that cannot be written are refused; nothing refused changes after a restart",
+TEST_CASE("unlock, renew and create that cannot be written are refused, nothing refused changes after a restart",
           "[persistence][faults]") {
   // Issue 10, finding 11: an unlock answered `released` whose erase had failed came back
   // after a restart. Now nothing is acknowledged before it is durable.

@@ -18,7 +18,7 @@ TEST_CASE("the command's exit status is reported", "[client][child]") {
   CHECK(child.try_reap());  // still known after reaping
 }
 
-TEST_CASE("a command that is not found throws ENOENT; one exiting 127 does not", "[client][child]") {
+TEST_CASE("a command that is not found throws ENOENT, one exiting 127 does not", "[client][child]") {
   try {
     ChildCommand::start({"no-such-command-tnl-unit-test"});
     FAIL("expected an exception");
@@ -42,7 +42,7 @@ TEST_CASE("a file that is not executable throws EACCES", "[client][child]") {
   }
 }
 
-TEST_CASE("signals reach the command; death by signal N is 128+N", "[client][child]") {
+TEST_CASE("signals reach the command, death by signal N is 128+N", "[client][child]") {
   auto child = ChildCommand::start({"sleep", "60"});
   CHECK_FALSE(child.try_reap());
   child.signal(SIGTERM);

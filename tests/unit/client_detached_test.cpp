@@ -39,11 +39,11 @@ TEST_CASE("lock ids are UUIDs", "[client][detached]") {
 TEST_CASE("TTLs", "[client][detached]") {
   CHECK(tnl::parse_ttl("600")->seconds == std::optional<double>(600));
   CHECK(tnl::parse_ttl("0.5")->seconds == std::optional<double>(0.5));
-  CHECK(tnl::parse_ttl("0.001")->seconds == std::optional<double>(0.001));
+  CHECK(tnl::parse_ttl("0.1")->seconds == std::optional<double>(0.1));
   CHECK(tnl::parse_ttl("31536000")->seconds == std::optional<double>(31536000));
   REQUIRE(tnl::parse_ttl("inf"));
   CHECK_FALSE(tnl::parse_ttl("inf")->seconds);
-  for (const char* bad : {"", "0", "0.0", "0.0004", "31536000.5", "-1", "1e3", "abc", "nan", " 5", "5s", "infinity"}) {
+  for (const char* bad : {"", "0", "0.0", "0.0004", "0.001", "0.09", "31536000.5", "-1", "1e3", "abc", "nan", " 5", "5s", "infinity"}) {
     INFO(bad);
     CHECK_FALSE(tnl::parse_ttl(bad));
   }
@@ -271,6 +271,6 @@ TEST_CASE("client: --ttl, --unlock and --renew", "[client][options][detached]") 
     CHECK(problem({"--renew", "nope", "--ttl", "5"}));
     CHECK(problem({"--renew", id, "--ttl", "0"}));
     CHECK(*problem({"db", "--ttl", "x"}) ==
-          "invalid ttl 'x' (seconds as a decimal number, more than 0 and at most 31536000, or 'inf')");
+          "invalid ttl 'x' (seconds as a decimal number from 0.1 to 31536000, or 'inf')");
   }
 }

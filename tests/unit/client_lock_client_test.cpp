@@ -78,7 +78,7 @@ TEST_CASE("unexpected answers throw", "[client][lock_client]") {
   }
 }
 
-TEST_CASE("stats returns the JSON text; CRLF answers are tolerated", "[client][lock_client]") {
+TEST_CASE("stats returns the JSON text, CRLF answers are tolerated", "[client][lock_client]") {
   FakeServer fake({"stats,{\"lock_count\": 0}\r"});
   asio::io_context io;
   LockClient client(io);

@@ -149,7 +149,7 @@ TEST_CASE("an unlock that cannot be written is not acknowledged and the lock sta
   CHECK(waiter.outcome == Outcome::granted);
 }
 
-TEST_CASE("a connection hold gets a version 8 id naming its owner; a detached one keeps its random id",
+TEST_CASE("a connection hold gets a version 8 id naming its owner, a detached one keeps its random id",
           "[lock_service][ids]") {
   Fixture f;
   auto connection = f.request("c", 42, LockTable::Kind::connection);

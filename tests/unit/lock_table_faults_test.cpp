@@ -242,7 +242,7 @@ TEST_CASE("holds are found by id through the id index or the owner, never by a s
   }
 }
 
-TEST_CASE("every change of holders, waiters or leases moves the version; reads do not", "[lock_table][version]") {
+TEST_CASE("every change of holders, waiters or leases moves the version, reads do not", "[lock_table][version]") {
   LockTable table;
   auto version = table.version();
   const auto changed = [&] {
