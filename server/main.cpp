@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   bool info = false;
   double first_line_timeout_seconds = 30;
   double holder_timeout_seconds = 0;
+  double write_timeout_seconds = 10;
   std::string tcp_keepalive = "10,5,3";
   std::string http = "127.0.0.1:7655";
   std::string admin_token_file;
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
                  "Close a connection that sends no request within this many seconds (0: never)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--write-timeout", write_timeout_seconds,
+                 "Cut a connection whose client takes no answer for this many seconds (a holder loses its lock)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
   app.add_option("--tcp-keepalive", tcp_keepalive,
                  "Keepalive probing as IDLE,INTERVAL,COUNT seconds/probes (COUNT 0: off); a vanished peer "
                  "loses its lock after IDLE+INTERVAL*COUNT seconds")
@@ -114,6 +119,7 @@ int main(int argc, char** argv) {
   }
   config.first_line_timeout = std::chrono::milliseconds(static_cast<long long>(first_line_timeout_seconds * 1000));
   config.holder_timeout = std::chrono::milliseconds(static_cast<long long>(holder_timeout_seconds * 1000));
+  config.write_timeout = std::chrono::milliseconds(static_cast<long long>(write_timeout_seconds * 1000));
   if (!parse_tcp_keepalive(tcp_keepalive, config.tcp_keepalive)) {
     std::cerr << "--tcp-keepalive: expected IDLE,INTERVAL,COUNT (e.g. 10,5,3), got '" << tcp_keepalive << "'\n";
     return exit_invalid_options;

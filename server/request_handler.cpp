@@ -65,6 +65,10 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
         ++stats_.reaped_holder_count;
         spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
                      error.message());
+      } else if (error == Connection::answers_not_read()) {
+        ++stats_.reaped_holder_count;
+        spdlog::warn("lock '{}' lost by {}: it takes no answers (none written for {} ms)", connection.lock_name(),
+                     connection.peer(), config_.write_timeout.count());
       } else {
         spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
                      connection.peer());
