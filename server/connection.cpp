@@ -134,6 +134,9 @@ void Connection::answer(std::string&& line, Then then) {
 
 void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Then then) {
   if (ended_ || closing_ || !line_with_newline) return;
+  // Whatever the client does not read stays in our memory, at most this one shared
+  // string, not in the kernel's (socket_options.hpp).
+  if (line_with_newline->size() > 2 * max_write_chunk) limit_send_buffer(socket_, static_cast<int>(max_write_chunk));
   if (has_output()) {
     output_.append(*line_with_newline);  // keeps the order; `.locks` is always the first answer
   } else {

@@ -53,6 +53,12 @@ struct KeepaliveSchedule {
 /// configured schedule, which it inherited from the listener).
 void apply_keepalive(TcpSocket& socket, const TcpKeepalive& configured, const KeepaliveSchedule& schedule);
 
+/// Caps what the kernel buffers for `socket`'s writes at about `bytes` (Linux doubles it).
+/// For long answers: over loopback Linux grows a send buffer to 4 MiB, so a client that
+/// never reads would have every byte of its answer copied into kernel memory, and 1,000 of
+/// them keep the event loop busy copying gigabytes (issue 10, finding 9).
+void limit_send_buffer(TcpSocket& socket, int bytes);
+
 /// Makes the next close of `socket` abortive: an RST, and unsent data is dropped.
 void reset_on_close(TcpSocket& socket);
 
