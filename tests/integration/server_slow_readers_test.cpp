@@ -68,8 +68,10 @@ TEST_CASE("clients that send .locks and never read hold up nobody and cost one s
             << " KiB before them\n";
   CHECK(pong == "pong");
   CHECK(ping_seconds < 2.0);
-  // One `.locks` answer here is about 1.3 MiB; 1,000 copies of it would be over a GiB.
-  CHECK(peak_growth < 32 * 1024);
+  // One `.locks` answer here is about 1.3 MiB, shared by all the readers: about 2 MiB of
+  // growth in all, 3 MiB with ASan. Before, the server built an answer per reader and
+  // handed it to the kernel whole: 28 MiB here, with `.ping` waiting 4.9 s.
+  CHECK(peak_growth < 16 * 1024);
 
   // Readers that take nothing are cut within the write timeout: their connections are gone,
   // the holders' are all still there.
