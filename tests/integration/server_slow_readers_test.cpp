@@ -6,7 +6,11 @@
 
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
+#include <thread>
 #include <vector>
 
 #include "holder_swarm.hpp"
@@ -79,4 +83,30 @@ TEST_CASE("clients that send .locks and never read hold up nobody and cost one s
       [&] { return tnl::test::stats(server.port()).at("connection_count").get<int>() == lock_count + 1; }, 20s));
   CHECK(tnl::test::stats(server.port()).at("lock_count").get<int>() == lock_count);
   CHECK(holders.keepalive_all(Clock::now() + 20s) == lock_count);
+}
+
+TEST_CASE("a long .locks answer reaches a reader that takes it slowly, whole and in order", "[slow-readers]") {
+  constexpr int held = 2'000;  // about 0.5 MiB of answer: written in many pieces
+  ServerProcess server;
+  HolderSwarm holders(server.port());
+  REQUIRE(holders.open(held, 200, "whole-", Clock::now() + 30s).empty());
+  LineClient reader(server.port());
+  REQUIRE(reader.send(".locks\n"));
+  // Read it in small bites, as a slow client would.
+  std::string answer;
+  const auto deadline = Clock::now() + 30s;
+  while (answer.empty() || answer.back() != '\n') {
+    REQUIRE(Clock::now() < deadline);
+    char bite[4096];
+    pollfd p{reader.fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10'000) == 1);
+    const ssize_t got = ::recv(reader.fd(), bite, sizeof bite, 0);
+    REQUIRE(got > 0);
+    answer.append(bite, static_cast<std::size_t>(got));
+    std::this_thread::sleep_for(1ms);  // a slow reader, pacing itself
+  }
+  REQUIRE(answer.rfind("locks,", 0) == 0);
+  const auto json = nlohmann::json::parse(answer.substr(6, answer.size() - 7));
+  CHECK(json.at("locks").size() == held);
+  CHECK(reader.wait_closed());
 }
