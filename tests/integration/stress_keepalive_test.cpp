@@ -4,7 +4,8 @@
 // together, and over loopback (or a veth pair) a burst of more than
 // net.core.netdev_max_backlog (1,000) probes loses the rest without TCP noticing. Before the
 // server spread its probes, the same holders lost every probe of a round and were reaped
-// ("peer unreachable"), their locks free for anyone, while they were alive and got nothing.
+// ("peer unreachable"), their locks free for anyone while they were alive: 3,100 to 11,000
+// of the 19,000 here, in Release builds.
 //
 // Bounded: 19,000 holders, every wait with a deadline, well under two minutes in all.
 #include <catch2/catch.hpp>
