@@ -33,6 +33,17 @@ std::string_view strip(std::string_view text) {
   return text;
 }
 
+std::optional<LineEnd> find_line_end(std::string_view input) {
+  for (std::size_t at = input.find_first_of("\r\n"); at != std::string_view::npos;
+       at = input.find_first_of("\r\n", at + 1)) {
+    if (input[at] == '\n') return LineEnd{at, 1, false};
+    if (at + 1 == input.size()) return LineEnd{at, 1, true};
+    if (ends_open_cr(input[at + 1])) return LineEnd{at, 2, false};
+    // A CR with more of the line after it stays in the line, as in tcpnetlock.
+  }
+  return std::nullopt;
+}
+
 std::optional<Request> parse_request(std::string_view line) {
   Request request;
   std::size_t field_end = line.find(',');

@@ -104,6 +104,23 @@ struct Request {
   [[nodiscard]] std::optional<std::string_view> param(std::string_view key) const;
 };
 
+/// How the first request line of some input ends (docs/PROTOCOL.md, "Line ends"):
+/// `\n` and `\r\n` end a line; so does `\r\0` (telnet), and a `\r` that is the last byte
+/// received so far (clients that end lines with CR alone); any other `\r` is part of the line.
+struct LineEnd {
+  std::size_t line_length = 0;  ///< bytes of the line, without its end
+  std::size_t end_length = 0;   ///< bytes of the end: 1 (`\n`, or a last `\r`) or 2
+  /// The end is a `\r` that was the last byte of the input: a `\n` or `\0` arriving right
+  /// after it belongs to it, and is skipped (see ends_open_cr).
+  bool open_cr = false;
+};
+
+/// Where the first line of `input` ends; nullopt while no complete line has arrived.
+[[nodiscard]] std::optional<LineEnd> find_line_end(std::string_view input);
+
+/// True when `c`, arriving right after an open `\r` line end, is the rest of that line end.
+[[nodiscard]] constexpr bool ends_open_cr(char c) { return c == '\n' || c == '\0'; }
+
 /// Parses one request line (without its '\n'; a trailing '\r' is white space like any
 /// other). Returns nullopt for a bad request: an empty action or an empty parameter key.
 [[nodiscard]] std::optional<Request> parse_request(std::string_view line);

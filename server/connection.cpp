@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <asio/bind_allocator.hpp>
-#include <asio/write.hpp>
+#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "connection_manager.hpp"
@@ -10,6 +10,13 @@
 #include "socket_options.hpp"
 
 namespace tnl {
+
+namespace {
+
+/// Answers at least this long are shared rather than copied into the output string.
+constexpr std::size_t share_from = 4096;
+
+}  // namespace
 
 Connection::Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
                        RequestHandler& handler, const ServerConfig& config)
@@ -19,14 +26,17 @@ Connection::Connection(TcpSocket socket, std::string peer, std::uint64_t id, Con
       handler_(handler),
       config_(config),
       peer_(std::move(peer)) {
-  // read() receives only after the socket said it is readable; non-blocking all the same.
+  // Reads and writes are tried only when the socket said it is ready; non-blocking all the same.
   std::error_code ignored;
   socket_.non_blocking(true, ignored);
 }
 
-void Connection::start() {
+void Connection::start(std::uint32_t random) {
   spdlog::debug("connection {} from {} opened", id_, peer_);
-  if (config_.first_line_timeout.count() > 0) set_deadline(Clock::now() + config_.first_line_timeout);
+  if (config_.tcp_keepalive.enabled()) {
+    apply_keepalive(socket_, config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
+  }
+  if (config_.first_line_timeout.count() > 0) expect_by(Clock::now() + config_.first_line_timeout);
   read();
 }
 
@@ -34,10 +44,23 @@ void Connection::watch_holder() {
   if (config_.holder_timeout.count() <= 0 || closing_) return;
   // A waiter's silence while queued does not count: the clock starts at the grant.
   last_line_at_ = std::max(last_line_at_, Clock::now());
-  arm_holder_timeout();
+  rearm();
 }
 
-void Connection::arm_holder_timeout() { set_deadline(last_line_at_ + config_.holder_timeout); }
+void Connection::expect_by(Clock::time_point when) {
+  stage_deadline_ = when;
+  // A later deadline armed now is brought forward; an earlier one fires first and re-arms.
+  if (!has_deadline_ || when < deadline_) set_deadline(when);
+}
+
+void Connection::rearm() {
+  Clock::time_point next = stage_deadline_;
+  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0) {
+    next = std::min(next, last_line_at_ + config_.holder_timeout);
+  }
+  if (next == no_deadline) return clear_deadline();
+  if (!has_deadline_ || deadline_ != next) set_deadline(next);
+}
 
 void Connection::set_deadline(Clock::time_point when) {
   clear_deadline();
@@ -58,38 +81,132 @@ void Connection::deadline_passed(Clock::time_point when) {
   if (!has_deadline_ || deadline_ != when) return;
   has_deadline_ = false;  // the manager has already taken it off
   if (ended_) return;
-  if (closing_) return end();
+  const auto now = Clock::now();
+  if (now >= stage_deadline_) return stage_deadline_passed();
+  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0 &&
+      now - last_line_at_ >= config_.holder_timeout) {
+    return handler_.holder_timed_out(*this);
+  }
+  rearm();  // e.g. a line came in meanwhile: look again one holder timeout after it
+}
+
+void Connection::stage_deadline_passed() {
+  stage_deadline_ = no_deadline;
+  if (closing_) {
+    // The client neither took the last answer in time (cut it: nobody waits for it any
+    // more) nor, having taken it, closed its end: either way, done.
+    if (has_output()) return abort(answers_not_read());
+    return end();
+  }
   if (!got_first_line_) {
     spdlog::info("connection {} from {} sent no request in time; closing", id_, peer_);
     return answer(answer::first_line_timeout, Then::close);
   }
-  if (lock_state_ == LockState::holding) {
-    if (Clock::now() - last_line_at_ >= config_.holder_timeout) {
-      return handler_.holder_timed_out(*this);
-    }
-    arm_holder_timeout();  // a line came in meanwhile: look again one timeout after it
-  }
+  // An answer waited for the socket for the whole write timeout: the client does not read.
+  spdlog::warn("connection {} from {} takes no answers; cutting it", id_, peer_);
+  abort(answers_not_read());
 }
 
 void Connection::shut_down() {
-  if (ended_ || closing_) return;
+  if (ended_) return;
+  if (closing_) {
+    // Already on its way out (e.g. a long `.locks` to a slow reader): no longer than the
+    // linger time from now, so that shutdown is never held up by the write timeout.
+    const auto limit = Clock::now() + config_.linger_timeout;
+    if (limit < stage_deadline_) expect_by(limit);
+    return;
+  }
   answer(answer::shutting_down, Then::close);
-}
-
-void Connection::answer(std::string&& line, Then then) {
-  if (ended_ || closing_) return;
-  if (!output_.empty()) return answer(std::string_view(line), then);
-  output_ = std::move(line);
-  output_.push_back('\n');
-  if (then == Then::close) begin_close();
-  write();
 }
 
 void Connection::answer(std::string_view line, Then then) {
   if (ended_ || closing_) return;
   output_.append(line).push_back('\n');
+  queued(then);
+}
+
+void Connection::answer(std::string&& line, Then then) {
+  if (ended_ || closing_) return;
+  if (line.size() < share_from || has_output()) return answer(std::string_view(line), then);
+  line.push_back('\n');
+  answer(std::make_shared<const std::string>(std::move(line)), then);
+}
+
+void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Then then) {
+  if (ended_ || closing_ || !line_with_newline) return;
+  // Whatever the client does not read stays in our memory, at most this one shared
+  // string, not in the kernel's (socket_options.hpp).
+  if (line_with_newline->size() > 2 * max_write_chunk) limit_send_buffer(socket_, static_cast<int>(max_write_chunk));
+  if (has_output()) {
+    output_.append(*line_with_newline);  // keeps the order; `.locks` is always the first answer
+  } else {
+    shared_output_ = std::move(line_with_newline);
+    written_ = 0;
+  }
+  queued(then);
+}
+
+void Connection::queued(Then then) {
   if (then == Then::close) begin_close();
-  write();
+  if (send_pending() && closing_) finish_close();
+  // Not closing: whoever asked for the answer goes on with the next line (handle_next_line),
+  // or the connection is already reading (a waiter granted its lock).
+}
+
+bool Connection::send_pending() {
+  if (ended_ || waiting_to_write_ || end_reason_) return false;
+  if (!has_output()) return true;
+  const std::string& buffer = shared_output_ ? *shared_output_ : output_;
+  const std::size_t chunk = std::min(buffer.size() - written_, max_write_chunk);
+  std::error_code error;
+  const std::size_t sent = socket_.send(asio::buffer(buffer.data() + written_, chunk), 0, error);
+  if (error && error != asio::error::would_block && error != asio::error::try_again) {
+    // The client is gone. End from the event loop: this may run inside a lock grant.
+    end_reason_ = error;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->end(); });
+    return false;
+  }
+  written_ += sent;
+  if (shared_output_ && written_ == shared_output_->size()) {
+    shared_output_.reset();
+    written_ = 0;
+  }
+  if (!has_output()) {
+    output_.clear();
+    written_ = 0;
+    if (output_.capacity() > std::string().capacity()) std::string().swap(output_);  // e.g. after `.stats`
+    if (!closing_) stage_deadline_ = no_deadline;  // the write timeout is over; an armed one finds nothing
+    return true;
+  }
+  // The socket took less than all, or one chunk went and others get their turn: go on when
+  // it can take more, for at most the write timeout from the first time it could not.
+  if (stage_deadline_ == no_deadline) expect_by(Clock::now() + config_.write_timeout);
+  waiting_to_write_ = true;
+  socket_.async_wait(TcpSocket::wait_write,
+                     [self = shared_from_this()](std::error_code wait_error) { self->on_writable(wait_error); });
+  return false;
+}
+
+void Connection::on_writable(std::error_code error) {
+  waiting_to_write_ = false;
+  if (ended_) return;
+  if (error) {
+    end_reason_ = error;
+    return end();
+  }
+  if (!send_pending()) return;
+  if (closing_) return finish_close();
+  next_input();
+}
+
+void Connection::finish_close() {
+  std::error_code ignored;
+  socket_.shutdown(TcpSocket::shutdown_send, ignored);
+  // Draining what the client still sends, so that closing does not turn into a reset that
+  // could destroy our last answer in flight. Ends at EOF or at the linger deadline.
+  stage_deadline_ = Clock::now() + config_.linger_timeout;
+  set_deadline(stage_deadline_);
+  read();
 }
 
 void Connection::start_waiting(std::string name) {
@@ -122,11 +239,15 @@ void Connection::on_readable(std::error_code error) {
     const std::size_t room = closing_ ? sizeof buffer : std::min(sizeof buffer, limit - input_.size());
     received = socket_.receive(asio::buffer(buffer, room), 0, error);
     if (error == asio::error::would_block || error == asio::error::try_again) return read();  // spurious wake-up
-    if (!closing_) input_.append(buffer, received);
+    if (!closing_ && received > 0) {
+      std::string_view fresh{buffer, received};
+      // The LF of a CR LF (or the NUL of a CR NUL) whose CR came alone, already acted on.
+      if (std::exchange(skip_line_end_rest_, false) && ends_open_cr(fresh.front())) fresh.remove_prefix(1);
+      input_.append(fresh);
+    }
   }
   if (closing_) {
-    // Draining what the client still sends, so that closing does not turn into a reset
-    // that could destroy our last answer in flight. Ends at EOF or at the linger deadline.
+    // Draining: ends at EOF (or an error) or at the linger deadline.
     if (error) return end();
     return read();
   }
@@ -135,66 +256,42 @@ void Connection::on_readable(std::error_code error) {
     if (error != asio::error::eof) end_reason_ = error;
     return end();
   }
-  if (handle_next_line()) return;
-  if (input_.size() >= limit) {
-    spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
-    return answer(answer::line_too_long, Then::close);
-  }
-  read();
+  next_input();
 }
 
 bool Connection::handle_next_line() {
-  const std::size_t newline = input_.find('\n');
-  if (newline == std::string::npos) return false;
-  std::string_view line{input_.data(), newline};
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const auto end = find_line_end(input_);
+  if (!end) return false;
+  const std::string_view line{input_.data(), end->line_length};
   if (line.size() > config_.max_line_length) {
     answer(answer::line_too_long, Then::close);
     return true;
   }
+  skip_line_end_rest_ = end->open_cr;
   last_line_at_ = Clock::now();
   if (!got_first_line_) {
     got_first_line_ = true;
-    clear_deadline();
+    stage_deadline_ = no_deadline;
+    clear_deadline();  // an idle holder has no deadline at all
   }
   handler_.handle_line(*this, line);
-  input_.erase(0, newline + 1);
+  input_.erase(0, end->line_length + end->end_length);
   if (input_.empty()) input_.shrink_to_fit();  // an idle holder keeps no buffer
-  // Act on the next line only once the answers to this one are written: a client that
-  // pipelines without reading cannot make us queue answers without bound.
-  if (!writing_ && !closing_ && !ended_) next_input();
   return true;
 }
 
-void Connection::write() {
-  if (writing_ || ended_ || output_.empty()) return;
-  writing_ = true;
-  in_flight_.swap(output_);
-  asio::async_write(socket_, asio::buffer(in_flight_),
-                    [self = shared_from_this()](std::error_code error, std::size_t) { self->on_write(error); });
-}
-
 void Connection::next_input() {
-  // A line that arrived with the previous one is acted on without waiting for more input.
-  if (!handle_next_line()) read();
-}
-
-void Connection::on_write(std::error_code error) {
-  writing_ = false;
-  if (ended_) return;
-  if (error) {
-    end_reason_ = error;
-    return end();
-  }
-  in_flight_.clear();
-  if (in_flight_.capacity() > 4096) std::string().swap(in_flight_);  // e.g. after a large `.locks`
-  if (!output_.empty()) return write();
-  if (closing_) {
-    std::error_code ignored;
-    socket_.shutdown(TcpSocket::shutdown_send, ignored);
+  // Lines that arrived together are acted on in turn without waiting for more input, but
+  // each only once the answers to the one before are written: a client that pipelines
+  // without reading cannot make us queue answers without bound.
+  while (!closing_ && !ended_ && !has_output()) {
+    if (handle_next_line()) continue;
+    if (input_.size() >= config_.max_line_length + 2) {  // "\r\n" may follow a maximal line
+      spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
+      return answer(answer::line_too_long, Then::close);
+    }
     return read();
   }
-  next_input();
 }
 
 void Connection::begin_close() {
@@ -203,14 +300,35 @@ void Connection::begin_close() {
   // A connection on its way out owns nothing: its lock is free for the next request now,
   // not when the client gets round to closing its end.
   handler_.connection_ended(*this, end_reason_);
-  set_deadline(Clock::now() + config_.linger_timeout);
+  // The last answers must be written within the write timeout (armed only if the socket
+  // does not take them at once), then the client has the linger time to close its end.
+  stage_deadline_ = no_deadline;
+}
+
+void Connection::abort(std::error_code why) {
+  if (ended_) return;
+  end_reason_ = why;
+  end();
 }
 
 void Connection::end() {
   if (ended_) return;
   ended_ = true;
-  handler_.connection_ended(*this, end_reason_);
   std::error_code ignored;
+  if (end_reason_ == asio::error::timed_out || end_reason_ == answers_not_read()) {
+    // The server gives up on this client (its keepalive probes or data went unanswered, or
+    // it takes no answers). If it is in fact alive, it must learn at once that it has lost
+    // its lock: a best-effort `lost,` (unless half an answer is out already) and an RST.
+    // After a keepalive timeout Linux has already reset the connection itself, and the
+    // socket can send nothing more.
+    if (lock_state_ == LockState::holding && written_ == 0) {
+      const std::string lost = std::string{answer::lost_prefix} +
+                               (end_reason_ == answers_not_read() ? "answers not read" : "peer unreachable") + "\n";
+      socket_.send(asio::buffer(lost), 0, ignored);
+    }
+    reset_on_close(socket_);
+  }
+  handler_.connection_ended(*this, end_reason_);
   socket_.close(ignored);
   clear_deadline();
   spdlog::debug("connection {} from {} closed", id_, peer_);

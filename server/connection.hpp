@@ -3,10 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "handler_memory.hpp"
 #include "io_types.hpp"
@@ -29,22 +31,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class Then { keep_open, close };
   using Clock = std::chrono::steady_clock;
 
+  /// Why a connection was cut whose client does not take its answers: one was not written
+  /// within the write timeout (the client's receive buffer stayed full).
+  static std::error_code answers_not_read() { return std::make_error_code(std::errc::no_buffer_space); }
+  /// Most bytes written to one socket in one turn of the event loop: a multi-megabyte
+  /// answer goes out in turns, between which every other connection is served.
+  static constexpr std::size_t max_write_chunk = 64 * 1024;
+
   /// `peer` is "address:port" of the client, as accept reported it.
   Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
              RequestHandler& handler, const ServerConfig& config);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Arms the first-line timeout and starts reading.
-  void start();
-  /// Server shutdown: answers `shutting-down`, then closes.
+  /// Gives the socket its own keepalive schedule (drawn from `random`), arms the first-line
+  /// timeout and starts reading.
+  void start(std::uint32_t random);
+  /// Server shutdown: answers `shutting-down`, then closes (within the linger time).
   void shut_down();
   /// Arms the holder timeout, if configured; called when a lock is granted.
   void watch_holder();
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.
   void answer(std::string_view line, Then then = Then::keep_open);
-  /// The same, taking over `line` (no copy: a `.locks` answer can be megabytes).
+  /// The same, taking over `line` (a long one is not copied: a `.locks` answer can be megabytes).
   void answer(std::string&& line, Then then = Then::keep_open);
+  /// Queues an answer that other connections may be sending too, with its "\n" already in
+  /// it; it is written from the shared string, never copied.
+  void answer(std::shared_ptr<const std::string> line_with_newline, Then then = Then::keep_open);
 
   /// Records that this connection now waits for `name`.
   void start_waiting(std::string name);
@@ -71,19 +84,40 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_readable(std::error_code error);
   /// Acts on the first complete line in input_, if any; false when there is none.
   bool handle_next_line();
-  /// Goes on with the next line already received, or waits for one.
+  /// Acts on the lines already received while their answers go out at once; then waits
+  /// for more input, unless an answer waits for the socket or the connection is closing.
   void next_input();
-  /// Starts writing what is queued unless a write is under way.
-  void write();
-  void on_write(std::error_code error);
-  /// Arms the timer for one holder timeout after the last line.
-  void arm_holder_timeout();
+
+  /// Whether any answer is still to be written.
+  [[nodiscard]] bool has_output() const { return shared_output_ != nullptr || written_ < output_.size(); }
+  /// After an answer was queued: starts closing if asked to, and writes what it can.
+  void queued(Then then);
+  /// Writes what it can of the pending answers now, one chunk at most, and waits for the
+  /// socket to take the rest. True when everything is written. Never ends the connection
+  /// itself (it runs inside the lock service's callbacks); a failed write ends it from the
+  /// event loop.
+  bool send_pending();
+  /// The socket can take more: goes on writing.
+  void on_writable(std::error_code error);
+  /// Everything queued while closing is written: send FIN, wait (a little) for the client's.
+  void finish_close();
+
+  static constexpr Clock::time_point no_deadline = Clock::time_point::max();
+
+  /// Sets the deadline of the current stage and brings the armed deadline forward to it.
+  void expect_by(Clock::time_point when);
+  /// The stage deadline came: first line, answer or close not done in time.
+  void stage_deadline_passed();
+  /// Arms the earliest deadline that still applies, if any.
+  void rearm();
   /// Sets the connection's one deadline (replacing any), kept on the manager's shared timer.
   void set_deadline(Clock::time_point when);
   /// Withdraws the deadline, if one is set.
   void clear_deadline();
   /// Starts an orderly close: stop taking requests, flush answers, send FIN, drain.
   void begin_close();
+  /// Cuts the connection for `why` with an RST, after a best-effort `lost,` to a holder.
+  void abort(std::error_code why);
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
 
@@ -99,20 +133,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Unconsumed input, never more than one maximal line plus its line end; its memory is
   /// given back whenever it is empty.
   std::string input_;
-  /// Answers not yet written; bounded because no new line is read while one is pending.
+  /// Answers not yet written (from written_ on, unless shared_output_ goes first). At most
+  /// the answers to one line, since no new line is read while one is pending; short ones
+  /// fit in the string itself, and its memory is given back once written.
   std::string output_;
-  /// The answers being written now (short ones fit in the string itself: no allocation).
-  std::string in_flight_;
+  /// A shared answer (`.locks`), written before output_; only ever queued as the first answer.
+  std::shared_ptr<const std::string> shared_output_;
+  /// Bytes written of the first pending buffer: shared_output_ if set, else output_.
+  std::size_t written_ = 0;
   bool reading_ = false;
-  bool writing_ = false;
-  bool closing_ = false;  ///< no more requests; close once output_ is flushed
+  bool waiting_to_write_ = false;  ///< a wait for the socket to take more is pending
+  bool closing_ = false;           ///< no more requests; close once the output is flushed
   bool ended_ = false;
   bool got_first_line_ = false;
   bool has_deadline_ = false;
+  /// The last line ended with a CR that was the last byte received: skip an LF or NUL
+  /// that arrives right after it (docs/PROTOCOL.md, "Line ends").
+  bool skip_line_end_rest_ = false;
   LockState lock_state_ = LockState::none;  // next to the flags: no padding of its own
-  /// First-line timeout before the first line; holder timeout while holding; linger limit
-  /// while closing. Valid while has_deadline_.
+  /// The deadline armed on the manager's timer. Valid while has_deadline_.
   Clock::time_point deadline_;
+  /// The current stage's deadline: before the first line, the first-line timeout; while an
+  /// answer waits for the socket, the write timeout; while closing, the end of the flush,
+  /// then of the linger for the client's FIN. no_deadline when the stage has none.
+  Clock::time_point stage_deadline_ = no_deadline;
   /// When the last complete line arrived, for the holder timeout.
   Clock::time_point last_line_at_;
 

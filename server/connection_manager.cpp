@@ -17,7 +17,7 @@ ConnectionManager::ConnectionManager(asio::io_context& io)
 
 void ConnectionManager::start(const std::shared_ptr<Connection>& connection) {
   connections_.emplace(connection->id(), connection);
-  connection->start();
+  connection->start(static_cast<std::uint32_t>(random_()));
 }
 
 void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {

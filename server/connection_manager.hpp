@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -25,7 +26,7 @@ class ConnectionManager {
 
   explicit ConnectionManager(asio::io_context& io);
 
-  /// Adds `connection` and starts it.
+  /// Adds `connection` and starts it (with a random draw for its keepalive schedule).
   void start(const std::shared_ptr<Connection>& connection);
   /// Forgets `connection`; called by the connection itself once it has ended.
   void remove(const std::shared_ptr<Connection>& connection);
@@ -56,6 +57,8 @@ class ConnectionManager {
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;
   DeadlineTimer timer_;
   std::function<void()> all_closed_;
+  /// Spreads the connections' keepalive schedules (socket_options.hpp, spread_keepalive).
+  std::mt19937 random_{std::random_device{}()};
 };
 
 }  // namespace tnl

@@ -65,6 +65,10 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
         ++stats_.reaped_holder_count;
         spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
                      error.message());
+      } else if (error == Connection::answers_not_read()) {
+        ++stats_.reaped_holder_count;
+        spdlog::warn("lock '{}' lost by {}: it takes no answers (none written for {} ms)", connection.lock_name(),
+                     connection.peer(), config_.write_timeout.count());
       } else {
         spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
                      connection.peer());
@@ -245,7 +249,9 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
     if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
     only = std::string{*name};
   }
-  connection.answer(locks_to_json(locks_.table(), only, ClockReadings{}, answer::locks_prefix), Then::close);
+  // One shared line per table change, whoever asks; ids only when no admin token guards them
+  // (a detached lock's id is its creator's capability).
+  connection.answer(locks_.locks_line(only, config_.admin_token.empty()), Then::close);
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {

@@ -33,7 +33,12 @@ struct ServerConfig {
   std::size_t max_line_length = default_max_line_length;
   /// A connection that sends no complete first line within this time is closed; 0 disables.
   std::chrono::milliseconds first_line_timeout{30'000};
-  /// How long a closing connection may take to flush its last answer before it is cut.
+  /// An answer the client does not take within this time (its receive buffer stays full)
+  /// gets the connection cut with an RST; a holder loses its lock. Also bounds how long a
+  /// closing connection may take to flush its last answer (a long `.locks`).
+  std::chrono::milliseconds write_timeout{10'000};
+  /// Once its last answer is written, how long a closing connection waits for the client
+  /// to close its end before it closes anyway.
   std::chrono::milliseconds linger_timeout{2'000};
   /// Whether `.server-shutdown` from any client stops the server.
   bool allow_remote_shutdown = false;

@@ -74,6 +74,7 @@ constexpr DurationRange holder_range{true, 0.01, 86400.0 * 365};
 constexpr DurationRange http_request_range{false, 0.01, 3600};
 constexpr DurationRange http_idle_range{false, 0.01, 86400};
 constexpr DurationRange http_write_range{false, 0.01, 3600};
+constexpr DurationRange write_range{false, 0.01, 86400};
 
 }  // namespace
 
@@ -113,6 +114,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   ServerConfig& config = options.config;
   std::string first_line_timeout = "30";
   std::string holder_timeout = "0";
+  std::string write_timeout = "10";
   std::string http_request_timeout = "5";
   std::string http_idle_timeout = "30";
   std::string http_write_timeout = "10";
@@ -136,6 +138,11 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "Close a connection that sends no request within this many seconds (0: never)")
       ->capture_default_str()
       ->check(duration(first_line_range))
+      ->type_name("SECONDS");
+  app.add_option("--write-timeout", write_timeout,
+                 "Cut a connection whose client takes no answer for this many seconds (a holder loses its lock)")
+      ->capture_default_str()
+      ->check(duration(write_range))
       ->type_name("SECONDS");
   app.add_option("--tcp-keepalive", tcp_keepalive,
                  "Keepalive probing as IDLE,INTERVAL,COUNT seconds/probes (COUNT 0: off); a vanished peer "
@@ -208,6 +215,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   // Validated above.
   config.first_line_timeout = to_milliseconds(*seconds_value(first_line_timeout));
   config.holder_timeout = to_milliseconds(*seconds_value(holder_timeout));
+  config.write_timeout = to_milliseconds(*seconds_value(write_timeout));
   config.http_request_timeout = to_milliseconds(*seconds_value(http_request_timeout));
   config.http_idle_timeout = to_milliseconds(*seconds_value(http_idle_timeout));
   config.http_write_timeout = to_milliseconds(*seconds_value(http_write_timeout));

@@ -227,3 +227,101 @@ TEST_CASE("many connections opened and dropped leave no lock and no connection b
   }));
   check_healthy_and_free(server.port(), "churn");
 }
+
+TEST_CASE("a line ending in a bare CR is answered at once, not after the first-line timeout", "[bad-input][line-end]") {
+  ServerProcess server;  // first-line timeout: 30 s
+  LineClient client(server.port());
+  client.send("lock,name:bare-cr\r");
+  CHECK(client.read_line(2s) == "ok");
+  client.send(".keepalive\r");
+  CHECK(client.read_line(2s) == "alive");
+  client.send("release\r");
+  CHECK(client.read_line(2s) == "released");
+  CHECK(client.wait_closed());
+  check_healthy_and_free(server.port(), "bare-cr");
+}
+
+TEST_CASE("a CR and its LF in separate segments are one line end", "[bad-input][line-end]") {
+  ServerProcess server;
+  LineClient client(server.port());
+  client.send("lock,name:split-crlf\r");
+  CHECK(client.read_line(2s) == "ok");
+  // The LF that completes the CR LF is not an empty line (which would be a bad request).
+  client.send("\n");
+  CHECK(client.stays_silent(200ms));
+  client.send(".keepalive\r");
+  CHECK(client.read_line(2s) == "alive");
+  client.send("\n.keepalive\r\n");
+  CHECK(client.read_line(2s) == "alive");
+  CHECK(client.stays_silent(200ms));  // one answer per line: the lone LF was no line
+  LineClient other(server.port());
+  CHECK(other.request("lock,name:split-crlf") == "not-granted");
+}
+
+TEST_CASE("CR NUL ends a line, as telnet sends it, also split over segments", "[bad-input][line-end]") {
+  ServerProcess server;
+  LineClient client(server.port());
+  client.send(std::string("lock,name:telnet-nul\r\0", 22));
+  CHECK(client.read_line(2s) == "ok");
+  client.send(std::string(".keepalive\r\0.keepalive\r\0", 24));
+  CHECK(client.read_line(2s) == "alive");
+  CHECK(client.read_line(2s) == "alive");
+  client.send(".keepalive\r");
+  CHECK(client.read_line(2s) == "alive");
+  client.send(std::string("\0", 1));  // the rest of that CR NUL: nothing
+  CHECK(client.stays_silent(200ms));
+  client.send("release\r\n");
+  CHECK(client.read_line(2s) == "released");
+}
+
+TEST_CASE("a CR inside a line stays part of it, around a value it is white space", "[bad-input][line-end]") {
+  ServerProcess server;
+  {
+    // As tcpnetlock: the name is "x\ry", which is no valid name.
+    LineClient client(server.port());
+    CHECK(client.request("lock,name:x\ry") == "err,invalid lock name");
+    CHECK(client.wait_closed());
+  }
+  {
+    // White space around the action and values is stripped, CRs included.
+    LineClient client(server.port());
+    CHECK(client.request("lock\r,name:\rmid\r") == "ok");
+  }
+  {
+    // CR CR LF: the first CR is followed by a CR (part of the line), the second ends it.
+    LineClient client(server.port());
+    client.send("lock,name:crcr\r\r\n");
+    CHECK(client.read_line(2s) == "ok");
+  }
+}
+
+TEST_CASE("a holder that pipelines and never reads is cut after the write timeout and loses its lock",
+          "[bad-input][slow-reader]") {
+  ServerProcess server({"--write-timeout", "1"});
+  LineClient holder(server.port());
+  REQUIRE(holder.request("lock,name:deaf") == "ok");
+  // Keepalives without reading one answer, until the server stops reading (its answers
+  // fill our receive buffer) and our sends block. Sent from a thread, which blocks there
+  // until the server cuts the connection.
+  std::thread flooder([fd = holder.fd()] {
+    std::string burst;
+    for (int i = 0; i < 1024; ++i) burst += ".keepalive\n";
+    for (int i = 0; i < 8 * 1024 * 1024 / static_cast<int>(burst.size()); ++i) {
+      if (::send(fd, burst.data(), burst.size(), MSG_NOSIGNAL) <= 0) return;
+    }
+  });
+  const auto before = stats(server.port()).at("maxrss").get<long>();
+  // Cut within about the write timeout: the lock is free, and counted as reaped.
+  CHECK(tnl::test::wait_until(
+      [&] {
+        LineClient next(server.port());
+        return next.request("lock,name:deaf") == "ok";
+      },
+      15s));
+  ::shutdown(holder.fd(), SHUT_RDWR);  // unblocks the flooder, had the server not cut it
+  flooder.join();
+  const auto after = stats(server.port());
+  CHECK(after.at("reaped_holder_count") == 1);
+  CHECK(after.at("maxrss").get<long>() - before < 16 * 1024);  // KiB
+  CHECK(server.process().wait_for_stderr("it takes no answers", 5s));
+}

@@ -55,6 +55,12 @@ inline bool is_uuid_v4(const json& value) {
   return value.is_string() && std::regex_match(value.get<std::string>(), pattern);
 }
 
+/// A connection hold's id: a version 8 UUID naming its connection (server/lock_id.hpp).
+inline bool is_uuid_v8(const json& value) {
+  static const std::regex pattern{"^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"};
+  return value.is_string() && std::regex_match(value.get<std::string>(), pattern);
+}
+
 inline bool is_rfc3339(const json& value) {
   static const std::regex pattern{R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$)"};
   return value.is_string() && std::regex_match(value.get<std::string>(), pattern);

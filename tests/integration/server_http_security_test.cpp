@@ -176,7 +176,7 @@ TEST_CASE("http: with an admin token, lock ids are listed only for requests that
   const HttpReply authorized = http.get(api + "/locks/list", bearer("tok"));
   REQUIRE_STATUS(authorized, 200);
   CHECK(authorized.json()["locks"][1]["id"] == detached);
-  CHECK(is_uuid_v4(authorized.json()["locks"][0]["id"]));
+  CHECK(is_uuid_v8(authorized.json()["locks"][0]["id"]));  // the connection's hold
 
   const HttpReply wrong = http.get(api + "/locks/list", bearer("guess"));
   CHECK_STATUS(wrong, 401);

@@ -3,6 +3,7 @@
 
 #include <csignal>
 
+#include "holder_swarm.hpp"
 #include "line_client.hpp"
 #include "server_process.hpp"
 
@@ -45,6 +46,25 @@ TEST_CASE("shutdown does not wait for clients that never close", "[lifecycle]") 
   const auto status = server.process().wait_for_exit(10s);
   REQUIRE(status);
   CHECK(status->exited(0));
+}
+
+TEST_CASE("shutdown does not wait out the write timeout of a long answer nobody reads", "[lifecycle]") {
+  ServerProcess server({"--write-timeout", "60"});
+  tnl::test::HolderSwarm holders(server.port());
+  REQUIRE(holders.open(2'000, 200, "busy-", std::chrono::steady_clock::now() + 30s).empty());
+  LineClient reader(server.port());
+  REQUIRE(reader.send(".locks\n"));  // about 0.5 MiB, never read
+  REQUIRE(tnl::test::wait_until([&] {
+    LineClient probe(server.port());
+    return probe.request(".stats").value_or("").find("\"connection_count\":2002") != std::string::npos;
+  }));
+  const auto stopping = std::chrono::steady_clock::now();
+  server.process().signal(SIGTERM);
+  // Within the linger time (2 s) and some slack, not the 60 s write timeout.
+  const auto status = server.process().wait_for_exit(15s);
+  REQUIRE(status);
+  CHECK(status->exited(0));
+  CHECK(std::chrono::steady_clock::now() - stopping < 10s);
 }
 
 TEST_CASE("the server stops accepting once shutting down", "[lifecycle]") {

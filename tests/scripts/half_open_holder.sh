@@ -5,7 +5,8 @@
 # Two network namespaces made here and removed on exit, joined by a veth pair with
 # link-local addresses: no packet leaves them. The server runs in one, the holder in the
 # other; the holder's side of the link is then taken down, so the server's keepalive
-# probes go unanswered.
+# probes go unanswered. When the link comes back, the old holder's next request is reset:
+# it cannot go on believing it holds the lock.
 #
 # Runs twice: with a fast schedule (1,1,2: about 3 s), and with the defaults, which the
 # docs promise free a vanished holder's lock within 30 s.
@@ -63,9 +64,13 @@ run_case() {
   local port
   port=$(cat "$work/port")
 
-  # The holder: a plain TCP client in the other namespace that takes the lock and idles.
+  # The holder: a plain TCP client in the other namespace that takes the lock and idles
+  # until told to prove it is alive (once its link is back, after it was given up on).
+  rm -f "$work/wake"
   ip netns exec "$holder_ns" bash -c "exec 3<>/dev/tcp/169.254.77.1/$port; echo 'lock,name:$name' >&3;
-    read -r answer <&3; echo \"\$answer\"; sleep 600" >"$work/holder.out" &
+    read -r answer <&3; echo \"\$answer\"; until [ -e '$work/wake' ]; do sleep 0.05; done;
+    echo .keepalive >&3; if read -r -t 10 next <&3; then echo \"then: \$next\"; else echo 'then: no answer'; fi;
+    sleep 600" >"$work/holder.out" 2>&1 &
   pids+=("$!")
   wait_for "$work/holder.out" ok 10 || fail "holder was not granted"
 
@@ -82,6 +87,14 @@ run_case() {
   local took=$((SECONDS - cut))
   grep -q "lock '$name' lost by .*peer unreachable" "$work/server.log" || fail "the log does not say the lock was lost"
   echo "keepalive '${keepalive:-default}': next waiter granted ${took}s after the link was cut (limit ${limit}s)"
+
+  # The link comes back: the old holder must not go on believing it holds the lock. Its
+  # next request meets a connection the server no longer has.
+  ip -n "$holder_ns" link set "${id}b" up
+  touch "$work/wake"
+  wait_for "$work/holder.out" "then:" 15 || fail "the old holder's keepalive got no reaction"
+  if grep -q "then: alive" "$work/holder.out"; then fail "the old holder was still answered as a holder"; fi
+  echo "  the old holder's next keepalive: $(grep -o 'Connection reset by peer' "$work/holder.out" || grep 'then:' "$work/holder.out")"
 
   kill -TERM "$server_pid"
   wait "$server_pid" || fail "server did not exit 0"

@@ -94,3 +94,27 @@ TEST_CASE(".locks,name: lines are built for the one name, with or without ids", 
   CHECK_FALSE(only_b[0]["holders"][0].contains("id"));
   CHECK(parse(*cache.line(table, std::string("nobody"), true, {t0, wall}))["locks"].empty());
 }
+
+TEST_CASE(".locks,name: lines of a name in use are shared too, until the table changes", "[locks-cache]") {
+  LockTable table;
+  LocksLineCache cache;
+  for (LockTable::OwnerId owner = 1; owner <= 3; ++owner) {
+    auto semaphore = request("s", owner, LockTable::Kind::connection);
+    semaphore.limit = 3;
+    table.acquire(semaphore, t0, [](auto, auto) {});
+  }
+  const auto first = cache.line(table, std::string("s"), true, {t0, wall});
+  CHECK(cache.line(table, std::string("s"), true, {t0 + 10ms, wall}) == first);  // one copy for every reader
+  CHECK(cache.line(table, std::string("s"), false, {t0 + 10ms, wall}) != first);
+  CHECK(parse(*first)["locks"][0]["holders"].size() == 3);
+  // A name nobody uses is answered, but not kept: a reader asking for many such names
+  // cannot make the cache grow.
+  const auto nobody = cache.line(table, std::string("nobody"), true, {t0, wall});
+  CHECK(cache.line(table, std::string("nobody"), true, {t0, wall}) != nobody);
+  CHECK(*cache.line(table, std::string("nobody"), true, {t0, wall}) == *nobody);
+
+  table.release("s", 1, t0 + 20ms);
+  const auto changed = cache.line(table, std::string("s"), true, {t0 + 20ms, wall});
+  CHECK(changed != first);
+  CHECK(parse(*changed)["locks"][0]["holders"].size() == 2);
+}

@@ -88,3 +88,50 @@ TEST_CASE("strip removes ASCII white space at both ends only", "[protocol]") {
   CHECK(tnl::strip("") == "");
   CHECK(tnl::strip(" \r ") == "");
 }
+
+namespace {
+
+/// The first line of `input` and what its end was, as "LINE|END_LENGTH|open" (or "none").
+std::string first_line(std::string_view input) {
+  const auto end = tnl::find_line_end(input);
+  if (!end) return "none";
+  return std::string(input.substr(0, end->line_length)) + "|" + std::to_string(end->end_length) +
+         (end->open_cr ? "|open" : "");
+}
+
+}  // namespace
+
+TEST_CASE("LF and CR LF end a line", "[protocol][line-end]") {
+  CHECK(first_line("lock,name:x\n") == "lock,name:x|1");
+  CHECK(first_line("lock,name:x\r\n") == "lock,name:x|2");
+  CHECK(first_line("a\nb\n") == "a|1");
+  CHECK(first_line("\n") == "|1");
+  CHECK(first_line("\r\n") == "|2");
+}
+
+TEST_CASE("no line end yet: no line", "[protocol][line-end]") {
+  CHECK(first_line("") == "none");
+  CHECK(first_line("lock,name:x") == "none");
+  CHECK(first_line(std::string("lock\0,name:x", 12)) == "none");  // a NUL alone ends nothing
+}
+
+TEST_CASE("CR NUL ends a line, as telnet sends it", "[protocol][line-end]") {
+  CHECK(first_line(std::string("lock,name:x\r\0", 13)) == "lock,name:x|2");
+  CHECK(first_line(std::string("a\r\0b\n", 5)) == "a|2");
+}
+
+TEST_CASE("a CR that is the last byte received ends the line, open for its LF", "[protocol][line-end]") {
+  CHECK(first_line("lock,name:x\r") == "lock,name:x|1|open");
+  CHECK(first_line("\r") == "|1|open");
+  CHECK(tnl::ends_open_cr('\n'));
+  CHECK(tnl::ends_open_cr('\0'));
+  CHECK_FALSE(tnl::ends_open_cr('l'));
+  CHECK_FALSE(tnl::ends_open_cr('\r'));
+}
+
+TEST_CASE("a CR followed by anything else stays in the line", "[protocol][line-end]") {
+  CHECK(first_line("lock,name:x\ry\n") == "lock,name:x\ry|1");
+  CHECK(first_line("a\r\rb") == "none");
+  CHECK(first_line("a\r\r\n") == "a\r|2");  // the first CR is followed by a CR, the second ends it
+  CHECK(first_line("a\rb\r") == "a\rb|1|open");
+}

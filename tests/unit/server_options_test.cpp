@@ -56,6 +56,7 @@ TEST_CASE("server options: the defaults", "[server_options]") {
   CHECK(config.http_request_timeout == 5s);
   CHECK(config.http_idle_timeout == 30s);
   CHECK(config.http_write_timeout == 10s);
+  CHECK(config.write_timeout == 10s);
   CHECK(config.http_max_connections == 256);
   CHECK(config.admin_token.empty());
 }
@@ -102,7 +103,8 @@ TEST_CASE("server options: durations out of range are refused with the option's 
                          Case{"--holder-timeout", "1e-9"}, Case{"--holder-timeout", "1e10"},
                          Case{"--http-request-timeout", "0"}, Case{"--http-request-timeout", "3601"},
                          Case{"--http-idle-timeout", "0"}, Case{"--http-idle-timeout", "-3"},
-                         Case{"--http-write-timeout", "0"}, Case{"--http-write-timeout", "1e10"}}) {
+                         Case{"--http-write-timeout", "0"}, Case{"--http-write-timeout", "1e10"},
+                         Case{"--write-timeout", "0"}, Case{"--write-timeout", "86401"}}) {
     INFO(bad.option << " " << bad.value);
     const std::string error = error_of({bad.option, bad.value});
     CHECK(contains(error, bad.option));
@@ -110,15 +112,18 @@ TEST_CASE("server options: durations out of range are refused with the option's 
   }
   // Values in range, including their bounds.
   const auto low = config_of({"--first-line-timeout", "0.01", "--holder-timeout", "0.01", "--http-request-timeout",
-                              "0.01", "--http-idle-timeout", "0.01", "--http-write-timeout", "0.01"});
+                              "0.01", "--http-idle-timeout", "0.01", "--http-write-timeout", "0.01",
+                              "--write-timeout", "0.01"});
   CHECK(low.first_line_timeout == 10ms);
   CHECK(low.holder_timeout == 10ms);
   CHECK(low.http_request_timeout == 10ms);
   CHECK(low.http_idle_timeout == 10ms);
   CHECK(low.http_write_timeout == 10ms);
+  CHECK(low.write_timeout == 10ms);
   const auto high = config_of({"--first-line-timeout", "86400", "--holder-timeout", "31536000",
                                "--http-request-timeout", "3600", "--http-idle-timeout", "86400",
-                               "--http-write-timeout", "3600"});
+                               "--http-write-timeout", "3600", "--write-timeout", "86400"});
+  CHECK(high.write_timeout == 86400s);
   CHECK(high.first_line_timeout == 86400s);
   CHECK(high.holder_timeout == 31536000s);
   CHECK(high.http_idle_timeout == 86400s);
