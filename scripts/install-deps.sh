@@ -26,10 +26,11 @@ BUILD_PACKAGES=(
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
 # shell-level tests, ip (iproute2) for the network-namespace tests, chroot/timeout
 # (coreutils, always present on Debian), curl and jq for the Tracker-compatibility script,
-# Python's YAML and Prometheus parsers for the manifest and /metrics checks, and Chromium
-# with Node.js for the status page's browser test.
+# Python's YAML and Prometheus parsers for the manifest and /metrics checks, Chromium
+# with Node.js for the status page's browser test, and clang with libFuzzer for the fuzz
+# targets (scripts/fuzz.sh; scripts/test.sh runs their smoke).
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
-  chromium nodejs)
+  chromium nodejs clang libfuzzer-14-dev)
 
 mode=all
 for arg in "$@"; do
