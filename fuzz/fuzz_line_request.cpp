@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -248,14 +249,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!request->action.empty() && is_stripped(request->action));
   FUZZ_CHECK(request->action.find(',') == std::string::npos);
   FUZZ_CHECK(request->params.size() == static_cast<std::size_t>(std::count(line.begin(), line.end(), ',')));
+  // The last value sent under each key (a map, so that a line of many keys stays linear).
+  std::map<std::string_view, std::string_view> last;
   for (const auto& [key, value] : request->params) {
     FUZZ_CHECK(!key.empty() && is_stripped(key) && key.find_first_of(",:") == std::string::npos);
     FUZZ_CHECK(is_stripped(value) && value.find(',') == std::string::npos);
-    // param(): the last value sent under this key.
-    const auto last = std::find_if(request->params.rbegin(), request->params.rend(),
-                                   [&key = key](const auto& pair) { return pair.first == key; });
-    FUZZ_CHECK(request->param(key) == std::optional<std::string_view>(last->second));
+    last[key] = value;
     check_value(value);
+  }
+  // param(): the last value sent under the key (for a few keys: each call is a scan).
+  std::size_t checked = 0;
+  for (auto it = last.begin(); it != last.end() && checked < 8; ++it, ++checked) {
+    FUZZ_CHECK(request->param(it->first) == std::optional<std::string_view>(it->second));
   }
   FUZZ_CHECK(!request->param("no,key"));  // a key never holds a comma
 

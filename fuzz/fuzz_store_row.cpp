@@ -136,7 +136,8 @@ void check_holder(const std::string& name, std::size_t limit, const LockTable::H
   FUZZ_CHECK(tnl::is_valid_reason(holder.client_id));
   FUZZ_CHECK(tnl::is_valid_reason(holder.reason));
   FUZZ_CHECK(tnl::is_valid_reason(holder.peer));
-  FUZZ_CHECK(holder.token >= 1);
+  // Tokens are handed out from 1 up and saved as SQLite's signed integers, which order them.
+  FUZZ_CHECK(holder.token >= 1 && holder.token <= static_cast<LockTable::Token>(INT64_MAX));
   // Expired leases are dropped at restore; a restored one ends after it.
   if (holder.expires) FUZZ_CHECK(*holder.expires > before_restore);
 }

@@ -74,11 +74,12 @@ std::string row_with(int column, const std::string& value) {
 }  // namespace
 
 // fuzz_store_row: rows whose values no request could have produced were restored as they
-// were: names no request may ask for, control bytes in the texts `.locks` and the logs show,
-// limits above max_lock_limit, token 0, a token stored as text (out of token order), and
-// times whose conversion to nanoseconds overflows (undefined behaviour; UBSan: "signed
-// integer overflow: 9223372036854775807 * 1000000" in LockStore::load's from_millis).
-// Such a row must be skipped, as one with a malformed id always was.
+// were: names no request may ask for, control bytes in the texts `.locks` and the logs
+// show, limits above max_lock_limit, token 0, tokens stored as text or negative (both read
+// back out of the token order load() promises), and times whose conversion to nanoseconds
+// overflows (undefined behaviour; UBSan: "signed integer overflow: 9223372036854775807 *
+// 1000000" in LockStore::load's from_millis). Such a row must be skipped, as one with a
+// malformed id always was.
 TEST_CASE("a state row the server could not have written is not restored", "[fuzz_store_row]") {
   tnl::test::TempDir dir;
   const auto file = dir.path() / "locks.sqlite3";
@@ -101,12 +102,14 @@ TEST_CASE("a state row the server could not have written is not restored", "[fuz
       {5, "10001"},                                 // limit above max_lock_limit
       {5, "-1"},                                    // limit: read back as 2^64 - 1
       {6, "0"},                                     // token 0: never handed out
+      {6, "-795428902123456"},                      // token >= 2^63: load() orders it first
       {6, "'12abc'"},                               // token stored as text
       {7, "9223372036854775807"},                   // created: overflows nanoseconds
       {7, "-9223372036854775808"},                  // created: overflows nanoseconds
       {7, "10000000000000000"},                     // created: year 318857
       {7, "-1"},                                    // created: before the epoch
       {8, "9223372036854775807"},                   // expires: overflows nanoseconds
+      {8, "20246744073709"},                        // expires: year 2611, wraps to 2027 in nanoseconds
   };
   for (const auto& [column, value] : bad_values) {
     DYNAMIC_SECTION("column " << column << " = " << value) {
