@@ -41,6 +41,22 @@ void write_rows(const std::filesystem::path& file, const std::vector<std::string
   sqlite3_close(db);
 }
 
+/// The same rows in a table without the server's constraints (no NOT NULL, no primary key),
+/// as an older or hand-made file may have.
+void write_rows_without_constraints(const std::filesystem::path& file, const std::vector<std::string>& rows) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db,
+                       "CREATE TABLE detached_locks (id, name, who, reason, peer, lock_limit, token, created_ms, "
+                       "expires_ms)",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  for (const auto& row : rows) {
+    const std::string sql = "INSERT INTO detached_locks VALUES (" + row + ")";
+    CHECK(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  sqlite3_close(db);
+}
+
 /// One start of the server's lock state from `file`, as Server::Server restores it.
 struct Start {
   explicit Start(const std::filesystem::path& file) : store(file), service(io, table, store, stats) {
@@ -163,4 +179,38 @@ TEST_CASE("a lock released by its id stays released after a restart, whatever th
   Start second(file);
   CHECK_FALSE(second.table.find(the_id));
   CHECK(second.table.snapshot().empty());
+}
+
+// fuzz_store_row: two rows with one fencing token (two names, or two holders of one
+// semaphore) were both restored: two holders with the same token, which the fencing
+// promise ("strictly greater than every token handed out before") rules out. The second
+// row must be skipped.
+TEST_CASE("two saved locks with the same fencing token are not both restored", "[fuzz_store_row]") {
+  tnl::test::TempDir dir;
+  const auto file = dir.path() / "locks.sqlite3";
+  write_rows(file, {"'00000000-0000-4000-8000-000000000001', 'pool', 'a', '', '', 2, 10, 1763892902123, NULL",
+                    "'00000000-0000-4000-8000-000000000002', 'pool', 'b', '', '', 2, 10, 1763892902123, NULL",
+                    "'00000000-0000-4000-8000-000000000003', 'other', 'c', '', '', 1, 10, 1763892902123, NULL"});
+  Start start(file);
+  CHECK(start.restored == 1);
+  CHECK(start.table.find(*LockId::parse("00000000-0000-4000-8000-000000000001")));
+}
+
+// fuzz_store_row: a row repeating the id of a lock just restored (possible in a table
+// without the primary key) was dropped as "does not fit" and erased by that id, which
+// erased the restored lock's row too: the lock was gone after the next restart while its
+// holder still relied on it. A row whose id is already held must be skipped, not erased.
+TEST_CASE("a row repeating a restored lock's id does not erase that lock from disk", "[fuzz_store_row]") {
+  tnl::test::TempDir dir;
+  const auto file = dir.path() / "locks.sqlite3";
+  write_rows_without_constraints(file, {std::string(lower_id) + ", 'x', 'a', '', '', 1, 5, 1763892902123, NULL",
+                                        std::string(lower_id) + ", 'y', 'b', '', '', 1, 6, 1763892902123, NULL"});
+  {
+    Start first(file);
+    CHECK(first.restored == 1);
+  }
+  Start second(file);
+  const auto held = second.table.find(the_id);
+  REQUIRE(held);
+  CHECK(held->name == "x");
 }
