@@ -106,7 +106,8 @@ std::vector<std::string> segments(std::string_view path) {
 class World {
  public:
   explicit World(const std::string& admin_token)
-      : api_(service_, stats_, connections_, admin_token, std::string(status_page)), token_required_(!admin_token.empty()) {
+      : api_(service_, stats_, connections_, admin_token, std::string(status_page)),
+        token_required_(!admin_token.empty()) {
     // An admin's forced release of a connection's hold, as Server wires it: the
     // connection is told and closed, which frees the lock.
     service_.on_revoke([this](LockTable::OwnerId owner, std::string_view) {
@@ -162,14 +163,16 @@ class World {
         FUZZ_CHECK(found && found->name == state.name && found->holder.owner == holder.owner);
         if (holder.kind == LockTable::Kind::connection) {
           const auto it = connections_held_.find(holder.owner);
-          FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::holding && it->second.name == state.name);
+          FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::holding &&
+                     it->second.name == state.name);
         } else {
           FUZZ_CHECK(!holder.expires || table.next_deadline());
         }
       }
       for (const auto& waiter : state.waiters) {
         const auto it = connections_held_.find(waiter.owner);
-        FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::waiting && it->second.name == state.name);
+        FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::waiting &&
+                   it->second.name == state.name);
       }
     }
     FUZZ_CHECK(held_names == table.held_count());
@@ -235,10 +238,10 @@ class World {
         connection.state = State::done;
       }
     };
-    service_.acquire(LockTable::Request{options.name, owner, options.client_id, "127.0.0.1:40000", options.reason,
-                                        options.limit, deadline, id,
-                                        detached ? LockTable::Kind::detached : LockTable::Kind::connection, ttl},
-                     std::move(done));
+    service_.acquire(
+        LockTable::Request{options.name, owner, options.client_id, "127.0.0.1:40000", options.reason, options.limit,
+                           deadline, id, detached ? LockTable::Kind::detached : LockTable::Kind::connection, ttl},
+        std::move(done));
   }
 
   /// A connection ends: its hold is freed, its wait withdrawn.

@@ -32,15 +32,14 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' |
 bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-bool is_stripped(std::string_view text) {
-  return text.empty() || (!is_space(text.front()) && !is_space(text.back()));
-}
+bool is_stripped(std::string_view text) { return text.empty() || (!is_space(text.front()) && !is_space(text.back())); }
 
 std::string_view reference_strip(std::string_view text) {
   const auto first = std::find_if_not(text.begin(), text.end(), is_space);
   const auto last = std::find_if_not(text.rbegin(), text.rend(), is_space).base();
-  return first < last ? text.substr(static_cast<std::size_t>(first - text.begin()), static_cast<std::size_t>(last - first))
-                      : std::string_view{};
+  return first < last
+             ? text.substr(static_cast<std::size_t>(first - text.begin()), static_cast<std::size_t>(last - first))
+             : std::string_view{};
 }
 
 /// The parse that PROTOCOL.md describes, written independently of common/protocol.cpp:
@@ -62,20 +61,21 @@ std::optional<std::pair<std::string, Params>> reference_parse(std::string_view l
     const std::size_t colon = pieces[i].find(':');
     const std::string_view key = reference_strip(pieces[i].substr(0, colon));
     if (key.empty()) return std::nullopt;
-    const std::string_view value = colon == std::string_view::npos ? std::string_view{} : reference_strip(pieces[i].substr(colon + 1));
+    const std::string_view value =
+        colon == std::string_view::npos ? std::string_view{} : reference_strip(pieces[i].substr(colon + 1));
     params.emplace_back(key, value);
   }
   return std::pair{std::string{action}, std::move(params)};
 }
 
 bool reference_lock_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
 }
 
 bool reference_client_id(std::string_view id) {
-  return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
-    return is_alnum(c) || c == '.' || c == '@' || c == '_' || c == '-';
-  });
+  return !id.empty() && std::all_of(id.begin(), id.end(),
+                                    [](char c) { return is_alnum(c) || c == '.' || c == '@' || c == '_' || c == '-'; });
 }
 
 bool reference_reason(std::string_view text) {
@@ -223,9 +223,9 @@ void check_lock_name_from_command(std::string_view line) {
   }
   const auto first = expected.find_first_not_of('_');
   expected = first == std::string::npos ? "" : expected.substr(first, expected.find_last_not_of('_') - first + 1);
-  expected.erase(std::remove_if(expected.begin(), expected.end(),
-                                [](char c) { return !(is_alnum(c) || c == '_' || c == '-'); }),
-                 expected.end());
+  expected.erase(
+      std::remove_if(expected.begin(), expected.end(), [](char c) { return !(is_alnum(c) || c == '_' || c == '-'); }),
+      expected.end());
   FUZZ_CHECK(name == expected);
   FUZZ_CHECK(name.empty() || reference_lock_name(name));
 }

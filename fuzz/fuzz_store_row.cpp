@@ -222,6 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Each can be released by its id, and is then gone from the table and the disk.
   for (const auto& id : held) FUZZ_CHECK(service.release(id, "fuzz", false) == tnl::LockService::Release::released);
   FUZZ_CHECK(table.snapshot().empty());
-  for (const auto& record : tnl::LockStore(database).load()) FUZZ_CHECK(ids.count({record.id.high, record.id.low}) == 0);
+  for (const auto& record : tnl::LockStore(database).load())
+    FUZZ_CHECK(ids.count({record.id.high, record.id.low}) == 0);
   return 0;
 }

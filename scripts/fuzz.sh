@@ -110,7 +110,8 @@ for target in "${targets[@]}"; do
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$status")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$status")
   corp=$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$status")
-  summary="$target: ${execs:-?} execs in ${elapsed} s (${speed:-?} exec/s), cov ${cov:-?}, ft ${ft:-?}, corpus ${corp:-?} (files/size)"
+  summary="$target: ${execs:-?} execs in ${elapsed} s (${speed:-?} exec/s), cov ${cov:-?}, ft ${ft:-?},"
+  summary+=" corpus ${corp:-?} (files/size)"
   if ((rc != 0)); then
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed:|SUMMARY:' "$log" |

@@ -108,24 +108,24 @@ TEST_CASE("a state row the server could not have written is not restored", "[fuz
   }
 
   const std::vector<std::pair<int, std::string>> bad_values{
-      {1, "''"},                                    // empty name
-      {1, "'a b'"},                                 // not ^[a-zA-Z0-9_-]+$
-      {1, "'x' || char(10)"},                       // a line break in the name
-      {2, "'a' || char(10) || 'lost,forged'"},      // who: a line break
-      {2, "substr(hex(zeroblob(200)), 1, 300)"},    // who: over 256 bytes
-      {3, "char(27) || '[31mred'"},                 // reason: an escape sequence
-      {4, "'127.0.0.1:1' || char(7)"},              // peer: a control byte
-      {5, "10001"},                                 // limit above max_lock_limit
-      {5, "-1"},                                    // limit: read back as 2^64 - 1
-      {6, "0"},                                     // token 0: never handed out
-      {6, "-795428902123456"},                      // token >= 2^63: load() orders it first
-      {6, "'12abc'"},                               // token stored as text
-      {7, "9223372036854775807"},                   // created: overflows nanoseconds
-      {7, "-9223372036854775808"},                  // created: overflows nanoseconds
-      {7, "10000000000000000"},                     // created: year 318857
-      {7, "-1"},                                    // created: before the epoch
-      {8, "9223372036854775807"},                   // expires: overflows nanoseconds
-      {8, "20246744073709"},                        // expires: year 2611, wraps to 2027 in nanoseconds
+      {1, "''"},                                  // empty name
+      {1, "'a b'"},                               // not ^[a-zA-Z0-9_-]+$
+      {1, "'x' || char(10)"},                     // a line break in the name
+      {2, "'a' || char(10) || 'lost,forged'"},    // who: a line break
+      {2, "substr(hex(zeroblob(200)), 1, 300)"},  // who: over 256 bytes
+      {3, "char(27) || '[31mred'"},               // reason: an escape sequence
+      {4, "'127.0.0.1:1' || char(7)"},            // peer: a control byte
+      {5, "10001"},                               // limit above max_lock_limit
+      {5, "-1"},                                  // limit: read back as 2^64 - 1
+      {6, "0"},                                   // token 0: never handed out
+      {6, "-795428902123456"},                    // token >= 2^63: load() orders it first
+      {6, "'12abc'"},                             // token stored as text
+      {7, "9223372036854775807"},                 // created: overflows nanoseconds
+      {7, "-9223372036854775808"},                // created: overflows nanoseconds
+      {7, "10000000000000000"},                   // created: year 318857
+      {7, "-1"},                                  // created: before the epoch
+      {8, "9223372036854775807"},                 // expires: overflows nanoseconds
+      {8, "20246744073709"},                      // expires: year 2611, wraps to 2027 in nanoseconds
   };
   for (const auto& [column, value] : bad_values) {
     DYNAMIC_SECTION("column " << column << " = " << value) {
