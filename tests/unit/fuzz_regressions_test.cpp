@@ -108,6 +108,9 @@ TEST_CASE("a state row the server could not have written is not restored", "[fuz
   }
 
   const std::vector<std::pair<int, std::string>> bad_values{
+      // id as a blob: erase() and update_expiry() compare it with a text and never match,
+      // so once released it would come back at the next start
+      {0, "CAST('00000000-0000-4000-8000-000000000001' AS BLOB)"},
       {1, "''"},                                  // empty name
       {1, "'a b'"},                               // not ^[a-zA-Z0-9_-]+$
       {1, "'x' || char(10)"},                     // a line break in the name
