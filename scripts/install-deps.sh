@@ -27,10 +27,11 @@ BUILD_PACKAGES=(
 # shell-level tests, ip (iproute2) for the network-namespace tests, chroot/timeout
 # (coreutils, always present on Debian), curl and jq for the Tracker-compatibility script,
 # Python's YAML and Prometheus parsers for the manifest and /metrics checks, Chromium
-# with Node.js for the status page's browser test, and the sqlite3 shell as "another
-# process" holding the state database's lock.
+# with Node.js for the status page's browser test, the sqlite3 shell as "another process"
+# holding the state database's lock, and clang with libFuzzer for the fuzz targets
+# (scripts/fuzz.sh; scripts/test.sh runs their smoke).
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
-  chromium nodejs sqlite3)
+  chromium nodejs sqlite3 clang libfuzzer-14-dev)
 
 mode=all
 for arg in "$@"; do

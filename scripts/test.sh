@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The one test command: installs the dependencies, builds, and runs the whole ctest
 # suite twice: in the Release build (build/release) and in the AddressSanitizer +
-# UndefinedBehaviorSanitizer build (build/asan). Exits non-zero if anything fails.
+# UndefinedBehaviorSanitizer build (build/asan); then a short run of each fuzz target
+# (scripts/fuzz.sh --smoke, clang, build/fuzz). Exits non-zero if anything fails.
 #
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh --no-sanitize   only the Release build and its suite (quick loop)
+#   scripts/test.sh --no-fuzz       everything but the fuzz smoke
 #   scripts/test.sh -- ARGS...      extra ctest arguments, e.g. -- -R server
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sanitize=1
+fuzz=1
 ctest_extra=()
 while (($#)); do
   case "$1" in
-    --no-sanitize) sanitize=0 ;;
+    --no-sanitize) sanitize=0; fuzz=0 ;;
+    --no-fuzz) fuzz=0 ;;
     --) shift; ctest_extra=("$@"); break ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +69,30 @@ if ((sanitize)); then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   run_suite asan+ubsan build/asan
+fi
+
+# Third stage: every fuzz target briefly, from its seeds; each target counts as a test.
+if ((fuzz)); then
+  echo
+  echo "=== fuzz smoke (build/fuzz) ==="
+  log=$(mktemp)
+  set +e
+  # With fuzz.sh's own sanitizer options, not the suite's (use-after-return checks slow fuzzing).
+  env -u ASAN_OPTIONS -u UBSAN_OPTIONS scripts/fuzz.sh --smoke 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # One line per target after fuzz.sh's "=== fuzz summary ===".
+  summary=$(sed -n '/^=== fuzz summary ===$/,$p' "$log")
+  ran=$(grep -cE '^fuzz_[a-z_]+: ' <<<"$summary" || true)
+  crashed=$(grep -cE '^fuzz_[a-z_]+: .*CRASHED' <<<"$summary" || true)
+  rm -f "$log"
+  total_passed=$((total_passed + ran - crashed))
+  total_failed=$((total_failed + crashed))
+  if ((rc != 0)); then
+    failed_suites+=("fuzz-smoke")
+    ((crashed > 0)) || total_failed=$((total_failed + 1))
+  fi
+  summaries+=("fuzz smoke: $((ran - crashed)) of $ran targets ran without a crash")
 fi
 
 echo

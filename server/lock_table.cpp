@@ -195,8 +195,9 @@ std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
     const auto [name, owner] = deadlines_.begin()->second;
     const auto it = entries_.find(name);
     auto& waiters = it->second.waiters;
-    const auto waiter =
-        std::find_if(waiters.begin(), waiters.end(), [&](const Waiter& w) { return w.holder.owner == owner; });
+    // `owner` is captured by copy: C++17 cannot capture a structured binding (clang refuses).
+    const auto waiter = std::find_if(waiters.begin(), waiters.end(),
+                                     [owner = owner](const Waiter& w) { return w.holder.owner == owner; });
     complete(std::move(waiter->done), Outcome::timed_out, 0);
     deadlines_.erase(waiter->deadline);
     waiters.erase(waiter);
