@@ -157,8 +157,10 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
       }
     }
     if (!matches) continue;
-    // HEAD is GET without a body; HttpServer leaves the body out.
-    if (route.method != request.method && !(route.method == "GET" && request.method == "HEAD")) {
+    // HEAD is GET without a body (HttpServer leaves the body out), but only where GET is
+    // safe: HEAD must never release a lock (GET /unlock/{id} is Tracker's, not ours to fix).
+    const bool head_of_get = route.method == "GET" && request.method == "HEAD" && route.access != Access::changes_locks;
+    if (route.method != request.method && !head_of_get) {
       allowed.push_back(route.method);
       continue;
     }

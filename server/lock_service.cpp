@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_set>
 #include <vector>
 
 namespace tnl {
@@ -42,6 +43,7 @@ std::size_t LockService::restore() {
   std::size_t restored = 0;
   std::size_t expired = 0;
   std::vector<LockId> dropped;  // forgotten in one transaction at the end
+  std::unordered_set<LockTable::Token> tokens_seen;
   for (auto& record : store_.load()) {
     if (record.expires && *record.expires <= wall_now) {
       if (++expired <= logged_per_kind) {
@@ -49,6 +51,14 @@ std::size_t LockService::restore() {
       }
       dropped.push_back(record.id);
       ++stats_.expired_lock_count;
+      continue;
+    }
+    // Rows the server never writes (a tampered file or one without its primary key): an id
+    // already held, or a fencing token already handed out (tokens are unique). Skipped and
+    // left alone: forgetting the row by its id would forget the held lock's row too.
+    if (table_.find(record.id) || !tokens_seen.insert(record.token).second) {
+      spdlog::error("detached lock '{}' ({}) repeats a held lock's id or token in the state database; skipped",
+                    record.name, record.id.str());
       continue;
     }
     const LockId id = record.id;

@@ -154,6 +154,10 @@ std::optional<LockStore::Record> LockStore::decode(const RawRow& row, std::strin
   if (id.type != Type::text) return bad("the id is not text");
   const auto parsed_id = LockId::parse(id.bytes);
   if (!parsed_id || !parsed_id->is_random()) return bad("the id is not a version 4 UUID");
+  // Rows are keyed by the id's text and the server writes only the canonical lower case: a
+  // row in another case would be one lock in memory and another on disk (its erase would
+  // miss it, and a released lock would come back).
+  if (parsed_id->str() != id.bytes) return bad("the id is not in canonical lower case");
   if (name.type != Type::text || !is_valid_lock_name(name.bytes)) return bad("the name is not a valid lock name");
   if (!is_printable_text(who)) return bad("who is not printable text of at most 256 bytes");
   if (!is_printable_text(reason)) return bad("the reason is not printable text of at most 256 bytes");

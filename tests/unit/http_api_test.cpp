@@ -284,3 +284,17 @@ TEST_CASE("HTTP: without an admin token, ids are listed as before", "[http_api][
   CHECK(body_of(f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"y"})")).at("existingLock").at("id") ==
         id);
 }
+
+TEST_CASE("HTTP: HEAD is GET without a body only where GET changes nothing (HEAD never releases)", "[http_api]") {
+  Fixture f;
+  const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"deploy","who":"ci-1"})");
+  REQUIRE(created.status == 201);
+  const std::string id = body_of(created)["id"];
+  const auto head = f.request("HEAD", "/api/v1alpha1/unlock/" + id);
+  CHECK(head.status == 405);
+  CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 200);  // still held
+  CHECK(f.request("HEAD", "/api/v1alpha1/lock/" + id).status == 200);
+  CHECK(f.request("HEAD", "/healthz").status == 200);
+  CHECK(f.request("GET", "/api/v1alpha1/unlock/" + id).status == 200);
+  CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 404);
+}
