@@ -259,3 +259,69 @@ TEST_CASE("do: on a terminal, a stopped command gets the terminal back when it i
   REQUIRE(fields >> pgid >> tpgid);
   CHECK(pgid == tpgid);
 }
+
+// A paused tcpnetlock_do (SIGSTOP, a debugger, a machine under swap) cannot act on `lost`:
+// the guardian, which shares the lock's connection, sees the server close it and ends the
+// command's tree itself, so the command does not run on while someone else holds the lock.
+TEST_CASE("do: a stopped tcpnetlock_do does not keep the command running once the server takes the lock away",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const auto ticks = dir.path() / "ticks";
+  const std::string script = "touch '" + dir.path().string() + "/ready'; while :; do echo tick >> '" +
+                             ticks.string() + "'; sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "paused", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  REQUIRE_FALSE(family.empty());
+
+  p.signal(SIGSTOP);
+  REQUIRE(wait_until([&] { return state_of(p.pid()) == 'T'; }));
+  const bool by_shutdown = GENERATE(false, true);
+  if (by_shutdown) {
+    // A restarted server would grant the lock to the next client at once.
+    REQUIRE(server.stop());
+  } else {
+    NextHolder next(server, "paused");  // granted when the holder timeout takes the lock
+    REQUIRE(next.granted());
+  }
+  // The grace (0.5 s) plus scheduling: the command must be gone well within 5 s.
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(wait_until([&] { return still_alive(family).empty(); }, 5s));
+  p.signal(SIGCONT);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+}
+
+// The other way round: tcpnetlock_do reads `lost`, but its guardian is stopped and cannot
+// act on the request to terminate the command. tcpnetlock_do continues it (SIGCONT).
+TEST_CASE("do: a stopped guardian does not keep the command running once the lock is lost",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const std::string script = "touch '" + dir.path().string() + "/ready'; while :; do sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "frozen", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+
+  ::kill(guardians[0], SIGSTOP);
+  NextHolder next(server, "frozen");
+  REQUIRE(next.granted());
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(wait_until([&] { return still_alive(family).empty(); }, 5s));
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  ::kill(guardians[0], SIGCONT);  // in case it is still there
+}
