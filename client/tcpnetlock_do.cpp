@@ -137,6 +137,7 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
   guardian.terminal_fd = STDIN_FILENO;
   guardian.inherited_ignored = inherited_ignored;
   guardian.kill_command_with_guardian = options.on_lost != "warn";
+  guardian.end_on_lost = options.on_lost != "warn";
   guardian.kill_grace = seconds(options.kill_grace);
   guardian.leave_background = options.leave_background;
   guardian.lock_fd = client.native_handle();
@@ -163,15 +164,15 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
     print_error("cannot run '" + guardian.argv.front() + "': " + std::generic_category().message(*outcome.exec_error));
     return do_exit::cannot_run;
   }
+  if (outcome.terminated_for_lost) {  // even if the guardian had to be killed for it
+    client.close();
+    return do_exit::lock_lost;
+  }
   if (outcome.guardian_died || !outcome.status) {
     client.close();
     return do_exit::cannot_run;
   }
   const int status = tnl::ChildCommand::exit_code(*outcome.status);
-  if (outcome.terminated_for_lost) {
-    client.close();
-    return do_exit::lock_lost;
-  }
 
   // --- 3. Release, only now that every process the command started has ended.
   std::optional<std::string> lost = outcome.lost;

@@ -4,8 +4,12 @@
 // the moment that client is granted the lock, that no process of the first holder's
 // command is left.
 #include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -324,4 +328,51 @@ TEST_CASE("do: a stopped guardian does not keep the command running once the loc
   REQUIRE(status);
   CHECK(status->exited(122));
   ::kill(guardians[0], SIGCONT);  // in case it is still there
+}
+
+// A guardian that even SIGCONT cannot wake (held in a ptrace stop, as by a debugger):
+// once the grace is over, tcpnetlock_do kills it and ends the command's tree itself.
+TEST_CASE("do: a guardian held by a debugger is killed once the grace is over, and the tree ended without it",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const std::string script = "sleep 300 & touch '" + dir.path().string() + "/ready'; while :; do sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "traced", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  REQUIRE(running_below(p.pid(), {"sleep"}));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+  const pid_t guardian = guardians[0];
+  if (::ptrace(PTRACE_SEIZE, guardian, nullptr, nullptr) != 0) {
+    WARN("cannot ptrace here: " << std::strerror(errno) << "; not tested");
+    return;
+  }
+  REQUIRE(::ptrace(PTRACE_INTERRUPT, guardian, nullptr, nullptr) == 0);
+  int raw = 0;
+  REQUIRE(::waitpid(guardian, &raw, __WALL) == guardian);  // in the ptrace stop now
+  NextHolder next(server, "traced");
+  REQUIRE(next.granted());
+  // We hold the guardian in its stop (its SIGCONT is only reported to us) until it dies;
+  // then we reap what ptrace reports, so that tcpnetlock_do can reap it in turn.
+  bool guardian_dead = false;
+  CHECK(wait_until(
+      [&] {
+        if (!guardian_dead) {
+          const pid_t got = ::waitpid(guardian, &raw, __WALL | WNOHANG);
+          guardian_dead = got == guardian && (WIFEXITED(raw) || WIFSIGNALED(raw));
+        }
+        return guardian_dead && still_alive(family).empty();
+      },
+      10s));
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(still_alive(family).empty());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  CHECK(p.stderr_text().find("killing it") != std::string::npos);
 }
