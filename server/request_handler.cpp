@@ -245,7 +245,12 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
     if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
     only = std::string{*name};
   }
-  connection.answer(locks_to_json(locks_.table(), only, ClockReadings{}, answer::locks_prefix), Then::close);
+  // Ids only without an admin token, as the HTTP list: a detached lock's id is its
+  // creator's capability, and `unlock,id:` needs nothing else.
+  const auto line = locks_.locks_line(only, config_.admin_token.empty());
+  std::string_view text(*line);
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);  // answer() adds it
+  connection.answer(text, Then::close);
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {
