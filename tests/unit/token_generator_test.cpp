@@ -184,3 +184,31 @@ TEST_CASE("an existing two-slot file is rewritten in place: no temporary file, n
   CHECK(std::filesystem::file_size(state) == 2 * TokenGenerator::slot_size);
   CHECK(read_mark(state) > 3 * TokenGenerator::reservation_block);
 }
+
+// A mark near 2^64 (a tampered file whose check was recomputed, or the old format's plain
+// number) would make `last + 1` and `mark + reservation_block` wrap: tokens would start
+// again from the clock, far below those handed out, and tokens of 2^63 and more do not
+// fit the state database's signed column (a restart would drop such detached locks).
+TEST_CASE("a mark too large to count on from is an error at start, not a wrap-around", "[tokens][adversarial]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  const TokenGenerator::Token huge = GENERATE(~TokenGenerator::Token{0} - 1, TokenGenerator::Token{1} << 63);
+  const bool old_format = GENERATE(false, true);
+  if (old_format) {
+    std::ofstream(state) << huge << "\n";
+  } else {
+    std::ofstream(state) << TokenGenerator::format_slot(huge) << TokenGenerator::format_slot(huge);
+  }
+  INFO("mark " << huge << (old_format ? " (old format)" : ""));
+  std::optional<TokenGenerator> tokens;
+  try {
+    tokens.emplace(state, [] { return TokenGenerator::Token{1'000'000}; });
+  } catch (const std::runtime_error&) {
+    SUCCEED("refused at start");
+    return;
+  }
+  const auto first = tokens->next();
+  const auto second = tokens->next();
+  CHECK(first > huge);  // impossible without a wrap: so it must be refused at start
+  CHECK(second > first);
+}
