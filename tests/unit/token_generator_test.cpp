@@ -212,3 +212,11 @@ TEST_CASE("a mark too large to count on from is an error at start, not a wrap-ar
   CHECK(first > huge);  // impossible without a wrap: so it must be refused at start
   CHECK(second > first);
 }
+TEST_CASE("the largest mark accepted still leaves room to count on", "[tokens]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  std::ofstream(state) << TokenGenerator::format_slot(TokenGenerator::max_mark)
+                       << TokenGenerator::format_slot(TokenGenerator::max_mark);
+  TokenGenerator tokens(state, [] { return TokenGenerator::Token{1'000'000}; });
+  CHECK(tokens.next() == TokenGenerator::max_mark + 1);
+}
