@@ -376,3 +376,49 @@ TEST_CASE("do: a guardian held by a debugger is killed once the grace is over, a
   CHECK(status->exited(122));
   CHECK(p.stderr_text().find("killing it") != std::string::npos);
 }
+
+// Stopped while it waits in the queue, tcpnetlock_do is granted the lock and, before it
+// can send a keepalive, loses it to the holder timeout; the next client gets it. When it
+// is continued, `ok` and `lost,holder timeout` are waiting side by side on its connection:
+// it must not start the command at all (it did, and the command ran unlocked until the
+// lost line was read).
+TEST_CASE("do: a grant already taken away while tcpnetlock_do was stopped does not start the command",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.3"});
+  TempDir dir;
+  const auto ran = dir.path() / "ran";
+  LineClient first(server.port());
+  REQUIRE(first.request("lock,name:queued") == std::optional<std::string>("ok"));
+  auto p = ChildProcess::start(
+      do_argv(server, {"--wait", "30", "--lock-name", "queued", "--", "touch", ran.string()}), clean_env());
+  // Queued once `.locks` shows a waiter.
+  REQUIRE(wait_until([&] {
+    LineClient probe(server.port());
+    const auto locks = probe.request(".locks,name:queued");
+    return locks && locks->find("\"waiters\":1") != std::string::npos;
+  }));
+  p.signal(SIGSTOP);
+  REQUIRE(wait_until([&] { return state_of(p.pid()) == 'T'; }));
+  NextHolder next(server, "queued");  // queued behind tcpnetlock_do
+  first.close();                     // tcpnetlock_do is granted the lock, and keeps silent
+  REQUIRE(next.granted());           // ... so the holder timeout hands it on
+  p.signal(SIGCONT);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  CHECK_FALSE(fs::exists(ran));
+  CHECK(p.stderr_text().find("before the command started") != std::string::npos);
+}
+
+TEST_CASE("do: a line from the server right after ok means the lock is gone: the command is not started",
+          "[cli][do][adversarial]") {
+  TempDir dir;
+  const auto ran = dir.path() / "ran";
+  const std::string after = GENERATE(std::string("lost,holder timeout"), std::string("shutting-down"));
+  FakeServer fake({"ok\n" + after});
+  const Finished done =
+      finish(at_port("tcpnetlock_do", fake.port_string(), {"--lock-name", "gone", "--", "touch", ran.string()}));
+  INFO(done.err);
+  CHECK(done.exited(122));
+  CHECK_FALSE(fs::exists(ran));
+}
