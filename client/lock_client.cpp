@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 #include "lock_options.hpp"
@@ -440,6 +443,30 @@ std::string LockClient::read_line(Clock::time_point deadline) {
     throw ClientError(Kind::connection_lost, describe(op->ec));
   }
   return take_line(op->bytes);
+}
+
+std::optional<std::string> LockClient::lost_already() {
+  require_open();
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+  pollfd ready{socket_.native_handle(), POLLIN | POLLRDHUP, 0};
+  int polled = 0;
+  do {
+    polled = ::poll(&ready, 1, 0);
+  } while (polled < 0 && errno == EINTR);
+  if (polled <= 0) return std::nullopt;
+  char chunk[1024];
+  const ssize_t got = ::recv(socket_.native_handle(), chunk, sizeof chunk, MSG_DONTWAIT);
+  if (got == 0) return std::string("server closed the connection");
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      if ((ready.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) return std::nullopt;
+      return std::string("server closed the connection");
+    }
+    return std::string(std::strerror(errno));
+  }
+  buffer_.append(chunk, static_cast<std::size_t>(got));
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+  return fmt::format("unexpected data from the server: '{}'", buffer_);
 }
 
 void LockClient::start_watch(std::optional<Duration> keepalive_every, LostHandler on_lost, Duration answer_timeout) {

@@ -125,6 +125,13 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
   const auto acquired = acquisition.run();
   if (const auto* code = std::get_if<int>(&acquired)) return *code;
   const tnl::LockResult& result = std::get<tnl::LockResult>(acquired);
+  // Stopped while queued, we may have been granted the lock and have lost it already (the
+  // holder timeout, an admin): then `lost,...` is waiting behind the `ok`.
+  if (const auto lost = client.lost_already()) {
+    client.close();
+    print_error("lost lock '" + options.lock_name + "' before the command started: " + *lost);
+    return do_exit::lock_lost;
+  }
   if (result.token) {
     spdlog::info("lock '{}' granted with token {}; running the command", options.lock_name, *result.token);
   } else {

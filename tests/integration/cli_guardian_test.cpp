@@ -390,7 +390,7 @@ TEST_CASE("do: a grant already taken away while tcpnetlock_do was stopped does n
   LineClient first(server.port());
   REQUIRE(first.request("lock,name:queued") == std::optional<std::string>("ok"));
   auto p = ChildProcess::start(
-      do_argv(server, {"--wait", "30", "--lock-name", "queued", "--", "touch", ran.string()}), clean_env());
+      do_argv(server, {"--debug", "--wait", "30", "--lock-name", "queued", "--", "touch", ran.string()}), clean_env());
   // Queued once `.locks` shows a waiter.
   REQUIRE(wait_until([&] {
     LineClient probe(server.port());
@@ -405,6 +405,7 @@ TEST_CASE("do: a grant already taken away while tcpnetlock_do was stopped does n
   p.signal(SIGCONT);
   const auto status = p.wait_for_exit();
   REQUIRE(status);
+  INFO(p.stderr_text());
   CHECK(status->exited(122));
   CHECK_FALSE(fs::exists(ran));
   CHECK(p.stderr_text().find("before the command started") != std::string::npos);
