@@ -16,9 +16,9 @@ void add_do_options(CLI::App& app, DoOptions& options) {
       "then SIGKILL after --kill-grace (unless --leave-background), and so does all of it if\n"
       "the lock is lost (unless --on-lost warn) or if tcpnetlock_do itself is killed (a\n"
       "guardian process, tnl_guardian, sees to it).\n"
-      "Exit codes: 2 invalid options, 122 lock lost while COMMAND ran, 123 lock not granted,\n"
-      "124 command could not be run or was interrupted (also: the guardian was killed), 125\n"
-      "connection refused, 127 command not found; otherwise COMMAND's.");
+      "Exit codes: 2 invalid options, 122 lock lost while COMMAND ran (or before it started),\n"
+      "123 lock not granted, 124 command could not be run or was interrupted (also: the\n"
+      "guardian was killed), 125 connection refused, 127 command not found; otherwise COMMAND's.");
   // An option given twice takes its last value, as with argparse.
   take_last_values(app);
   app.add_option("--lock-name", options.lock_name, "Lock name (default: derived from COMMAND)");

@@ -31,10 +31,14 @@ std::string describe_end(int raw) {
   return "exited with status " + std::to_string(WEXITSTATUS(raw));
 }
 
+/// How long past the grace the guardian may take to end the tree, once the lock is lost
+/// (its SIGKILL rounds take milliseconds), before we kill it and do it ourselves.
+constexpr auto unresponsive_margin = std::chrono::seconds(2);
+
 }  // namespace
 
 GuardedRun::GuardedRun(asio::io_context& io, LockClient& client, const DoOptions& options, GuardianOptions guardian)
-    : io_(io), client_(client), options_(options), guardian_options_(std::move(guardian)) {}
+    : io_(io), client_(client), options_(options), guardian_options_(std::move(guardian)), unresponsive_(io) {}
 
 GuardedOutcome GuardedRun::run() {
   guardian_.emplace(Guardian::start(guardian_options_));
@@ -54,6 +58,7 @@ GuardedOutcome GuardedRun::run() {
     if (io_.stopped()) io_.restart();
     io_.run_one();
   }
+  unresponsive_.cancel();
   asio::error_code ignored;
   control_->close(ignored);
   const int raw = guardian_->wait();
@@ -158,6 +163,21 @@ void GuardedRun::lost(const std::string& reason) {
   std::fflush(stderr);
   outcome_.terminated_for_lost = true;
   guardian_->terminate();
+  // A stopped guardian (SIGSTOP) would leave the request unread and the command running
+  // without the lock; one that still has not ended the tree once the grace is over (a
+  // debugger holds it) is killed, and we end the tree ourselves (guardian_died).
+  ::kill(guardian_->pid(), SIGCONT);
+  unresponsive_.expires_after(seconds(options_.kill_grace) + unresponsive_margin);
+  unresponsive_.async_wait([this](const asio::error_code& ec) {
+    if (!ec && !guardian_gone_) guardian_unresponsive();
+  });
+}
+
+void GuardedRun::guardian_unresponsive() {
+  print_error("the guardian process (pid " + std::to_string(guardian_->pid()) +
+              ") has not ended the command after the grace; killing it");
+  guardian_killed_ = true;
+  ::kill(guardian_->pid(), SIGKILL);
 }
 
 // Killed (or crashed): its orphans, the command's whole tree, are ours now (we are a
@@ -167,7 +187,9 @@ void GuardedRun::guardian_died(int raw) {
   print_error("the guardian process (pid " + std::to_string(guardian_->pid()) + ") " + describe_end(raw) +
               "; terminating the command and everything it started before letting go of lock '" +
               options_.lock_name + "'");
-  end_descendants(command_, seconds(options_.kill_grace));
+  // After an unresponsive guardian, the grace is over already.
+  end_descendants(command_, guardian_killed_ ? std::chrono::steady_clock::duration::zero()
+                                             : seconds(options_.kill_grace));
 }
 
 }  // namespace tnl::cli

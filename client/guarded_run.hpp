@@ -8,6 +8,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "do_options.hpp"
 #include "guardian.hpp"
@@ -52,6 +53,7 @@ class GuardedRun {
   void handle(const guardian::Message& message);
   void follow_stop();
   void lost(const std::string& reason);
+  void guardian_unresponsive();
   void guardian_died(int raw);
 
   asio::io_context& io_;
@@ -62,6 +64,10 @@ class GuardedRun {
   /// Readiness of our end of the socket pair (a duplicate descriptor of it).
   std::optional<asio::posix::stream_descriptor> control_;
   JobTerminal terminal_;
+  /// Once the lock is lost: when the guardian should have ended the tree (see lost()).
+  asio::steady_timer unresponsive_;
+  /// We SIGKILLed the guardian for not ending the tree in time: no grace is left.
+  bool guardian_killed_ = false;
   pid_t command_ = 0;
   bool guardian_gone_ = false;  ///< its end of the socket pair is closed
   bool done_ = false;           ///< it said `done` (or that the command could not start)

@@ -19,6 +19,9 @@
 // - when P dies (EOF on the socket pair: the kernel closes a dead process's descriptors,
 //   so no signal race), terminates the tree, at once with SIGKILL if anything arrives on
 //   the lock's connection meanwhile (the server took the lock away or closed it);
+// - while P lives, watches the lock's connection for its end only (P reads what comes on
+//   it): when the server closes it, the lock is gone, and G terminates the tree without
+//   waiting for P's request, which a stopped P (SIGSTOP, a debugger) would never send;
 // - is in a process group of its own (a `kill %1` of P's job does not reach it, nor Ctrl-C),
 //   ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN and SIGTTOU, and is
 //   named tnl_guardian (`pkill tcpnetlock_do`, `pkill -f tcpnetlock_do` and `killall`
@@ -69,6 +72,10 @@ struct GuardianOptions {
   /// The lock's connection, which the guardian keeps open until it exits (and watches
   /// once we have died); -1: none.
   int lock_fd = -1;
+  /// While we live, terminate the command's tree too when the server closes the lock's
+  /// connection (it took the lock away, or went away): we may be stopped and unable to
+  /// ask for it. False with --on-lost warn.
+  bool end_on_lost = true;
   /// Our command line, which the guardian writes its name over.
   CommandLineArea command_line;
 };

@@ -189,8 +189,11 @@ class Guard {
     pollfd fds[2];
     nfds_t count = 0;
     if (parent_alive_) fds[count++] = pollfd{control_, POLLIN, 0};
-    const bool watch_lock = !parent_alive_ && options_.lock_fd >= 0 && !lock_gone_;
-    if (watch_lock) fds[count++] = pollfd{options_.lock_fd, POLLIN | POLLRDHUP, 0};
+    // While tcpnetlock_do lives, it reads the connection: only its end is watched here.
+    const bool watch_lock = options_.lock_fd >= 0 && !lock_gone_ && (!parent_alive_ || options_.end_on_lost);
+    if (watch_lock) {
+      fds[count++] = pollfd{options_.lock_fd, static_cast<short>(parent_alive_ ? POLLRDHUP : POLLIN | POLLRDHUP), 0};
+    }
 
     timespec timeout{};
     timespec* limit = nullptr;  // none: until a message or a child's end
@@ -210,6 +213,8 @@ class Guard {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == control_) {
         read_control();
+      } else if (parent_alive_) {
+        lock_closed();
       } else {
         read_lock();
       }
@@ -249,6 +254,10 @@ class Guard {
     parent_alive_ = false;
     ::close(control_);
     control_ = -1;
+    if (lock_gone_) {
+      phase_ = Phase::killing;  // the lock is gone already: no more grace
+      return;
+    }
     if (phase_ == Phase::running) {
       const double grace = std::chrono::duration<double>(options_.kill_grace).count();
       say("tcpnetlock_do has died; terminating the command%s (SIGKILL after %g s) before the lock is let go",
@@ -285,6 +294,14 @@ class Guard {
         return;
       }
     }
+  }
+
+  /// The server closed the lock's connection while tcpnetlock_do lives (which reads its
+  /// `lost,...` or `shutting-down`): the lock is gone. tcpnetlock_do asks us to terminate
+  /// the tree, unless it is stopped; we do not wait for it to. It says why.
+  void lock_closed() {
+    lock_gone_ = true;
+    begin_terminating();
   }
 
   void lock_gone(const char* why) {

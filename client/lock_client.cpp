@@ -1,6 +1,10 @@
 #include "lock_client.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <asio/connect.hpp>
@@ -9,7 +13,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 #include "lock_options.hpp"
@@ -22,6 +28,23 @@ using Kind = ClientError::Kind;
 
 /// Longest answer line accepted; `.stats` is the longest legitimate one, far below this.
 constexpr std::size_t max_answer_length = 1024 * 1024;
+
+/// TCP keepalive on the lock's connection, on the server's default schedule: idle 10 s,
+/// then a probe every 5 s, given up after 3 (and unacknowledged writes after 25 s). The
+/// kernel probes even while we send nothing (--no-keep-alive, or tcpnetlock_do stopped),
+/// so a server whose machine vanished (no FIN, no RST) is found out within 25 s, and its
+/// replacement at the same address answers the probe with an RST: the connection, and so
+/// the lock, then ends on our side too (the guardian ends the command).
+void enable_tcp_keepalive(int fd) {
+  const auto set = [fd](int level, int option, int value) {
+    ::setsockopt(fd, level, option, &value, sizeof value);  // best effort, as a plain connection has none
+  };
+  set(SOL_SOCKET, SO_KEEPALIVE, 1);
+  set(IPPROTO_TCP, TCP_KEEPIDLE, 10);
+  set(IPPROTO_TCP, TCP_KEEPINTVL, 5);
+  set(IPPROTO_TCP, TCP_KEEPCNT, 3);
+  set(IPPROTO_TCP, TCP_USER_TIMEOUT, 25'000);
+}
 
 std::string describe(const asio::error_code& ec) {
   if (ec == asio::error::eof) return "server closed the connection";
@@ -155,6 +178,7 @@ void LockClient::connect(const std::string& host, std::uint16_t port, Duration t
       socket_.set_option(asio::ip::tcp::no_delay(true), ec);
       // The socket must not leak into commands we run: the lock would outlive us.
       ::fcntl(socket_.native_handle(), F_SETFD, FD_CLOEXEC);
+      enable_tcp_keepalive(socket_.native_handle());
       return;
     }
     spdlog::debug("connecting to {} failed: {}", endpoint.address().to_string(), connecting->ec.message());
@@ -419,6 +443,30 @@ std::string LockClient::read_line(Clock::time_point deadline) {
     throw ClientError(Kind::connection_lost, describe(op->ec));
   }
   return take_line(op->bytes);
+}
+
+std::optional<std::string> LockClient::lost_already() {
+  require_open();
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+  pollfd ready{socket_.native_handle(), POLLIN | POLLRDHUP, 0};
+  int polled = 0;
+  do {
+    polled = ::poll(&ready, 1, 0);
+  } while (polled < 0 && errno == EINTR);
+  if (polled <= 0) return std::nullopt;
+  char chunk[1024];
+  const ssize_t got = ::recv(socket_.native_handle(), chunk, sizeof chunk, MSG_DONTWAIT);
+  if (got == 0) return std::string("server closed the connection");
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      if ((ready.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) return std::nullopt;
+      return std::string("server closed the connection");
+    }
+    return std::string(std::strerror(errno));
+  }
+  buffer_.append(chunk, static_cast<std::size_t>(got));
+  if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+  return fmt::format("unexpected data from the server: '{}'", buffer_);
 }
 
 void LockClient::start_watch(std::optional<Duration> keepalive_every, LostHandler on_lost, Duration answer_timeout) {

@@ -145,6 +145,13 @@ class LockClient {
   /// Sends `.stats` (first line of a connection) and returns the JSON text of the answer.
   std::string stats(Duration timeout = default_answer_timeout);
 
+  /// For a holder about to act on its lock: why the lock is already lost, found without
+  /// blocking, or nullopt when nothing has arrived since the grant. A holder is sent
+  /// nothing unasked but `lost,REASON` or `shutting-down`, so any line, any byte, the
+  /// connection's end or an error means the lock is gone: one that was stopped while it
+  /// waited in the queue can find its grant and its loss side by side.
+  std::optional<std::string> lost_already();
+
   /// Starts watching the held connection without blocking: any line from the server
   /// other than the `alive` answers to our own keepalives, EOF, a reset, or a keepalive
   /// left unanswered for `answer_timeout` closes the connection and calls `on_lost`

@@ -125,6 +125,13 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
   const auto acquired = acquisition.run();
   if (const auto* code = std::get_if<int>(&acquired)) return *code;
   const tnl::LockResult& result = std::get<tnl::LockResult>(acquired);
+  // Stopped while queued, we may have been granted the lock and have lost it already (the
+  // holder timeout, an admin): then `lost,...` is waiting behind the `ok`.
+  if (const auto lost = client.lost_already()) {
+    client.close();
+    print_error("lost lock '" + options.lock_name + "' before the command started: " + *lost);
+    return do_exit::lock_lost;
+  }
   if (result.token) {
     spdlog::info("lock '{}' granted with token {}; running the command", options.lock_name, *result.token);
   } else {
@@ -137,6 +144,7 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
   guardian.terminal_fd = STDIN_FILENO;
   guardian.inherited_ignored = inherited_ignored;
   guardian.kill_command_with_guardian = options.on_lost != "warn";
+  guardian.end_on_lost = options.on_lost != "warn";
   guardian.kill_grace = seconds(options.kill_grace);
   guardian.leave_background = options.leave_background;
   guardian.lock_fd = client.native_handle();
@@ -163,15 +171,15 @@ int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
     print_error("cannot run '" + guardian.argv.front() + "': " + std::generic_category().message(*outcome.exec_error));
     return do_exit::cannot_run;
   }
+  if (outcome.terminated_for_lost) {  // even if the guardian had to be killed for it
+    client.close();
+    return do_exit::lock_lost;
+  }
   if (outcome.guardian_died || !outcome.status) {
     client.close();
     return do_exit::cannot_run;
   }
   const int status = tnl::ChildCommand::exit_code(*outcome.status);
-  if (outcome.terminated_for_lost) {
-    client.close();
-    return do_exit::lock_lost;
-  }
 
   // --- 3. Release, only now that every process the command started has ended.
   std::optional<std::string> lost = outcome.lost;

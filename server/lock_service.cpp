@@ -79,8 +79,12 @@ std::size_t LockService::restore() {
     }
   }
   if (expired > logged_per_kind) spdlog::warn("{} detached locks expired while the server was down", expired);
-  // If this fails (a full disk), the rows stay: they are dropped again at the next start.
-  if (!store_.erase_all(dropped)) spdlog::error("{} dropped detached locks stay in the state database", dropped.size());
+  // If this fails (a full disk), the rows stay for now: they are erased before the next
+  // detached grant is saved (see forget_ended()), or dropped again at the next start.
+  if (!dropped.empty()) {
+    unforgotten_ = std::move(dropped);
+    if (!forget_ended()) spdlog::error("{} dropped detached locks stay in the state database", unforgotten_.size());
+  }
   timer_.schedule();
   return restored;
 }
@@ -129,8 +133,20 @@ void LockService::acquire(LockTable::Request request, Completion done) {
   }
 }
 
+bool LockService::forget_ended() {
+  if (unforgotten_.empty()) return true;
+  if (!write_ok() || !wrote(store_.erase_all(unforgotten_))) return false;
+  unforgotten_.clear();
+  return true;
+}
+
 bool LockService::save(const LockId& id, std::size_t limit) {
   const auto held = table_.find(id);
+  if (!forget_ended()) {
+    spdlog::error("detached lock '{}' not granted to {}: {} ended detached lock(s) could not be forgotten on disk",
+                  held->name, held->holder.client_id, unforgotten_.size());
+    return false;
+  }
   if (!write_ok()) {
     spdlog::error("detached lock '{}' not granted to {}: the state database failed just before", held->name,
                   held->holder.client_id);
@@ -218,11 +234,17 @@ void LockService::shut_down() {
 
 void LockService::expire(LockTable::TimePoint now) {
   Call call(*this);
+  // Forgotten on disk before they are freed, in one transaction: a waiter is handed the
+  // lock (and its grant saved) only after. The lease has ended, so the lock is free
+  // whether or not this write succeeds; if it fails, the rows are erased before the next
+  // detached grant is saved (forget_ended()), which fails while they cannot be.
+  const auto ending = table_.leases_ending_by(now);
+  if (!ending.empty()) {
+    unforgotten_.insert(unforgotten_.end(), ending.begin(), ending.end());
+    forget_ended();
+  }
   for (const auto& freed : table_.expire(now)) {
     spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, freed.holder.id.str(), freed.holder.client_id);
-    // The lease has ended, so the lock is free whether or not this write succeeds: a row
-    // left behind has ended too, and a restart drops it (restore() skips ended leases).
-    if (write_ok()) wrote(store_.erase(freed.holder.id));
     ++stats_.expired_lock_count;
     ended(freed.holder, now);
   }

@@ -8,6 +8,13 @@
 // before its `ok`, a renewal before its `renewed`, and an unlock is erased from disk
 // before the lock is freed and `released` is answered; when the write fails, the lock
 // stays as it was and the client is told the server cannot persist it.
+//
+// Nor is a detached lock granted while the row of a hold that has ended could still be on
+// disk: a lease that ran out is forgotten on disk before its lock is handed on, and one
+// that could not be (a full disk, another process's lock) is forgotten again before the
+// next grant is saved, which fails if it still cannot be. Otherwise a restart whose clock
+// reads earlier than the lease end (a step back, slewing over a long lease) would hold the
+// ended lease again, next to (or instead of) a newer lock that was acknowledged.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -112,6 +119,9 @@ class LockService {
   void expire(LockTable::TimePoint now);
   /// Saves the detached hold `id` just granted; false (logged) when it could not be written.
   bool save(const LockId& id, std::size_t limit);
+  /// Erases the rows of holds that ended but are still on disk (unforgotten_); false when
+  /// some may still be there.
+  bool forget_ended();
   /// Whether to try a write now: not once one failed earlier in the same call.
   [[nodiscard]] bool write_ok() const { return !store_failed_; }
   /// Records the result of a write: after a failure, the rest of this call fails fast.
@@ -132,6 +142,9 @@ class LockService {
   int depth_ = 0;
   /// A write failed during the current call: the others fail without touching the disk.
   bool store_failed_ = false;
+  /// Holds that ended (leases run out, rows dropped at restore) whose rows could not be
+  /// erased yet: no detached grant is saved before they are.
+  std::vector<LockId> unforgotten_;
 };
 
 }  // namespace tnl

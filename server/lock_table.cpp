@@ -216,6 +216,12 @@ std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
   return expired;
 }
 
+std::vector<LockId> LockTable::leases_ending_by(TimePoint now) const {
+  std::vector<LockId> ending;
+  for (auto it = leases_.begin(); it != leases_.end() && it->first <= now; ++it) ending.push_back(it->second);
+  return ending;
+}
+
 void LockTable::shut_down() {
   if (shut_down_) return;
   shut_down_ = true;

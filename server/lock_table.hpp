@@ -152,6 +152,10 @@ class LockTable {
   /// (its connection ended while waiting). Returns false when it was not waiting.
   bool cancel(const std::string& name, OwnerId owner);
 
+  /// The ids of the detached holds whose lease ends at or before `now`: those expire(now)
+  /// frees (so that they can be forgotten on disk before they are handed on).
+  [[nodiscard]] std::vector<LockId> leases_ending_by(TimePoint now) const;
+
   /// Completes, with Outcome::timed_out, every wait whose deadline is at or before `now`,
   /// and frees every detached hold whose lease ended by then (granting its waiters).
   /// Returns the holds freed that way.

@@ -96,8 +96,12 @@ void RequestHandler::holder_timed_out(Connection& connection) {
 void RequestHandler::revoke(Connection& connection, std::string_view reason) {
   if (connection.lock_state() != LockState::holding) return;
   spdlog::warn("lock '{}' taken from {}: {}", connection.lock_name(), connection.peer(), reason);
-  free_lock(connection);
+  // The holder is told first: its `lost` is on its way (written at once, unless an answer
+  // is still being written) before the lock is handed on and the next holder's `ok` is.
+  const std::string name = connection.lock_name();
+  connection.clear_lock();
   connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
+  locks_.release_connection_hold(name, connection.id());
 }
 
 void RequestHandler::lock(Connection& connection, const Request& request) {

@@ -45,6 +45,7 @@ void write_port_file(const std::string& file, std::uint16_t port) {
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
+      state_lock_(config_.state_dir),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       tokens_(state_file(config_, "fencing-token")),
       store_(state_file(config_, "locks.sqlite3")),

@@ -20,6 +20,7 @@
 #include "request_handler.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
+#include "state_dir_lock.hpp"
 #include "token_generator.hpp"
 
 namespace tnl {
@@ -72,6 +73,8 @@ class Server {
   const ServerConfig config_;
   /// First, so that the raised limit applies to everything the server opens.
   DescriptorReserve descriptors_;
+  /// Before anything in the state directory is read: a second server there refuses to start.
+  StateDirLock state_lock_;
   asio::io_context io_;
   asio::signal_set signals_;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -120,12 +120,21 @@ void TokenGenerator::read_state() {
     // One torn slot: the other holds the mark from before the interrupted write.
     slots_ = {first.value_or(0), second.value_or(0)};
     last_ = persisted_ = std::max(slots_[0], slots_[1]);
+    check_mark();
     fd_ = ::open(state_file_.c_str(), O_RDWR | O_CLOEXEC);  // -1: the next write replaces the file
     return;
   }
   const auto mark = parse_plain_number(text);
   if (!mark) throw std::runtime_error("unreadable fencing token state in " + state_file_.string());
   last_ = persisted_ = *mark;  // the old format: replaced by two slots at the first write
+  check_mark();
+}
+
+void TokenGenerator::check_mark() const {
+  if (persisted_ > max_mark) {
+    throw std::runtime_error("fencing token state in " + state_file_.string() + " holds " + std::to_string(persisted_) +
+                             ", beyond any mark this server writes (" + std::to_string(max_mark) + ")");
+  }
 }
 
 TokenGenerator::Token TokenGenerator::next() {

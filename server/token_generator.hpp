@@ -35,9 +35,14 @@ class TokenGenerator {
   static constexpr Token reservation_block = 1'000'000;
   /// After a failed write, how long (in clock microseconds) before the next attempt.
   static constexpr Token retry_interval = 1'000'000;
+  /// Highest mark a state file may hold (2^62 microseconds: 146,000 years after 1970). A
+  /// higher one is no mark this server wrote (it would be tampered with): counting on from
+  /// it would wrap around past 2^64, and tokens from 2^63 on do not fit the state
+  /// database's signed column. Refused at start, like an unreadable file.
+  static constexpr Token max_mark = Token{1} << 62;
 
   /// `state_file` empty: clock only. Throws std::runtime_error when the file exists but
-  /// cannot be read: a silent reset could hand out tokens again. A file that cannot be
+  /// cannot be read, or holds a mark above max_mark: a silent reset could hand out tokens again. A file that cannot be
   /// written (a full disk) is logged, not fatal: see next().
   explicit TokenGenerator(std::filesystem::path state_file, Clock clock = wall_clock_microseconds);
   ~TokenGenerator();
@@ -62,6 +67,8 @@ class TokenGenerator {
  private:
   /// Reads the state file; throws when it exists but holds no valid mark.
   void read_state();
+  /// Throws when the mark read is above max_mark.
+  void check_mark() const;
   /// Persists `mark` unless a write failed less than retry_interval ago; false (logged) on failure.
   bool try_persist(Token mark);
   /// Persists `mark` as the highest token that may ever have been handed out; throws.

@@ -4,8 +4,12 @@
 // the moment that client is granted the lock, that no process of the first holder's
 // command is left.
 #include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -258,4 +262,164 @@ TEST_CASE("do: on a terminal, a stopped command gets the terminal back when it i
   long tpgid = 0;
   REQUIRE(fields >> pgid >> tpgid);
   CHECK(pgid == tpgid);
+}
+
+// A paused tcpnetlock_do (SIGSTOP, a debugger, a machine under swap) cannot act on `lost`:
+// the guardian, which shares the lock's connection, sees the server close it and ends the
+// command's tree itself, so the command does not run on while someone else holds the lock.
+TEST_CASE("do: a stopped tcpnetlock_do does not keep the command running once the server takes the lock away",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const auto ticks = dir.path() / "ticks";
+  const std::string script = "touch '" + dir.path().string() + "/ready'; while :; do echo tick >> '" +
+                             ticks.string() + "'; sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "paused", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  REQUIRE_FALSE(family.empty());
+
+  p.signal(SIGSTOP);
+  REQUIRE(wait_until([&] { return state_of(p.pid()) == 'T'; }));
+  const bool by_shutdown = GENERATE(false, true);
+  if (by_shutdown) {
+    // A restarted server would grant the lock to the next client at once.
+    REQUIRE(server.stop());
+  } else {
+    NextHolder next(server, "paused");  // granted when the holder timeout takes the lock
+    REQUIRE(next.granted());
+  }
+  // The grace (0.5 s) plus scheduling: the command must be gone well within 5 s.
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(wait_until([&] { return still_alive(family).empty(); }, 5s));
+  p.signal(SIGCONT);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+}
+
+// The other way round: tcpnetlock_do reads `lost`, but its guardian is stopped and cannot
+// act on the request to terminate the command. tcpnetlock_do continues it (SIGCONT).
+TEST_CASE("do: a stopped guardian does not keep the command running once the lock is lost",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const std::string script = "touch '" + dir.path().string() + "/ready'; while :; do sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "frozen", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+
+  ::kill(guardians[0], SIGSTOP);
+  NextHolder next(server, "frozen");
+  REQUIRE(next.granted());
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(wait_until([&] { return still_alive(family).empty(); }, 5s));
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  ::kill(guardians[0], SIGCONT);  // in case it is still there
+}
+
+// A guardian that even SIGCONT cannot wake (held in a ptrace stop, as by a debugger):
+// once the grace is over, tcpnetlock_do kills it and ends the command's tree itself.
+TEST_CASE("do: a guardian held by a debugger is killed once the grace is over, and the tree ended without it",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.5"});
+  TempDir dir;
+  const std::string script = "sleep 300 & touch '" + dir.path().string() + "/ready'; while :; do sleep 0.01; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--no-keep-alive", "--kill-grace", "0.5", "--lock-name", "traced", "--", "sh", "-c", script}),
+      clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  REQUIRE(running_below(p.pid(), {"sleep"}));
+  const auto family = command_tree(p.pid());
+  leftovers.add(family);
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+  const pid_t guardian = guardians[0];
+  if (::ptrace(PTRACE_SEIZE, guardian, nullptr, nullptr) != 0) {
+    WARN("cannot ptrace here: " << std::strerror(errno) << "; not tested");
+    return;
+  }
+  REQUIRE(::ptrace(PTRACE_INTERRUPT, guardian, nullptr, nullptr) == 0);
+  int raw = 0;
+  REQUIRE(::waitpid(guardian, &raw, __WALL) == guardian);  // in the ptrace stop now
+  NextHolder next(server, "traced");
+  REQUIRE(next.granted());
+  // We hold the guardian in its stop (its SIGCONT is only reported to us) until it dies;
+  // then we reap what ptrace reports, so that tcpnetlock_do can reap it in turn.
+  bool guardian_dead = false;
+  CHECK(wait_until(
+      [&] {
+        if (!guardian_dead) {
+          const pid_t got = ::waitpid(guardian, &raw, __WALL | WNOHANG);
+          guardian_dead = got == guardian && (WIFEXITED(raw) || WIFSIGNALED(raw));
+        }
+        return guardian_dead && still_alive(family).empty();
+      },
+      10s));
+  INFO("left running without the lock: " << describe(still_alive(family)));
+  CHECK(still_alive(family).empty());
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  CHECK(p.stderr_text().find("killing it") != std::string::npos);
+}
+
+// Stopped while it waits in the queue, tcpnetlock_do is granted the lock and, before it
+// can send a keepalive, loses it to the holder timeout; the next client gets it. When it
+// is continued, `ok` and `lost,holder timeout` are waiting side by side on its connection:
+// it must not start the command at all (it did, and the command ran unlocked until the
+// lost line was read).
+TEST_CASE("do: a grant already taken away while tcpnetlock_do was stopped does not start the command",
+          "[cli][do][guardian][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.3"});
+  TempDir dir;
+  const auto ran = dir.path() / "ran";
+  LineClient first(server.port());
+  REQUIRE(first.request("lock,name:queued") == std::optional<std::string>("ok"));
+  auto p = ChildProcess::start(
+      do_argv(server, {"--debug", "--wait", "30", "--lock-name", "queued", "--", "touch", ran.string()}), clean_env());
+  // Queued once `.locks` shows a waiter.
+  REQUIRE(wait_until([&] {
+    LineClient probe(server.port());
+    const auto locks = probe.request(".locks,name:queued");
+    return locks && locks->find("\"waiters\":1") != std::string::npos;
+  }));
+  p.signal(SIGSTOP);
+  REQUIRE(wait_until([&] { return state_of(p.pid()) == 'T'; }));
+  NextHolder next(server, "queued");  // queued behind tcpnetlock_do
+  first.close();                     // tcpnetlock_do is granted the lock, and keeps silent
+  REQUIRE(next.granted());           // ... so the holder timeout hands it on
+  p.signal(SIGCONT);
+  const auto status = p.wait_for_exit();
+  REQUIRE(status);
+  INFO(p.stderr_text());
+  CHECK(status->exited(122));
+  CHECK_FALSE(fs::exists(ran));
+  CHECK(p.stderr_text().find("before the command started") != std::string::npos);
+}
+
+TEST_CASE("do: a line from the server right after ok means the lock is gone: the command is not started",
+          "[cli][do][adversarial]") {
+  TempDir dir;
+  const auto ran = dir.path() / "ran";
+  const std::string after = GENERATE(std::string("lost,holder timeout"), std::string("shutting-down"));
+  FakeServer fake({"ok\n" + after});
+  const Finished done =
+      finish(at_port("tcpnetlock_do", fake.port_string(), {"--lock-name", "gone", "--", "touch", ran.string()}));
+  INFO(done.err);
+  CHECK(done.exited(122));
+  CHECK_FALSE(fs::exists(ran));
 }

@@ -2,6 +2,7 @@
 // sites a browser on the same machine visits (cross-site requests, DNS rebinding).
 #include <catch2/catch.hpp>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,41 @@ TEST_CASE("http: with an admin token, changes need the bearer token - reads do n
   const std::string second = create(http, "guarded", "ci", json::object(), good)["id"];
   CHECK_STATUS(http.del(api + "/lock/" + second, good), 200);
   CHECK(list(http)["total"] == 0);
+}
+
+// The line protocol's `.locks` is as public as the HTTP list: with an admin token it must
+// not hand out the ids the HTTP list hides, or anyone could `unlock,id:` (no token needed
+// on the line protocol) another client's detached lock and take it, while its holder,
+// whom nobody tells, still believes it holds it.
+TEST_CASE("http: with an admin token, the line protocol's .locks shows no lock ids either", "[http][auth][adversarial]") {
+  TempDir dir;
+  const auto token_file = dir.path() / "token";
+  write_text(token_file, "s3cret\n");
+  HttpServerProcess server({"--admin-token-file", token_file.string()});
+  const HttpClient http(server.http_port());
+  const std::string over_http = create(http, "deploy", "ci", json{{"ttl", 600}}, bearer("s3cret"))["id"];
+  LineClient line(server.port());
+  const auto detached = line.request("lock,name:window,ttl:600");
+  REQUIRE(detached);
+  REQUIRE(detached->rfind("ok,id:", 0) == 0);
+  const std::string over_line = detached->substr(6);
+  LineClient holder(server.port());
+  REQUIRE(holder.request("lock,name:held") == std::optional<std::string>("ok"));
+
+  for (const std::string& request : {std::string(".locks"), std::string(".locks,name:deploy")}) {
+    LineClient reader(server.port());
+    const auto listing = reader.request(request);
+    REQUIRE(listing);
+    INFO(*listing);
+    REQUIRE(listing->rfind("locks,", 0) == 0);
+    CHECK(listing->find(over_http) == std::string::npos);
+    CHECK(listing->find(over_line) == std::string::npos);
+    CHECK(listing->find("\"id\"") == std::string::npos);
+    CHECK(listing->find("\"kind\"") != std::string::npos);  // the rest is there
+  }
+  // Whoever has the id still has the capability.
+  LineClient owner(server.port());
+  CHECK(owner.request("unlock,id:" + over_line) == std::optional<std::string>("released"));
 }
 
 TEST_CASE("http: without an admin token nothing needs one and authRequired is false", "[http][auth]") {

@@ -252,3 +252,32 @@ TEST_CASE("20,000 saved detached locks are all held again after a restart", "[re
   CHECK(LineClient(server.port()).request("unlock,id:00000001-0000-4000-8000-000000000001") == "released");
   CHECK(LineClient(server.port()).request("lock,name:saved-1") == "ok");
 }
+
+// Two servers on one state directory (a second replica, `docker compose --scale`, a
+// restart that overlaps the old process) are two lock servers that each think they own
+// the detached locks on disk: each grants names the other holds, erases rows the other
+// restores, and counts tokens from the same mark. The second must refuse to start.
+TEST_CASE("a second server on the same --state-dir refuses to start while the first runs",
+          "[restart][detached][adversarial]") {
+  TempDir state;
+  std::string id;
+  {
+    ServerProcess first(state_args(state));
+    LineClient client(first.port());
+    const auto answer = client.request("lock,name:only-one,ttl:600");
+    REQUIRE(answer);
+    REQUIRE(answer->rfind("ok,id:", 0) == 0);
+    id = answer->substr(6);
+    try {
+      ServerProcess second(state_args(state));
+      FAIL("a second server started on the state directory in use, on port " << second.port_string());
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).find("in use") != std::string::npos);
+    }
+    CHECK(detached_locks(first.port()).count(id) == 1);
+    REQUIRE(first.stop());
+  }
+  // Once the first has stopped, the directory is free again.
+  ServerProcess next(state_args(state));
+  CHECK(detached_locks(next.port()).count(id) == 1);
+}

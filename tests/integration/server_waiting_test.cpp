@@ -1,5 +1,7 @@
 // Issue 3 on the wire: server-side FIFO waiting, fencing tokens, semaphores, `.locks`,
 // new `.stats` counters and the holder timeout, against the real server.
+#include <poll.h>
+
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -229,6 +231,26 @@ TEST_CASE("a silent holder loses its lock after --holder-timeout, with lost firs
   CHECK(waiter.read_line(5s) == "ok");
   // Read at once: the waiter, now a silent holder itself, has a whole second left.
   CHECK(stats(server.port()).at("reaped_holder_count") == 1);
+}
+
+// The revoked holder is told before the next holder is: by the time the waiter reads its
+// `ok`, the old holder's `lost` is already waiting on the old connection (loopback keeps
+// the order of the writes), so a holder that checks before acting never acts after the
+// next one started.
+TEST_CASE("a revoked holder's lost is sent before the next holder's ok", "[holder-timeout][adversarial]") {
+  ServerProcess server({"--holder-timeout", "0.2"});
+  for (int round = 0; round < 20; ++round) {
+    const std::string name = "order" + std::to_string(round);
+    LineClient silent(server.port());
+    REQUIRE(silent.request("lock,name:" + name) == "ok");
+    LineClient waiter(server.port());
+    waiter.send_line("lock,name:" + name + ",wait:30");
+    REQUIRE(waiter.read_line(5s) == "ok");
+    pollfd ready{silent.fd(), POLLIN, 0};
+    INFO("round " << round);
+    CHECK(::poll(&ready, 1, 0) == 1);  // already there, no waiting
+    CHECK(silent.read_line(1s) == "lost,holder timeout");
+  }
 }
 
 TEST_CASE("a holder that keeps talking keeps its lock past the holder timeout", "[holder-timeout]") {

@@ -268,6 +268,54 @@ TEST_CASE("guardian: our death (its end of the socket pair closes) ends the comm
   if (!server_closes) ::close(lock[1]);
 }
 
+TEST_CASE("guardian: while we live, the server closing the lock's connection ends the tree unless told not to",
+          "[client][guardian]") {
+  // The lock's connection: loopback TCP, whose server end is accepted only after the fork
+  // so that the guardian holds none of it (as in the test above).
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), length) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  int lock[2];  // [0]: ours, which the guardian keeps a copy of; [1]: the server's end
+  lock[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(::connect(lock[0], reinterpret_cast<sockaddr*>(&address), length) == 0);
+  const bool end_on_lost = GENERATE(true, false);
+  auto options = options_for({"sh", "-c", "while :; do sleep 0.01; done"});
+  options.kill_grace = 200ms;
+  options.lock_fd = lock[0];
+  options.end_on_lost = end_on_lost;
+  auto guardian = Guardian::start(options);
+  lock[1] = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(listener);
+  REQUIRE(lock[1] >= 0);
+  // Ours stays open, as tcpnetlock_do's does while it lives.
+  const auto started = next_message(guardian);
+  REQUIRE(started);
+  REQUIRE(started->kind == Kind::started);
+  const pid_t command = started->value;
+  // What the server sends is ours to read (the guardian leaves it alone while we live) ...
+  REQUIRE(::write(lock[1], "alive\n", 6) == 6);
+  CHECK_FALSE(next_message(guardian, 300ms));
+  CHECK(alive(command));
+  // ... but its end means the lock is gone, even if we are stopped and never ask.
+  ::close(lock[1]);
+  if (end_on_lost) {
+    CHECK(remaining_kinds(guardian) == std::vector<Kind>{Kind::terminating, Kind::exited, Kind::done});
+    CHECK_FALSE(alive(command));
+  } else {
+    CHECK_FALSE(next_message(guardian, 300ms));  // --on-lost warn: the command runs on
+    CHECK(alive(command));
+    guardian.terminate();
+    CHECK(remaining_kinds(guardian) == std::vector<Kind>{Kind::terminating, Kind::exited, Kind::done});
+  }
+  guardian.wait();
+  ::close(lock[0]);
+}
+
 TEST_CASE("guardian: the command starts with default dispositions, inherited ignores and our signal mask",
           "[client][guardian]") {
   tnl::test::TempDir dir;
