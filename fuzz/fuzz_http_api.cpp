@@ -14,7 +14,10 @@
 //            POLL      the event loop runs what is ready (expired waits and leases)
 //            SHUTDOWN  from now on the server is shutting down (/readyz answers 503)
 //   TARGET   path and query, percent-encoded ("/api/v1alpha1/locks/list?page=2")
-//   AUTH     the Authorization header
+//   HEADERS  header lines "Name: value" (Authorization, Host, Origin, Sec-Fetch-Site,
+//            Content-Type; others are ignored, as HttpServer ignores them); a string with
+//            no ':' at all is the Authorization header alone. Host defaults to
+//            127.0.0.1:7655 and Content-Type to application/json, as curl -H sends them.
 //   BODY     the request body
 //
 // In TARGET and BODY, "{idN}" (N a digit) stands for the id of the Nth lock granted so far.
@@ -116,6 +119,12 @@ class World {
       it->second.state = State::done;
       service_.release_connection_hold(it->second.name, owner);
       return true;
+    });
+    // A connection hold's (version 8) id names its owner; the connection knows the name it
+    // holds, as Server wires it from its ConnectionManager.
+    table_.on_owner_name([this](LockTable::OwnerId owner) -> const std::string* {
+      const auto it = connections_held_.find(owner);
+      return it != connections_held_.end() && it->second.state == State::holding ? &it->second.name : nullptr;
     });
   }
 
@@ -279,7 +288,7 @@ class World {
         query.remove_prefix(amp + 1);
       }
     }
-    request.authorization = authorization;
+    apply_headers(authorization, request);
     request.body = std::move(body);
     request.peer = "127.0.0.1:50000";
 
@@ -302,6 +311,11 @@ class World {
                    request.query.size(), request.body.size(), response.status, response.body.substr(0, 200).c_str());
     }
     check_response(parts, response);
+    // Another site's page never changes a lock: a write that succeeded came from no browser,
+    // or from our own origin.
+    if (response.changed_locks && response.status < 300 && request.origin) {
+      FUZZ_CHECK(request.host && names_host(*request.origin, *request.host));
+    }
 
     // What the routes promise.
     if (request.body.size() > tnl::HttpApi::max_body_bytes) FUZZ_CHECK(response.status == 413);
@@ -335,8 +349,50 @@ class World {
     }
   }
 
+  /// Whether `origin` ("scheme://authority") names `host` (the Host header), a default port
+  /// (80, 443) written in Host or not, case aside.
+  static bool names_host(std::string_view origin, std::string_view host) {
+    const auto separator = origin.find("://");
+    if (separator == std::string_view::npos) return false;
+    const auto lower = [](std::string_view text) {
+      std::string result(text);
+      std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
+      return result;
+    };
+    const std::string authority = lower(origin.substr(separator + 3));
+    const std::string ours = lower(host);
+    return authority == ours || authority + ":80" == ours || authority + ":443" == ours;
+  }
+
+  /// Fills the request's headers from a HEADERS string (see the file comment).
+  static void apply_headers(std::string_view headers, tnl::HttpRequest& request) {
+    request.host = "127.0.0.1:7655";
+    request.content_type = "application/json";
+    if (headers.find(':') == std::string_view::npos) {
+      request.authorization = std::string(headers);
+      return;
+    }
+    while (!headers.empty()) {
+      const auto end = headers.find('\n');
+      const std::string_view line = headers.substr(0, end);
+      const auto colon = line.find(':');
+      if (colon != std::string_view::npos) {
+        std::string name(tnl::strip(line.substr(0, colon)));
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        const std::string value(tnl::strip(line.substr(colon + 1)));
+        if (name == "authorization") request.authorization = value;
+        if (name == "host") request.host = value;
+        if (name == "origin") request.origin = value;
+        if (name == "sec-fetch-site") request.sec_fetch_site = value;
+        if (name == "content-type") request.content_type = value;
+      }
+      if (end == std::string_view::npos) break;
+      headers.remove_prefix(end + 1);
+    }
+  }
+
   void check_response(const std::vector<std::string>& parts, const tnl::HttpResponse& response) const {
-    static const std::set<int> known{200, 201, 400, 401, 404, 405, 409, 413, 503};
+    static const std::set<int> known{200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 503};
     FUZZ_CHECK(known.count(response.status) == 1);
     // Without a state dir nothing fails to persist: 503 only from /readyz once shutting down.
     if (response.status == 503) FUZZ_CHECK(shutting_down_ && parts == std::vector<std::string>{"readyz"});
