@@ -17,7 +17,8 @@ using namespace std::chrono_literals;
 namespace {
 LockStore::Record record(std::uint64_t n, std::optional<LockStore::WallTime> expires) {
   return LockStore::Record{LockId{0x4000, 0x8000000000000000ULL | n}, "name-" + std::to_string(n), "who", "because", "127.0.0.1:1", 1, 1000 + n,
-                           LockStore::WallTime{} + std::chrono::milliseconds(1'700'000'000'000 + n), expires};
+                           LockStore::WallTime{} + std::chrono::milliseconds(1'700'000'000'000 + n), expires, "",
+                           std::nullopt};
 }
 }  // namespace
 
@@ -117,7 +118,7 @@ void write_old_database(const std::filesystem::path& file, bool typed) {
 
 }  // namespace
 
-TEST_CASE("a database from before the boot clock's columns gets them in place; its rows have none",
+TEST_CASE("a database from before the boot clock's columns gets them in place, its rows have none",
           "[lock_store][boot][migration]") {
   tnl::test::TempDir dir;
   const auto file = dir.path() / "locks.sqlite3";
