@@ -84,7 +84,7 @@ std::size_t LockService::restore() {
   std::size_t restored = 0;
   std::size_t expired = 0;
   std::vector<LockId> dropped;  // forgotten in one transaction at the end
-  std::vector<std::pair<LockId, LockStore::BootTime>> rebased;  // restored from the wall clock
+  std::vector<LockStore::LeaseEnd> resaved;  // lease ends to save again, as the clocks read now
   Clock::duration wall_step{};  // how far the wall clock moved against the boot clock
   std::unordered_set<LockTable::Token> tokens_seen;
   for (auto& record : records) {
@@ -129,7 +129,15 @@ std::size_t LockService::restore() {
                              expires};
     if (table_.restore(record.name, record.limit, std::move(holder))) {
       ++restored;
-      if (expires && !on_boot_clock && boot) rebased.emplace_back(id, boot_time(*boot, clocks, *expires));
+      // Saved again as the clocks read now when the row's ends are not: on the wall clock
+      // (after a reboot, or from a row without the boot clock), so that the next restart in
+      // this boot is exact; or on the boot clock while the wall clock was stepped, so that
+      // a reboot later falls back to a wall-clock end that agrees with the clock from now on.
+      const auto wall_end = expires ? clocks.wall(*expires) : LockStore::WallTime{};
+      if (expires && boot &&
+          (!on_boot_clock || std::chrono::abs(wall_end - *record.expires) >= std::chrono::seconds(1))) {
+        resaved.push_back(LockStore::LeaseEnd{id, wall_end, boot_time(*boot, clocks, *expires)});
+      }
     } else {
       spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, id.str());
       dropped.push_back(id);
@@ -147,11 +155,9 @@ std::size_t LockService::restore() {
     unforgotten_ = std::move(dropped);
     if (!forget_ended()) spdlog::error("{} dropped detached locks stay in the state database", unforgotten_.size());
   }
-  // Leases restored from the wall clock (saved in another boot, or before the boot clock
-  // was saved) are saved on this boot's clock: the next restart in this boot is exact. If
-  // this fails, they stay on the wall clock, as they were.
-  if (!rebased.empty() && (!write_ok() || !store_.rebase_leases(rebased, boot->boot_id))) {
-    spdlog::error("{} restored leases stay saved on the wall clock alone", rebased.size());
+  // If this fails, the rows stay as they were: the next restart reads them as this one did.
+  if (!resaved.empty() && (!write_ok() || !store_.save_lease_ends(resaved, boot->boot_id))) {
+    spdlog::error("{} restored leases could not be saved again as the clocks read now", resaved.size());
   }
   timer_.schedule();
   return restored;

@@ -100,9 +100,10 @@ class LockService {
   /// boot: a restart on a wall clock stepped ahead (an RTC in local time, a VM snapshot, an
   /// NTP step while the server was down) takes nothing off it, and one stepped back adds
   /// nothing. After a reboot only the wall clock spans the gap: a step ahead shortens
-  /// leases then (nothing can tell), a step back lengthens them (the safe side); the leases
-  /// restored so are saved on this boot's clock at once. Later tokens are above every
-  /// token in the database.
+  /// leases then (nothing can tell), a step back lengthens them (the safe side). Leases
+  /// whose saved ends disagree with the clocks as they read now (restored from the wall
+  /// clock, or across a wall-clock step) are saved again at once. Later tokens are above
+  /// every token in the database.
   std::size_t restore();
 
   /// Asks for a lock, as LockTable::acquire. A connection request gets its id here (a

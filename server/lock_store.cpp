@@ -158,14 +158,12 @@ LockStore::LockStore(const std::filesystem::path& file, std::chrono::millisecond
   erase_ = prepare("DELETE FROM detached_locks WHERE id = ?");
   update_expiry_ =
       prepare("UPDATE detached_locks SET expires_ms = ?, boot_id = ?, expires_boot_ms = ? WHERE id = ?");
-  rebase_ = prepare("UPDATE detached_locks SET boot_id = ?, expires_boot_ms = ? WHERE id = ?");
 }
 
 LockStore::~LockStore() {
   insert_.reset();
   erase_.reset();
   update_expiry_.reset();
-  rebase_.reset();
   if (db_) sqlite3_close(db_);
 }
 
@@ -347,13 +345,14 @@ bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires,
   return run(update_expiry_.get(), "renew a lock");
 }
 
-bool LockStore::rebase_leases(const std::vector<std::pair<LockId, BootTime>>& leases, const std::string& boot_id) {
+bool LockStore::save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id) {
   if (!db_ || leases.empty()) return true;
   if (!exec("BEGIN IMMEDIATE", "start saving lease ends")) return false;
-  for (const auto& [id, expires_boot] : leases) {
-    bind_boot(rebase_.get(), 1, boot_id, expires_boot);
-    bind_text(rebase_.get(), 3, id.str());
-    if (!run(rebase_.get(), "save a lease end on the boot clock")) {
+  for (const auto& lease : leases) {
+    bind_expiry(update_expiry_.get(), 1, lease.expires);
+    bind_boot(update_expiry_.get(), 2, boot_id, lease.expires_boot);
+    bind_text(update_expiry_.get(), 4, lease.id.str());
+    if (!run(update_expiry_.get(), "save a lease end")) {
       exec("ROLLBACK", "roll back");
       return false;
     }

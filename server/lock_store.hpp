@@ -104,11 +104,16 @@ class LockStore {
   /// unknown, and `expires_boot` is ignored); false when it could not be written.
   [[nodiscard]] bool update_expiry(const LockId& id, std::optional<WallTime> expires, const std::string& boot_id,
                                    std::optional<BootTime> expires_boot);
-  /// Saves, in one transaction, the lease ends of these locks on CLOCK_BOOTTIME of the boot
-  /// `boot_id` (locks restored from the wall clock after a reboot); false when it could not
-  /// be written.
-  [[nodiscard]] bool rebase_leases(const std::vector<std::pair<LockId, BootTime>>& leases,
-                                   const std::string& boot_id);
+  /// A lease end on both clocks, for save_lease_ends().
+  struct LeaseEnd {
+    LockId id;
+    WallTime expires;
+    BootTime expires_boot;
+  };
+  /// Saves, in one transaction, these locks' lease ends on the wall clock and on
+  /// CLOCK_BOOTTIME of the boot `boot_id` (leases restored after a reboot or a wall-clock
+  /// step); false when it could not be written.
+  [[nodiscard]] bool save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id);
   /// Whether anything is kept at all.
   [[nodiscard]] bool persistent() const { return db_ != nullptr; }
 
@@ -130,7 +135,6 @@ class LockStore {
   Statement insert_;
   Statement erase_;
   Statement update_expiry_;
-  Statement rebase_;
 };
 
 }  // namespace tnl

@@ -462,6 +462,33 @@ TEST_CASE("leases restored from the wall clock are saved on the new boot's clock
   CHECK(*again.left(id) == Approx(580).margin(0.5));
 }
 
+// A restart in the same boot reads the lease from the boot clock; had the row kept its
+// old wall-clock end, a reboot soon after (with the clock still an hour ahead, as an RTC
+// kept in local time stays) would drop a lease that has minutes left.
+TEST_CASE("a restart across a wall-clock step saves the lease's wall-clock end anew, for a reboot later",
+          "[lock_service][restore][clock]") {
+  tnl::test::TempDir dir;
+  const auto file = dir.path() / "locks.sqlite3";
+  ManualClocks clocks;
+  LockId id;
+  {
+    Run first(file, clocks);
+    id = first.grant("lease", 600s);
+  }
+  clocks.pass(10s, 3600s);
+  {
+    Run restarted(file, clocks);
+    CHECK(restarted.service.restore() == 1);
+    CHECK(*restarted.left(id) == Approx(590).margin(0.5));
+  }
+  const auto saved = LockStore(file).load().at(0);
+  CHECK(std::chrono::duration<double>(*saved.expires - clocks.wall).count() == Approx(590).margin(0.5));
+  clocks.reboot(10s);  // the wall clock goes on from where it was stepped to
+  Run rebooted(file, clocks);
+  CHECK(rebooted.service.restore() == 1);
+  CHECK(*rebooted.left(id) == Approx(580).margin(0.5));
+}
+
 TEST_CASE("a renewal is saved on the boot clock too", "[lock_service][restore][clock]") {
   tnl::test::TempDir dir;
   const auto file = dir.path() / "locks.sqlite3";
@@ -506,7 +533,7 @@ TEST_CASE("after a restore, tokens are above every token saved, even an ended le
   CHECK(token > 5'000);
 }
 
-TEST_CASE("a connection hold taken without its consent leaves the lock-delay; one given up does not",
+TEST_CASE("a connection hold taken without its consent leaves the lock-delay, one given up does not",
           "[lock_service][lock_delay]") {
   Fixture f;
   f.service.set_lock_delay(200ms);

@@ -89,11 +89,12 @@ TEST_CASE("the store keeps a lease's end on the boot clock with its boot id, and
   CHECK(loaded[1].boot_id == other_boot);
   CHECK(loaded[1].expires_boot == std::optional<LockStore::BootTime>(90'000'000ms));
 
-  REQUIRE(store.rebase_leases({{loaded[1].id, 7'000ms}}, boot));
+  REQUIRE(store.save_lease_ends({{loaded[1].id, expiry + 2s, 7'000ms}}, boot));
   loaded = store.load();
   CHECK(loaded[1].boot_id == boot);
   CHECK(loaded[1].expires_boot == std::optional<LockStore::BootTime>(7'000ms));
-  CHECK(loaded[1].expires == expiry + 1s);  // the wall clock's end stays
+  CHECK(loaded[1].expires == expiry + 2s);
+  CHECK(loaded[0].expires == std::nullopt);  // the other row is untouched
 }
 
 namespace {
