@@ -247,7 +247,7 @@ struct PartlyDurable {
 
 }  // namespace
 
-TEST_CASE("a grant whose token the client sees is refused while the token is not durable; others are granted",
+TEST_CASE("a grant whose token the client sees is refused while the token is not durable, others are granted",
           "[lock_table][fencing][faults]") {
   PartlyDurable tokens;
   LockTable table(tokens.source());

@@ -233,7 +233,7 @@ TEST_CASE("the largest mark accepted still leaves room to count on", "[tokens]")
 // shown: covers() is false for them, and the lock table refuses every grant whose token a
 // client would see until the mark is written (see the next test). Every token covers()
 // vouched for stays below every token after a restart.
-TEST_CASE("tokens handed out while no mark could be written are not covered; covered ones stay below a restart's",
+TEST_CASE("tokens handed out while no mark could be written are not covered, covered ones stay below a restart's",
           "[tokens][faults][adversarial]") {
   tnl::test::TempDir dir;
   const auto state = dir.path() / "fencing-token";
