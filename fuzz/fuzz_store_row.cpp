@@ -113,7 +113,12 @@ void write_rows(FuzzedDataProvider& input) {
   if (loose) exec(db, loose_schema);
   exec(db, "BEGIN");
   sqlite3_stmt* insert = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO detached_locks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &insert, nullptr);
+  // The boot clock's columns (boot_id, expires_boot_ms; added to a loose table when the
+  // store opens it) stay NULL: those rows rest on the wall clock.
+  sqlite3_prepare_v2(db,
+                     "INSERT INTO detached_locks (id, name, who, reason, peer, lock_limit, token, created_ms, "
+                     "expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     -1, &insert, nullptr);
   for (std::size_t row = 0; row < max_rows && input.remaining_bytes() > 0; ++row) {
     for (int column = 1; column <= columns; ++column) bind_value(insert, column, input.ConsumeRandomLengthString(300));
     const int result = sqlite3_step(insert);

@@ -237,8 +237,9 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
 
   const std::string name = service->get<std::string>();
   const LockId id = locks_.next_id();
+  // The record answered shows the token: it must be durable (LockTable::TokenSource::durable).
   LockTable::Request lock_request{name,     locks_.next_detached_owner(), who->get<std::string>(), "", std::move(reason), 1,
-                                  std::nullopt, id, LockTable::Kind::detached, ttl};
+                                  std::nullopt, id, LockTable::Kind::detached, ttl, true};
   std::optional<LockTable::Outcome> outcome;
   // No deadline, so the answer comes before acquire() returns.
   locks_.acquire(std::move(lock_request), [&](LockTable::Outcome result, LockTable::Token) { outcome = result; });
@@ -322,25 +323,30 @@ HttpResponse HttpApi::list_locks(const HttpRequest& request, const Match&) {
     only = *service;
   }
 
-  // Sorted by name, then in grant order (the order holders are kept in).
+  // Sorted by name, then in grant order (the order holders are kept in), each name's
+  // lock-delays after its holders (records of kind "delay").
   const bool with_ids = reveals_ids(request);
   const auto names = locks_.table().snapshot(only);
   std::size_t total = 0;
-  for (const auto& state : names) total += state.holders.size();
+  for (const auto& state : names) total += state.holders.size() + state.delays.size();
   const std::size_t first = (*page - 1) * *per_page;
   const ClockReadings clocks;
   json page_locks = json::array();
   std::size_t index = 0;
   for (const auto& state : names) {
-    if (index + state.holders.size() <= first) {
-      index += state.holders.size();
+    const std::size_t records = state.holders.size() + state.delays.size();
+    if (index + records <= first) {
+      index += records;
       continue;
     }
-    for (const auto& holder : state.holders) {
-      if (index >= first && page_locks.size() < *per_page) {
-        page_locks.push_back(lock_record(state.name, state.limit, holder, state.waiters, clocks, with_ids));
+    for (const auto* list : {&state.holders, &state.delays}) {
+      for (const auto& holder : *list) {
+        if (index >= first && page_locks.size() < *per_page) {
+          page_locks.push_back(lock_record(state.name, state.limit, holder, state.waiters, clocks, with_ids,
+                                           locks_.table().token_durable(holder.token)));
+        }
+        ++index;
       }
-      ++index;
     }
     if (page_locks.size() >= *per_page) break;
   }
@@ -385,7 +391,8 @@ HttpResponse HttpApi::record_response(int status, const LockId& id) const {
   const auto held = locks_.table().find(id);
   const auto names = locks_.table().snapshot(held->name);
   const ClockReadings clocks;
-  return json_response(status, lock_record(held->name, names.front().limit, held->holder, names.front().waiters, clocks));
+  return json_response(status, lock_record(held->name, names.front().limit, held->holder, names.front().waiters, clocks,
+                                           true, locks_.table().token_durable(held->holder.token)));
 }
 
 }  // namespace tnl

@@ -15,6 +15,14 @@
 // next grant is saved, which fails if it still cannot be. Otherwise a restart whose clock
 // reads earlier than the lease end (a step back, slewing over a long lease) would hold the
 // ended lease again, next to (or instead of) a newer lock that was acknowledged.
+//
+// Leases survive a restart on the clock that cannot be stepped: each saved lease end is
+// also on CLOCK_BOOTTIME with the boot's id, and a restart within the same boot takes the
+// time left from it, whatever the wall clock did meanwhile (see restore()).
+//
+// A connection's hold taken away without its consent (revoked, or its peer given up on)
+// leaves a lock-delay (set_lock_delay(); LockTable keeps it), so that what the old holder
+// still runs can stop before the next holder starts.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -57,7 +65,29 @@ class LockService {
   /// Longest TTL accepted: one year.
   static constexpr std::chrono::seconds max_ttl{31'536'000};
 
-  LockService(asio::io_context& io, LockTable& table, LockStore& store, ServerStats& stats);
+  /// A reading of the boot clock: which boot, and CLOCK_BOOTTIME in it.
+  struct BootReading {
+    std::string boot_id;              ///< /proc/sys/kernel/random/boot_id
+    std::chrono::nanoseconds elapsed;  ///< since the machine booted, suspend included
+  };
+  /// The clocks leases are saved in, besides the steady clock the table runs on;
+  /// injectable so that tests can step them.
+  struct Clocks {
+    /// The wall clock: the only one that survives a reboot, and it may be stepped.
+    std::function<std::chrono::system_clock::time_point()> wall;
+    /// The boot clock; nullopt where it cannot be read (no /proc): leases then rest on
+    /// the wall clock alone.
+    std::function<std::optional<BootReading>()> boot;
+    /// The machine's clocks.
+    static Clocks system();
+  };
+
+  LockService(asio::io_context& io, LockTable& table, LockStore& store, ServerStats& stats,
+              Clocks clocks = Clocks::system());
+
+  /// How long a name stays ungranted after a connection's hold was taken away without its
+  /// consent (zero: not at all); see LockTable's lock-delays.
+  void set_lock_delay(Clock::duration delay) { lock_delay_ = delay; }
 
   /// Called for forced releases of connection holds; set once by the server.
   void on_revoke(RevokeConnection revoke) { revoke_ = std::move(revoke); }
@@ -65,6 +95,15 @@ class LockService {
   /// Puts back the detached locks saved before a restart; those whose lease ended meanwhile
   /// (or that no longer fit) are dropped, and forgotten on disk in one transaction.
   /// Returns how many are held again. O(n) in the saved locks.
+  ///
+  /// The time a lease has left is read on the boot clock when the lock was saved in this
+  /// boot: a restart on a wall clock stepped ahead (an RTC in local time, a VM snapshot, an
+  /// NTP step while the server was down) takes nothing off it, and one stepped back adds
+  /// nothing. After a reboot only the wall clock spans the gap: a step ahead shortens
+  /// leases then (nothing can tell), a step back lengthens them (the safe side). Leases
+  /// whose saved ends disagree with the clocks as they read now (restored from the wall
+  /// clock, or across a wall-clock step) are saved again at once. Later tokens are above
+  /// every token in the database.
   std::size_t restore();
 
   /// Asks for a lock, as LockTable::acquire. A connection request gets its id here (a
@@ -72,8 +111,10 @@ class LockService {
   /// grant is saved before `done` runs; if saving fails the grant is undone and `done` gets
   /// Outcome::failed.
   void acquire(LockTable::Request request, Completion done);
-  /// A connection's hold ended (release, disconnect, revoke): frees it.
-  void release_connection_hold(const std::string& name, LockTable::OwnerId owner);
+  /// A connection's hold ended (release, disconnect, revoke): frees it. `consented` false
+  /// (the server took it away: revoked, peer unreachable, answers not read) leaves the
+  /// lock-delay behind.
+  void release_connection_hold(const std::string& name, LockTable::OwnerId owner, bool consented = true);
   /// A connection stopped waiting.
   void cancel_wait(const std::string& name, LockTable::OwnerId owner);
   /// Frees a hold by id: a detached lock is forgotten on disk, then freed; a connection's
@@ -128,10 +169,17 @@ class LockService {
   bool wrote(bool ok);
   /// Counts and times a hold that just ended.
   void ended(const LockTable::Holder& holder, LockTable::TimePoint now);
+  /// The steady and wall clocks, read once each.
+  [[nodiscard]] ClockReadings read_clocks() const { return ClockReadings{Clock::now(), clocks_.wall()}; }
+  /// `expires` on the boot clock of `boot`, rounded up to what is saved.
+  static LockStore::BootTime boot_time(const BootReading& boot, const ClockReadings& clocks,
+                                       LockTable::TimePoint expires);
 
   LockTable& table_;
   LockStore& store_;
   ServerStats& stats_;
+  Clocks clocks_;
+  Clock::duration lock_delay_ = Clock::duration::zero();
   DeadlineTimer timer_;
   LockIdGenerator ids_;
   LocksLineCache locks_lines_;

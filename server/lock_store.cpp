@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "lock_options.hpp"
@@ -22,9 +23,18 @@ CREATE TABLE IF NOT EXISTS detached_locks (
   lock_limit INTEGER NOT NULL,
   token      INTEGER NOT NULL,
   created_ms INTEGER NOT NULL,
-  expires_ms INTEGER
+  expires_ms INTEGER,
+  boot_id    TEXT,
+  expires_boot_ms INTEGER
 );
 )sql";
+
+/// Columns added after the first version, with their types: a file without them gets them
+/// (NULL in every row it has).
+constexpr std::pair<const char*, const char*> added_columns[] = {
+    {"boot_id", "TEXT"},
+    {"expires_boot_ms", "INTEGER"},
+};
 
 std::int64_t to_millis(LockStore::WallTime time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
@@ -85,6 +95,28 @@ void bind_expiry(sqlite3_stmt* statement, int index, const std::optional<LockSto
   }
 }
 
+/// Binds the boot id and the lease end on its clock (both NULL when the boot is unknown).
+void bind_boot(sqlite3_stmt* statement, int index, const std::string& boot_id,
+               const std::optional<LockStore::BootTime>& expires_boot) {
+  if (boot_id.empty()) {
+    sqlite3_bind_null(statement, index);
+    sqlite3_bind_null(statement, index + 1);
+    return;
+  }
+  bind_text(statement, index, boot_id);
+  if (expires_boot) {
+    sqlite3_bind_int64(statement, index + 1, expires_boot->count());
+  } else {
+    sqlite3_bind_null(statement, index + 1);
+  }
+}
+
+/// A boot id as the kernel writes it: a UUID in canonical lower case.
+bool is_boot_id(const std::string& text) {
+  const auto parsed = LockId::parse(text);
+  return parsed && parsed->str() == text;
+}
+
 }  // namespace
 
 void LockStore::StatementDeleter::operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
@@ -113,11 +145,19 @@ LockStore::LockStore(const std::filesystem::path& file, std::chrono::millisecond
       throw std::runtime_error("cannot set up " + file.string() + ": " + message);
     }
   }
+  try {
+    migrate();
+  } catch (const std::runtime_error& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error("cannot set up " + file.string() + ": " + e.what());
+  }
   insert_ = prepare(
-      "INSERT INTO detached_locks (id, name, who, reason, peer, lock_limit, token, created_ms, expires_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO detached_locks (id, name, who, reason, peer, lock_limit, token, created_ms, expires_ms, boot_id, "
+      "expires_boot_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   erase_ = prepare("DELETE FROM detached_locks WHERE id = ?");
-  update_expiry_ = prepare("UPDATE detached_locks SET expires_ms = ? WHERE id = ?");
+  update_expiry_ =
+      prepare("UPDATE detached_locks SET expires_ms = ?, boot_id = ?, expires_boot_ms = ? WHERE id = ?");
 }
 
 LockStore::~LockStore() {
@@ -125,6 +165,30 @@ LockStore::~LockStore() {
   erase_.reset();
   update_expiry_.reset();
   if (db_) sqlite3_close(db_);
+}
+
+void LockStore::migrate() {
+  std::vector<std::string> columns;
+  {
+    Statement info = prepare("PRAGMA table_info(detached_locks)");
+    int result = SQLITE_ROW;
+    while ((result = sqlite3_step(info.get())) == SQLITE_ROW) {
+      const auto* name = sqlite3_column_text(info.get(), 1);
+      if (name) columns.emplace_back(reinterpret_cast<const char*>(name));
+    }
+    if (result != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db_));
+  }
+  for (const auto& [column, type] : added_columns) {
+    if (std::find(columns.begin(), columns.end(), column) != columns.end()) continue;
+    const std::string sql = std::string("ALTER TABLE detached_locks ADD COLUMN ") + column + " " + type;
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error("cannot add the column " + std::string(column) + ": " + message);
+    }
+    spdlog::info("state database: added the column {} (rows saved before have none)", column);
+  }
 }
 
 LockStore::Statement LockStore::prepare(const char* sql) {
@@ -150,7 +214,7 @@ std::optional<LockStore::Record> LockStore::decode(const RawRow& row, std::strin
     return std::nullopt;
   };
   using Type = Value::Type;
-  const auto& [id, name, who, reason, peer, limit, token, created, expires] = row;
+  const auto& [id, name, who, reason, peer, limit, token, created, expires, boot_id, expires_boot] = row;
   if (id.type != Type::text) return bad("the id is not text");
   const auto parsed_id = LockId::parse(id.bytes);
   if (!parsed_id || !parsed_id->is_random()) return bad("the id is not a version 4 UUID");
@@ -165,9 +229,23 @@ std::optional<LockStore::Record> LockStore::decode(const RawRow& row, std::strin
   if (limit.type != Type::integer || limit.integer < 1 || static_cast<std::uint64_t>(limit.integer) > max_lock_limit) {
     return bad("the limit is not an integer from 1 to 10000");
   }
-  if (token.type != Type::integer || token.integer < 1) return bad("the token is not a positive integer");
+  if (token.type != Type::integer || token.integer < 1 || static_cast<std::uint64_t>(token.integer) > max_token) {
+    return bad("the token is not an integer from 1 to 2^62");
+  }
   if (!is_time(created)) return bad("the creation time is not a time in milliseconds");
   if (expires.type != Type::null && !is_time(expires)) return bad("the expiry is neither null nor a time in milliseconds");
+  if (boot_id.type != Type::null && !(boot_id.type == Type::text && is_boot_id(boot_id.bytes))) {
+    return bad("the boot id is neither null nor a UUID in canonical lower case");
+  }
+  if (expires_boot.type != Type::null && !is_time(expires_boot)) {
+    return bad("the expiry on the boot clock is neither null nor a time in milliseconds");
+  }
+  // The server writes the boot clock's lease end exactly when there is a lease and a boot
+  // id: a row with one but not the other was not written by it.
+  const bool leased_in_known_boot = expires.type != Type::null && boot_id.type != Type::null;
+  if ((expires_boot.type != Type::null) != leased_in_known_boot) {
+    return bad("the expiry on the boot clock does not match the expiry and the boot id");
+  }
 
   Record record;
   record.id = *parsed_id;
@@ -179,6 +257,8 @@ std::optional<LockStore::Record> LockStore::decode(const RawRow& row, std::strin
   record.token = static_cast<std::uint64_t>(token.integer);
   record.created = from_millis(created.integer);
   if (expires.type != Type::null) record.expires = from_millis(expires.integer);
+  if (boot_id.type != Type::null) record.boot_id = boot_id.bytes;
+  if (expires_boot.type != Type::null) record.expires_boot = BootTime(expires_boot.integer);
   return record;
 }
 
@@ -186,8 +266,8 @@ std::vector<LockStore::Record> LockStore::load() {
   std::vector<Record> records;
   if (!db_) return records;
   Statement select = prepare(
-      "SELECT id, name, who, reason, peer, lock_limit, token, created_ms, expires_ms FROM detached_locks "
-      "ORDER BY token");
+      "SELECT id, name, who, reason, peer, lock_limit, token, created_ms, expires_ms, boot_id, expires_boot_ms "
+      "FROM detached_locks ORDER BY token");
   constexpr std::size_t logged_rows = 10;  // then only a count: a broken file may have millions
   std::size_t skipped = 0;
   int result = SQLITE_ROW;
@@ -223,6 +303,7 @@ bool LockStore::insert(const Record& record) {
   sqlite3_bind_int64(statement, 7, static_cast<std::int64_t>(record.token));
   sqlite3_bind_int64(statement, 8, to_millis(record.created));
   bind_expiry(statement, 9, record.expires);
+  bind_boot(statement, 10, record.boot_id, record.expires ? record.expires_boot : std::nullopt);
   return run(statement, "save a lock");
 }
 
@@ -255,11 +336,30 @@ bool LockStore::erase_all(const std::vector<LockId>& ids) {
   return false;
 }
 
-bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires) {
+bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires, const std::string& boot_id,
+                              std::optional<BootTime> expires_boot) {
   if (!db_) return true;
   bind_expiry(update_expiry_.get(), 1, expires);
-  bind_text(update_expiry_.get(), 2, id.str());
+  bind_boot(update_expiry_.get(), 2, boot_id, expires ? expires_boot : std::nullopt);
+  bind_text(update_expiry_.get(), 4, id.str());
   return run(update_expiry_.get(), "renew a lock");
+}
+
+bool LockStore::save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id) {
+  if (!db_ || leases.empty()) return true;
+  if (!exec("BEGIN IMMEDIATE", "start saving lease ends")) return false;
+  for (const auto& lease : leases) {
+    bind_expiry(update_expiry_.get(), 1, lease.expires);
+    bind_boot(update_expiry_.get(), 2, boot_id, lease.expires_boot);
+    bind_text(update_expiry_.get(), 4, lease.id.str());
+    if (!run(update_expiry_.get(), "save a lease end")) {
+      exec("ROLLBACK", "roll back");
+      return false;
+    }
+  }
+  if (exec("COMMIT", "save lease ends")) return true;
+  exec("ROLLBACK", "roll back");
+  return false;
 }
 
 }  // namespace tnl

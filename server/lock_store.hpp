@@ -7,6 +7,12 @@
 // Another process may open the file (a backup, the sqlite3 shell): a write waits at most
 // busy_timeout for its lock, then fails, and the caller answers that it cannot persist.
 // The wait is short because the event loop waits with it.
+//
+// A lease end is saved twice: as a wall-clock time, which survives a reboot, and on
+// CLOCK_BOOTTIME with the id of the boot it counts in, which no wall-clock step moves (see
+// LockService::restore). A file from before the second form had its columns is given them
+// in place when it is opened (ALTER TABLE ... ADD COLUMN); its rows have none (NULL) and
+// fall back to the wall clock.
 #pragma once
 
 #include <array>
@@ -16,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lock_id.hpp"
@@ -28,6 +35,9 @@ namespace tnl {
 class LockStore {
  public:
   using WallTime = std::chrono::system_clock::time_point;
+  /// A reading of CLOCK_BOOTTIME (time since the machine booted, suspend included), in
+  /// milliseconds as saved.
+  using BootTime = std::chrono::milliseconds;
 
   /// One detached lock as saved.
   struct Record {
@@ -40,6 +50,11 @@ class LockStore {
     std::uint64_t token = 0;
     WallTime created;
     std::optional<WallTime> expires;  ///< nullopt: never
+    /// The boot (/proc/sys/kernel/random/boot_id) whose CLOCK_BOOTTIME `expires_boot` is
+    /// on; empty: unknown (a row saved before the column existed, or a machine without it).
+    std::string boot_id;
+    /// The lease end on CLOCK_BOOTTIME of `boot_id`; nullopt without a lease or a boot id.
+    std::optional<BootTime> expires_boot;
   };
 
   /// One column of a saved row as SQLite returned it (its columns are dynamically typed,
@@ -51,14 +66,17 @@ class LockStore {
     std::string bytes;         ///< for Type::text and Type::blob
   };
   /// A row of the table, undecoded: id, name, who, reason, peer, lock_limit, token,
-  /// created_ms, expires_ms.
-  using RawRow = std::array<Value, 9>;
+  /// created_ms, expires_ms, boot_id, expires_boot_ms.
+  using RawRow = std::array<Value, 11>;
 
   /// How long a write waits for another process's lock on the database before it fails.
   static constexpr std::chrono::milliseconds busy_timeout{50};
   /// Latest time a saved lock may carry (2200-01-01): later ones, and negative ones, are
   /// not times this server wrote, and would overflow the clocks' arithmetic.
   static constexpr std::int64_t max_millis = 7'258'118'400'000;
+  /// Highest token a saved lock may carry: TokenGenerator::max_mark. A higher one is no
+  /// token this server handed out, and counting on from it would stop the next start.
+  static constexpr std::uint64_t max_token = std::uint64_t{1} << 62;
 
   /// Opens (creating if needed) `file`; empty: keep nothing. A write waits at most `busy`
   /// for another connection's lock. Throws std::runtime_error.
@@ -71,9 +89,10 @@ class LockStore {
   [[nodiscard]] std::vector<Record> load();
   /// Turns a row into a lock, checking every column: the id is a random (version 4) UUID,
   /// the name a valid lock name, the limit within 1..max_lock_limit, who, reason and peer
-  /// printable text of at most 256 bytes, the token positive, the times within
-  /// 0..max_millis. nullopt for anything else, with the reason in `problem` if given.
-  /// A pure function, for the fuzzer.
+  /// printable text of at most 256 bytes, the token within 1..max_token, the times within
+  /// 0..max_millis, the boot id null or a UUID in canonical lower case, and the lease end
+  /// on the boot clock there exactly when a lease and a boot id are. nullopt for anything
+  /// else, with the reason in `problem` if given. A pure function, for the fuzzer.
   [[nodiscard]] static std::optional<Record> decode(const RawRow& row, std::string* problem = nullptr);
   /// Saves a new lock; false when it could not be written (the error is logged).
   [[nodiscard]] bool insert(const Record& record);
@@ -81,8 +100,20 @@ class LockStore {
   [[nodiscard]] bool erase(const LockId& id);
   /// Forgets these locks in one transaction (all or none); false when it could not be written.
   [[nodiscard]] bool erase_all(const std::vector<LockId>& ids);
-  /// Saves a lock's new lease end; false when it could not be written.
-  [[nodiscard]] bool update_expiry(const LockId& id, std::optional<WallTime> expires);
+  /// Saves a lock's new lease end, on both clocks (`boot_id` empty: the boot clock is
+  /// unknown, and `expires_boot` is ignored); false when it could not be written.
+  [[nodiscard]] bool update_expiry(const LockId& id, std::optional<WallTime> expires, const std::string& boot_id,
+                                   std::optional<BootTime> expires_boot);
+  /// A lease end on both clocks, for save_lease_ends().
+  struct LeaseEnd {
+    LockId id;
+    WallTime expires;
+    BootTime expires_boot;
+  };
+  /// Saves, in one transaction, these locks' lease ends on the wall clock and on
+  /// CLOCK_BOOTTIME of the boot `boot_id` (leases restored after a reboot or a wall-clock
+  /// step); false when it could not be written.
+  [[nodiscard]] bool save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id);
   /// Whether anything is kept at all.
   [[nodiscard]] bool persistent() const { return db_ != nullptr; }
 
@@ -97,6 +128,8 @@ class LockStore {
   /// Runs SQL without results; false (logged) on error.
   bool exec(const char* sql, const char* what);
   Statement prepare(const char* sql);
+  /// Adds the columns a file from an older version lacks; throws std::runtime_error.
+  void migrate();
 
   sqlite3* db_ = nullptr;
   Statement insert_;

@@ -11,8 +11,16 @@ const std::vector<LockTable::Holder> no_holders;
 constexpr std::size_t kept_pending_capacity = 64;
 }  // namespace
 
-LockTable::LockTable(TokenSource next_token) : next_token_(std::move(next_token)) {
-  if (!next_token_) next_token_ = [last = Token{0}]() mutable { return ++last; };
+LockTable::LockTable(TokenSource tokens) : tokens_(std::move(tokens)) {}
+
+LockTable::Token LockTable::next_token() { return tokens_.next ? tokens_.next() : ++last_token_; }
+
+void LockTable::raise_tokens_above(Token token) {
+  if (!tokens_.next) {
+    last_token_ = std::max(last_token_, token);
+  } else if (tokens_.raise_above) {
+    tokens_.raise_above(token);
+  }
 }
 
 void LockTable::complete(Completion done, Outcome outcome, Token token) {
@@ -61,9 +69,10 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
                 std::move(request.reason), now, 0, std::nullopt};
   const auto ttl = request.kind == Kind::detached ? request.ttl : std::nullopt;
   // FIFO: a newcomer never overtakes a queued request, even if there is room.
-  if (entry.holders.size() < entry.limit && entry.waiters.empty()) {
-    const Token token = grant(it->first, entry, std::move(holder), ttl, now);
-    complete(std::move(done), Outcome::granted, token);
+  if (entry.has_room() && entry.waiters.empty()) {
+    const auto token = grant(it->first, entry, std::move(holder), ttl, request.shows_token, now);
+    if (!token) erase_if_idle(it);
+    complete(std::move(done), token ? Outcome::granted : Outcome::failed, token.value_or(0));
     return drain();
   }
   if (!request.deadline || *request.deadline <= now) {
@@ -72,11 +81,12 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
     return drain();
   }
   auto deadline = deadlines_.emplace(*request.deadline, std::make_pair(request.name, request.owner));
-  entry.waiters.push_back(Waiter{std::move(holder), std::move(done), deadline, ttl});
+  entry.waiters.push_back(Waiter{std::move(holder), std::move(done), deadline, ttl, request.shows_token});
   ++version_;
 }
 
-LockTable::Holder LockTable::free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now) {
+LockTable::Holder LockTable::free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now,
+                                         Clock::duration delay) {
   Entry& entry = it->second;
   Holder freed = std::move(*holder);
   entry.holders.erase(holder);
@@ -86,26 +96,49 @@ LockTable::Holder LockTable::free_holder(Entries::iterator it, std::vector<Holde
   if (entry.holders.empty()) --held_count_;
   ++version_;
 
-  // Hand the lock on within this call: no polling, no trip through the event loop. The
-  // table is consistent before any completion runs, so completions may call back in.
-  while (!shut_down_ && entry.holders.size() < entry.limit && !entry.waiters.empty()) {
-    Waiter next = std::move(entry.waiters.front());
-    entry.waiters.pop_front();
-    deadlines_.erase(next.deadline);
-    const Token token = grant(it->first, entry, std::move(next.holder), next.ttl, now);
-    complete(std::move(next.done), Outcome::granted, token);
+  if (delay > Clock::duration::zero() && !shut_down_) {
+    // The slot stays taken until the delay ends: by a copy of the holder that lost it, so
+    // that `.locks` says whose loss the name rests after. It has no owner: no release finds it.
+    Holder rest = freed;
+    rest.kind = Kind::delay;
+    rest.owner = 0;
+    rest.since = now;
+    rest.expires = now + delay;
+    const auto position = std::upper_bound(entry.delays.begin(), entry.delays.end(), *rest.expires,
+                                           [](TimePoint end, const Holder& d) { return end < *d.expires; });
+    entry.delays.insert(position, std::move(rest));
+    delays_.emplace(now + delay, it->first);
+    ++holder_counts_[static_cast<int>(Kind::delay)];
   }
-  erase_if_idle(it);
+  hand_on(it, now);
   return freed;
 }
 
-std::optional<LockTable::Holder> LockTable::release(const std::string& name, OwnerId owner, TimePoint now) {
+void LockTable::hand_on(Entries::iterator it, TimePoint now) {
+  Entry& entry = it->second;
+  // Hand the lock on within this call: no polling, no trip through the event loop. The
+  // table is consistent before any completion runs, so completions may call back in.
+  // A waiter whose grant is refused (its token is not durable) leaves the queue, and the
+  // next one gets its chance.
+  while (!shut_down_ && entry.has_room() && !entry.waiters.empty()) {
+    Waiter next = std::move(entry.waiters.front());
+    entry.waiters.pop_front();
+    deadlines_.erase(next.deadline);
+    ++version_;
+    const auto token = grant(it->first, entry, std::move(next.holder), next.ttl, next.shows_token, now);
+    complete(std::move(next.done), token ? Outcome::granted : Outcome::failed, token.value_or(0));
+  }
+  erase_if_idle(it);
+}
+
+std::optional<LockTable::Holder> LockTable::release(const std::string& name, OwnerId owner, TimePoint now,
+                                                    Clock::duration delay) {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
   auto& holders = it->second.holders;
   const auto found = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.owner == owner; });
   if (found == holders.end()) return std::nullopt;
-  Holder freed = free_holder(it, found, now);
+  Holder freed = free_holder(it, found, now, delay);
   drain();
   return freed;
 }
@@ -181,11 +214,12 @@ bool LockTable::restore(const std::string& name, std::size_t limit, Holder holde
   auto [it, inserted] = entries_.try_emplace(name);
   Entry& entry = it->second;
   if (inserted) entry.limit = limit;
-  if (entry.limit != limit || entry.holders.size() >= entry.limit) {
+  if (entry.limit != limit || !entry.has_room()) {
     if (inserted) entries_.erase(it);
     return false;
   }
   holder.kind = Kind::detached;
+  raise_tokens_above(holder.token);
   add_holder(it->first, entry, std::move(holder));
   return true;
 }
@@ -205,12 +239,22 @@ std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
     ++version_;
   }
 
-  // Leases last: a waiter whose deadline is the very moment a lease ends has given up.
+  // Leases and delays last: a waiter whose deadline is the very moment a lease or a delay
+  // ends has given up.
   std::vector<Held> expired;
   while (!leases_.empty() && leases_.begin()->first <= now) {
     const auto [entry, holder] = locate(leases_.begin()->second);
     std::string name = entry->first;
     expired.push_back(Held{std::move(name), free_holder(entry, holder, now)});
+  }
+  while (!delays_.empty() && delays_.begin()->first <= now) {
+    const auto it = entries_.find(delays_.begin()->second);
+    delays_.erase(delays_.begin());
+    // The entry's delays are kept earliest first: its first one is the one that ended.
+    it->second.delays.erase(it->second.delays.begin());
+    --holder_counts_[static_cast<int>(Kind::delay)];
+    ++version_;
+    hand_on(it, now);
   }
   drain();
   return expired;
@@ -226,7 +270,10 @@ void LockTable::shut_down() {
   if (shut_down_) return;
   shut_down_ = true;
   ++version_;
-  // Every waiter leaves without a grant; names nobody holds any more go.
+  // Every waiter leaves without a grant, every delay ends (nothing is granted after it
+  // anyway); names nobody holds any more go.
+  delays_.clear();
+  holder_counts_[static_cast<int>(Kind::delay)] = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto& waiters = it->second.waiters;
     for (auto& waiter : waiters) {
@@ -234,6 +281,7 @@ void LockTable::shut_down() {
       complete(std::move(waiter.done), Outcome::unavailable, 0);
     }
     waiters.clear();
+    it->second.delays.clear();
     it = it->second.holders.empty() ? entries_.erase(it) : std::next(it);
   }
   drain();
@@ -243,12 +291,18 @@ std::optional<LockTable::TimePoint> LockTable::next_deadline() const {
   std::optional<TimePoint> next;
   if (!deadlines_.empty()) next = deadlines_.begin()->first;
   if (!leases_.empty() && (!next || leases_.begin()->first < *next)) next = leases_.begin()->first;
+  if (!delays_.empty() && (!next || delays_.begin()->first < *next)) next = delays_.begin()->first;
   return next;
 }
 
 const std::vector<LockTable::Holder>& LockTable::holders(const std::string& name) const {
   const auto it = entries_.find(name);
   return it == entries_.end() ? no_holders : it->second.holders;
+}
+
+const std::vector<LockTable::Holder>& LockTable::delays(const std::string& name) const {
+  const auto it = entries_.find(name);
+  return it == entries_.end() ? no_holders : it->second.delays;
 }
 
 std::size_t LockTable::waiters(const std::string& name) const {
@@ -259,7 +313,9 @@ std::size_t LockTable::waiters(const std::string& name) const {
 void LockTable::visit(const std::optional<std::string>& name, const NameVisitor& visit) const {
   if (name) {
     const auto it = entries_.find(*name);
-    if (it != entries_.end()) visit(it->first, it->second.limit, it->second.holders, it->second.waiters.size());
+    if (it != entries_.end()) {
+      visit(it->first, it->second.limit, it->second.holders, it->second.delays, it->second.waiters.size());
+    }
     return;
   }
   std::vector<const Entries::value_type*> sorted;
@@ -267,7 +323,7 @@ void LockTable::visit(const std::optional<std::string>& name, const NameVisitor&
   for (const auto& entry : entries_) sorted.push_back(&entry);
   std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
   for (const auto* entry : sorted) {
-    visit(entry->first, entry->second.limit, entry->second.holders, entry->second.waiters.size());
+    visit(entry->first, entry->second.limit, entry->second.holders, entry->second.delays, entry->second.waiters.size());
   }
 }
 
@@ -284,10 +340,13 @@ std::vector<LockTable::NameState> LockTable::snapshot(const std::optional<std::s
   return states;
 }
 
-LockTable::Token LockTable::grant(const std::string& name, Entry& entry, Holder holder,
-                                  std::optional<Clock::duration> ttl, TimePoint now) {
+std::optional<LockTable::Token> LockTable::grant(const std::string& name, Entry& entry, Holder holder,
+                                                 std::optional<Clock::duration> ttl, bool shows_token, TimePoint now) {
   holder.since = now;
-  holder.token = next_token_();
+  holder.token = next_token();
+  // A token a client sees must never be handed out again, not even by a server started
+  // after a crash on a clock stepped back: without a durable mark above it, no grant.
+  if ((shows_token || holder.kind == Kind::detached) && !token_durable(holder.token)) return std::nullopt;
   if (ttl) holder.expires = now + *ttl;
   const Token token = holder.token;
   add_holder(name, entry, std::move(holder));
@@ -315,11 +374,11 @@ void LockTable::drop_lease(const Holder& holder) {
 }
 
 void LockTable::erase_if_idle(Entries::iterator it) {
-  if (it->second.holders.empty() && it->second.waiters.empty()) entries_.erase(it);
+  if (it->second.holders.empty() && it->second.delays.empty() && it->second.waiters.empty()) entries_.erase(it);
 }
 
 LockTable::NameState LockTable::describe(const std::string& name, const Entry& entry) {
-  NameState state{name, entry.limit, entry.holders, {}};
+  NameState state{name, entry.limit, entry.holders, entry.delays, {}};
   state.waiters.reserve(entry.waiters.size());
   for (const auto& waiter : entry.waiters) state.waiters.push_back(waiter.holder);
   return state;

@@ -19,6 +19,17 @@
 // Finding a hold by id costs O(1) and no scan (see lock_id.hpp): a detached hold through
 // its id index, a connection hold through its owner, whose name the OwnerName lookup gives.
 //
+// A release without the holder's consent (the server took the lock away) may leave a
+// lock-delay behind: the freed slot is granted to nobody until the delay ends, as Chubby
+// does, so that whatever the old holder still runs can stop before the next holder starts.
+// Waiters stay queued in order and the first of them gets the slot the moment the delay
+// ends; a request that does not wait is not granted meanwhile.
+//
+// A grant whose fencing token its client will see (a request that asks for it, and every
+// detached lock, whose token is saved and listed) is refused (Outcome::failed) while the
+// token source cannot vouch that no later server hands out that token again (the fencing
+// mark could not be written): see TokenSource::durable.
+//
 // Once shut_down() is called nothing more is granted: waiters are withdrawn, releases
 // hand nothing on, and new requests are refused.
 #pragma once
@@ -46,8 +57,19 @@ class LockTable {
   using OwnerId = std::uint64_t;
   /// Fencing token: strictly increasing in grant order, across all names.
   using Token = std::uint64_t;
-  /// Hands out the next token; must return strictly increasing values.
-  using TokenSource = std::function<Token()>;
+  /// Where fencing tokens come from (a TokenGenerator in the server). Without `next`, the
+  /// table counts from 1 itself and every token is durable.
+  struct TokenSource {
+    /// The next token: strictly greater than every one before, and than every token
+    /// raise_above() was given.
+    std::function<Token()> next;
+    /// Whether `token` may be shown to a client: no server started later (after a crash,
+    /// on a clock stepped back) can hand out a token at or below it. Unset: always.
+    std::function<bool(Token)> durable;
+    /// Makes every later token greater than `token` (a restored hold's). Unset: nothing
+    /// (then `next` must stay above restored tokens by itself).
+    std::function<void(Token)> raise_above;
+  };
   /// The name `owner` holds or waits for (its connection knows), or null: lets a
   /// connection hold be found by id without an index entry per connection.
   using OwnerName = std::function<const std::string*(OwnerId owner)>;
@@ -63,7 +85,9 @@ class LockTable {
     not_granted,     ///< the lock was busy and the request did not wait
     timed_out,       ///< the request waited and its deadline passed first
     limit_mismatch,  ///< the name is in use with a different holder limit
-    failed,          ///< granted, but the grant could not be recorded (e.g. saved to disk), so undone
+    /// not held: the grant could not be recorded (saved to disk), or its token, which
+    /// the client would see, is not durable (see TokenSource::durable)
+    failed,
     unavailable,     ///< the server is shutting down: nothing is granted any more
   };
   /// Runs once per request; `token` is the grant's fencing token (0 unless granted).
@@ -73,6 +97,8 @@ class LockTable {
   enum class Kind {
     connection,  ///< the end of the connection that asked (or a release on it)
     detached,    ///< a release by id, or its lease running out
+    /// not a hold: a lock-delay keeping a revoked holder's slot; ends by itself
+    delay,
   };
 
   /// One request for a lock.
@@ -89,6 +115,9 @@ class LockTable {
     Kind kind = Kind::connection;
     /// Detached only: how long the lease lasts from the grant; nullopt: until released.
     std::optional<Clock::duration> ttl;
+    /// Whether the client sees the grant's token (`fencing:1`); a detached grant's always
+    /// is (it is saved and listed). Such a grant needs a durable token.
+    bool shows_token = false;
   };
 
   /// Someone holding (or, in a queue, asking for) a lock.
@@ -99,9 +128,10 @@ class LockTable {
     std::string client_id;
     std::string peer;
     std::string reason;
-    TimePoint since;  ///< when the lock was granted (in a queue: when it was asked for)
+    /// When the lock was granted (in a queue: when it was asked for; a delay: when it began).
+    TimePoint since;
     Token token = 0;
-    /// Detached only: when the lease runs out; nullopt: never.
+    /// Detached: when the lease runs out (nullopt: never); a delay: when it ends.
     std::optional<TimePoint> expires;
   };
 
@@ -110,6 +140,9 @@ class LockTable {
     std::string name;
     std::size_t limit = 1;
     std::vector<Holder> holders;  ///< in grant order
+    /// Lock-delays keeping slots (Kind::delay): the revoked holder as it was, `since` the
+    /// revocation, `expires` the end of the delay. Earliest first.
+    std::vector<Holder> delays;
     std::vector<Holder> waiters;  ///< first in line first
   };
 
@@ -119,8 +152,10 @@ class LockTable {
     Holder holder;
   };
 
-  /// `next_token` defaults to counting from 1.
-  explicit LockTable(TokenSource next_token = {});
+  /// `tokens` defaults to counting from 1.
+  explicit LockTable(TokenSource tokens = {});
+  /// Tokens from `next_token`, every one durable (tests, benchmarks).
+  explicit LockTable(std::function<Token()> next_token) : LockTable(TokenSource{std::move(next_token), {}, {}}) {}
 
   /// Sets the lookup that finds connection holds by id; without one, only detached holds
   /// are found by id.
@@ -131,7 +166,10 @@ class LockTable {
 
   /// Frees `name` if `owner` holds it, and grants it to the longest waiters that fit.
   /// Returns the freed holder; nullopt (and changes nothing) when `owner` does not hold `name`.
-  std::optional<Holder> release(const std::string& name, OwnerId owner, TimePoint now);
+  /// With a positive `delay` (a release without the holder's consent), the freed slot is
+  /// granted to nobody before now + delay: a lock-delay (see the file comment).
+  std::optional<Holder> release(const std::string& name, OwnerId owner, TimePoint now,
+                                Clock::duration delay = Clock::duration::zero());
 
   /// Frees the hold with this id, whatever its kind, as release() does.
   std::optional<Held> release(const LockId& id, TimePoint now);
@@ -144,9 +182,16 @@ class LockTable {
   bool renew(const LockId& id, std::optional<TimePoint> expires);
 
   /// Puts back a detached hold saved before a restart, with its own token, ahead of any
-  /// request. Returns false when it does not fit (its name is full or has another limit,
-  /// or its id is taken). O(1): restoring n holds costs O(n).
+  /// request; later tokens are above it. Returns false when it does not fit (its name is
+  /// full or has another limit, or its id is taken). O(1): restoring n holds costs O(n).
   bool restore(const std::string& name, std::size_t limit, Holder holder);
+
+  /// Makes every later token greater than `token` (one handed out before a restart).
+  void raise_tokens_above(Token token);
+
+  /// Whether `token` may be shown to clients (TokenSource::durable): `.locks` and the HTTP
+  /// records show the tokens of other holds as null.
+  [[nodiscard]] bool token_durable(Token token) const { return !tokens_.durable || tokens_.durable(token); }
 
   /// Withdraws `owner`'s queued request for `name` without running its completion
   /// (its connection ended while waiting). Returns false when it was not waiting.
@@ -157,25 +202,28 @@ class LockTable {
   [[nodiscard]] std::vector<LockId> leases_ending_by(TimePoint now) const;
 
   /// Completes, with Outcome::timed_out, every wait whose deadline is at or before `now`,
-  /// and frees every detached hold whose lease ended by then (granting its waiters).
-  /// Returns the holds freed that way.
+  /// frees every detached hold whose lease ended by then and ends every lock-delay that
+  /// ended by then (granting their waiters). Returns the holds freed (not the delays).
   std::vector<Held> expire(TimePoint now);
 
-  /// The server is going away: every waiter completes with Outcome::unavailable, and from
-  /// now on nothing is granted (acquire() answers unavailable; a release hands nothing on).
+  /// The server is going away: every waiter completes with Outcome::unavailable, every
+  /// lock-delay ends, and from now on nothing is granted (acquire() answers unavailable; a
+  /// release hands nothing on and leaves no delay).
   void shut_down();
   [[nodiscard]] bool is_shut_down() const { return shut_down_; }
 
   /// Counts every change of holders, waiters or leases: equal values mean an unchanged table.
   [[nodiscard]] std::uint64_t version() const { return version_; }
 
-  /// The earliest wait deadline or lease end; the owner of the table arms one timer for it.
+  /// The earliest wait deadline, lease end or delay end; the owner of the table arms one
+  /// timer for it.
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
-  /// Number of names currently held.
+  /// Number of names currently held (a name kept only by a lock-delay is not).
   [[nodiscard]] std::size_t held_count() const { return held_count_; }
 
-  /// Number of holds of this kind, over all names (a semaphore counts each holder).
+  /// Number of holds of this kind, over all names (a semaphore counts each holder);
+  /// Kind::delay: the lock-delays running.
   [[nodiscard]] std::size_t holder_count(Kind kind) const { return holder_counts_[static_cast<int>(kind)]; }
 
   /// Number of requests queued on all names.
@@ -184,35 +232,47 @@ class LockTable {
   /// The holders of `name` (empty when it is free).
   [[nodiscard]] const std::vector<Holder>& holders(const std::string& name) const;
 
+  /// The lock-delays keeping slots of `name`, earliest end first.
+  [[nodiscard]] const std::vector<Holder>& delays(const std::string& name) const;
+
   /// Number of requests queued for `name`.
   [[nodiscard]] std::size_t waiters(const std::string& name) const;
 
-  /// Called with one name in use: its holders in grant order and the number of waiters.
+  /// Called with one name in use: its holders in grant order, its lock-delays and the
+  /// number of waiters.
   using NameVisitor = std::function<void(const std::string& name, std::size_t limit,
-                                         const std::vector<Holder>& holders, std::size_t waiters)>;
-  /// Calls `visit` for every name held or awaited (only `name`, when given), sorted by
-  /// name, without copying anything (`.locks` with tens of thousands of names).
+                                         const std::vector<Holder>& holders, const std::vector<Holder>& delays,
+                                         std::size_t waiters)>;
+  /// Calls `visit` for every name held, delayed or awaited (only `name`, when given), sorted
+  /// by name, without copying anything (`.locks` with tens of thousands of names).
   void visit(const std::optional<std::string>& name, const NameVisitor& visit) const;
 
-  /// Every name held or awaited (only `name`, when given), sorted by name.
+  /// Every name held, delayed or awaited (only `name`, when given), sorted by name.
   [[nodiscard]] std::vector<NameState> snapshot(const std::optional<std::string>& name = std::nullopt) const;
 
  private:
   using DeadlineIndex = std::multimap<TimePoint, std::pair<std::string, OwnerId>>;
   using LeaseIndex = std::multimap<TimePoint, LockId>;
+  /// Lock-delays by when they end, to the name they keep.
+  using DelayIndex = std::multimap<TimePoint, std::string>;
 
   struct Waiter {
     Holder holder;
     Completion done;
     DeadlineIndex::iterator deadline;
     std::optional<Clock::duration> ttl;  ///< detached: the lease to start at the grant
+    bool shows_token = false;            ///< the grant needs a durable token
   };
 
-  /// Everything known about one name; erased as soon as nobody holds or awaits it.
+  /// Everything known about one name; erased as soon as nobody holds, awaits or delays it.
   struct Entry {
     std::size_t limit = 1;        ///< set by the request that brought the name into use
-    std::vector<Holder> holders;  ///< at most `limit`
+    std::vector<Holder> holders;  ///< with the delays, at most `limit`
+    std::vector<Holder> delays;   ///< lock-delays keeping slots, earliest end first
     std::list<Waiter> waiters;    ///< first come, first served (a list: nothing allocated while empty)
+
+    /// Whether another holder fits: delays keep their slots.
+    [[nodiscard]] bool has_room() const { return holders.size() + delays.size() < limit; }
   };
   using Entries = std::unordered_map<std::string, Entry>;
 
@@ -228,12 +288,20 @@ class LockTable {
   /// Runs the queued completions, unless a completion further up the stack already does
   /// (then that one runs them): so completions never nest, whatever they call.
   void drain();
-  /// Frees `holder` of `it` and (unless shut down) grants the longest waiters that fit,
-  /// queueing their completions. Returns the freed holder.
-  Holder free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now);
-  /// Makes `holder` a holder of `name` now, with a fresh token and its lease; returns the token.
-  Token grant(const std::string& name, Entry& entry, Holder holder, std::optional<Clock::duration> ttl,
-              TimePoint now);
+  /// Frees `holder` of `it` (leaving a lock-delay in its slot until now + delay, when
+  /// positive) and (unless shut down) grants the longest waiters that fit, queueing their
+  /// completions. Returns the freed holder.
+  Holder free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now,
+                     Clock::duration delay = Clock::duration::zero());
+  /// Grants the longest waiters of `it` that fit (unless shut down), queueing their
+  /// completions, and erases the name if it is left idle.
+  void hand_on(Entries::iterator it, TimePoint now);
+  /// Makes `holder` a holder of `name` now, with a fresh token and its lease; returns the
+  /// token, or nullopt (and holds nothing) when the token would be shown and is not durable.
+  std::optional<Token> grant(const std::string& name, Entry& entry, Holder holder,
+                             std::optional<Clock::duration> ttl, bool shows_token, TimePoint now);
+  /// The next token, from the source or the table's own counter.
+  Token next_token();
   /// Adds `holder` to `entry` and to the id and lease indexes.
   void add_holder(const std::string& name, Entry& entry, Holder holder);
   /// The hold with this id and its name's entry, or a null holder: detached holds through
@@ -242,22 +310,26 @@ class LockTable {
   [[nodiscard]] std::pair<Entries::iterator, std::vector<Holder>::iterator> locate(const LockId& id);
   /// Removes the lease of `holder` from the lease index, if it has one.
   void drop_lease(const Holder& holder);
-  /// Erases `name` when it is neither held nor awaited.
+  /// Erases `name` when it is neither held, delayed nor awaited.
   void erase_if_idle(Entries::iterator it);
   static NameState describe(const std::string& name, const Entry& entry);
 
-  TokenSource next_token_;
+  TokenSource tokens_;
+  /// The last token counted when `tokens_` has no `next`.
+  Token last_token_ = 0;
   OwnerName owner_name_;
   Entries entries_;
   DeadlineIndex deadlines_;
   /// Detached holds with a lease, by when it ends.
   LeaseIndex leases_;
+  /// Lock-delays, by when they end.
+  DelayIndex delays_;
   /// Detached holds by id, to the name they hold: they are addressed by id all the time.
   /// A connection hold is found through its owner instead (OwnerName): an index entry
   /// would cost each held connection about 70 bytes.
   std::unordered_map<LockId, std::string> detached_ids_;
   std::size_t held_count_ = 0;
-  std::size_t holder_counts_[2] = {0, 0};
+  std::size_t holder_counts_[3] = {0, 0, 0};
   /// Completions waiting for the outermost call to run them (see drain()).
   std::vector<Pending> pending_;
   bool draining_ = false;

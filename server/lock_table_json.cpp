@@ -18,7 +18,12 @@ nlohmann::ordered_json optional_time(const std::optional<LockTable::TimePoint>& 
 }  // namespace
 
 const char* kind_name(LockTable::Kind kind) {
-  return kind == LockTable::Kind::detached ? "detached" : "connection";
+  switch (kind) {
+    case LockTable::Kind::connection: return "connection";
+    case LockTable::Kind::detached: return "detached";
+    case LockTable::Kind::delay: return "delay";
+  }
+  return "connection";
 }
 
 namespace {
@@ -90,46 +95,58 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
   std::string out;
   // Room for every holder and the suffix, so that the string never grows by copying itself.
   out.reserve(prefix.size() + suffix.size() + 64 + table.holder_count(LockTable::Kind::connection) * 320 +
-              table.holder_count(LockTable::Kind::detached) * 360);
+              (table.holder_count(LockTable::Kind::detached) + table.holder_count(LockTable::Kind::delay)) * 360);
   out.append(prefix).append(R"({"locks":[)");
   bool first_name = true;
   Rfc3339Writer times;
+  const auto append_holder = [&](const LockTable::Holder& holder) {
+    if (show_ids) {
+      out.append(R"({"id":")");
+      holder.id.append_to(out);
+      out.append(R"(",)");
+    } else {
+      out.push_back('{');
+    }
+    out.append(R"("kind":")").append(kind_name(holder.kind)).append(R"(","client_id":)");
+    append_json_string(out, holder.client_id);
+    out.append(R"(,"peer":)");
+    append_json_string(out, holder.peer);
+    out.append(R"(,"since":")");
+    times.append(out, clocks.wall(holder.since));
+    fmt::format_to(std::back_inserter(out), R"(","held_seconds":{},"token":)", clocks.seconds_since(holder.since));
+    // A token no durable mark covers yet may be handed out again after a crash: not shown.
+    if (table.token_durable(holder.token)) {
+      fmt::format_to(std::back_inserter(out), "{}", holder.token);
+    } else {
+      out.append("null");
+    }
+    out.append(R"(,"reason":)");
+    append_json_string(out, holder.reason);
+    out.append(R"(,"expires":)");
+    if (holder.expires) {
+      out.push_back('"');
+      times.append(out, clocks.wall(*holder.expires));
+      out.push_back('"');
+    } else {
+      out.append("null");
+    }
+    out.push_back('}');
+  };
   table.visit(only, [&](const std::string& name, std::size_t limit, const std::vector<LockTable::Holder>& holders,
-                        std::size_t waiters) {
+                        const std::vector<LockTable::Holder>& delays, std::size_t waiters) {
     if (!first_name) out.push_back(',');
     first_name = false;
     out.append(R"({"name":)");
     append_json_string(out, name);
     fmt::format_to(std::back_inserter(out), R"(,"limit":{},"holders":[)", limit);
     bool first_holder = true;
-    for (const auto& holder : holders) {
-      if (!first_holder) out.push_back(',');
-      first_holder = false;
-      if (show_ids) {
-        out.append(R"({"id":")");
-        holder.id.append_to(out);
-        out.append(R"(",)");
-      } else {
-        out.push_back('{');
+    // The holders, then the lock-delays keeping slots: every slot taken, one entry each.
+    for (const auto* list : {&holders, &delays}) {
+      for (const auto& holder : *list) {
+        if (!first_holder) out.push_back(',');
+        first_holder = false;
+        append_holder(holder);
       }
-      out.append(R"("kind":")").append(kind_name(holder.kind)).append(R"(","client_id":)");
-      append_json_string(out, holder.client_id);
-      out.append(R"(,"peer":)");
-      append_json_string(out, holder.peer);
-      out.append(R"(,"since":")");
-      times.append(out, clocks.wall(holder.since));
-      fmt::format_to(std::back_inserter(out), R"(","held_seconds":{},"token":{},"reason":)",
-                     clocks.seconds_since(holder.since), holder.token);
-      append_json_string(out, holder.reason);
-      out.append(R"(,"expires":)");
-      if (holder.expires) {
-        out.push_back('"');
-        times.append(out, clocks.wall(*holder.expires));
-        out.push_back('"');
-      } else {
-        out.append("null");
-      }
-      out.push_back('}');
     }
     fmt::format_to(std::back_inserter(out), R"(],"waiters":{}}})", waiters);
   });
@@ -139,7 +156,7 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
 
 nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, const LockTable::Holder& holder,
                                    const std::vector<LockTable::Holder>& waiters, const ClockReadings& clocks,
-                                   bool show_id) {
+                                   bool show_id, bool show_token) {
   nlohmann::ordered_json queue = nlohmann::ordered_json::array();
   for (const auto& waiter : waiters) {
     queue.push_back({{"who", waiter.client_id},
@@ -154,7 +171,7 @@ nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, c
       {"who", holder.client_id},
       {"createdAt", format_rfc3339(clocks.wall(holder.since))},
       {"kind", kind_name(holder.kind)},
-      {"token", holder.token},
+      {"token", show_token ? nlohmann::ordered_json(holder.token) : nlohmann::ordered_json(nullptr)},
       {"reason", holder.reason},
       {"peer", holder.peer},
       {"expiresAt", optional_time(holder.expires, clocks)},

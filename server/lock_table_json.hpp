@@ -28,8 +28,10 @@ struct ClockReadings {
 
 /// `prefix` then {"locks":[{"name","limit","holders":[{"id","kind","client_id","peer","since",
 /// "held_seconds","token","reason","expires"}],"waiters"}]} for every name in use (only
-/// `only`, when given). Times are RFC 3339 UTC. Bytes that are not UTF-8 (never in names,
-/// possible in reasons) are replaced, so the line is always valid JSON.
+/// `only`, when given). The holders are followed by the name's lock-delays, of kind
+/// "delay" (see docs/PROTOCOL.md). A token the table does not call durable is null. Times
+/// are RFC 3339 UTC. Bytes that are not UTF-8 (never in names, possible in reasons) are
+/// replaced, so the line is always valid JSON.
 ///
 /// Written straight into one string rather than through a JSON tree: `.locks` with 19,000
 /// holders must answer within milliseconds. Every value is a number, a fixed word, a
@@ -44,13 +46,15 @@ struct ClockReadings {
                                         bool show_ids = true, std::string_view suffix = {});
 
 /// One HTTP lock record: Tracker's id, service, who, createdAt, then ours (see docs/HTTP-API.md).
-/// `show_id` false leaves "id" out (for readers without the admin token).
+/// `show_id` false leaves "id" out (for readers without the admin token); `show_token`
+/// false makes "token" null (a token that is not durable: LockTable::token_durable).
 [[nodiscard]] nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit,
                                                  const LockTable::Holder& holder,
                                                  const std::vector<LockTable::Holder>& waiters,
-                                                 const ClockReadings& clocks, bool show_id = true);
+                                                 const ClockReadings& clocks, bool show_id = true,
+                                                 bool show_token = true);
 
-/// "connection" or "detached".
+/// "connection", "detached" or "delay".
 [[nodiscard]] const char* kind_name(LockTable::Kind kind);
 
 /// RFC 3339 UTC with milliseconds, e.g. 2026-11-23T10:00:00.123Z.

@@ -60,20 +60,24 @@ void RequestHandler::handle_line(Connection& connection, std::string_view line) 
 void RequestHandler::connection_ended(Connection& connection, std::error_code error) {
   switch (connection.lock_state()) {
     case LockState::holding:
+      // The server gives up on the holder (it did not end the connection): the lock is taken
+      // without its consent, and the lock-delay follows.
       if (error == asio::error::timed_out) {
         // Keepalive probes or a write went unanswered: the holder's machine is gone.
         ++stats_.reaped_holder_count;
         spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
                      error.message());
-      } else if (error == Connection::answers_not_read()) {
+        return free_lock(connection, false);
+      }
+      if (error == Connection::answers_not_read()) {
         ++stats_.reaped_holder_count;
         spdlog::warn("lock '{}' lost by {}: it takes no answers (none written for {} ms)", connection.lock_name(),
                      connection.peer(), config_.write_timeout.count());
-      } else {
-        spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
-                     connection.peer());
+        return free_lock(connection, false);
       }
-      return free_lock(connection);
+      spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
+                   connection.peer());
+      return free_lock(connection, true);
     case LockState::waiting:
       locks_.cancel_wait(connection.lock_name(), connection.id());
       spdlog::info("wait for '{}' by {} withdrawn: connection ended", connection.lock_name(), connection.peer());
@@ -83,8 +87,8 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
   }
 }
 
-void RequestHandler::free_lock(Connection& connection) {
-  locks_.release_connection_hold(connection.lock_name(), connection.id());
+void RequestHandler::free_lock(Connection& connection, bool consented) {
+  locks_.release_connection_hold(connection.lock_name(), connection.id(), consented);
   connection.clear_lock();
 }
 
@@ -101,7 +105,7 @@ void RequestHandler::revoke(Connection& connection, std::string_view reason) {
   const std::string name = connection.lock_name();
   connection.clear_lock();
   connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
-  locks_.release_connection_hold(name, connection.id());
+  locks_.release_connection_hold(name, connection.id(), false);
 }
 
 void RequestHandler::lock(Connection& connection, const Request& request) {
@@ -132,7 +136,10 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
                                   deadline,
                                   id,
                                   options.detached ? LockTable::Kind::detached : LockTable::Kind::connection,
-                                  ttl};
+                                  ttl,
+                                  // `ok,token:N`, and a detached lock's token (saved, listed): a
+                                  // token the client sees must be durable.
+                                  options.fencing || options.detached};
 
   // Runs now, or later from another connection's release or from the deadline timer.
   // It keeps the connection alive until then; an ended connection cancels its wait.
@@ -166,6 +173,8 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
         self->clear_lock();
         return self->answer(answer::limit_mismatch, Then::close);
       case LockTable::Outcome::failed:
+        spdlog::warn("lock '{}' not granted to {} ({}): the server cannot persist it (the lock or its fencing token)",
+                     name, self->peer(), client_id);
         self->clear_lock();
         return self->answer(answer::state_write_failed, Then::close);
       case LockTable::Outcome::unavailable:  // the server is shutting down: nothing is granted
@@ -182,7 +191,7 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
 void RequestHandler::release(Connection& connection, const Request&) {
   // Free the lock before answering: whoever reads `released` may rely on it being free.
   spdlog::info("lock '{}' released by {}", connection.lock_name(), connection.peer());
-  free_lock(connection);
+  free_lock(connection, true);
   connection.answer(answer::released, Then::close);
 }
 

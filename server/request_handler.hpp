@@ -47,8 +47,9 @@ class RequestHandler {
   void locks(Connection& connection, const Request& request);
   void server_shutdown(Connection& connection, const Request& request);
 
-  /// Frees the lock `connection` holds, handing it to the next waiter.
-  void free_lock(Connection& connection);
+  /// Frees the lock `connection` holds, handing it to the next waiter; `consented` false
+  /// (the server gave up on the holder) leaves the lock-delay first.
+  void free_lock(Connection& connection, bool consented);
 
   /// The commands `connection` may send at its current stage.
   [[nodiscard]] const CommandTable& commands_for(const Connection& connection) const;

@@ -49,7 +49,9 @@ Server::Server(ServerConfig config)
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       tokens_(state_file(config_, "fencing-token")),
       store_(state_file(config_, "locks.sqlite3")),
-      locks_([this] { return tokens_.next(); }),
+      locks_(LockTable::TokenSource{[this] { return tokens_.next(); },
+                                    [this](LockTable::Token token) { return tokens_.covers(token); },
+                                    [this](LockTable::Token token) { tokens_.raise_above(token); }}),
       service_(io_, locks_, store_, stats_),
       connections_(io_),
       handler_(service_, stats_, connections_, config_, [this] { shut_down(); }),
@@ -91,6 +93,7 @@ Server::Server(ServerConfig config)
     if (!connection || connection->lock_state() == Connection::LockState::none) return nullptr;
     return &connection->lock_name();
   });
+  service_.set_lock_delay(config_.lock_delay);
   service_.on_revoke([this](LockTable::OwnerId owner, std::string_view reason) {
     Connection* connection = connections_.find(owner);
     if (!connection || connection->lock_state() != Connection::LockState::holding) return false;

@@ -46,6 +46,10 @@ struct ServerConfig {
   TcpKeepalive tcp_keepalive;
   /// A holder that sends no line for this long loses its lock; 0 disables (the default).
   std::chrono::milliseconds holder_timeout{0};
+  /// After the server takes a connection's lock away without its consent (holder timeout,
+  /// peer unreachable, answers not read, a forced release), nobody is granted that slot
+  /// for this long; 0: granted at once (the default, as tcpnetlock; see docs/PROTOCOL.md).
+  std::chrono::milliseconds lock_delay{0};
   /// Where state that must survive a restart is kept (detached locks, the fencing token
   /// mark); empty: none.
   std::string state_dir;

@@ -71,6 +71,8 @@ std::string read_token(const std::string& file) {
 
 constexpr DurationRange first_line_range{true, 0.01, 86400};
 constexpr DurationRange holder_range{true, 0.01, 86400.0 * 365};
+/// Up to an hour: a delay is for a command to stop, and every forced release pays it.
+constexpr DurationRange lock_delay_range{true, 0.01, 3600};
 constexpr DurationRange http_request_range{false, 0.01, 3600};
 constexpr DurationRange http_idle_range{false, 0.01, 86400};
 constexpr DurationRange http_write_range{false, 0.01, 3600};
@@ -114,6 +116,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   ServerConfig& config = options.config;
   std::string first_line_timeout = "30";
   std::string holder_timeout = "0";
+  std::string lock_delay = "0";
   std::string write_timeout = "10";
   std::string http_request_timeout = "5";
   std::string http_idle_timeout = "30";
@@ -152,6 +155,13 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "A holder that sends no line for this many seconds loses its lock (0: never)")
       ->capture_default_str()
       ->check(duration(holder_range))
+      ->type_name("SECONDS");
+  app.add_option("--lock-delay", lock_delay,
+                 "After the server takes a lock away without its holder's consent (holder timeout, peer "
+                 "unreachable, answers not read, forced release), grant it to nobody for this many seconds, so "
+                 "that what the old holder runs can stop (0: at once)")
+      ->capture_default_str()
+      ->check(duration(lock_delay_range))
       ->type_name("SECONDS");
   app.add_option("--state-dir", config.state_dir,
                  "Directory for state that survives restarts and crashes: detached locks and the fencing "
@@ -215,6 +225,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   // Validated above.
   config.first_line_timeout = to_milliseconds(*seconds_value(first_line_timeout));
   config.holder_timeout = to_milliseconds(*seconds_value(holder_timeout));
+  config.lock_delay = to_milliseconds(*seconds_value(lock_delay));
   config.write_timeout = to_milliseconds(*seconds_value(write_timeout));
   config.http_request_timeout = to_milliseconds(*seconds_value(http_request_timeout));
   config.http_idle_timeout = to_milliseconds(*seconds_value(http_idle_timeout));

@@ -156,6 +156,12 @@ TokenGenerator::Token TokenGenerator::next() {
   return last_;
 }
 
+void TokenGenerator::raise_above(Token token) {
+  if (token <= last_) return;
+  last_ = token;
+  if (!state_file_.empty() && last_ > persisted_) try_persist(last_ + reservation_block);
+}
+
 bool TokenGenerator::try_persist(Token mark) {
   if (retry_at_ != 0 && clock_() < retry_at_) return false;
   try {

@@ -14,6 +14,12 @@
 // disk (on any filesystem that overwrites in place: ext4, XFS, tmpfs) still keeps the
 // guarantee. A file in the old one-number format is read, and replaced (by an fsynced
 // rename) at the first write.
+//
+// When the mark cannot be written (a full disk at the first write of a new or old-format
+// file, a filesystem that cannot overwrite in place), tokens still rise with the clock,
+// but a server started after a crash on a clock stepped back could hand them out again:
+// covers() tells which tokens a durable mark is above, and the lock table refuses every
+// grant whose token a client would see unless it is covered.
 #pragma once
 
 #include <array>
@@ -53,7 +59,16 @@ class TokenGenerator {
   Token next();
 
   /// Whether the persisted mark is above every token handed out so far.
-  [[nodiscard]] bool mark_persisted() const { return state_file_.empty() || last_ <= persisted_; }
+  [[nodiscard]] bool mark_persisted() const { return covers(last_); }
+
+  /// Whether `token` is at or below the persisted mark, so that no server started later,
+  /// whatever its clock, hands out a token at or below it. Without a state file, always
+  /// (tokens are then only as good as the clock, as documented). Once true, stays true.
+  [[nodiscard]] bool covers(Token token) const { return state_file_.empty() || token <= persisted_; }
+
+  /// Makes every later token greater than `token` (one handed out by an earlier server, e.g.
+  /// a restored lock's), persisting a mark above it now if it can.
+  void raise_above(Token token);
 
   /// The real clock.
   static Token wall_clock_microseconds();

@@ -234,7 +234,8 @@ TEST_CASE("20,000 saved detached locks are all held again after a restart", "[re
   const std::string sql =
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(count) +
       ") INSERT INTO detached_locks SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'saved-' || i, 'ci', '', "
-      "'127.0.0.1:1', 1, 1000 + i, " + std::to_string(now_ms) + ", " + std::to_string(now_ms + 3'600'000) + " FROM n;";
+      "'127.0.0.1:1', 1, 1000 + i, " + std::to_string(now_ms) + ", " + std::to_string(now_ms + 3'600'000) +
+      ", NULL, NULL FROM n;";
   auto sqlite = tnl::test::ChildProcess::start({"sqlite3", (state.path() / "locks.sqlite3").string(), sql});
   const auto inserted = sqlite.wait_for_exit(60s);
   REQUIRE(inserted);

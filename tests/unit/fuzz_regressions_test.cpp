@@ -35,7 +35,9 @@ void write_rows(const std::filesystem::path& file, const std::vector<std::string
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
   for (const auto& row : rows) {
-    const std::string sql = "INSERT INTO detached_locks VALUES (" + row + ")";
+    // The boot clock's columns (boot_id, expires_boot_ms) stay NULL: the wall clock's lease.
+    const std::string sql = "INSERT INTO detached_locks (id, name, who, reason, peer, lock_limit, token, created_ms, "
+                            "expires_ms) VALUES (" + row + ")";
     CHECK(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
   }
   sqlite3_close(db);

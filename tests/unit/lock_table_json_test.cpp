@@ -124,3 +124,62 @@ TEST_CASE("quotes, backslashes and control bytes in a holder's text are escaped"
   CHECK(nlohmann::json::parse(tnl::locks_to_json(table, std::string("z"), tnl::ClockReadings{})) ==
         nlohmann::json::parse(R"({"locks":[]})"));
 }
+
+TEST_CASE(".locks JSON lists a lock-delay after the holders, as a holder of kind delay", "[locks-json][lock_delay]") {
+  tnl::LockTable table;
+  const tnl::LockTable::TimePoint t0{};
+  table.acquire({"sem", 1, "ci-1", "10.0.0.1:1", "build", 2, std::nullopt, {0, 1}, tnl::LockTable::Kind::connection,
+                 std::nullopt},
+                t0, [](auto, auto) {});
+  table.acquire({"sem", 2, "ci-2", "10.0.0.2:2", "", 2, std::nullopt, {0, 2}, tnl::LockTable::Kind::connection,
+                 std::nullopt},
+                t0, [](auto, auto) {});
+  table.acquire({"sem", 3, "ci-3", "10.0.0.3:3", "", 2, t0 + 60s, {0, 3}, tnl::LockTable::Kind::connection,
+                 std::nullopt},
+                t0, [](auto, auto) {});
+  const auto revoked_token = table.holders("sem").at(0).token;
+  table.release("sem", 1, t0 + 10s, 15s);  // taken from ci-1: 15 s of lock-delay
+  const auto wall_now = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
+  const tnl::ClockReadings clocks{t0 + 12s, wall_now};
+  const auto json = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, clocks));
+  const auto& lock = json.at("locks").at(0);
+  CHECK(lock.at("waiters") == 1);
+  const auto& holders = lock.at("holders");
+  REQUIRE(holders.size() == 2);
+  CHECK(holders[0].at("kind") == "connection");
+  CHECK(holders[0].at("client_id") == "ci-2");
+  const auto& delay = holders[1];
+  CHECK(delay.at("kind") == "delay");
+  CHECK(delay.at("client_id") == "ci-1");
+  CHECK(delay.at("peer") == "10.0.0.1:1");
+  CHECK(delay.at("reason") == "build");
+  CHECK(delay.at("token") == revoked_token);
+  CHECK(delay.at("since") == tnl::format_rfc3339(wall_now - 2s));  // when the delay began
+  CHECK(delay.at("held_seconds").get<double>() == Approx(2.0));
+  CHECK(delay.at("expires") == tnl::format_rfc3339(wall_now + 13s));  // when it ends
+
+  const auto record = tnl::lock_record("sem", 2, table.delays("sem").at(0), {}, clocks);
+  CHECK(record.at("kind") == "delay");
+  CHECK(record.at("expiresAt") == tnl::format_rfc3339(wall_now + 13s));
+}
+
+TEST_CASE("a token the table does not call durable is null in .locks and the HTTP record", "[locks-json][fencing]") {
+  tnl::LockTable::Token last = 0;
+  tnl::LockTable table(tnl::LockTable::TokenSource{[&] { return ++last; },
+                                                   [](tnl::LockTable::Token token) { return token <= 1; }, {}});
+  const tnl::LockTable::TimePoint t0{};
+  for (std::uint64_t owner : {1, 2}) {
+    table.acquire({"n" + std::to_string(owner), owner, "", "", "", 1, std::nullopt, {0, owner},
+                   tnl::LockTable::Kind::connection, std::nullopt},
+                  t0, [](auto, auto) {});
+  }
+  const tnl::ClockReadings clocks{t0, std::chrono::system_clock::time_point{} + 1'700'000'000'000ms};
+  for (const bool show_ids : {true, false}) {
+    const auto json = nlohmann::json::parse(tnl::locks_to_json(table, std::nullopt, clocks, {}, show_ids));
+    CHECK(json.at("locks").at(0).at("holders").at(0).at("token") == 1);
+    CHECK(json.at("locks").at(1).at("holders").at(0).at("token").is_null());
+  }
+  const auto& holder = table.holders("n2").at(0);
+  CHECK(tnl::lock_record("n2", 1, holder, {}, clocks, true, table.token_durable(holder.token)).at("token").is_null());
+  CHECK(tnl::lock_record("n2", 1, holder, {}, clocks).at("token") == 2);
+}

@@ -46,6 +46,7 @@ TEST_CASE("server options: the defaults", "[server_options]") {
   CHECK(config.port == 7654);
   CHECK(config.first_line_timeout == 30s);
   CHECK(config.holder_timeout == 0s);
+  CHECK(config.lock_delay == 0s);  // granted at once, as tcpnetlock (docs/PROTOCOL.md says why)
   CHECK(config.tcp_keepalive.idle == 10s);
   CHECK(config.tcp_keepalive.interval == 5s);
   CHECK(config.tcp_keepalive.count == 3);
@@ -68,7 +69,7 @@ TEST_CASE("server options: a repeated option takes its last value, as argparse d
                                  "--http", "off", "--http", "[::1]:0", "--max-line-length", "100",
                                  "--max-line-length", "200", "--http-request-timeout", "1", "--http-request-timeout",
                                  "2", "--http-max-connections", "9", "--http-max-connections", "10", "--debug",
-                                 "--debug", "--info", "--info"});
+                                 "--debug", "--info", "--info", "--lock-delay", "20", "--lock-delay", "1.5"});
   CHECK(config.port == 2);
   CHECK(config.listen == "127.0.0.1");
   CHECK(config.first_line_timeout == 250ms);
@@ -80,6 +81,7 @@ TEST_CASE("server options: a repeated option takes its last value, as argparse d
   CHECK(config.max_line_length == 200);
   CHECK(config.http_request_timeout == 2s);
   CHECK(config.http_max_connections == 10);
+  CHECK(config.lock_delay == 1500ms);
   const auto off = config_of({"--http", "127.0.0.1:1", "--http", "off"});
   CHECK(!off.http_enabled);
 }
@@ -104,7 +106,9 @@ TEST_CASE("server options: durations out of range are refused with the option's 
                          Case{"--http-request-timeout", "0"}, Case{"--http-request-timeout", "3601"},
                          Case{"--http-idle-timeout", "0"}, Case{"--http-idle-timeout", "-3"},
                          Case{"--http-write-timeout", "0"}, Case{"--http-write-timeout", "1e10"},
-                         Case{"--write-timeout", "0"}, Case{"--write-timeout", "86401"}}) {
+                         Case{"--write-timeout", "0"}, Case{"--write-timeout", "86401"},
+                         Case{"--lock-delay", "-1"}, Case{"--lock-delay", "0.001"}, Case{"--lock-delay", "3601"},
+                         Case{"--lock-delay", "nan"}, Case{"--lock-delay", "inf"}, Case{"--lock-delay", "15s"}}) {
     INFO(bad.option << " " << bad.value);
     const std::string error = error_of({bad.option, bad.value});
     CHECK(contains(error, bad.option));
@@ -113,20 +117,23 @@ TEST_CASE("server options: durations out of range are refused with the option's 
   // Values in range, including their bounds.
   const auto low = config_of({"--first-line-timeout", "0.01", "--holder-timeout", "0.01", "--http-request-timeout",
                               "0.01", "--http-idle-timeout", "0.01", "--http-write-timeout", "0.01",
-                              "--write-timeout", "0.01"});
+                              "--write-timeout", "0.01", "--lock-delay", "0.01"});
   CHECK(low.first_line_timeout == 10ms);
   CHECK(low.holder_timeout == 10ms);
   CHECK(low.http_request_timeout == 10ms);
   CHECK(low.http_idle_timeout == 10ms);
   CHECK(low.http_write_timeout == 10ms);
   CHECK(low.write_timeout == 10ms);
+  CHECK(low.lock_delay == 10ms);
   const auto high = config_of({"--first-line-timeout", "86400", "--holder-timeout", "31536000",
                                "--http-request-timeout", "3600", "--http-idle-timeout", "86400",
-                               "--http-write-timeout", "3600", "--write-timeout", "86400"});
+                               "--http-write-timeout", "3600", "--write-timeout", "86400", "--lock-delay", "3600"});
   CHECK(high.write_timeout == 86400s);
   CHECK(high.first_line_timeout == 86400s);
   CHECK(high.holder_timeout == 31536000s);
   CHECK(high.http_idle_timeout == 86400s);
+  CHECK(high.lock_delay == 3600s);
+  CHECK(config_of({"--lock-delay", "15", "--lock-delay", "0"}).lock_delay == 0s);
   CHECK(config_of({"--first-line-timeout", "0"}).first_line_timeout == 0s);
 }
 

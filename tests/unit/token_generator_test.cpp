@@ -8,6 +8,10 @@
 #include <optional>
 
 #include "process.hpp"
+#include <nlohmann/json.hpp>
+
+#include "lock_table.hpp"
+#include "lock_table_json.hpp"
 #include "token_generator.hpp"
 
 using tnl::TokenGenerator;
@@ -221,26 +225,114 @@ TEST_CASE("the largest mark accepted still leaves room to count on", "[tokens]")
   CHECK(tokens.next() == TokenGenerator::max_mark + 1);
 }
 
-// OPEN (issue 10, see the adversarial review): a fresh state directory on a full disk (or
-// an old-format file that cannot be replaced) keeps no mark, yet tokens are still handed
-// out, from the clock. After a crash, a restart whose clock reads earlier (a step back)
-// starts below them: a fenced resource that saw the old tokens refuses the new holder,
-// or worse, a holder with a reused token passes. Proposed: while mark_persisted() is
-// false, refuse grants whose token anyone sees (fencing:1, detached locks) with the
-// persist error, as detached locks already are on a full disk. Marked shouldfail until then.
-TEST_CASE("tokens handed out while no mark could be written stay below every token after a restart",
-          "[tokens][faults][adversarial][!shouldfail]") {
+// Issue 10 (adversarial review): a fresh state directory on a full disk (or an old-format
+// file that cannot be replaced) keeps no mark, yet tokens are still handed out, from the
+// clock. After a crash, a restart whose clock reads earlier (a step back) starts below
+// them: a fenced resource that saw the old tokens refuses the new holder, or worse, a
+// holder with a reused token passes. Such tokens cannot be made safe, so they are never
+// shown: covers() is false for them, and the lock table refuses every grant whose token a
+// client would see until the mark is written (see the next test). Every token covers()
+// vouched for stays below every token after a restart.
+TEST_CASE("tokens handed out while no mark could be written are not covered, covered ones stay below a restart's",
+          "[tokens][faults][adversarial]") {
   tnl::test::TempDir dir;
   const auto state = dir.path() / "fencing-token";
   TokenGenerator::Token clock = 1'000'000'000;
-  TokenGenerator::Token last = 0;
-  {
+  TokenGenerator::Token unwritten = 0;
+  TokenGenerator::Token covered = 0;
+  SECTION("the mark is never written before the crash") {
     FileSizeLimit full(0);
     TokenGenerator tokens(state, [&] { return clock; });
-    last = tokens.next();
-    REQUIRE_FALSE(tokens.mark_persisted());
+    unwritten = tokens.next();
+    CHECK_FALSE(tokens.mark_persisted());
+    CHECK_FALSE(tokens.covers(unwritten));
+    clock += TokenGenerator::retry_interval;  // retried: still full
+    CHECK_FALSE(tokens.covers(tokens.next()));
+  }
+  SECTION("the disk has room again before the crash") {
+    TokenGenerator::Token first = 0;
+    std::optional<TokenGenerator> tokens;
+    {
+      FileSizeLimit full(0);
+      tokens.emplace(state, [&] { return clock; });
+      first = tokens->next();
+      CHECK_FALSE(tokens->covers(first));
+    }
+    CHECK_FALSE(tokens->covers(tokens->next()));  // no write before the retry interval
+    clock += TokenGenerator::retry_interval;
+    covered = tokens->next();
+    CHECK(tokens->covers(covered));
+    CHECK(tokens->covers(first));  // a mark above it is on disk now: safe to show
   }
   clock = 1'000;  // kill -9, then a restart on a clock stepped back
   TokenGenerator restarted(state, [&] { return clock; });
-  CHECK(restarted.next() > last);
+  const auto after = restarted.next();
+  CHECK(after > covered);
+  CHECK(restarted.covers(after));
+  (void)unwritten;  // may be reused: it was never shown
+}
+
+TEST_CASE("a table on a generator that cannot write its mark refuses fencing and detached grants, shows no token",
+          "[tokens][faults][adversarial]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  TokenGenerator::Token clock = 1'000'000'000;
+  std::optional<TokenGenerator> tokens;
+  std::optional<tnl::LockTable> table;
+  const auto request = [](const std::string& name, tnl::LockTable::OwnerId owner, bool shows_token,
+                          tnl::LockTable::Kind kind = tnl::LockTable::Kind::connection) {
+    return tnl::LockTable::Request{name, owner, "", "", "", 1, std::nullopt, tnl::LockId{0x4000, 0x8000000000000000ULL | owner},
+                                   kind, std::nullopt, shows_token};
+  };
+  std::optional<tnl::LockTable::Outcome> fencing, detached, plain, later;
+  tnl::LockTable::Token plain_token = 0;
+  tnl::LockTable::Token later_token = 0;
+  {
+    FileSizeLimit full(0);
+    tokens.emplace(state, [&] { return clock; });
+    table.emplace(tnl::LockTable::TokenSource{[&] { return tokens->next(); },
+                                              [&](tnl::LockTable::Token t) { return tokens->covers(t); },
+                                              [&](tnl::LockTable::Token t) { tokens->raise_above(t); }});
+    table->acquire(request("f", 1, true), {}, [&](auto outcome, auto) { fencing = outcome; });
+    table->acquire(request("d", 2, false, tnl::LockTable::Kind::detached), {}, [&](auto outcome, auto) {
+      detached = outcome;
+    });
+    table->acquire(request("p", 3, false), {}, [&](auto outcome, auto token) {
+      plain = outcome;
+      plain_token = token;
+    });
+  }
+  CHECK(fencing == tnl::LockTable::Outcome::failed);
+  CHECK(detached == tnl::LockTable::Outcome::failed);
+  CHECK(plain == tnl::LockTable::Outcome::granted);  // connection locks work on a full disk
+  const tnl::ClockReadings clocks{};
+  auto listing = nlohmann::json::parse(tnl::locks_to_json(*table, std::nullopt, clocks));
+  REQUIRE(listing.at("locks").size() == 1);
+  CHECK(listing.at("locks")[0].at("holders")[0].at("token").is_null());
+  const auto& holder = table->holders("p").at(0);
+  CHECK(tnl::lock_record("p", 1, holder, {}, clocks, true, table->token_durable(holder.token)).at("token").is_null());
+
+  clock += TokenGenerator::retry_interval;  // room again, and time to retry
+  table->acquire(request("f", 4, true), {}, [&](auto outcome, auto token) {
+    later = outcome;
+    later_token = token;
+  });
+  CHECK(later == tnl::LockTable::Outcome::granted);
+  CHECK(later_token > plain_token);
+  listing = nlohmann::json::parse(tnl::locks_to_json(*table, std::nullopt, clocks));
+  for (const auto& lock : listing.at("locks")) CHECK(lock.at("holders")[0].at("token").is_number());
+}
+
+TEST_CASE("raising the generator above a restored token persists a mark above it", "[tokens]") {
+  tnl::test::TempDir dir;
+  const auto state = dir.path() / "fencing-token";
+  const TokenGenerator::Token clock = 1'000;
+  TokenGenerator tokens(state, [&] { return clock; });  // a fresh state directory
+  const TokenGenerator::Token restored = 5'000'000'000;  // saved by a server whose mark is gone
+  CHECK_FALSE(tokens.covers(restored));
+  tokens.raise_above(restored);
+  CHECK(tokens.covers(restored));  // shown again at once: the mark on disk is above it
+  CHECK(read_mark(state) > restored);
+  tokens.raise_above(7);  // lower: nothing changes
+  CHECK(tokens.next() == restored + 1);
 }

@@ -1,0 +1,119 @@
+// --lock-delay end to end (issue 10): after the server takes a lock away without its
+// holder's consent, nobody gets the name until the delay has passed, so that what the
+// old holder still runs (tcpnetlock_do's command, for up to its --kill-grace) stops
+// first. A release the holder chose hands the lock on at once, as always.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "http_client.hpp"
+#include "http_port.hpp"
+#include "line_client.hpp"
+#include "server_http_helpers.hpp"
+#include "server_process.hpp"
+#include "server_queries.hpp"
+
+using namespace tnl::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// The holders `.locks,name:NAME` lists (delays included).
+json holders_of(std::uint16_t port, const std::string& name) {
+  const auto locks = query_json(port, ".locks,name:" + name, "locks,");
+  REQUIRE(locks.at("locks").size() == 1);
+  return locks.at("locks")[0].at("holders");
+}
+
+/// Whether `.locks,name:NAME` shows `count` waiters, within a deadline.
+bool waiters_queued(std::uint16_t port, const std::string& name, int count) {
+  return wait_until([&] {
+    const auto locks = query_json(port, ".locks,name:" + name, "locks,");
+    return locks.at("locks").size() == 1 && locks.at("locks")[0].at("waiters") == count;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("after a holder timeout the waiter gets the lock only once the lock-delay has passed",
+          "[lock-delay][holder-timeout]") {
+  ServerProcess server({"--holder-timeout", "0.3", "--lock-delay", "4"});
+  const auto before_grant = Clock::now();
+  LineClient silent(server.port());
+  REQUIRE(silent.request("lock,name:job,client-id:old-holder,fencing:1").value_or("").rfind("ok,token:", 0) == 0);
+  LineClient waiter(server.port());
+  REQUIRE(waiter.send_line("lock,name:job,wait:60"));
+  REQUIRE(waiters_queued(server.port(), "job", 1));
+
+  REQUIRE(silent.read_line(5s) == "lost,holder timeout");
+  // During the delay: the slot shows as a holder of kind "delay", naming whose loss it
+  // follows and when it ends; a request that does not wait is not granted.
+  const auto holders = holders_of(server.port(), "job");
+  REQUIRE(holders.size() == 1);
+  CHECK(holders[0].at("kind") == "delay");
+  CHECK(holders[0].at("client_id") == "old-holder");
+  CHECK(holders[0].at("expires").is_string());
+  CHECK(LineClient(server.port()).request("lock,name:job") == "not-granted");
+  CHECK(stats(server.port()).at("lock_count") == 0);  // nobody holds it
+
+  REQUIRE(waiter.read_line(15s) == "ok");
+  // The grant came at least holder timeout + delay after the holder's own grant.
+  CHECK(Clock::now() - before_grant >= 4300ms);
+  const auto after = holders_of(server.port(), "job");
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].at("kind") == "connection");
+}
+
+TEST_CASE("a release, or a connection the holder closes, hands the lock on at once despite --lock-delay",
+          "[lock-delay]") {
+  ServerProcess server({"--lock-delay", "30"});
+  LineClient holder(server.port());
+  REQUIRE(holder.request("lock,name:job") == "ok");
+  LineClient waiter(server.port());
+  REQUIRE(waiter.send_line("lock,name:job,wait:60"));
+  REQUIRE(waiters_queued(server.port(), "job", 1));
+  CHECK(holder.request("release") == "released");
+  CHECK(waiter.read_line(10s) == "ok");  // a delay would have taken 30 s
+
+  LineClient next(server.port());
+  REQUIRE(next.send_line("lock,name:job,wait:60"));
+  REQUIRE(waiters_queued(server.port(), "job", 1));
+  waiter.close();
+  CHECK(next.read_line(10s) == "ok");
+  CHECK(holders_of(server.port(), "job").size() == 1);
+}
+
+TEST_CASE("a forced release over HTTP leaves the lock-delay too, and the HTTP list shows it",
+          "[lock-delay][http]") {
+  HttpServerProcess server({"--lock-delay", "4"});
+  const HttpClient http(server.http_port());
+  LineClient holder(server.port());
+  REQUIRE(holder.request("lock,name:deploy,client-id:stuck") == "ok");
+  LineClient waiter(server.port());
+  REQUIRE(waiter.send_line("lock,name:deploy,wait:60"));
+  REQUIRE(waiters_queued(server.port(), "deploy", 1));
+  const auto records = records_of(http, "deploy");
+  REQUIRE(records.size() == 1);
+  const std::string id = records[0].at("id");
+
+  const auto before_release = Clock::now();
+  REQUIRE_STATUS(http.del(api + "/lock/" + id), 200);
+  CHECK(holder.read_line(5s) == "lost,released by admin");
+  const auto delayed = records_of(http, "deploy");
+  REQUIRE(delayed.size() == 1);
+  CHECK(delayed[0].at("kind") == "delay");
+  CHECK(delayed[0].at("who") == "stuck");
+  CHECK(delayed[0].at("expiresAt").is_string());
+  CHECK(list(http).at("total") == 1);
+  // A delay is no lock: it cannot be fetched or released by the id of the hold it follows.
+  CHECK_STATUS(http.get(api + "/lock/" + id), 404);
+  CHECK_STATUS(http.del(api + "/lock/" + id), 404);
+  CHECK_STATUS(http.post(api + "/lock", json{{"service", "deploy"}, {"who", "other"}}), 409);
+
+  REQUIRE(waiter.read_line(15s) == "ok");
+  CHECK(Clock::now() - before_release >= 4s);
+}
