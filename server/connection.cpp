@@ -109,14 +109,12 @@ void Connection::stage_deadline_passed() {
 
 void Connection::shut_down() {
   if (ended_) return;
-  if (closing_) {
-    // Already on its way out (e.g. a long `.locks` to a slow reader): no longer than the
-    // linger time from now, so that shutdown is never held up by the write timeout.
-    const auto limit = Clock::now() + config_.linger_timeout;
-    if (limit < stage_deadline_) expect_by(limit);
-    return;
-  }
-  answer(answer::shutting_down, Then::close);
+  // Told (unless already on its way out, e.g. with a long `.locks` to a slow reader), then
+  // gone within the linger time from now, however long its answers wait for the socket:
+  // shutdown is never held up by the write timeout.
+  const auto limit = Clock::now() + config_.linger_timeout;
+  if (!closing_) answer(answer::shutting_down, Then::close);
+  if (!ended_ && limit < stage_deadline_) expect_by(limit);
 }
 
 void Connection::answer(std::string_view line, Then then) {
@@ -300,9 +298,13 @@ void Connection::begin_close() {
   // A connection on its way out owns nothing: its lock is free for the next request now,
   // not when the client gets round to closing its end.
   handler_.connection_ended(*this, end_reason_);
-  // The last answers must be written within the write timeout (armed only if the socket
-  // does not take them at once), then the client has the linger time to close its end.
-  stage_deadline_ = no_deadline;
+  // The last answers must be written within the write timeout, then the client has the
+  // linger time to close its end. Answers already waiting for the socket keep the write
+  // deadline they have (dropping it would leave a client that never reads connected for
+  // good, and a shutdown waiting for it); otherwise it is armed only if the socket does not
+  // take them at once.
+  if (!waiting_to_write_) stage_deadline_ = no_deadline;
+  rearm();  // a holder timeout armed before no longer applies
 }
 
 void Connection::abort(std::error_code why) {
