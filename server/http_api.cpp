@@ -320,13 +320,15 @@ HttpResponse HttpApi::list_locks(const HttpRequest& request, const Match&) {
     only = *service;
   }
 
-  // Sorted by name, then in grant order (the order holders are kept in).
+  // Sorted by name, then in grant order (the order holders are kept in); shared by every
+  // request while the table does not change.
   const bool with_ids = reveals_ids(request);
-  const auto names = locks_.table().snapshot(only);
+  const ClockReadings clocks;
+  const auto listing = listings_.listing(locks_.table(), only, clocks.steady_now);
+  const auto& names = *listing;
   std::size_t total = 0;
   for (const auto& state : names) total += state.holders.size();
   const std::size_t first = (*page - 1) * *per_page;
-  const ClockReadings clocks;
   json page_locks = json::array();
   std::size_t index = 0;
   for (const auto& state : names) {

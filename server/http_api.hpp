@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "lock_listing_cache.hpp"
 #include "lock_service.hpp"
 #include "server_stats.hpp"
 
@@ -114,6 +115,8 @@ class HttpApi {
   const ConnectionManager& connections_;
   const std::string admin_token_;
   const std::string status_page_;
+  /// What `list` pages through.
+  LockListingCache listings_;
   const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   bool ready_ = true;
 };

@@ -10,10 +10,10 @@
 // A table that keeps changing would still cost a build per reader, and a copy per reader
 // that does not read (each keeps its own version until the write timeout cuts it: 300 such
 // readers of 2,000 locks pinned 160 MB). So a change is not always acted on at once: a line
-// that was expensive to build is reused for `pacing` times as long as it took (listings
-// then take at most about a tenth of the event loop), and while the lines that readers
-// have not taken yet (older versions, kept alive only by them) exceed `unread_budget`, the
-// current ones are reused until they are max_age old. Either way a line is at most max_age
+// that was slow to build is reused for a while (ListingPacer: listings then take at most
+// about a tenth of the event loop), and while the lines that readers have not taken yet
+// (older versions, kept alive only by them) exceed `unread_budget`, the current ones are
+// reused until they are max_age old. Either way a line is at most max_age
 // behind the table, and what unread lines can pin is bounded by the budget plus one version
 // per max_age for as long as the write timeout lets a reader keep one.
 #pragma once
@@ -27,6 +27,7 @@
 #include <string>
 #include <utility>
 
+#include "listing_pacer.hpp"
 #include "lock_table.hpp"
 #include "lock_table_json.hpp"
 
@@ -35,14 +36,10 @@ namespace tnl {
 class LocksLineCache {
  public:
   /// How stale a shared line may be (its held_seconds, and, under load, its holders).
-  static constexpr std::chrono::seconds max_age{1};
+  static constexpr auto max_age = ListingPacer::max_age;
   /// Single-name lines kept at most between two changes (a bound on what a reader asking
   /// for many names can make us keep; past it they are built for each request).
   static constexpr std::size_t max_names = 4096;
-  /// A build that took at least this long makes the lines wait `pacing` times as long
-  /// before a change of the table is acted on; quicker builds are always fresh.
-  static constexpr std::chrono::milliseconds slow_build{1};
-  static constexpr int pacing = 10;
   /// Bytes of lines, besides the current ones, that readers may keep unread before a
   /// change of the table is acted on only once the current lines are max_age old.
   static constexpr std::size_t default_unread_budget = 16 * 1024 * 1024;
@@ -62,18 +59,12 @@ class LocksLineCache {
   /// Which listing: the name (empty: every name) and whether it shows ids.
   using Key = std::pair<std::string, bool>;
 
-  /// Whether the current lines must be dropped before answering at `now`.
-  [[nodiscard]] bool must_rebuild(const LockTable& table, LockTable::TimePoint now) const;
-
-  /// Lines built since the table was at version_, at most max_age ago (built_); dropped
-  /// together when either moves on. Readers still writing a dropped line keep it alive.
+  /// Lines built since the pacer's last restart; dropped together when it says so. Readers
+  /// still writing a dropped line keep it alive.
   std::map<Key, std::shared_ptr<const std::string>> lines_;
-  std::uint64_t version_ = 0;
-  LockTable::TimePoint built_{};
+  ListingPacer pacer_;
   /// Bytes of the lines in lines_.
   std::size_t kept_bytes_ = 0;
-  /// Time spent building the lines in lines_.
-  std::chrono::steady_clock::duration build_time_{};
   const std::size_t unread_budget_;
   /// Shared with every line's deleter, which may run after the cache is gone.
   std::shared_ptr<std::size_t> alive_bytes_ = std::make_shared<std::size_t>(0);
