@@ -51,8 +51,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
-  /// Answers a request that may have created, renewed or released a lock: its connection is
-  /// never evicted before the client has it (HttpConnectionManager).
+  /// Answers a request that created, renewed or released a lock: its connection is not
+  /// evicted while the client takes it (HttpConnection). Errors changed nothing: not set.
   bool changed_locks = false;
 };
 

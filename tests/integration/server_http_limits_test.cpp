@@ -2,11 +2,15 @@
 // The probes (/healthz, /readyz) must be answered promptly whatever other clients do.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <thread>
 
@@ -98,6 +102,58 @@ class RequestFlood {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> received_{0};
+};
+
+/// A client that pipelines `request` and never reads an answer: its receive buffer is made
+/// tiny before it connects (a later change would not shrink the window it offered), then it
+/// sends until the server stops reading (its answers fill our buffer and its own, so it
+/// waits to write): nothing goes through for 500 ms. Closed with the object.
+class DeafClient {
+ public:
+  explicit DeafClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    REQUIRE(fd_ >= 0);
+    const int small = 4096;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~DeafClient() { ::close(fd_); }
+  DeafClient(const DeafClient&) = delete;
+  DeafClient& operator=(const DeafClient&) = delete;
+
+  /// Pipelines `request` until the server stops reading; false if it never does in 20 s.
+  bool flood(const std::string& request) {
+    std::string burst;
+    while (burst.size() < 64 * 1024) burst += request;
+    const auto deadline = Clock::now() + 20s;
+    while (Clock::now() < deadline) {
+      const ssize_t sent = ::send(fd_, burst.data(), burst.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent > 0) continue;
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      pollfd p{fd_, POLLOUT, 0};
+      if (::poll(&p, 1, 500) == 0) return true;
+    }
+    return false;
+  }
+  /// Whether the server has closed the connection: a read finds EOF or a reset (after
+  /// whatever answers are still unread) within `timeout`.
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    char sink[65536];
+    while (Clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const ssize_t got = ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
 };
 
 }  // namespace
@@ -374,4 +430,32 @@ TEST_CASE("http: a flood of list and metrics requests keeps the probes answered"
         return list.status == 200 && list.json()["total"] == held;
       },
       5s));
+}
+
+TEST_CASE("http: at the limit an answer to a change left unread for a second is evicted for a probe",
+          "[http][limits][probes]") {
+  // The answer to a create, renew or release was never evicted, however long its client
+  // left it unread: a client pipelining renewals of its own lock (or, before, DELETEs of
+  // unknown ids) without reading filled every slot until the write timeout, and probes
+  // were refused with 503 or waited in the backlog. A client takes an answer at once unless
+  // it does not read, so such an answer is now kept from eviction for a second only.
+  HttpServerProcess server({"--info", "--http-max-connections", "1", "--http-write-timeout", "60"});
+  const HttpReply created = HttpClient(server.http_port()).post(api + "/lock", std::string(R"({"service":"mine","who":"me"})"));
+  REQUIRE_STATUS(created, 201);
+  const std::string renew = "POST " + api + "/lock/" + created.json()["id"].get<std::string>() +
+                            "/renew HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 10\r\n\r\n{\"ttl\":60}";
+  for (const std::string& request :
+       {renew, "DELETE " + api + "/lock/" + unknown_id + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"}) {
+    INFO(request.substr(0, request.find('\r')));
+    DeafClient greedy(server.http_port());
+    REQUIRE(greedy.flood(request));
+    const auto start = Clock::now();
+    const HttpClient probe(server.http_port(), "127.0.0.1", 10s);
+    CHECK_STATUS(probe.get("/healthz"), 200);
+    CHECK(Clock::now() - start < 5s);
+    CHECK(greedy.closed_within(5s));
+  }
+  // The lock is as it was: held, renewed, by its creator.
+  CHECK_STATUS(HttpClient(server.http_port()).get(api + "/lock/" + created.json()["id"].get<std::string>()), 200);
 }
