@@ -1,15 +1,14 @@
 #include "metrics_text.hpp"
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <iterator>
+
+#include "descriptor_budget.hpp"
 
 namespace tnl {
 
@@ -28,27 +27,6 @@ std::uint64_t resident_bytes() {
   std::uint64_t resident_pages = 0;
   if (!(statm >> size_pages >> resident_pages)) return 0;
   return resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-/// Open file descriptors now (0 when /proc is not there). Linux 6.2 and later report the
-/// count as the size of /proc/self/fd; before, the directory is listed, which takes tens of
-/// milliseconds with 19,000 connections: then once a second at most, so that a flood of
-/// scrapes cannot keep the event loop listing descriptors.
-std::size_t open_descriptors() {
-  struct stat info {};
-  if (::stat("/proc/self/fd", &info) == 0 && info.st_size > 0) return static_cast<std::size_t>(info.st_size);
-  static std::size_t counted = 0;
-  static std::chrono::steady_clock::time_point counted_at{};
-  const auto now = std::chrono::steady_clock::now();
-  if (counted != 0 && now - counted_at < std::chrono::seconds(1)) return counted;
-  std::error_code error;
-  std::size_t count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end; it.increment(error)) {
-    ++count;
-  }
-  counted = count;
-  counted_at = now;
-  return count;
 }
 
 }  // namespace
@@ -91,7 +69,7 @@ std::string render_metrics(const LockTable& table, const ServerStats& stats, std
 
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
-  metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", open_descriptors());
+  metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", open_descriptor_count());
   metric(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
          static_cast<std::uint64_t>(limit.rlim_cur));
   metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident_bytes());
