@@ -37,7 +37,21 @@ void Connection::start(std::uint32_t random) {
     apply_keepalive(socket_, config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
   }
   if (config_.first_line_timeout.count() > 0) expect_by(Clock::now() + config_.first_line_timeout);
+  manager_.reclaimable(id_, true);  // until its first line
   read();
+}
+
+void Connection::reclaim() {
+  if (ended_) return;
+  spdlog::debug("connection {} from {} closed to make room ({})", id_, peer_,
+                got_first_line_ ? "lingering after its last answer" : "no request yet");
+  std::error_code ignored;
+  if (!got_first_line_) {
+    const std::string refusal = std::string{answer::out_of_descriptors} + "\n";
+    socket_.send(asio::buffer(refusal), 0, ignored);
+  }
+  reset_on_close(socket_);  // the descriptor is free at once, with no TIME_WAIT to keep
+  end();
 }
 
 void Connection::watch_holder() {
@@ -200,6 +214,7 @@ void Connection::on_writable(std::error_code error) {
 void Connection::finish_close() {
   std::error_code ignored;
   socket_.shutdown(TcpSocket::shutdown_send, ignored);
+  manager_.reclaimable(id_, true);  // answered: only waiting for the client to close
   // Draining what the client still sends, so that closing does not turn into a reset that
   // could destroy our last answer in flight. Ends at EOF or at the linger deadline.
   stage_deadline_ = Clock::now() + config_.linger_timeout;
@@ -271,6 +286,7 @@ bool Connection::handle_next_line() {
     got_first_line_ = true;
     stage_deadline_ = no_deadline;
     clear_deadline();  // an idle holder has no deadline at all
+    manager_.reclaimable(id_, false);
   }
   handler_.handle_line(*this, line);
   input_.erase(0, end->line_length + end->end_length);

@@ -49,6 +49,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start(std::uint32_t random);
   /// Server shutdown: answers `shutting-down`, then closes (within the linger time).
   void shut_down();
+  /// Closes at once to make room for a new connection (ConnectionManager::reclaim_oldest):
+  /// one that has sent no complete line is told why, best effort. Only for reclaimable ones.
+  void reclaim();
   /// Arms the holder timeout, if configured; called when a lock is granted.
   void watch_holder();
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.

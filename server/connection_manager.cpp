@@ -21,6 +21,7 @@ void ConnectionManager::start(const std::shared_ptr<Connection>& connection) {
 }
 
 void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
+  reclaimable_.erase(connection->id());
   connections_.erase(connection->id());
   finish_if_all_closed();
 }
@@ -28,6 +29,26 @@ void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
 Connection* ConnectionManager::find(std::uint64_t id) const {
   const auto it = connections_.find(id);
   return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void ConnectionManager::reclaimable(std::uint64_t id, bool yes) {
+  if (yes) {
+    reclaimable_.insert(id);
+  } else {
+    reclaimable_.erase(id);
+  }
+}
+
+bool ConnectionManager::reclaim_oldest() {
+  if (reclaimable_.empty()) return false;
+  const auto it = connections_.find(*reclaimable_.begin());
+  if (it == connections_.end()) {  // cannot happen: remove() forgets it
+    reclaimable_.erase(reclaimable_.begin());
+    return false;
+  }
+  const std::shared_ptr<Connection> connection = it->second;  // it removes itself
+  connection->reclaim();
+  return true;
 }
 
 void ConnectionManager::shut_down_all(std::function<void()> all_closed) {

@@ -214,9 +214,10 @@ void Server::accept(Listener& listener) {
       });
       return;
     }
-    if (connections_.size() >= lock_connection_limit_) {
-      // The rest of the descriptors is HTTP's (so that the probes are answered): refused in
-      // words, as when there are none left.
+    if (connections_.size() >= lock_connection_limit_ && !connections_.reclaim_oldest()) {
+      // Every connection holds, waits or is being answered, and the rest of the descriptors
+      // is HTTP's (so that the probes are answered): refused in words, as when there are
+      // none left.
       std::error_code ignored;
       socket.non_blocking(true, ignored);
       const std::string refusal = std::string{answer::out_of_descriptors} + "\n";

@@ -80,15 +80,15 @@ TEST_CASE("out of descriptors, HTTP refuses with 503 and answers again once desc
   const HttpClient http(http_port, "127.0.0.1", 5s);
   REQUIRE(http.get("/healthz").status == 200);
 
-  // Idle line connections until the lock port refuses them (in words): it stops short of
-  // what HTTP needs, so the probes are still answered.
+  // Lock holders until the lock port refuses them (in words): it stops short of what HTTP
+  // needs, so the probes are still answered.
   std::vector<LineClient> idle;
   std::optional<std::string> refusal;
   for (int i = 0; i < 2 * descriptor_limit && !refusal; ++i) {
     LineClient client(server.port());
-    const auto answer = client.request(".ping");
+    const auto answer = client.request("lock,name:fd-" + std::to_string(i));
     REQUIRE(answer);
-    if (*answer == "pong") {
+    if (*answer == "ok") {
       idle.push_back(std::move(client));
     } else {
       refusal = answer;
@@ -157,4 +157,48 @@ TEST_CASE("idle or holding lock-port connections cannot take the descriptors the
   // The holders keep their locks.
   CHECK(holders.front().request(".keepalive") == "alive");
   CHECK(holders.back().request(".keepalive") == "alive");
+}
+
+TEST_CASE("at the lock port's limit, idle connections make room for new ones - holders never do",
+          "[descriptors]") {
+  // Connections that sent nothing (or were answered and linger) used to be kept until their
+  // first-line timeout (30 s) while newcomers were refused: anyone could keep every client
+  // out by opening idle connections. Now the oldest idle one goes for each newcomer.
+  constexpr int limit = 128;
+  ServerProcess server({"--info"}, "127.0.0.1", {"prlimit", "--nofile=" + std::to_string(limit), "--"});
+  REQUIRE(server.process().wait_for_stderr("lock port: at most "));
+  const std::string log = server.process().stderr_text();
+  const int most = std::stoi(log.substr(log.find("lock port: at most ") + 19));
+  REQUIRE(most > 8);
+  // A few holders, then the rest filled with idle connections, then as many again.
+  std::vector<LineClient> holders;
+  for (int i = 0; i < 4; ++i) {
+    holders.emplace_back(server.port());
+    REQUIRE(holders.back().request("lock,name:kept-" + std::to_string(i)) == "ok");
+  }
+  std::vector<LineClient> idle;
+  for (int i = 0; i < 2 * most; ++i) idle.emplace_back(server.port());
+  // The oldest idle ones were told why and closed; the newest are still there.
+  CHECK(idle.front().read_line(5s) == "err,server out of file descriptors, try again later");
+  CHECK(idle.front().wait_closed(5s));
+  CHECK(idle.back().stays_silent(200ms));
+  // A newcomer gets in and is served; the holders kept their locks.
+  LineClient newcomer(server.port());
+  CHECK(newcomer.request("lock,name:new") == "ok");
+  for (auto& holder : holders) CHECK(holder.request(".keepalive") == "alive");
+  // With only holders left, the lock port refuses rather than close one.
+  idle.clear();
+  std::optional<std::string> refusal;
+  for (int i = 0; i < 2 * most && !refusal; ++i) {
+    LineClient client(server.port());
+    const auto answer = client.request("lock,name:more-" + std::to_string(i));
+    REQUIRE(answer);
+    if (*answer == "ok") {
+      holders.push_back(std::move(client));
+    } else {
+      refusal = answer;
+    }
+  }
+  CHECK(refusal == "err,server out of file descriptors, try again later");
+  for (auto& holder : holders) CHECK(holder.request(".keepalive") == "alive");
 }
