@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,7 +169,7 @@ namespace {
 /// receive buffer is made tiny before connecting (a later change would not shrink the
 /// window it already offered), then it sends until the server stops reading its lines
 /// (our receive buffer and the server's send buffer are full, so the server waits to write,
-/// and reads nothing meanwhile): no send goes through for 500 ms. The descriptor is
+/// and reads nothing meanwhile): what we sent stays unread for 500 ms. The descriptor is
 /// closed with the object.
 class DeafHolder {
  public:
@@ -199,8 +201,15 @@ class DeafHolder {
       const ssize_t sent = ::send(fd_, burst.data(), burst.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (sent > 0) continue;
       if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      // Stuck once what we sent stays unread for 500 ms (a slow server may take longer to
+      // make room than that, yet still be reading).
+      int unread_before = 0;
+      ::ioctl(fd_, SIOCOUTQ, &unread_before);
       pollfd p{fd_, POLLOUT, 0};
-      if (::poll(&p, 1, 500) == 0) return true;
+      if (::poll(&p, 1, 500) != 0) continue;
+      int unread_after = 0;
+      ::ioctl(fd_, SIOCOUTQ, &unread_after);
+      if (unread_after == unread_before) return true;
     }
     return false;
   }
