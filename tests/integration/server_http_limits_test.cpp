@@ -39,6 +39,13 @@ namespace {
 constexpr int crowd = 300;
 /// How long a probe may take under load: a Kubernetes probe's default timeout is 1 s.
 constexpr auto probe_timeout = 2s;
+/// How much slower everything runs under AddressSanitizer, for the timings that measure
+/// the server's own work (in the sanitizer build, on a shared machine, several times).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double sanitizer_slowdown = 4.0;
+#else
+constexpr double sanitizer_slowdown = 1.0;
+#endif
 
 /// Checks that /healthz and /readyz each answer within probe_timeout, `rounds` times.
 void check_probes(std::uint16_t port, int rounds) {
@@ -436,7 +443,7 @@ TEST_CASE("http: a flood of list and metrics requests keeps the probes answered"
     }
     std::sort(seconds.begin(), seconds.end());
     INFO("/healthz took " << seconds[0] << " to " << seconds[4] << " s, median " << seconds[2] << " s");
-    CHECK(seconds[2] < 1.0);
+    CHECK(seconds[2] < 1.0 * sanitizer_slowdown);
   }
   stop = true;
   churn.join();
@@ -467,9 +474,12 @@ TEST_CASE("http: at the limit an answer to a change left unread for a second is 
     INFO(request.substr(0, request.find('\r')));
     DeafClient greedy(server.http_port());
     REQUIRE(greedy.flood(request));
-    // Its answer has waited past the protection (1 s, 0.5 s of which flood() waited):
-    // the probe takes its place at once, where it used to wait for the 60 s write timeout.
-    std::this_thread::sleep_for(1s);
+    if (request == renew) {
+      // Its answer has waited past the protection (the server says so): the probe takes
+      // its place at once, where it used to wait for the 60 s write timeout. (The answer
+      // to an unknown id changed nothing: not protected at all.)
+      REQUIRE(server.server().process().wait_for_stderr("answer to a change not taken within 1000 ms", 20s));
+    }
     const auto start = Clock::now();
     const HttpClient probe(server.http_port(), "127.0.0.1", 10s);
     CHECK_STATUS(probe.get("/healthz"), 200);
