@@ -1,5 +1,8 @@
 #include "connection.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <asio/bind_allocator.hpp>
 #include <asio/post.hpp>
@@ -41,8 +44,15 @@ void Connection::start(std::uint32_t random) {
   read();
 }
 
-void Connection::reclaim() {
-  if (ended_) return;
+bool Connection::reclaim() {
+  if (ended_) return false;
+  if (got_first_line_) {
+    // Lingering after its last answer: written, but maybe not delivered yet (a slow link
+    // still has it in our send queue, which the reset below would drop: a detached lock's
+    // `ok,id:` lost on its way). Only once the client has acknowledged all of it.
+    int unacknowledged = 0;
+    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacknowledged) != 0 || unacknowledged != 0) return false;
+  }
   spdlog::debug("connection {} from {} closed to make room ({})", id_, peer_,
                 got_first_line_ ? "lingering after its last answer" : "no request yet");
   std::error_code ignored;
@@ -52,6 +62,7 @@ void Connection::reclaim() {
   }
   reset_on_close(socket_);  // the descriptor is free at once, with no TIME_WAIT to keep
   end();
+  return true;
 }
 
 void Connection::watch_holder() {

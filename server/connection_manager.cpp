@@ -40,15 +40,21 @@ void ConnectionManager::reclaimable(std::uint64_t id, bool yes) {
 }
 
 bool ConnectionManager::reclaim_oldest() {
-  if (reclaimable_.empty()) return false;
-  const auto it = connections_.find(*reclaimable_.begin());
-  if (it == connections_.end()) {  // cannot happen: remove() forgets it
-    reclaimable_.erase(reclaimable_.begin());
-    return false;
+  // The oldest few only: lingering ones whose last answer is still on its way are passed
+  // over, and a newcomer is not worth a scan of thousands.
+  constexpr int looked_at_most = 16;
+  int looked = 0;
+  for (auto id = reclaimable_.begin(); id != reclaimable_.end() && looked < looked_at_most; ++looked) {
+    const auto it = connections_.find(*id);
+    if (it == connections_.end()) {  // cannot happen: remove() forgets it
+      id = reclaimable_.erase(id);
+      continue;
+    }
+    const std::shared_ptr<Connection> connection = it->second;  // it removes itself
+    ++id;  // before reclaim() erases it
+    if (connection->reclaim()) return true;
   }
-  const std::shared_ptr<Connection> connection = it->second;  // it removes itself
-  connection->reclaim();
-  return true;
+  return false;
 }
 
 void ConnectionManager::shut_down_all(std::function<void()> all_closed) {

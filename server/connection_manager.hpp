@@ -44,8 +44,9 @@ class ConnectionManager {
   /// waits for nothing and is owed nothing).
   void reclaimable(std::uint64_t id, bool yes);
   /// At the lock port's limit: ends the reclaimable connection accepted first (ids rise in
-  /// accept order), as nginx closes its oldest idle connections when it runs out; false
-  /// when there is none (every connection holds, waits or is being answered).
+  /// accept order) that can go now (Connection::reclaim), as nginx closes its oldest idle
+  /// connections when it runs out; false when there is none (every connection holds,
+  /// waits or is being answered).
   bool reclaim_oldest();
 
   /// Calls Connection::deadline_passed(when) on connection `id` at `when` (the connection keeps

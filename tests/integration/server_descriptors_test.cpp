@@ -3,6 +3,14 @@
 // once descriptors are free.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -201,4 +209,57 @@ TEST_CASE("at the lock port's limit, idle connections make room for new ones - h
   }
   CHECK(refusal == "err,server out of file descriptors, try again later");
   for (auto& holder : holders) CHECK(holder.request(".keepalive") == "alive");
+}
+
+TEST_CASE("a connection whose last answer is not delivered yet is not closed to make room", "[descriptors]") {
+  // A lingering connection may go for a newcomer only once its client has acknowledged the
+  // whole answer: a reset drops whatever is still in the server's send queue (on a slow
+  // link, a detached lock's `ok,id:` could be lost on its way, and nobody would know its id).
+  constexpr int limit = 128;
+  ServerProcess server({"--info"}, "127.0.0.1", {"prlimit", "--nofile=" + std::to_string(limit), "--"});
+  REQUIRE(server.process().wait_for_stderr("lock port: at most "));
+  const std::string log = server.process().stderr_text();
+  const int most = std::stoi(log.substr(log.find("lock port: at most ") + 19));
+  // About 8 KiB of `.locks`: more than the reader's window, less than a send buffer.
+  std::vector<LineClient> holders;
+  for (int i = 0; i < 16; ++i) {
+    holders.emplace_back(server.port());
+    REQUIRE(holders.back().request("lock,name:long-" + std::to_string(i) + ",reason:" + std::string(250, 'r')) ==
+            "ok");
+  }
+  // A reader with a tiny window that reads nothing yet: the server writes the whole answer
+  // into its send queue and lingers, most of it unacknowledged.
+  const int reader = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(reader >= 0);
+  const int tiny = 1;
+  ::setsockopt(reader, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(reader, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::send(reader, ".locks\n", 7, MSG_NOSIGNAL) == 7);
+  REQUIRE(tnl::test::wait_until([&] {
+    int queued = 0;
+    return ::ioctl(reader, SIOCINQ, &queued) == 0 && queued > 0;
+  }));
+  // Newcomers past the limit: idle ones make room for each other, the reader stays.
+  std::vector<LineClient> idle;
+  for (int i = 0; i < 2 * most; ++i) idle.emplace_back(server.port());
+  CHECK(idle.front().read_line(5s) == "err,server out of file descriptors, try again later");
+  // The reader gets its whole answer.
+  std::string answer;
+  char buffer[4096];
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((answer.empty() || answer.back() != '\n') && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{reader, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    const ssize_t got = ::recv(reader, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    answer.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(reader);
+  REQUIRE(answer.rfind("locks,", 0) == 0);
+  REQUIRE(answer.back() == '\n');
+  CHECK(nlohmann::json::parse(answer.substr(6)).at("locks").size() == holders.size());
 }
