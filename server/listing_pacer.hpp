@@ -25,9 +25,12 @@ class ListingPacer {
   /// How far behind the table a listing may be.
   static constexpr std::chrono::seconds max_age{1};
   /// Builds that took at least this long (together, since the last rebuild) are paced.
-  static constexpr std::chrono::milliseconds slow_build{1};
+  static constexpr std::chrono::milliseconds default_slow_build{1};
   /// A slow build is reused for this many times as long as it took.
   static constexpr int pacing = 10;
+
+  /// `slow_build`: builds quicker than this are never paced.
+  explicit ListingPacer(Clock::duration slow_build = default_slow_build) : slow_build_(slow_build) {}
 
   /// Whether the listings built so far (`have_listings`) must be dropped before answering
   /// for the table at `version`, at `now`. `hold` asks to keep them across a change anyway
@@ -35,7 +38,7 @@ class ListingPacer {
   [[nodiscard]] bool must_rebuild(std::uint64_t version, TimePoint now, bool have_listings, bool hold = false) const {
     if (!have_listings || now < built_ || now - built_ >= max_age) return true;
     if (version == version_ || hold) return false;
-    return build_time_ < slow_build || now - built_ >= pacing * build_time_;
+    return build_time_ < slow_build_ || now - built_ >= pacing * build_time_;
   }
   /// The listings were dropped at `now`; new ones are built for the table at `version`.
   void restart(std::uint64_t version, TimePoint now) {
@@ -47,6 +50,7 @@ class ListingPacer {
   void built(Clock::duration spent) { build_time_ += spent; }
 
  private:
+  Clock::duration slow_build_;
   std::uint64_t version_ = 0;
   TimePoint built_{};
   Clock::duration build_time_{};

@@ -4,7 +4,8 @@
 
 namespace tnl {
 
-LocksLineCache::LocksLineCache(std::size_t unread_budget) : unread_budget_(unread_budget) {}
+LocksLineCache::LocksLineCache(std::size_t unread_budget, ListingPacer::Clock::duration slow_build)
+    : pacer_(slow_build), unread_budget_(unread_budget) {}
 
 std::shared_ptr<const std::string> LocksLineCache::line(const LockTable& table, const std::optional<std::string>& only,
                                                         bool show_ids, const ClockReadings& clocks) {

@@ -44,7 +44,9 @@ class LocksLineCache {
   /// change of the table is acted on only once the current lines are max_age old.
   static constexpr std::size_t default_unread_budget = 16 * 1024 * 1024;
 
-  explicit LocksLineCache(std::size_t unread_budget = default_unread_budget);
+  /// `slow_build`: see ListingPacer (tests that are not about pacing turn it off).
+  explicit LocksLineCache(std::size_t unread_budget = default_unread_budget,
+                          ListingPacer::Clock::duration slow_build = ListingPacer::default_slow_build);
 
   /// The whole `.locks` answer line, "locks,{...}\n" (newline included), for `table` as of
   /// `clocks` (at most max_age earlier, see above); only `only` when given. `show_ids` false

@@ -124,7 +124,9 @@ TEST_CASE(".locks lines: while readers keep older lines unread past the budget, 
   // 300 readers that never read, each asking after a change, used to pin 300 versions of
   // the listing (160 MB for 2,000 locks) until the write timeout cut them.
   LockTable table;
-  LocksLineCache cache(1);  // any older line a reader keeps is over this budget
+  // Any older line a reader keeps is over this budget; no pacing (a build slowed down by a
+  // busy machine must not make a change wait here).
+  LocksLineCache cache(1, std::chrono::hours(1));
   table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
   auto first = cache.line(table, std::nullopt, true, {t0, wall});
   table.acquire(request("b", 2, LockTable::Kind::connection), t0 + 10ms, [](auto, auto) {});
