@@ -1,5 +1,8 @@
 #include "connection.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <asio/bind_allocator.hpp>
 #include <asio/post.hpp>
@@ -37,7 +40,29 @@ void Connection::start(std::uint32_t random) {
     apply_keepalive(socket_, config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
   }
   if (config_.first_line_timeout.count() > 0) expect_by(Clock::now() + config_.first_line_timeout);
+  manager_.reclaimable(id_, true);  // until its first line
   read();
+}
+
+bool Connection::reclaim() {
+  if (ended_) return false;
+  if (got_first_line_) {
+    // Lingering after its last answer: written, but maybe not delivered yet (a slow link
+    // still has it in our send queue, which the reset below would drop: a detached lock's
+    // `ok,id:` lost on its way). Only once the client has acknowledged all of it.
+    int unacknowledged = 0;
+    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacknowledged) != 0 || unacknowledged != 0) return false;
+  }
+  spdlog::debug("connection {} from {} closed to make room ({})", id_, peer_,
+                got_first_line_ ? "lingering after its last answer" : "no request yet");
+  std::error_code ignored;
+  if (!got_first_line_) {
+    const std::string refusal = std::string{answer::out_of_descriptors} + "\n";
+    socket_.send(asio::buffer(refusal), 0, ignored);
+  }
+  reset_on_close(socket_);  // the descriptor is free at once, with no TIME_WAIT to keep
+  end();
+  return true;
 }
 
 void Connection::watch_holder() {
@@ -109,14 +134,12 @@ void Connection::stage_deadline_passed() {
 
 void Connection::shut_down() {
   if (ended_) return;
-  if (closing_) {
-    // Already on its way out (e.g. a long `.locks` to a slow reader): no longer than the
-    // linger time from now, so that shutdown is never held up by the write timeout.
-    const auto limit = Clock::now() + config_.linger_timeout;
-    if (limit < stage_deadline_) expect_by(limit);
-    return;
-  }
-  answer(answer::shutting_down, Then::close);
+  // Told (unless already on its way out, e.g. with a long `.locks` to a slow reader), then
+  // gone within the linger time from now, however long its answers wait for the socket:
+  // shutdown is never held up by the write timeout.
+  const auto limit = Clock::now() + config_.linger_timeout;
+  if (!closing_) answer(answer::shutting_down, Then::close);
+  if (!ended_ && limit < stage_deadline_) expect_by(limit);
 }
 
 void Connection::answer(std::string_view line, Then then) {
@@ -202,6 +225,7 @@ void Connection::on_writable(std::error_code error) {
 void Connection::finish_close() {
   std::error_code ignored;
   socket_.shutdown(TcpSocket::shutdown_send, ignored);
+  manager_.reclaimable(id_, true);  // answered: only waiting for the client to close
   // Draining what the client still sends, so that closing does not turn into a reset that
   // could destroy our last answer in flight. Ends at EOF or at the linger deadline.
   stage_deadline_ = Clock::now() + config_.linger_timeout;
@@ -273,6 +297,7 @@ bool Connection::handle_next_line() {
     got_first_line_ = true;
     stage_deadline_ = no_deadline;
     clear_deadline();  // an idle holder has no deadline at all
+    manager_.reclaimable(id_, false);
   }
   handler_.handle_line(*this, line);
   input_.erase(0, end->line_length + end->end_length);
@@ -300,9 +325,13 @@ void Connection::begin_close() {
   // A connection on its way out owns nothing: its lock is free for the next request now,
   // not when the client gets round to closing its end.
   handler_.connection_ended(*this, end_reason_);
-  // The last answers must be written within the write timeout (armed only if the socket
-  // does not take them at once), then the client has the linger time to close its end.
-  stage_deadline_ = no_deadline;
+  // The last answers must be written within the write timeout, then the client has the
+  // linger time to close its end. Answers already waiting for the socket keep the write
+  // deadline they have (dropping it would leave a client that never reads connected for
+  // good, and a shutdown waiting for it); otherwise it is armed only if the socket does not
+  // take them at once.
+  if (!waiting_to_write_) stage_deadline_ = no_deadline;
+  rearm();  // a holder timeout armed before no longer applies
 }
 
 void Connection::abort(std::error_code why) {

@@ -49,6 +49,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start(std::uint32_t random);
   /// Server shutdown: answers `shutting-down`, then closes (within the linger time).
   void shut_down();
+  /// Closes at once to make room for a new connection (ConnectionManager::reclaim_oldest):
+  /// one that has sent no complete line is told why, best effort; one lingering after its
+  /// last answer only once the client has acknowledged every byte of it (false: not now).
+  /// Only for reclaimable ones.
+  bool reclaim();
   /// Arms the holder timeout, if configured; called when a lock is granted.
   void watch_holder();
   /// Queues one answer line (the "\n" is added); with Then::close, closes once it is sent.

@@ -21,6 +21,7 @@ void ConnectionManager::start(const std::shared_ptr<Connection>& connection) {
 }
 
 void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
+  reclaimable_.erase(connection->id());
   connections_.erase(connection->id());
   finish_if_all_closed();
 }
@@ -28,6 +29,32 @@ void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
 Connection* ConnectionManager::find(std::uint64_t id) const {
   const auto it = connections_.find(id);
   return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void ConnectionManager::reclaimable(std::uint64_t id, bool yes) {
+  if (yes) {
+    reclaimable_.insert(id);
+  } else {
+    reclaimable_.erase(id);
+  }
+}
+
+bool ConnectionManager::reclaim_oldest() {
+  // The oldest few only: lingering ones whose last answer is still on its way are passed
+  // over, and a newcomer is not worth a scan of thousands.
+  constexpr int looked_at_most = 16;
+  int looked = 0;
+  for (auto id = reclaimable_.begin(); id != reclaimable_.end() && looked < looked_at_most; ++looked) {
+    const auto it = connections_.find(*id);
+    if (it == connections_.end()) {  // cannot happen: remove() forgets it
+      id = reclaimable_.erase(id);
+      continue;
+    }
+    const std::shared_ptr<Connection> connection = it->second;  // it removes itself
+    ++id;  // before reclaim() erases it
+    if (connection->reclaim()) return true;
+  }
+  return false;
 }
 
 void ConnectionManager::shut_down_all(std::function<void()> all_closed) {

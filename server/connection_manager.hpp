@@ -1,6 +1,7 @@
 // Tracks the open connections so that they can be counted, found by id (for a forced
-// release) and shut down together, and keeps their deadlines (first-line timeout, linger
-// limit, holder timeout) on one shared timer.
+// release), shut down together and, at the lock port's limit, closed to make room when they
+// are idle, and keeps their deadlines (first-line timeout, linger limit, holder timeout) on
+// one shared timer.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -38,6 +39,16 @@ class ConnectionManager {
   /// Number of open connections.
   [[nodiscard]] std::size_t size() const { return connections_.size(); }
 
+  /// Whether connection `id` may be closed to make room for a new one: it has not sent a
+  /// complete line yet, or it lingers after its last answer (either way it holds nothing,
+  /// waits for nothing and is owed nothing).
+  void reclaimable(std::uint64_t id, bool yes);
+  /// At the lock port's limit: ends the reclaimable connection accepted first (ids rise in
+  /// accept order) that can go now (Connection::reclaim), as nginx closes its oldest idle
+  /// connections when it runs out; false when there is none (every connection holds,
+  /// waits or is being answered).
+  bool reclaim_oldest();
+
   /// Calls Connection::deadline_passed(when) on connection `id` at `when` (the connection keeps
   /// its one deadline and withdraws it with cancel_deadline before setting another).
   void add_deadline(std::uint64_t id, TimePoint when);
@@ -55,6 +66,8 @@ class ConnectionManager {
   /// line, are closing, or hold a lock under a holder timeout have one: an idle holder
   /// costs no timer at all (a timer per connection cost 120 bytes each).
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;
+  /// Connections that may be closed to make room, oldest first.
+  std::set<std::uint64_t> reclaimable_;
   DeadlineTimer timer_;
   std::function<void()> all_closed_;
   /// Spreads the connections' keepalive schedules (socket_options.hpp, spread_keepalive).

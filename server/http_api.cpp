@@ -27,6 +27,13 @@ HttpResponse json_response(int status, const json& body) { return HttpResponse{s
 
 HttpResponse error(int status, std::string_view message) { return json_response(status, json{{"error", message}}); }
 
+/// `response`, marked as the answer to a request that created, renewed or released a lock:
+/// its client must learn of it (HttpConnectionManager keeps it from eviction a while).
+HttpResponse changed(HttpResponse response) {
+  response.changed_locks = true;
+  return response;
+}
+
 /// Splits "/a/b/c" into {"a", "b", "c"}; empty segments (double or trailing slashes) are dropped.
 std::vector<std::string_view> segments(std::string_view path) {
   std::vector<std::string_view> parts;
@@ -157,10 +164,10 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
       }
     }
     if (!matches) continue;
-    // HEAD is GET without a body (HttpServer leaves the body out), but only where GET is
-    // safe: HEAD must never release a lock (GET /unlock/{id} is Tracker's, not ours to fix).
-    const bool head_of_get = route.method == "GET" && request.method == "HEAD" && route.access != Access::changes_locks;
-    if (route.method != request.method && !head_of_get) {
+    // HEAD is GET without a body (HttpServer leaves the body out), but only where GET reads:
+    // asking for the headers of GET /unlock/{id} must not release the lock.
+    const bool head_of_read = route.method == "GET" && request.method == "HEAD" && route.access != Access::changes_locks;
+    if (route.method != request.method && !head_of_read) {
       allowed.push_back(route.method);
       continue;
     }
@@ -182,9 +189,7 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
     if (route.takes_json && !is_json(request.content_type)) {
       return error(415, "request body must be Content-Type: application/json");
     }
-    HttpResponse response = (this->*route.handler)(request, match);
-    response.changed_locks = route.access == Access::changes_locks;
-    return response;
+    return (this->*route.handler)(request, match);
   }
   if (allowed.empty()) return error(404, "not found");
   HttpResponse refused = error(405, "method not allowed");
@@ -247,7 +252,7 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
     case LockTable::Outcome::granted:
       spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name, id.str(), who->get<std::string>(),
                    request.peer);
-      return record_response(201, id);
+      return changed(record_response(201, id));
     case LockTable::Outcome::failed:
       return error(503, "cannot persist the lock, try again later");
     case LockTable::Outcome::unavailable:
@@ -283,7 +288,7 @@ HttpResponse HttpApi::release_lock(const HttpRequest& request, const Match& matc
   switch (locks_.release(*id, "HTTP from " + request.peer, true)) {
     case LockService::Release::released:
     case LockService::Release::forced:
-      return json_response(200, json{{"success", true}, {"message", "Lock released successfully"}});
+      return changed(json_response(200, json{{"success", true}, {"message", "Lock released successfully"}}));
     case LockService::Release::not_saved:
       return error(503, "cannot persist the lock, try again later");
     case LockService::Release::unknown:
@@ -304,7 +309,7 @@ HttpResponse HttpApi::renew_lock(const HttpRequest& request, const Match& match)
   const auto ttl = ttl_from_json(*ttl_field);
   if (!ttl) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
   switch (locks_.renew(*id, ttl)) {
-    case LockService::Renew::renewed: return record_response(200, *id);
+    case LockService::Renew::renewed: return changed(record_response(200, *id));
     case LockService::Renew::unknown: return error(404, "lock not found");
     case LockService::Renew::held_by_connection: return error(409, "lock is held by a connection");
     case LockService::Renew::not_saved: return error(503, "cannot persist the lock, try again later");
@@ -324,13 +329,15 @@ HttpResponse HttpApi::list_locks(const HttpRequest& request, const Match&) {
   }
 
   // Sorted by name, then in grant order (the order holders are kept in), each name's
-  // lock-delays after its holders (records of kind "delay").
+  // lock-delays after its holders (records of kind "delay"); shared by every request while
+  // the table does not change.
   const bool with_ids = reveals_ids(request);
-  const auto names = locks_.table().snapshot(only);
+  const ClockReadings clocks;
+  const auto listing = listings_.listing(locks_.table(), only, clocks.steady_now);
+  const auto& names = *listing;
   std::size_t total = 0;
   for (const auto& state : names) total += state.holders.size() + state.delays.size();
   const std::size_t first = (*page - 1) * *per_page;
-  const ClockReadings clocks;
   json page_locks = json::array();
   std::size_t index = 0;
   for (const auto& state : names) {

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "lock_listing_cache.hpp"
 #include "lock_service.hpp"
 #include "server_stats.hpp"
 
@@ -50,8 +51,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
-  /// Answers a request that may have created, renewed or released a lock: its connection is
-  /// never evicted before the client has it (HttpConnectionManager).
+  /// Answers a request that created, renewed or released a lock: its connection is not
+  /// evicted while the client takes it (HttpConnection). Errors changed nothing: not set.
   bool changed_locks = false;
 };
 
@@ -114,6 +115,8 @@ class HttpApi {
   const ConnectionManager& connections_;
   const std::string admin_token_;
   const std::string status_page_;
+  /// What `list` pages through.
+  LockListingCache listings_;
   const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   bool ready_ = true;
 };

@@ -1,5 +1,6 @@
 #include "http_connection.hpp"
 
+#include <algorithm>
 #include <asio/write.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -124,7 +125,9 @@ void HttpConnection::respond(const HttpResponse& response, const HttpFraming& fr
   output_ = http_response_text(response, framing);
   close_after_write_ = !framing.keep_alive;
   answer_changed_locks_ = response.changed_locks;
-  enter(Phase::writing, Clock::now() + settings_.write_timeout);
+  const auto now = Clock::now();
+  write_deadline_ = now + settings_.write_timeout;
+  enter(Phase::writing, answer_changed_locks_ ? std::min(write_deadline_, now + settings_.protected_write) : write_deadline_);
   asio::async_write(socket_, asio::buffer(output_),
                     [self = shared_from_this()](std::error_code error, std::size_t) { self->on_write(error); });
 }
@@ -170,6 +173,14 @@ void HttpConnection::on_deadline() {
       spdlog::debug("HTTP connection {} from {} idle; closing", id_, peer_);
       return end();
     case Phase::writing:
+      if (answer_changed_locks_ && Clock::now() < write_deadline_) {
+        // Its client has left the answer to a change untaken this long: it pipelines and
+        // does not read. From now on it goes like a slow reader when room is needed.
+        spdlog::info("HTTP connection {} from {}: answer to a change not taken within {} ms; evictable", id_, peer_,
+                     settings_.protected_write.count());
+        answer_changed_locks_ = false;
+        return enter(Phase::writing, write_deadline_);
+      }
       spdlog::info("HTTP connection {} from {}: answer not taken within {} ms; closing", id_, peer_,
                    settings_.write_timeout.count());
       return end();

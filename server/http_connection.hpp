@@ -31,6 +31,12 @@ struct HttpConnectionSettings {
   std::chrono::milliseconds write_timeout{10'000};
   /// After the last answer, for the client to close its end before we do.
   std::chrono::milliseconds linger_timeout{2'000};
+  /// How long the answer to a create, renew or release is kept from eviction: a client
+  /// takes an answer at once (the kernel buffers it) unless its receive buffer is full,
+  /// that is, unless it pipelines requests and reads no answer. Past this, such a
+  /// connection is a last-resort eviction like a slow reader, or with the probes waiting
+  /// for its write timeout a client could hold every slot.
+  std::chrono::milliseconds protected_write{1'000};
   HttpRequestParser::Limits limits;
 };
 
@@ -106,8 +112,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   Phase phase_ = Phase::awaiting;
   bool reading_ = false;
   bool close_after_write_ = false;
-  /// The answer being written is to a create, renew or release: never evicted.
+  /// The answer being written is to a create, renew or release, and has not waited for the
+  /// client for protected_write yet: not evicted.
   bool answer_changed_locks_ = false;
+  /// When the answer being written must have been taken.
+  Clock::time_point write_deadline_{};
   bool ended_ = false;
 };
 

@@ -8,11 +8,12 @@
 // arriving counts too, since that is what a slowloris looks like. Only when there is none,
 // as a last resort, goes the one that has waited longest on a client in the middle of a
 // request that has not changed anything: a body still arriving (nothing was acted on yet),
-// or the answer to a read that the client does not take (a slow reader). The answer to a
-// create, renew or release is never evicted: the client must learn what happened (a lock
-// created but never reported would be held by nobody who knows its id). Those are bounded by
-// the write timeout, and when every connection is one of them the newcomer waits in the
-// kernel's backlog.
+// or an answer that the client does not take (a slow reader). The answer to a create,
+// renew or release that succeeded is not evicted while its client takes it: the client must
+// learn what happened (a lock created but never reported would be held by nobody who knows
+// its id). Clients take answers at once unless they do not read, so that protection ends
+// after HttpConnectionSettings::protected_write; while every connection is writing such an
+// answer, the newcomer waits in the kernel's backlog.
 #pragma once
 
 #include <chrono>

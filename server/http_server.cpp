@@ -88,8 +88,12 @@ bool HttpServer::has_room() const { return connections_.size() < max_connections
 
 void HttpServer::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer) {
   // Evicted only now that a newcomer needs its place. Nothing to evict happens only when a
-  // connection got busy after the acceptor was armed (it then pauses).
-  if (connections_.size() >= max_connections_ && !connections_.evict_oldest()) {
+  // connection got busy after the acceptor was armed (it then pauses): the newcomer came
+  // while there was room, and is let in a little over the limit rather than refused (a
+  // client whose pipelined requests keep one connection switching between idle and busy
+  // used to get probes refused with 503 this way). Beyond that little, refused.
+  if (connections_.size() >= max_connections_ && !connections_.evict_oldest() &&
+      connections_.size() >= max_connections_ + overflow_connections) {
     std::error_code ignored;
     socket.non_blocking(true, ignored);
     static const std::string busy = refusal("too many connections");

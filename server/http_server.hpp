@@ -44,6 +44,9 @@ class HttpServer {
   void on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer);
 
   const HttpConnectionSettings settings_;
+  /// Connections let in over the limit when room went between arming the acceptor and
+  /// accepting (see on_accept).
+  static constexpr std::size_t overflow_connections = 8;
   const std::size_t max_connections_;
   HttpRequestGate gate_;
   HttpConnectionManager connections_;

@@ -1,5 +1,7 @@
 #include "http_url.hpp"
 
+#include <algorithm>
+
 namespace tnl {
 
 namespace {
@@ -56,7 +58,11 @@ std::optional<HttpTarget> parse_target(std::string_view target) {
   target = target.substr(0, target.find('#'));  // never sent by browsers; ignored if it is
   const auto question = target.find('?');
   auto path = percent_decode(target.substr(0, question));
-  if (!path) return std::nullopt;
+  // An encoded '/' decoded here would split a segment that a proxy in front saw whole.
+  if (!path || std::count(path->begin(), path->end(), '/') !=
+                   std::count(target.begin(), target.begin() + std::min(question, target.size()), '/')) {
+    return std::nullopt;
+  }
   HttpTarget decoded{std::move(*path), {}};
   if (question != std::string_view::npos) {
     auto query = parse_query(target.substr(question + 1));

@@ -25,8 +25,8 @@ struct HttpTarget {
 /// skipped. nullopt when any part has a broken escape.
 [[nodiscard]] std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view text);
 
-/// Decodes "/path?query#fragment"; nullopt when it is not in origin form (no leading '/')
-/// or has a broken escape.
+/// Decodes "/path?query#fragment"; nullopt when it is not in origin form (no leading '/'),
+/// has a broken escape, or an encoded '/' in its path.
 [[nodiscard]] std::optional<HttpTarget> parse_target(std::string_view target);
 
 }  // namespace tnl

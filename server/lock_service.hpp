@@ -128,8 +128,9 @@ class LockService {
   LockTable::OwnerId next_detached_owner() { return next_detached_owner_++; }
 
   /// The `.locks` answer line, "locks,{...}\n" with its newline, for every name in use (only
-  /// `only`, when given). The full listing is built once per change of the table (and at
-  /// most LocksLineCache::max_age old) and shared by every reader: send it as it is.
+  /// `only`, when given). The full listing is built at most once per change of the table,
+  /// paced under load, never more than LocksLineCache::max_age behind it, and shared by
+  /// every reader: send it as it is.
   /// `show_ids` false leaves every holder's id out (when an admin token is configured).
   [[nodiscard]] std::shared_ptr<const std::string> locks_line(const std::optional<std::string>& only, bool show_ids);
 

@@ -4,22 +4,34 @@
 
 namespace tnl {
 
+LocksLineCache::LocksLineCache(std::size_t unread_budget, ListingPacer::Clock::duration slow_build)
+    : pacer_(slow_build), unread_budget_(unread_budget) {}
+
 std::shared_ptr<const std::string> LocksLineCache::line(const LockTable& table, const std::optional<std::string>& only,
                                                         bool show_ids, const ClockReadings& clocks) {
-  if (lines_.empty() || version_ != table.version() || clocks.steady_now - built_ >= max_age ||
-      clocks.steady_now < built_) {
+  const bool too_much_unread = *alive_bytes_ - kept_bytes_ > unread_budget_;
+  if (pacer_.must_rebuild(table.version(), clocks.steady_now, !lines_.empty(), too_much_unread)) {
     lines_.clear();
-    version_ = table.version();
-    built_ = clocks.steady_now;
+    kept_bytes_ = 0;
+    pacer_.restart(table.version(), clocks.steady_now);
   }
   Key key{only.value_or(std::string{}), show_ids};
   if (const auto cached = lines_.find(key); cached != lines_.end()) return cached->second;
-  auto built = std::make_shared<const std::string>(
-      locks_to_json(table, only, clocks, answer::locks_prefix, show_ids, "\n"));
+  const auto started = ListingPacer::Clock::now();
+  auto* text = new std::string(locks_to_json(table, only, clocks, answer::locks_prefix, show_ids, "\n"));
+  *alive_bytes_ += text->size();
+  std::shared_ptr<const std::string> built(text, [alive = alive_bytes_](const std::string* line) {
+    *alive -= line->size();
+    delete line;
+  });
   // A name nobody holds or awaits has a tiny answer: not worth keeping (and a reader could
   // ask for any number of them).
   const bool keep = !only || (lines_.size() < max_names && (!table.holders(*only).empty() || table.waiters(*only) > 0));
-  if (keep) lines_.emplace(std::move(key), built);
+  if (keep) {
+    pacer_.built(ListingPacer::Clock::now() - started);
+    kept_bytes_ += built->size();
+    lines_.emplace(std::move(key), built);
+  }
   return built;
 }
 

@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <iterator>
+
+#include "descriptor_budget.hpp"
 
 namespace tnl {
 
@@ -26,16 +27,6 @@ std::uint64_t resident_bytes() {
   std::uint64_t resident_pages = 0;
   if (!(statm >> size_pages >> resident_pages)) return 0;
   return resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-/// Open file descriptors now (0 when /proc is not there).
-std::size_t open_descriptors() {
-  std::error_code error;
-  std::size_t count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end; it.increment(error)) {
-    ++count;
-  }
-  return count;
 }
 
 }  // namespace
@@ -78,7 +69,7 @@ std::string render_metrics(const LockTable& table, const ServerStats& stats, std
 
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
-  metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", open_descriptors());
+  metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", open_descriptor_count());
   metric(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
          static_cast<std::uint64_t>(limit.rlim_cur));
   metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident_bytes());

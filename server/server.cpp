@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "connection.hpp"
+#include "descriptor_budget.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
 
@@ -149,6 +150,14 @@ void Server::wait_for_signal() {
 }
 
 void Server::run() {
+  // Everything but the connections is open now: what is left of the descriptors, less
+  // HTTP's share, is the lock port's (descriptor_budget.hpp).
+  const std::size_t limit = open_file_limit();
+  if (limit > 0) {
+    lock_connection_limit_ = lock_connection_limit(limit, open_descriptor_count(),
+                                                   http_ ? config_.http_max_connections : 0);
+    spdlog::info("lock port: at most {} connections (open-file limit {})", lock_connection_limit_, limit);
+  }
   wait_for_signal();
   for (auto& listener : listeners_) accept(*listener);
   write_port_file(config_.port_file, port_);
@@ -208,6 +217,27 @@ void Server::accept(Listener& listener) {
         if (!wait_error && !shutting_down_) accept(listener);
       });
       return;
+    }
+    if (connections_.size() >= lock_connection_limit_ && !connections_.reclaim_oldest()) {
+      // Every connection holds, waits or is being answered, and the rest of the descriptors
+      // is HTTP's (so that the probes are answered): refused in words, as when there are
+      // none left.
+      std::error_code ignored;
+      socket.non_blocking(true, ignored);
+      const std::string refusal = std::string{answer::out_of_descriptors} + "\n";
+      socket.send(asio::buffer(refusal), 0, ignored);
+      socket.close(ignored);
+      ++stats_.refused_connection_count;
+      // Once a second at most: a flood of refusals must not become a flood of log lines.
+      const auto now = std::chrono::steady_clock::now();
+      ++refused_unlogged_;
+      if (now - refusal_logged_ >= std::chrono::seconds(1)) {
+        spdlog::warn("refused {} connection(s): the lock port has its most connections ({})", refused_unlogged_,
+                     lock_connection_limit_);
+        refusal_logged_ = now;
+        refused_unlogged_ = 0;
+      }
+      return accept(listener);
     }
     connections_.start(std::make_shared<Connection>(std::move(socket), format_endpoint(listener.peer),
                                                     next_connection_id_++, connections_, handler_, config_));

@@ -4,6 +4,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -88,6 +89,11 @@ class Server {
   HttpApi api_;
   std::unique_ptr<HttpServer> http_;
   std::uint64_t next_connection_id_ = 1;
+  /// Most lock-port connections at once: what the descriptors leave besides HTTP's share.
+  std::size_t lock_connection_limit_ = SIZE_MAX;
+  /// Refusals at that limit not logged yet, and when they last were.
+  std::size_t refused_unlogged_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_{};
   std::uint16_t port_ = 0;
   bool shutting_down_ = false;
 };

@@ -85,6 +85,46 @@ TEST_CASE("clients that send .locks and never read hold up nobody and cost one s
   CHECK(holders.keepalive_all(Clock::now() + 20s) == lock_count);
 }
 
+TEST_CASE("readers that never read and each ask after a change of the table pin a bounded amount of memory",
+          "[slow-readers]") {
+  // Each change of the table used to mean a new listing for the next reader, kept whole in
+  // the server until the write timeout cut that reader: 300 readers of 2,000 locks, one
+  // change before each, pinned 160 MB.
+  constexpr int held = 2'000;  // a listing of about 0.5 MiB
+  constexpr int readers_count = 300;
+  REQUIRE(tnl::test::raise_open_file_limit() >= held + readers_count + 100);
+  ServerProcess server({"--write-timeout", "30"});
+  const pid_t pid = server.process().pid();
+  HolderSwarm holders(server.port());
+  REQUIRE(holders.open(held, 200, "pinned-", Clock::now() + 60s).empty());
+  const long rss_before = status_kib(pid, "VmRSS");
+  REQUIRE(rss_before > 0);
+  std::vector<LineClient> readers;
+  readers.reserve(readers_count);
+  for (int i = 0; i < readers_count; ++i) {
+    {
+      LineClient churn(server.port());  // a lock taken and dropped: the table changes
+      REQUIRE(churn.request("lock,name:churn-" + std::to_string(i)) == "ok");
+    }
+    readers.emplace_back(server.port());
+    const int small = 4096;
+    ::setsockopt(readers.back().fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    REQUIRE(readers.back().send(".locks\n"));
+  }
+  LineClient ping(server.port());
+  CHECK(ping.request(".ping") == "pong");
+  const long peak_growth = status_kib(pid, "VmHWM") - rss_before;
+  std::cout << "slow_readers: " << readers_count << " readers after as many changes: peak RSS " << peak_growth
+            << " KiB above the " << rss_before << " KiB before them\n";
+  // The unread budget (16 MiB) and a version or two more.
+  CHECK(peak_growth < 48 * 1024);
+  // Whatever they got is a true listing of the moment it was built.
+  LineClient fresh(server.port());
+  const auto line = fresh.request(".locks");
+  REQUIRE(line);
+  CHECK(nlohmann::json::parse(line->substr(6)).at("locks").size() >= static_cast<std::size_t>(held));
+}
+
 TEST_CASE("a long .locks answer reaches a reader that takes it slowly, whole and in order", "[slow-readers]") {
   constexpr int held = 2'000;  // about 0.5 MiB of answer: written in many pieces
   ServerProcess server;

@@ -285,16 +285,44 @@ TEST_CASE("HTTP: without an admin token, ids are listed as before", "[http_api][
         id);
 }
 
-TEST_CASE("HTTP: HEAD is GET without a body only where GET changes nothing (HEAD never releases)", "[http_api]") {
+TEST_CASE("HTTP: only answers that changed a lock are marked so (they are kept from eviction a while)",
+          "[http_api][eviction]") {
+  // Every answer on a create, renew or release route used to be marked, 404s and 409s
+  // included: a client with no lock of its own could pipeline DELETEs of unknown ids, read
+  // nothing, and hold every HTTP connection slot against eviction.
   Fixture f;
-  const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"deploy","who":"ci-1"})");
+  const std::string unknown = "/api/v1alpha1/lock/00000000-0000-4000-8000-000000000000";
+  CHECK_FALSE(f.request("DELETE", unknown).changed_locks);
+  CHECK_FALSE(f.request("GET", "/api/v1alpha1/unlock/00000000-0000-4000-8000-000000000000").changed_locks);
+  CHECK_FALSE(f.request("POST", unknown + "/renew", R"({"ttl":60})").changed_locks);
+  CHECK_FALSE(f.request("POST", "/api/v1alpha1/lock", "not json").changed_locks);
+  const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"me"})");
+  REQUIRE(created.status == 201);
+  CHECK(created.changed_locks);
+  const auto conflict = f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"me"})");
+  REQUIRE(conflict.status == 409);
+  CHECK_FALSE(conflict.changed_locks);
+  const std::string id = body_of(created)["id"];
+  const auto renewed = f.request("POST", "/api/v1alpha1/lock/" + id + "/renew", R"({"ttl":60})");
+  REQUIRE(renewed.status == 200);
+  CHECK(renewed.changed_locks);
+  CHECK_FALSE(f.request("GET", "/api/v1alpha1/locks/list").changed_locks);
+  const auto released = f.request("DELETE", "/api/v1alpha1/lock/" + id);
+  REQUIRE(released.status == 200);
+  CHECK(released.changed_locks);
+}
+
+TEST_CASE("HTTP: HEAD never releases a lock - GET /unlock/{id} does", "[http_api]") {
+  // HEAD is answered wherever GET is, so HEAD /unlock/{id} released the lock: a link
+  // checker or prefetcher that only asks for headers must not change anything.
+  Fixture f;
+  const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"me"})");
   REQUIRE(created.status == 201);
   const std::string id = body_of(created)["id"];
   const auto head = f.request("HEAD", "/api/v1alpha1/unlock/" + id);
   CHECK(head.status == 405);
   CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 200);  // still held
-  CHECK(f.request("HEAD", "/api/v1alpha1/lock/" + id).status == 200);
-  CHECK(f.request("HEAD", "/healthz").status == 200);
+  CHECK(f.request("HEAD", "/api/v1alpha1/lock/" + id).status == 200);  // a read: as GET
   CHECK(f.request("GET", "/api/v1alpha1/unlock/" + id).status == 200);
   CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 404);
 }

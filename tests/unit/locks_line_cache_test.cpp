@@ -118,3 +118,52 @@ TEST_CASE(".locks,name: lines of a name in use are shared too, until the table c
   CHECK(changed != first);
   CHECK(parse(*changed)["locks"][0]["holders"].size() == 2);
 }
+
+TEST_CASE(".locks lines: while readers keep older lines unread past the budget, changes wait for max_age",
+          "[locks-cache]") {
+  // 300 readers that never read, each asking after a change, used to pin 300 versions of
+  // the listing (160 MB for 2,000 locks) until the write timeout cut them.
+  LockTable table;
+  // Any older line a reader keeps is over this budget; no pacing (a build slowed down by a
+  // busy machine must not make a change wait here).
+  LocksLineCache cache(1, std::chrono::hours(1));
+  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
+  auto first = cache.line(table, std::nullopt, true, {t0, wall});
+  table.acquire(request("b", 2, LockTable::Kind::connection), t0 + 10ms, [](auto, auto) {});
+  // Nothing older is kept by a reader yet: fresh.
+  auto second = cache.line(table, std::nullopt, true, {t0 + 10ms, wall});
+  CHECK(second != first);
+  CHECK(parse(*second)["locks"].size() == 2);
+  CHECK(cache.alive_bytes() == first->size() + second->size());
+  // `first` is an older line a reader has not taken: the current one is reused...
+  table.acquire(request("c", 3, LockTable::Kind::connection), t0 + 20ms, [](auto, auto) {});
+  CHECK(cache.line(table, std::nullopt, true, {t0 + 20ms, wall}) == second);
+  CHECK(cache.line(table, std::nullopt, true, {t0 + 10ms + 999ms, wall}) == second);
+  // ... until it is max_age old.
+  auto third = cache.line(table, std::nullopt, true, {t0 + 10ms + 1s, wall});
+  CHECK(parse(*third)["locks"].size() == 3);
+  // Once the readers let go of the older lines, changes are acted on at once again.
+  first.reset();
+  second.reset();
+  CHECK(cache.alive_bytes() == third->size());
+  table.release("c", 3, t0 + 1100ms);
+  CHECK(parse(*cache.line(table, std::nullopt, true, {t0 + 1100ms, wall}))["locks"].size() == 2);
+}
+
+TEST_CASE(".locks lines that take long to build are rebuilt at most every ten build times", "[locks-cache]") {
+  // A reader asking after each change of a large table used to cost a full build each:
+  // listing 19,000 locks takes tens of milliseconds, and the event loop did little else.
+  LockTable table;
+  LocksLineCache cache;
+  constexpr LockTable::OwnerId count = 5'000;  // a build of well over a millisecond
+  for (LockTable::OwnerId owner = 1; owner <= count; ++owner) {
+    table.acquire(request("lock-" + std::to_string(owner), owner, LockTable::Kind::connection), t0,
+                  [](auto, auto) {});
+  }
+  const auto first = cache.line(table, std::nullopt, true, {t0 + 1s, wall});
+  table.release("lock-1", 1, t0 + 1s);
+  CHECK(cache.line(table, std::nullopt, true, {t0 + 1s + 1ms, wall}) == first);
+  const auto later = cache.line(table, std::nullopt, true, {t0 + 2s, wall});
+  CHECK(later != first);
+  CHECK(parse(*later)["locks"].size() == count - 1);
+}
