@@ -84,7 +84,7 @@ struct HttpRequestParser::Callbacks {
     p.value_length_ += length;
     if (p.head_bytes_ > p.limits_.max_head) return p.fail(431, "request head too large");
     if (p.value_length_ > p.limits_.max_header_value) return p.fail(431, "header value too long");
-    if (is_kept(p.field_)) p.value_.append(at, length);  // the others are only measured
+    if (p.keeps(p.field_)) p.value_.append(at, length);  // the others are only measured
     return 0;
   }
 
@@ -154,10 +154,16 @@ int HttpRequestParser::fail(int status, std::string message) {
   return 1;
 }
 
+bool HttpRequestParser::keeps(const std::string& field) const {
+  // Trailer fields (after a chunked body) are counted and measured but never kept: a Host
+  // or Authorization there must not count, nor override what the head said.
+  return state_ != State::body && is_kept(field);
+}
+
 int HttpRequestParser::finish_header() {
   in_value_ = false;
   if (++header_count_ > limits_.max_headers) return fail(431, "too many headers");
-  if (is_kept(field_)) {
+  if (keeps(field_)) {
     // Two Hosts (or Origins, tokens...) would leave it open which one counts: refuse.
     if (message_.header(field_)) return fail(400, "repeated " + field_ + " header");
     message_.headers.emplace_back(field_, trimmed(std::move(value_)));

@@ -82,6 +82,8 @@ class HttpRequestParser {
   struct Callbacks;
   /// Records an error; the callback that calls it makes http_parser stop.
   int fail(int status, std::string message);
+  /// Whether header `field` (lower-case) is kept: one the server reads, in the head.
+  [[nodiscard]] bool keeps(const std::string& field) const;
   /// Stores the header just read, if it is one that is kept; checks the limits.
   int finish_header();
 

@@ -145,6 +145,25 @@ TEST_CASE("HTTP parser: chunked bodies are decoded", "[http_parser]") {
   CHECK(fed.messages[0].body == "abcde");
 }
 
+TEST_CASE("HTTP parser: trailer fields after a chunked body are never kept", "[http_parser]") {
+  // A Host or Authorization in the trailer must not count (nor make a Host "repeated").
+  for (const std::size_t step : {std::size_t{1}, std::size_t{7}, std::string::npos}) {
+    HttpRequestParser parser;
+    const Fed fed = feed(parser,
+                         "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "3\r\nabc\r\n0\r\nHost: evil.example\r\nAuthorization: Bearer guess\r\n\r\n"
+                         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                         step);
+    INFO("step " << step);
+    CHECK_FALSE(fed.error);
+    REQUIRE(fed.messages.size() == 2);
+    CHECK(fed.messages[0].body == "abc");
+    CHECK(*fed.messages[0].header("host") == "127.0.0.1");
+    CHECK_FALSE(fed.messages[0].header("authorization"));
+    CHECK(fed.messages[1].target == "/healthz");
+  }
+}
+
 TEST_CASE("HTTP parser: every limit has its status", "[http_parser][limits]") {
   const std::string host = "Host: a\r\n";
   CHECK(failure_status("GET /" + std::string(8 * 1024, 'u') + " HTTP/1.1\r\n\r\n") == 414);
