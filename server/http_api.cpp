@@ -250,7 +250,7 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
   locks_.acquire(std::move(lock_request), [&](LockTable::Outcome result, LockTable::Token) { outcome = result; });
   switch (*outcome) {
     case LockTable::Outcome::granted:
-      spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name, id.str(), who->get<std::string>(),
+      spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name, id.log_str(), who->get<std::string>(),
                    request.peer);
       return changed(record_response(201, id));
     case LockTable::Outcome::failed:

@@ -30,6 +30,10 @@ struct LockId {
 
   /// "xxxxxxxx-xxxx-Vxxx-yxxx-xxxxxxxxxxxx", lower-case.
   [[nodiscard]] std::string str() const;
+  /// For logs: the first 8 hex digits and "…", enough to tell locks apart in a log but not
+  /// to use one (a detached lock's id is its creator's capability, and logs are read by more
+  /// people than the admin token is given to).
+  [[nodiscard]] std::string log_str() const { return str().substr(0, 8) + "\u2026"; }
   /// Appends str() to `out` without a temporary.
   void append_to(std::string& out) const;
   /// Accepts the canonical form in either case; nullopt for anything else.

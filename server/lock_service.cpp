@@ -103,7 +103,7 @@ std::size_t LockService::restore() {
     }
     if (expires && *expires <= clocks.steady_now) {
       if (++expired <= logged_per_kind) {
-        spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, record.id.str());
+        spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, record.id.log_str());
       }
       dropped.push_back(record.id);
       ++stats_.expired_lock_count;
@@ -114,7 +114,7 @@ std::size_t LockService::restore() {
     // left alone: forgetting the row by its id would forget the held lock's row too.
     if (table_.find(record.id) || !tokens_seen.insert(record.token).second) {
       spdlog::error("detached lock '{}' ({}) repeats a held lock's id or token in the state database; skipped",
-                    record.name, record.id.str());
+                    record.name, record.id.log_str());
       continue;
     }
     const LockId id = record.id;
@@ -139,7 +139,7 @@ std::size_t LockService::restore() {
         resaved.push_back(LockStore::LeaseEnd{id, wall_end, boot_time(*boot, clocks, *expires)});
       }
     } else {
-      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, id.str());
+      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, id.log_str());
       dropped.push_back(id);
     }
   }
@@ -279,12 +279,12 @@ LockService::Release LockService::release(const LockId& id, std::string_view by,
   // Forgotten on disk first, freed only then: `released` is never answered for a lock that
   // a restart would bring back. A crash in between loses nothing acknowledged.
   if (!write_ok() || !wrote(store_.erase(id))) {
-    spdlog::error("detached lock '{}' ({}) not released for {}: cannot forget it on disk", held->name, id.str(), by);
+    spdlog::error("detached lock '{}' ({}) not released for {}: cannot forget it on disk", held->name, id.log_str(), by);
     return Release::not_saved;
   }
   const auto now = Clock::now();
   const auto freed = table_.release(id, now);
-  spdlog::info("detached lock '{}' ({}) released by {}", freed->name, id.str(), by);
+  spdlog::info("detached lock '{}' ({}) released by {}", freed->name, id.log_str(), by);
   ended(freed->holder, now);
   return Release::released;
 }
@@ -307,7 +307,7 @@ LockService::Renew LockService::renew(const LockId& id, std::optional<Clock::dur
   }
   table_.renew(id, expires);
   timer_.schedule();
-  spdlog::info("detached lock '{}' ({}) renewed", held->name, id.str());
+  spdlog::info("detached lock '{}' ({}) renewed", held->name, id.log_str());
   return Renew::renewed;
 }
 
@@ -333,7 +333,7 @@ void LockService::expire(LockTable::TimePoint now) {
     forget_ended();
   }
   for (const auto& freed : table_.expire(now)) {
-    spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, freed.holder.id.str(), freed.holder.client_id);
+    spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, freed.holder.id.log_str(), freed.holder.client_id);
     ++stats_.expired_lock_count;
     ended(freed.holder, now);
   }

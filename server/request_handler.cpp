@@ -151,7 +151,7 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
       case LockTable::Outcome::granted:
         if (detached) {
           // The lock no longer belongs to this connection: it ends, the lock stays.
-          spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.str(), self->peer(), client_id,
+          spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.log_str(), self->peer(), client_id,
                        token);
           self->clear_lock();
           return self->answer(fencing ? fmt::format("{}{},{}:{}", answer::ok_id_prefix, id.str(), param::token, token)

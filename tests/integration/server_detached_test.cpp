@@ -355,3 +355,16 @@ TEST_CASE("detached: an expired lock is counted and its id becomes unknown", "[d
   CHECK(s["expired_lock_count"] == 1);
   CHECK(s["lock_count"] == 0);
 }
+
+TEST_CASE("detached: the server's log never carries a whole lock id (a capability), only its first 8 digits",
+          "[detached][ids]") {
+  ServerProcess server({"--info"});
+  const std::string id = take(server.port(), "dlog");
+  CHECK(one_shot(server.port(), "renew,id:" + id + ",ttl:60") == "renewed");
+  CHECK(one_shot(server.port(), "unlock,id:" + id) == "released");
+  REQUIRE(server.process().wait_for_stderr("released by"));
+  const std::string log = server.process().stderr_text();
+  CHECK(log.find(id.substr(0, 8)) != std::string::npos);
+  CHECK(log.find(id) == std::string::npos);
+  CHECK(log.find(id.substr(9)) == std::string::npos);
+}
