@@ -321,19 +321,23 @@ bool LockStore::exec(const char* sql, const char* what) {
   return false;
 }
 
-bool LockStore::erase_all(const std::vector<LockId>& ids) {
-  if (!db_ || ids.empty()) return true;
-  if (!exec("BEGIN IMMEDIATE", "start forgetting locks")) return false;
-  for (const auto& id : ids) {
-    bind_text(erase_.get(), 1, id.str());
-    if (!run(erase_.get(), "forget a lock")) {
-      exec("ROLLBACK", "roll back");
-      return false;
-    }
-  }
-  if (exec("COMMIT", "forget locks")) return true;
+template <typename Statements>
+bool LockStore::transaction(const char* what, Statements statements) {
+  if (!exec("BEGIN IMMEDIATE", what)) return false;
+  if (statements() && exec("COMMIT", what)) return true;
   exec("ROLLBACK", "roll back");
   return false;
+}
+
+bool LockStore::erase_all(const std::vector<LockId>& ids) {
+  if (!db_ || ids.empty()) return true;
+  return transaction("forget locks", [&] {
+    for (const auto& id : ids) {
+      bind_text(erase_.get(), 1, id.str());
+      if (!run(erase_.get(), "forget a lock")) return false;
+    }
+    return true;
+  });
 }
 
 bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires, const std::string& boot_id,
@@ -347,19 +351,15 @@ bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires,
 
 bool LockStore::save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id) {
   if (!db_ || leases.empty()) return true;
-  if (!exec("BEGIN IMMEDIATE", "start saving lease ends")) return false;
-  for (const auto& lease : leases) {
-    bind_expiry(update_expiry_.get(), 1, lease.expires);
-    bind_boot(update_expiry_.get(), 2, boot_id, lease.expires_boot);
-    bind_text(update_expiry_.get(), 4, lease.id.str());
-    if (!run(update_expiry_.get(), "save a lease end")) {
-      exec("ROLLBACK", "roll back");
-      return false;
+  return transaction("save lease ends", [&] {
+    for (const auto& lease : leases) {
+      bind_expiry(update_expiry_.get(), 1, lease.expires);
+      bind_boot(update_expiry_.get(), 2, boot_id, lease.expires_boot);
+      bind_text(update_expiry_.get(), 4, lease.id.str());
+      if (!run(update_expiry_.get(), "save a lease end")) return false;
     }
-  }
-  if (exec("COMMIT", "save lease ends")) return true;
-  exec("ROLLBACK", "roll back");
-  return false;
+    return true;
+  });
 }
 
 }  // namespace tnl

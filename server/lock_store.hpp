@@ -127,6 +127,10 @@ class LockStore {
   bool run(sqlite3_stmt* statement, const char* what);
   /// Runs SQL without results; false (logged) on error.
   bool exec(const char* sql, const char* what);
+  /// Runs `statements` (returning false on a failure) in one BEGIN IMMEDIATE ... COMMIT,
+  /// rolled back unless all of it is committed; false (logged) when it was not.
+  template <typename Statements>
+  bool transaction(const char* what, Statements statements);
   Statement prepare(const char* sql);
   /// Adds the columns a file from an older version lacks; throws std::runtime_error.
   void migrate();
