@@ -340,11 +340,16 @@ void Connection::abort(std::error_code why) {
   end();
 }
 
+bool Connection::ended_by_client(std::error_code error) {
+  return !error || error == asio::error::eof || error == asio::error::connection_reset ||
+         error == asio::error::broken_pipe;
+}
+
 void Connection::end() {
   if (ended_) return;
   ended_ = true;
   std::error_code ignored;
-  if (end_reason_ == asio::error::timed_out || end_reason_ == answers_not_read()) {
+  if (!ended_by_client(end_reason_)) {
     // The server gives up on this client (its keepalive probes or data went unanswered, or
     // it takes no answers). If it is in fact alive, it must learn at once that it has lost
     // its lock: a best-effort `lost,` (unless half an answer is out already) and an RST.

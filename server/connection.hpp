@@ -34,6 +34,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Why a connection was cut whose client does not take its answers: one was not written
   /// within the write timeout (the client's receive buffer stayed full).
   static std::error_code answers_not_read() { return std::make_error_code(std::errc::no_buffer_space); }
+  /// Whether a connection that ended with `error` was ended by its client (none: the server
+  /// closed it after an answer; EOF; a reset or broken pipe: the client's stack closed it).
+  /// Any other error means the server gave up on a client that may still be alive: a
+  /// keepalive or retransmission timeout, which Linux reports as the last ICMP error seen
+  /// for data in flight when there was one (no route to host, network unreachable, a
+  /// firewall's port unreachable), or answers not read. Such an end takes a lock without
+  /// its holder's consent.
+  static bool ended_by_client(std::error_code error);
   /// Most bytes written to one socket in one turn of the event loop: a multi-megabyte
   /// answer goes out in turns, between which every other connection is served.
   static constexpr std::size_t max_write_chunk = 64 * 1024;

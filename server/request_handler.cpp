@@ -62,17 +62,19 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
     case LockState::holding:
       // The server gives up on the holder (it did not end the connection): the lock is taken
       // without its consent, and the lock-delay follows.
-      if (error == asio::error::timed_out) {
-        // Keepalive probes or a write went unanswered: the holder's machine is gone.
-        ++stats_.reaped_holder_count;
-        spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
-                     error.message());
-        return free_lock(connection, false);
-      }
       if (error == Connection::answers_not_read()) {
         ++stats_.reaped_holder_count;
         spdlog::warn("lock '{}' lost by {}: it takes no answers (none written for {} ms)", connection.lock_name(),
                      connection.peer(), config_.write_timeout.count());
+        return free_lock(connection, false);
+      }
+      if (!Connection::ended_by_client(error)) {
+        // Keepalive probes or a write went unanswered (a timeout, or the ICMP error that
+        // came back for data in flight: no route to host...): the holder's machine is gone,
+        // or cut off while its command may still run.
+        ++stats_.reaped_holder_count;
+        spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
+                     error.message());
         return free_lock(connection, false);
       }
       spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
