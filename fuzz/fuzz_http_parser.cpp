@@ -7,10 +7,10 @@
 // parses: feed, take a complete request, go on while the connection would stay open
 // (keep-alive, no upgrade), stop at the first error.
 //
-// Invariants: both parses see the same requests and the same error at the same point (a
-// request boundary that depends on how the bytes were cut is how request smuggling
-// starts); every request is within the limits; feed() always makes progress; a failed
-// parse answers with a 4xx/5xx status and a message.
+// Invariants: both parses see the same requests, then both fail or neither (a request
+// boundary that depends on how the bytes were cut is how request smuggling starts; the
+// error's status may depend on it, see below); every request is within the limits;
+// feed() always makes progress; a failed parse answers with a 4xx/5xx status and a message.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -94,6 +94,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Outcome pieces = parse(stream, piece);
   FUZZ_CHECK(whole.requests.size() == pieces.requests.size());
   for (std::size_t i = 0; i < whole.requests.size(); ++i) FUZZ_CHECK(same(whole.requests[i], pieces.requests[i]));
-  FUZZ_CHECK(whole.error_status == pieces.error_status);
+  // Both fail or neither. Which limit or syntax error is met first may depend on the cut:
+  // http_parser hands a header over when it ends, or at the end of a piece, so a header
+  // count or size limit can be seen in pieces before a bad character that the whole parse
+  // meets first (431 "too many headers" or 400 "invalid character in header"). Either way
+  // the same requests came before, and the connection is answered and closed.
+  FUZZ_CHECK(whole.error_status.has_value() == pieces.error_status.has_value());
   return 0;
 }
