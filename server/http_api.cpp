@@ -262,8 +262,17 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
     case LockTable::Outcome::limit_mismatch:
       break;
   }
-  json conflict{{"error", "lock already exists"}};
   const auto& holders = locks_.table().holders(name);
+  if (holders.empty()) {
+    if (const auto resume = locks_.table().grants_held_until(LockTable::Clock::now())) {
+      // Not a conflict: at start with --lock-delay nothing is granted for a while.
+      const auto wait = std::chrono::ceil<std::chrono::seconds>(*resume - LockTable::Clock::now());
+      HttpResponse response = error(503, "server is starting: nothing is granted for the lock-delay after start");
+      response.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, wait.count())));
+      return response;
+    }
+  }
+  json conflict{{"error", "lock already exists"}};
   if (!holders.empty()) {
     const ClockReadings clocks;
     conflict["existingLock"] = {{"id", holders.front().id.str()},

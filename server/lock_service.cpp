@@ -321,6 +321,11 @@ void LockService::shut_down() {
   timer_.stop();
 }
 
+void LockService::hold_grants_for(Clock::duration duration) {
+  table_.hold_grants_until(Clock::now() + duration);
+  timer_.schedule();
+}
+
 void LockService::expire(LockTable::TimePoint now) {
   Call call(*this);
   // Forgotten on disk before they are freed, in one transaction: a waiter is handed the

@@ -89,6 +89,11 @@ class LockService {
   /// consent (zero: not at all); see LockTable's lock-delays.
   void set_lock_delay(Clock::duration delay) { lock_delay_ = delay; }
 
+  /// Grants nothing for `duration` from now (LockTable::hold_grants_until): at start with a
+  /// lock-delay, since the holders of a server that ended without releasing (killed,
+  /// crashed, its machine gone) may still run that long. Restored detached locks stay held.
+  void hold_grants_for(Clock::duration duration);
+
   /// Called for forced releases of connection holds; set once by the server.
   void on_revoke(RevokeConnection revoke) { revoke_ = std::move(revoke); }
 

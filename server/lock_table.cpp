@@ -69,7 +69,7 @@ void LockTable::acquire(Request request, TimePoint now, Completion done) {
                 std::move(request.reason), now, 0, std::nullopt};
   const auto ttl = request.kind == Kind::detached ? request.ttl : std::nullopt;
   // FIFO: a newcomer never overtakes a queued request, even if there is room.
-  if (entry.has_room() && entry.waiters.empty()) {
+  if (may_grant(entry, now) && entry.waiters.empty()) {
     const auto token = grant(it->first, entry, std::move(holder), ttl, request.shows_token, now);
     if (!token) erase_if_idle(it);
     complete(std::move(done), token ? Outcome::granted : Outcome::failed, token.value_or(0));
@@ -120,7 +120,7 @@ void LockTable::hand_on(Entries::iterator it, TimePoint now) {
   // table is consistent before any completion runs, so completions may call back in.
   // A waiter whose grant is refused (its token is not durable) leaves the queue, and the
   // next one gets its chance.
-  while (!shut_down_ && entry.has_room() && !entry.waiters.empty()) {
+  while (may_grant(entry, now) && !entry.waiters.empty()) {
     Waiter next = std::move(entry.waiters.front());
     entry.waiters.pop_front();
     deadlines_.erase(next.deadline);
@@ -239,8 +239,8 @@ std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
     ++version_;
   }
 
-  // Leases and delays last: a waiter whose deadline is the very moment a lease or a delay
-  // ends has given up.
+  // Leases, delays and held grants last: a waiter whose deadline is the very moment a
+  // lease or a delay ends, or grants resume, has given up.
   std::vector<Held> expired;
   while (!leases_.empty() && leases_.begin()->first <= now) {
     const auto [entry, holder] = locate(leases_.begin()->second);
@@ -256,8 +256,27 @@ std::vector<LockTable::Held> LockTable::expire(TimePoint now) {
     ++version_;
     hand_on(it, now);
   }
+  if (grants_held_until_ && *grants_held_until_ <= now) end_held_grants(now);
   drain();
   return expired;
+}
+
+void LockTable::hold_grants_until(TimePoint until) {
+  if (!grants_held_until_ || *grants_held_until_ < until) grants_held_until_ = until;
+  ++version_;
+}
+
+void LockTable::end_held_grants(TimePoint now) {
+  grants_held_until_.reset();
+  ++version_;
+  // Once, for the whole table: any name may have queued waiters meanwhile. hand_on() only
+  // queues completions (drain() runs them), so no entry changes behind this loop but the
+  // one it erases.
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const auto next = std::next(it);
+    if (!it->second.waiters.empty()) hand_on(it, now);
+    it = next;
+  }
 }
 
 std::vector<LockId> LockTable::leases_ending_by(TimePoint now) const {
@@ -292,6 +311,7 @@ std::optional<LockTable::TimePoint> LockTable::next_deadline() const {
   if (!deadlines_.empty()) next = deadlines_.begin()->first;
   if (!leases_.empty() && (!next || leases_.begin()->first < *next)) next = leases_.begin()->first;
   if (!delays_.empty() && (!next || delays_.begin()->first < *next)) next = delays_.begin()->first;
+  if (grants_held_until_ && !shut_down_ && (!next || *grants_held_until_ < *next)) next = grants_held_until_;
   return next;
 }
 

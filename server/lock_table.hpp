@@ -30,6 +30,12 @@
 // token source cannot vouch that no later server hands out that token again (the fencing
 // mark could not be written): see TokenSource::durable.
 //
+// A table may also hold back every grant until a time (hold_grants_until()): a server that
+// starts with a lock-delay cannot tell whether the server before it was killed while
+// connections held locks, and their commands may still run for up to the delay. So, like
+// NFS's grace period after a server restart, nothing is granted before then: requests that
+// wait are queued in order and granted when it ends, the others are not granted.
+//
 // Once shut_down() is called nothing more is granted: waiters are withdrawn, releases
 // hand nothing on, and new requests are refused.
 #pragma once
@@ -206,6 +212,15 @@ class LockTable {
   /// ended by then (granting their waiters). Returns the holds freed (not the delays).
   std::vector<Held> expire(TimePoint now);
 
+  /// Grants nothing before `until` (see the file comment): waiters queue, requests that do
+  /// not wait are not granted, holds freed meanwhile are handed on at `until`. Holds already
+  /// in the table (restored detached locks) are not touched. next_deadline() includes it.
+  void hold_grants_until(TimePoint until);
+  /// When grants resume, while they are held back at `now`.
+  [[nodiscard]] std::optional<TimePoint> grants_held_until(TimePoint now) const {
+    return grants_held_until_ && now < *grants_held_until_ ? grants_held_until_ : std::nullopt;
+  }
+
   /// The server is going away: every waiter completes with Outcome::unavailable, every
   /// lock-delay ends, and from now on nothing is granted (acquire() answers unavailable; a
   /// release hands nothing on and leaves no delay).
@@ -215,7 +230,7 @@ class LockTable {
   /// Counts every change of holders, waiters or leases: equal values mean an unchanged table.
   [[nodiscard]] std::uint64_t version() const { return version_; }
 
-  /// The earliest wait deadline, lease end or delay end; the owner of the table arms one
+  /// The earliest wait deadline, lease end, delay end or end of held grants; the owner of the table arms one
   /// timer for it.
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
@@ -293,6 +308,13 @@ class LockTable {
   /// completions. Returns the freed holder.
   Holder free_holder(Entries::iterator it, std::vector<Holder>::iterator holder, TimePoint now,
                      Clock::duration delay = Clock::duration::zero());
+  /// Whether `entry` may be granted to anyone at `now`: there is room, grants are not held
+  /// back and the server is not shutting down.
+  [[nodiscard]] bool may_grant(const Entry& entry, TimePoint now) const {
+    return !shut_down_ && entry.has_room() && !grants_held_until(now);
+  }
+  /// Grants held back are due at `now`: hands on every name that has waiters.
+  void end_held_grants(TimePoint now);
   /// Grants the longest waiters of `it` that fit (unless shut down), queueing their
   /// completions, and erases the name if it is left idle.
   void hand_on(Entries::iterator it, TimePoint now);
@@ -334,6 +356,8 @@ class LockTable {
   std::vector<Pending> pending_;
   bool draining_ = false;
   bool shut_down_ = false;
+  /// Nothing is granted before this (hold_grants_until()); reset once it has passed.
+  std::optional<TimePoint> grants_held_until_;
   std::uint64_t version_ = 0;
 };
 

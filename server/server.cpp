@@ -104,6 +104,15 @@ Server::Server(ServerConfig config)
   if (const std::size_t restored = service_.restore()) {
     spdlog::warn("{} detached lock(s) held again from {}", restored, config_.state_dir);
   }
+  // The server before this one may have ended (killed, crashed, its machine gone) while
+  // connections held locks: their holders learn it only when they next hear from the
+  // connection, and the lock-delay is how long their commands are given to stop. Nothing is
+  // granted for that long, as an NFS server's grace period after a restart.
+  if (config_.start_grace > std::chrono::milliseconds::zero()) {
+    service_.hold_grants_for(config_.start_grace);
+    spdlog::info("start grace: nothing is granted for {} ms (holders of a server before this one may still run)",
+                 config_.start_grace.count());
+  }
 }
 
 void Server::start_http() {

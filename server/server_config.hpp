@@ -50,6 +50,10 @@ struct ServerConfig {
   /// peer unreachable, answers not read, a forced release), nobody is granted that slot
   /// for this long; 0: granted at once (the default, as tcpnetlock; see docs/PROTOCOL.md).
   std::chrono::milliseconds lock_delay{0};
+  /// Nothing is granted for this long after start (waiters queue): the holders of a server
+  /// that ended without releasing (killed, crashed) may still run for a lock-delay. The
+  /// lock-delay unless --start-grace says otherwise.
+  std::chrono::milliseconds start_grace{0};
   /// Where state that must survive a restart is kept (detached locks, the fencing token
   /// mark); empty: none.
   std::string state_dir;

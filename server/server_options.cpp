@@ -117,6 +117,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string first_line_timeout = "30";
   std::string holder_timeout = "0";
   std::string lock_delay = "0";
+  std::string start_grace;  // empty: the lock-delay
   std::string write_timeout = "10";
   std::string http_request_timeout = "5";
   std::string http_idle_timeout = "30";
@@ -161,6 +162,12 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "unreachable, answers not read, forced release), grant it to nobody for this many seconds, so "
                  "that what the old holder runs can stop (0: at once)")
       ->capture_default_str()
+      ->check(duration(lock_delay_range))
+      ->type_name("SECONDS");
+  app.add_option("--start-grace", start_grace,
+                 "Grant nothing for this many seconds after start (requests that wait are queued), since the "
+                 "holders of a server that ended without releasing may still run; default: the --lock-delay. "
+                 "0: grant at once (only where no server before this one can have had holders)")
       ->check(duration(lock_delay_range))
       ->type_name("SECONDS");
   app.add_option("--state-dir", config.state_dir,
@@ -226,6 +233,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   config.first_line_timeout = to_milliseconds(*seconds_value(first_line_timeout));
   config.holder_timeout = to_milliseconds(*seconds_value(holder_timeout));
   config.lock_delay = to_milliseconds(*seconds_value(lock_delay));
+  config.start_grace = start_grace.empty() ? config.lock_delay : to_milliseconds(*seconds_value(start_grace));
   config.write_timeout = to_milliseconds(*seconds_value(write_timeout));
   config.http_request_timeout = to_milliseconds(*seconds_value(http_request_timeout));
   config.http_idle_timeout = to_milliseconds(*seconds_value(http_idle_timeout));

@@ -55,7 +55,7 @@ delay=4
 # Keepalive: first probe after 1 s idle, then every 1 s, 8 probes: about 9 s; ARP gives up
 # after 3 probes of 1 s, well before.
 ip netns exec "$server_ns" "$server_bin" --listen 0.0.0.0 --port 0 --port-file "$work/port" --info \
-  --tcp-keepalive 1,1,8 --lock-delay "$delay" 2>"$work/server.log" &
+  --tcp-keepalive 1,1,8 --lock-delay "$delay" --start-grace 0 2>"$work/server.log" &
 pids+=("$!")
 wait_for "$work/port" . 10 || fail "server did not start"
 port=$(cat "$work/port")

@@ -316,3 +316,85 @@ TEST_CASE("restored holds raise the tokens above theirs", "[lock_table][fencing]
     CHECK(answer.token == 5'001);
   }
 }
+
+TEST_CASE("held grants: nothing is granted before the time, waiters are served in order at it",
+          "[lock_table][lock_delay][grace]") {
+  LockTable table;
+  // A detached lock restored before the grace began stays held through it.
+  LockTable::Holder restored{id_of(9), 9, Kind::detached, "restored", "", "", t0, 7, t0 + 60s};
+  REQUIRE(table.restore("kept", 1, restored));
+  table.hold_grants_until(t0 + 5s);
+  CHECK(table.grants_held_until(t0) == t0 + 5s);
+  CHECK(table.grants_held_until(t0 + 4s) == t0 + 5s);
+  CHECK_FALSE(table.grants_held_until(t0 + 5s));
+  CHECK(table.next_deadline() == t0 + 5s);
+
+  Answer now_only, first, second, other_name, semaphore, short_wait;
+  table.acquire(request("a", 1), t0 + 1s, now_only.completion());
+  CHECK(now_only.outcome == Outcome::not_granted);
+  table.acquire(request("a", 2, forever), t0 + 1s, first.completion());
+  table.acquire(request("a", 3, forever), t0 + 2s, second.completion());
+  table.acquire(request("b", 4, forever), t0 + 2s, other_name.completion());
+  table.acquire(request("s", 5, forever, 3), t0 + 2s, semaphore.completion());
+  table.acquire(request("c", 6, t0 + 5s), t0 + 2s, short_wait.completion());
+  CHECK_FALSE(first.outcome);
+  CHECK_FALSE(other_name.outcome);
+  CHECK_FALSE(semaphore.outcome);  // even a semaphore with every slot free
+  CHECK(table.waiting_count() == 5);
+  CHECK(table.held_count() == 1);
+  CHECK(table.holders("kept").at(0).token == 7);
+  CHECK(table.next_deadline() == t0 + 5s);
+
+  CHECK(table.expire(t0 + 5s - 1ns).empty());
+  CHECK_FALSE(first.outcome);
+  CHECK(table.expire(t0 + 5s).empty());
+  CHECK(first.outcome == Outcome::granted);
+  CHECK_FALSE(second.outcome);  // FIFO: it waits for the first
+  CHECK(other_name.outcome == Outcome::granted);
+  CHECK(semaphore.outcome == Outcome::granted);
+  CHECK(short_wait.outcome == Outcome::timed_out);  // its deadline was the very end: given up
+  CHECK(first.token > 7);  // later tokens are above the restored one
+  CHECK_FALSE(table.grants_held_until(t0 + 5s));
+  CHECK(table.next_deadline() == t0 + 60s);  // the restored lease is what comes next
+
+  // After it, everything is as without it.
+  Answer after;
+  table.acquire(request("d", 7), t0 + 6s, after.completion());
+  CHECK(after.outcome == Outcome::granted);
+  table.release("a", 2, t0 + 6s);
+  CHECK(second.outcome == Outcome::granted);
+}
+
+TEST_CASE("held grants: a hold freed meanwhile is handed on only when they resume", "[lock_table][lock_delay][grace]") {
+  LockTable table;
+  LockTable::Holder restored{id_of(9), 9, Kind::detached, "restored", "", "", t0, 7, t0 + 60s};
+  REQUIRE(table.restore("kept", 1, restored));
+  table.hold_grants_until(t0 + 5s);
+  Answer waiter;
+  table.acquire(request("kept", 1, forever), t0 + 1s, waiter.completion());
+  REQUIRE(table.release(id_of(9), t0 + 2s));  // unlocked by id during the grace
+  CHECK_FALSE(waiter.outcome);
+  CHECK(table.holders("kept").empty());
+  CHECK(table.waiters("kept") == 1);
+  table.expire(t0 + 5s);
+  CHECK(waiter.outcome == Outcome::granted);
+  CHECK(waiter.calls == 1);
+}
+
+TEST_CASE("held grants: a later time only extends them, shut_down ends them without a grant",
+          "[lock_table][lock_delay][grace][shutdown]") {
+  LockTable table;
+  table.hold_grants_until(t0 + 5s);
+  table.hold_grants_until(t0 + 3s);  // never shortened
+  CHECK(table.grants_held_until(t0 + 4s) == t0 + 5s);
+  Answer waiter;
+  table.acquire(request("a", 1, forever), t0, waiter.completion());
+  table.shut_down();
+  CHECK(waiter.outcome == Outcome::unavailable);
+  CHECK_FALSE(table.next_deadline());
+  table.expire(t0 + 5s);
+  CHECK(waiter.calls == 1);
+  Answer late;
+  table.acquire(request("a", 2), t0 + 6s, late.completion());
+  CHECK(late.outcome == Outcome::unavailable);
+}

@@ -135,6 +135,20 @@ TEST_CASE("server options: durations out of range are refused with the option's 
   CHECK(high.lock_delay == 3600s);
   CHECK(config_of({"--lock-delay", "15", "--lock-delay", "0"}).lock_delay == 0s);
   CHECK(config_of({"--first-line-timeout", "0"}).first_line_timeout == 0s);
+  for (const char* bad : {"-1", "0.001", "3601", "nan", "15s"}) {
+    INFO("--start-grace " << bad);
+    CHECK(contains(error_of({"--start-grace", bad}), "--start-grace"));
+  }
+}
+
+TEST_CASE("server options: the start grace is the lock-delay unless --start-grace says otherwise",
+          "[server_options][lock-delay]") {
+  CHECK(config_of({}).start_grace == 0s);
+  CHECK(config_of({"--lock-delay", "15"}).start_grace == 15s);
+  CHECK(config_of({"--start-grace", "15", "--lock-delay", "20"}).start_grace == 15s);
+  CHECK(config_of({"--lock-delay", "20", "--start-grace", "0"}).start_grace == 0s);
+  CHECK(config_of({"--start-grace", "2.5"}).start_grace == 2500ms);
+  CHECK(config_of({"--start-grace", "2.5"}).lock_delay == 0s);
 }
 
 TEST_CASE("server options: --tcp-keepalive parts are checked", "[server_options]") {
