@@ -176,20 +176,19 @@ void GuardedRun::lost(const std::string& reason) {
 void GuardedRun::guardian_unresponsive() {
   print_error("the guardian process (pid " + std::to_string(guardian_->pid()) +
               ") has not ended the command after the grace; killing it");
-  guardian_killed_ = true;
   ::kill(guardian_->pid(), SIGKILL);
 }
 
 // Killed (or crashed): its orphans, the command's whole tree, are ours now (we are a
-// subreaper). They are ended before we let go of the lock.
+// subreaper). They are ended before we let go of the lock: at once, with no grace. The
+// command itself died of SIGKILL with the guardian (its parent-death signal), and while a
+// grace ran, whoever killed the guardian could kill us too: the lock would go while what
+// the command left still runs (random_kills found it).
 void GuardedRun::guardian_died(int raw) {
   outcome_.guardian_died = raw;
   print_error("the guardian process (pid " + std::to_string(guardian_->pid()) + ") " + describe_end(raw) +
-              "; terminating the command and everything it started before letting go of lock '" +
-              options_.lock_name + "'");
-  // After an unresponsive guardian, the grace is over already.
-  end_descendants(command_, guardian_killed_ ? std::chrono::steady_clock::duration::zero()
-                                             : seconds(options_.kill_grace));
+              "; killing what the command started before letting go of lock '" + options_.lock_name + "'");
+  end_descendants(command_, std::chrono::steady_clock::duration::zero());
 }
 
 }  // namespace tnl::cli

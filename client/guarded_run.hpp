@@ -66,8 +66,6 @@ class GuardedRun {
   JobTerminal terminal_;
   /// Once the lock is lost: when the guardian should have ended the tree (see lost()).
   asio::steady_timer unresponsive_;
-  /// We SIGKILLed the guardian for not ending the tree in time: no grace is left.
-  bool guardian_killed_ = false;
   pid_t command_ = 0;
   bool guardian_gone_ = false;  ///< its end of the socket pair is closed
   bool done_ = false;           ///< it said `done` (or that the command could not start)

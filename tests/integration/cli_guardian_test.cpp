@@ -211,6 +211,37 @@ TEST_CASE("do: SIGKILL of the guardian alone: the command and its descendants di
   CHECK(p.stderr_text().find("guardian") != std::string::npos);
 }
 
+// Found by random_kills (a guardian SIGKILLed, then its tcpnetlock_do 0.05-0.25 s later): the
+// orphans got SIGTERM and the whole --kill-grace, so a descendant that ignores SIGTERM
+// outlived tcpnetlock_do's own death, and with it the lock. The command itself already
+// died of SIGKILL (its parent-death signal): what it left gets SIGKILL at once too.
+TEST_CASE("do: SIGKILL of the guardian, then of tcpnetlock_do: no descendant outlives the lock",
+          "[cli][do][guardian]") {
+  ServerProcess server;
+  TempDir dir;
+  const std::string script = "trap '' TERM; (while :; do sleep 0.05; done) & touch '" + dir.path().string() +
+                             "/ready'; while :; do sleep 0.05; done";
+  auto p = ChildProcess::start(
+      do_argv(server, {"--kill-grace", "30", "--lock-name", "guarded", "--", "sh", "-c", script}), clean_env());
+  Leftovers leftovers;
+  REQUIRE(wait_until([&] { return fs::exists(dir.path() / "ready"); }));
+  REQUIRE(running_below(p.pid(), {"sleep"}));
+  leftovers.add(descendants(p.pid()));
+  const auto guardians = descendants_named(p.pid(), "tnl_guardian");
+  REQUIRE(guardians.size() == 1);
+  const auto family = command_tree(p.pid());
+  REQUIRE(family.size() >= 2);
+  NextHolder next(server, "guarded");
+
+  ::kill(guardians[0], SIGKILL);
+  // Well within the 30 s grace: the orphans are gone before anyone can kill tcpnetlock_do too.
+  CHECK(wait_until([&] { return still_alive(family).empty(); }, 5s));
+  p.signal(SIGKILL);
+  REQUIRE(next.granted());
+  INFO("left at the grant: " << describe(still_alive(family)));
+  CHECK(still_alive(family).empty());
+}
+
 TEST_CASE("do: the guardian is in a process group of its own and does not answer to tcpnetlock_do's name",
           "[cli][do][guardian]") {
   ServerProcess server;
