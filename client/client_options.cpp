@@ -36,6 +36,11 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
   auto* keep_alive_secs = app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
                               ->check(seconds_between(min_keep_alive_seconds))
                               ->capture_default_str();
+  auto* keep_alive_timeout =
+      app.add_option("--keep-alive-timeout", options.keep_alive_timeout,
+                     "Seconds a keepalive may go unanswered before the lock counts as lost (exit 122)")
+          ->check(seconds_between(min_keep_alive_seconds))
+          ->capture_default_str();
   add_lock_extension_options(app, options.lock);
   auto* ttl = app.add_option("--ttl", options.ttl,
                              "Take a detached lock that lives SECONDS (decimal, up to a year, or 'inf'); print "
@@ -50,10 +55,11 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
   // A detached lock has no connection to keep alive. --unlock and --renew name the lock
   // by its id and take none of the lock request's options (those with an environment
   // variable are ignored, so that the environment cannot make them fail).
-  ttl->excludes(keep_alive)->excludes(keep_alive_secs);
+  ttl->excludes(keep_alive)->excludes(keep_alive_secs)->excludes(keep_alive_timeout);
   renew->needs(ttl);
   for (CLI::Option* by_id : {unlock, renew}) {
-    by_id->excludes(name)->excludes(long_name)->excludes(keep_alive)->excludes(keep_alive_secs);
+    by_id->excludes(name)->excludes(long_name)->excludes(keep_alive)->excludes(keep_alive_secs)->excludes(
+        keep_alive_timeout);
     for (const char* option : {"--nowait", "--fencing", "--limit"}) by_id->excludes(app.get_option(option));
   }
   unlock->excludes(renew)->excludes(ttl);

@@ -40,6 +40,8 @@ struct ClientOptions {
   std::string client_id;  ///< empty: none sent
   bool keep_alive = false;
   double keep_alive_secs = 15;
+  /// A keepalive unanswered for this long means the lock is lost (exit 122).
+  double keep_alive_timeout = 5;
   LockExtensionOptions lock;
   std::string ttl;        ///< --ttl as given: seconds or `inf`; empty: none
   std::string unlock_id;  ///< --unlock ID

@@ -39,6 +39,10 @@ void add_do_options(CLI::App& app, DoOptions& options) {
   app.add_option("--keep-alive-secs", options.keep_alive_secs, "Seconds between keepalives")
       ->check(seconds_between(min_keep_alive_seconds))
       ->capture_default_str();
+  app.add_option("--keep-alive-timeout", options.keep_alive_timeout,
+                 "Seconds a keepalive may go unanswered before the lock counts as lost and COMMAND is stopped")
+      ->check(seconds_between(min_keep_alive_seconds))
+      ->capture_default_str();
   add_lock_extension_options(app, options.lock);
   app.add_option("--on-lost", options.on_lost,
                  "When the lock is lost while COMMAND runs: 'kill' everything it started, or only 'warn'")

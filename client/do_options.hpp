@@ -39,6 +39,9 @@ struct DoOptions {
   double retry_wait = 10;
   bool keep_alive = true;  ///< on by default, unlike tcpnetlock; --no-keep-alive turns it off
   double keep_alive_secs = 15;
+  /// A keepalive unanswered for this long means the lock is lost (the server may be gone
+  /// silently and have taken it): the command is stopped. See docs/PROTOCOL.md, lock-delay.
+  double keep_alive_timeout = 5;
   LockExtensionOptions lock;
   std::string on_lost = "kill";  ///< kill: terminate the command's process group; warn: let it finish
   double kill_grace = 10;        ///< seconds between SIGTERM and SIGKILL

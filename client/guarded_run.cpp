@@ -53,7 +53,9 @@ GuardedOutcome GuardedRun::run() {
 
   const auto keepalive_every =
       options_.keep_alive ? std::optional(seconds(options_.keep_alive_secs)) : std::nullopt;
-  client_.start_watch(keepalive_every, [this](const std::string& reason) { lost(reason); });
+  client_.start_watch(
+      keepalive_every, [this](const std::string& reason) { lost(reason); },
+      seconds(options_.keep_alive_timeout));
   while (!guardian_gone_) {
     if (io_.stopped()) io_.restart();
     io_.run_one();

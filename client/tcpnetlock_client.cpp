@@ -136,7 +136,8 @@ int run(const ClientOptions& options) {
   std::optional<std::string> lost;
   const auto keepalive_every =
       options.keep_alive ? std::optional(seconds(options.keep_alive_secs)) : std::nullopt;
-  client.start_watch(keepalive_every, [&](const std::string& reason) { lost = reason; });
+  client.start_watch(
+      keepalive_every, [&](const std::string& reason) { lost = reason; }, seconds(options.keep_alive_timeout));
   while (!lost && !received) {
     if (io.stopped()) io.restart();
     io.run_one();

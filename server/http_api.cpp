@@ -263,11 +263,11 @@ HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
       break;
   }
   const auto& holders = locks_.table().holders(name);
-  if (holders.empty()) {
+  if (*outcome == LockTable::Outcome::not_granted && holders.empty()) {
     if (const auto resume = locks_.table().grants_held_until(LockTable::Clock::now())) {
       // Not a conflict: at start with --lock-delay nothing is granted for a while.
       const auto wait = std::chrono::ceil<std::chrono::seconds>(*resume - LockTable::Clock::now());
-      HttpResponse response = error(503, "server is starting: nothing is granted for the lock-delay after start");
+      HttpResponse response = error(503, "server is starting: nothing is granted during its start grace");
       response.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, wait.count())));
       return response;
     }

@@ -20,6 +20,12 @@ struct TcpKeepalive {
   [[nodiscard]] bool enabled() const { return count > 0; }
   /// When a vanished peer is given up on: 25 s with the defaults, within the 30 s promised.
   [[nodiscard]] std::chrono::milliseconds give_up_after() const { return idle + interval * count; }
+  /// The earliest a connection is given up on after its peer went silent, whatever its own
+  /// spread schedule (spread_keepalive: it ends on a whole probe round, so within one
+  /// interval of give_up_after()); zero when keepalive is off.
+  [[nodiscard]] std::chrono::milliseconds earliest_give_up() const {
+    return enabled() ? give_up_after() - interval + std::chrono::seconds(1) : std::chrono::milliseconds::zero();
+  }
 };
 
 struct ServerConfig {
@@ -51,9 +57,23 @@ struct ServerConfig {
   /// for this long; 0: granted at once (the default, as tcpnetlock; see docs/PROTOCOL.md).
   std::chrono::milliseconds lock_delay{0};
   /// Nothing is granted for this long after start (waiters queue): the holders of a server
-  /// that ended without releasing (killed, crashed) may still run for a lock-delay. The
-  /// lock-delay unless --start-grace says otherwise.
+  /// that ended without releasing (killed, crashed, its machine gone) may still run. Unless
+  /// --start-grace says otherwise, default_start_grace().
   std::chrono::milliseconds start_grace{0};
+
+  /// What a silent holder of the server before could still count on, as an NFS server's
+  /// grace period is its lease time: the least time this server waits before taking the
+  /// lock of a holder it no longer hears from (its holder timeout or keepalive give-up, the
+  /// shorter), plus the lock-delay. Zero without a lock-delay (tcpnetlock's behaviour).
+  [[nodiscard]] std::chrono::milliseconds default_start_grace() const {
+    if (lock_delay <= std::chrono::milliseconds::zero()) return std::chrono::milliseconds::zero();
+    std::chrono::milliseconds silent = tcp_keepalive.earliest_give_up();
+    if (holder_timeout > std::chrono::milliseconds::zero() &&
+        (silent == std::chrono::milliseconds::zero() || holder_timeout < silent)) {
+      silent = holder_timeout;
+    }
+    return silent + lock_delay;
+  }
   /// Where state that must survive a restart is kept (detached locks, the fencing token
   /// mark); empty: none.
   std::string state_dir;

@@ -166,8 +166,10 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       ->type_name("SECONDS");
   app.add_option("--start-grace", start_grace,
                  "Grant nothing for this many seconds after start (requests that wait are queued), since the "
-                 "holders of a server that ended without releasing may still run; default: the --lock-delay. "
-                 "0: grant at once (only where no server before this one can have had holders)")
+                 "holders of a server that ended without releasing may still run; default with a --lock-delay: "
+                 "the lock-delay plus the least time a silent holder keeps its lock (the --holder-timeout or "
+                 "the keepalive give-up, the shorter). 0: grant at once (only where no server before this "
+                 "one can have had holders)")
       ->check(duration(lock_delay_range))
       ->type_name("SECONDS");
   app.add_option("--state-dir", config.state_dir,
@@ -233,7 +235,6 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   config.first_line_timeout = to_milliseconds(*seconds_value(first_line_timeout));
   config.holder_timeout = to_milliseconds(*seconds_value(holder_timeout));
   config.lock_delay = to_milliseconds(*seconds_value(lock_delay));
-  config.start_grace = start_grace.empty() ? config.lock_delay : to_milliseconds(*seconds_value(start_grace));
   config.write_timeout = to_milliseconds(*seconds_value(write_timeout));
   config.http_request_timeout = to_milliseconds(*seconds_value(http_request_timeout));
   config.http_idle_timeout = to_milliseconds(*seconds_value(http_idle_timeout));
@@ -244,6 +245,9 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                    "COUNT probes from 0 to 127; e.g. 10,5,3), got '" + tcp_keepalive + "'");
   }
   config.tcp_keepalive = *keepalive;
+  // After the holder timeout, keepalive and lock-delay it depends on.
+  config.start_grace =
+      start_grace.empty() ? config.default_start_grace() : to_milliseconds(*seconds_value(start_grace));
   if (!parse_http_address(http, config)) {
     return invalid("--http: expected ADDRESS:PORT (e.g. 127.0.0.1:7655 or [::1]:7655) or off, got '" + http + "'");
   }

@@ -190,3 +190,17 @@ TEST_CASE("client: the short name tnl_client works", "[cli][client]") {
   REQUIRE(p.wait_for_exit());
   CHECK(p.wait_for_exit()->exited(123));
 }
+
+TEST_CASE("client: a keepalive unanswered for --keep-alive-timeout means the lock is lost (exit 122)",
+          "[cli][client][keepalive]") {
+  // A server that granted the lock and then went silent (its machine gone, a partition):
+  // the server may give the lock away meanwhile, so the holder must not go on believing.
+  FakeServer fake({"ok"});
+  auto p = ChildProcess::start(at_port("tcpnetlock_client", fake.port_string(),
+                                       {"--keep-alive", "--keep-alive-secs", "0.1", "--keep-alive-timeout", "0.5", "x"}),
+                               clean_env());
+  const auto status = p.wait_for_exit(std::chrono::seconds(20));
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  CHECK(p.stderr_text().find("no answer to keepalive within 0.5 s") != std::string::npos);
+}

@@ -374,3 +374,20 @@ TEST_CASE("do: the short name tnl_do works", "[cli][do]") {
   REQUIRE(p.wait_for_exit());
   CHECK(p.wait_for_exit()->exited(5));
 }
+
+TEST_CASE("do: a keepalive unanswered for --keep-alive-timeout stops the command (exit 122)", "[cli][do][keepalive]") {
+  // The server granted the lock and went silent: after its lock-delay it may hand the lock
+  // on, so the command must be stopped within keep-alive-secs + keep-alive-timeout + kill-grace.
+  FakeServer fake({"ok"});
+  TempDir dir;
+  const std::string ticks = (dir.path() / "ticks").string();
+  auto p = ChildProcess::start({binary("tcpnetlock_do"), "--host", "127.0.0.1", "--port", fake.port_string(),
+                                "--lock-name", "silent", "--keep-alive-secs", "0.2", "--keep-alive-timeout", "0.5",
+                                "--kill-grace", "0.2", "--shell", "while :; do echo t >> '" + ticks + "'; sleep 0.05; done"},
+                               clean_env());
+  const auto status = p.wait_for_exit(std::chrono::seconds(20));
+  REQUIRE(status);
+  CHECK(status->exited(122));
+  CHECK(p.stderr_text().find("no answer to keepalive") != std::string::npos);
+  CHECK(std::filesystem::file_size(ticks) > 0);  // it ran until then (its end: the guardian tests)
+}

@@ -170,7 +170,7 @@ TEST_CASE("during the start grace waiters queue in order and are granted when it
     REQUIRE(server.stop());
   }
   const auto started = Clock::now();
-  HttpServerProcess server({"--state-dir", state.path().string(), "--lock-delay", "3"});
+  HttpServerProcess server({"--state-dir", state.path().string(), "--lock-delay", "3", "--start-grace", "3"});
   // The restored detached lock is held as before: renewing and unlocking work.
   CHECK(holders_of(server.port(), "kept").at(0).at("kind") == "detached");
   CHECK(LineClient(server.port()).request("lock,name:kept") == "not-granted");

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# By hand, not in CTest (it fails today, takes about a minute and needs root): a silent
-# partition (iptables DROP at both ends of a veth pair, no FIN, no RST) between a
-# tcpnetlock_do holder with its defaults (--keep-alive-secs 15, --kill-grace 10, its
-# socket's TCP_USER_TIMEOUT 25 s) and a live server with the documented recommendation
-# --lock-delay 15. The command ignores SIGTERM, so it runs for the whole kill-grace once
-# tcpnetlock_do has noticed. The server gives up on the holder, waits the lock-delay and
-# grants the next waiter; the holder notices only TCP_USER_TIMEOUT after its next
-# keepalive. Measured (2026-11-30): grant at 36.3 s, old command's last write at 49.5 s.
-# The same bound governs the start grace when the server's machine vanished and a new
-# server comes up at its address at once.
+# A silent partition (iptables DROP at both ends of a veth pair, no FIN, no RST) between a
+# tcpnetlock_do holder with its defaults (--keep-alive-secs 15, --keep-alive-timeout 5,
+# --kill-grace 10) and a live server with the documented recommendation --lock-delay 15.
+# The command ignores SIGTERM, so it runs for the whole kill-grace once tcpnetlock_do has
+# noticed. The server gives up on the holder (keepalive: 21 s at the earliest after it
+# last heard from it), waits the lock-delay and grants the next waiter; tcpnetlock_do
+# notices at most 15 + 5 s after the last keepalive the server answered and stops its
+# command 10 s later: 30 s < 21 + 15 s. The same bound makes the default start grace
+# (lock-delay + 21 s) safe when the server's machine vanished and a new one came up.
+# Before --keep-alive-timeout (tcpnetlock_do noticed only by TCP_USER_TIMEOUT, 25 s after
+# its next keepalive): grant at 36.3 s, the old command's last write at 49.5 s.
 #
-#   sudo TNL_BIN_DIR=build/release/bin tests/scripts/partitioned_holder_overlap.sh
+#   TNL_BIN_DIR=build/release/bin tests/scripts/partitioned_holder_overlap.sh   (root, ~40 s)
 #   (LOCK_DELAY=40 and DO_ARGS='--kill-grace 5' to try other settings)
 # Exit 1 when the next holder was granted while the old command still ran.
 set -u
@@ -38,7 +39,8 @@ import socket, time
 s = socket.create_connection(('127.0.0.1', 7654)); s.sendall(b'lock,name:x,wait:300\n')
 answer = s.makefile().readline().strip(); open('$W/grant', 'w').write('%s %.3f\n' % (answer, time.time()))" &
 wpid=$!
-sleep 1
+for _ in $(seq 200); do grep -q "waits for lock 'x'" "$W/server.log" && break; sleep 0.05; done
+grep -q "waits for lock 'x'" "$W/server.log" || { echo "FAIL: the waiter did not queue"; exit 1; }
 t0=$(date +%s.%N)
 ip netns exec "$s" iptables -A INPUT -i "${s}a" -j DROP; ip netns exec "$h" iptables -A INPUT -i "${h}b" -j DROP
 wait "$dpid"; dpid=

@@ -47,6 +47,7 @@ TEST_CASE("do: defaults", "[client][options]") {
   CHECK(options.retry_wait == 10);
   CHECK(options.keep_alive);  // on by default, unlike tcpnetlock
   CHECK(options.keep_alive_secs == 15);
+  CHECK(options.keep_alive_timeout == 5);
   CHECK_FALSE(options.shell);
   CHECK(options.command == std::vector<std::string>{"ls"});
   REQUIRE_FALSE(finalize_do_options(options));

@@ -51,6 +51,7 @@ TEST_CASE("a connection's keepalive schedule is never later than the configured 
       CHECK(s.interval <= configured.interval);
       CHECK(s.interval * 2 >= configured.interval);
       CHECK(s.give_up <= configured.give_up_after());
+      CHECK(s.give_up >= configured.earliest_give_up());  // what the default start grace counts on
       CHECK(s.give_up % 1000 == std::chrono::milliseconds(0));
       // It gives up right when a probe round ends, after at least COUNT unanswered probes.
       CHECK(s.give_up == s.idle + s.interval * probes(s));

@@ -141,10 +141,17 @@ TEST_CASE("server options: durations out of range are refused with the option's 
   }
 }
 
-TEST_CASE("server options: the start grace is the lock-delay unless --start-grace says otherwise",
+TEST_CASE("server options: the start grace is the lock-delay plus a silent holder's time, unless --start-grace",
           "[server_options][lock-delay]") {
   CHECK(config_of({}).start_grace == 0s);
-  CHECK(config_of({"--lock-delay", "15"}).start_grace == 15s);
+  // The keepalive 10,5,3 gives up 21 to 25 s after a peer went silent (spread_keepalive).
+  CHECK(config_of({"--lock-delay", "15"}).start_grace == 36s);
+  CHECK(config_of({"--lock-delay", "15", "--holder-timeout", "20"}).start_grace == 35s);
+  CHECK(config_of({"--lock-delay", "15", "--holder-timeout", "30"}).start_grace == 36s);
+  CHECK(config_of({"--lock-delay", "1", "--tcp-keepalive", "2,1,3"}).start_grace == 6s);
+  CHECK(config_of({"--lock-delay", "2", "--tcp-keepalive", "0,0,0"}).start_grace == 2s);
+  CHECK(config_of({"--lock-delay", "2", "--tcp-keepalive", "0,0,0", "--holder-timeout", "3"}).start_grace == 5s);
+  CHECK(config_of({"--holder-timeout", "3"}).start_grace == 0s);  // no lock-delay: as tcpnetlock
   CHECK(config_of({"--start-grace", "15", "--lock-delay", "20"}).start_grace == 15s);
   CHECK(config_of({"--lock-delay", "20", "--start-grace", "0"}).start_grace == 0s);
   CHECK(config_of({"--start-grace", "2.5"}).start_grace == 2500ms);
