@@ -176,14 +176,20 @@ TEST_CASE("an HTTP address given explicitly that is taken still exits 2", "[conf
   }
 }
 
-TEST_CASE("with --port 0 the default HTTP port is a free one too", "[config][http-default]") {
-  RawServer server({"--port", "0"});
-  INFO(server.process.stderr_text());
-  REQUIRE(server.port);
-  const auto http_port = server.http_port();
-  REQUIRE(http_port);
-  CHECK(*http_port != 0);
-  CHECK(HttpClient(*http_port).get("/healthz").status == 200);
+TEST_CASE("with --port 0 the default HTTP port is a free one too: two such servers side by side",
+          "[config][http-default]") {
+  RawServer first({"--port", "0"});
+  RawServer second({"--port", "0"});
+  INFO(first.process.stderr_text() << second.process.stderr_text());
+  REQUIRE(first.port);
+  REQUIRE(second.port);
+  const auto first_http = first.http_port();
+  const auto second_http = second.http_port();
+  REQUIRE(first_http);
+  REQUIRE(second_http);
+  CHECK(*first_http != *second_http);
+  CHECK(HttpClient(*first_http).get("/healthz").status == 200);
+  CHECK(HttpClient(*second_http).get("/healthz").status == 200);
 }
 
 TEST_CASE("options from a config file and the environment reach the running server", "[config]") {
