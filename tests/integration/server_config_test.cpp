@@ -205,7 +205,8 @@ TEST_CASE("options from a config file and the environment reach the running serv
   CHECK(serves_locks(*server.port));  // granted at once: the environment's lock-delay won
   CHECK(!server.http_port(200ms));         // --http off from the file
   LineClient admin(*server.port);
-  admin.send_line(".server-shutdown");  // allowed by the file
+  CHECK(admin.request(".server-shutdown") == std::optional<std::string>("shutting-down"));  // allowed by the file
+  admin.close();
   const auto status = server.process.wait_for_exit();
   REQUIRE(status);
   CHECK(status->exited(0));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -401,4 +402,51 @@ TEST_CASE("server options: --log-format", "[server_options][log]") {
   CHECK(parse({}).options->log_format == tnl::LogFormat::text);
   CHECK(parse({"--log-format", "json"}).options->log_format == tnl::LogFormat::json);
   CHECK(contains(error_of({"--log-format", "xml"}), "--log-format"));
+}
+
+TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with its default", "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env());
+  const std::string example = tnl::test::read_file(std::string(TNL_SOURCE_DIR) + "/deploy/tcpnetlock-server.conf");
+  REQUIRE(!example.empty());
+  // Every option --help shows is there as a commented "# name = " line.
+  const std::string help = parse({"--help"}).output;
+  std::size_t listed = 0;
+  for (std::size_t at = help.find("\n  --"); at != std::string::npos; at = help.find("\n  --", at + 1)) {
+    const std::size_t start = at + 5;
+    const std::string name = help.substr(start, help.find_first_of(" \n", start) - start);
+    if (name == "help" || name == "version" || name == "config") continue;
+    INFO(name);
+    CHECK(contains(example, "\n# " + name + " = "));
+    ++listed;
+  }
+  CHECK(listed >= 25);
+  // Uncommented, the lines are the defaults (but for the examples of paths and host names).
+  std::string uncommented;
+  std::istringstream lines(example);
+  for (std::string line; std::getline(lines, line);) {
+    const bool setting = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+                         line.find(' ', 2) == line.find(" = ");
+    if (!setting) continue;
+    if (contains(line, "state-dir") || contains(line, "admin-token-file") || contains(line, "http-allowed-host")) continue;
+    uncommented += line.substr(2) + "\n";
+  }
+  const ConfigFile file(uncommented);
+  const auto from_file = config_of({"--config", file.path});
+  const auto defaults = config_of({});
+  CHECK(from_file.listen == defaults.listen);
+  CHECK(from_file.port == defaults.port);
+  CHECK(from_file.max_line_length == defaults.max_line_length);
+  CHECK(from_file.first_line_timeout == defaults.first_line_timeout);
+  CHECK(from_file.write_timeout == defaults.write_timeout);
+  CHECK(from_file.tcp_keepalive.give_up_after() == defaults.tcp_keepalive.give_up_after());
+  CHECK(from_file.holder_timeout == defaults.holder_timeout);
+  CHECK(from_file.lock_delay == defaults.lock_delay);
+  CHECK(from_file.start_grace == defaults.start_grace);
+  CHECK(from_file.http_address == defaults.http_address);
+  CHECK(from_file.http_port == defaults.http_port);
+  CHECK(from_file.http_request_timeout == defaults.http_request_timeout);
+  CHECK(from_file.http_idle_timeout == defaults.http_idle_timeout);
+  CHECK(from_file.http_write_timeout == defaults.http_write_timeout);
+  CHECK(from_file.http_max_connections == defaults.http_max_connections);
+  CHECK(from_file.allow_remote_shutdown == defaults.allow_remote_shutdown);
 }
