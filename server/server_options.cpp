@@ -125,7 +125,8 @@ void apply_environment(CLI::App& app, Sources& sources) {
 
 /// Fills the options neither the command line nor the environment set from the config file
 /// (CLI11's TOML reader: `key = value` lines, the option's long name as key). An unknown key
-/// is an error, so a typo is not silently a default.
+/// is an error, so a typo is not silently a default. (CLI11 2.1's own set_config() reads the
+/// file before the environment, so a file would beat a variable: hence this, after it.)
 void apply_config_file(CLI::App& app, const std::string& file, Sources& sources) {
   std::ifstream in(file);
   if (!in) throw CLI::ValidationError("--config", "cannot read " + file + from(sources, "config"));
