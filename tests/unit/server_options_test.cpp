@@ -419,7 +419,7 @@ TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with
     CHECK(contains(example, "\n# " + name + " = "));
     ++listed;
   }
-  CHECK(listed >= 25);
+  CHECK(listed >= 23);  // every option of today: a new one must be listed too
   // Uncommented, the lines are the defaults (but for the examples of paths and host names).
   std::string uncommented;
   std::istringstream lines(example);
