@@ -1,13 +1,13 @@
-// tcpnetlock_server: the command line (server_options.cpp) around Server.
+// tcpnetlock_server: the options (server_options.cpp) and the logs (log_setup.cpp) around Server.
 //
-// Exit codes (as tcpnetlock): 0 after a graceful shutdown, 2 on invalid options or when
-// it cannot bind, 3 when serving fails.
+// Exit codes (as tcpnetlock): 0 after a graceful shutdown or --help/--version, 2 on invalid
+// options or when it cannot bind, 3 when serving fails.
 #include <csignal>
 #include <exception>
 #include <iostream>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "log_setup.hpp"
 #include "server.hpp"
 #include "server_options.hpp"
 
@@ -23,11 +23,10 @@ int main(int argc, char** argv) {
   if (!parsed.options) return parsed.exit_code;
   const tnl::ServerOptions& options = *parsed.options;
 
-  auto logger = spdlog::stderr_color_mt("tcpnetlock_server");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(options.debug  ? spdlog::level::debug
-                    : options.info ? spdlog::level::info
-                                   : spdlog::level::warn);
+  tnl::setup_logging("tcpnetlock_server", options.log_format,
+                     options.debug  ? spdlog::level::debug
+                     : options.info ? spdlog::level::info
+                                    : spdlog::level::warn);
   std::signal(SIGPIPE, SIG_IGN);
 
   try {

@@ -126,8 +126,15 @@ void Server::start_http() {
   try {
     http_ = std::make_unique<HttpServer>(io_, api_, descriptors_, stats_, config_);
   } catch (const std::exception& e) {
-    throw BindError("cannot serve HTTP on " + config_.http_address + ":" + std::to_string(config_.http_port) + ": " +
-                    e.what());
+    const std::string where = config_.http_address + ":" + std::to_string(config_.http_port);
+    if (!config_.http_default_address) throw BindError("cannot serve HTTP on " + where + ": " + e.what());
+    // Not asked for: a second server on this host must not die of the first one's port.
+    spdlog::warn("not serving HTTP: its default address {} cannot be bound ({}); --http ADDRESS:PORT picks another",
+                 where, e.what());
+    return;
+  }
+  if (config_.http_default_address && config_.http_port == 0 && port_ == 65535) {
+    spdlog::warn("HTTP on {}:{}: the lock port 65535 has no next port", config_.http_address, http_->port());
   }
 }
 

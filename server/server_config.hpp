@@ -1,4 +1,4 @@
-// Settings of one tcpnetlock_server, filled from the command line.
+// Settings of one tcpnetlock_server, filled from the command line, environment and config file.
 #pragma once
 
 #include <chrono>
@@ -82,6 +82,9 @@ struct ServerConfig {
   std::string http_address = "127.0.0.1";
   /// 0 picks a free one (see http_port_file).
   std::uint16_t http_port = 7655;
+  /// Whether http_address:http_port is the default (no --http anywhere) rather than asked for:
+  /// a default that cannot be bound is only warned about, so that two servers share a host.
+  bool http_default_address = false;
   /// When set, the bound HTTP port is written here (atomically) once the server listens.
   std::string http_port_file;
   /// Bearer token that creating, renewing and releasing locks over HTTP needs; empty: none

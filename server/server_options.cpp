@@ -2,13 +2,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "protocol.hpp"
+#include "version.hpp"
 
 namespace tnl {
 
@@ -78,7 +82,80 @@ constexpr DurationRange http_idle_range{false, 0.01, 86400};
 constexpr DurationRange http_write_range{false, 0.01, 3600};
 constexpr DurationRange write_range{false, 0.01, 86400};
 
+/// Where an option's value came from, for messages ("" is the command line).
+using Sources = std::map<std::string, std::string>;
+
+/// " (from the environment variable X)" or "" for the command line.
+std::string from(const Sources& sources, const std::string& option) {
+  const auto found = sources.find(option);
+  return found == sources.end() || found->second.empty() ? std::string() : " (from " + found->second + ")";
+}
+
+/// Options that only the command line sets.
+bool command_line_only(const std::string& name) { return name == "help" || name == "version"; }
+
+/// Gives `option` the `values` read from `source` (its callback and checks run as for the
+/// command line); throws CLI::ValidationError naming the option and the source.
+void give(CLI::Option& option, const std::vector<std::string>& values, const std::string& source, Sources& sources) {
+  const std::string name = option.get_single_name();
+  if (values.size() > 1 && option.get_multi_option_policy() != CLI::MultiOptionPolicy::TakeAll) {
+    throw CLI::ValidationError("--" + name, "takes one value, not " + std::to_string(values.size()) +
+                                                "; quote a value with commas or spaces (from " + source + ")");
+  }
+  try {
+    for (const auto& value : values) option.add_result(value);
+    option.run_callback();
+  } catch (const CLI::Error& e) {
+    throw CLI::ValidationError(std::string(e.what()) + " (from " + source + ")");
+  }
+  sources[name] = source;
+}
+
+/// Fills the options the command line left unset from TCPNETLOCK_SERVER_<OPTION> variables.
+void apply_environment(CLI::App& app, Sources& sources) {
+  for (CLI::Option* option : app.get_options()) {
+    const std::string name = option->get_single_name();
+    if (option->count() > 0 || command_line_only(name)) continue;
+    const std::string variable = server_environment_name(name);
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr || *value == '\0') continue;
+    give(*option, {value}, "the environment variable " + variable, sources);
+  }
+}
+
+/// Fills the options neither the command line nor the environment set from the config file
+/// (CLI11's TOML reader: `key = value` lines, the option's long name as key). An unknown key
+/// is an error, so a typo is not silently a default. (CLI11 2.1's own set_config() reads the
+/// file before the environment, so a file would beat a variable: hence this, after it.)
+void apply_config_file(CLI::App& app, const std::string& file, Sources& sources) {
+  std::ifstream in(file);
+  if (!in) throw CLI::ValidationError("--config", "cannot read " + file + from(sources, "config"));
+  const std::string source = "the config file " + file;
+  for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_config(in)) {
+    std::string key = item.fullname();
+    if (!item.parents.empty()) throw CLI::ValidationError(source, "unknown key '" + key + "' (sections are not used)");
+    std::replace(key.begin(), key.end(), '_', '-');  // lock_delay as well as lock-delay
+    CLI::Option* option = key.empty() ? nullptr : app.get_option_no_throw("--" + key);
+    if (option == nullptr || command_line_only(key) || key == "config") {
+      throw CLI::ValidationError(source, "unknown key '" + item.fullname() + "'");
+    }
+    if (option->count() > 0 && sources[key] != source) continue;  // the command line or the environment set it
+    give(*option, item.inputs, source, sources);
+  }
+}
+
 }  // namespace
+
+std::string server_environment_name(const std::string& option) {
+  std::string name = "TCPNETLOCK_SERVER_";
+  for (const char c : option) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::uint16_t default_http_port(std::uint16_t lock_port) {
+  // 0 (and past the last port): a free port, which --http-port-file tells.
+  return lock_port == 0 || lock_port == 65535 ? 0 : static_cast<std::uint16_t>(lock_port + 1);
+}
 
 std::optional<TcpKeepalive> parse_tcp_keepalive(const std::string& text) {
   const auto first = text.find(',');
@@ -117,14 +194,16 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string first_line_timeout = "30";
   std::string holder_timeout = "0";
   std::string lock_delay = "0";
-  std::string start_grace;  // empty: the lock-delay
+  std::string start_grace;  // empty: ServerConfig::default_start_grace()
   std::string write_timeout = "10";
   std::string http_request_timeout = "5";
   std::string http_idle_timeout = "30";
   std::string http_write_timeout = "10";
   std::string tcp_keepalive = "10,5,3";
-  std::string http = "127.0.0.1:7655";
+  std::string http;  // empty: the default address (127.0.0.1, the lock port + 1)
   std::string admin_token_file;
+  std::string config_file;
+  std::string log_format = "text";
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
   // A repeated option takes its last value, as Python's argparse does (tcpnetlock's tests
@@ -176,8 +255,10 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "Directory for state that survives restarts and crashes: detached locks and the fencing "
                  "token high-water mark")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--http", http, "Serve the HTTP admin API, metrics and status page on ADDRESS:PORT; 'off' disables it")
-      ->capture_default_str();
+  app.add_option("--http", http,
+                 "Serve the HTTP admin API, metrics and status page on ADDRESS:PORT; 'off' disables it. Default: "
+                 "127.0.0.1 and the lock port + 1 (7655; a free port with --port 0 or 65535), and a default that "
+                 "cannot be bound only warns");
   app.add_option("--http-port-file", config.http_port_file, "Write the bound HTTP port to this file once listening");
   app.add_option("--http-allowed-host", config.http_allowed_hosts,
                  "A host name HTTP requests may be addressed to (the Host header), besides IP addresses and "
@@ -213,6 +294,20 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
   app.add_flag("--debug", options.debug, "Log every connection");
   app.add_flag("--info", options.info, "Log every lock granted, refused and freed");
+  app.add_option("--log-format", log_format,
+                 "Log lines as 'text' or 'json' (one object per line: time, level, logger, pid, message); under "
+                 "systemd without a timestamp and with a <N> priority prefix")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--config", config_file,
+                 "Read options from FILE ('name = value' lines, TOML; see deploy/tcpnetlock-server.conf); the "
+                 "environment (TCPNETLOCK_SERVER_<OPTION>) wins over it, the command line over both")
+      ->type_name("FILE");
+  app.set_version_flag("--version", version_line("tcpnetlock_server"), "Print the version and exit");
+  app.footer("Every option may also be set as the environment variable TCPNETLOCK_SERVER_<OPTION> (e.g. "
+             "TCPNETLOCK_SERVER_LOCK_DELAY=5, TCPNETLOCK_SERVER_DEBUG=true) or in the --config file "
+             "(TCPNETLOCK_SERVER_CONFIG); the command line wins over the environment, the environment over the "
+             "file.");
 
   ParsedServerOptions parsed;
   const auto invalid = [&parsed](const std::string& message) {
@@ -220,8 +315,11 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
     parsed.error = message + "\n";
     return parsed;
   };
+  Sources sources;  // where each option set other than on the command line came from
   try {
     app.parse(argc, argv);
+    apply_environment(app, sources);
+    if (!config_file.empty()) apply_config_file(app, config_file, sources);
   } catch (const CLI::ParseError& e) {
     std::ostringstream out;
     std::ostringstream err;
@@ -242,24 +340,31 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   const auto keepalive = parse_tcp_keepalive(tcp_keepalive);
   if (!keepalive) {
     return invalid("--tcp-keepalive: expected IDLE,INTERVAL,COUNT (IDLE and INTERVAL whole seconds from 1 to 32767, "
-                   "COUNT probes from 0 to 127; e.g. 10,5,3), got '" + tcp_keepalive + "'");
+                   "COUNT probes from 0 to 127; e.g. 10,5,3), got '" + tcp_keepalive + "'" +
+                   from(sources, "tcp-keepalive"));
   }
   config.tcp_keepalive = *keepalive;
   // After the holder timeout, keepalive and lock-delay it depends on.
   config.start_grace =
       start_grace.empty() ? config.default_start_grace() : to_milliseconds(*seconds_value(start_grace));
-  if (!parse_http_address(http, config)) {
-    return invalid("--http: expected ADDRESS:PORT (e.g. 127.0.0.1:7655 or [::1]:7655) or off, got '" + http + "'");
+  config.http_default_address = http.empty();
+  if (http.empty()) {
+    config.http_port = default_http_port(config.port);
+  } else if (!parse_http_address(http, config)) {
+    return invalid("--http: expected ADDRESS:PORT (e.g. 127.0.0.1:7655 or [::1]:7655) or off, got '" + http + "'" +
+                   from(sources, "http"));
   }
   for (const auto& host : config.http_allowed_hosts) {
-    if (host.empty()) return invalid("--http-allowed-host: empty host name");
+    if (host.empty()) return invalid("--http-allowed-host: empty host name" + from(sources, "http-allowed-host"));
   }
   if (!admin_token_file.empty()) {
     config.admin_token = read_token(admin_token_file);
     if (config.admin_token.empty()) {
-      return invalid("--admin-token-file: " + admin_token_file + " has no token on its first line");
+      return invalid("--admin-token-file: " + admin_token_file + " has no token on its first line" +
+                     from(sources, "admin-token-file"));
     }
   }
+  options.log_format = *parse_log_format(log_format);  // checked above
   parsed.options = std::move(options);
   return parsed;
 }

@@ -1,13 +1,18 @@
-// The command line of tcpnetlock_server, parsed into a ServerConfig (main() only runs it).
+// The command line of tcpnetlock_server, parsed into a ServerConfig (main() only runs it);
+// every option may also come from the environment or a config file (the command line wins,
+// then the environment, then the file).
 //
 // Every option may be repeated and the last value counts, as with Python's argparse (except
-// --http-allowed-host, which adds a name each time). Every duration and number is checked
+// --http-allowed-host, which adds a name each time; a source that sets it replaces what a
+// lower one said). Every duration and number is checked
 // against its range, with a message naming the option.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
+#include "log_setup.hpp"
 #include "server_config.hpp"
 
 namespace tnl {
@@ -20,6 +25,7 @@ struct ServerOptions {
   ServerConfig config;
   bool debug = false;  ///< --debug: log every connection
   bool info = false;   ///< --info: log every lock granted, refused and freed
+  LogFormat log_format = LogFormat::text;  ///< --log-format
 };
 
 /// A parsed command line: options to run with, or an exit code and what to print.
@@ -30,8 +36,18 @@ struct ParsedServerOptions {
   std::string error;                     ///< the error, for stderr
 };
 
-/// Parses `argv[1..argc)` (argv[0] is the program).
+/// Parses `argv[1..argc)` (argv[0] is the program), then fills what it leaves unset from the
+/// environment (TCPNETLOCK_SERVER_<OPTION>, TCPNETLOCK_SERVER_CONFIG for --config), then
+/// from the --config file, then the defaults. An error names the option and where its
+/// value came from.
 [[nodiscard]] ParsedServerOptions parse_server_options(int argc, const char* const* argv);
+
+/// The variable an option is read from: "lock-delay" -> "TCPNETLOCK_SERVER_LOCK_DELAY".
+[[nodiscard]] std::string server_environment_name(const std::string& option);
+
+/// The HTTP port when --http is not given: the lock port + 1; 0 (a free one) when the lock
+/// port is 0 (a free one) or 65535 (there is no next).
+[[nodiscard]] std::uint16_t default_http_port(std::uint16_t lock_port);
 
 /// Parses IDLE,INTERVAL,COUNT of --tcp-keepalive (whole seconds 1..32767, probes 0..127;
 /// with COUNT 0 the others are not checked); nullopt when malformed or out of range.

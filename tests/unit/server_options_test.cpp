@@ -1,13 +1,17 @@
-// tcpnetlock_server's command line: defaults, the last of repeated options, ranges.
+// tcpnetlock_server's options: defaults, the last of repeated options, ranges, and the
+// environment and config file under the command line.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "process.hpp"
+#include "scoped_env.hpp"
 #include "server_options.hpp"
+#include "version.hpp"
 
 using namespace std::chrono_literals;
 using tnl::ParsedServerOptions;
@@ -53,6 +57,7 @@ TEST_CASE("server options: the defaults", "[server_options]") {
   CHECK(config.http_enabled);
   CHECK(config.http_address == "127.0.0.1");
   CHECK(config.http_port == 7655);
+  CHECK(config.http_default_address);
   CHECK(config.http_allowed_hosts.empty());
   CHECK(config.http_request_timeout == 5s);
   CHECK(config.http_idle_timeout == 30s);
@@ -200,4 +205,255 @@ TEST_CASE("server options: the admin token is the file's first line, stripped", 
   std::ofstream(file, std::ios::trunc) << "\n";
   CHECK(contains(error_of({"--admin-token-file", file.string()}), "no token"));
   CHECK(!error_of({"--admin-token-file", (dir.path() / "missing").string()}).empty());
+}
+
+namespace {
+
+/// No TCPNETLOCK_SERVER_* variable from the test's own environment, plus `values`.
+tnl::test::Env clean_env(tnl::test::Env values = {}) {
+  for (const char* option : {"listen", "port", "lock-delay", "debug", "info", "http", "http-allowed-host", "config",
+                             "tcp-keepalive", "holder-timeout", "log-format"}) {
+    values.emplace(tnl::server_environment_name(option), std::nullopt);
+  }
+  return values;
+}
+
+/// A config file holding `text`, in a directory that lives as long as the object.
+struct ConfigFile {
+  tnl::test::TempDir dir;
+  std::string path = (dir.path() / "tcpnetlock-server.conf").string();
+  explicit ConfigFile(const std::string& text) { std::ofstream(path) << text; }
+};
+
+}  // namespace
+
+TEST_CASE("server options: the default HTTP address follows the lock port", "[server_options][http-default]") {
+  tnl::test::ScopedEnv env(clean_env());
+  CHECK(tnl::default_http_port(7654) == 7655);
+  CHECK(tnl::default_http_port(7000) == 7001);
+  CHECK(tnl::default_http_port(0) == 0);      // a free lock port: a free HTTP port
+  CHECK(tnl::default_http_port(65535) == 0);  // no next port: a free one
+  CHECK(tnl::default_http_port(65534) == 65535);
+  const auto second = config_of({"--port", "7000"});
+  CHECK(second.http_port == 7001);
+  CHECK(second.http_address == "127.0.0.1");
+  CHECK(second.http_enabled);
+  CHECK(second.http_default_address);
+  CHECK(config_of({"--port", "0"}).http_port == 0);
+  CHECK(config_of({"--port", "65535"}).http_port == 0);
+  // Asked for, anywhere: no longer the default, so failing to bind it is fatal.
+  const auto asked = config_of({"--port", "7000", "--http", "127.0.0.1:7655"});
+  CHECK(asked.http_port == 7655);
+  CHECK(!asked.http_default_address);
+  CHECK(!config_of({"--http", "off"}).http_default_address);
+  tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_SERVER_HTTP", "127.0.0.1:9999"}});
+  CHECK(!config_of({}).http_default_address);
+  CHECK(config_of({}).http_port == 9999);
+}
+
+TEST_CASE("server options: the command line wins over the environment, which wins over the config file",
+          "[server_options][config]") {
+  const ConfigFile file("# every kind of option\n"
+                        "listen = \"0.0.0.0\"\n"
+                        "port = 7100\n"
+                        "lock-delay = 5\n"
+                        "holder_timeout = 60   # underscores too\n"
+                        "debug = true\n"
+                        "http-allowed-host = [\"a.example\", \"b.example\"]\n"
+                        "tcp-keepalive = \"20,3,4\"\n"
+                        "log-format = \"json\"\n");
+  SECTION("the file over the defaults") {
+    tnl::test::ScopedEnv env(clean_env());
+    const ParsedServerOptions parsed = parse({"--config", file.path});
+    INFO(parsed.error);
+    REQUIRE(parsed.options);
+    const auto& config = parsed.options->config;
+    CHECK(config.listen == "0.0.0.0");
+    CHECK(config.port == 7100);
+    CHECK(config.http_port == 7101);  // the default HTTP port follows the file's lock port
+    CHECK(config.lock_delay == 5s);
+    CHECK(config.start_grace == 5s);
+    CHECK(config.holder_timeout == 60s);
+    CHECK(parsed.options->debug);
+    CHECK(!parsed.options->info);
+    CHECK(config.http_allowed_hosts == std::vector<std::string>{"a.example", "b.example"});
+    CHECK(config.tcp_keepalive.idle == 20s);
+    CHECK(config.tcp_keepalive.count == 4);
+    CHECK(parsed.options->log_format == tnl::LogFormat::json);
+    CHECK(config.write_timeout == 10s);  // not in the file: the default
+  }
+  SECTION("the environment over the file; a list from the environment replaces the file's") {
+    tnl::test::ScopedEnv env(clean_env({{"TCPNETLOCK_SERVER_CONFIG", file.path},
+                                        {"TCPNETLOCK_SERVER_LOCK_DELAY", "7.5"},
+                                        {"TCPNETLOCK_SERVER_DEBUG", "false"},
+                                        {"TCPNETLOCK_SERVER_INFO", "true"},
+                                        {"TCPNETLOCK_SERVER_HTTP_ALLOWED_HOST", "c.example,d.example"},
+                                        {"TCPNETLOCK_SERVER_LISTEN", ""}}));  // empty: not set
+    const ParsedServerOptions parsed = parse({});
+    INFO(parsed.error);
+    REQUIRE(parsed.options);
+    const auto& config = parsed.options->config;
+    CHECK(config.lock_delay == 7500ms);
+    CHECK(!parsed.options->debug);
+    CHECK(parsed.options->info);
+    CHECK(config.http_allowed_hosts == std::vector<std::string>{"c.example", "d.example"});
+    CHECK(config.listen == "0.0.0.0");  // from the file
+    CHECK(config.port == 7100);
+  }
+  SECTION("the command line over both; a repeated option still takes its last value") {
+    tnl::test::ScopedEnv env(clean_env({{"TCPNETLOCK_SERVER_LOCK_DELAY", "7.5"},
+                                        {"TCPNETLOCK_SERVER_HTTP_ALLOWED_HOST", "c.example"},
+                                        {"TCPNETLOCK_SERVER_PORT", "7200"}}));
+    const ParsedServerOptions parsed =
+        parse({"--config", file.path, "--lock-delay", "1", "--lock-delay", "0.25", "--http-allowed-host", "e.example",
+               "--listen", "127.0.0.1", "--debug", "--log-format", "text"});
+    INFO(parsed.error);
+    REQUIRE(parsed.options);
+    const auto& config = parsed.options->config;
+    CHECK(config.lock_delay == 250ms);
+    CHECK(config.http_allowed_hosts == std::vector<std::string>{"e.example"});
+    CHECK(config.listen == "127.0.0.1");
+    CHECK(config.port == 7200);  // the environment over the file
+    CHECK(config.http_port == 7201);
+    CHECK(parsed.options->debug);
+    CHECK(parsed.options->log_format == tnl::LogFormat::text);
+  }
+  SECTION("--config on the command line over TCPNETLOCK_SERVER_CONFIG") {
+    const ConfigFile other("lock-delay = 2\n");
+    tnl::test::ScopedEnv env(clean_env({{"TCPNETLOCK_SERVER_CONFIG", file.path}}));
+    CHECK(config_of({"--config", other.path}).lock_delay == 2s);
+    CHECK(config_of({"--config", other.path}).listen == "localhost");
+  }
+}
+
+TEST_CASE("server options: a key repeated in the config file takes its last value", "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env());
+  const ConfigFile file("lock-delay = 5\nport = 1\nlock-delay = 6\nhttp = \"off\"\n");
+  const auto config = config_of({"--config", file.path});
+  CHECK(config.lock_delay == 6s);
+  CHECK(!config.http_enabled);
+}
+
+TEST_CASE("server options: errors in the environment and the config file name the option and the source",
+          "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env());
+  SECTION("an unknown key, a section, --config or --version in the file") {
+    for (const char* text : {"lock-dealy = 5\n", "[server]\nport = 1\n", "config = \"x\"\n", "version = true\n",
+                             "help = true\n"}) {
+      INFO(text);
+      const ConfigFile file(text);
+      const std::string error = error_of({"--config", file.path});
+      CHECK(contains(error, file.path));
+      CHECK(contains(error, "unknown key"));
+    }
+  }
+  SECTION("bad values in the file") {
+    struct Case {
+      const char* text;
+      const char* option;
+    };
+    for (const Case bad : {Case{"lock-delay = 5s\n", "--lock-delay"}, Case{"port = 70000\n", "--port"},
+                           Case{"debug = maybe\n", "--debug"}, Case{"tcp-keepalive = \"1,2\"\n", "--tcp-keepalive"},
+                           Case{"tcp-keepalive = 10,5,3\n", "--tcp-keepalive"}, Case{"http = \"nowhere\"\n", "--http"},
+                           Case{"log-format = \"xml\"\n", "--log-format"},
+                           Case{"http-allowed-host = \"\"\n", "--http-allowed-host"},
+                           Case{"state-dir = \"/no/such/dir\"\n", "--state-dir"}}) {
+      INFO(bad.text);
+      const ConfigFile file(bad.text);
+      const std::string error = error_of({"--config", file.path});
+      CHECK(contains(error, bad.option));
+      CHECK(contains(error, "config file " + file.path));
+    }
+  }
+  SECTION("bad values in the environment") {
+    struct Case {
+      const char* variable;
+      const char* value;
+      const char* option;
+    };
+    for (const Case bad : {Case{"TCPNETLOCK_SERVER_LOCK_DELAY", "nan", "--lock-delay"},
+                           Case{"TCPNETLOCK_SERVER_PORT", "x", "--port"},
+                           Case{"TCPNETLOCK_SERVER_DEBUG", "perhaps", "--debug"},
+                           Case{"TCPNETLOCK_SERVER_TCP_KEEPALIVE", "1", "--tcp-keepalive"},
+                           Case{"TCPNETLOCK_SERVER_HTTP", "127.0.0.1", "--http"},
+                           Case{"TCPNETLOCK_SERVER_LOG_FORMAT", "xml", "--log-format"}}) {
+      INFO(bad.variable << "=" << bad.value);
+      tnl::test::ScopedEnv variable(tnl::test::Env{{bad.variable, bad.value}});
+      const std::string error = error_of({});
+      CHECK(contains(error, bad.option));
+      CHECK(contains(error, std::string("environment variable ") + bad.variable));
+    }
+  }
+  SECTION("a config file that cannot be read") {
+    CHECK(contains(error_of({"--config", "/no/such/file.conf"}), "/no/such/file.conf"));
+    tnl::test::ScopedEnv variable(tnl::test::Env{{"TCPNETLOCK_SERVER_CONFIG", "/no/such/file.conf"}});
+    CHECK(contains(error_of({}), "TCPNETLOCK_SERVER_CONFIG"));
+  }
+  SECTION("a bad value overridden by a higher source is not used") {
+    const ConfigFile file("lock-delay = 5s\n");
+    tnl::test::ScopedEnv variable(tnl::test::Env{{"TCPNETLOCK_SERVER_LOCK_DELAY", "3"}});
+    CHECK(config_of({"--config", file.path}).lock_delay == 3s);
+  }
+}
+
+TEST_CASE("server options: --version prints the version line, exit 0", "[server_options]") {
+  const ParsedServerOptions parsed = parse({"--version"});
+  CHECK(!parsed.options);
+  CHECK(parsed.exit_code == 0);
+  CHECK(parsed.output == tnl::version_line("tcpnetlock_server") + "\n");
+  CHECK(contains(parse({"--help"}).output, "TCPNETLOCK_SERVER_"));
+}
+
+TEST_CASE("server options: --log-format", "[server_options][log]") {
+  tnl::test::ScopedEnv env(clean_env());
+  CHECK(parse({}).options->log_format == tnl::LogFormat::text);
+  CHECK(parse({"--log-format", "json"}).options->log_format == tnl::LogFormat::json);
+  CHECK(contains(error_of({"--log-format", "xml"}), "--log-format"));
+}
+
+TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with its default", "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env());
+  const std::string example = tnl::test::read_file(std::string(TNL_SOURCE_DIR) + "/deploy/tcpnetlock-server.conf");
+  REQUIRE(!example.empty());
+  // Every option --help shows is there as a commented "# name = " line.
+  const std::string help = parse({"--help"}).output;
+  std::size_t listed = 0;
+  for (std::size_t at = help.find("\n  --"); at != std::string::npos; at = help.find("\n  --", at + 1)) {
+    const std::size_t start = at + 5;
+    const std::string name = help.substr(start, help.find_first_of(" \n", start) - start);
+    if (name == "help" || name == "version" || name == "config") continue;
+    INFO(name);
+    CHECK(contains(example, "\n# " + name + " = "));
+    ++listed;
+  }
+  CHECK(listed >= 23);  // every option of today: a new one must be listed too
+  // Uncommented, the lines are the defaults (but for the examples of paths and host names).
+  std::string uncommented;
+  std::istringstream lines(example);
+  for (std::string line; std::getline(lines, line);) {
+    const bool setting = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+                         line.find(' ', 2) == line.find(" = ");
+    if (!setting) continue;
+    if (contains(line, "state-dir") || contains(line, "admin-token-file") || contains(line, "http-allowed-host")) continue;
+    uncommented += line.substr(2) + "\n";
+  }
+  const ConfigFile file(uncommented);
+  const auto from_file = config_of({"--config", file.path});
+  const auto defaults = config_of({});
+  CHECK(from_file.listen == defaults.listen);
+  CHECK(from_file.port == defaults.port);
+  CHECK(from_file.max_line_length == defaults.max_line_length);
+  CHECK(from_file.first_line_timeout == defaults.first_line_timeout);
+  CHECK(from_file.write_timeout == defaults.write_timeout);
+  CHECK(from_file.tcp_keepalive.give_up_after() == defaults.tcp_keepalive.give_up_after());
+  CHECK(from_file.holder_timeout == defaults.holder_timeout);
+  CHECK(from_file.lock_delay == defaults.lock_delay);
+  CHECK(from_file.start_grace == defaults.start_grace);
+  CHECK(from_file.http_address == defaults.http_address);
+  CHECK(from_file.http_port == defaults.http_port);
+  CHECK(from_file.http_request_timeout == defaults.http_request_timeout);
+  CHECK(from_file.http_idle_timeout == defaults.http_idle_timeout);
+  CHECK(from_file.http_write_timeout == defaults.http_write_timeout);
+  CHECK(from_file.http_max_connections == defaults.http_max_connections);
+  CHECK(from_file.allow_remote_shutdown == defaults.allow_remote_shutdown);
 }
