@@ -73,6 +73,9 @@ answer=$(plain_ask "lock,name:shared")
 answer=$(plain_ask ".locks,name:shared")
 [[ $answer == *'"client_id":"tls-holder"'* ]] || fail ".locks does not show the TLS holder: $answer"
 echo "   plain client: not-granted; .locks shows the TLS holder"
+"$TNL_BIN_DIR/tcpnetlock_do" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --lock-name shared \
+  -- true 2>"$work/do.err" && fail "tcpnetlock_do over TLS got a lock held over TLS"
+echo "   tcpnetlock_do over TLS: not granted either"
 kill "$holder_pid" 2>/dev/null || true
 wait "$holder_pid" 2>/dev/null || true
 deadline=$((SECONDS + 10))
@@ -80,6 +83,25 @@ until [[ $(plain_ask "lock,name:shared") == ok ]]; do
   [[ $SECONDS -lt $deadline ]] || fail "the lock was not free after the TLS holder went"
 done
 echo "   TLS holder gone: the plain client gets it"
+
+step "tcpnetlock_do, tcpnetlock_client and tcpnetlock_admin over TLS"
+# The command sees its own lock held, asked over the plain port.
+"$TNL_BIN_DIR/tcpnetlock_do" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --lock-name via-do \
+  -- bash -c "exec 5<>/dev/tcp/127.0.0.1/$PORT; echo .locks,name:via-do >&5; read -r -t 10 line <&5; echo \"\$line\"" \
+  >"$work/do.out" 2>"$work/do.err" || fail "tcpnetlock_do over TLS: $(cat "$work/do.err")"
+grep -q '"holders":\[{' "$work/do.out" || fail "tcpnetlock_do's command did not see its lock held: $(cat "$work/do.out")"
+"$TNL_BIN_DIR/tcpnetlock_do" --host 127.0.0.1 --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --lock-name via-do-ip \
+  -- true 2>"$work/do.err" || fail "tcpnetlock_do over TLS to 127.0.0.1 (IP SAN): $(cat "$work/do.err")"
+id=$("$TNL_BIN_DIR/tcpnetlock_client" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --ttl 60 via-client \
+  2>"$work/client.err") || fail "tcpnetlock_client --ttl over TLS: $(cat "$work/client.err")"
+[[ $(plain_ask "lock,name:via-client") == not-granted ]] || fail "the detached lock taken over TLS is not held"
+"$TNL_BIN_DIR/tcpnetlock_client" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --unlock "$id" \
+  2>"$work/client.err" >/dev/null || fail "tcpnetlock_client --unlock over TLS: $(cat "$work/client.err")"
+"$TNL_BIN_DIR/tcpnetlock_admin" --url "https://localhost:$HTTP_PORT" --tls-ca "$certs/ca.pem" stats >/dev/null \
+  2>"$work/admin.err" || fail "tcpnetlock_admin over HTTPS: $(cat "$work/admin.err")"
+"$TNL_BIN_DIR/tcpnetlock_admin" --url "http://localhost:$HTTP_PORT" --tls --tls-ca "$certs/ca.pem" stats >/dev/null \
+  2>"$work/admin.err" || fail "tcpnetlock_admin --tls: $(cat "$work/admin.err")"
+echo "   tcpnetlock_do (host name and IP), tcpnetlock_client --ttl/--unlock, tcpnetlock_admin stats"
 
 step "HTTPS with the same certificate"
 code=$(curl -s -o "$work/body" -w '%{http_code}' --cacert "$certs/ca.pem" "https://localhost:$HTTP_PORT/api/v1alpha1/stats")
@@ -105,6 +127,13 @@ for cert in expired other-server wrongname; do
   if answer=$(tls_ask .ping) && [[ $answer == pong ]]; then fail "s_client accepted the $cert certificate"; fi
   code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$certs/ca.pem" "https://localhost:$HTTP_PORT/api/v1alpha1/stats" || true)
   [[ $code == 000 ]] || fail "curl accepted the $cert certificate ($code)"
+  rm -f "$work/ran"
+  if "$TNL_BIN_DIR/tcpnetlock_do" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --lock-name refused \
+    -- touch "$work/ran" 2>"$work/do.err"; then
+    fail "tcpnetlock_do accepted the $cert certificate"
+  fi
+  [[ ! -e $work/ran ]] || fail "tcpnetlock_do ran its command against the $cert certificate"
+  grep -q "TLS handshake with localhost:$TLS_PORT failed" "$work/do.err" || fail "tcpnetlock_do said: $(cat "$work/do.err")"
   echo "   $cert: refused ($(grep -o 'verify error:[^)]*' "$work/s_client.log" | tail -1))"
   stop_http_server
 done
@@ -139,6 +168,14 @@ grep -q "created for ops over HTTP from ci-runner-7@127.0.0.1:" "$work/server.lo
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$certs/ca.pem" "https://localhost:$HTTP_PORT/api/v1alpha1/stats" || true)
 [[ $code != 200 ]] || fail "HTTPS without a client certificate answered 200"
 echo "   and the log names it for a detached lock created over HTTPS"
+"$TNL_BIN_DIR/tcpnetlock_do" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --lock-name do-mtls \
+  -- true 2>"$work/do.err" && fail "tcpnetlock_do without a client certificate got a lock"
+"$TNL_BIN_DIR/tcpnetlock_do" --host localhost --port "$TLS_PORT" --tls-ca "$certs/ca.pem" --tls-cert "$certs/client.pem" \
+  --tls-key "$certs/client.key" --lock-name do-mtls \
+  -- bash -c "exec 5<>/dev/tcp/127.0.0.1/$PORT; echo .locks,name:do-mtls >&5; read -r -t 10 line <&5; echo \"\$line\"" \
+  >"$work/do.out" 2>"$work/do.err" || fail "tcpnetlock_do with a client certificate: $(cat "$work/do.err")"
+grep -q '"peer":"ci-runner-7@' "$work/do.out" || fail "tcpnetlock_do's holder is not named by its certificate: $(cat "$work/do.out")"
+echo "   tcpnetlock_do: refused without a certificate, named ci-runner-7 with it"
 kill "$holder_pid" 2>/dev/null || true
 wait "$holder_pid" 2>/dev/null || true
 
