@@ -1,4 +1,5 @@
 #include "admin_http.hpp"
+#include "tls_options.hpp"
 
 #include <fmt/format.h>
 
@@ -72,7 +73,14 @@ HttpResponse HttpClient::request(HttpMethod method, const std::string& target, c
   // A clean slate for every request; the connection cache survives it.
   curl_easy_reset(curl);
 
-  const std::string url = base_url_ + target;
+  const ClientTls& tls = client_tls();
+  std::string url = base_url_ + target;
+  if (tls.enabled && url.rfind("http://", 0) == 0) url.insert(4, "s");  // --tls: https
+  if (!tls.ca_file.empty()) set(curl, CURLOPT_CAINFO, tls.ca_file.c_str());
+  if (!tls.cert_file.empty()) {
+    set(curl, CURLOPT_SSLCERT, tls.cert_file.c_str());
+    set(curl, CURLOPT_SSLKEY, tls.key_file.c_str());
+  }
   char error_text[CURL_ERROR_SIZE] = "";
   Sink sink;
   set(curl, CURLOPT_URL, url.c_str());

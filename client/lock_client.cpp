@@ -18,8 +18,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <asio/ip/address.hpp>
+#include <asio/ssl.hpp>
+
 #include "lock_options.hpp"
 #include "protocol.hpp"
+#include "tls_context.hpp"
 
 namespace tnl {
 
@@ -47,6 +51,8 @@ void enable_tcp_keepalive(int fd) {
 }
 
 std::string describe(const asio::error_code& ec) {
+  // A TLS connection closed without close_notify: closed all the same.
+  if (ec == asio::ssl::error::stream_truncated) return "server closed the connection";
   if (ec == asio::error::eof) return "server closed the connection";
   return ec.message();
 }
@@ -94,6 +100,59 @@ struct LockClient::Pending {
   asio::error_code ec;
   std::size_t bytes = 0;
 };
+
+struct LockClient::TlsStream {
+  TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context) : stream(socket, context) {}
+  asio::ssl::stream<asio::ip::tcp::socket&> stream;
+};
+
+template <class Operation>
+void LockClient::with_stream(Operation&& operation) {
+  if (tls_) {
+    operation(tls_->stream, tls_);
+  } else {
+    operation(socket_, TlsHandle{});
+  }
+}
+
+void LockClient::start_tls(const std::string& host, Clock::time_point deadline) {
+  const ClientTls& settings = client_tls();
+  try {
+    if (!tls_context_) tls_context_ = make_client_tls_context(settings);
+  } catch (const std::exception& e) {
+    close();
+    throw ClientError(Kind::connect_failed, e.what());
+  }
+  auto& context = *std::static_pointer_cast<asio::ssl::context>(tls_context_);
+  tls_ = std::make_shared<TlsStream>(socket_, context);
+  const std::string name = tls_verify_name(settings, host);
+  asio::error_code not_an_address;
+  (void)asio::ip::make_address(name, not_an_address);
+  if (not_an_address) SSL_set_tlsext_host_name(tls_->stream.native_handle(), name.c_str());  // SNI
+  tls_->stream.set_verify_callback(asio::ssl::host_name_verification(name));
+  auto op = std::make_shared<Pending>();
+  tls_->stream.async_handshake(asio::ssl::stream_base::client, [op, keep = tls_](const asio::error_code& ec) {
+    op->ec = ec;
+    op->done = true;
+  });
+  wait(*op, deadline);
+  if (op->timed_out) {
+    close();
+    throw ClientError(Kind::connect_failed, fmt::format("timed out in the TLS handshake with {}", server_));
+  }
+  if (op->ec == asio::error::operation_aborted) {
+    close();
+    throw ClientError(Kind::cancelled, "connect cancelled");
+  }
+  if (op->ec) {
+    const long verify = SSL_get_verify_result(tls_->stream.native_handle());
+    std::string why = op->ec.message();
+    if (verify != X509_V_OK) why += fmt::format(" ({})", X509_verify_cert_error_string(verify));
+    close();
+    throw ClientError(Kind::connect_failed, fmt::format("TLS handshake with {} failed: {}", server_, why));
+  }
+  spdlog::debug("TLS with {}: {}", server_, SSL_get_version(tls_->stream.native_handle()));
+}
 
 LockClient::LockClient(asio::io_context& io)
     : io_(io), resolver_(io), socket_(io), keepalive_timer_(io), answer_timer_(io) {}
@@ -179,6 +238,7 @@ void LockClient::connect(const std::string& host, std::uint16_t port, Duration t
       // The socket must not leak into commands we run: the lock would outlive us.
       ::fcntl(socket_.native_handle(), F_SETFD, FD_CLOEXEC);
       enable_tcp_keepalive(socket_.native_handle());
+      if (client_tls().enabled) start_tls(host, deadline);
       return;
     }
     spdlog::debug("connecting to {} failed: {}", endpoint.address().to_string(), connecting->ec.message());
@@ -400,9 +460,11 @@ std::string LockClient::exchange_until(std::string_view request, Clock::time_poi
 void LockClient::write_all(const std::string& data, Clock::time_point deadline) {
   auto op = std::make_shared<Pending>();
   auto bytes = std::make_shared<std::string>(data);
-  asio::async_write(socket_, asio::buffer(*bytes), [op, bytes](const asio::error_code& ec, std::size_t) {
-    op->ec = ec;
-    op->done = true;
+  with_stream([&](auto& stream, TlsHandle keep) {
+    asio::async_write(stream, asio::buffer(*bytes), [op, bytes, keep](const asio::error_code& ec, std::size_t) {
+      op->ec = ec;
+      op->done = true;
+    });
   });
   wait(*op, deadline);
   if (op->timed_out) throw ClientError(Kind::timeout, "timed out sending to the server");
@@ -423,12 +485,14 @@ std::string LockClient::take_line(std::size_t length) {
 std::string LockClient::read_line(Clock::time_point deadline) {
   if (const auto end = buffer_.find('\n'); end != std::string::npos) return take_line(end + 1);
   auto op = std::make_shared<Pending>();
-  asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
-                         [op](const asio::error_code& ec, std::size_t n) {
-                           op->ec = ec;
-                           op->bytes = n;
-                           op->done = true;
-                         });
+  with_stream([&](auto& stream, TlsHandle keep) {
+    asio::async_read_until(stream, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
+                           [op, keep](const asio::error_code& ec, std::size_t n) {
+                             op->ec = ec;
+                             op->bytes = n;
+                             op->done = true;
+                           });
+  });
   wait(*op, deadline);
   if (op->timed_out) {
     throw ClientError(Kind::timeout, fmt::format("no answer from {} in time", server_));
@@ -507,18 +571,20 @@ void LockClient::watch_read() {
     watch_failed(describe_lost(line));
     return;
   }
-  asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
-                         [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](
-                             const asio::error_code& ec, std::size_t) {
-                           if (life.expired() || !watching_ || generation != watch_generation_) return;
-                           if (ec == asio::error::not_found) {
-                             watch_failed("line from the server is too long");
-                           } else if (ec) {
-                             watch_failed(describe(ec));
-                           } else {
-                             watch_read();
-                           }
-                         });
+  with_stream([&](auto& stream, TlsHandle keep) {
+    asio::async_read_until(stream, asio::dynamic_buffer(buffer_, max_answer_length), '\n',
+                           [this, keep, life = std::weak_ptr<int>(life_), generation = watch_generation_](
+                               const asio::error_code& ec, std::size_t) {
+                             if (life.expired() || !watching_ || generation != watch_generation_) return;
+                             if (ec == asio::error::not_found) {
+                               watch_failed("line from the server is too long");
+                             } else if (ec) {
+                               watch_failed(describe(ec));
+                             } else {
+                               watch_read();
+                             }
+                           });
+  });
 }
 
 void LockClient::schedule_keepalive() {
@@ -537,12 +603,14 @@ void LockClient::send_keepalive() {
   ++pending_keepalives_;
   spdlog::debug("sending keepalive");
   keepalive_request_ = format_request(action::keepalive);
-  asio::async_write(socket_, asio::buffer(keepalive_request_),
-                    [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](
-                        const asio::error_code& ec, std::size_t) {
-                      if (!ec || life.expired() || !watching_ || generation != watch_generation_) return;
-                      watch_failed(fmt::format("cannot send keepalive: {}", describe(ec)));
-                    });
+  with_stream([&](auto& stream, TlsHandle keep) {
+    asio::async_write(stream, asio::buffer(keepalive_request_),
+                      [this, keep, life = std::weak_ptr<int>(life_), generation = watch_generation_](
+                          const asio::error_code& ec, std::size_t) {
+                        if (!ec || life.expired() || !watching_ || generation != watch_generation_) return;
+                        watch_failed(fmt::format("cannot send keepalive: {}", describe(ec)));
+                      });
+  });
   answer_timer_.expires_after(watch_answer_timeout_);
   answer_timer_.async_wait(
       [this, life = std::weak_ptr<int>(life_), generation = watch_generation_](const asio::error_code& ec) {
@@ -578,6 +646,7 @@ void LockClient::close() {
 }
 
 void LockClient::close_socket() {
+  tls_.reset();  // a pending operation's handler keeps it until it has run
   if (!socket_.is_open()) return;
   // Another process (tcpnetlock_do's guardian) may hold a copy of the descriptor, which
   // keeps the socket open after our close(): the event loop must then be told to stop

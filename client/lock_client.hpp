@@ -204,10 +204,22 @@ class LockClient {
   void send_keepalive();
   void watch_failed(const std::string& reason);
   void close_socket();
+  /// With TLS on (client_tls()): the handshake with `host`, verified, by `deadline`.
+  void start_tls(const std::string& host, Clock::time_point deadline);
+  /// The TLS stream over socket_ (null: plain), kept alive by the handlers using it.
+  struct TlsStream;
+  using TlsHandle = std::shared_ptr<TlsStream>;
+  /// Runs `operation(stream, keep)` on the TLS stream or the plain socket; `keep` holds the
+  /// TLS stream for the operation's handler.
+  template <class Operation>
+  void with_stream(Operation&& operation);
 
   asio::io_context& io_;
   asio::ip::tcp::resolver resolver_;
   asio::ip::tcp::socket socket_;
+  TlsHandle tls_;
+  /// Made at the first TLS connect, from client_tls().
+  std::shared_ptr<void> tls_context_;
   asio::steady_timer keepalive_timer_;
   asio::steady_timer answer_timer_;
   std::string server_;

@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 
+#include "tls_options.hpp"
 #include "admin_commands.hpp"
 #include "admin_http.hpp"
 #include "cli_support.hpp"
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   AdminOptions options;
   CLI::App app{"", "tcpnetlock_admin"};
   add_admin_options(app, options);
+  tnl::add_client_tls_options(app);
   if (const auto code = tnl::cli::parse(app, tnl::cli::arguments(argc, argv))) return *code;
   if (const auto problem = check_admin_options(options)) {
     std::cerr << "ERROR: " << *problem << '\n';

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "tls_options.hpp"
 #include "cli_support.hpp"
 #include "client_options.hpp"
 #include "lock_client.hpp"
@@ -153,6 +154,7 @@ int main(int argc, char** argv) {
   ClientOptions options;
   CLI::App app{"", "tcpnetlock_client"};
   add_client_options(app, options);
+  tnl::add_client_tls_options(app);
   if (const auto code = parse(app, arguments(argc, argv))) return *code;
   configure_logging("tcpnetlock_client", options.info, options.debug);
   if (const auto problem = check_client_options(options)) {

@@ -50,6 +50,7 @@
 #include <system_error>
 #include <variant>
 
+#include "tls_options.hpp"
 #include "child_command.hpp"
 #include "cli_support.hpp"
 #include "do_acquire.hpp"
@@ -195,6 +196,7 @@ int main(int argc, char** argv) {
   DoOptions options;
   CLI::App app{"", "tcpnetlock_do"};
   add_do_options(app, options);
+  tnl::add_client_tls_options(app);
   if (const auto code = parse(app, arguments(argc, argv))) return *code;
   configure_logging("tcpnetlock_do", options.info, options.debug);
   if (const auto problem = finalize_do_options(options)) {

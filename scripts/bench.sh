@@ -5,7 +5,8 @@
 # (the same protocol with no lock table: the kernel and the event loop alone), in turn,
 # for several repetitions, and prints a table of medians with ours/floor ratios and one
 # line per target saying met or NOT met. Then bench_restore times a restart with 100,000
-# saved detached locks (target: under 2 s). Results and method: docs/BENCHMARKS.md.
+# saved detached locks (target: under 2 s), and bench/tls_cycle.py measures the lock cycle
+# over TLS next to the plain one. Results and method: docs/BENCHMARKS.md.
 #
 #   scripts/bench.sh                          everything, 5 repetitions (about 3 minutes)
 #   scripts/bench.sh --repetitions 3 --scenarios cycle,handoff    (no restart timing)
@@ -19,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 case "${1:-}" in
-  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 build_dir=${TNL_BUILD_DIR:-build/release}
@@ -43,6 +44,13 @@ done
 if ((${#restore_args[@]})); then
   echo
   "$bin/bench_restore" --server "$bin/tcpnetlock_server" "${restore_args[@]}" || status=$?
+  # The TLS cycle next to the plain one (connect+handshake+lock+release), when there is openssl.
+  tls_args=(--cycles 2000 --repetitions 5)
+  [[ " $* " == *" --smoke "* ]] && tls_args=(--cycles 20 --repetitions 1)
+  if command -v openssl >/dev/null && command -v python3 >/dev/null; then
+    echo
+    python3 bench/tls_cycle.py --server "$bin/tcpnetlock_server" "${tls_args[@]}" || status=$?
+  fi
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$status"

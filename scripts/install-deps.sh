@@ -14,13 +14,13 @@ set -euo pipefail
 # nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (the HTTP API's
 # request parsing) and SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
-RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4)
+RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3)
 
 # Compiler, build system and the -dev packages found by CMake's find_package.
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
-  libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
+  libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
@@ -31,7 +31,7 @@ BUILD_PACKAGES=(
 # holding the state database's lock, and clang with libFuzzer for the fuzz targets
 # (scripts/fuzz.sh; scripts/test.sh runs their smoke).
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
-  chromium nodejs sqlite3 clang libfuzzer-14-dev)
+  chromium nodejs sqlite3 clang libfuzzer-14-dev openssl)
 
 mode=all
 for arg in "$@"; do

@@ -21,7 +21,7 @@ constexpr std::size_t share_from = 4096;
 
 }  // namespace
 
-Connection::Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
+Connection::Connection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
                        RequestHandler& handler, const ServerConfig& config)
     : socket_(std::move(socket)),
       id_(id),
@@ -37,7 +37,7 @@ Connection::Connection(TcpSocket socket, std::string peer, std::uint64_t id, Con
 void Connection::start(std::uint32_t random) {
   spdlog::debug("connection {} from {} opened", id_, peer_);
   if (config_.tcp_keepalive.enabled()) {
-    apply_keepalive(socket_, config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
+    apply_keepalive(socket_.tcp(), config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
   }
   if (config_.first_line_timeout.count() > 0) expect_by(Clock::now() + config_.first_line_timeout);
   manager_.reclaimable(id_, true);  // until its first line
@@ -60,7 +60,7 @@ bool Connection::reclaim() {
     const std::string refusal = std::string{answer::out_of_descriptors} + "\n";
     socket_.send(asio::buffer(refusal), 0, ignored);
   }
-  reset_on_close(socket_);  // the descriptor is free at once, with no TIME_WAIT to keep
+  reset_on_close(socket_.tcp());  // the descriptor is free at once, with no TIME_WAIT to keep
   end();
   return true;
 }
@@ -124,6 +124,10 @@ void Connection::stage_deadline_passed() {
     return end();
   }
   if (!got_first_line_) {
+    if (TlsSession* tls = socket_.tls(); tls && !tls->established()) {
+      tls->handshake_timed_out();  // nothing can be said to it: cut
+      return abort(std::make_error_code(std::errc::timed_out));
+    }
     spdlog::info("connection {} from {} sent no request in time; closing", id_, peer_);
     return answer(answer::first_line_timeout, Then::close);
   }
@@ -159,7 +163,7 @@ void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Th
   if (ended_ || closing_ || !line_with_newline) return;
   // Whatever the client does not read stays in our memory, at most this one shared
   // string, not in the kernel's (socket_options.hpp).
-  if (line_with_newline->size() > 2 * max_write_chunk) limit_send_buffer(socket_, static_cast<int>(max_write_chunk));
+  if (line_with_newline->size() > 2 * max_write_chunk) limit_send_buffer(socket_.tcp(), static_cast<int>(max_write_chunk));
   if (has_output()) {
     output_.append(*line_with_newline);  // keeps the order; `.locks` is always the first answer
   } else {
@@ -205,7 +209,7 @@ bool Connection::send_pending() {
   // it can take more, for at most the write timeout from the first time it could not.
   if (stage_deadline_ == no_deadline) expect_by(Clock::now() + config_.write_timeout);
   waiting_to_write_ = true;
-  socket_.async_wait(TcpSocket::wait_write,
+  socket_.async_wait(MaybeTlsSocket::wait_write,
                      [self = shared_from_this()](std::error_code wait_error) { self->on_writable(wait_error); });
   return false;
 }
@@ -224,7 +228,7 @@ void Connection::on_writable(std::error_code error) {
 
 void Connection::finish_close() {
   std::error_code ignored;
-  socket_.shutdown(TcpSocket::shutdown_send, ignored);
+  socket_.shutdown(MaybeTlsSocket::shutdown_send, ignored);
   manager_.reclaimable(id_, true);  // answered: only waiting for the client to close
   // Draining what the client still sends, so that closing does not turn into a reset that
   // could destroy our last answer in flight. Ends at EOF or at the linger deadline.
@@ -248,7 +252,7 @@ void Connection::read() {
   reading_ = true;
   auto on_readable = [self = shared_from_this()](std::error_code error) { self->on_readable(error); };
   // In read_memory_: an idle holder's wait lasts for as long as it holds the lock.
-  socket_.async_wait(TcpSocket::wait_read,
+  socket_.async_wait(MaybeTlsSocket::wait_read,
                      asio::bind_allocator(HandlerAllocator<void>(read_memory_), std::move(on_readable)));
 }
 
@@ -295,6 +299,7 @@ bool Connection::handle_next_line() {
   last_line_at_ = Clock::now();
   if (!got_first_line_) {
     got_first_line_ = true;
+    if (const TlsSession* tls = socket_.tls(); tls && !tls->identity().empty()) peer_ = tls->identity() + "@" + peer_;
     stage_deadline_ = no_deadline;
     clear_deadline();  // an idle holder has no deadline at all
     manager_.reclaimable(id_, false);
@@ -360,7 +365,7 @@ void Connection::end() {
                                (end_reason_ == answers_not_read() ? "answers not read" : "peer unreachable") + "\n";
       socket_.send(asio::buffer(lost), 0, ignored);
     }
-    reset_on_close(socket_);
+    reset_on_close(socket_.tcp());
   }
   handler_.connection_ended(*this, end_reason_);
   socket_.close(ignored);

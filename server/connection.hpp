@@ -13,6 +13,7 @@
 #include "handler_memory.hpp"
 #include "io_types.hpp"
 #include "server_config.hpp"
+#include "tls_socket.hpp"
 
 namespace tnl {
 
@@ -46,8 +47,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// answer goes out in turns, between which every other connection is served.
   static constexpr std::size_t max_write_chunk = 64 * 1024;
 
-  /// `peer` is "address:port" of the client, as accept reported it.
-  Connection(TcpSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
+  /// `peer` is "address:port" of the client, as accept reported it (with TLS and a client
+  /// certificate, its identity is put in front once the handshake is done: "CN@address:port").
+  Connection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
              RequestHandler& handler, const ServerConfig& config);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -134,7 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
 
-  TcpSocket socket_;
+  MaybeTlsSocket socket_;
   /// Holds the pending wait for input, which an idle holder keeps for as long as it holds.
   HandlerMemory read_memory_;
   const std::uint64_t id_;

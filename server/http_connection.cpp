@@ -18,7 +18,7 @@ HttpResponse error_response(int status, std::string_view message) {
 
 }  // namespace
 
-HttpConnection::HttpConnection(TcpSocket socket, std::string peer, std::uint64_t id, HttpConnectionManager& manager,
+HttpConnection::HttpConnection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, HttpConnectionManager& manager,
                                HttpRequestGate& gate, const HttpConnectionSettings& settings)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
@@ -117,6 +117,9 @@ void HttpConnection::answer(HttpMessage message) {
   framing.head = message.method == "HEAD";
   framing.keep_alive = message.keep_alive;
   framing.version_minor = message.version_minor;
+  if (const TlsSession* tls = socket_.tls(); tls && !tls->identity().empty() && peer_.find('@') == std::string::npos) {
+    peer_ = tls->identity() + "@" + peer_;
+  }
   const HttpResponse response = gate_.handle(std::move(message), peer_);
   respond(response, framing);
 }
@@ -170,6 +173,7 @@ void HttpConnection::on_deadline() {
       return respond(error_response(408, "request not received in time"), HttpFraming{false, false, 1});
     }
     case Phase::awaiting:
+      if (TlsSession* tls = socket_.tls(); tls && !tls->established()) tls->handshake_timed_out();
       spdlog::debug("HTTP connection {} from {} idle; closing", id_, peer_);
       return end();
     case Phase::writing:

@@ -15,6 +15,7 @@
 #include "http_request_parser.hpp"
 #include "http_response_text.hpp"
 #include "io_types.hpp"
+#include "tls_socket.hpp"
 
 namespace tnl {
 
@@ -55,8 +56,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     closing,   ///< answered for the last time: draining until the client closes
   };
 
-  /// `peer` is "address:port" of the client.
-  HttpConnection(TcpSocket socket, std::string peer, std::uint64_t id, HttpConnectionManager& manager,
+  /// `peer` is "address:port" of the client (with a TLS client certificate, "CN@address:port"
+  /// once the handshake is done).
+  HttpConnection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, HttpConnectionManager& manager,
                  HttpRequestGate& gate, const HttpConnectionSettings& settings);
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -92,13 +94,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   /// Ends the connection: closes the socket, forgets it.
   void end();
 
-  TcpSocket socket_;
+  MaybeTlsSocket socket_;
   SteadyTimer timer_;
   const std::uint64_t id_;
   HttpConnectionManager& manager_;
   HttpRequestGate& gate_;
   const HttpConnectionSettings& settings_;
-  const std::string peer_;
+  std::string peer_;
   HttpRequestParser parser_;
   /// Bytes read; [input_begin_, input_end_) not parsed yet. Nothing more is read until all
   /// of it is: a client that pipelines without reading cannot make us buffer without bound.

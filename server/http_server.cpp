@@ -50,7 +50,7 @@ TcpAcceptor listen(asio::io_context& io, const ServerConfig& config) {
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& reserve, ServerStats& stats,
-                       const ServerConfig& config)
+                       const ServerConfig& config, TlsServerContext* tls)
     : settings_(settings_from(config)),
       max_connections_(config.http_max_connections),
       gate_(api, allowed_hosts(config)),
@@ -62,7 +62,8 @@ HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& re
         } else {
           acceptor_->pause();
         }
-      }) {
+      }),
+      tls_(tls) {
   acceptor_ = std::make_unique<Acceptor>(
       listen(io, config), reserve, refusal("server out of file descriptors, try again later"),
       [this](TcpSocket socket, const asio::ip::tcp::endpoint& peer) { on_accept(std::move(socket), peer); },
@@ -74,7 +75,7 @@ HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& re
       [this] { return has_room(); });
   port_ = acceptor_->local_endpoint().port();
   acceptor_->start();
-  spdlog::info("HTTP admin API on {}", format_endpoint(acceptor_->local_endpoint()));
+  spdlog::info("HTTP admin API on {}{}", format_endpoint(acceptor_->local_endpoint()), tls_ ? " (TLS)" : "");
 }
 
 HttpServer::~HttpServer() { close(); }
@@ -97,13 +98,15 @@ void HttpServer::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer
     std::error_code ignored;
     socket.non_blocking(true, ignored);
     static const std::string busy = refusal("too many connections");
-    socket.send(asio::buffer(busy), 0, ignored);
+    if (!tls_) socket.send(asio::buffer(busy), 0, ignored);  // a TLS client could not read it
     socket.close(ignored);
     return;
   }
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  connections_.start(std::make_shared<HttpConnection>(std::move(socket), format_endpoint(peer), next_id_++,
+  std::string address = format_endpoint(peer);
+  MaybeTlsSocket stream(std::move(socket), tls_, address);
+  connections_.start(std::make_shared<HttpConnection>(std::move(stream), std::move(address), next_id_++,
                                                       connections_, gate_, settings_));
 }
 

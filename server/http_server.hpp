@@ -17,6 +17,7 @@
 #include "http_request_gate.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
+#include "tls_context.hpp"
 
 namespace tnl {
 
@@ -25,8 +26,9 @@ class HttpServer {
   /// Binds config.http_address:config.http_port (port 0: any free port) on `io` and starts
   /// accepting; throws std::system_error or std::runtime_error when it cannot. A connection
   /// refused for lack of descriptors is counted in stats.refused_connection_count.
+  /// With `tls`, every connection speaks HTTPS.
   HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& reserve, ServerStats& stats,
-             const ServerConfig& config);
+             const ServerConfig& config, TlsServerContext* tls = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -51,6 +53,8 @@ class HttpServer {
   HttpRequestGate gate_;
   HttpConnectionManager connections_;
   std::unique_ptr<Acceptor> acceptor_;
+  /// Null for plain HTTP.
+  TlsServerContext* tls_;
   std::uint64_t next_id_ = 1;
   std::uint16_t port_ = 0;
 };

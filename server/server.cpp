@@ -57,34 +57,15 @@ Server::Server(ServerConfig config)
       connections_(io_),
       handler_(service_, stats_, connections_, config_, [this] { shut_down(); }),
       api_(service_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
-  std::error_code error;
-  tcp::resolver resolver(io_);
-  const auto results = resolver.resolve(config_.listen, std::to_string(config_.port),
-                                        tcp::resolver::passive | tcp::resolver::numeric_service, error);
-  if (error) throw BindError("cannot resolve '" + config_.listen + "': " + error.message());
-
-  // `localhost` usually resolves to both ::1 and 127.0.0.1: listen on each, so clients
-  // reach us whichever family their resolver tries first.
-  std::vector<tcp::endpoint> endpoints;
-  for (const auto& result : results) {
-    if (std::find(endpoints.begin(), endpoints.end(), result.endpoint()) == endpoints.end()) {
-      endpoints.push_back(result.endpoint());
-    }
-  }
-  // An IPv6 wildcard takes IPv4 too, unless an IPv4 address is bound by itself.
-  const bool v6_only = std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.address().is_v4(); });
-  for (auto endpoint : endpoints) {
-    if (port_ != 0) endpoint.port(port_);  // with --port 0, every address gets the same port
+  if (config_.tls.enabled()) {
     try {
-      listen(endpoint, v6_only);
-    } catch (const std::system_error& e) {
-      if (!is_unavailable_address(e.code()) || endpoints.size() == 1) {
-        throw BindError("cannot listen on " + format_endpoint(endpoint) + ": " + e.code().message());
-      }
-      spdlog::warn("not listening on {}: {}", format_endpoint(endpoint), e.code().message());
+      tls_ = std::make_unique<TlsServerContext>(config_.tls);
+    } catch (const std::exception& e) {
+      throw BindError(e.what());
     }
   }
-  if (listeners_.empty()) throw BindError("no address to listen on for '" + config_.listen + "'");
+  listen_all(config_.port, false);
+  if (tls_ && config_.tls.lock_listener) listen_all(config_.tls.port, true);
   if (config_.http_enabled) start_http();
 
   // A connection hold's id names its owner; the owner's connection knows which name it
@@ -115,6 +96,38 @@ Server::Server(ServerConfig config)
   }
 }
 
+void Server::listen_all(std::uint16_t port, bool tls) {
+  std::error_code error;
+  tcp::resolver resolver(io_);
+  const auto results = resolver.resolve(config_.listen, std::to_string(port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, error);
+  if (error) throw BindError("cannot resolve '" + config_.listen + "': " + error.message());
+
+  // `localhost` usually resolves to both ::1 and 127.0.0.1: listen on each, so clients
+  // reach us whichever family their resolver tries first.
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& result : results) {
+    if (std::find(endpoints.begin(), endpoints.end(), result.endpoint()) == endpoints.end()) {
+      endpoints.push_back(result.endpoint());
+    }
+  }
+  // An IPv6 wildcard takes IPv4 too, unless an IPv4 address is bound by itself.
+  const bool v6_only = std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.address().is_v4(); });
+  for (auto endpoint : endpoints) {
+    std::uint16_t& bound = tls ? tls_port_ : port_;
+    if (bound != 0) endpoint.port(bound);  // with port 0, every address gets the same port
+    try {
+      listen(endpoint, v6_only, tls);
+    } catch (const std::system_error& e) {
+      if (!is_unavailable_address(e.code()) || endpoints.size() == 1) {
+        throw BindError("cannot listen on " + format_endpoint(endpoint) + ": " + e.code().message());
+      }
+      spdlog::warn("not listening on {}: {}", format_endpoint(endpoint), e.code().message());
+    }
+  }
+  if (std::none_of(listeners_.begin(), listeners_.end(), [tls](const auto& l) { return l->tls == tls; })) throw BindError("no address to listen on for '" + config_.listen + "'");
+}
+
 void Server::start_http() {
   std::error_code error;
   const auto address = asio::ip::make_address(config_.http_address, error);
@@ -124,7 +137,8 @@ void Server::start_http() {
                     " without --admin-token-file: anyone on the network could release locks");
   }
   try {
-    http_ = std::make_unique<HttpServer>(io_, api_, descriptors_, stats_, config_);
+    http_ = std::make_unique<HttpServer>(io_, api_, descriptors_, stats_, config_,
+                                         config_.tls.http ? tls_.get() : nullptr);
   } catch (const std::exception& e) {
     const std::string where = config_.http_address + ":" + std::to_string(config_.http_port);
     if (!config_.http_default_address) throw BindError("cannot serve HTTP on " + where + ": " + e.what());
@@ -138,8 +152,9 @@ void Server::start_http() {
   }
 }
 
-void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
+void Server::listen(const tcp::endpoint& endpoint, bool v6_only, bool tls) {
   auto listener = std::make_unique<Listener>(io_);
+  listener->tls = tls;
   TcpAcceptor& acceptor = listener->acceptor;
   acceptor.open(endpoint.protocol());
   acceptor.set_option(TcpAcceptor::reuse_address(true));
@@ -147,8 +162,8 @@ void Server::listen(const tcp::endpoint& endpoint, bool v6_only) {
   acceptor.bind(endpoint);
   configure_listening_socket(acceptor, config_);
   acceptor.listen(asio::socket_base::max_listen_connections);
-  port_ = acceptor.local_endpoint().port();
-  spdlog::info("listening on {}", format_endpoint(acceptor.local_endpoint()));
+  (tls ? tls_port_ : port_) = acceptor.local_endpoint().port();
+  spdlog::info("listening on {}{}", format_endpoint(acceptor.local_endpoint()), tls ? " (TLS)" : "");
   listeners_.push_back(std::move(listener));
 }
 
@@ -177,6 +192,7 @@ void Server::run() {
   wait_for_signal();
   for (auto& listener : listeners_) accept(*listener);
   write_port_file(config_.port_file, port_);
+  if (tls_port_ != 0) write_port_file(config_.tls.port_file, tls_port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
   io_.run();
   spdlog::info("server stopped");
@@ -255,8 +271,10 @@ void Server::accept(Listener& listener) {
       }
       return accept(listener);
     }
-    connections_.start(std::make_shared<Connection>(std::move(socket), format_endpoint(listener.peer),
-                                                    next_connection_id_++, connections_, handler_, config_));
+    std::string peer = format_endpoint(listener.peer);
+    MaybeTlsSocket stream(std::move(socket), listener.tls ? tls_.get() : nullptr, peer);
+    connections_.start(std::make_shared<Connection>(std::move(stream), std::move(peer), next_connection_id_++,
+                                                    connections_, handler_, config_));
     accept(listener);
   });
 }

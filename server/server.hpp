@@ -22,6 +22,7 @@
 #include "server_config.hpp"
 #include "server_stats.hpp"
 #include "state_dir_lock.hpp"
+#include "tls_context.hpp"
 #include "token_generator.hpp"
 
 namespace tnl {
@@ -52,6 +53,8 @@ class Server {
   [[nodiscard]] std::uint16_t port() const { return port_; }
   /// The HTTP port actually bound; 0 when HTTP is off.
   [[nodiscard]] std::uint16_t http_port() const { return http_ ? http_->port() : 0; }
+  /// The TLS lock port actually bound; 0 without one.
+  [[nodiscard]] std::uint16_t tls_port() const { return tls_port_; }
 
  private:
   /// One listening socket, and the timer that paces accepting again after an error.
@@ -60,11 +63,15 @@ class Server {
     SteadyTimer retry;
     /// Filled in by each accept: who connected (saves a getpeername per connection).
     asio::ip::tcp::endpoint peer;
+    /// Its connections speak TLS (--tls-port).
+    bool tls = false;
     explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
   };
 
+  /// Listens on every address `config.listen` resolves to, at `port` (TLS or plain); throws BindError.
+  void listen_all(std::uint16_t port, bool tls);
   /// Opens, binds and listens on `endpoint`; throws std::system_error.
-  void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only);
+  void listen(const asio::ip::tcp::endpoint& endpoint, bool v6_only, bool tls);
   void accept(Listener& listener);
   /// Waits for the next signal: SIGHUP is logged and waited past, the others shut down.
   void wait_for_signal();
@@ -72,6 +79,8 @@ class Server {
   void start_http();
 
   const ServerConfig config_;
+  /// The certificate and settings of every TLS connection; null without TLS.
+  std::unique_ptr<TlsServerContext> tls_;
   /// First, so that the raised limit applies to everything the server opens.
   DescriptorReserve descriptors_;
   /// Before anything in the state directory is read: a second server there refuses to start.
@@ -95,6 +104,7 @@ class Server {
   std::size_t refused_unlogged_ = 0;
   std::chrono::steady_clock::time_point refusal_logged_{};
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   bool shutting_down_ = false;
 };
 

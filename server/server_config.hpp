@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "tls_config.hpp"
 
 namespace tnl {
 
@@ -101,6 +102,8 @@ struct ServerConfig {
   std::chrono::milliseconds http_write_timeout{10'000};
   /// Open HTTP connections at most; a new one beyond evicts the longest idle.
   std::size_t http_max_connections = 256;
+  /// TLS on a second lock port and on HTTP (docs/TLS.md); off unless a certificate is given.
+  TlsConfig tls;
 };
 
 }  // namespace tnl

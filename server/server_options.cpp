@@ -1,4 +1,5 @@
 #include "server_options.hpp"
+#include "tls_options.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -292,6 +293,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
+  add_tls_options(app, config.tls);
   app.add_flag("--debug", options.debug, "Log every connection");
   app.add_flag("--info", options.info, "Log every lock granted, refused and freed");
   app.add_option("--log-format", log_format,
