@@ -30,7 +30,7 @@ BUILD_PACKAGES=(
 # with Node.js for the status page's browser test, the sqlite3 shell as "another process"
 # holding the state database's lock, and clang with libFuzzer for the fuzz targets
 # (scripts/fuzz.sh; scripts/test.sh runs their smoke).
-TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
+TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client prometheus
   chromium nodejs sqlite3 clang libfuzzer-14-dev openssl)
 
 mode=all

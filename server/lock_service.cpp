@@ -63,7 +63,10 @@ bool LockService::wrote(bool ok) {
   // not wait out the busy timeout 8,000 times. etcd does the same with its NOSPACE alarm,
   // which refuses every write instead of letting each one try the disk; here it lasts only
   // until the call ends, so the next request tries the disk afresh.
-  if (!ok) store_failed_ = true;
+  if (!ok) {
+    store_failed_ = true;
+    ++stats_.state_write_failure_count;
+  }
   return ok;
 }
 
@@ -179,6 +182,7 @@ void LockService::acquire(LockTable::Request request, Completion done) {
           // Never acknowledged, so never held. Releasing hands the lock to the next waiter,
           // whose completion the table queues: it runs after this one, not inside it.
           table_.release(id, now);
+          ++stats_.grant_failure_count;
           return done(Outcome::failed, 0);
         }
         ++stats_.lock_acquired_count;
@@ -190,8 +194,10 @@ void LockService::acquire(LockTable::Request request, Completion done) {
       case Outcome::not_granted:
         ++stats_.lock_not_acquired_count;
         break;
-      case Outcome::limit_mismatch:
       case Outcome::failed:
+        ++stats_.grant_failure_count;
+        break;
+      case Outcome::limit_mismatch:
       case Outcome::unavailable:
         break;
     }

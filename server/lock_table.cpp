@@ -94,6 +94,14 @@ LockTable::Holder LockTable::free_holder(Entries::iterator it, std::vector<Holde
   drop_lease(freed);
   --holder_counts_[static_cast<int>(freed.kind)];
   if (entry.holders.empty()) --held_count_;
+  if (freed.kind != Kind::delay) {
+    Oldest& oldest = oldest_[static_cast<int>(freed.kind)];
+    if (holder_counts_[static_cast<int>(freed.kind)] == 0) {
+      oldest = Oldest{};
+    } else if (oldest.known && oldest.any && oldest.id == freed.id) {
+      oldest.known = false;
+    }
+  }
   ++version_;
 
   if (delay > Clock::duration::zero() && !shut_down_) {
@@ -219,6 +227,7 @@ bool LockTable::restore(const std::string& name, std::size_t limit, Holder holde
     return false;
   }
   holder.kind = Kind::detached;
+  holder.fenced = true;  // a detached lock's token is saved and listed: its holder can know it
   raise_tokens_above(holder.token);
   add_holder(it->first, entry, std::move(holder));
   return true;
@@ -315,6 +324,23 @@ std::optional<LockTable::TimePoint> LockTable::next_deadline() const {
   return next;
 }
 
+std::optional<LockTable::TimePoint> LockTable::oldest_hold_since(Kind kind) const {
+  if (kind == Kind::delay) return std::nullopt;
+  Oldest& oldest = oldest_[static_cast<int>(kind)];
+  if (!oldest.known) {
+    // The oldest was freed: one walk finds the next.
+    oldest = Oldest{};
+    for (const auto& [name, entry] : entries_) {
+      for (const auto& holder : entry.holders) {
+        if (holder.kind == kind && (!oldest.any || holder.since < oldest.since)) {
+          oldest = Oldest{true, true, holder.id, holder.since};
+        }
+      }
+    }
+  }
+  return oldest.any ? std::optional<TimePoint>(oldest.since) : std::nullopt;
+}
+
 const std::vector<LockTable::Holder>& LockTable::holders(const std::string& name) const {
   const auto it = entries_.find(name);
   return it == entries_.end() ? no_holders : it->second.holders;
@@ -366,7 +392,8 @@ std::optional<LockTable::Token> LockTable::grant(const std::string& name, Entry&
   holder.token = next_token();
   // A token a client sees must never be handed out again, not even by a server started
   // after a crash on a clock stepped back: without a durable mark above it, no grant.
-  if ((shows_token || holder.kind == Kind::detached) && !token_durable(holder.token)) return std::nullopt;
+  holder.fenced = shows_token || holder.kind == Kind::detached;
+  if (holder.fenced && !token_durable(holder.token)) return std::nullopt;
   if (ttl) holder.expires = now + *ttl;
   const Token token = holder.token;
   add_holder(name, entry, std::move(holder));
@@ -378,6 +405,10 @@ void LockTable::add_holder(const std::string& name, Entry& entry, Holder holder)
   ++holder_counts_[static_cast<int>(holder.kind)];
   if (holder.kind == Kind::detached) detached_ids_.emplace(holder.id, name);
   if (holder.expires) leases_.emplace(*holder.expires, holder.id);
+  if (holder.kind != Kind::delay) {
+    Oldest& oldest = oldest_[static_cast<int>(holder.kind)];
+    if (oldest.known && (!oldest.any || holder.since < oldest.since)) oldest = Oldest{true, true, holder.id, holder.since};
+  }
   entry.holders.push_back(std::move(holder));
   ++version_;
 }

@@ -139,6 +139,9 @@ class LockTable {
     Token token = 0;
     /// Detached: when the lease runs out (nullopt: never); a delay: when it ends.
     std::optional<TimePoint> expires;
+    /// Whether the holder can know its token, so that a resource can fence with it: a
+    /// grant with `fencing:1`, and every detached one (its token is saved and listed).
+    bool fenced = false;
   };
 
   /// A name in use, as `.locks` shows it.
@@ -240,6 +243,12 @@ class LockTable {
   /// Number of holds of this kind, over all names (a semaphore counts each holder);
   /// Kind::delay: the lock-delays running.
   [[nodiscard]] std::size_t holder_count(Kind kind) const { return holder_counts_[static_cast<int>(kind)]; }
+
+  /// When the oldest hold of this kind (connection or detached) was granted, or nullopt when
+  /// there is none. O(1) unless the oldest hold was freed since the last call: then one
+  /// walk over the table finds the next oldest (so a scrape of /metrics scans at most once
+  /// per release of the oldest hold, not every time).
+  [[nodiscard]] std::optional<TimePoint> oldest_hold_since(Kind kind) const;
 
   /// Number of requests queued on all names.
   [[nodiscard]] std::size_t waiting_count() const { return deadlines_.size(); }
@@ -352,6 +361,15 @@ class LockTable {
   std::unordered_map<LockId, std::string> detached_ids_;
   std::size_t held_count_ = 0;
   std::size_t holder_counts_[3] = {0, 0, 0};
+  /// The oldest hold of a kind (connection, detached), kept up to date on grants and known
+  /// to be stale once that hold is freed (then oldest_hold_since() looks for the next one).
+  struct Oldest {
+    bool known = true;  ///< false: `id`/`since` are stale, a walk must find the oldest
+    bool any = false;   ///< whether there is such a hold (when known)
+    LockId id;
+    TimePoint since;
+  };
+  mutable Oldest oldest_[2];
   /// Completions waiting for the outermost call to run them (see drain()).
   std::vector<Pending> pending_;
   bool draining_ = false;

@@ -120,7 +120,8 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
     } else {
       out.append("null");
     }
-    out.append(R"(,"reason":)");
+    // Whether the holder can know that token (fencing:1, detached): only then can it fence.
+    out.append(holder.fenced ? R"(,"fenced":true,"reason":)" : R"(,"fenced":false,"reason":)");
     append_json_string(out, holder.reason);
     out.append(R"(,"expires":)");
     if (holder.expires) {
@@ -172,6 +173,7 @@ nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, c
       {"createdAt", format_rfc3339(clocks.wall(holder.since))},
       {"kind", kind_name(holder.kind)},
       {"token", show_token ? nlohmann::ordered_json(holder.token) : nlohmann::ordered_json(nullptr)},
+      {"fenced", holder.fenced},
       {"reason", holder.reason},
       {"peer", holder.peer},
       {"expiresAt", optional_time(holder.expires, clocks)},

@@ -27,7 +27,7 @@ struct ClockReadings {
 };
 
 /// `prefix` then {"locks":[{"name","limit","holders":[{"id","kind","client_id","peer","since",
-/// "held_seconds","token","reason","expires"}],"waiters"}]} for every name in use (only
+/// "held_seconds","token","fenced","reason","expires"}],"waiters"}]} for every name in use (only
 /// `only`, when given). The holders are followed by the name's lock-delays, of kind
 /// "delay" (see docs/PROTOCOL.md). A token the table does not call durable is null. Times
 /// are RFC 3339 UTC. Bytes that are not UTF-8 (never in names, possible in reasons) are

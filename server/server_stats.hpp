@@ -26,6 +26,11 @@ struct ServerStats {
   std::uint64_t expired_lock_count = 0;
   /// Connections refused with an error line because the server had no descriptor left.
   std::uint64_t refused_connection_count = 0;
+  /// `lock` requests (line or HTTP) refused because the lock or its fencing token could not
+  /// be made durable (`err,server cannot persist the lock...`, HTTP 503).
+  std::uint64_t grant_failure_count = 0;
+  /// Writes to the --state-dir database that failed (full disk, a locked database...).
+  std::uint64_t state_write_failure_count = 0;
   /// From a request to its grant (0 for a lock that was free).
   Histogram wait_seconds{Histogram::default_bounds()};
   /// From a grant to the release, however the lock was freed.

@@ -11,8 +11,15 @@ long max_rss_kib() {
 }
 
 nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, std::size_t connection_count) {
+  const auto connection_holds = table.holder_count(LockTable::Kind::connection);
+  const auto detached_holds = table.holder_count(LockTable::Kind::detached);
   return {
+      // Locks held = names held (tcpnetlock's meaning); holds count each holder of a semaphore.
       {"lock_count", table.held_count()},
+      {"hold_count", connection_holds + detached_holds},
+      {"connection_hold_count", connection_holds},
+      {"detached_hold_count", detached_holds},
+      {"lock_delay_count", table.holder_count(LockTable::Kind::delay)},
       {"maxrss", max_rss_kib()},
       {"requests_count", stats.requests_count},
       {"lock_acquired_count", stats.lock_acquired_count},
@@ -22,10 +29,12 @@ nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, s
       {"wait_count", stats.wait_count},
       {"wait_timeout_count", stats.wait_timeout_count},
       {"reaped_holder_count", stats.reaped_holder_count},
-      {"detached_lock_count", table.holder_count(LockTable::Kind::detached)},
+      {"detached_lock_count", detached_holds},  // the name before detached_hold_count, kept
       {"forced_release_count", stats.forced_release_count},
       {"expired_lock_count", stats.expired_lock_count},
       {"refused_connection_count", stats.refused_connection_count},
+      {"grant_failure_count", stats.grant_failure_count},
+      {"state_write_failure_count", stats.state_write_failure_count},
   };
 }
 

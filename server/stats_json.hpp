@@ -10,7 +10,9 @@
 namespace tnl {
 
 /// tcpnetlock's fields (lock_count, maxrss, requests_count, lock_acquired_count,
-/// lock_not_acquired_count) and ours, as one flat object.
+/// lock_not_acquired_count) and ours, as one flat object (docs/PROTOCOL.md's `.stats`).
+/// "Locks held" (lock_count) counts names; "holds" count holders (a semaphore's each);
+/// lock-delays are neither.
 [[nodiscard]] nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats,
                                            std::size_t connection_count);
 

@@ -12,6 +12,11 @@
 // With --admin-token (server started with --admin-token-file): without the token the page
 // shows the locks but no ids, and asks for the token to release; a wrong token is reported;
 // with the right one typed in, the ids appear and releasing succeeds.
+// With --layout (server started with --lock-delay and --start-grace 0): connection holds
+// (one fenced), a semaphore with 2 holders, a detached lock, a lock-delay and names with no
+// spaces; the counters agree with .stats and /metrics; tokens only on fenced rows (as
+// `fenced` in the list); filter and sort; at 1280 px and 420 px (a card per row), no page
+// overflows sideways and no name breaks mid-word; screenshots of both.
 //
 // tests/scripts/status_page_browser.sh starts the server and runs this. Exits non-zero on
 // the first failure. Every wait is bounded (WAIT_MS); nothing sleeps for a fixed time.
@@ -28,6 +33,7 @@ const { values: opt } = parseArgs({
     tcp: { type: 'string' },
     http: { type: 'string' },
     'admin-token': { type: 'string' },
+    layout: { type: 'boolean', default: false },
     'screenshot-dir': { type: 'string' },
     chromium: { type: 'string', default: process.env.TNL_CHROMIUM || '/usr/bin/chromium' },
   },
@@ -42,8 +48,9 @@ const tcpPort = Number(opt.tcp);
 const base = `http://${HOST}:${opt.http}/`;
 const shotDir = opt['screenshot-dir'] || process.env.TNL_SCREENSHOT_DIR || os.tmpdir();
 const authMode = opt['admin-token'] !== undefined;
+const layoutMode = opt.layout;
 
-const step = (msg) => console.log(`[status-page${authMode ? ' auth' : ''}] ${msg}`);
+const step = (msg) => console.log(`[status-page${authMode ? ' auth' : layoutMode ? ' layout' : ''}] ${msg}`);
 class TestFailure extends Error {}
 const fail = (msg) => { throw new TestFailure(msg); };
 
@@ -184,6 +191,7 @@ async function main() {
        `${await page.getByTestId('stat-lock_count').textContent()} locks`);
 
   if (authMode) await authRun(page, row, cell, textOf);
+  else if (layoutMode) await layoutRun(page, row, cell, textOf);
   else {
     await openRun(page, row, cell, textOf, empty);
     await crossSiteRun(page);
@@ -194,8 +202,10 @@ async function main() {
 
 async function openRun(page, row, cell, textOf, empty) {
   const name = 'browser-test';
-  const holder = await takeLock('holder', `lock,name:${name},client-id:playwright,reason:e2e`);
+  const holder = await takeLock('holder', `lock,name:${name},client-id:playwright,reason:e2e,fencing:1`, false);
   clients.push(holder);
+  const fencedAnswer = await holder.nextLine();
+  if (!/^ok,token:\d+$/.test(fencedAnswer)) fail(`fenced lock answered ${JSON.stringify(fencedAnswer)}`);
 
   await row(name).waitFor({ state: 'visible' });
   step(`row [data-lock-name="${name}"] appeared`);
@@ -203,7 +213,7 @@ async function openRun(page, row, cell, textOf, empty) {
   await until('the holder\'s peer address', textOf(cell(name, 'holder')), (t) => t.includes('127.0.0.1:'));
   await until('kind "connection"', textOf(cell(name, 'kind')), (t) => t.trim() === 'connection');
   await until('reason "e2e"', textOf(cell(name, 'reason')), (t) => t === 'e2e');
-  await until('a fencing token', textOf(cell(name, 'token')), (t) => /^\d+$/.test(t));
+  await until('the fencing token the holder got', textOf(cell(name, 'token')), (t) => t === fencedAnswer.slice('ok,token:'.length));
   await until('"held for" in seconds', textOf(cell(name, 'held')), (t) => /^\d+s$/.test(t));
   await until('the lock counter to show 1', textOf(page.getByTestId('stat-lock_count')), (t) => t === '1');
   step(`row shows holder "${(await cell(name, 'holder').textContent())}", kind connection, reason e2e, ` +
@@ -364,6 +374,226 @@ async function authRun(page, row, cell, textOf) {
   await tokenInput.waitFor({ state: 'visible' });
   if ((await tokenInput.inputValue()) !== token) fail('token not kept in sessionStorage across a reload');
   step('token kept in sessionStorage across a reload');
+}
+
+async function getJson(pathname) {
+  const r = await fetch(`${base}${pathname}`);
+  if (!r.ok) fail(`GET ${pathname}: HTTP ${r.status}`);
+  return r.json();
+}
+
+/** The unlabelled or labelled samples of /metrics, as { 'name{labels}': value }. */
+async function metrics() {
+  const r = await fetch(`${base}metrics`);
+  if (!r.ok) fail(`GET /metrics: HTTP ${r.status}`);
+  const out = {};
+  for (const line of (await r.text()).split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/**
+ * Layout facts of the rows in the page, measured by the browser: the page's sideways
+ * overflow, and for each visible row its name, holder, token text and where its name's
+ * lines break (every break must follow a separator: - or _).
+ */
+function measure(page) {
+  return page.evaluate(() => {
+    const rows = [...document.querySelectorAll('tbody tr[data-lock-name]')];
+    const breaks = (box) => {
+      // One rect per character: a new line starts where a character's top moves down.
+      const text = [];
+      const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        for (let i = 0; i < n.length; i++) {
+          const r = document.createRange();
+          r.setStart(n, i);
+          r.setEnd(n, i + 1);
+          const rect = r.getClientRects()[0];
+          if (rect) text.push({ ch: n.data[i], top: Math.round(rect.top) });
+        }
+      }
+      const bad = [];
+      let lines = 1;
+      for (let i = 1; i < text.length; i++) {
+        if (text[i].top > text[i - 1].top + 2) {
+          lines++;
+          if (!/[-_]/.test(text[i - 1].ch)) bad.push(text.slice(0, i).map((t) => t.ch).join('') + '|');
+        }
+      }
+      return { lines, bad };
+    };
+    return {
+      viewport: window.innerWidth,
+      scrollWidth: document.documentElement.scrollWidth,
+      bodyScrollWidth: document.body.scrollWidth,
+      headVisible: getComputedStyle(document.querySelector('thead')).display !== 'none',
+      rows: rows.filter((tr) => !tr.hidden).map((tr) => {
+        const name = tr.querySelector('[data-col="name"]');
+        const pieces = [...name.querySelectorAll('.seg')];
+        const rect = tr.getBoundingClientRect();
+        return {
+          name: tr.dataset.lockName,
+          title: name.title,
+          holder: tr.querySelector('[data-col="holder"] .whobox > span').textContent,
+          token: tr.querySelector('[data-col="token"]').textContent,
+          kind: tr.querySelector('[data-col="kind"] .chip').textContent,
+          cut: pieces.some((p) => p.scrollWidth > p.clientWidth + 1),
+          right: rect.right,
+          ...breaks(name.querySelector('.namebox')),
+        };
+      }),
+    };
+  });
+}
+
+async function layoutRun(page, row, cell, textOf) {
+  // Names with no spaces: one that must wrap at its hyphens, one too long for any line.
+  const longParts = 'team-payments_service-region-eu-west-1-database-schema-migrations-nightly-batch-window-' +
+    'with-a-name-far-longer-than-any-column';
+  const solid = 'x'.repeat(150);
+  const fencedName = 'fenced-lock';
+  const holds = [
+    ['plain', `lock,name:plain-lock,client-id:plain-holder,reason:no-fencing`],
+    ['fenced', `lock,name:${fencedName},client-id:fenced-holder,fencing:1`],
+    ['sem1', 'lock,name:sem,limit:2,client-id:sem-one'],
+    ['sem2', 'lock,name:sem,limit:2,client-id:sem-two'],
+    ['long', `lock,name:${longParts},client-id:long.client@example.org`],
+    ['solid', `lock,name:${solid},client-id:solid-holder`],
+    ['victim', 'lock,name:revoked,client-id:victim'],
+  ];
+  const held = {};
+  for (const [label, line] of holds) {
+    const c = new LineClient(label);
+    await c.connect();
+    clients.push(c);
+    c.send(line);
+    const answer = await c.nextLine();
+    if (!answer.startsWith('ok')) fail(`${label}: ${line} answered ${answer}`);
+    held[label] = c;
+  }
+  step('connection holds taken: plain, fenced, a semaphore with 2 holders, two long names, a victim');
+  const waiter = new LineClient('sem-waiter');
+  await waiter.connect();
+  clients.push(waiter);
+  waiter.send('lock,name:sem,limit:2,client-id:sem-waiter,wait:120');
+  const det = new LineClient('detached');
+  await det.connect();
+  clients.push(det);
+  det.send('lock,name:detached-lock,client-id:detached-holder,ttl:600');
+  if (!(await det.nextLine()).startsWith('ok,id:')) fail('detached lock not granted');
+  // A forced release of the victim leaves a lock-delay (server started with --lock-delay).
+  const victim = (await apiList()).locks.find((l) => l.service === 'revoked');
+  const del = await fetch(`${base}api/v1alpha1/lock/${victim.id}`, { method: 'DELETE' });
+  if (del.status !== 200) fail(`forced release answered ${del.status}`);
+  await held.victim.expectLine('lost,released by admin');
+  // Both connections end at the server's hand: wait for that, so the connection count holds still.
+  await held.victim.expectClosed();
+  await det.expectClosed();
+  step('detached lock taken, a waiter queued on sem, the victim released by the admin: a lock-delay');
+
+  // One meaning of "locks held": the page, .stats and /metrics agree.
+  const stats = await getJson('api/v1alpha1/stats');
+  const m = await metrics();
+  const expect = {
+    lock_count: [6, m.tcpnetlock_locks_held],  // plain, fenced, sem, long, solid, detached
+    hold_count: [7, m['tcpnetlock_holds{kind="connection"}'] + m['tcpnetlock_holds{kind="detached"}']],
+    waiter_count: [1, m.tcpnetlock_waiters],
+    lock_delay_count: [1, m.tcpnetlock_lock_delays],
+  };
+  for (const [key, [want, fromMetrics]] of Object.entries(expect)) {
+    if (stats[key] !== want || fromMetrics !== want) fail(`${key}: .stats ${stats[key]}, /metrics ${fromMetrics}, want ${want}`);
+    await until(`the page's ${key} to show ${want}`, textOf(page.getByTestId(`stat-${key}`)), (t) => t === String(want));
+  }
+  await until('the page\'s connection count to match .stats', textOf(page.getByTestId('stat-connection_count')),
+    (t) => t === String(stats.connection_count));
+  step(`page == .stats == /metrics: ${stats.lock_count} locks held, ${stats.hold_count} holds, ` +
+       `${stats.waiter_count} waiting, ${stats.lock_delay_count} lock-delay`);
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await until('every hold and the delay as a row', () => page.locator('tbody tr[data-lock-name]').count(), (n) => n === 8);
+  await until('the delay row', textOf(cell('revoked', 'kind')), (t) => t.trim().startsWith('delay free in'));
+  if (await row('revoked').getByRole('button', { name: /Release/ }).isVisible()) fail('a lock-delay offers a release');
+
+  // Tokens: only on fenced rows, as the list's `fenced` says.
+  const list = (await apiList()).locks;
+  const fencedOf = new Map(list.map((l) => [`${l.service}/${l.who}`, l.fenced]));
+  if (fencedOf.get(`${fencedName}/fenced-holder`) !== true || fencedOf.get('detached-lock/detached-holder') !== true ||
+      fencedOf.get('plain-lock/plain-holder') !== false || fencedOf.get('sem/sem-one') !== false) {
+    fail(`fenced flags in the list: ${JSON.stringify([...fencedOf])}`);
+  }
+  const facts1280 = await measure(page);
+  for (const r of facts1280.rows) {
+    const key = `${r.name}/${r.holder}`;
+    const fenced = fencedOf.get(key);
+    if (fenced === undefined) fail(`row ${key} is not in the list`);
+    if (fenced !== /^\d+$/.test(r.token)) fail(`row ${key}: fenced ${fenced} but token cell ${JSON.stringify(r.token)}`);
+  }
+  step('tokens shown on exactly the fenced rows (fencing:1, detached)');
+
+  const checkLayout = (facts, width) => {
+    if (facts.scrollWidth > facts.viewport || facts.bodyScrollWidth > facts.viewport) {
+      fail(`${width} px: the page scrolls sideways (${facts.scrollWidth} > ${facts.viewport})`);
+    }
+    for (const r of facts.rows) {
+      if (r.bad.length) fail(`${width} px: name ${r.name} broken mid-word: ${r.bad.join(', ')}`);
+      if (r.title !== r.name) fail(`${width} px: name ${r.name} has title ${JSON.stringify(r.title)}`);
+      if (r.right > facts.viewport + 1) fail(`${width} px: row ${r.name} ends at ${r.right}`);
+    }
+    const solidRow = facts.rows.find((r) => r.name === solid);
+    if (!solidRow?.cut || solidRow.lines !== 1) fail(`${width} px: the 150-character name is not cut on one line: ${JSON.stringify(solidRow)}`);
+    return facts.rows.find((r) => r.name === longParts);
+  };
+  const long1280 = checkLayout(facts1280, 1280);
+  if (!facts1280.headVisible) fail('1280 px: the table head is hidden');
+  step(`1280 px: no sideways scroll, names break only after - or _ (the long one on ${long1280.lines} lines), ` +
+       'the 150-character one cut with its full name in the title');
+  await page.screenshot({ path: path.join(shotDir, 'status-page-1280.png'), fullPage: true });
+  step(`screenshot written: ${path.join(shotDir, 'status-page-1280.png')}`);
+
+  // Filter: by name, by holder, instantly (no refresh needed), and back.
+  const filter = page.getByTestId('filter');
+  const visibleNames = async () => (await measure(page)).rows.map((r) => `${r.name}/${r.holder}`);
+  await filter.fill('sem');
+  let names = await visibleNames();
+  if (names.length !== 2 || !names.every((n) => n.startsWith('sem/'))) fail(`filter "sem" shows ${names}`);
+  await filter.fill('FENCED-HOLDER');
+  names = await visibleNames();
+  if (names.join() !== `${fencedName}/fenced-holder`) fail(`filter by holder shows ${names}`);
+  await filter.fill('no-such-lock');
+  if ((await visibleNames()).length !== 0) fail('a filter matching nothing still shows rows');
+  await filter.fill('');
+  if ((await visibleNames()).length !== 8) fail('clearing the filter does not show every row again');
+  step('filter by name and by holder hides the other rows at once; cleared, all 8 are back');
+
+  // Sort: by name, by age (oldest first), by waiters (most first).
+  const sort = page.getByTestId('sort');
+  await sort.selectOption('name');
+  names = await visibleNames();
+  const byName = [...names].sort((a, b) => (a.split('/')[0] < b.split('/')[0] ? -1 : a.split('/')[0] > b.split('/')[0] ? 1 : 0));
+  if (names.map((n) => n.split('/')[0]).join() !== byName.map((n) => n.split('/')[0]).join()) fail(`sort by name: ${names}`);
+  await sort.selectOption('age');
+  names = await visibleNames();
+  const byAge = [...list].sort((a, b) => b.heldSeconds - a.heldSeconds).map((l) => `${l.service}/${l.who}`);
+  if (names.join() !== byAge.join()) fail(`sort by age: ${names}, want ${byAge}`);
+  if (names[0] !== 'plain-lock/plain-holder') fail(`oldest first, want plain-lock: ${names}`);
+  await sort.selectOption('waiters');
+  names = await visibleNames();
+  if (!names[0].startsWith('sem/') || !names[1].startsWith('sem/')) fail(`sort by waiters: ${names}`);
+  step('sort by name, by age (oldest first) and by waiters (sem first) as expected');
+  await sort.selectOption('name');
+
+  // A phone: 420 px wide, a card per row, nothing wider than the screen.
+  await page.setViewportSize({ width: 420, height: 900 });
+  await until('the card layout (no table head)', async () => !(await measure(page)).headVisible);
+  const facts420 = await measure(page);
+  const long420 = checkLayout(facts420, 420);
+  if (long420.lines < 2) fail(`420 px: the long name does not wrap: ${JSON.stringify(long420)}`);
+  step(`420 px: cards, no sideways scroll, the long name on ${long420.lines} lines broken only after separators`);
+  await page.screenshot({ path: path.join(shotDir, 'status-page-420.png'), fullPage: true });
+  step(`screenshot written: ${path.join(shotDir, 'status-page-420.png')}`);
 }
 
 /** Serves an empty page on 127.0.0.1 (any port): the other site, as a browser sees it. */

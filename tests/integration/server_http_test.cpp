@@ -44,7 +44,7 @@ std::uint16_t local_port(const LineClient& client) {
 }
 
 /// The value of the sample `name` (with its labels exactly as written, e.g.
-/// `tcpnetlock_locks_held{kind="detached"}`) in Prometheus text; nullopt when absent.
+/// `tcpnetlock_holds{kind="detached"}`) in Prometheus text; nullopt when absent.
 std::optional<double> sample(const std::string& text, const std::string& name) {
   std::istringstream lines(text);
   std::string line;
@@ -730,6 +730,7 @@ TEST_CASE("http: /metrics is Prometheus text with every documented family", "[ht
   const std::pair<const char*, const char*> families[] = {
       {"tcpnetlock_connections", "gauge"},
       {"tcpnetlock_locks_held", "gauge"},
+      {"tcpnetlock_holds", "gauge"},
       {"tcpnetlock_waiters", "gauge"},
       {"tcpnetlock_requests_total", "counter"},
       {"tcpnetlock_grants_total", "counter"},
@@ -752,8 +753,8 @@ TEST_CASE("http: /metrics is Prometheus text with every documented family", "[ht
     CHECK(contains(text, std::string("# TYPE ") + name + " " + type + "\n"));
   }
   CHECK(sample(text, "tcpnetlock_connections"));
-  CHECK(sample(text, "tcpnetlock_locks_held{kind=\"connection\"}") == 0.0);
-  CHECK(sample(text, "tcpnetlock_locks_held{kind=\"detached\"}") == 0.0);
+  CHECK(sample(text, "tcpnetlock_holds{kind=\"connection\"}") == 0.0);
+  CHECK(sample(text, "tcpnetlock_holds{kind=\"detached\"}") == 0.0);
   for (const std::string histogram : {"tcpnetlock_wait_seconds", "tcpnetlock_hold_seconds"}) {
     INFO(histogram);
     CHECK(contains(text, histogram + "_bucket{le=\""));
@@ -778,7 +779,7 @@ TEST_CASE("http: metrics move with grants, releases, waits and detached locks", 
   CHECK(metric(http, "tcpnetlock_grants_total") == grants + 1);
   CHECK(metric(http, "tcpnetlock_wait_seconds_count") == 1);
   CHECK(metric(http, "tcpnetlock_requests_total") == requests + 1);
-  CHECK(metric(http, "tcpnetlock_locks_held{kind=\"connection\"}") == 1);
+  CHECK(metric(http, "tcpnetlock_holds{kind=\"connection\"}") == 1);
   CHECK(metric(http, "tcpnetlock_connections") == 1);
   CHECK(metric(http, "tcpnetlock_hold_seconds_count") == holds);
 
@@ -803,9 +804,9 @@ TEST_CASE("http: metrics move with grants, releases, waits and detached locks", 
   CHECK(metric(http, "tcpnetlock_denials_total") == 1);
 
   const std::string id = create(http, "md", "ci")["id"];
-  CHECK(metric(http, "tcpnetlock_locks_held{kind=\"detached\"}") == 1);
+  CHECK(metric(http, "tcpnetlock_holds{kind=\"detached\"}") == 1);
   REQUIRE_STATUS(http.get(api + "/unlock/" + id), 200);
-  CHECK(metric(http, "tcpnetlock_locks_held{kind=\"detached\"}") == 0);
+  CHECK(metric(http, "tcpnetlock_holds{kind=\"detached\"}") == 0);
   CHECK(metric(http, "tcpnetlock_hold_seconds_count") >= holds + 2);
   // Cumulative buckets ending with +Inf == _count.
   const std::string text = metrics_text(http);
@@ -836,7 +837,7 @@ TEST_CASE("http: tcpnetlock_locks_held counts holders, as docs/HTTP-API.md says"
   LineClient second(server.port());
   REQUIRE(second.request("lock,name:sem,limit:2") == "ok");
   CHECK(stats(server.port())["lock_count"] == 1);
-  CHECK(metric(http, "tcpnetlock_locks_held{kind=\"connection\"}") == 2);
+  CHECK(metric(http, "tcpnetlock_holds{kind=\"connection\"}") == 2);
 }
 
 // --- --http off and shutdown ----------------------------------------------------------

@@ -3,7 +3,10 @@
 # driven by playwright-core, against a real tcpnetlock_server. Runs twice: without an
 # admin token (a TCP lock shows up, a forced release from the page hands it to the
 # waiter, a screenshot is written; pages of other sites and a DNS-rebound name try to
-# create locks and cannot) and with --admin-token-file (ids and releasing need the token).
+# create locks and cannot), with --admin-token-file (ids and releasing need the token), and
+# with --lock-delay for the layout run (counters agree with .stats and /metrics, tokens on
+# fenced rows only, filter, sort, no sideways scroll and no name broken mid-word at 1280 px
+# and 420 px; screenshots status-page-1280.png and status-page-420.png).
 #
 # Needs /usr/bin/chromium, node and tests/browser/node_modules (scripts/install-deps.sh
 # installs all three). Skipped (77) only when chromium or node is not installed at all;
@@ -55,6 +58,11 @@ token="tnl-browser-$RANDOM$RANDOM"
 printf '%s\n' "$token" >"$work/admin-token"
 start_http_server --info --admin-token-file "$work/admin-token"
 run_test --admin-token "$token"
+stop_http_server
+
+step "status page layout: counters, tokens, filter, sort, 1280 px and 420 px"
+start_http_server --info --lock-delay 60 --start-grace 0
+run_test --layout
 stop_http_server
 
 echo "PASS: status page in Chromium (screenshots in $shot_dir)"

@@ -145,7 +145,7 @@ TEST_CASE("HTTP: health, readiness through shutdown, metrics and the page", "[ht
   const auto metrics = f.request("GET", "/metrics");
   CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(metrics.body.find("# TYPE tcpnetlock_hold_seconds histogram\n") != std::string::npos);
-  CHECK(metrics.body.find("tcpnetlock_locks_held{kind=\"detached\"} 0\n") != std::string::npos);
+  CHECK(metrics.body.find("tcpnetlock_holds{kind=\"detached\"} 0\n") != std::string::npos);
   const auto page = f.request("GET", "/");
   CHECK(page.content_type == "text/html; charset=utf-8");
   CHECK(page.body.find("<table") != std::string::npos);

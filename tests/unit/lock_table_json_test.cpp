@@ -85,7 +85,7 @@ TEST_CASE("an HTTP lock record has Tracker's fields first, then ours", "[locks-j
   const auto record = tnl::lock_record(state.name, state.limit, state.holders.at(0), state.waiters, {t0 + 2s, wall_now});
   std::vector<std::string> keys;
   for (const auto& item : record.items()) keys.push_back(item.key());
-  CHECK(keys == std::vector<std::string>{"id", "service", "who", "createdAt", "kind", "token", "reason", "peer",
+  CHECK(keys == std::vector<std::string>{"id", "service", "who", "createdAt", "kind", "token", "fenced", "reason", "peer",
                                          "expiresAt", "heldSeconds", "limit", "waiters"});
   CHECK(record.at("service") == "deploy");
   CHECK(record.at("createdAt") == tnl::format_rfc3339(wall_now - 2s));
