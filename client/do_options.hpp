@@ -46,7 +46,10 @@ struct DoOptions {
   /// default that is terminated first).
   bool leave_background = false;
   bool shell = false;
-  bool info = false;
+  /// -c COMMAND_STRING (flock's): run it with /bin/sh -c, as --shell with one COMMAND.
+  std::string shell_command;
+  bool shell_command_given = false;  ///< -c was given (even an empty string)
+  bool info = false;                 ///< --info or --verbose
   bool debug = false;
   std::vector<std::string> command;
 };
