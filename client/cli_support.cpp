@@ -58,8 +58,9 @@ CLI::Validator duration_between(double min, double max) {
 
 CLI::Option* add_duration_option(CLI::App& app, const std::string& names, double& seconds,
                                  const std::string& description, double min, double max) {
+  // transform(), not check(): check() would drop the rewrite into plain seconds.
   return app.add_option(names, seconds, description)
-      ->check(duration_between(min, max))
+      ->transform(duration_between(min, max))
       ->type_name("DURATION")
       ->default_str(tnl::format_duration(seconds));
 }
