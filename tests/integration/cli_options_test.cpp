@@ -210,7 +210,7 @@ TEST_CASE("the clients' --help says plainly that the default is not to wait, and
   CHECK(contains(done.out, "1h30m"));
 }
 
-TEST_CASE("--version and -V on tcpnetlock_do, tcpnetlock_client and tcpnetlock_admin", "[cli][options][version]") {
+TEST_CASE("version: --version and -V on tcpnetlock_do, tcpnetlock_client and tcpnetlock_admin", "[cli][options][version]") {
   const std::string program = GENERATE(as<std::string>{}, "tcpnetlock_do", "tcpnetlock_client", "tcpnetlock_admin");
   const std::string flag = GENERATE(as<std::string>{}, "--version", "-V");
   RefusingPort nothing;  // nothing is contacted

@@ -63,7 +63,7 @@ TEST_CASE("flock: -w is --wait, with units", "[client][options][flock]") {
   CHECK(client.lock.wait_seconds == std::optional<double>(5400.0));
 }
 
-TEST_CASE("flock: the default is not to wait; -n and its long names say so explicitly", "[client][options][flock]") {
+TEST_CASE("flock: the default is not to wait, and -n and its long names say so explicitly", "[client][options][flock]") {
   ScopedEnv env(no_client_env);
   DoOptions options;
   REQUIRE_FALSE(do_problem(options, {"true"}));
