@@ -72,6 +72,32 @@ void add_do_options(CLI::App& app, DoOptions& options) {
   app.add_flag("--debug", options.debug, "Log everything, including the protocol lines");
 }
 
+std::optional<std::string> check_short_options_after_command(const CLI::App& app,
+                                                             const std::vector<std::string>& args) {
+  bool in_command = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return std::nullopt;
+    if (arg.size() < 2 || arg[0] != '-') {
+      in_command = true;  // a positional: COMMAND's first word, or a later one
+      continue;
+    }
+    const bool is_long = arg[1] == '-';
+    const std::string name = is_long ? arg.substr(0, arg.find('=')) : arg.substr(0, 2);
+    const CLI::Option* option = app.get_option_no_throw(name);
+    if (!option) continue;  // CLI11 reports unknown options itself
+    if (!is_long && in_command && option != app.get_help_ptr()) {
+      return fmt::format("'{}' after the command's first word would be taken as tcpnetlock_do's {}: put '--' "
+                         "before the command (tcpnetlock_do [OPTIONS] -- COMMAND...)",
+                         arg, option->get_name());
+    }
+    // An option's value is no command word: `--lock-name x`, `-w 10m`, but not `--port=1`, `-w10m`.
+    const bool value_attached = is_long ? arg.find('=') != std::string::npos : arg.size() > 2;
+    if (option->get_expected_max() > 0 && !value_attached) ++i;  // flags expect none
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> finalize_do_options(DoOptions& options) {
   if (options.shell_command_given) {
     options.shell = true;

@@ -58,6 +58,14 @@ struct DoOptions {
 /// outlive the parse). Environment variables supply defaults.
 void add_do_options(CLI::App& app, DoOptions& options);
 
+/// Refuses one of our short options (-n, -w, -E, -c, -V...; not -h) after COMMAND's first
+/// word and before any `--`: CLI11, like argparse, would take it as ours and drop it from the
+/// command (`tcpnetlock_do sort -n f` would run `sort f`). Such a word was an unknown option,
+/// an error, before these options existed, and stays one. nullopt when fine, else the
+/// problem (exit 2). `app` must have the options declared.
+std::optional<std::string> check_short_options_after_command(const CLI::App& app,
+                                                             const std::vector<std::string>& args);
+
 /// Checks what CLI11 cannot and derives the lock name from the command when none was
 /// given. nullopt when fine, else the problem (an invalid option: exit 2).
 std::optional<std::string> finalize_do_options(DoOptions& options);

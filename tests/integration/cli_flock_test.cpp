@@ -124,3 +124,17 @@ TEST_CASE("flock: tcpnetlock_do -c runs a string with /bin/sh -c", "[cli][do][fl
   // it cannot silently become a shell string.
   CHECK(finish(do_argv(server, {"--lock-name", "x", "sh", "-c", "exit 5"})).exited(2));
 }
+
+TEST_CASE("flock: tcpnetlock_do refuses its short options after the command's first word", "[cli][do][flock]") {
+  ServerProcess server;
+  TempDir dir;
+  const auto marker = dir.path() / "ran";
+  // `touch -n FILE` would otherwise run as `touch FILE`, with -n taken as tcpnetlock_do's.
+  const Finished done = finish(do_argv(server, {"--lock-name", "x", "touch", "-n", marker.string()}));
+  CHECK(done.exited(2));
+  CHECK(done.err.find("put '--' before the command") != std::string::npos);
+  CHECK_FALSE(fs::exists(marker));
+  const Finished quoted = finish(do_argv(server, {"-n", "--lock-name", "x", "--", "echo", "-n", "hi"}));
+  CHECK(quoted.exited(0));
+  CHECK(quoted.out == "hi");
+}

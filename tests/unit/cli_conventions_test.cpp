@@ -247,3 +247,45 @@ TEST_CASE("invalid --wait and --ttl: the message names the option and the forms"
   REQUIRE_FALSE(parse_client(tiny, {"--ttl", "50ms", "x"}));
   CHECK(check_client_options(tiny));
 }
+
+TEST_CASE("flock: our short options after the command's first word are refused, not taken",
+          "[client][options][flock]") {
+  ScopedEnv env(no_client_env);
+  DoOptions options;
+  CLI::App app{"", "tcpnetlock_do"};
+  add_do_options(app, options);
+  const auto problem = [&app](const std::vector<std::string>& args) {
+    return check_short_options_after_command(app, args);
+  };
+  SECTION("refused: they would be dropped from the command") {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"sort", "-n", "file"},
+             {"echo", "-n", "hi"},
+             {"--lock-name", "x", "grep", "-V"},
+             {"make", "-w", "5"},
+             {"make", "-w5"},
+             {"sh", "-c", "exit 5"},
+             {"-w", "10m", "tool", "-E", "3"},
+         }) {
+      INFO(args.front() << " " << args.back());
+      const auto found = problem(args);
+      REQUIRE(found);
+      CHECK(found->find("put '--' before the command") != std::string::npos);
+    }
+  }
+  SECTION("fine: before the command, after '--', values, long options (argparse's way), -h") {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"-n", "-w", "10m", "-E", "0", "sort", "file"},
+             {"-w10m", "--lock-name", "x", "--", "sort", "-n", "file"},
+             {"--lock-name", "-n", "true"},        // a value, even one that looks like an option
+             {"--reason", "x", "-w", "-5m", "true"},  // -5m: -w's (invalid) value, reported later
+             {"ls", "--retry", "1"},                // long options may follow, as with tcpnetlock
+             {"ls", "--port=1", "-h"},
+             {"sleep", "-1"},                       // not one of ours: CLI11 reports it
+             {"-c", "echo -n hi"},
+         }) {
+      INFO(args.front() << " " << args.back());
+      CHECK(problem(args).value_or("fine") == "fine");
+    }
+  }
+}
