@@ -8,10 +8,13 @@
 #include <ostream>
 
 #include "admin_format.hpp"
+#include "cli_format.hpp"
 #include "cli_support.hpp"
 #include "detached.hpp"
+#include "duration.hpp"
 #include "lock_options.hpp"
 #include "protocol.hpp"
+#include "version.hpp"
 
 namespace tnl::admin {
 
@@ -139,12 +142,19 @@ int release(const AdminOptions& options, HttpTransport& http, std::ostream& out)
   return admin_exit::ok;
 }
 
+/// renew --ttl in seconds: a duration (90s, 1h30m, 0.5) a lease may be; nullopt otherwise.
+std::optional<double> renew_ttl_seconds(const std::string& text) {
+  const auto seconds = parse_duration(text);
+  if (!seconds || !is_valid_ttl_seconds(*seconds)) return std::nullopt;
+  return seconds;
+}
+
 int renew(const AdminOptions& options, HttpTransport& http, std::ostream& out) {
   const std::string& id = options.target;
   const std::string what = "renew " + id;
-  const auto ttl = parse_ttl(strip(options.ttl));
-  // check_admin_options() made sure it is a number.
-  const json body{{"ttl", ttl && ttl->seconds ? *ttl->seconds : 0.0}};
+  const auto ttl = renew_ttl_seconds(options.ttl);
+  // check_admin_options() made sure it is a valid duration.
+  const json body{{"ttl", ttl ? *ttl : 0.0}};
   const HttpResponse response =
       http.request(HttpMethod::post, fmt::format("{}/lock/{}/renew", api, id), body.dump());
   const json record = expect_success(response, what, fmt::format("no lock with id {}", id));
@@ -183,6 +193,7 @@ bool is_header_safe(const std::string& token) {
 }  // namespace
 
 void add_admin_options(CLI::App& app, AdminOptions& options) {
+  tnl::cli::use_help_format(app);  // before the subcommands, which inherit it
   app.description("Looks at and manages the locks of a tcpnetlock server through its HTTP API.");
   app.footer(
       "Exit codes: 0 done; 1 the server said no (no such lock: 404, a conflict: 409, another 4xx);\n"
@@ -192,14 +203,18 @@ void add_admin_options(CLI::App& app, AdminOptions& options) {
       "TCPNETLOCK_ADMIN_TOKEN holding the token itself.\n");
   // An option given twice takes its last value, as with argparse; subcommands inherit this.
   tnl::cli::take_last_values(app);
-  app.add_option("--url", options.url, "Base URL of the server's HTTP API")->envname(env_url)->capture_default_str();
+  app.set_version_flag("-V,--version", tnl::version_line("tcpnetlock_admin"), "Print the version and exit");
+  app.add_option("--url", options.url, "Base URL of the server's HTTP API")
+      ->envname(env_url)
+      ->capture_default_str()
+      ->type_name("URL");
   app.add_option("--token-file", options.token_file,
                  "File whose first line is the admin token (sent as 'Authorization: Bearer')")
-      ->envname(env_token_file);
+      ->envname(env_token_file)
+      ->type_name("FILE");
   app.add_flag("--json", options.json, "Print the server's JSON instead of text (for scripts)");
-  app.add_option("--timeout", options.timeout, "Seconds to wait for each answer")
-      ->check(tnl::cli::seconds_between(0.001, 3600))
-      ->capture_default_str();
+  tnl::cli::add_duration_option(app, "--timeout", options.timeout,
+                                "How long to wait for each answer (1ms to 1h; 10, 0.5, 500ms, 2m...)", 0.001, 3600);
   app.require_subcommand(1);
   // The options above may come after the subcommand too: `tcpnetlock_admin list --json`.
   app.fallthrough();
@@ -218,9 +233,11 @@ void add_admin_options(CLI::App& app, AdminOptions& options) {
   release->add_option("id", options.target, "Lock id")->required();
   release->final_callback(chosen("release"));
 
-  auto* renew = app.add_subcommand("renew", "Make a detached lock expire SECONDS from now");
+  auto* renew = app.add_subcommand("renew", "Make a detached lock expire --ttl DURATION from now");
   renew->add_option("id", options.target, "Lock id")->required();
-  renew->add_option("--ttl", options.ttl, "Seconds from now (decimal, up to a year)")->required();
+  renew->add_option("--ttl", options.ttl, "How long from now: a duration (90s, 10m, 1h30m, 0.5), up to 365d")
+      ->required()
+      ->type_name("DURATION");
   renew->final_callback(chosen("renew"));
 
   auto* stats = app.add_subcommand("stats", "The server's counters");
@@ -243,10 +260,9 @@ std::optional<std::string> check_admin_options(const AdminOptions& options) {
     return fmt::format("invalid lock id '{}' (a UUID, as 'list' shows it)", options.target);
   }
   if (options.command == "renew") {
-    const auto ttl = parse_ttl(strip(options.ttl));
-    if (!ttl || !ttl->seconds) {
-      return fmt::format("invalid --ttl '{}' (seconds as a decimal number from {:g} to {:.0f})", options.ttl,
-                         min_ttl_seconds, max_ttl_seconds);
+    if (!renew_ttl_seconds(options.ttl)) {
+      return fmt::format("invalid --ttl '{}': give a duration from {} to {}; a duration is {}", options.ttl,
+                         format_duration(min_ttl_seconds), format_duration(max_ttl_seconds), duration_forms);
     }
   }
   return std::nullopt;

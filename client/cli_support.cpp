@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "duration.hpp"
 #include "lock_client.hpp"
 #include "lock_options.hpp"
 #include "protocol.hpp"
@@ -41,16 +42,27 @@ void configure_logging(const std::string& program, bool info, bool debug) {
   spdlog::set_default_logger(logger);
 }
 
-CLI::Validator seconds_between(double min, double max) {
+CLI::Validator duration_between(double min, double max) {
   return CLI::Validator(
       [min, max](std::string& input) -> std::string {
-        double value = 0;
-        if (CLI::detail::lexical_cast(input, value) && std::isfinite(value) && value >= min && value <= max) {
+        const auto value = tnl::parse_duration(input);
+        if (value && *value >= min && *value <= max) {
+          input = fmt::format("{:.17g}", *value);  // what the option's number is read from
           return {};
         }
-        return fmt::format("'{}' is not a number of seconds from {:.10g} to {:.10g}", input, min, max);
+        return fmt::format("'{}' is not a duration from {} to {}; give {}", input, tnl::format_duration(min),
+                           tnl::format_duration(max), tnl::duration_forms);
       },
-      fmt::format("SECONDS in [{:.10g} - {:.10g}]", min, max));
+      "");  // no "[min - max]" in the help: the description says it
+}
+
+CLI::Option* add_duration_option(CLI::App& app, const std::string& names, double& seconds,
+                                 const std::string& description, double min, double max) {
+  // transform(), not check(): check() would drop the rewrite into plain seconds.
+  return app.add_option(names, seconds, description)
+      ->transform(duration_between(min, max))
+      ->type_name("DURATION")
+      ->default_str(tnl::format_duration(seconds));
 }
 
 void take_last_values(CLI::App& app) { app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast); }
@@ -88,11 +100,17 @@ std::vector<int> ignored(const std::vector<int>& signals) {
 }
 
 void add_lock_extension_options(CLI::App& app, LockExtensionOptions& options) {
-  app.add_option("--wait,--timeout", options.wait,
-                 "Seconds to wait in the server's queue for a busy lock (decimal, or 'inf'; 0: do not wait)")
+  app.add_option("-w,--wait,--timeout", options.wait,
+                 "How long to wait in the server's queue for a busy lock: a duration (10m, 1h30m, 90s, 0.5) "
+                 "or 'inf'. The default is 0: not to wait, as tcpnetlock; flock waits forever")
       ->envname(env_wait)
+      ->type_name("DURATION");
+  app.add_flag("-n,--nowait,--no-wait,--nonblock", options.nowait,
+               "Do not wait for a busy lock (the default; overrides --wait and TCPNETLOCK_WAIT)");
+  app.add_option("-E,--conflict-exit-code", options.conflict_exit_code,
+                 "Exit status when the lock is not granted or the wait runs out, 0 to 255 (flock's -E)")
+      ->check(CLI::Range(0, 255))
       ->capture_default_str();
-  app.add_flag("--nowait", options.nowait, "Do not wait for a busy lock (the same as --wait 0)");
   app.add_option("--reason", options.reason, "Why the lock is taken, shown to others by '.locks'")
       ->envname(env_reason);
   app.add_flag("--fencing", options.fencing, "Ask for a fencing token with the lock");
@@ -104,8 +122,14 @@ void add_lock_extension_options(CLI::App& app, LockExtensionOptions& options) {
 std::optional<std::string> check_lock_extensions(LockExtensionOptions& options) {
   if (options.nowait) {
     options.wait_seconds = 0.0;
-  } else if (!tnl::parse_wait_seconds(tnl::strip(options.wait), options.wait_seconds)) {
-    return fmt::format("invalid wait '{}' (seconds as a decimal number, or 'inf')", options.wait);
+  } else {
+    // The server's limit (a year) too, so that the client refuses what the server would.
+    const auto wait = tnl::parse_duration(options.wait, true);
+    if (!wait || (std::isfinite(*wait) && *wait > max_option_seconds)) {
+      return fmt::format("invalid --wait '{}' (or {}): give {}, up to {}, or 'inf'", options.wait, env_wait,
+                         tnl::duration_forms, tnl::format_duration(max_option_seconds));
+    }
+    options.wait_seconds = std::isfinite(*wait) ? std::optional(*wait) : std::nullopt;
   }
   if (const auto problem = tnl::check_reason(options.reason)) return "invalid reason: " + *problem;
   return std::nullopt;

@@ -24,16 +24,21 @@ inline constexpr const char* env_client_id = "TCPNETLOCK_CLIENT_ID";
 inline constexpr const char* env_wait = "TCPNETLOCK_WAIT";
 inline constexpr const char* env_reason = "TCPNETLOCK_REASON";
 
-/// The lock request extensions both clients offer: --wait/--timeout/--nowait, --reason,
-/// --fencing and --limit.
+/// Exit status when the lock is not granted (also: the wait ran out), unless -E says otherwise.
+inline constexpr int default_conflict_exit_code = 123;
+
+/// The lock request extensions both clients offer: -w/--wait/--timeout, -n/--nowait,
+/// --reason, --fencing and --limit; and flock(1)'s -E/--conflict-exit-code.
 struct LockExtensionOptions {
-  std::string wait = "0";  ///< as given: decimal seconds or `inf`
-  bool nowait = false;     ///< --nowait: wait 0, whatever --wait or TCPNETLOCK_WAIT say
+  std::string wait = "0";  ///< as given: a duration (parse_duration) or `inf`
+  bool nowait = false;     ///< -n/--nowait: wait 0, whatever --wait or TCPNETLOCK_WAIT say
   std::string reason;
   bool fencing = false;
   std::size_t limit = 1;
   /// Set by check_lock_extensions(): the wait in seconds, nullopt for `inf`.
   std::optional<double> wait_seconds = 0.0;
+  /// -E: the exit status when the lock is not granted (tcpnetlock's 123; flock's is 1).
+  int conflict_exit_code = default_conflict_exit_code;
 };
 
 /// The request for `name` that these options ask for (the wait must be checked already).
@@ -66,9 +71,16 @@ inline constexpr double max_option_seconds = 365.0 * 24 * 3600;
 /// Shortest --keep-alive-secs: ten keepalives a second at most.
 inline constexpr double min_keep_alive_seconds = 0.1;
 
-/// Validates a duration option: a finite number of seconds from `min` to `max` (both
-/// included). Rejects nan, inf, negative numbers and values that would overflow a duration.
-CLI::Validator seconds_between(double min, double max = max_option_seconds);
+/// Validates a duration option: a duration (tnl::parse_duration: "90s", "10m", "1h30m", or
+/// plain seconds) from `min` to `max` seconds (both included), and rewrites it as plain
+/// seconds for the option's number. Rejects nan, inf, signs, exponents and values that
+/// would overflow. Its error names the limits and the accepted forms.
+CLI::Validator duration_between(double min, double max = max_option_seconds);
+
+/// Declares a duration option storing seconds into `seconds`, checked by duration_between(),
+/// shown as DURATION with its default ("default: 15s").
+CLI::Option* add_duration_option(CLI::App& app, const std::string& names, double& seconds,
+                                 const std::string& description, double min, double max = max_option_seconds);
 
 /// Makes every option declared on `app` after this call (and on its subcommands) take its
 /// last value when given more than once, as Python's argparse (and so tcpnetlock) does.

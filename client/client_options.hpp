@@ -43,10 +43,10 @@ struct ClientOptions {
   /// A keepalive unanswered for this long means the lock is lost (exit 122).
   double keep_alive_timeout = 5;
   LockExtensionOptions lock;
-  std::string ttl;        ///< --ttl as given: seconds or `inf`; empty: none
+  std::string ttl;        ///< --ttl as given: a duration (parse_duration) or `inf`; empty: none
   std::string unlock_id;  ///< --unlock ID
   std::string renew_id;   ///< --renew ID
-  bool info = false;
+  bool info = false;  ///< --info or --verbose
   bool debug = false;
   /// Set by the parse from which options were given.
   ClientMode mode = ClientMode::hold;

@@ -51,7 +51,7 @@ std::variant<LockResult, int> LockAcquisition::run() {
     if (result.granted) return result;
     if (attempt >= options_.retry) {
       print_error("lock '" + options_.lock_name + "' not granted by server" + (waits ? " within the wait" : ""));
-      return do_exit::not_granted;
+      return options_.lock.conflict_exit_code;  // 123 unless -E says otherwise
     }
     spdlog::info("lock '{}' not granted; {} retries left, next in {:g} s", options_.lock_name,
                  options_.retry - attempt, options_.retry_wait);

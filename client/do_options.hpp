@@ -49,7 +49,10 @@ struct DoOptions {
   /// default that is terminated first).
   bool leave_background = false;
   bool shell = false;
-  bool info = false;
+  /// -c COMMAND_STRING (flock's): run it with /bin/sh -c, as --shell with one COMMAND.
+  std::string shell_command;
+  bool shell_command_given = false;  ///< -c was given (even an empty string)
+  bool info = false;                 ///< --info or --verbose
   bool debug = false;
   std::vector<std::string> command;
 };
@@ -57,6 +60,14 @@ struct DoOptions {
 /// Declares every option of tcpnetlock_do on `app`, storing into `options` (which must
 /// outlive the parse). Environment variables supply defaults.
 void add_do_options(CLI::App& app, DoOptions& options);
+
+/// Refuses one of our short options (-n, -w, -E, -c, -V...; not -h) after COMMAND's first
+/// word and before any `--`: CLI11, like argparse, would take it as ours and drop it from the
+/// command (`tcpnetlock_do sort -n f` would run `sort f`). Such a word was an unknown option,
+/// an error, before these options existed, and stays one. nullopt when fine, else the
+/// problem (exit 2). `app` must have the options declared.
+std::optional<std::string> check_short_options_after_command(const CLI::App& app,
+                                                             const std::vector<std::string>& args);
 
 /// Checks what CLI11 cannot and derives the lock name from the command when none was
 /// given. nullopt when fine, else the problem (an invalid option: exit 2).

@@ -125,7 +125,7 @@ int run(const ClientOptions& options) {
   if (received) die_of(received, client, signals);
   if (!result.granted) {
     print_error("lock '" + options.lock_name + "' not granted by server" + (waits ? " within the wait" : ""));
-    return client_exit::not_granted;
+    return options.lock.conflict_exit_code;  // 123 unless -E says otherwise
   }
   if (result.token) {
     // For scripts: the only line we ever print on stdout.

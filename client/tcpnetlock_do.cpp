@@ -197,7 +197,12 @@ int main(int argc, char** argv) {
   CLI::App app{"", "tcpnetlock_do"};
   add_do_options(app, options);
   tnl::add_client_tls_options(app);
-  if (const auto code = parse(app, arguments(argc, argv))) return *code;
+  const auto args = arguments(argc, argv);
+  if (const auto problem = check_short_options_after_command(app, args)) {
+    print_error(*problem);
+    return do_exit::invalid_options;
+  }
+  if (const auto code = parse(app, args)) return *code;
   configure_logging("tcpnetlock_do", options.info, options.debug);
   if (const auto problem = finalize_do_options(options)) {
     print_error(*problem);

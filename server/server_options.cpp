@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli_format.hpp"
 #include "protocol.hpp"
 #include "version.hpp"
 
@@ -207,6 +208,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string log_format = "text";
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
+  cli::use_help_format(app);  // common/cli_format: wrapped at 99 columns, no type/range clutter
   // A repeated option takes its last value, as Python's argparse does (tcpnetlock's tests
   // pass the port twice).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -1,12 +1,18 @@
 // Every client program's duration options are range-checked (no overflow into an instant
-// SIGKILL, no thousands of keepalives a second), and an option given twice takes its last
-// value, as Python's argparse (and so tcpnetlock) does.
+// SIGKILL, no thousands of keepalives a second) and take units (10m, 1h30m); an option given
+// twice takes its last value, as Python's argparse (and so tcpnetlock) does; every program's
+// --help fits under 100 columns without CLI11's clutter; --version.
 #include <catch2/catch.hpp>
+
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "cli_helpers.hpp"
 #include "http_port.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
+#include "version.hpp"
 
 using namespace tnl::test;
 using namespace tnl::test::cli;
@@ -132,5 +138,131 @@ TEST_CASE("every client program takes the last of a repeated option", "[cli][opt
                                   "--url", server.url(), "--timeout", "0.5", "--timeout", "5", "stats"});
     CHECK(done.exited(0));
     CHECK(contains(done.out, "lock_count"));
+  }
+}
+
+namespace {
+
+/// The lines of `text` of 100 columns or more.
+std::vector<std::string> long_lines(const std::string& text) {
+  std::vector<std::string> found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() >= 100) found.push_back(line);
+  }
+  return found;
+}
+
+/// `text` with every line break and the indentation after it made one space.
+std::string flatten(const std::string& text) {
+  std::string flat;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\n') {
+      flat += text[i];
+      continue;
+    }
+    flat += ' ';
+    while (i + 1 < text.size() && text[i + 1] == ' ') ++i;
+  }
+  return flat;
+}
+
+}  // namespace
+
+TEST_CASE("every program's --help: lines under 100 columns, no CLI11 type/range clutter", "[cli][options][help]") {
+  const auto [program, args] = GENERATE(table<std::string, std::vector<std::string>>({
+      {"tcpnetlock_do", {"--help"}},
+      {"tcpnetlock_client", {"--help"}},
+      {"tcpnetlock_admin", {"--help"}},
+      {"tcpnetlock_admin", {"list", "--help"}},
+      {"tcpnetlock_admin", {"show", "--help"}},
+      {"tcpnetlock_admin", {"release", "--help"}},
+      {"tcpnetlock_admin", {"renew", "--help"}},
+      {"tcpnetlock_admin", {"stats", "--help"}},
+      {"tcpnetlock_server", {"--help"}},
+  }));
+  std::vector<std::string> argv{binary(program)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const Finished done = finish(argv);
+  INFO(program << " " << args.front() << "\n" << done.out);
+  CHECK(done.exited(0));
+  CHECK(contains(done.out, "Usage:"));
+  CHECK(long_lines(done.out).empty());
+  // CLI11's clutter: ":INT in [1 - 65535]", ":FLOAT", "SECONDS in [0 - 3.1536e+07]", "{false}"...
+  for (const char* clutter : {" in [", ":INT", ":UINT", ":FLOAT", ":TEXT", ":SECONDS", "e+0", "{false}", "{true}",
+                              "Excludes:", "Needs:", ":NONNEGATIVE"}) {
+    INFO("clutter: " << clutter);
+    CHECK_FALSE(contains(done.out, clutter));
+  }
+}
+
+TEST_CASE("the clients' --help says plainly that the default is not to wait, and shows -w", "[cli][options][help]") {
+  const std::string program = GENERATE(as<std::string>{}, "tcpnetlock_do", "tcpnetlock_client");
+  const Finished done = finish({binary(program), "--help"});
+  INFO(done.out);
+  CHECK(done.exited(0));
+  CHECK(contains(flatten(done.out), "Without --wait (-w) it does not wait for a busy lock"));
+  CHECK(contains(flatten(done.out), "The default is 0: not to wait"));
+  CHECK(contains(done.out, "-w,--wait,--timeout DURATION"));
+  CHECK(contains(done.out, "-n,--nowait"));
+  CHECK(contains(done.out, "-E,--conflict-exit-code N"));
+  CHECK(contains(done.out, "-w 10m"));
+  CHECK(contains(done.out, "1h30m"));
+}
+
+TEST_CASE("version: --version and -V on tcpnetlock_do, tcpnetlock_client and tcpnetlock_admin", "[cli][options][version]") {
+  const std::string program = GENERATE(as<std::string>{}, "tcpnetlock_do", "tcpnetlock_client", "tcpnetlock_admin");
+  const std::string flag = GENERATE(as<std::string>{}, "--version", "-V");
+  RefusingPort nothing;  // nothing is contacted
+  const Finished done = finish({binary(program), flag});
+  INFO(program << " " << flag << ": " << done.out << done.err);
+  CHECK(done.exited(0));
+  CHECK(done.out == tnl::version_line(program) + "\n");
+  CHECK(done.out.rfind(program + " " + std::string(tnl::version()) + " (commit ", 0) == 0);
+  CHECK(done.err.empty());
+}
+
+TEST_CASE("durations with units: invalid ones exit 2 naming the option and the forms", "[cli][options][duration]") {
+  RefusingPort nothing;  // none of these may get as far as connecting
+  TempDir dir;
+  const auto marker = dir.path() / "ran";
+  const auto [option, value] = GENERATE(table<std::string, std::string>({
+      {"--kill-grace", "1h-5m"},
+      {"--kill-grace", "366d"},
+      {"--retry-wait", "m"},
+      {"--keep-alive-secs", "50ms"},
+      {"-w", "1h-5m"},
+      {"--wait", "1.5.h"},
+  }));
+  INFO(option << " " << value);
+  const Finished done =
+      finish(at_port("tcpnetlock_do", nothing.port_string(), {option, value, "--", "touch", marker.string()}));
+  CHECK(done.exited(2));
+  CHECK((contains(done.err, option) || (option == "-w" && contains(done.err, "--wait"))));
+  CHECK(contains(done.err, "1h30m"));  // the accepted forms
+  CHECK_FALSE(fs::exists(marker));
+}
+
+TEST_CASE("durations with units are taken by every client program", "[cli][options][duration]") {
+  HttpServerProcess server;
+  SECTION("tcpnetlock_do") {
+    const Finished done =
+        finish(at_port("tcpnetlock_do", server.port_string(),
+                       {"--kill-grace", "1m30s", "--retry-wait", "500ms", "--keep-alive-secs", "2d", "-w", "1h",
+                        "--lock-name", "units", "true"}));
+    CHECK(done.exited(0));
+    CHECK(done.err.empty());
+  }
+  SECTION("tcpnetlock_client --ttl 1h30m, then tcpnetlock_admin renew --ttl 365d") {
+    const Finished taken = finish(at_port("tcpnetlock_client", server.port_string(), {"--ttl", "1h30m", "detached-units"}));
+    REQUIRE(taken.exited(0));
+    REQUIRE(taken.out.size() == 37);
+    const std::string id = taken.out.substr(0, 36);
+    const Finished renewed = finish(admin_argv(server.url(), {"--timeout", "30s", "renew", id, "--ttl", "365d"}));
+    INFO(renewed.out << renewed.err);
+    CHECK(renewed.exited(0));
+    CHECK(contains(renewed.out, "expires in 36"));  // 365d00h, or 364d23h a moment later
+    const Finished unlocked = finish(at_port("tcpnetlock_client", server.port_string(), {"--unlock", id}));
+    CHECK(unlocked.exited(0));
   }
 }

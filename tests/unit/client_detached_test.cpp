@@ -266,11 +266,13 @@ TEST_CASE("client: --ttl, --unlock and --renew", "[client][options][detached]") 
     CHECK(problem({"db", "--ttl", "0"}));
     CHECK(problem({"db", "--ttl", "-5"}));
     CHECK(problem({"db", "--ttl", "31536001"}));
-    CHECK(problem({"db", "--ttl", "1h"}));
+    CHECK(problem({"db", "--ttl", "1h-5m"}));
+    CHECK_FALSE(problem({"db", "--ttl", "1h"}));  // durations with units
     CHECK(problem({"--unlock", "db"}));
     CHECK(problem({"--renew", "nope", "--ttl", "5"}));
     CHECK(problem({"--renew", id, "--ttl", "0"}));
     CHECK(*problem({"db", "--ttl", "x"}) ==
-          "invalid ttl 'x' (seconds as a decimal number from 0.1 to 31536000, or 'inf')");
+          "invalid --ttl 'x': give a duration from 100ms to 365d or 'inf'; a duration is seconds (10, 0.5) or "
+          "numbers with units ms, s, m, h, d, largest first (500ms, 90s, 10m, 1h30m, 2d)");
   }
 }
