@@ -36,7 +36,7 @@ RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --tar
 # packages' libraries and their dependencies (plus what bookworm-slim ships).
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 \
+ && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin tcpnetlock \
