@@ -113,6 +113,8 @@ std::string render_metrics(const LockTable& table, const ServerStats& stats, std
          stats.expired_lock_count);
   metric(out, "tcpnetlock_refused_connections_total", "counter",
          "Connections refused because the server had no file descriptor left.", stats.refused_connection_count);
+  metric(out, "tcpnetlock_tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed or did not finish in time.", stats.tls_handshake_failure_count);
   metric(out, "tcpnetlock_grant_failures_total", "counter",
          "Lock requests refused because the lock or its fencing token could not be made durable.",
          stats.grant_failure_count);

@@ -59,7 +59,7 @@ Server::Server(ServerConfig config)
       api_(service_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
   if (config_.tls.enabled()) {
     try {
-      tls_ = std::make_unique<TlsServerContext>(config_.tls);
+      tls_ = std::make_unique<TlsServerContext>(config_.tls, stats_.tls_handshake_failure_count);
     } catch (const std::exception& e) {
       throw BindError(e.what());
     }

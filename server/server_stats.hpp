@@ -26,6 +26,9 @@ struct ServerStats {
   std::uint64_t expired_lock_count = 0;
   /// Connections refused with an error line because the server had no descriptor left.
   std::uint64_t refused_connection_count = 0;
+  /// TLS handshakes that failed or did not finish in time (a bad or missing certificate,
+  /// plain text on the TLS port, a client that sent nothing).
+  std::uint64_t tls_handshake_failure_count = 0;
   /// `lock` requests (line or HTTP) refused because the lock or its fencing token could not
   /// be made durable (`err,server cannot persist the lock...`, HTTP 503).
   std::uint64_t grant_failure_count = 0;

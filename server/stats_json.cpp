@@ -33,6 +33,7 @@ nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, s
       {"forced_release_count", stats.forced_release_count},
       {"expired_lock_count", stats.expired_lock_count},
       {"refused_connection_count", stats.refused_connection_count},
+      {"tls_handshake_failure_count", stats.tls_handshake_failure_count},
       {"grant_failure_count", stats.grant_failure_count},
       {"state_write_failure_count", stats.state_write_failure_count},
   };

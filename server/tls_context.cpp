@@ -25,7 +25,8 @@ void load_or_throw(const std::string& what, Load&& load) {
 
 }  // namespace
 
-TlsServerContext::TlsServerContext(const TlsConfig& config) : context_(asio::ssl::context::tls_server) {
+TlsServerContext::TlsServerContext(const TlsConfig& config, std::uint64_t& handshake_failures)
+    : handshake_failures(handshake_failures), context_(asio::ssl::context::tls_server) {
   context_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                        asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);

@@ -15,14 +15,15 @@ namespace tnl {
 class TlsServerContext {
  public:
   /// Loads the files of `config`; throws std::runtime_error naming the file that fails.
-  explicit TlsServerContext(const TlsConfig& config);
+  /// Failed handshakes are counted in `handshake_failures` (the server's statistics).
+  TlsServerContext(const TlsConfig& config, std::uint64_t& handshake_failures);
 
   /// The OpenSSL context each connection's session is made from.
   [[nodiscard]] SSL_CTX* native() { return context_.native_handle(); }
   /// Whether clients must present a certificate (mutual TLS).
   [[nodiscard]] bool requires_client_cert() const { return mutual_; }
   /// Handshakes that failed or did not finish in time, on every TLS listener.
-  std::uint64_t handshake_failures = 0;
+  std::uint64_t& handshake_failures;
 
  private:
   asio::ssl::context context_;

@@ -118,6 +118,11 @@ answer=$(tls_ask .ping) || fail "s_client failed after garbage: $(tail -5 "$work
 [[ $answer == pong ]] || fail ".ping after garbage answered '$answer'"
 grep -q "TLS handshake with .* failed" "$work/server.log" || fail "no log line for the failed handshakes"
 echo "   $(grep -c 'TLS handshake with .* failed' "$work/server.log") failed handshakes logged"
+failures=$(curl -s --cacert "$certs/ca.pem" "https://localhost:$HTTP_PORT/api/v1alpha1/stats" | jq '.tls_handshake_failure_count')
+[[ $failures =~ ^[0-9]+$ ]] && ((failures >= 2)) || fail ".stats tls_handshake_failure_count is '$failures', not >= 2"
+metrics=$(curl -s --cacert "$certs/ca.pem" "https://localhost:$HTTP_PORT/metrics")
+grep -q '^tcpnetlock_tls_handshake_failures_total [1-9]' <<<"$metrics" ||
+  fail "/metrics has no tcpnetlock_tls_handshake_failures_total above 0"
 
 stop_http_server
 
