@@ -64,7 +64,7 @@ Server::Server(ServerConfig config)
       throw BindError(e.what());
     }
   }
-  listen_all(config_.port, false);
+  if (!config_.tls.only) listen_all(config_.port, false);
   if (tls_ && config_.tls.lock_listener) listen_all(config_.tls.port, true);
   if (config_.http_enabled) start_http();
 
@@ -191,7 +191,7 @@ void Server::run() {
   }
   wait_for_signal();
   for (auto& listener : listeners_) accept(*listener);
-  write_port_file(config_.port_file, port_);
+  if (port_ != 0) write_port_file(config_.port_file, port_);
   if (tls_port_ != 0) write_port_file(config_.tls.port_file, tls_port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
   io_.run();

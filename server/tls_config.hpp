@@ -19,6 +19,9 @@ struct TlsConfig {
   /// Consul's `https` port is next to `http`); 0 picks a free one; unset: none.
   bool lock_listener = false;
   std::uint16_t port = 0;
+  /// No plain lock listener: every lock client must come over TLS (--tls-only). Without it
+  /// the plain --port stays open next to the TLS one, and mutual TLS can be bypassed there.
+  bool only = false;
   /// When set, the bound TLS port is written here (atomically) once listening.
   std::string port_file;
   /// Serve the HTTP admin API over TLS (https) with the same certificate.

@@ -195,5 +195,29 @@ grep -q "TLS handshake with .* failed: not done in time" "$work/server.log" || f
 answer=$(tls_ask .ping -cert "$certs/client.pem" -key "$certs/client.key") || fail "mTLS client refused after the timeout"
 [[ $answer == pong ]] || fail ".ping after the timeout answered '$answer'"
 echo "   cut after about ${elapsed} s"
+stop_http_server
+
+step "--tls-only: no plain listener (mutual TLS cannot be bypassed there); TLS clients are served"
+"$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --tls-only 2>"$work/only.err" &&
+  fail "--tls-only without --tls-port started"
+rm -f "$work/tls-port" "$work/plain-port"
+"$TNL_BIN_DIR/tcpnetlock_server" --listen 127.0.0.1 --port 0 --port-file "$work/plain-port" --http off \
+  --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem" --tls-port 0 \
+  --tls-port-file "$work/tls-port" --tls-only 2>"$work/only.log" &
+only_pid=$!
+deadline=$((SECONDS + 10))
+until [[ -s $work/tls-port ]]; do
+  kill -0 "$only_pid" 2>/dev/null || fail "the --tls-only server exited at start: $(cat "$work/only.log")"
+  [[ $SECONDS -lt $deadline ]] || fail "the --tls-only server did not listen within 10 s"
+  sleep 0.05
+done
+TLS_PORT=$(cat "$work/tls-port")
+answer=$(tls_ask .ping -cert "$certs/client.pem" -key "$certs/client.key") || fail "mTLS client refused by --tls-only"
+[[ $answer == pong ]] || fail ".ping on --tls-only answered '$answer'"
+[[ ! -e $work/plain-port ]] || fail "--tls-only wrote a plain port file"
+listeners=$(ss -Hltnp | grep -c "pid=$only_pid," || true)
+[[ $listeners == 1 ]] || fail "--tls-only has $listeners listening sockets, not 1: $(ss -Hltnp | grep "pid=$only_pid,")"
+kill "$only_pid"; wait "$only_pid" 2>/dev/null || true
+echo "   one listener (TLS), served with a client certificate"
 
 echo "PASS"
