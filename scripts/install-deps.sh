@@ -32,6 +32,9 @@ BUILD_PACKAGES=(
 # (scripts/fuzz.sh; scripts/test.sh runs their smoke).
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client
   chromium nodejs sqlite3 clang libfuzzer-14-dev)
+# The image build test (buildah: the Dockerfile built from a local Debian 12 base) and the
+# static clients' test (file: "statically linked").
+TEST_PACKAGES+=(buildah file)
 
 mode=all
 for arg in "$@"; do
