@@ -53,7 +53,8 @@ FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home \
+ && groupadd --system --gid 10001 tcpnetlock \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin tcpnetlock \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/tcpnetlock
 COPY --from=build /opt/tcpnetlock /opt/tcpnetlock

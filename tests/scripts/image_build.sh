@@ -82,12 +82,16 @@ if ! store bud --isolation=chroot --format docker --build-arg "BASE=$base" -t "$
 fi
 note "built $image in $((SECONDS - start)) s"
 
-inspect() { store inspect --type image --format "$1" "$image"; }
-user=$(inspect '{{.Docker.Config.User}}')
-[[ $user == 10001:10001 ]] || fail "the image's USER is '$user', expected 10001:10001"
-healthcheck=$(inspect '{{json .Docker.Config.Healthcheck}}')
+store inspect --type image "$image" >"$work/inspect.json"
+config() {  # config FIELD: the image's Docker config field, as JSON
+  python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["Docker"]["config"].get(sys.argv[2])))' \
+    "$work/inspect.json" "$1"
+}
+user=$(config User)
+[[ $user == '"10001:10001"' ]] || fail "the image's USER is $user, expected 10001:10001"
+healthcheck=$(config Healthcheck)
 [[ $healthcheck == *'"Test"'* ]] || fail "the image has no HEALTHCHECK ($healthcheck)"
-entrypoint=$(inspect '{{json .Docker.Config.Entrypoint}}')
+entrypoint=$(config Entrypoint)
 [[ $entrypoint == '["tcpnetlock_server"]' ]] || fail "ENTRYPOINT is $entrypoint"
 note "USER $user, ENTRYPOINT $entrypoint, HEALTHCHECK $healthcheck"
 
@@ -111,7 +115,9 @@ for program in tcpnetlock_client tcpnetlock_do; do
   [[ $(file -b "$root$bin/$program") == *"statically linked"* ]] || fail "$program in the image is not static"
   [[ $(ldd "$root$bin/$program" 2>&1 || true) == *"not a dynamic executable"* ]] || fail "ldd: $program is dynamic"
 done
-grep -q '^tcpnetlock:x:10001:10001:' "$root/etc/passwd" || fail "no user tcpnetlock (10001) in the image"
+grep -q '^tcpnetlock:x:10001:10001:' "$root/etc/passwd" ||
+  fail "no user tcpnetlock 10001 with group 10001 in the image: $(grep tcpnetlock "$root/etc/passwd" || true)"
+grep -q '^tcpnetlock:x:10001:' "$root/etc/group" || fail "no group tcpnetlock 10001 in the image"
 [[ $(stat -c %u:%g "$root/var/lib/tcpnetlock") == 10001:10001 ]] || fail "/var/lib/tcpnetlock is not 10001's"
 note "no compiler or headers; four programs; static clients; user 10001; image size $(du -sh "$root" | cut -f1)"
 
