@@ -51,7 +51,10 @@ cleanup() {
   store rmi --all --force >/dev/null 2>&1 || true
   # The storage's own mounts (overlay layers) go before the directory does.
   grep -o " $work/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf --one-file-system "$work"
+  rm -rf --one-file-system "$work" 2>/dev/null || true
+  # What --one-file-system skipped (a directory still a mount point while it ran), now
+  # that nothing under $work is mounted any more.
+  if [[ -e $work ]] && ! grep -q " $work/" /proc/mounts; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
