@@ -16,29 +16,45 @@
 # Kubernetes manifests: deploy/kubernetes/.
 #
 # Build with --build-arg RUN_TESTS=1 to run the whole test suite (scripts/test.sh,
-# including the sanitizer build) inside the build stage first.
+# including the sanitizer build) inside the build stage first. --build-arg BASE=IMAGE
+# builds on another Debian 12 image (tests/scripts/image_build.sh uses a local one).
+#
+# tcpnetlock_do and tcpnetlock_client are static executables (no shared library, not even
+# libc): an application image of any base, Alpine or distroless too, takes them with
+#   COPY --from=tcpnetlock:0.1.0 /opt/tcpnetlock/bin/tcpnetlock_do /usr/local/bin/
+# and the Kubernetes migration Job copies tcpnetlock_do from this image with an init
+# container (deploy/kubernetes/migration-job.yaml).
+ARG BASE=debian:bookworm-slim
 
 # ---- build stage: the same scripts as the README and CI ----
-FROM debian:bookworm-slim AS build
+FROM ${BASE} AS build
 ARG RUN_TESTS=0
 WORKDIR /src
+# The packages first, from the files that choose them only: this layer stays cached while
+# the sources change. Only the build's packages, unless the tests run here too (they need
+# Chromium, Node.js and the browser test's npm packages, hence its package files).
+COPY scripts/install-deps.sh scripts/
+COPY tests/browser/package.json tests/browser/package-lock.json tests/browser/
+RUN if [ "$RUN_TESTS" = 1 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --build; fi \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
-# Only the build's packages, unless the tests run here too (they need Chromium and more).
-RUN if [ "$RUN_TESTS" = 1 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --build; fi
 RUN if [ "$RUN_TESTS" = 1 ]; then scripts/test.sh; fi
+# Release: the static clients are on by default (TNL_STATIC_CLIENTS), said explicitly here.
 RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --target tcpnetlock_do \
-      --target tcpnetlock_admin \
+      --target tcpnetlock_admin -- -DTNL_STATIC_CLIENTS=ON -DTNL_BUILD_TESTS=OFF \
  && cmake --install build/release --prefix /opt/tcpnetlock --strip
 
 # ---- runtime stage: the binaries and the shared libraries they load, nothing else ----
 # The package list is exactly `scripts/install-deps.sh --runtime --print`;
 # tests/scripts/runtime_image.sh checks that, and that the programs run with only these
-# packages' libraries and their dependencies (plus what bookworm-slim ships).
-FROM debian:bookworm-slim
+# packages' libraries and their dependencies (plus what bookworm-slim ships). No compiler,
+# no -dev package. tcpnetlock_do and tcpnetlock_client need none of these (static).
+FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 tcpnetlock \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin tcpnetlock \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/tcpnetlock
 COPY --from=build /opt/tcpnetlock /opt/tcpnetlock

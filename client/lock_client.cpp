@@ -21,6 +21,7 @@
 #include <asio/ip/address.hpp>
 #include <asio/ssl.hpp>
 
+#include "localhost_name.hpp"
 #include "lock_options.hpp"
 #include "protocol.hpp"
 #include "tls_context.hpp"
@@ -188,12 +189,20 @@ void LockClient::connect(const std::string& host, std::uint16_t port, Duration t
 
   auto resolving = std::make_shared<Pending>();
   asio::ip::tcp::resolver::results_type endpoints;
-  resolver_.async_resolve(host, std::to_string(port),
-                          [resolving, &endpoints](const asio::error_code& ec, auto results) {
-                            resolving->ec = ec;
-                            if (!ec) endpoints = std::move(results);
-                            resolving->done = true;
-                          });
+  if (is_localhost_name(host)) {
+    // Loopback without /etc/hosts or DNS (RFC 6761): a static client in a bare root.
+    const auto loopback = loopback_endpoints(port);
+    endpoints = asio::ip::tcp::resolver::results_type::create(loopback.begin(), loopback.end(), host,
+                                                                std::to_string(port));
+    resolving->done = true;
+  } else {
+    resolver_.async_resolve(host, std::to_string(port),
+                            [resolving, &endpoints](const asio::error_code& ec, auto results) {
+                              resolving->ec = ec;
+                              if (!ec) endpoints = std::move(results);
+                              resolving->done = true;
+                            });
+  }
   wait(*resolving, deadline);
   if (resolving->timed_out) {
     throw ClientError(Kind::connect_failed, fmt::format("timed out resolving '{}'", host));

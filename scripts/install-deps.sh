@@ -31,7 +31,10 @@ BUILD_PACKAGES=(
 # holding the state database's lock, and clang with libFuzzer for the fuzz targets
 # (scripts/fuzz.sh; scripts/test.sh runs their smoke).
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client prometheus
-  chromium nodejs sqlite3 clang libfuzzer-14-dev openssl)
+  chromium nodejs sqlite3 clang libfuzzer-14-dev openssl debootstrap)
+# The image build test (buildah: the Dockerfile built from a local Debian 12 base) and the
+# static clients' test (file: "statically linked").
+TEST_PACKAGES+=(buildah file)
 
 mode=all
 for arg in "$@"; do

@@ -27,6 +27,8 @@ DO_PROGRAM = "tcpnetlock_do"
 LOCK_PORT = 7654
 HTTP_PORT = 7655
 RUN_UID = 10001
+CLIENT_LABEL = ("tcpnetlock-client", "true")  # the pods networkpolicy.yaml admits to the lock port
+SERVER_IMAGE = "tcpnetlock"  # the image name kustomization.yaml pins
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
 
 
@@ -398,6 +400,117 @@ def check_job(documents, service_name, checks):
     pod = template_spec.get("securityContext") or {}
     checks.check(ctr.get("runAsNonRoot", pod.get("runAsNonRoot")) is True and ctr.get("allowPrivilegeEscalation") is False,
                  f"Job {job_name}: runs as non-root without privilege escalation", "runAsNonRoot / allowPrivilegeEscalation")
+    labels = get(spec, "template", "metadata", "labels", default={}) or {}
+    checks.check(str(labels.get(CLIENT_LABEL[0])) == CLIENT_LABEL[1],
+                 f"Job {job_name}: its pods are labelled {CLIENT_LABEL[0]}: \"{CLIENT_LABEL[1]}\" (admitted by the NetworkPolicy)",
+                 f"labels {labels}")
+    check_static_client_copy(job_name, template_spec, container, argv, checks)
+
+
+def check_static_client_copy(job_name, template_spec, container, argv, checks):
+    """The static tcpnetlock_do comes from the tcpnetlock image through an init container
+    and an emptyDir shared with the application's container, which runs it from there."""
+    volumes = {v.get("name"): v for v in template_spec.get("volumes") or []}
+    program = next((w for w in argv if w.endswith("/" + DO_PROGRAM) or w == DO_PROGRAM), None)
+    mount = next((m for m in container.get("volumeMounts") or [] if program and inside(program, m.get("mountPath"))), None)
+    if not checks.check(mount is not None and "emptyDir" in (volumes.get(mount.get("name")) or {}),
+                        f"Job {job_name}: runs {program} from a mounted emptyDir volume (the copied static client)",
+                        "not from a volume mount" if mount is None else f"volume {mount.get('name')} is not an emptyDir"):
+        return
+    copy_to = os.path.join(os.path.dirname(program), DO_PROGRAM)
+    copiers = []
+    for init in template_spec.get("initContainers") or []:
+        image = str(init.get("image") or "")
+        words = command_line(init)
+        init_mount = next((m for m in init.get("volumeMounts") or [] if m.get("name") == mount.get("name")), None)
+        if init_mount is None:
+            continue
+        # The path in the init container that is `program` in the application's container.
+        target = os.path.join(init_mount["mountPath"], os.path.relpath(copy_to, mount["mountPath"]))
+        if image.rsplit("/", 1)[-1].split(":")[0].split("@")[0] == SERVER_IMAGE and \
+                any(w.endswith("/" + DO_PROGRAM) for w in words[:-1]) and \
+                any(os.path.normpath(w) in (os.path.normpath(target), os.path.normpath(init_mount["mountPath"])) for w in words):
+            copiers.append(init)
+    checks.check(copiers, f"Job {job_name}: an init container copies {DO_PROGRAM} from the {SERVER_IMAGE} image into volume {mount.get('name')}",
+                 "no init container of the tcpnetlock image writes it into that volume")
+    for init in copiers:
+        ctr = init.get("securityContext") or {}
+        pod = template_spec.get("securityContext") or {}
+        checks.check(ctr.get("runAsNonRoot", pod.get("runAsNonRoot")) is True and ctr.get("allowPrivilegeEscalation") is False,
+                     f"Job {job_name}: init container {init.get('name')} runs as non-root without privilege escalation",
+                     "runAsNonRoot / allowPrivilegeEscalation")
+
+
+def selects(selector, labels):
+    """Whether a LabelSelector's matchLabels (and matchExpressions In) select labels."""
+    if not isinstance(selector, dict):
+        return False
+    if not all(str(labels.get(k)) == str(v) for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        if expression.get("operator") != "In" or labels.get(expression.get("key")) not in (expression.get("values") or []):
+            return False
+    return True
+
+
+def rule_ports(container, rule):
+    """The container port numbers a NetworkPolicy ingress rule admits (None: every port)."""
+    ports = rule.get("ports")
+    if not ports:
+        return None
+    return {port_number(container, p.get("port")) for p in ports if p.get("port") is not None} | \
+        ({None} if any(p.get("port") is None for p in ports) else set())
+
+
+def check_network_policy(workload, container, documents, checks):
+    labels = pod_labels(workload)
+    policies = [d for _, d in documents if d.get("kind") == "NetworkPolicy"
+                and selects(get(d, "spec", "podSelector", default={}), labels)]
+    if not checks.check(policies, f"a NetworkPolicy selects the server's pods {labels}",
+                        "none does: every pod in the cluster can take and block any lock"):
+        return
+    policy = policies[0]
+    name = get(policy, "metadata", "name")
+    types = get(policy, "spec", "policyTypes", default=None) or ["Ingress"]
+    checks.check("Ingress" in types, f"NetworkPolicy {name} restricts Ingress", f"policyTypes {types}")
+    rules = get(policy, "spec", "ingress", default=[]) or []
+    lock_rules, http_rules = [], []
+    for rule in rules:
+        ports = rule_ports(container, rule)
+        if ports is None or None in ports or LOCK_PORT in ports:
+            lock_rules.append(rule)
+        if ports is None or None in ports or HTTP_PORT in ports:
+            http_rules.append(rule)
+
+    def peers_ok(rule, allow_namespace):
+        peers = rule.get("from")
+        if not peers:
+            return False, "from every source"
+        for peer in peers:
+            if "ipBlock" in peer:
+                return False, f"an ipBlock {peer['ipBlock']}"
+            pod_selector = peer.get("podSelector")
+            if not pod_selector or not (pod_selector.get("matchLabels") or pod_selector.get("matchExpressions")):
+                return False, "every pod of a namespace (an empty or missing podSelector)"
+            if "namespaceSelector" in peer and not allow_namespace:
+                return False, "pods of other namespaces"
+        return True, ""
+
+    problems = []
+    for rule in lock_rules:
+        ok, why = peers_ok(rule, allow_namespace=False)
+        if not ok:
+            problems.append(why)
+        elif not all(selects(peer.get("podSelector"), {CLIENT_LABEL[0]: CLIENT_LABEL[1]}) and
+                     (peer.get("podSelector").get("matchLabels") or {}).keys() == {CLIENT_LABEL[0]}
+                     for peer in rule["from"]):
+            problems.append(f"pods selected by {[p.get('podSelector') for p in rule['from']]}")
+    checks.check(lock_rules and not problems,
+                 f"NetworkPolicy {name}: the lock port {LOCK_PORT} admits only pods labelled {CLIENT_LABEL[0]}: \"{CLIENT_LABEL[1]}\"",
+                 "no rule admits clients" if not lock_rules else "; ".join(problems))
+    problems = [why for ok, why in (peers_ok(rule, allow_namespace=True) for rule in http_rules) if not ok]
+    checks.check(not problems, f"NetworkPolicy {name}: the HTTP port {HTTP_PORT} admits selected pods only "
+                 f"({len(http_rules)} rule(s))", "; ".join(problems))
 
 
 def check_images(documents, checks):
@@ -433,6 +546,7 @@ def main(argv):
             check_single_copy(name, workload, directory, checks)
             check_server_container(directory, workload, container, documents, checks)
             service_name = check_service(workload, container, documents, checks)
+            check_network_policy(workload, container, documents, checks)
         check_job(documents, service_name, checks)
         check_images(documents, checks)
     if checks.failures:

@@ -3,7 +3,10 @@
 # parses every manifest (yaml.safe_load_all) and checks that exactly one lock server can
 # ever run (replicas 1, StatefulSet or Recreate, with a comment saying why), its
 # arguments, volumes, Secret, probes, security context and resources, the Service, the
-# example migration Job (tcpnetlock_do --wait), kustomization.yaml and the image tags.
+# example migration Job (tcpnetlock_do --wait, copied from the tcpnetlock image by an init
+# container into an emptyDir, its pods labelled tcpnetlock-client), the NetworkPolicy (the
+# lock port only from pods labelled tcpnetlock-client: "true", HTTP only from selected
+# pods), kustomization.yaml and the image tags.
 #
 # Then it proves the checker catches mistakes: each case below breaks one thing in a
 # copy of the manifests (in a mktemp directory) and expects the checker to fail with a
@@ -87,10 +90,23 @@ broken service-selector $sts "a Service's selector matches" 's/component: server
 broken service-no-http-port service.yaml "exposes 7655" 's/port: 7655/port: 8080/'
 broken service-wrong-target service.yaml "exposes 7654" '/name: lock/,/targetPort/ s/targetPort: lock/targetPort: http/'
 broken job-without-wait migration-job.yaml "with --wait" '/^            - --wait$/{N;d}'
-broken job-without-do migration-job.yaml "runs its command under tcpnetlock_do" 's|\["tcpnetlock_do"\]|["/bin/sh"]|'
+broken job-without-do migration-job.yaml "runs its command under tcpnetlock_do" 's|\["/tnl/tcpnetlock_do"\]|["/bin/sh"]|'
+broken job-do-not-copied migration-job.yaml "from a mounted emptyDir volume" 's|\["/tnl/tcpnetlock_do"\]|["tcpnetlock_do"]|'
+broken job-no-init-copy migration-job.yaml "an init container copies tcpnetlock_do" 's|command: \["cp", .*|command: ["true"]|'
+broken job-init-other-image migration-job.yaml "an init container copies tcpnetlock_do" 's|image: tcpnetlock:0\.1\.0 |image: busybox:1.36 |'
+broken job-unlabelled migration-job.yaml "labelled tcpnetlock-client" '/tcpnetlock-client: "true"/d'
+np=networkpolicy.yaml
+broken no-network-policy $np "a NetworkPolicy selects the server's pods" 's/^kind: NetworkPolicy/kind: NotANetworkPolicy/'
+broken policy-selects-other-pods $np "a NetworkPolicy selects the server's pods" 's/component: server$/component: client/'
+broken lock-port-from-any-pod $np "the lock port 7654 admits only" '/tcpnetlock-client: "true"/d'
+broken lock-port-from-an-ip-block $np "the lock port 7654 admits only" \
+  's|^        - podSelector:$|        - ipBlock:\n            cidr: 0.0.0.0/0\n        - podSelector:|'
+broken lock-port-other-label $np "the lock port 7654 admits only" 's/tcpnetlock-client: "true"/app: anything/'
+broken http-from-a-whole-namespace $np "the HTTP port 7655 admits selected pods only" '/^          podSelector:$/,/prometheus$/d'
 broken job-restarts migration-job.yaml "restartPolicy Never" 's/restartPolicy: Never/restartPolicy: OnFailure/'
 broken job-image-untagged migration-job.yaml "image tcpnetlock is pinned" 's/image: tcpnetlock:0\.1\.0/image: tcpnetlock/'
 broken kustomization-missing-file kustomization.yaml "lists every manifest" '/- migration-job\.yaml/d'
+broken kustomization-missing-policy kustomization.yaml "lists every manifest" '/- networkpolicy\.yaml/d'
 broken kustomization-latest kustomization.yaml "pins a tag or digest" 's/newTag: 0\.1\.0/newTag: latest/'
 
 echo "PASS: the manifests pass every check, and the checker catches all $cases broken copies"
