@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Times the README's first command, scripts/run-server.sh, on a fresh Debian 12 machine: a
+# new minimal root (scripts/debian-root.sh) entered with chroot, holding a copy of this
+# checkout's files (git ls-files, as they are in the work tree). Prints the seconds from
+# the start until the server listens, then stops the server and deletes the root.
+#
+#   sudo packaging/time-quick-start.sh        needs root and the Debian mirror
+set -euo pipefail
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[[ $(id -u) == 0 ]] || { echo "time-quick-start: needs root (chroot, mount)" >&2; exit 1; }
+
+root=$(mktemp -d /var/tmp/tnl-quick-start.XXXXXX)
+server_pid=""
+cleanup() {
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  for mount in proc sys dev/pts dev; do umount "$root/$mount" 2>/dev/null || true; done
+  # Only once nothing is mounted there any more.
+  if ! grep -q " $root/" /proc/mounts; then rm -rf "$root"; fi
+}
+trap cleanup EXIT
+
+"$src/scripts/debian-root.sh" "$root"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mkdir -p "$root/src"
+(cd "$src" && git ls-files -z | xargs -0 tar -cf - --no-recursion) | tar -C "$root/src" -xf -
+
+start=$(date +%s.%N)
+# Port 0 and an ephemeral HTTP port: any other server on this host is left alone.
+chroot "$root" /bin/bash -c 'cd /src && exec scripts/run-server.sh --port 0 --http 127.0.0.1:0 --port-file /tmp/port' \
+  >"$root/quick-start.log" 2>&1 &
+server_pid=$!
+until [[ -s $root/tmp/port ]]; do
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    tail -n 30 "$root/quick-start.log" >&2
+    echo "time-quick-start: scripts/run-server.sh ended before the server listened" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+end=$(date +%s.%N)
+echo "time-quick-start: listening on port $(cat "$root/tmp/port") after $(echo "$end - $start" | bc) s" \
+     "(load average before the end: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs)"
