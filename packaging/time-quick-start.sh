@@ -9,22 +9,19 @@ set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ $(id -u) == 0 ]] || { echo "time-quick-start: needs root (chroot, mount)" >&2; exit 1; }
 
+source "$src/tests/scripts/lib/chroot.bash"
 root=$(mktemp -d /var/tmp/tnl-quick-start.XXXXXX)
 server_pid=""
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  for mount in proc sys dev/pts dev; do umount "$root/$mount" 2>/dev/null || true; done
-  # Only once nothing is mounted there any more.
-  if ! grep -q " $root/" /proc/mounts; then rm -rf "$root"; fi
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  # Deleted only once nothing is mounted there any more.
+  if chroot_umount "$root"; then rm -rf "$root"; else echo "time-quick-start: $root left (mounts)" >&2; fi
 }
 trap cleanup EXIT
 
 "$src/scripts/debian-root.sh" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
-mount -t proc proc "$root/proc"
-mount -t sysfs sys "$root/sys"
-mount --bind /dev "$root/dev"
-mount --bind /dev/pts "$root/dev/pts"
+chroot_mount "$root"
 mkdir -p "$root/src"
 (cd "$src" && git ls-files -z | xargs -0 tar -cf - --no-recursion) | tar -C "$root/src" -xf -
 
@@ -42,5 +39,5 @@ until [[ -s $root/tmp/port ]]; do
   sleep 0.2
 done
 end=$(date +%s.%N)
-echo "time-quick-start: listening on port $(cat "$root/tmp/port") after $(echo "$end - $start" | bc) s" \
+echo "time-quick-start: listening on port $(cat "$root/tmp/port") after $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }') s" \
      "(load average before the end: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs)"
