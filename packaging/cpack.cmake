@@ -16,18 +16,18 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends from the libraries the programs link (dpkg-shlibdeps): libfmt9, libspdlog1.10,
-# libsqlite3-0, libcurl4, libsystemd0, ...
+# libsqlite3-0, libcurl4, libsystemd0, ... (spdlog's package is libspdlog1.10-fmt9)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The body under the summary line; CPack indents it and turns the empty line into " .".
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"lock server where a lock lives as long as its TCP connection
- tcpnetlock_server grants named locks over TCP: a client holds its lock for exactly
- as long as its connection stays open, so a holder that exits, crashes or is killed
- frees it at once. Detached locks with a TTL, fencing tokens, semaphores, server-side
- waiting, an HTTP admin API, Prometheus metrics and a status page.
- .
- tcpnetlock_do runs a command while holding a lock; tcpnetlock_client takes, holds
- or releases one; tcpnetlock_admin manages them over HTTP. The systemd unit
- tcpnetlock-server.service is installed but neither enabled nor started.")
+"tcpnetlock_server grants named locks over TCP: a client holds its lock for exactly
+as long as its connection stays open, so a holder that exits, crashes or is killed
+frees it at once. Detached locks with a TTL, fencing tokens, semaphores, server-side
+waiting, an HTTP admin API, Prometheus metrics and a status page.
+
+tcpnetlock_do runs a command while holding a lock; tcpnetlock_client takes, holds
+or releases one; tcpnetlock_admin manages them over HTTP. The systemd unit
+tcpnetlock-server.service is installed but neither enabled nor started.")
 # No conffiles. The maintainer scripts start and restart nothing (a restart would drop
 # every connection's lock): postinst and postrm reload systemd's unit files, prerm stops
 # the service when the package is removed, postrm purge deletes the state directory.

@@ -50,9 +50,9 @@ step "control data"
 control=$(dpkg-deb -f "$deb")
 echo "$control" | sed 's/^/   /'
 depends=$(dpkg-deb -f "$deb" Depends)
-for library in libfmt9 libspdlog1.10 libsqlite3-0 libcurl4 libhttp-parser2.9 libsystemd0 libc6; do
-  [[ $depends == *"$library "* || $depends == *"$library," || $depends == *"$library" ]] ||
-    fail "Depends lacks $library: $depends"
+# Package names as Debian 12 has them (spdlog's: libspdlog1.10-fmt9).
+for library in libfmt9 libspdlog1.10-fmt9 libsqlite3-0 libcurl4 libhttp-parser2.9 libsystemd0 libc6; do
+  [[ ", $depends," =~ ,\ $library[\ ,] ]] || fail "Depends lacks $library: $depends"
 done
 [[ $(dpkg-deb -f "$deb" Section) == net ]] || fail "Section is not net"
 [[ -n $(dpkg-deb -f "$deb" Maintainer) ]] || fail "no Maintainer"
@@ -60,13 +60,15 @@ dpkg-deb -e "$deb" "$work/control"
 [[ ! -s $work/control/conffiles ]] || fail "the package has conffiles: $(cat "$work/control/conffiles")"
 for script in postinst prerm postrm; do [[ -x $work/control/$script ]] || fail "no $script"; done
 # The maintainer scripts start nothing: no start, restart or enable anywhere in them.
-if grep -nE 'systemctl.*(start|restart|enable)|deb-systemd-invoke|invoke-rc.d' "$work/control/postinst" "$work/control/postrm"; then
+if grep -hv '^ *#' "$work/control/postinst" "$work/control/postrm" | grep -E 'systemctl.*(start|restart|enable)|deb-systemd-invoke|invoke-rc.d'; then
   fail "a maintainer script starts or enables the service"
 fi
 
 step "a fresh Debian 12 root"
 "$TNL_SOURCE_DIR/scripts/debian-root.sh" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts; every installed Debian has one (localhost, for the unit).
+[[ -s $root/etc/hosts ]] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 chroot_mount "$root"
 cp "$deb" "$root/tmp/tcpnetlock.deb"
 
@@ -102,7 +104,8 @@ export root exec_start
 unshare --net bash -euo pipefail -c '
   ip link set lo up
   in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin "$@"; }
-  in_root $exec_start 2>"$root/tmp/server.log" &
+  # chroot and env exec: $! is the server itself.
+  chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin $exec_start 2>"$root/tmp/server.log" &
   server=$!
   trap "kill $server 2>/dev/null || true" EXIT
   port=$(sed -E "s/.*--port ([0-9]+).*/\1/" <<<"$exec_start")
