@@ -21,6 +21,8 @@ trap cleanup EXIT
 
 "$src/scripts/debian-root.sh" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts; every installed Debian has one (the server's localhost).
+[[ -s $root/etc/hosts ]] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 chroot_mount "$root"
 mkdir -p "$root/src"
 (cd "$src" && git ls-files -z | xargs -0 tar -cf - --no-recursion) | tar -C "$root/src" -xf -
