@@ -28,8 +28,10 @@ mkdir -p "$root/src"
 (cd "$src" && git ls-files -z | xargs -0 tar -cf - --no-recursion) | tar -C "$root/src" -xf -
 
 start=$(date +%s.%N)
-# Port 0 and an ephemeral HTTP port: any other server on this host is left alone.
-chroot "$root" /bin/bash -c 'cd /src && exec scripts/run-server.sh --port 0 --http 127.0.0.1:0 --port-file /tmp/port' \
+# Port 0 and an ephemeral HTTP port: any other server on this host is left alone. A clean
+# environment, as a fresh login's (no compiler launcher or other settings of this host).
+chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  /bin/bash -c 'cd /src && exec scripts/run-server.sh --port 0 --http 127.0.0.1:0 --port-file /tmp/port' \
   >"$root/quick-start.log" 2>&1 &
 server_pid=$!
 until [[ -s $root/tmp/port ]]; do
