@@ -2,8 +2,9 @@
 # Installs the Debian 12 (bookworm) packages this project needs. Idempotent: when every
 # package is already installed it does not touch apt at all, so repeated runs are fast.
 #
-#   scripts/install-deps.sh            build + test dependencies (the default)
-#   scripts/install-deps.sh --build    only what building needs (the Dockerfile's build stage)
+#   scripts/install-deps.sh            build + test dependencies (the default; scripts/test.sh)
+#   scripts/install-deps.sh --build    only what building and running need: no test toolchain
+#                                      (scripts/run-server.sh, the Dockerfile's build stage)
 #   scripts/install-deps.sh --runtime  only the shared libraries the binaries load
 #   scripts/install-deps.sh --print    print the selected package list and exit
 #
@@ -14,13 +15,15 @@ set -euo pipefail
 # nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (the HTTP API's
 # request parsing) and SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
-RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3)
+RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0)
 
-# Compiler, build system and the -dev packages found by CMake's find_package.
+# Compiler, build system and the -dev packages found by CMake's find_package (Catch2's
+# headers too: configuring needs them), libsystemd for the server's sd_notify, and
+# help2man, which makes the man pages `cmake --install` installs.
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
-  libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+  libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libsystemd-dev help2man
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
@@ -29,12 +32,13 @@ BUILD_PACKAGES=(
 # Python's YAML and Prometheus parsers for the manifest and /metrics checks, Chromium
 # with Node.js for the status page's browser test, the sqlite3 shell as "another process"
 # holding the state database's lock, and clang with libFuzzer for the fuzz targets
-# (scripts/fuzz.sh; scripts/test.sh runs their smoke).
+# (scripts/fuzz.sh; scripts/test.sh runs their smoke). The packaging tests: man(1) reads
+# the man pages, systemd-analyze verifies the unit, debootstrap makes the fresh root the
+# .deb is installed in (scripts/debian-root.sh), file for CPack's dpkg-shlibdeps step.
 TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-yaml python3-prometheus-client prometheus
-  chromium nodejs sqlite3 clang libfuzzer-14-dev openssl debootstrap)
-# The image build test (buildah: the Dockerfile built from a local Debian 12 base) and the
-# static clients' test (file: "statically linked").
-TEST_PACKAGES+=(buildah file)
+  chromium nodejs sqlite3 clang libfuzzer-14-dev openssl man-db systemd debootstrap file)
+# The image build test (buildah: the Dockerfile built from a local Debian 12 base).
+TEST_PACKAGES+=(buildah)
 
 mode=all
 for arg in "$@"; do

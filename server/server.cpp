@@ -11,6 +11,7 @@
 #include "descriptor_budget.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
+#include "systemd_notify.hpp"
 
 namespace tnl {
 
@@ -194,6 +195,9 @@ void Server::run() {
   if (port_ != 0) write_port_file(config_.port_file, port_);
   if (tls_port_ != 0) write_port_file(config_.tls.port_file, tls_port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
+  // Every listener has listened since the constructor: clients may come (Type=notify).
+  systemd::notify_ready("serving: lock port " + std::to_string(port_) + ", HTTP " +
+                        (http_ ? "port " + std::to_string(http_->port()) : std::string("off")));
   io_.run();
   spdlog::info("server stopped");
 }
@@ -201,6 +205,7 @@ void Server::run() {
 void Server::shut_down() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  systemd::notify_stopping("shutting down: connections are closing");
   std::error_code ignored;
   signals_.cancel(ignored);
   for (auto& listener : listeners_) {
