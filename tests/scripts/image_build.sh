@@ -50,7 +50,8 @@ cleanup() {
   if [[ ${TNL_IMAGE_BUILD_KEEP:-0} == 1 ]]; then echo "kept $work"; return; fi
   store rmi --all --force >/dev/null 2>&1 || true
   # The storage's own mounts (overlay layers) go before the directory does.
-  grep -o " $work/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # (|| true: with pipefail, grep finding no mount would fail the trap, and with it the test.)
+  { grep -o " $work/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$work" 2>/dev/null || true
   # What --one-file-system skipped (a directory still a mount point while it ran), now
   # that nothing under $work is mounted any more.
