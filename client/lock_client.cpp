@@ -20,6 +20,7 @@
 
 #include <asio/ip/address.hpp>
 #include <asio/ssl.hpp>
+#include <openssl/err.h>
 
 #include "localhost_name.hpp"
 #include "lock_options.hpp"
@@ -521,6 +522,22 @@ std::string LockClient::read_line(Clock::time_point deadline) {
 std::optional<std::string> LockClient::lost_already() {
   require_open();
   if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+  if (tls_) {
+    // Records read from the socket together with the grant's wait in the TLS stream, where
+    // poll() cannot see them: each is a line (or the close_notify) sent after the grant.
+    SSL* ssl = tls_->stream.native_handle();
+    if (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
+      char chunk[1024];
+      const int got = SSL_read(ssl, chunk, sizeof chunk);  // no operation is pending on the stream
+      const int failure = got > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, got);
+      ERR_clear_error();
+      if (failure == SSL_ERROR_ZERO_RETURN) return std::string("server closed the connection");
+      if (got <= 0) return std::string("unexpected data from the server (part of a TLS record)");
+      buffer_.append(chunk, static_cast<std::size_t>(got));
+      if (const auto end = buffer_.find('\n'); end != std::string::npos) return describe_lost(take_line(end + 1));
+      return fmt::format("unexpected data from the server: '{}'", buffer_);
+    }
+  }
   pollfd ready{socket_.native_handle(), POLLIN | POLLRDHUP, 0};
   int polled = 0;
   do {

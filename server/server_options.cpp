@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -125,15 +126,32 @@ void apply_environment(CLI::App& app, Sources& sources) {
   }
 }
 
+/// Largest config file read: every option with a long comment takes a few KiB.
+constexpr std::size_t max_config_size = 1024 * 1024;
+
 /// Fills the options neither the command line nor the environment set from the config file
 /// (CLI11's TOML reader: `key = value` lines, the option's long name as key). An unknown key
 /// is an error, so a typo is not silently a default. (CLI11 2.1's own set_config() reads the
 /// file before the environment, so a file would beat a variable: hence this, after it.)
 void apply_config_file(CLI::App& app, const std::string& file, Sources& sources) {
-  std::ifstream in(file);
+  // A directory opens, and reads as empty: it would silently set nothing.
+  std::error_code ignored;
+  if (std::filesystem::is_directory(file, ignored)) {
+    throw CLI::ValidationError("--config", file + " is a directory, not a file" + from(sources, "config"));
+  }
+  std::ifstream in(file, std::ios::binary);
   if (!in) throw CLI::ValidationError("--config", "cannot read " + file + from(sources, "config"));
+  // Read with a bound: a path to something endless (/dev/zero) must not take all memory.
+  std::string text(max_config_size + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) throw CLI::ValidationError("--config", "cannot read " + file + from(sources, "config"));
+  if (text.size() > max_config_size) {
+    throw CLI::ValidationError("--config", file + " is larger than 1 MiB" + from(sources, "config"));
+  }
+  std::istringstream lines(text);
   const std::string source = "the config file " + file;
-  for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_config(in)) {
+  for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_config(lines)) {
     std::string key = item.fullname();
     if (!item.parents.empty()) throw CLI::ValidationError(source, "unknown key '" + key + "' (sections are not used)");
     std::replace(key.begin(), key.end(), '_', '-');  // lock_delay as well as lock-delay

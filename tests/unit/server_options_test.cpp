@@ -390,6 +390,15 @@ TEST_CASE("server options: errors in the environment and the config file name th
     tnl::test::ScopedEnv variable(tnl::test::Env{{"TCPNETLOCK_SERVER_CONFIG", "/no/such/file.conf"}});
     CHECK(contains(error_of({}), "TCPNETLOCK_SERVER_CONFIG"));
   }
+  SECTION("a directory, an endless file or a huge one: refused, not read whole") {
+    // A directory reads as empty (nothing set, silently); /dev/zero took all memory.
+    CHECK(contains(error_of({"--config", "/tmp"}), "/tmp is a directory"));
+    CHECK(contains(error_of({"--config", "/dev/zero"}), "/dev/zero is larger than 1 MiB"));
+    const ConfigFile huge("# " + std::string(1024 * 1024, 'x') + "\nport = 1\n");
+    CHECK(contains(error_of({"--config", huge.path}), "larger than 1 MiB"));
+    const ConfigFile comments(std::string(100'000, '#') + "\nport = 1\n");
+    CHECK(config_of({"--config", comments.path}).port == 1);
+  }
   SECTION("a bad value overridden by a higher source is not used") {
     const ConfigFile file("lock-delay = 5s\n");
     tnl::test::ScopedEnv variable(tnl::test::Env{{"TCPNETLOCK_SERVER_LOCK_DELAY", "3"}});
