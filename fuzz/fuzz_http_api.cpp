@@ -223,12 +223,7 @@ class World {
     if (!std::holds_alternative<tnl::LockOptions>(parsed)) return;
     const auto& options = std::get<tnl::LockOptions>(parsed);
     const auto now = LockTable::Clock::now();
-    std::optional<LockTable::TimePoint> deadline;
-    if (!options.wait_seconds) {
-      deadline = LockTable::TimePoint::max();
-    } else if (*options.wait_seconds > 0) {
-      deadline = now + LockTable::seconds(*options.wait_seconds);
-    }
+    const auto deadline = LockTable::wait_deadline(options.wait_seconds, now);
     std::optional<LockTable::Clock::duration> ttl;
     if (options.ttl_seconds) ttl = LockTable::seconds(*options.ttl_seconds);
     const LockTable::OwnerId owner = next_owner_++;

@@ -85,6 +85,14 @@ class LockTable {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   }
 
+  /// A request's wait deadline from its `wait:` (seconds; nullopt: `inf`): none for a
+  /// request that does not wait (0), the end of time for one that waits for ever.
+  static std::optional<TimePoint> wait_deadline(std::optional<double> wait_seconds, TimePoint now) {
+    if (!wait_seconds) return TimePoint::max();
+    if (*wait_seconds > 0) return now + seconds(*wait_seconds);
+    return std::nullopt;
+  }
+
   /// How a lock request ended.
   enum class Outcome {
     granted,         ///< the owner now holds the lock
