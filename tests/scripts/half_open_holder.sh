@@ -14,43 +14,8 @@ set -euo pipefail
 
 : "${TNL_BIN_DIR:?set by ctest}"
 server_bin="$TNL_BIN_DIR/tcpnetlock_server"
-if [[ $(id -u) != 0 ]]; then
-  echo "SKIPPED: network namespaces need root (CI runs as root)"
-  exit 77  # ctest reports it as skipped, not passed
-fi
-id="tnl$$"
-server_ns="${id}s"
-holder_ns="${id}h"
-work=$(mktemp -d)
-pids=()
-
-cleanup() {
-  for pid in "${pids[@]}"; do { kill -9 "$pid" && wait "$pid"; } 2>/dev/null || true; done
-  ip netns del "$server_ns" 2>/dev/null || true
-  ip netns del "$holder_ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; [ -f "$work/server.log" ] && sed 's/^/  server: /' "$work/server.log" >&2; exit 1; }
-
-# wait_for FILE TEXT SECONDS: until FILE contains TEXT.
-wait_for() {
-  local deadline=$((SECONDS + $3))
-  until grep -q -- "$2" "$1" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.05
-  done
-}
-
-ip netns add "$server_ns"
-ip netns add "$holder_ns"
-ip link add "${id}a" netns "$server_ns" type veth peer name "${id}b" netns "$holder_ns"
-ip -n "$server_ns" addr add 169.254.77.1/30 dev "${id}a"
-ip -n "$holder_ns" addr add 169.254.77.2/30 dev "${id}b"
-for ns in "$server_ns" "$holder_ns"; do ip -n "$ns" link set lo up; done
-ip -n "$server_ns" link set "${id}a" up
-ip -n "$holder_ns" link set "${id}b" up
+source "$(dirname "${BASH_SOURCE[0]}")/lib/veth_pair.bash"
+veth_pair tnl 169.254.77
 
 run_case() {
   local keepalive=$1 limit=$2 name=$3
