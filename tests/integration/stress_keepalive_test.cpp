@@ -7,7 +7,7 @@
 // ("peer unreachable"), their locks free for anyone while they were alive: 3,100 to 11,000
 // of the 19,000 here, in Release builds.
 //
-// Bounded: 19,000 holders, every wait with a deadline, well under two minutes in all.
+// Bounded: 19,000 holders, every wait with a deadline, about a minute in all.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -32,11 +32,13 @@ using Clock = std::chrono::steady_clock;
 constexpr int holder_count = 19'000;
 /// The test process holds the holders, a few more descriptors besides.
 constexpr std::size_t descriptors_needed = holder_count + 100;
-/// Short, so that several rounds of probes pass in seconds: a dead peer is given up on
-/// after IDLE + INTERVAL * COUNT = 12 s. Like the default (10,5,3), its idle time and
-/// interval are long enough for Linux to batch the keepalive timers in 256 ms slots.
-const std::string keepalive_schedule = "6,3,2";
-constexpr auto give_up = 12s;
+/// The default schedule (10,5,3): a dead peer is given up on after IDLE + INTERVAL * COUNT
+/// = 25 s, and Linux batches the keepalive timers in 256 ms slots. A shorter one (6,3,2)
+/// passes rounds faster but puts a quarter of the holders on each of only four idle times:
+/// batches of up to 1,600 probes, and on a busy machine some of them were reaped (66 to 531
+/// of 19,000; docs/SECURITY.md, known limits), which is not what a server runs with.
+const std::string keepalive_schedule = "10,5,3";
+constexpr auto give_up = 25s;
 
 /// Packets the kernel dropped because a CPU's input backlog was full (all CPUs), from
 /// /proc/net/softnet_stat; for the log only (other processes' traffic counts too).
@@ -89,8 +91,8 @@ TEST_CASE("19,000 holders opened at once and left idle are never reaped by keepa
   const auto opened = Clock::now();
   REQUIRE(swarm.size() == holder_count);
 
-  // Idle for three give-up times: several rounds of probes. An idle holder hears nothing.
-  const auto heard = swarm.watch(opened + 3 * give_up);
+  // Idle for two give-up times: five to ten rounds of probes. An idle holder hears nothing.
+  const auto heard = swarm.watch(opened + 2 * give_up);
   const long long drops = softnet_drops() - drops_before;
   const long long probes = tcp_ext("TCPKeepAlive") - probes_before;
   std::cout << "stress_keepalive: " << holder_count << " holders opened in "
