@@ -227,6 +227,11 @@ class LockTable {
   /// not wait are not granted, holds freed meanwhile are handed on at `until`. Holds already
   /// in the table (restored detached locks) are not touched. next_deadline() includes it.
   void hold_grants_until(TimePoint until);
+  /// Seconds until grants resume (0 when they are not held back at `now`).
+  [[nodiscard]] double grants_held_seconds(TimePoint now) const {
+    const auto until = grants_held_until(now);
+    return until ? std::chrono::duration<double>(*until - now).count() : 0.0;
+  }
   /// When grants resume, while they are held back at `now`.
   [[nodiscard]] std::optional<TimePoint> grants_held_until(TimePoint now) const {
     return grants_held_until_ && now < *grants_held_until_ ? grants_held_until_ : std::nullopt;

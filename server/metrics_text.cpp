@@ -89,6 +89,9 @@ std::string render_metrics(const LockTable& table, const ServerStats& stats, std
   metric(out, "tcpnetlock_lock_delays", "gauge", "Lock-delays keeping a slot of a hold the server took away (not holds).",
          table.holder_count(LockTable::Kind::delay));
   const auto now = LockTable::Clock::now();
+  metric(out, "tcpnetlock_start_grace_remaining_seconds", "gauge",
+         "Seconds of the start grace left: nothing is granted until then (0: none running).",
+         table.grants_held_seconds(now));
   fmt::format_to(std::back_inserter(out),
                  "# HELP tcpnetlock_oldest_hold_age_seconds Age of the oldest current hold of each kind (0: none).\n"
                  "# TYPE tcpnetlock_oldest_hold_age_seconds gauge\n"

@@ -20,6 +20,8 @@ nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, s
       {"connection_hold_count", connection_holds},
       {"detached_hold_count", detached_holds},
       {"lock_delay_count", table.holder_count(LockTable::Kind::delay)},
+      // The start grace: nothing is granted for this many more seconds (0: none running).
+      {"start_grace_seconds_left", table.grants_held_seconds(LockTable::Clock::now())},
       {"maxrss", max_rss_kib()},
       {"requests_count", stats.requests_count},
       {"lock_acquired_count", stats.lock_acquired_count},

@@ -186,6 +186,9 @@ TEST_CASE("during the start grace waiters queue in order and are granted when it
   // A request that does not wait is not granted; over HTTP that is 503 with Retry-After,
   // not a conflict (nobody holds the name).
   CHECK(LineClient(server.port()).request("lock,name:free") == "not-granted");
+  const double left = stats(server.port()).at("start_grace_seconds_left");
+  CHECK(left > 0);
+  CHECK(left <= 3);
   const HttpClient http(server.http_port());
   const auto refused = http.post(api + "/lock", json{{"service", "free"}, {"who", "me"}});
   CHECK(refused.status == 503);
@@ -194,6 +197,7 @@ TEST_CASE("during the start grace waiters queue in order and are granted when it
   CHECK(first.read_line(10s) == "ok");
   CHECK(other.read_line(10s) == "ok");
   CHECK(Clock::now() - started >= 3s);
+  CHECK(stats(server.port()).at("start_grace_seconds_left") == 0.0);
   CHECK(holders_of(server.port(), "job").at(0).at("client_id") == "first");
   CHECK(first.request("release") == "released");
   CHECK(second.read_line(10s) == "ok");

@@ -169,3 +169,26 @@ TEST_CASE("/metrics has build_info and the process metrics of the Prometheus cli
   }
   CHECK(families >= 24);
 }
+
+TEST_CASE("/metrics and .stats show how much of the start grace is left", "[metrics][grace]") {
+  tnl::ServerStats stats;
+  LockTable idle;
+  CHECK(tnl::stats_to_json(idle, stats, 0).at("start_grace_seconds_left") == 0.0);
+  CHECK(sample(tnl::render_metrics(idle, stats, 0, std::chrono::system_clock::now()),
+               "tcpnetlock_start_grace_remaining_seconds") == 0);
+
+  LockTable starting;
+  starting.hold_grants_until(LockTable::Clock::now() + 30s);
+  const double left = tnl::stats_to_json(starting, stats, 0).at("start_grace_seconds_left");
+  CHECK(left > 25);
+  CHECK(left <= 30);
+  const auto gauge = sample(tnl::render_metrics(starting, stats, 0, std::chrono::system_clock::now()),
+                            "tcpnetlock_start_grace_remaining_seconds");
+  REQUIRE(gauge);
+  CHECK(*gauge > 25);
+  CHECK(*gauge <= 30);
+
+  LockTable over;  // a grace that has ended shows 0, before expire() has even run
+  over.hold_grants_until(LockTable::Clock::now() - 1s);
+  CHECK(tnl::stats_to_json(over, stats, 0).at("start_grace_seconds_left") == 0.0);
+}
