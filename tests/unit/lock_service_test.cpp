@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "lock_service.hpp"
+#include "lock_table_test_support.hpp"
 #include "process.hpp"
 
 using tnl::LockId;
 using tnl::LockService;
 using tnl::LockStore;
 using tnl::LockTable;
+using tnl::test::Answer;
 using Outcome = LockTable::Outcome;
 using namespace std::chrono_literals;
 
@@ -67,17 +69,6 @@ class OtherConnection {
 
  private:
   sqlite3* db_ = nullptr;
-};
-
-struct Answer {
-  std::optional<Outcome> outcome;
-  int calls = 0;
-  LockTable::Completion completion() {
-    return [this](Outcome o, LockTable::Token) {
-      outcome = o;
-      ++calls;
-    };
-  }
 };
 
 }  // namespace

@@ -8,31 +8,19 @@
 #include <vector>
 
 #include "lock_table.hpp"
+#include "lock_table_test_support.hpp"
 
 using tnl::LockTable;
+using tnl::test::Answer;
+using tnl::test::id_of;
+using tnl::test::t0;
 using Outcome = LockTable::Outcome;
 using Kind = LockTable::Kind;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Answer {
-  std::optional<Outcome> outcome;
-  LockTable::Token token = 0;
-  int calls = 0;
-  LockTable::Completion completion() {
-    return [this](Outcome o, LockTable::Token t) {
-      outcome = o;
-      token = t;
-      ++calls;
-    };
-  }
-};
-
-const LockTable::TimePoint t0{};
 constexpr auto forever = LockTable::TimePoint::max();
-
-tnl::LockId id_of(LockTable::OwnerId owner) { return tnl::LockId{0x1d00'0000'0000'8000ULL, (0x2ULL << 62) | owner}; }
 
 LockTable::Request request(const std::string& name, LockTable::OwnerId owner,
                            std::optional<LockTable::TimePoint> deadline = std::nullopt, std::size_t limit = 1) {

@@ -8,15 +8,16 @@
 #include <vector>
 
 #include "lock_table.hpp"
+#include "lock_table_test_support.hpp"
 
 using tnl::LockId;
 using tnl::LockTable;
+using tnl::test::Answer;
+using tnl::test::t0;
 using Outcome = LockTable::Outcome;
 using namespace std::chrono_literals;
 
 namespace {
-
-const LockTable::TimePoint t0{};
 
 /// A connection hold's id for `owner`, as LockService makes it (version 8, naming the owner).
 LockId connection_id(LockTable::OwnerId owner, std::uint64_t random = 0x1d00'0000'0000'0000ULL) {
@@ -37,17 +38,6 @@ LockTable::Request detached_request(const std::string& name, LockTable::OwnerId 
 }
 
 /// Counts a request's completions and keeps the last outcome.
-struct Answer {
-  std::optional<Outcome> outcome;
-  int calls = 0;
-  LockTable::Completion completion() {
-    return [this](Outcome o, LockTable::Token) {
-      outcome = o;
-      ++calls;
-    };
-  }
-};
-
 }  // namespace
 
 TEST_CASE("a handoff through 100,000 waiters whose grants are each undone stays flat on the stack",

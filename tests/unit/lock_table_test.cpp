@@ -6,33 +6,16 @@
 #include <vector>
 
 #include "lock_table.hpp"
+#include "lock_table_test_support.hpp"
 
 using tnl::LockTable;
+using tnl::test::Answer;
+using tnl::test::id_of;
+using tnl::test::t0;
 using Outcome = LockTable::Outcome;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Records the outcome of one request.
-struct Answer {
-  std::optional<Outcome> outcome;
-  LockTable::Token token = 0;
-  int calls = 0;
-  LockTable::Completion completion() {
-    return [this](Outcome o, LockTable::Token t) {
-      outcome = o;
-      token = t;
-      ++calls;
-    };
-  }
-};
-
-const LockTable::TimePoint t0{};
-
-/// An id that is unique per owner, and readable in failures: a version 8 id naming the
-/// owner, as LockService gives connection holds (detached holds are found through their
-/// index whatever their id looks like).
-tnl::LockId id_of(LockTable::OwnerId owner) { return tnl::LockId{0x1d00'0000'0000'8000ULL, (0x2ULL << 62) | owner}; }
 
 /// The OwnerName lookup the server gives the table, from a map the test fills in; counts
 /// its calls.
