@@ -70,4 +70,27 @@ bool LockAcquisition::wait_before_retry() {
   return interrupted_by_ == 0;
 }
 
+std::variant<LockResult, int> acquire_lock(asio::io_context& io, LockClient& client, const DoOptions& options,
+                                           SignalRouter& signals) {
+  LockAcquisition acquisition(io, client, options);
+  signals.route([&](int sig) { acquisition.interrupt(sig); });
+  auto acquired = acquisition.run();
+  signals.route(nullptr);  // the io_context next runs in the next step, which routes them anew
+  if (std::holds_alternative<int>(acquired)) return acquired;
+  const LockResult& result = std::get<LockResult>(acquired);
+  // Stopped while queued, we may have been granted the lock and have lost it already (the
+  // holder timeout, an admin): then `lost,...` is waiting behind the `ok`.
+  if (const auto lost = client.lost_already()) {
+    client.close();
+    print_error("lost lock '" + options.lock_name + "' before the command started: " + *lost);
+    return do_exit::lock_lost;
+  }
+  if (result.token) {
+    spdlog::info("lock '{}' granted with token {}; running the command", options.lock_name, *result.token);
+  } else {
+    spdlog::info("lock '{}' granted; running the command", options.lock_name);
+  }
+  return acquired;
+}
+
 }  // namespace tnl::cli

@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "do_options.hpp"
+#include "do_signals.hpp"
 #include "lock_client.hpp"
 
 namespace tnl::cli {
@@ -41,5 +42,12 @@ class LockAcquisition {
   asio::steady_timer retry_timer_;
   int interrupted_by_ = 0;
 };
+
+/// Takes the lock for tcpnetlock_do with a LockAcquisition, `signals` aborting it
+/// meanwhile, and checks that it was not lost already (a grant after a long wait may be
+/// followed by `lost,...` at once: the holder timeout, an admin). The grant, or the exit
+/// code to end with (122 lost already, or as LockAcquisition::run()), its message printed.
+std::variant<LockResult, int> acquire_lock(asio::io_context& io, LockClient& client, const DoOptions& options,
+                                           SignalRouter& signals);
 
 }  // namespace tnl::cli

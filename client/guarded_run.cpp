@@ -37,8 +37,8 @@ constexpr auto unresponsive_margin = std::chrono::seconds(2);
 
 }  // namespace
 
-GuardedRun::GuardedRun(asio::io_context& io, LockClient& client, const DoOptions& options, GuardianOptions guardian)
-    : io_(io), client_(client), options_(options), guardian_options_(std::move(guardian)), unresponsive_(io) {}
+GuardedRun::GuardedRun(asio::io_context& io, LockWatch& watch, const DoOptions& options, GuardianOptions guardian)
+    : io_(io), watch_(watch), options_(options), guardian_options_(std::move(guardian)), unresponsive_(io) {}
 
 GuardedOutcome GuardedRun::run() {
   guardian_.emplace(Guardian::start(guardian_options_));
@@ -51,11 +51,7 @@ GuardedOutcome GuardedRun::run() {
   control_.emplace(io_, watched);
   watch_guardian();
 
-  const auto keepalive_every =
-      options_.keep_alive ? std::optional(seconds(options_.keep_alive_secs)) : std::nullopt;
-  client_.start_watch(
-      keepalive_every, [this](const std::string& reason) { lost(reason); },
-      seconds(options_.keep_alive_timeout));
+  watch_.start([this](const std::string& reason) { lost(reason); });
   while (!guardian_gone_) {
     if (io_.stopped()) io_.restart();
     io_.run_one();

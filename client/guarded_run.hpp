@@ -13,7 +13,7 @@
 #include "do_options.hpp"
 #include "guardian.hpp"
 #include "job_terminal.hpp"
-#include "lock_client.hpp"
+#include "lock_watch.hpp"
 
 namespace tnl::cli {
 
@@ -32,16 +32,16 @@ struct GuardedOutcome {
   bool terminated_for_lost = false;
 };
 
-/// Runs the command under a guardian while the lock is held on `client`.
+/// Runs the command under a guardian while `watch` watches the lock.
 class GuardedRun {
  public:
-  /// `io`, `client` and `options` must outlive it; `guardian` says how to start the command.
-  GuardedRun(asio::io_context& io, LockClient& client, const DoOptions& options, GuardianOptions guardian);
+  /// `io`, `watch` and `options` must outlive it; `guardian` says how to start the command.
+  GuardedRun(asio::io_context& io, LockWatch& watch, const DoOptions& options, GuardianOptions guardian);
 
-  /// Starts the guardian (which starts the command), watches the lock (sending keepalives)
-  /// and runs `io` until the guardian has exited; every process the command started has
-  /// ended then (unless --leave-background left them). Throws std::system_error when the
-  /// guardian cannot be started.
+  /// Starts the guardian (which starts the command), starts `watch` (a lost lock ends the
+  /// command, or with --on-lost warn is only reported) and runs `io` until the guardian has
+  /// exited; every process the command started has ended then (unless --leave-background
+  /// left them). Throws std::system_error when the guardian cannot be started.
   GuardedOutcome run();
 
   /// A signal for the command (SIGINT, SIGTERM, SIGHUP sent to us): forwarded to it.
@@ -57,7 +57,7 @@ class GuardedRun {
   void guardian_died(int raw);
 
   asio::io_context& io_;
-  LockClient& client_;
+  LockWatch& watch_;
   const DoOptions& options_;
   GuardianOptions guardian_options_;
   std::optional<Guardian> guardian_;
