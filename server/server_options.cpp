@@ -12,6 +12,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "cli_format.hpp"
 #include "protocol.hpp"
@@ -123,6 +125,38 @@ void apply_environment(CLI::App& app, Sources& sources) {
     const char* value = std::getenv(variable.c_str());
     if (value == nullptr || *value == '\0') continue;
     give(*option, {value}, "the environment variable " + variable, sources);
+  }
+}
+
+/// What options need (`--http-tls` needs `--tls-cert`...): CLI11 checks it on the command
+/// line alone, which refuses a need met by a lower source and misses a need left unmet
+/// after one (TCPNETLOCK_SERVER_HTTP_TLS=true without a certificate served plain HTTP;
+/// tls-only without tls-port in the file listened for nobody). So the needs are taken off
+/// the options before parsing and checked once every source has been applied.
+using Needs = std::vector<std::pair<CLI::Option*, CLI::Option*>>;
+
+/// Takes every `needs` off the options of `app`; what they were.
+Needs take_needs(CLI::App& app) {
+  Needs needs;
+  for (CLI::Option* option : app.get_options()) {
+    for (CLI::Option* needed : option->get_needs()) needs.emplace_back(option, needed);
+  }
+  for (const auto& [option, needed] : needs) option->remove_needs(needed);
+  return needs;
+}
+
+/// Whether some source gave `option`: a flag set to false was not given.
+bool given(const CLI::Option& option) {
+  if (option.count() == 0) return false;
+  return option.get_type_size() != 0 || option.as<bool>();
+}
+
+/// Throws CLI::ValidationError for the first option given without what it needs.
+void check_needs(const Needs& needs, const Sources& sources) {
+  for (const auto& [option, needed] : needs) {
+    if (!given(*option) || needed->count() > 0) continue;
+    const std::string name = option->get_single_name();
+    throw CLI::ValidationError("--" + name, "requires --" + needed->get_single_name() + from(sources, name));
   }
 }
 
@@ -338,10 +372,12 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
     return parsed;
   };
   Sources sources;  // where each option set other than on the command line came from
+  const Needs needs = take_needs(app);
   try {
     app.parse(argc, argv);
     apply_environment(app, sources);
     if (!config_file.empty()) apply_config_file(app, config_file, sources);
+    check_needs(needs, sources);
   } catch (const CLI::ParseError& e) {
     std::ostringstream out;
     std::ostringstream err;

@@ -2,8 +2,12 @@
 // environment and config file under the command line.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -470,4 +474,246 @@ TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with
   CHECK(from_file.http_write_timeout == defaults.http_write_timeout);
   CHECK(from_file.http_max_connections == defaults.http_max_connections);
   CHECK(from_file.allow_remote_shutdown == defaults.allow_remote_shutdown);
+}
+
+namespace {
+
+/// One option's value as a string, from what was parsed (for the table below).
+using Reading = std::function<std::string(const tnl::ServerOptions&)>;
+
+std::string ms(std::chrono::milliseconds value) { return std::to_string(value.count()); }
+std::string yes_no(bool value) { return value ? "true" : "false"; }
+
+/// How one option is set from each source, and what each gives.
+struct Layered {
+  std::string option;             ///< its long name
+  std::vector<std::string> cli;   ///< on the command line
+  std::string env;                ///< TCPNETLOCK_SERVER_<OPTION>
+  std::string file;               ///< `option = file` in the config file (TOML)
+  std::string from_file;          ///< what the file alone gives
+  std::string from_env;           ///< what the environment gives over the file
+  std::string from_cli;           ///< what the command line gives over both
+  std::optional<std::string> by_default;  ///< nothing set (nullopt: `base` is needed)
+  Reading read;
+  std::vector<std::string> base = {};  ///< other options it needs, on the command line
+};
+
+/// A file holding `text`.
+std::string file_with(const tnl::test::TempDir& dir, const std::string& name, const std::string& text) {
+  const auto path = dir.path() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("server options: every option comes from the command line, else the environment, else the config file, "
+          "else its default",
+          "[server_options][config]") {
+  tnl::test::TempDir dir;
+  const std::string d = dir.path().string();
+  std::filesystem::create_directories(dir.path() / "s1");
+  std::filesystem::create_directories(dir.path() / "s2");
+  std::filesystem::create_directories(dir.path() / "s3");
+  const std::string t1 = file_with(dir, "t1", "tok-cli\n");
+  const std::string t2 = file_with(dir, "t2", "tok-env\n");
+  const std::string t3 = file_with(dir, "t3", "tok-file\n");
+  const std::string c1 = file_with(dir, "c1.pem", "");
+  const std::string c2 = file_with(dir, "c2.pem", "");
+  const std::string c3 = file_with(dir, "c3.pem", "");
+  const std::string key = file_with(dir, "key.pem", "");
+  const auto q = [](const std::string& text) { return "\"" + text + "\""; };
+  const std::vector<std::string> cert_and_key{"--tls-cert", c1, "--tls-key", key};
+
+  const std::vector<Layered> table{
+      {"listen", {"--listen", "127.0.0.3"}, "127.0.0.2", q("127.0.0.1"), "127.0.0.1", "127.0.0.2", "127.0.0.3",
+       "localhost", [](const auto& o) { return o.config.listen; }},
+      {"port", {"--port", "7303"}, "7302", "7301", "7301", "7302", "7303", "7654",
+       [](const auto& o) { return std::to_string(o.config.port); }},
+      {"port-file", {"--port-file", d + "/p3"}, d + "/p2", q(d + "/p1"), d + "/p1", d + "/p2", d + "/p3", "",
+       [](const auto& o) { return o.config.port_file; }},
+      {"max-line-length", {"--max-line-length", "300"}, "200", "100", "100", "200", "300",
+       std::to_string(tnl::ServerConfig{}.max_line_length),
+       [](const auto& o) { return std::to_string(o.config.max_line_length); }},
+      {"first-line-timeout", {"--first-line-timeout", "3"}, "2", "1", "1000", "2000", "3000", "30000",
+       [](const auto& o) { return ms(o.config.first_line_timeout); }},
+      {"write-timeout", {"--write-timeout", "3"}, "2", "1", "1000", "2000", "3000", "10000",
+       [](const auto& o) { return ms(o.config.write_timeout); }},
+      {"tcp-keepalive", {"--tcp-keepalive", "3,3,3"}, "2,2,2", q("1,1,1"), "1", "2", "3", "10",
+       [](const auto& o) { return std::to_string(o.config.tcp_keepalive.idle.count()); }},
+      {"holder-timeout", {"--holder-timeout", "3"}, "2", "1", "1000", "2000", "3000", "0",
+       [](const auto& o) { return ms(o.config.holder_timeout); }},
+      {"lock-delay", {"--lock-delay", "3"}, "2", "1", "1000", "2000", "3000", "0",
+       [](const auto& o) { return ms(o.config.lock_delay); }},
+      {"start-grace", {"--start-grace", "3"}, "2", "1", "1000", "2000", "3000", "0",
+       [](const auto& o) { return ms(o.config.start_grace); }},
+      {"state-dir", {"--state-dir", d + "/s3"}, d + "/s2", q(d + "/s1"), d + "/s1", d + "/s2", d + "/s3", "",
+       [](const auto& o) { return o.config.state_dir; }},
+      {"http", {"--http", "127.0.0.1:1003"}, "127.0.0.1:1002", q("127.0.0.1:1001"), "1001", "1002", "1003", "7655",
+       [](const auto& o) { return std::to_string(o.config.http_port); }},
+      {"http-port-file", {"--http-port-file", d + "/h3"}, d + "/h2", q(d + "/h1"), d + "/h1", d + "/h2", d + "/h3",
+       "", [](const auto& o) { return o.config.http_port_file; }},
+      {"http-allowed-host", {"--http-allowed-host", "c3"}, "c2", q("c1"), "c1", "c2", "c3", "",
+       [](const auto& o) {
+         std::string joined;
+         for (const auto& host : o.config.http_allowed_hosts) joined += (joined.empty() ? "" : ",") + host;
+         return joined;
+       }},
+      {"http-request-timeout", {"--http-request-timeout", "3"}, "2", "1", "1000", "2000", "3000", "5000",
+       [](const auto& o) { return ms(o.config.http_request_timeout); }},
+      {"http-idle-timeout", {"--http-idle-timeout", "3"}, "2", "1", "1000", "2000", "3000", "30000",
+       [](const auto& o) { return ms(o.config.http_idle_timeout); }},
+      {"http-write-timeout", {"--http-write-timeout", "3"}, "2", "1", "1000", "2000", "3000", "10000",
+       [](const auto& o) { return ms(o.config.http_write_timeout); }},
+      {"http-max-connections", {"--http-max-connections", "3"}, "2", "1", "1", "2", "3", "256",
+       [](const auto& o) { return std::to_string(o.config.http_max_connections); }},
+      {"admin-token-file", {"--admin-token-file", t1}, t2, q(t3), "tok-file", "tok-env", "tok-cli", "",
+       [](const auto& o) { return o.config.admin_token; }},
+      {"allow-remote-shutdown", {"--allow-remote-shutdown"}, "false", "true", "true", "false", "true", "false",
+       [](const auto& o) { return yes_no(o.config.allow_remote_shutdown); }},
+      {"debug", {"--debug"}, "false", "true", "true", "false", "true", "false",
+       [](const auto& o) { return yes_no(o.debug); }},
+      {"info", {"--info"}, "false", "true", "true", "false", "true", "false",
+       [](const auto& o) { return yes_no(o.info); }},
+      {"log-format", {"--log-format", "json"}, "text", q("json"), "json", "text", "json", "text",
+       [](const auto& o) { return o.log_format == tnl::LogFormat::json ? "json" : "text"; }},
+      {"tls-cert", {"--tls-cert", c1}, c2, q(c3), c3, c2, c1, std::nullopt,
+       [](const auto& o) { return o.config.tls.cert_file; }, {"--tls-key", key}},
+      {"tls-key", {"--tls-key", c1}, c2, q(c3), c3, c2, c1, std::nullopt,
+       [](const auto& o) { return o.config.tls.key_file; }, {"--tls-cert", key}},
+      {"tls-client-ca", {"--tls-client-ca", c1}, c2, q(c3), c3, c2, c1, std::nullopt,
+       [](const auto& o) { return o.config.tls.client_ca_file; }, cert_and_key},
+      {"tls-port", {"--tls-port", "8003"}, "8002", "8001", "8001", "8002", "8003", std::nullopt,
+       [](const auto& o) { return std::to_string(o.config.tls.port) + yes_no(o.config.tls.lock_listener); },
+       cert_and_key},
+      {"tls-port-file", {"--tls-port-file", d + "/l3"}, d + "/l2", q(d + "/l1"), d + "/l1", d + "/l2", d + "/l3", "",
+       [](const auto& o) { return o.config.tls.port_file; }},
+      {"tls-only", {"--tls-only"}, "false", "true", "true", "false", "true", std::nullopt,
+       [](const auto& o) { return yes_no(o.config.tls.only); },
+       {"--tls-cert", c1, "--tls-key", key, "--tls-port", "0"}},
+      {"http-tls", {"--http-tls"}, "false", "true", "true", "false", "true", std::nullopt,
+       [](const auto& o) { return yes_no(o.config.tls.http); }, cert_and_key},
+  };
+  // With the tls-port row's values, "8001true" etc.
+  const auto expected = [](const Layered& row, const std::string& value) {
+    return row.option == "tls-port" ? value + "true" : value;
+  };
+
+  tnl::test::Env unset;
+  for (const auto& row : table) unset.emplace(tnl::server_environment_name(row.option), std::nullopt);
+  unset.emplace("TCPNETLOCK_SERVER_CONFIG", std::nullopt);
+  tnl::test::ScopedEnv clean(unset);
+
+  // Every option --help shows has its row: a new option must say how it is layered.
+  const std::string help = parse({"--help"}).output;
+  for (std::size_t at = help.find("\n  --"); at != std::string::npos; at = help.find("\n  --", at + 1)) {
+    const std::size_t start = at + 5;
+    const std::string name = help.substr(start, help.find_first_of(" \n", start) - start);
+    if (name == "help" || name == "version" || name == "config") continue;
+    INFO("option without a row: --" << name);
+    CHECK(std::any_of(table.begin(), table.end(), [&](const Layered& row) { return row.option == name; }));
+  }
+
+  for (const auto& row : table) {
+    INFO("--" << row.option);
+    const ConfigFile file(row.option + " = " + row.file + "\n");
+    const auto value = [&](std::vector<std::string> args) {
+      args.insert(args.end(), row.base.begin(), row.base.end());
+      const ParsedServerOptions parsed = parse(args);
+      INFO(parsed.error);
+      REQUIRE(parsed.options);
+      return row.read(*parsed.options);
+    };
+    const std::vector<std::string> with_file{"--config", file.path};
+    std::vector<std::string> cli_and_file = row.cli;
+    cli_and_file.insert(cli_and_file.end(), with_file.begin(), with_file.end());
+    if (row.by_default) CHECK(value({}) == expected(row, *row.by_default));
+    CHECK(value(with_file) == expected(row, row.from_file));
+    CHECK(value(cli_and_file) == expected(row, row.from_cli));
+    {
+      tnl::test::ScopedEnv env(tnl::test::Env{{tnl::server_environment_name(row.option), row.env}});
+      CHECK(value({}) == expected(row, row.from_env));
+      CHECK(value(with_file) == expected(row, row.from_env));
+      CHECK(value(cli_and_file) == expected(row, row.from_cli));
+      CHECK(value(row.cli) == expected(row, row.from_cli));
+    }
+  }
+}
+
+TEST_CASE("server options: --help and --version are taken from the command line only", "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env({{"TCPNETLOCK_SERVER_HELP", "true"}, {"TCPNETLOCK_SERVER_VERSION", "true"}}));
+  const ParsedServerOptions parsed = parse({"--port", "7001"});
+  INFO(parsed.error);
+  REQUIRE(parsed.options);
+  CHECK(parsed.output.empty());
+  CHECK(parsed.options->config.port == 7001);
+}
+
+TEST_CASE("server options: a bad value in the environment is not used when the command line sets the option",
+          "[server_options][config]") {
+  tnl::test::ScopedEnv env(clean_env({{"TCPNETLOCK_SERVER_LOCK_DELAY", "nan"}, {"TCPNETLOCK_SERVER_PORT", "x"}}));
+  const auto config = config_of({"--lock-delay", "2", "--port", "7001"});
+  CHECK(config.lock_delay == 2s);
+  CHECK(config.port == 7001);
+}
+
+TEST_CASE("server options: what an option needs holds whatever source set either", "[server_options][tls]") {
+  tnl::test::TempDir dir;
+  const std::string cert = file_with(dir, "cert.pem", "");
+  const std::string key = file_with(dir, "key.pem", "");
+  tnl::test::ScopedEnv clean(clean_env({{"TCPNETLOCK_SERVER_TLS_CERT", std::nullopt},
+                                        {"TCPNETLOCK_SERVER_TLS_KEY", std::nullopt},
+                                        {"TCPNETLOCK_SERVER_TLS_PORT", std::nullopt},
+                                        {"TCPNETLOCK_SERVER_TLS_ONLY", std::nullopt},
+                                        {"TCPNETLOCK_SERVER_HTTP_TLS", std::nullopt},
+                                        {"TCPNETLOCK_SERVER_TLS_CLIENT_CA", std::nullopt}}));
+  SECTION("on the command line (CLI11's own check)") {
+    CHECK(contains(error_of({"--http-tls"}), "--http-tls"));
+    CHECK(contains(error_of({"--tls-cert", cert}), "--tls-key"));
+  }
+  SECTION("from the environment: --http-tls without a certificate would serve plain HTTP") {
+    tnl::test::ScopedEnv env(tnl::test::Env{{"TCPNETLOCK_SERVER_HTTP_TLS", "true"}});
+    const std::string error = error_of({});
+    CHECK(contains(error, "--http-tls"));
+    CHECK(contains(error, "--tls-cert"));
+    CHECK(contains(error, "environment variable TCPNETLOCK_SERVER_HTTP_TLS"));
+    // Given the certificate, anywhere, it is fine.
+    CHECK(config_of({"--tls-cert", cert, "--tls-key", key}).tls.http);
+  }
+  SECTION("from the config file: --tls-only without --tls-port would listen for nobody") {
+    const ConfigFile file("tls-only = true\n");
+    const std::string error = error_of({"--config", file.path, "--tls-cert", cert, "--tls-key", key});
+    CHECK(contains(error, "--tls-only"));
+    CHECK(contains(error, "--tls-port"));
+    CHECK(contains(error, "config file " + file.path));
+    const auto config = config_of({"--config", file.path, "--tls-cert", cert, "--tls-key", key, "--tls-port", "0"});
+    CHECK(config.tls.only);
+    CHECK(config.tls.lock_listener);
+  }
+  SECTION("a needed option given from a lower source counts") {
+    const ConfigFile file("tls-cert = \"" + cert + "\"\ntls-key = \"" + key + "\"\n");
+    tnl::test::ScopedEnv env(tnl::test::Env{{"TCPNETLOCK_SERVER_TLS_PORT", "0"}});
+    const auto config = config_of({"--config", file.path, "--tls-only"});
+    CHECK(config.tls.only);
+    CHECK(config.tls.cert_file == cert);
+  }
+  SECTION("--tls-port and --tls-key from the environment without a certificate") {
+    {
+      tnl::test::ScopedEnv env(tnl::test::Env{{"TCPNETLOCK_SERVER_TLS_PORT", "0"}});
+      CHECK(contains(error_of({}), "--tls-port"));
+    }
+    tnl::test::ScopedEnv env(tnl::test::Env{{"TCPNETLOCK_SERVER_TLS_KEY", key}});
+    CHECK(contains(error_of({}), "--tls-key"));
+  }
+}
+
+TEST_CASE("server options: ranges of --max-line-length, --state-dir and --tls-port", "[server_options]") {
+  CHECK(config_of({"--max-line-length", "16"}).max_line_length == 16);
+  CHECK(config_of({"--max-line-length", "1048576"}).max_line_length == 1048576);
+  CHECK(contains(error_of({"--max-line-length", "1048577"}), "--max-line-length"));
+  CHECK(contains(error_of({"--state-dir", "/no/such/dir"}), "--state-dir"));
+  tnl::test::TempDir dir;
+  const std::string cert = file_with(dir, "cert.pem", "");
+  CHECK(contains(error_of({"--tls-cert", cert, "--tls-key", cert, "--tls-port", "65536"}), "--tls-port"));
+  CHECK(contains(error_of({"--tls-cert", (dir.path() / "missing.pem").string(), "--tls-key", cert}), "--tls-cert"));
 }
