@@ -281,8 +281,13 @@ TEST_CASE("a table on a generator that cannot write its mark refuses fencing and
   std::optional<tnl::LockTable> table;
   const auto request = [](const std::string& name, tnl::LockTable::OwnerId owner, bool shows_token,
                           tnl::LockTable::Kind kind = tnl::LockTable::Kind::connection) {
-    return tnl::LockTable::Request{name, owner, "", "", "", 1, std::nullopt, tnl::LockId{0x4000, 0x8000000000000000ULL | owner},
-                                   kind, std::nullopt, shows_token};
+    tnl::LockTable::Request r;
+    r.name = name;
+    r.owner = owner;
+    r.id = tnl::LockId{0x4000, 0x8000000000000000ULL | owner};
+    r.kind = kind;
+    r.shows_token = shows_token;
+    return r;
   };
   std::optional<tnl::LockTable::Outcome> fencing, detached, plain, later;
   tnl::LockTable::Token plain_token = 0;
