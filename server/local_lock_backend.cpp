@@ -52,6 +52,9 @@ LockTable::TokenSource token_source(TokenGenerator* tokens) {
                                 [tokens](LockTable::Token token) { tokens->raise_above(token); }};
 }
 
+/// Slots kept when none is in use: a peak beyond this is given back once it is over.
+constexpr std::size_t kept_slots = 4096;
+
 /// A listing with nothing in it, shared by every read that finds nothing.
 const std::shared_ptr<const std::vector<NameRecord>>& empty_listing() {
   static const auto empty = std::make_shared<const std::vector<NameRecord>>();
@@ -99,9 +102,11 @@ std::uint32_t LocalLockBackend::take_slot(std::weak_ptr<HoldWatcher> watcher) {
 void LocalLockBackend::free_slot(std::uint32_t index) {
   slots_[index] = Slot{};
   free_slots_.push_back(index);
-  if (free_slots_.size() == slots_.size()) {
-    // Nothing in use: give the memory of a past peak back.
+  if (free_slots_.size() == slots_.size() && slots_.size() >= kept_slots) {
+    // Nothing in use after a peak: give its memory back (not after every request: a
+    // lock/release loop would allocate the deque's block every time).
     slots_.clear();
+    slots_.shrink_to_fit();
     std::vector<std::uint32_t>().swap(free_slots_);
   }
 }
@@ -206,7 +211,6 @@ LockId LocalLockBackend::acquire(AcquireRequest request, AcquireDone done, std::
 }
 
 bool LocalLockBackend::cancel(const LockId& id) {
-  Call call(*this);
   if (Slot* slot = slot_of(id)) {
     if (slot->name == &pending_name_) return false;  // its completion is queued: it runs
     const auto withdrawn = table_->cancel(*slot->name, id);
