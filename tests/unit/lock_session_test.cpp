@@ -31,7 +31,7 @@ namespace {
 /// One server-side Connection, with its client's socket.
 struct Fixture {
   explicit Fixture(tnl::ServerConfig server_config = {}) : config(std::move(server_config)) {
-    asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tnl::TcpAcceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     client.connect(acceptor.local_endpoint());
     tnl::TcpSocket server_side = acceptor.accept();
     connection = std::make_shared<tnl::Connection>(tnl::MaybeTlsSocket(std::move(server_side), nullptr, "peer"),
