@@ -21,7 +21,7 @@ while (($#)); do
     --no-sanitize) sanitize=0; fuzz=0 ;;
     --no-fuzz) fuzz=0 ;;
     --) shift; ctest_extra=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option: $1" >&2; exit 2 ;;
   esac
   shift
