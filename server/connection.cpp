@@ -80,7 +80,7 @@ void Connection::expect_by(Clock::time_point when) {
 
 void Connection::rearm() {
   Clock::time_point next = stage_deadline_;
-  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0) {
+  if (!closing_ && lock_state() == LockState::holding && config_.holder_timeout.count() > 0) {
     next = std::min(next, last_line_at_ + config_.holder_timeout);
   }
   if (next == no_deadline) return clear_deadline();
@@ -108,7 +108,7 @@ void Connection::deadline_passed(Clock::time_point when) {
   if (ended_) return;
   const auto now = Clock::now();
   if (now >= stage_deadline_) return stage_deadline_passed();
-  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0 &&
+  if (!closing_ && lock_state() == LockState::holding && config_.holder_timeout.count() > 0 &&
       now - last_line_at_ >= config_.holder_timeout) {
     return handler_.holder_timed_out(*this);
   }
@@ -174,6 +174,7 @@ void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Th
 }
 
 void Connection::queued(Then then) {
+  awaiting_answer_ = false;
   if (then == Then::close) begin_close();
   if (send_pending() && closing_) finish_close();
   // Not closing: whoever asked for the answer goes on with the next line (handle_next_line),
@@ -235,16 +236,6 @@ void Connection::finish_close() {
   stage_deadline_ = Clock::now() + config_.linger_timeout;
   set_deadline(stage_deadline_);
   read();
-}
-
-void Connection::start_waiting(std::string name) {
-  lock_state_ = LockState::waiting;
-  lock_name_ = std::move(name);
-}
-
-void Connection::clear_lock() {
-  lock_state_ = LockState::none;
-  lock_name_.clear();
 }
 
 void Connection::read() {
@@ -314,7 +305,7 @@ void Connection::next_input() {
   // Lines that arrived together are acted on in turn without waiting for more input, but
   // each only once the answers to the one before are written: a client that pipelines
   // without reading cannot make us queue answers without bound.
-  while (!closing_ && !ended_ && !has_output()) {
+  while (!closing_ && !ended_ && !has_output() && !awaiting_answer_) {
     if (handle_next_line()) continue;
     if (input_.size() >= config_.max_line_length + 2) {  // "\r\n" may follow a maximal line
       spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
@@ -360,7 +351,7 @@ void Connection::end() {
     // its lock: a best-effort `lost,` (unless half an answer is out already) and an RST.
     // After a keepalive timeout Linux has already reset the connection itself, and the
     // socket can send nothing more.
-    if (lock_state_ == LockState::holding && written_ == 0) {
+    if (lock_state() == LockState::holding && written_ == 0) {
       const std::string lost = std::string{answer::lost_prefix} +
                                (end_reason_ == answers_not_read() ? "answers not read" : "peer unreachable") + "\n";
       socket_.send(asio::buffer(lost), 0, ignored);

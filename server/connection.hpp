@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "handler_memory.hpp"
+#include "lock_session.hpp"
 #include "io_types.hpp"
 #include "server_config.hpp"
 #include "tls_socket.hpp"
@@ -22,12 +23,8 @@ class RequestHandler;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  /// What the connection is doing with respect to a lock.
-  enum class LockState : std::uint8_t {
-    none,     ///< no lock asked for yet
-    waiting,  ///< queued for `lock_name()`
-    holding,  ///< holds `lock_name()`
-  };
+  /// What the connection is doing with respect to a lock (LockSession).
+  using LockState = LockSession::State;
   /// Whether to keep the connection open after an answer.
   enum class Then { keep_open, close };
   using Clock = std::chrono::steady_clock;
@@ -74,15 +71,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// it; it is written from the shared string, never copied.
   void answer(std::shared_ptr<const std::string> line_with_newline, Then then = Then::keep_open);
 
-  /// Records that this connection now waits for `name`.
-  void start_waiting(std::string name);
-  /// Records that the lock it waited for is now held.
-  void start_holding() { lock_state_ = LockState::holding; }
-  /// Records that it neither holds nor waits for a lock any more.
-  void clear_lock();
-  [[nodiscard]] LockState lock_state() const { return lock_state_; }
-  [[nodiscard]] const std::string& lock_name() const { return lock_name_; }
-  /// Unique for the server's lifetime; the owner id in the lock table.
+  /// Takes no further line until the next answer is queued (its request is with the lock
+  /// backend, whose completion may come later); that answer must close the connection.
+  void await_answer() { awaiting_answer_ = true; }
+  /// The connection's lock: what it waits for or holds.
+  [[nodiscard]] LockSession& lock_session() { return lock_; }
+  [[nodiscard]] LockState lock_state() const { return lock_.state(); }
+  /// Unique for the server's lifetime.
   [[nodiscard]] std::uint64_t id() const { return id_; }
   /// "address:port" of the client, for logs.
   [[nodiscard]] const std::string& peer() const { return peer_; }
@@ -165,7 +160,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// The last line ended with a CR that was the last byte received: skip an LF or NUL
   /// that arrives right after it (docs/PROTOCOL.md, "Line ends").
   bool skip_line_end_rest_ = false;
-  LockState lock_state_ = LockState::none;  // next to the flags: no padding of its own
+  bool awaiting_answer_ = false;  ///< see await_answer()
   /// The deadline armed on the manager's timer. Valid while has_deadline_.
   Clock::time_point deadline_;
   /// The current stage's deadline: before the first line, the first-line timeout; while an
@@ -177,7 +172,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Why the connection broke, when it did not end with a plain EOF (e.g. keepalive timeout).
   std::error_code end_reason_;
-  std::string lock_name_;
+  /// The lock it waits for or holds (it holds a reference to this connection).
+  LockSession lock_{*this};
 };
 
 }  // namespace tnl
