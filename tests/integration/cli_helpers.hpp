@@ -1,153 +1,30 @@
-// Helpers for the CLI tests: a port that refuses connections, a scripted fake server,
-// and the command lines of the real client programs.
+// Helpers for the CLI tests: the command lines of the real client programs and the
+// processes they leave. The scripted fake server and the refusing port: tests/support.
 #pragma once
 
 #include <dirent.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "fake_server.hpp"
 #include "line_client.hpp"
 #include "process.hpp"
+#include "refusing_port.hpp"
 #include "server_process.hpp"
 
 namespace tnl::test::cli {
-
-/// A loopback port bound but not listening: connecting to it is refused, and no other
-/// process can take it while this object lives.
-class RefusingPort {
- public:
-  RefusingPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("cannot bind a loopback port");
-    }
-    port_ = ntohs(addr.sin_port);
-  }
-  ~RefusingPort() { ::close(fd_); }
-  RefusingPort(const RefusingPort&) = delete;
-  RefusingPort& operator=(const RefusingPort&) = delete;
-  [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
-
-/// A one-connection server on 127.0.0.1 that answers the n-th request line with
-/// answers[n]; then, with `close_after_answers`, closes the connection, otherwise keeps
-/// it open until the client closes it (or 20 s).
-class FakeServer {
- public:
-  explicit FakeServer(std::vector<std::string> answers, bool close_after_answers = false)
-      : answers_(std::move(answers)), close_after_answers_(close_after_answers) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(listen_fd_, 4) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("cannot start the fake server");
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  FakeServer(const FakeServer&) = delete;
-  FakeServer& operator=(const FakeServer&) = delete;
-
-  [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
-  [[nodiscard]] std::uint16_t port() const { return port_; }
-  /// Request lines received so far (without line ends).
-  std::vector<std::string> requests() const {
-    std::lock_guard<std::mutex> guard(mutex_);
-    return requests_;
-  }
-  /// True once the client has closed its connection.
-  [[nodiscard]] bool client_closed() const { return closed_; }
-
- private:
-  /// Waits until `fd` is readable, checking for stop every 20 ms; false on stop or timeout.
-  bool wait_readable(int fd) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!stop_ && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) > 0) return true;
-    }
-    return false;
-  }
-
-  void serve() {
-    if (!wait_readable(listen_fd_)) return;
-    const int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd < 0) return;
-    std::string buffer;
-    std::size_t answered = 0;
-    char chunk[512];
-    while (wait_readable(fd)) {
-      const ssize_t n = ::read(fd, chunk, sizeof chunk);
-      if (n <= 0) {
-        closed_ = true;
-        break;
-      }
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      for (auto end = buffer.find('\n'); end != std::string::npos; end = buffer.find('\n')) {
-        {
-          std::lock_guard<std::mutex> guard(mutex_);
-          requests_.push_back(buffer.substr(0, end));
-        }
-        buffer.erase(0, end + 1);
-        if (answered < answers_.size()) {
-          const std::string answer = answers_[answered++] + "\n";
-          [[maybe_unused]] auto written = ::write(fd, answer.data(), answer.size());
-          if (answered == answers_.size() && close_after_answers_) {
-            ::close(fd);
-            return;
-          }
-        }
-      }
-    }
-    ::close(fd);
-  }
-
-  std::vector<std::string> answers_;
-  bool close_after_answers_ = false;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> closed_{false};
-  mutable std::mutex mutex_;
-  std::vector<std::string> requests_;
-  std::thread thread_;
-};
 
 /// Spawn options with the TCPNETLOCK_* variables removed (tests must not depend on the
 /// environment they run in), and the proxy variables too (tcpnetlock_admin's requests to

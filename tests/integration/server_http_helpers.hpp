@@ -1,8 +1,14 @@
 // Helpers shared by the HTTP integration tests (server_http*_test.cpp): showing replies,
-// status checks that show the whole reply, and the common API calls.
+// status checks that show the whole reply, the common API calls, /metrics samples and
+// listening sockets.
 #pragma once
 
 #include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -11,12 +17,16 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "http_client.hpp"
+#include "line_client.hpp"
+#include "process.hpp"
 
 namespace tnl::test {
 
@@ -126,6 +136,66 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   std::ofstream out(path, std::ios::trunc);
   out << text;
   REQUIRE(out.good());
+}
+
+/// The local port of a client's socket.
+inline std::uint16_t local_port(const LineClient& client) {
+  sockaddr_in address{};
+  socklen_t length = sizeof address;
+  REQUIRE(getsockname(client.fd(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  return ntohs(address.sin_port);
+}
+
+/// The value of the sample `name` (with its labels exactly as written, e.g.
+/// `tcpnetlock_holds{kind="detached"}`) in Prometheus text; nullopt when absent.
+inline std::optional<double> sample(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+/// GET /metrics, which must succeed; its body.
+inline std::string metrics_text(const HttpClient& http) {
+  const HttpReply reply = http.get("/metrics");
+  REQUIRE_STATUS(reply, 200);
+  return reply.body;
+}
+
+/// The value of the sample `name` in /metrics, which must be there.
+inline double metric(const HttpClient& http, const std::string& name) {
+  const auto value = sample(metrics_text(http), name);
+  INFO("metric " << name);
+  REQUIRE(value);
+  return *value;
+}
+
+/// TCP ports on which process `pid` listens (from /proc: its socket inodes in LISTEN state).
+inline std::set<std::uint16_t> listening_ports(pid_t pid) {
+  std::set<std::string> inodes;
+  const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(fds, error), end; !error && it != end; it.increment(error)) {
+    std::error_code link_error;
+    const std::string target = std::filesystem::read_symlink(it->path(), link_error).string();
+    if (!link_error && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  std::set<std::uint16_t> ports;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream lines(read_file(table));
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (state != "0A" || !inodes.count(inode)) continue;  // 0A: LISTEN
+      ports.insert(static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16)));
+    }
+  }
+  return ports;
 }
 
 }  // namespace tnl::test

@@ -3,17 +3,17 @@
 #include <catch2/catch.hpp>
 #include <optional>
 
-#include "../integration/cli_helpers.hpp"
 #include "client_options.hpp"
 #include "client_test_support.hpp"
 #include "detached.hpp"
+#include "fake_server.hpp"
 #include "lock_client.hpp"
 
 using tnl::ClientError;
 using tnl::LockClient;
 using tnl::LockRequest;
 using tnl::Ttl;
-using tnl::test::cli::FakeServer;
+using tnl::test::FakeServer;
 using namespace tnl::cli;
 using tnl::test::client::kind_of;
 using tnl::test::client::parse_client;

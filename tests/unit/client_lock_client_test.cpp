@@ -2,16 +2,18 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "../integration/cli_helpers.hpp"
 #include "client_test_support.hpp"
+#include "fake_server.hpp"
 #include "lock_client.hpp"
+#include "process.hpp"
+#include "refusing_port.hpp"
 
 using tnl::ClientError;
 using tnl::LockClient;
 using tnl::test::wait_until;
 using tnl::test::client::kind_of;
-using tnl::test::cli::FakeServer;
-using tnl::test::cli::RefusingPort;
+using tnl::test::FakeServer;
+using tnl::test::RefusingPort;
 using namespace std::chrono_literals;
 
 namespace {
