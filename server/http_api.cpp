@@ -283,7 +283,13 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                    [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond), name,
                     who = who->get<std::string>(), peer = request.peer,
                     with_ids = reveals_ids(request)](const AcquireResult& result) mutable {
-                     if (alive.expired()) return respond(server_going());
+                     if (alive.expired()) {
+                       if (result.outcome == AcquireOutcome::granted) {
+                         spdlog::warn("detached lock '{}' ({}) created for {} over HTTP from {} as the server went away",
+                                      name, result.id.log_str(), who, peer);
+                       }
+                       return respond(server_going());
+                     }
                      switch (result.outcome) {
                        case AcquireOutcome::granted:
                          spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
