@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "connection.hpp"
+#include "deferring_lock_backend.hpp"
 #include "descriptor_budget.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
@@ -84,7 +85,8 @@ Server::Server(ServerConfig config)
 std::unique_ptr<LockBackend> Server::make_backend() {
   auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
   local_ = local.get();
-  return std::move(local);
+  // Itself, unless the test-only TCPNETLOCK_TEST_DEFER_BACKEND asks to defer every answer.
+  return defer_for_tests(std::move(local), io_);
 }
 
 void Server::listen_all(std::uint16_t port, bool tls) {
