@@ -101,7 +101,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("a session waits until the grant comes, then holds; the end of its connection releases with consent",
+TEST_CASE("a session waits until the grant comes, then holds, and the end of its connection releases with consent",
           "[lock_session]") {
   Fixture f;
   f.send("lock,name:a,wait:inf\n");
@@ -155,7 +155,7 @@ TEST_CASE("`released` is answered only once the release has completed", "[lock_s
   CHECK(f.backend.releases.size() == 1);  // the connection's end releases nothing more
 }
 
-TEST_CASE("lost() sends `lost,REASON` and closes; the session does not release the hold again", "[lock_session]") {
+TEST_CASE("lost() sends `lost,REASON` and closes, and the session does not release the hold again", "[lock_session]") {
   Fixture f;
   f.send("lock,name:a\n");
   REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
