@@ -1,8 +1,7 @@
 // DeferringLockBackend over the real LocalLockBackend, as the server runs in its test-only
 // mode: the orders the protocol promises survive the delays (a revoked holder hears `lost`
 // before the next holder is granted; waiters are granted first come, first served), a grant
-// cancelled on its way is not leaked, and callers only ever see their own ids, listings
-// included.
+// cancelled on its way is not leaked, and no answer comes in the turn that caused it.
 #include <catch2/catch.hpp>
 
 #include <asio/io_context.hpp>
@@ -161,18 +160,15 @@ TEST_CASE("deferred local backend: waiters are granted in the order they asked",
 
 TEST_CASE("deferred local backend: a grant cancelled on its way is released, and the lock is free",
           "[deferring][local][cancel]") {
-  // No delay: each turn runs exactly the steps queued before it.
   Fixture f(7, 0ms);
   auto holder = std::make_shared<Client>("holder", f.journal);
   auto waiter = std::make_shared<Client>("waiter", f.journal);
   const LockId held = f.acquire(holder, "job", false);
   const LockId waiting = f.acquire(waiter, "job", true);
   f.drain();
+  // The local backend grants the waiter within the release; the grant is on its way back
+  // when the waiter goes away.
   f.backend->release(held, ReleaseBy::holder, "holder", {});
-  // One turn: the release reaches the local backend, which grants the waiter at once; the
-  // grant is on its way back when the waiter goes away.
-  f.io.restart();
-  f.io.run_one();
   REQUIRE(waiter->answers.empty());
   REQUIRE(f.backend->queued() > 0);
   CHECK(f.backend->cancel(waiting));
@@ -187,7 +183,7 @@ TEST_CASE("deferred local backend: a grant cancelled on its way is released, and
   CHECK(f.journal == Journal{"holder ok", "next ok"});
 }
 
-TEST_CASE("deferred local backend: a detached lock by the caller's id: listed, renewed, unlocked",
+TEST_CASE("deferred local backend: a detached lock: listed, renewed and unlocked by its id",
           "[deferring][local]") {
   Fixture f(GENERATE(10, 11));
   Journal journal;
@@ -206,5 +202,27 @@ TEST_CASE("deferred local backend: a detached lock by the caller's id: listed, r
   CHECK(renewed == RenewOutcome::renewed);
   CHECK(released == ReleaseOutcome::released);
   CHECK(f.held_names() == 0);
+  CHECK(f.backend->tracked() == 0);
+}
+
+TEST_CASE("deferred local backend: an answer the local backend gives at once still comes on a later turn",
+          "[deferring][local]") {
+  Fixture f(12, 0ms);
+  auto client = std::make_shared<Client>("c", f.journal);
+  std::optional<ReleaseOutcome> released;
+  bool released_in_the_same_turn = false;
+  const LockId id = f.backend->acquire(Fixture::request("job", false), [&](const AcquireResult& result) {
+    client->answers.push_back(result);
+    f.backend->release(result.id, ReleaseBy::holder, "c", [&](ReleaseOutcome o) { released = o; });
+    released_in_the_same_turn = released.has_value();
+  }, std::weak_ptr<tnl::HoldWatcher>(client));
+  CHECK(client->answers.empty());  // granted inside the call, told later
+  f.io.restart();
+  f.io.run_one();
+  REQUIRE(client->answers.size() == 1);
+  CHECK(client->answers[0].id == id);
+  CHECK_FALSE(released_in_the_same_turn);
+  f.drain();
+  CHECK(released == ReleaseOutcome::released);
   CHECK(f.backend->tracked() == 0);
 }
