@@ -214,3 +214,26 @@ TEST_CASE("lines that follow a request the backend has not answered wait for its
   CHECK(f.closed_by_server());  // `.stats` closes: `ping` is never answered
   CHECK(f.received.find("pong") == std::string::npos);
 }
+
+TEST_CASE("lines after a lock request that does not wait are answered after its grant, in order", "[lock_session]") {
+  Fixture f;
+  f.send("lock,name:a\n.keepalive\nrelease\n");
+  REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
+  CHECK_FALSE(f.read_line(50ms));  // `.keepalive` waits for the lock's answer
+  f.backend.grant(f.backend.acquires[0].id);
+  CHECK(f.read_line() == "ok");
+  CHECK(f.read_line() == "alive");
+  REQUIRE(f.run_until([&] { return f.backend.releases.size() == 1; }));
+  f.backend.answer_release(0, ReleaseOutcome::released);
+  CHECK(f.read_line() == "released");
+  CHECK(f.closed_by_server());
+}
+
+TEST_CASE("a waiter's keepalives are answered while its grant has not come", "[lock_session]") {
+  Fixture f;
+  f.send("lock,name:a,wait:inf\n.keepalive\n");
+  REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
+  CHECK(f.read_line() == "alive");
+  f.backend.grant(f.backend.acquires[0].id);
+  CHECK(f.read_line() == "ok");
+}
