@@ -21,7 +21,7 @@ namespace tnl {
 class ConnectionManager;
 class RequestHandler;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public std::enable_shared_from_this<Connection>, public HoldWatcher {
  public:
   /// What the connection is doing with respect to a lock (LockSession).
   using LockState = LockSession::State;
@@ -46,8 +46,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// `peer` is "address:port" of the client, as accept reported it (with TLS and a client
   /// certificate, its identity is put in front once the handshake is done: "CN@address:port").
+  /// Its settings are the handler's (RequestHandler::config()).
   Connection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
-             RequestHandler& handler, const ServerConfig& config);
+             RequestHandler& handler);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -78,6 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// The connection's lock: what it waits for or holds.
   [[nodiscard]] LockSession& lock_session() { return lock_; }
   [[nodiscard]] LockState lock_state() const { return lock_.state(); }
+  /// The backend took this connection's hold away: its LockSession answers `lost,REASON`.
+  void lost(const LockId& id, std::string_view reason) override { lock_.lost(*this, id, reason); }
   /// Unique for the server's lifetime.
   [[nodiscard]] std::uint64_t id() const { return id_; }
   /// "address:port" of the client, for logs.
@@ -131,6 +134,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void abort(std::error_code why);
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
+  /// The server's settings (the handler's: one reference fewer per connection).
+  [[nodiscard]] const ServerConfig& config() const;
 
   MaybeTlsSocket socket_;
   /// Holds the pending wait for input, which an idle holder keeps for as long as it holds.
@@ -138,7 +143,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::uint64_t id_;
   ConnectionManager& manager_;
   RequestHandler& handler_;
-  const ServerConfig& config_;
   std::string peer_;
 
   /// Unconsumed input, never more than one maximal line plus its line end; its memory is
@@ -177,8 +181,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Why the connection broke, when it did not end with a plain EOF (e.g. keepalive timeout).
   std::error_code end_reason_;
-  /// The lock it waits for or holds (it holds a reference to this connection).
-  LockSession lock_{*this};
+  /// The lock it waits for or holds.
+  LockSession lock_;
 };
 
 }  // namespace tnl

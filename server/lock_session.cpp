@@ -10,16 +10,17 @@
 
 namespace tnl {
 
-void LockSession::acquire(LockBackend& backend, AcquireRequest request, LockBackend::AcquireDone done) {
+void LockSession::acquire(Connection& connection, LockBackend& backend, AcquireRequest request,
+                          LockBackend::AcquireDone done) {
   // Set before the call: the completion may run inside it.
   state_ = State::waiting;
   id_ = LockId{};
   const bool detached = request.kind == HoldKind::detached;
-  std::shared_ptr<Connection> self = connection_.shared_from_this();
-  // The backend reaches this session (inside the connection) through the connection's own
-  // reference count: no allocation, and nothing to tell once the connection is gone.
+  std::shared_ptr<Connection> self = connection.shared_from_this();
+  // The backend reaches this session through its connection (the HoldWatcher), by the
+  // connection's own reference count: nothing to tell once the connection is gone.
   std::weak_ptr<HoldWatcher> watcher;
-  if (!detached) watcher = std::shared_ptr<HoldWatcher>(self, this);
+  if (!detached) watcher = self;
   // The completion keeps the connection alive until it runs; an ended connection cancels it.
   const LockId id = backend.acquire(
       std::move(request),
@@ -59,19 +60,19 @@ bool LockSession::release(LockBackend& backend, ReleaseBy by, std::string_view w
   return true;
 }
 
-void LockSession::revoke(LockBackend& backend, std::string_view reason) {
+void LockSession::revoke(Connection& connection, LockBackend& backend, std::string_view reason) {
   if (state_ != State::holding) return;
   state_ = State::none;
   // The holder is told first: its `lost` is on its way (written at once, unless an answer
   // is still being written) before the lock is handed on and the next holder's `ok` is.
-  connection_.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
-  backend.release(id_, ReleaseBy::holder_gone, fmt::format("taken from {}: {}", connection_.peer(), reason), {});
+  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
+  backend.release(id_, ReleaseBy::holder_gone, fmt::format("taken from {}: {}", connection.peer(), reason), {});
 }
 
-void LockSession::lost(const LockId& id, std::string_view reason) {
+void LockSession::lost(Connection& connection, const LockId& id, std::string_view reason) {
   if (state_ != State::holding || id != id_) return;
   state_ = State::none;  // gone: not to be released again
-  connection_.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
+  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
 }
 
 }  // namespace tnl

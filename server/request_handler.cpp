@@ -91,7 +91,7 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
 void RequestHandler::holder_timed_out(Connection& connection) {
   if (connection.lock_state() != LockState::holding) return;
   ++stats_.reaped_holder_count;
-  connection.lock_session().revoke(locks_, "holder timeout");
+  connection.lock_session().revoke(connection, locks_, "holder timeout");
 }
 
 namespace {
@@ -170,7 +170,7 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
   // answer, so that they are answered in order. One that waits is answered whenever the
   // lock is free: meanwhile its keepalives are answered.
   if (!lock_request.deadline) connection.await_answer();
-  connection.lock_session().acquire(locks_, std::move(lock_request), std::move(done));
+  connection.lock_session().acquire(connection, locks_, std::move(lock_request), std::move(done));
   if (connection.lock_state() == LockState::waiting) {
     spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), options.client_id, options.name);
   }

@@ -24,6 +24,9 @@ class RequestHandler {
   RequestHandler(LockBackend& locks, ServerStats& stats, const ConnectionManager& connections,
                  const ServerConfig& config, std::function<void()> request_shutdown);
 
+  /// The server's settings, which every connection follows.
+  [[nodiscard]] const ServerConfig& config() const { return config_; }
+
   /// Parses `line` (without its line end) and answers it on `connection`.
   void handle_line(Connection& connection, std::string_view line);
   /// Frees whatever `connection` holds or waits for; called the moment it ends or starts

@@ -271,7 +271,7 @@ void Server::accept(Listener& listener) {
     std::string peer = format_endpoint(listener.peer);
     MaybeTlsSocket stream(std::move(socket), listener.tls ? tls_.get() : nullptr, peer);
     connections_.start(std::make_shared<Connection>(std::move(stream), std::move(peer), next_connection_id_++,
-                                                    connections_, handler_, config_));
+                                                    connections_, handler_));
     accept(listener);
   });
 }

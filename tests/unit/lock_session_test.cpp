@@ -35,7 +35,7 @@ struct Fixture {
     client.connect(acceptor.local_endpoint());
     tnl::TcpSocket server_side = acceptor.accept();
     connection = std::make_shared<tnl::Connection>(tnl::MaybeTlsSocket(std::move(server_side), nullptr, "peer"),
-                                                   "peer", 1, manager, handler, config);
+                                                   "peer", 1, manager, handler);
     manager.start(connection);
     client.non_blocking(true);
   }
@@ -163,7 +163,7 @@ TEST_CASE("lost() sends `lost,REASON` and closes, and the session does not relea
   f.backend.grant(id);
   REQUIRE(f.read_line() == "ok");
   // A loss for another id (an earlier hold) is not this one's.
-  f.session().lost(tnl::test::ScriptedLockBackend::make_id(99), "released by admin");
+  f.connection->lost(tnl::test::ScriptedLockBackend::make_id(99), "released by admin");
   CHECK(f.session().state() == State::holding);
   CHECK(f.backend.lose(id, "released by admin"));
   CHECK(f.read_line() == "lost,released by admin");

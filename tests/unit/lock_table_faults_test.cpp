@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A connection hold's id for `owner`, as LockService makes it (version 8, naming the owner).
+/// A connection hold's id for `owner`, as LocalLockBackend makes it (version 8, naming the owner: a slot).
 LockId connection_id(LockTable::OwnerId owner, std::uint64_t random = 0x1d00'0000'0000'0000ULL) {
   return LockId{(random & ~0xf000ULL) | 0x8000ULL, (0x2ULL << 62) | owner};
 }
