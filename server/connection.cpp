@@ -174,9 +174,14 @@ void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Th
 }
 
 void Connection::queued(Then then) {
-  awaiting_answer_ = false;
+  // An answer the connection waited for that came later, from the backend: the lines that
+  // arrived meanwhile are acted on once it is written (at once, or from on_writable()).
+  const bool resume = (line_flags_ & awaiting_answer) != 0 && (line_flags_ & handling_line) == 0;
+  line_flags_ &= static_cast<std::uint8_t>(~awaiting_answer);
   if (then == Then::close) begin_close();
-  if (send_pending() && closing_) finish_close();
+  const bool written = send_pending();
+  if (written && closing_) return finish_close();
+  if (written && resume) next_input();
   // Not closing: whoever asked for the answer goes on with the next line (handle_next_line),
   // or the connection is already reading (a waiter granted its lock).
 }
@@ -295,7 +300,9 @@ bool Connection::handle_next_line() {
     clear_deadline();  // an idle holder has no deadline at all
     manager_.reclaimable(id_, false);
   }
+  line_flags_ |= handling_line;
   handler_.handle_line(*this, line);
+  line_flags_ &= static_cast<std::uint8_t>(~handling_line);
   input_.erase(0, end->line_length + end->end_length);
   if (input_.empty()) input_.shrink_to_fit();  // an idle holder keeps no buffer
   return true;
@@ -305,7 +312,7 @@ void Connection::next_input() {
   // Lines that arrived together are acted on in turn without waiting for more input, but
   // each only once the answers to the one before are written: a client that pipelines
   // without reading cannot make us queue answers without bound.
-  while (!closing_ && !ended_ && !has_output() && !awaiting_answer_) {
+  while (!closing_ && !ended_ && !has_output() && (line_flags_ & awaiting_answer) == 0) {
     if (handle_next_line()) continue;
     if (input_.size() >= config_.max_line_length + 2) {  // "\r\n" may follow a maximal line
       spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);

@@ -72,8 +72,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void answer(std::shared_ptr<const std::string> line_with_newline, Then then = Then::keep_open);
 
   /// Takes no further line until the next answer is queued (its request is with the lock
-  /// backend, whose completion may come later); that answer must close the connection.
-  void await_answer() { awaiting_answer_ = true; }
+  /// backend, whose completion may come later): lines are answered in order. Once it is
+  /// queued (and written), the lines received meanwhile are acted on.
+  void await_answer() { line_flags_ |= awaiting_answer; }
   /// The connection's lock: what it waits for or holds.
   [[nodiscard]] LockSession& lock_session() { return lock_; }
   [[nodiscard]] LockState lock_state() const { return lock_.state(); }
@@ -160,7 +161,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// The last line ended with a CR that was the last byte received: skip an LF or NUL
   /// that arrives right after it (docs/PROTOCOL.md, "Line ends").
   bool skip_line_end_rest_ = false;
-  bool awaiting_answer_ = false;  ///< see await_answer()
+  /// awaiting_answer (see await_answer()) and handling_line (a line is being acted on), in
+  /// one byte next to the flags: an idle holder's connection grows by nothing.
+  std::uint8_t line_flags_ = 0;
+  static constexpr std::uint8_t awaiting_answer = 1;
+  static constexpr std::uint8_t handling_line = 2;
   /// The deadline armed on the manager's timer. Valid while has_deadline_.
   Clock::time_point deadline_;
   /// The current stage's deadline: before the first line, the first-line timeout; while an

@@ -351,7 +351,10 @@ void LocalLockBackend::read(LockQuery query, ReadDone done) {
   view.as_of = clocks.wall_now;
   view.version = table_->version();
   view.totals = totals(clocks);
-  if (query.listing) view.names = listing(query, clocks);
+  // A listing reused while the table changes (paced) is of the table as it was: the view
+  // says that version, so that readers caching on it (the `.locks` line) do not keep a
+  // stale listing as the newer one.
+  if (query.listing) view.names = listing(query, clocks, view.version);
   done(std::move(view));
 }
 
@@ -384,7 +387,8 @@ LockTotals LocalLockBackend::totals(const ClockReadings& clocks) const {
 }
 
 std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const LockQuery& query,
-                                                                           const ClockReadings& clocks) {
+                                                                           const ClockReadings& clocks,
+                                                                           std::uint64_t& version) {
   std::optional<std::string> only = query.name;
   if (query.id) {
     const auto held = table_->find(*query.id);
@@ -394,7 +398,9 @@ std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const
   if (pacer_.must_rebuild(table_->version(), clocks.steady_now, !listings_.empty())) {
     listings_.clear();
     pacer_.restart(table_->version(), clocks.steady_now);
+    listings_version_ = table_->version();
   }
+  version = listings_version_;
   const std::string key = only.value_or(std::string{});
   if (const auto cached = listings_.find(key); cached != listings_.end()) return cached->second;
   const auto started = Clock::now();

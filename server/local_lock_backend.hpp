@@ -201,8 +201,10 @@ class LocalLockBackend final : public LockBackend {
 
   /// The totals as of `clocks`.
   [[nodiscard]] LockTotals totals(const ClockReadings& clocks) const;
-  /// The listing `query` asks for, from the cache when it is fresh enough.
-  std::shared_ptr<const Listing> listing(const LockQuery& query, const ClockReadings& clocks);
+  /// The listing `query` asks for, from the cache when it is fresh enough; sets `version`
+  /// to the table's version the cached listings are of (a later one when the table changed
+  /// and the listings are paced: see ListingPacer).
+  std::shared_ptr<const Listing> listing(const LockQuery& query, const ClockReadings& clocks, std::uint64_t& version);
   /// Builds the listing of every name (only `only`, when given) as of `clocks`.
   [[nodiscard]] Listing build_listing(const std::optional<std::string>& only, const ClockReadings& clocks) const;
 
@@ -225,6 +227,8 @@ class LocalLockBackend final : public LockBackend {
   /// Listings built since the pacer's last restart, by name ("" is every name).
   std::map<std::string, std::shared_ptr<const Listing>> listings_;
   ListingPacer pacer_;
+  /// The table's version when listings_ was last emptied: what they show (or newer).
+  std::uint64_t listings_version_ = 0;
   /// Calls under way (a completion may call back in).
   int depth_ = 0;
   /// A write failed during the current call: the others fail without touching the disk.

@@ -166,6 +166,10 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
         return self->answer(answer::shutting_down, Then::close);
     }
   };
+  // A request that does not wait is answered promptly: the lines after it wait for its
+  // answer, so that they are answered in order. One that waits is answered whenever the
+  // lock is free: meanwhile its keepalives are answered.
+  if (!lock_request.deadline) connection.await_answer();
   connection.lock_session().acquire(locks_, std::move(lock_request), std::move(done));
   if (connection.lock_state() == LockState::waiting) {
     spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), options.client_id, options.name);

@@ -834,3 +834,25 @@ TEST_CASE("read() shows totals always, and the listing with wall-clock times whe
   CHECK(after->version != listing->version);
   CHECK(after->names->at(0).holders.at(0).client_id == "client-2");
 }
+
+TEST_CASE("a listing reused while the table changes says the version it is of", "[local_lock_backend][read]") {
+  // Readers cache on LockView::version (the `.locks` line): a paced listing reported under
+  // the table's newer version would be kept as if it were that version's, for up to a second.
+  Fixture f;
+  std::vector<LockId> ids;
+  std::vector<Answer> answers(5'000);  // a listing that takes a millisecond or more to build
+  for (int i = 0; i < 5'000; ++i) ids.push_back(f.acquire(request("n" + std::to_string(i), i, Kind::connection), answers[i]));
+  const auto read = [&] {
+    std::optional<tnl::LockView> view;
+    f.backend.read(tnl::LockQuery{}, [&](tnl::LockView v) { view = std::move(v); });
+    return *view;
+  };
+  const auto first = read();
+  REQUIRE(first.names->size() == 5'000);
+  release(f.backend, ids[0], ReleaseBy::holder);
+  const auto second = read();
+  // Either rebuilt (a new version and listing) or paced (the same of both): never a new
+  // version with the old listing.
+  CHECK((second.names == first.names) == (second.version == first.version));
+  if (second.names != first.names) CHECK(second.names->size() == 4'999);
+}

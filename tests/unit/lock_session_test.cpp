@@ -101,7 +101,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("a session waits until the grant comes, then holds; the end of its connection releases with consent",
+TEST_CASE("a session waits until the grant comes, then holds, and the end of its connection releases with consent",
           "[lock_session]") {
   Fixture f;
   f.send("lock,name:a,wait:inf\n");
@@ -155,7 +155,7 @@ TEST_CASE("`released` is answered only once the release has completed", "[lock_s
   CHECK(f.backend.releases.size() == 1);  // the connection's end releases nothing more
 }
 
-TEST_CASE("lost() sends `lost,REASON` and closes; the session does not release the hold again", "[lock_session]") {
+TEST_CASE("lost() sends `lost,REASON` and closes, and the session does not release the hold again", "[lock_session]") {
   Fixture f;
   f.send("lock,name:a\n");
   REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
@@ -213,4 +213,27 @@ TEST_CASE("lines that follow a request the backend has not answered wait for its
   CHECK(line->rfind("stats,", 0) == 0);
   CHECK(f.closed_by_server());  // `.stats` closes: `ping` is never answered
   CHECK(f.received.find("pong") == std::string::npos);
+}
+
+TEST_CASE("lines after a lock request that does not wait are answered after its grant, in order", "[lock_session]") {
+  Fixture f;
+  f.send("lock,name:a\n.keepalive\nrelease\n");
+  REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
+  CHECK_FALSE(f.read_line(50ms));  // `.keepalive` waits for the lock's answer
+  f.backend.grant(f.backend.acquires[0].id);
+  CHECK(f.read_line() == "ok");
+  CHECK(f.read_line() == "alive");
+  REQUIRE(f.run_until([&] { return f.backend.releases.size() == 1; }));
+  f.backend.answer_release(0, ReleaseOutcome::released);
+  CHECK(f.read_line() == "released");
+  CHECK(f.closed_by_server());
+}
+
+TEST_CASE("a waiter's keepalives are answered while its grant has not come", "[lock_session]") {
+  Fixture f;
+  f.send("lock,name:a,wait:inf\n.keepalive\n");
+  REQUIRE(f.run_until([&] { return f.backend.acquires.size() == 1; }));
+  CHECK(f.read_line() == "alive");
+  f.backend.grant(f.backend.acquires[0].id);
+  CHECK(f.read_line() == "ok");
 }
