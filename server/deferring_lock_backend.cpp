@@ -5,8 +5,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <utility>
-#include <vector>
 
 namespace tnl {
 
@@ -35,222 +35,126 @@ DeferringLockBackend::~DeferringLockBackend() {
 }
 
 LockId DeferringLockBackend::acquire(AcquireRequest request, AcquireDone done, std::weak_ptr<HoldWatcher> watcher) {
-  // The kind of id the local backend gives, so that what callers see looks the same.
-  const LockId id = request.kind == HoldKind::connection ? ids_.for_owner(++next_owner_ & LockId::owner_mask)
-                                                         : ids_.next();
-  Request& entry = requests_[id];
+  Request entry;
   entry.done = std::move(done);
   // An empty weak_ptr (no watcher given) is ordered equal to a default-constructed one.
   const std::weak_ptr<HoldWatcher> none;
   entry.has_watcher = watcher.owner_before(none) || none.owner_before(watcher);
   entry.watcher = std::move(watcher);
-  defer([this, id, request = std::move(request)]() mutable { forward_acquire(id, request); });
+  std::weak_ptr<HoldWatcher> relay;
+  if (entry.has_watcher) relay = relay_;
+  // The inner backend may answer inside the call, before its id is known here: then
+  // on_acquired() files this entry under the answer's id.
+  making_ = &entry;
+  const LockId id = inner_->acquire(
+      std::move(request), [this](const AcquireResult& result) { on_acquired(result); }, std::move(relay));
+  if (making_ != nullptr) {
+    making_ = nullptr;
+    requests_.emplace(id, std::move(entry));
+  }
   return id;
 }
 
-void DeferringLockBackend::forward_acquire(const LockId& outer, AcquireRequest& request) {
-  auto it = requests_.find(outer);
-  if (it == requests_.end() || it->second.stage != Stage::queued) return;  // cancelled meanwhile
-  it->second.stage = Stage::forwarded;
-  std::weak_ptr<HoldWatcher> watcher;
-  if (it->second.has_watcher) watcher = relay_;
-  const LockId inner = inner_->acquire(
-      std::move(request), [this, outer](const AcquireResult& result) { on_acquired(outer, result); },
-      std::move(watcher));
-  // Unless it was answered already (then on_acquired knew the id from the result).
-  it = requests_.find(outer);
-  if (it != requests_.end() && it->second.stage == Stage::forwarded) {
-    it->second.inner = inner;
-    outer_of_[inner] = outer;
-    ++translation_version_;
-  }
-}
-
-void DeferringLockBackend::on_acquired(const LockId& outer, const AcquireResult& result) {
+void DeferringLockBackend::on_acquired(const AcquireResult& result) {
   const bool granted = result.outcome == AcquireOutcome::granted;
-  auto it = requests_.find(outer);
+  auto it = requests_.find(result.id);
   if (it == requests_.end()) {
-    // Cannot happen (a request cancelled at the inner backend is never answered), but a
-    // grant nobody will see must not stay held.
-    if (granted) inner_->release(result.id, ReleaseBy::holder, "deferring backend: unclaimed grant", {});
-    return;
+    if (making_ == nullptr) {
+      // Cannot happen (a request cancelled at the inner backend is never answered), but a
+      // grant nobody will see must not stay held.
+      if (granted) inner_->release(result.id, ReleaseBy::holder, "released: nobody asked for it (deferring backend)", {});
+      return;
+    }
+    it = requests_.emplace(result.id, std::move(*making_)).first;
+    making_ = nullptr;
   }
   it->second.stage = Stage::answered;
-  it->second.inner = result.id;
   it->second.granted = granted;
-  if (granted) {
-    outer_of_[result.id] = outer;
-    ++translation_version_;
-  } else {
-    forget_inner(result.id, outer);  // a waiter's id, listed while it waited
-  }
-  defer([this, outer, result]() {
-    auto request = requests_.find(outer);
+  defer([this, result]() {
+    auto request = requests_.find(result.id);
     if (request == requests_.end() || request->second.stage != Stage::answered) return;  // cancelled
-    AcquireDone done = std::move(request->second.done);
-    if (result.outcome == AcquireOutcome::granted) {
-      request->second.stage = Stage::held;
+    const AcquireDone done = std::move(request->second.done);
+    if (result.outcome == AcquireOutcome::granted && request->second.has_watcher) {
+      request->second.stage = Stage::held;  // lost() may come for it now
     } else {
       requests_.erase(request);
     }
-    AcquireResult answer = result;
-    answer.id = outer;
-    done(answer);
+    done(result);
   });
 }
 
 bool DeferringLockBackend::cancel(const LockId& id) {
   auto it = requests_.find(id);
-  if (it == requests_.end()) return false;
-  switch (it->second.stage) {
-    case Stage::queued:
-      requests_.erase(it);
+  if (it == requests_.end() || it->second.stage == Stage::held) return false;
+  if (it->second.stage == Stage::asked) {
+    if (inner_->cancel(id)) {
+      requests_.erase(id);
       return true;
-    case Stage::forwarded: {
-      const LockId inner = *it->second.inner;
-      if (inner_->cancel(inner)) {
-        requests_.erase(id);
-        forget_inner(inner, id);
-        return true;
-      }
-      // The inner backend answered before it returned: its answer is queued here, below.
-      it = requests_.find(id);
-      if (it == requests_.end() || it->second.stage != Stage::answered) return false;
-      break;
     }
-    case Stage::answered:
-      break;
-    case Stage::held:
-      return false;
+    // The inner backend has answered meanwhile: its answer is queued here, below.
+    it = requests_.find(id);
+    if (it == requests_.end() || it->second.stage != Stage::answered) return false;
   }
   // Answered, not yet delivered: the answer is dropped; a grant goes back to the inner backend.
-  const LockId inner = *it->second.inner;
   const bool granted = it->second.granted;
   requests_.erase(it);
-  if (granted) {
-    forget_inner(inner, id);
-    defer([this, inner]() { inner_->release(inner, ReleaseBy::holder, "deferring backend: cancelled", {}); });
-  }
+  if (granted) inner_->release(id, ReleaseBy::holder, "released: its asker cancelled before the grant reached it (deferring backend)", {});
   return true;
 }
 
 void DeferringLockBackend::release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) {
-  if (by == ReleaseBy::holder || by == ReleaseBy::holder_gone) {
-    if (auto it = requests_.find(id); it != requests_.end()) it->second.released = true;
-  }
-  defer([this, id, by, who = std::string(who), done = std::move(done)]() mutable {
-    const LockId inner = inner_id(id);
-    inner_->release(inner, by, who, [this, id, inner, done = std::move(done)](ReleaseOutcome outcome) mutable {
-      on_released(id, inner, outcome);
-      if (done) defer([done = std::move(done), outcome]() { done(outcome); });
-    });
+  const auto it = requests_.find(id);
+  const bool known = it != requests_.end();
+  const bool watched = known && it->second.has_watcher;
+  if (known && (by == ReleaseBy::holder || by == ReleaseBy::holder_gone)) it->second.released = true;
+  inner_->release(id, by, who, [this, id, watched, done = std::move(done)](ReleaseOutcome outcome) {
+    // A hold that ended here is forgotten; one taken away (forced) is forgotten once its
+    // holder has been told, by lost(), unless it has no watcher to tell.
+    if (outcome == ReleaseOutcome::released || outcome == ReleaseOutcome::unknown ||
+        (outcome == ReleaseOutcome::forced && !watched)) {
+      forget_later(id);
+    }
+    if (done) defer([done, outcome]() { done(outcome); });
   });
 }
 
-void DeferringLockBackend::on_released(const LockId& outer, const LockId& inner, ReleaseOutcome outcome) {
-  auto it = requests_.find(outer);
-  // Only a hold's entry ends here: a release by the id of a request still waiting is unknown
-  // at the inner backend, and the request goes on.
-  if (it == requests_.end() || it->second.stage != Stage::held) return;
-  switch (outcome) {
-    case ReleaseOutcome::released:
-    case ReleaseOutcome::unknown:
-      forget_inner(inner, outer);
-      // Any lost() for it was queued before this answer and has seen the entry by then.
-      defer([this, outer]() { requests_.erase(outer); });
-      break;
-    case ReleaseOutcome::forced:
-      // Its watcher is told by lost(), which ends the entry; without one, nothing will.
-      if (!it->second.has_watcher || it->second.lost) {
-        forget_inner(inner, outer);
-        if (!it->second.has_watcher) defer([this, outer]() { requests_.erase(outer); });
-      }
-      break;
-    case ReleaseOutcome::held_by_connection:
-    case ReleaseOutcome::not_saved:
-    case ReleaseOutcome::unavailable:
-      break;  // the hold stays
-  }
+void DeferringLockBackend::forget_later(const LockId& id) {
+  // After whatever is queued for it (a lost() that its holder must still be told).
+  defer([this, id]() {
+    const auto it = requests_.find(id);
+    // Only a hold: a release by the id of a request still waiting leaves the request be.
+    if (it != requests_.end() && it->second.stage == Stage::held) requests_.erase(it);
+  });
 }
 
-void DeferringLockBackend::on_lost(const LockId& inner, std::string_view reason) {
-  const auto mapped = outer_of_.find(inner);
-  if (mapped == outer_of_.end()) return;  // a grant cancelled before its caller saw it
-  const LockId outer = mapped->second;
-  forget_inner(inner, outer);
-  if (auto it = requests_.find(outer); it != requests_.end()) it->second.lost = true;
-  defer([this, outer, reason = std::string(reason)]() {
-    auto it = requests_.find(outer);
-    if (it == requests_.end()) return;
-    const bool tell = it->second.stage == Stage::held && !it->second.released;
+void DeferringLockBackend::on_lost(const LockId& id, std::string_view reason) {
+  defer([this, id, reason = std::string(reason)]() {
+    const auto it = requests_.find(id);
+    // Not held by a caller that heard of the grant (it was cancelled on its way), or the
+    // holder released it meanwhile: nobody to tell.
+    if (it == requests_.end() || it->second.stage != Stage::held) return;
+    const bool tell = !it->second.released;
     const auto watcher = it->second.watcher.lock();
     requests_.erase(it);
-    if (tell && watcher) watcher->lost(outer, reason);
+    if (tell && watcher) watcher->lost(id, reason);
   });
 }
 
 void DeferringLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) {
-  defer([this, id, ttl, done = std::move(done)]() mutable {
-    const LockId inner = inner_id(id);
-    inner_->renew(inner, ttl, [this, id, inner, done = std::move(done)](RenewOutcome outcome) mutable {
-      if (outcome == RenewOutcome::unknown) {
-        // A hold that ended without a word here (a detached lease that ran out).
-        if (auto it = requests_.find(id); it != requests_.end() && it->second.stage == Stage::held) {
-          forget_inner(inner, id);
-          defer([this, id]() { requests_.erase(id); });
-        }
-      }
-      defer([done = std::move(done), outcome]() { done(outcome); });
-    });
+  inner_->renew(id, ttl, [this, done = std::move(done)](RenewOutcome outcome) {
+    defer([done, outcome]() { done(outcome); });
   });
 }
 
 void DeferringLockBackend::read(LockQuery query, ReadDone done) {
-  defer([this, query = std::move(query), done = std::move(done)]() mutable {
-    if (query.id) query.id = inner_id(*query.id);
-    inner_->read(std::move(query), [this, done = std::move(done)](LockView view) mutable {
-      defer([done = std::move(done), view = translate(std::move(view))]() mutable { done(std::move(view)); });
-    });
+  inner_->read(std::move(query), [this, done = std::move(done)](LockView view) {
+    defer([done, view = std::move(view)]() { done(view); });
   });
 }
 
 bool DeferringLockBackend::available() const { return inner_->available(); }
 
 void DeferringLockBackend::shut_down() { inner_->shut_down(); }
-
-LockId DeferringLockBackend::inner_id(const LockId& outer) const {
-  const auto it = requests_.find(outer);
-  return it != requests_.end() && it->second.inner ? *it->second.inner : outer;
-}
-
-void DeferringLockBackend::forget_inner(const LockId& inner, const LockId& outer) {
-  const auto it = outer_of_.find(inner);
-  if (it != outer_of_.end() && it->second == outer) {
-    outer_of_.erase(it);
-    ++translation_version_;
-  }
-}
-
-LockView DeferringLockBackend::translate(LockView view) {
-  if (!view.names || outer_of_.empty()) return view;
-  if (view.names == last_inner_names_ && translation_version_ == last_translation_version_) {
-    view.names = last_outer_names_;
-    return view;
-  }
-  auto names = std::make_shared<std::vector<NameRecord>>(*view.names);
-  for (auto& name : *names) {
-    for (auto* records : {&name.holders, &name.delays, &name.waiters}) {
-      for (auto& record : *records) {
-        if (const auto it = outer_of_.find(record.id); it != outer_of_.end()) record.id = it->second;
-      }
-    }
-  }
-  last_inner_names_ = view.names;
-  last_outer_names_ = names;
-  last_translation_version_ = translation_version_;
-  view.names = std::move(names);
-  return view;
-}
 
 void DeferringLockBackend::defer(std::function<void()> run) {
   Clock::time_point due = Clock::now() + Clock::duration(delay_(random_));

@@ -1,34 +1,29 @@
-// TEST ONLY. A LockBackend decorator that makes every answer late, to prove that no front
+// TEST ONLY. A LockBackend decorator that answers everything late, to prove that no front
 // end depends on when an answer comes (lock_backend.hpp: "no caller may depend on either
-// order"). Every call is handed to the inner backend on a later turn of the event loop,
-// after a random delay in [0, max_delay]; every completion and every lost() comes back to
-// its caller on a later turn, after another random delay. Calls and answers share one queue
-// whose due times never go back, so every order the inner backend keeps is kept: a revoked
-// holder's lost() before the next holder's grant, FIFO waiters, a release before the grant
-// it makes room for.
+// order"). Every completion and every lost() reaches its caller on a later turn of the
+// event loop, after a random delay in [0, max_delay], never in the call that caused it.
+// Answers share one queue whose due times never go back, so every order the inner backend
+// keeps is kept: a revoked holder's lost() before the next holder's grant, waiters granted
+// first come first served, `released` before the grant it made room for.
+//
+// Calls reach the inner backend at once, in the order made. acquire() must return the
+// request's id, and ids are the backend's: a detached lock's id is its holder's capability,
+// saved with it and valid after a restart, so no other id can stand in for it. So a request
+// must reach the backend within the call; the other calls go at once too, so that none
+// overtakes another.
+//
+// cancel(), against each stage a request can be in:
+//  - the inner backend still deciding: the inner's cancel() answers;
+//  - the inner answered, the answer not yet delivered: the answer is dropped (a grant is
+//    released to the inner backend, with consent), true;
+//  - delivered: false.
+// A lost() for a hold whose holder released it meanwhile, or whose grant was never
+// delivered, is dropped: the interface promises none after release(), none before the grant.
 //
 // The real server runs with it only when TCPNETLOCK_TEST_DEFER_BACKEND is set
 // (defer_for_tests, below), which the test suite does to run every integration suite a
-// second time (the `deferred/` tests). It is not meant for production: it only slows the
-// server down.
-//
-// Ids: acquire() must return the request's id at once, before the inner backend has seen
-// the request and made its own id. So this backend gives its callers ids of its own (of the
-// kind the local backend gives: version 8 for connection holds, random version 4 for
-// detached ones) and translates both ways: calls going in, completions, lost() and listings
-// coming out. An id it never gave out (a detached lock restored at start, an unknown id) is
-// passed through as it is. A lock-delay left by a taken-away hold shows the inner id (the
-// translation ends with the hold); a detached hold whose lease ran out keeps a small entry
-// here until its id is next used (it is test-only, and leases in tests are few).
-//
-// cancel(), against each stage a request can be in:
-//  - not yet handed on: it never will be; true;
-//  - handed on, the inner still deciding: the inner's cancel() answers;
-//  - the inner answered, the answer not yet delivered: the answer is dropped (a grant is
-//    released to the inner, with consent), true;
-//  - delivered: false.
-// A lost() for a hold whose holder released it meanwhile is dropped: the interface promises
-// none after release().
+// second time (the `deferred/` tests; docs/SECURITY.md). It only slows a server down:
+// never run a production server with it.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -39,7 +34,6 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <string>
 #include <string_view>
 #include <unordered_map>
 
@@ -51,8 +45,8 @@ namespace tnl {
 
 class DeferringLockBackend final : public LockBackend {
  public:
-  /// Defers every call to `inner` and every answer from it by up to `max_delay` (zero: to
-  /// the next turn of `io`'s loop); the delays are drawn from `seed`.
+  /// Defers every answer from `inner` by up to `max_delay` (zero: to the next turn of
+  /// `io`'s loop); the delays are drawn from `seed`.
   DeferringLockBackend(std::unique_ptr<LockBackend> inner, asio::io_context& io, Clock::duration max_delay,
                        std::uint64_t seed);
   ~DeferringLockBackend() override;
@@ -66,35 +60,31 @@ class DeferringLockBackend final : public LockBackend {
   void read(LockQuery query, ReadDone done) override;
   /// The inner backend's, at once.
   [[nodiscard]] bool available() const override;
-  /// Straight to the inner backend: requests still queued here reach it afterwards and are
-  /// answered unavailable; answers still queued here are delivered.
+  /// Straight to the inner backend (which answers its waiters unavailable: delivered later).
   void shut_down() override;
 
-  /// Calls and answers queued and not yet run (for tests).
+  /// Answers queued and not yet delivered (for tests).
   [[nodiscard]] std::size_t queued() const { return steps_.size(); }
-  /// Requests and holds this backend keeps an id translation for (for tests: bounded).
-  [[nodiscard]] std::size_t tracked() const { return requests_.size() + outer_of_.size(); }
+  /// Requests and connection holds this backend keeps track of (for tests: it must not grow).
+  [[nodiscard]] std::size_t tracked() const { return requests_.size(); }
 
  private:
   /// Where a request made through acquire() stands.
   enum class Stage : std::uint8_t {
-    queued,     ///< not yet handed to the inner backend
-    forwarded,  ///< the inner backend has it and has not answered
-    answered,   ///< the inner backend answered; the answer is queued here
-    held,       ///< a grant delivered to the caller: a hold
+    asked,     ///< the inner backend has it and has not answered
+    answered,  ///< the inner backend answered; the answer is queued here
+    held,      ///< a grant delivered to a caller that gave a watcher: a hold lost() may end
   };
-  /// One request, and then its hold, by the id the caller knows.
+  /// One request, and then its hold while lost() may be relayed for it. Keyed by its id.
   struct Request {
-    Stage stage = Stage::queued;
-    std::optional<LockId> inner;  ///< the inner backend's id, once handed on
-    AcquireDone done;             ///< until delivered
+    Stage stage = Stage::asked;
+    AcquireDone done;  ///< until delivered
     std::weak_ptr<HoldWatcher> watcher;
     bool has_watcher = false;  ///< the caller gave a watcher (it may have expired since)
     bool granted = false;      ///< the inner's answer was a grant
     bool released = false;     ///< its holder called release(): no lost() from now on
-    bool lost = false;         ///< the inner took it away (lost() seen, maybe not yet delivered)
   };
-  /// A call to hand on or an answer to deliver, and when.
+  /// An answer to deliver, and when.
   struct Step {
     Clock::time_point due;
     std::function<void()> run;
@@ -106,19 +96,14 @@ class DeferringLockBackend final : public LockBackend {
   void defer(std::function<void()> run);
   /// Arms the timer for the first step, unless armed.
   void arm();
-  /// Runs the steps that are due and were queued before now (later ones: next turn).
+  /// Runs the steps that are due and were queued before this turn (later ones: next turn).
   void run_due();
-  /// The id `outer` stands for at the inner backend (itself when it is not ours).
-  [[nodiscard]] LockId inner_id(const LockId& outer) const;
 
-  void forward_acquire(const LockId& outer, AcquireRequest& request);
-  void on_acquired(const LockId& outer, const AcquireResult& result);
-  void on_lost(const LockId& inner, std::string_view reason);
-  void on_released(const LockId& outer, const LockId& inner, ReleaseOutcome outcome);
-  /// The hold `outer` (inner id `inner`) is gone at the inner backend: forgets the translation.
-  void forget_inner(const LockId& inner, const LockId& outer);
-  /// `view` with the inner backend's ids replaced by ours.
-  [[nodiscard]] LockView translate(LockView view);
+  void on_acquired(const AcquireResult& result);
+  void on_lost(const LockId& id, std::string_view reason);
+  /// The hold `id` ended at the inner backend (released, unknown there): forgets it once
+  /// what is queued for it has been delivered.
+  void forget_later(const LockId& id);
 
   Clock::duration max_delay_;
   std::mt19937_64 random_;
@@ -127,15 +112,9 @@ class DeferringLockBackend final : public LockBackend {
   bool armed_ = false;
   std::deque<Step> steps_;
   Clock::time_point last_due_{};
-  LockIdGenerator ids_;
-  std::uint64_t next_owner_ = 0;
-  std::unordered_map<LockId, Request> requests_;  ///< by the caller's id
-  std::unordered_map<LockId, LockId> outer_of_;   ///< inner id -> the caller's id
-  /// The last translated listing and what it was made from, for readers of an unchanged one.
-  std::shared_ptr<const std::vector<NameRecord>> last_inner_names_;
-  std::shared_ptr<const std::vector<NameRecord>> last_outer_names_;
-  std::uint64_t translation_version_ = 0;  ///< changes with outer_of_
-  std::uint64_t last_translation_version_ = 0;
+  std::unordered_map<LockId, Request> requests_;
+  /// The entry of the acquire() being made, until filed under its id.
+  Request* making_ = nullptr;
   std::shared_ptr<Relay> relay_;
   /// Expires with this object: a timer handler already queued must not touch it then.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
@@ -144,10 +123,11 @@ class DeferringLockBackend final : public LockBackend {
 };
 
 /// TEST ONLY: wraps `backend` in a DeferringLockBackend when TCPNETLOCK_TEST_DEFER_BACKEND
-/// is set: "MAX_MS" or "MAX_MS:SEED" (the longest delay in milliseconds, 0: the next turn of
-/// the loop; the seed of the delays, random when not given, logged either way), and logs a
-/// warning that the server runs in a test-only mode. Unset or empty: returns `backend`.
-/// Throws std::invalid_argument for anything else (the server refuses to start).
+/// is set: "MAX_MS" or "MAX_MS:SEED" (the longest delay in milliseconds, 0 to 60,000; 0:
+/// the next turn of the loop; the seed of the delays, random when not given, logged either
+/// way), and logs a warning that the server runs in a test-only mode. Unset or empty:
+/// returns `backend`. Throws std::invalid_argument for anything else (the server refuses
+/// to start).
 std::unique_ptr<LockBackend> defer_for_tests(std::unique_ptr<LockBackend> backend, asio::io_context& io);
 
 }  // namespace tnl
