@@ -131,7 +131,7 @@ void HttpConnection::answer(HttpMessage message) {
                    self->on_answer(request, std::move(response), framing);
                  } else if (response.changed_locks) {
                    spdlog::warn("HTTP: an answer that changed a lock came after its connection was gone: {} {}",
-                                response.status, response.body);
+                                response.status, response.body.substr(0, 512));
                  }
                });
   if (!ended_ && phase_ == Phase::answering && request == request_number_) {
@@ -144,7 +144,7 @@ void HttpConnection::on_answer(std::uint64_t request, HttpResponse response, con
     // Its client is gone or was told 503: whatever this says, it cannot learn it now.
     const auto level = response.changed_locks ? spdlog::level::warn : spdlog::level::debug;
     spdlog::log(level, "HTTP connection {} from {}: the answer to {} came after the connection {}; dropped: {} {}", id_,
-                peer_, answering_, ended_ ? "ended" : "gave up on it", response.status, response.body);
+                peer_, answering_, ended_ ? "ended" : "gave up on it", response.status, response.body.substr(0, 512));
     return;
   }
   respond(response, framing);
