@@ -1,6 +1,6 @@
 // Fuzz target: the HTTP API's request handling, HttpApi::handle, against a real
-// LockService, LockTable and LockStore (no state dir) on an event loop that only runs
-// when the input says POLL.
+// LocalLockBackend (its LockTable, a LockStore with no state dir) on an event loop that only
+// runs when the input says POLL.
 //
 // The input is a sequence of strings as FuzzedDataProvider::ConsumeRandomLengthString
 // reads them: each ends at a backslash followed by any other byte (a seed file ends each
@@ -9,7 +9,7 @@
 //
 //   METHOD   an HTTP method (GET, POST, DELETE, HEAD, ...), or one of these steps:
 //            LINE      TARGET is a line-protocol request acted on as a new connection's
-//                      `lock` is (RequestHandler::lock): a connection holds or waits
+//                      `lock` is (LockSession): a connection holds or waits
 //            CLOSE     TARGET is a number: that connection ends (its hold or wait goes)
 //            POLL      the event loop runs what is ready (expired waits and leases)
 //            SHUTDOWN  from now on the server is shutting down (/readyz answers 503)
@@ -24,10 +24,11 @@
 // With FUZZ_TRACE=1 in the environment each step and its answer are printed (to read a
 // seed or a crash).
 //
-// After each step the response is checked (a known status, a JSON body that parses, the
-// headers its status needs, what the route promises) and so is the lock table: no name
-// has more holders than its limit, nobody waits while there is room, every connection
-// that believes it holds a lock is a holder, and every holder is believed in.
+// After each step the response is checked (respond() called exactly once, and before
+// handle() returned: the local backend answers at once; a known status, a JSON body that
+// parses, the headers its status needs, what the route promises) and so is the lock table:
+// no name has more holders than its limit, nobody waits while there is room, every
+// connection that believes it holds a lock is a holder, and every holder is believed in.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <spdlog/spdlog.h>
 
@@ -51,8 +52,8 @@
 #include "connection_manager.hpp"
 #include "fuzz_check.hpp"
 #include "http_api.hpp"
+#include "local_lock_backend.hpp"
 #include "lock_options.hpp"
-#include "lock_service.hpp"
 #include "lock_store.hpp"
 #include "lock_table.hpp"
 #include "protocol.hpp"
@@ -109,24 +110,8 @@ std::vector<std::string> segments(std::string_view path) {
 class World {
  public:
   explicit World(const std::string& admin_token)
-      : api_(service_, stats_, connections_, admin_token, std::string(status_page)),
-        token_required_(!admin_token.empty()) {
-    // An admin's forced release of a connection's hold, as Server wires it: the
-    // connection is told and closed, which frees the lock.
-    service_.on_revoke([this](LockTable::OwnerId owner, std::string_view) {
-      const auto it = connections_held_.find(owner);
-      if (it == connections_held_.end() || it->second.state != State::holding) return false;
-      it->second.state = State::done;
-      service_.release_connection_hold(it->second.name, owner);
-      return true;
-    });
-    // A connection hold's (version 8) id names its owner; the connection knows the name it
-    // holds, as Server wires it from its ConnectionManager.
-    table_.on_owner_name([this](LockTable::OwnerId owner) -> const std::string* {
-      const auto it = connections_held_.find(owner);
-      return it != connections_held_.end() && it->second.state == State::holding ? &it->second.name : nullptr;
-    });
-  }
+      : api_(backend_, stats_, connections_, admin_token, std::string(status_page)),
+        token_required_(!admin_token.empty()) {}
 
   void step(const std::string& method, std::string target, const std::string& authorization, std::string body) {
     substitute_ids(target);
@@ -151,7 +136,7 @@ class World {
 
   /// The table's invariants, and agreement between the table and the connections.
   void check_table() const {
-    const auto& table = service_.table();
+    const auto& table = backend_.table();
     std::set<std::pair<std::uint64_t, std::uint64_t>> ids;
     std::size_t held_names = 0;
     std::size_t holders[2] = {0, 0};
@@ -170,8 +155,8 @@ class World {
         ++holders[static_cast<int>(holder.kind)];
         const auto found = table.find(holder.id);
         FUZZ_CHECK(found && found->name == state.name && found->holder.owner == holder.owner);
-        if (holder.kind == LockTable::Kind::connection) {
-          const auto it = connections_held_.find(holder.owner);
+        if (holder.kind == tnl::HoldKind::connection) {
+          const auto it = connections_held_.find(holder.id);
           FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::holding &&
                      it->second.name == state.name);
         } else {
@@ -179,30 +164,47 @@ class World {
         }
       }
       for (const auto& waiter : state.waiters) {
-        const auto it = connections_held_.find(waiter.owner);
+        const auto it = connections_held_.find(waiter.id);
         FUZZ_CHECK(it != connections_held_.end() && it->second.state == State::waiting &&
                    it->second.name == state.name);
       }
     }
     FUZZ_CHECK(held_names == table.held_count());
-    FUZZ_CHECK(holders[0] == table.holder_count(LockTable::Kind::connection));
-    FUZZ_CHECK(holders[1] == table.holder_count(LockTable::Kind::detached));
+    FUZZ_CHECK(holders[0] == table.holder_count(tnl::HoldKind::connection));
+    FUZZ_CHECK(holders[1] == table.holder_count(tnl::HoldKind::detached));
     FUZZ_CHECK(waiting == table.waiting_count());
     // Every connection that believes it holds a name is one of its holders.
-    for (const auto& [owner, connection] : connections_held_) {
+    for (const auto& [id, connection] : connections_held_) {
       if (connection.state != State::holding) continue;
       const auto& names_holders = table.holders(connection.name);
       FUZZ_CHECK(std::any_of(names_holders.begin(), names_holders.end(),
-                             [owner = owner](const LockTable::Holder& holder) { return holder.owner == owner; }));
+                             [id = id](const LockTable::Holder& holder) { return holder.id == id; }));
     }
   }
 
  private:
   enum class State { waiting, holding, done };
+  /// A line-protocol connection's lock, as its LockSession keeps it.
   struct ConnectionModel {
     std::string name;
     State state = State::waiting;
     int completions = 0;
+    bool lost = false;  ///< taken away (an admin's forced release): its watcher was told
+  };
+  /// Told when the backend takes a connection's hold away, as LockSession is.
+  class Watcher : public tnl::HoldWatcher {
+   public:
+    explicit Watcher(World& world) : world_(world) {}
+    void lost(const LockId& id, std::string_view) override {
+      const auto it = world_.connections_held_.find(id);
+      FUZZ_CHECK(it != world_.connections_held_.end() && it->second.state == State::holding && !it->second.lost);
+      // The hold is gone: the connection is told and closed, and does not release it again.
+      it->second.lost = true;
+      it->second.state = State::done;
+    }
+
+   private:
+    World& world_;
   };
 
   /// Replaces "{idN}" by the Nth id granted so far (modulo their number).
@@ -215,37 +217,62 @@ class World {
     }
   }
 
-  /// A new connection's `lock` line, as RequestHandler::lock acts on it.
+  /// A new connection's `lock` line, as LockSession acts on it.
   void line_lock(std::string_view line) {
     const auto request = tnl::parse_request(line);
     if (!request || request->action != tnl::action::lock) return;
     const auto parsed = tnl::parse_lock_options(*request);
     if (!std::holds_alternative<tnl::LockOptions>(parsed)) return;
     const auto& options = std::get<tnl::LockOptions>(parsed);
-    const auto now = LockTable::Clock::now();
-    const auto deadline = LockTable::wait_deadline(options.wait_seconds, now);
-    std::optional<LockTable::Clock::duration> ttl;
-    if (options.ttl_seconds) ttl = LockTable::seconds(*options.ttl_seconds);
-    const LockTable::OwnerId owner = next_owner_++;
-    const LockId id = service_.next_id();
-    connections_held_[owner] = ConnectionModel{options.name};
+    tnl::AcquireRequest acquire;
+    acquire.name = options.name;
+    acquire.limit = options.limit;
+    acquire.client_id = options.client_id;
+    acquire.peer = "127.0.0.1:40000";
+    acquire.reason = options.reason;
+    acquire.deadline = LockTable::wait_deadline(options.wait_seconds, LockTable::Clock::now());
+    acquire.kind = options.detached ? tnl::HoldKind::detached : tnl::HoldKind::connection;
+    if (options.ttl_seconds) acquire.ttl = LockTable::seconds(*options.ttl_seconds);
     const bool detached = options.detached;
-    auto done = [this, owner, id, detached](LockTable::Outcome outcome, LockTable::Token) {
-      ConnectionModel& connection = connections_held_.at(owner);
+    // Set before asking: the completion may run before acquire() returns.
+    auto model = std::make_shared<std::optional<LockId>>();
+    auto done = [this, model, detached](const tnl::AcquireResult& result) {
+      FUZZ_CHECK(*model && **model == result.id);
+      ConnectionModel& connection = connections_held_.at(result.id);
       FUZZ_CHECK(++connection.completions == 1);  // exactly once
       FUZZ_CHECK(connection.state == State::waiting);
-      if (outcome == LockTable::Outcome::granted) {
-        granted_ids_.push_back(id);
+      if (result.outcome == tnl::AcquireOutcome::granted) {
+        granted_ids_.push_back(result.id);
         // A detached lock leaves its connection at once; a connection's lock stays with it.
         connection.state = detached ? State::done : State::holding;
       } else {
         connection.state = State::done;
       }
     };
-    service_.acquire(
-        LockTable::Request{options.name, owner, options.client_id, "127.0.0.1:40000", options.reason, options.limit,
-                           deadline, id, detached ? LockTable::Kind::detached : LockTable::Kind::connection, ttl},
-        std::move(done));
+    // The id is the backend's: known once acquire() returns, but the completion may come
+    // first; the model is made under a provisional id and moved.
+    const LockId provisional{0, next_provisional_++};
+    connections_held_[provisional] = ConnectionModel{options.name};
+    *model = provisional;
+    const LockId id = backend_.acquire(
+        std::move(acquire),
+        [this, done, model, provisional](const tnl::AcquireResult& result) {
+          // Ran before acquire() returned: move the model to the real id now.
+          if (**model == provisional) adopt(provisional, result.id, *model);
+          done(result);
+        },
+        detached ? std::weak_ptr<tnl::HoldWatcher>{} : std::weak_ptr<tnl::HoldWatcher>(watcher_));
+    if (**model == provisional) adopt(provisional, id, *model);
+    FUZZ_CHECK(**model == id);
+  }
+
+  /// Moves the model made under `provisional` to the backend's `id`.
+  void adopt(const LockId& provisional, const LockId& id, std::optional<LockId>& model) {
+    auto node = connections_held_.extract(provisional);
+    FUZZ_CHECK(!node.empty() && connections_held_.count(id) == 0);
+    node.key() = id;
+    connections_held_.insert(std::move(node));
+    model = id;
   }
 
   /// A connection ends: its hold is freed, its wait withdrawn.
@@ -254,15 +281,20 @@ class World {
     std::size_t n = 0;
     for (const char c : which.substr(0, 6)) n = n * 10 + static_cast<unsigned char>(c) % 10;
     auto it = std::next(connections_held_.begin(), static_cast<std::ptrdiff_t>(n % connections_held_.size()));
-    const LockTable::OwnerId owner = it->first;
+    const LockId id = it->first;
     ConnectionModel& connection = it->second;
     if (connection.state == State::holding) {
       connection.state = State::done;
-      service_.release_connection_hold(connection.name, owner);
+      int answered = 0;
+      backend_.release(id, tnl::ReleaseBy::holder, "released by fuzz", [&answered](tnl::ReleaseOutcome outcome) {
+        ++answered;
+        FUZZ_CHECK(outcome == tnl::ReleaseOutcome::released);
+      });
+      FUZZ_CHECK(answered == 1);
     } else if (connection.state == State::waiting) {
       connection.state = State::done;
-      FUZZ_CHECK(service_.table().waiters(connection.name) > 0);
-      service_.cancel_wait(connection.name, owner);
+      FUZZ_CHECK(backend_.table().waiters(connection.name) > 0);
+      FUZZ_CHECK(backend_.cancel(id));  // still waiting: the cancel wins, no completion follows
     }
   }
 
@@ -296,11 +328,19 @@ class World {
       const auto body_json = nlohmann::json::parse(request.body, nullptr, false);
       if (body_json.is_object() && body_json.contains("service") && body_json["service"].is_string()) {
         create_name = body_json["service"].get<std::string>();
-        name_was_in_use = !service_.table().snapshot(*create_name).empty();
+        name_was_in_use = !backend_.table().snapshot(*create_name).empty();
       }
     }
 
-    const tnl::HttpResponse response = api_.handle(request);
+    std::optional<tnl::HttpResponse> answer;
+    int calls = 0;
+    api_.handle(request, [&](tnl::HttpResponse response) {
+      ++calls;
+      answer = std::move(response);
+    });
+    // The local backend answers before its calls return: so does the API, exactly once.
+    FUZZ_CHECK(calls == 1 && answer);
+    const tnl::HttpResponse& response = *answer;
     if (trace) {
       std::fprintf(stderr, "%s %s (%zu query, %zu body bytes) -> %d %s\n", method.c_str(), request.path.c_str(),
                    request.query.size(), request.body.size(), response.status, response.body.substr(0, 200).c_str());
@@ -320,8 +360,8 @@ class World {
       const auto record = nlohmann::json::parse(response.body);
       const auto id = LockId::parse(record.at("id").get<std::string>());
       FUZZ_CHECK(id && record.at("service") == *create_name && record.at("kind") == "detached");
-      const auto held = service_.table().find(*id);
-      FUZZ_CHECK(held && held->name == *create_name && held->holder.kind == LockTable::Kind::detached);
+      const auto held = backend_.table().find(*id);
+      FUZZ_CHECK(held && held->name == *create_name && held->holder.kind == tnl::HoldKind::detached);
       granted_ids_.push_back(*id);
     }
     if (create && name_was_in_use) FUZZ_CHECK(response.status != 201);
@@ -329,13 +369,13 @@ class World {
         ((method == "DELETE" && parts[2] == "lock") || (is_get && parts[2] == "unlock"))) {
       // Released: the hold is gone.
       const auto id = LockId::parse(parts[3]);
-      FUZZ_CHECK(id && !service_.table().find(*id));
+      FUZZ_CHECK(id && !backend_.table().find(*id));
     }
     if (response.status == 200 && is_get && parts == std::vector<std::string>{"api", "v1alpha1", "locks", "list"}) {
       const auto list = nlohmann::json::parse(response.body);
       FUZZ_CHECK(list.at("locks").is_array() && list.at("locks").size() <= list.at("perPage").get<std::size_t>());
       std::size_t total = 0;
-      for (const auto& state : service_.table().snapshot()) {
+      for (const auto& state : backend_.table().snapshot()) {
         if (!request.query_param("service") || *request.query_param("service") == state.name) {
           total += state.holders.size();
         }
@@ -423,16 +463,23 @@ class World {
 
   // Declared in the order they are built; the event loop outlives everything on it.
   asio::io_context io_;
-  LockTable table_;
   tnl::LockStore store_{std::filesystem::path{}};
   tnl::ServerStats stats_;
   tnl::ConnectionManager connections_{io_};
-  tnl::LockService service_{io_, table_, store_, stats_};
+  tnl::LocalLockBackend backend_{io_, store_, stats_};
   tnl::HttpApi api_;
   const bool token_required_;
-  std::map<LockTable::OwnerId, ConnectionModel> connections_held_;
+  /// Orders ids (for std::map).
+  struct IdLess {
+    bool operator()(const LockId& a, const LockId& b) const {
+      return a.high != b.high ? a.high < b.high : a.low < b.low;
+    }
+  };
+  /// The line-protocol connections by their request's id (std::map: CLOSE picks by index).
+  std::map<LockId, ConnectionModel, IdLess> connections_held_;
+  const std::shared_ptr<Watcher> watcher_ = std::make_shared<Watcher>(*this);
   std::vector<LockId> granted_ids_;
-  LockTable::OwnerId next_owner_ = 1;
+  std::uint64_t next_provisional_ = 1;
   bool shutting_down_ = false;
 };
 

@@ -1,10 +1,10 @@
 // Fuzz target: the rows of the state database (DIR/locks.sqlite3), as LockStore::load
-// decodes them and LockService::restore puts them back into the lock table at start.
+// decodes them and LocalLockBackend::restore puts them back into the lock table at start.
 //
 // A row the server did not write (a file edited by hand, restored from another version,
 // or damaged) must never crash the server nor become a lock that no request could have
 // made. Each input is written, through SQLite, into a fresh database file (on /dev/shm
-// when it can); then a LockStore opens it, and a LockService restores from it.
+// when it can); then a LockStore opens it, and a LocalLockBackend restores from it.
 //
 // The input is a sequence of strings as FuzzedDataProvider::ConsumeRandomLengthString
 // reads them (each ends at a backslash followed by another byte; a seed file ends each
@@ -45,10 +45,10 @@
 
 #include "fuzz_check.hpp"
 #include "lock_options.hpp"
-#include "lock_service.hpp"
+#include "local_lock_backend.hpp"
 #include "lock_store.hpp"
 #include "lock_table.hpp"
-#include "lock_table_json.hpp"
+#include "lock_view_json.hpp"
 #include "protocol.hpp"
 #include "server_stats.hpp"
 
@@ -166,10 +166,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   write_rows(input);
 
   asio::io_context io;
-  LockTable table;
   tnl::LockStore store(database);
   tnl::ServerStats stats;
-  tnl::LockService service(io, table, store, stats);
+  tnl::LocalLockBackend service(io, store, stats);
+  const LockTable& table = service.table();
 
   // load(): oldest token first.
   std::vector<tnl::LockStore::Record> records;
@@ -215,17 +215,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& id : held) FUZZ_CHECK(on_disk.count({id.high, id.low}) == 1);
 
   // What clients see of them is valid JSON.
-  const tnl::ClockReadings clocks;
-  const std::string locks = tnl::locks_to_json(table, std::nullopt, clocks);
-  FUZZ_CHECK(nlohmann::json::accept(locks));
-  for (const auto& state : names) {
-    for (const auto& holder : state.holders) {
-      FUZZ_CHECK(nlohmann::json::accept(tnl::dump_json(tnl::lock_record(state.name, state.limit, holder, {}, clocks))));
+  std::optional<tnl::LockView> view;
+  service.read(tnl::LockQuery{}, [&](tnl::LockView read) { view = std::move(read); });
+  FUZZ_CHECK(view && view->names);
+  FUZZ_CHECK(nlohmann::json::accept(tnl::locks_to_json(*view)));
+  for (const auto& name : *view->names) {
+    for (const auto& holder : name.holders) {
+      FUZZ_CHECK(nlohmann::json::accept(tnl::dump_json(tnl::lock_record(name, holder, view->as_of))));
     }
   }
 
   // Each can be released by its id, and is then gone from the table and the disk.
-  for (const auto& id : held) FUZZ_CHECK(service.release(id, "fuzz", false) == tnl::LockService::Release::released);
+  for (const auto& id : held) {
+    std::optional<tnl::ReleaseOutcome> released;
+    service.release(id, tnl::ReleaseBy::unlock, "fuzz", [&](tnl::ReleaseOutcome outcome) { released = outcome; });
+    FUZZ_CHECK(released == tnl::ReleaseOutcome::released);
+  }
   FUZZ_CHECK(table.snapshot().empty());
   for (const auto& record : tnl::LockStore(database).load())
     FUZZ_CHECK(ids.count({record.id.high, record.id.low}) == 0);

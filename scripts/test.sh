@@ -2,7 +2,9 @@
 # The one test command: installs the dependencies, builds, and runs the whole ctest
 # suite twice: in the Release build (build/release) and in the AddressSanitizer +
 # UndefinedBehaviorSanitizer build (build/asan); then a short run of each fuzz target
-# (scripts/fuzz.sh --smoke, clang, build/fuzz). Exits non-zero if anything fails.
+# (scripts/fuzz.sh --smoke, clang, build/fuzz). Exits non-zero if anything fails. Each
+# ctest run includes the integration suites a second time against a server that defers
+# every lock operation (the deferred/ tests; docs/SECURITY.md).
 #
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh --no-sanitize   only the Release build and its suite (quick loop)
@@ -19,7 +21,7 @@ while (($#)); do
     --no-sanitize) sanitize=0; fuzz=0 ;;
     --no-fuzz) fuzz=0 ;;
     --) shift; ctest_extra=("$@"); break ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option: $1" >&2; exit 2 ;;
   esac
   shift

@@ -22,24 +22,21 @@ constexpr std::size_t share_from = 4096;
 }  // namespace
 
 Connection::Connection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
-                       RequestHandler& handler, const ServerConfig& config)
-    : socket_(std::move(socket)),
-      id_(id),
-      manager_(manager),
-      handler_(handler),
-      config_(config),
-      peer_(std::move(peer)) {
+                       RequestHandler& handler)
+    : socket_(std::move(socket)), id_(id), manager_(manager), handler_(handler), peer_(std::move(peer)) {
   // Reads and writes are tried only when the socket said it is ready; non-blocking all the same.
   std::error_code ignored;
   socket_.non_blocking(true, ignored);
 }
 
+const ServerConfig& Connection::config() const { return handler_.config(); }
+
 void Connection::start(std::uint32_t random) {
   spdlog::debug("connection {} from {} opened", id_, peer_);
-  if (config_.tcp_keepalive.enabled()) {
-    apply_keepalive(socket_.tcp(), config_.tcp_keepalive, spread_keepalive(config_.tcp_keepalive, random));
+  if (config().tcp_keepalive.enabled()) {
+    apply_keepalive(socket_.tcp(), config().tcp_keepalive, spread_keepalive(config().tcp_keepalive, random));
   }
-  if (config_.first_line_timeout.count() > 0) expect_by(Clock::now() + config_.first_line_timeout);
+  if (config().first_line_timeout.count() > 0) expect_by(Clock::now() + config().first_line_timeout);
   manager_.reclaimable(id_, true);  // until its first line
   read();
 }
@@ -66,7 +63,7 @@ bool Connection::reclaim() {
 }
 
 void Connection::watch_holder() {
-  if (config_.holder_timeout.count() <= 0 || closing_) return;
+  if (config().holder_timeout.count() <= 0 || closing_) return;
   // A waiter's silence while queued does not count: the clock starts at the grant.
   last_line_at_ = std::max(last_line_at_, Clock::now());
   rearm();
@@ -80,8 +77,8 @@ void Connection::expect_by(Clock::time_point when) {
 
 void Connection::rearm() {
   Clock::time_point next = stage_deadline_;
-  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0) {
-    next = std::min(next, last_line_at_ + config_.holder_timeout);
+  if (!closing_ && lock_state() == LockState::holding && config().holder_timeout.count() > 0) {
+    next = std::min(next, last_line_at_ + config().holder_timeout);
   }
   if (next == no_deadline) return clear_deadline();
   if (!has_deadline_ || deadline_ != next) set_deadline(next);
@@ -108,8 +105,8 @@ void Connection::deadline_passed(Clock::time_point when) {
   if (ended_) return;
   const auto now = Clock::now();
   if (now >= stage_deadline_) return stage_deadline_passed();
-  if (!closing_ && lock_state_ == LockState::holding && config_.holder_timeout.count() > 0 &&
-      now - last_line_at_ >= config_.holder_timeout) {
+  if (!closing_ && lock_state() == LockState::holding && config().holder_timeout.count() > 0 &&
+      now - last_line_at_ >= config().holder_timeout) {
     return handler_.holder_timed_out(*this);
   }
   rearm();  // e.g. a line came in meanwhile: look again one holder timeout after it
@@ -141,7 +138,7 @@ void Connection::shut_down() {
   // Told (unless already on its way out, e.g. with a long `.locks` to a slow reader), then
   // gone within the linger time from now, however long its answers wait for the socket:
   // shutdown is never held up by the write timeout.
-  const auto limit = Clock::now() + config_.linger_timeout;
+  const auto limit = Clock::now() + config().linger_timeout;
   if (!closing_) answer(answer::shutting_down, Then::close);
   if (!ended_ && limit < stage_deadline_) expect_by(limit);
 }
@@ -174,8 +171,14 @@ void Connection::answer(std::shared_ptr<const std::string> line_with_newline, Th
 }
 
 void Connection::queued(Then then) {
+  // An answer the connection waited for that came later, from the backend: the lines that
+  // arrived meanwhile are acted on once it is written (at once, or from on_writable()).
+  const bool resume = (line_flags_ & awaiting_answer) != 0 && (line_flags_ & handling_line) == 0;
+  line_flags_ &= static_cast<std::uint8_t>(~awaiting_answer);
   if (then == Then::close) begin_close();
-  if (send_pending() && closing_) finish_close();
+  const bool written = send_pending();
+  if (written && closing_) return finish_close();
+  if (written && resume) next_input();
   // Not closing: whoever asked for the answer goes on with the next line (handle_next_line),
   // or the connection is already reading (a waiter granted its lock).
 }
@@ -207,7 +210,7 @@ bool Connection::send_pending() {
   }
   // The socket took less than all, or one chunk went and others get their turn: go on when
   // it can take more, for at most the write timeout from the first time it could not.
-  if (stage_deadline_ == no_deadline) expect_by(Clock::now() + config_.write_timeout);
+  if (stage_deadline_ == no_deadline) expect_by(Clock::now() + config().write_timeout);
   waiting_to_write_ = true;
   socket_.async_wait(MaybeTlsSocket::wait_write,
                      [self = shared_from_this()](std::error_code wait_error) { self->on_writable(wait_error); });
@@ -232,19 +235,9 @@ void Connection::finish_close() {
   manager_.reclaimable(id_, true);  // answered: only waiting for the client to close
   // Draining what the client still sends, so that closing does not turn into a reset that
   // could destroy our last answer in flight. Ends at EOF or at the linger deadline.
-  stage_deadline_ = Clock::now() + config_.linger_timeout;
+  stage_deadline_ = Clock::now() + config().linger_timeout;
   set_deadline(stage_deadline_);
   read();
-}
-
-void Connection::start_waiting(std::string name) {
-  lock_state_ = LockState::waiting;
-  lock_name_ = std::move(name);
-}
-
-void Connection::clear_lock() {
-  lock_state_ = LockState::none;
-  lock_name_.clear();
 }
 
 void Connection::read() {
@@ -260,7 +253,7 @@ void Connection::on_readable(std::error_code error) {
   reading_ = false;
   if (ended_) return;
   // "\r\n" may follow a maximal line; anything longer cannot be a valid request.
-  const std::size_t limit = config_.max_line_length + 2;
+  const std::size_t limit = config().max_line_length + 2;
   std::size_t received = 0;
   if (!error) {
     char buffer[4096];
@@ -291,7 +284,7 @@ bool Connection::handle_next_line() {
   const auto end = find_line_end(input_);
   if (!end) return false;
   const std::string_view line{input_.data(), end->line_length};
-  if (line.size() > config_.max_line_length) {
+  if (line.size() > config().max_line_length) {
     answer(answer::line_too_long, Then::close);
     return true;
   }
@@ -304,7 +297,9 @@ bool Connection::handle_next_line() {
     clear_deadline();  // an idle holder has no deadline at all
     manager_.reclaimable(id_, false);
   }
+  line_flags_ |= handling_line;
   handler_.handle_line(*this, line);
+  line_flags_ &= static_cast<std::uint8_t>(~handling_line);
   input_.erase(0, end->line_length + end->end_length);
   if (input_.empty()) input_.shrink_to_fit();  // an idle holder keeps no buffer
   return true;
@@ -314,10 +309,10 @@ void Connection::next_input() {
   // Lines that arrived together are acted on in turn without waiting for more input, but
   // each only once the answers to the one before are written: a client that pipelines
   // without reading cannot make us queue answers without bound.
-  while (!closing_ && !ended_ && !has_output()) {
+  while (!closing_ && !ended_ && !has_output() && (line_flags_ & awaiting_answer) == 0) {
     if (handle_next_line()) continue;
-    if (input_.size() >= config_.max_line_length + 2) {  // "\r\n" may follow a maximal line
-      spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config_.max_line_length);
+    if (input_.size() >= config().max_line_length + 2) {  // "\r\n" may follow a maximal line
+      spdlog::info("connection {} from {} sent a line longer than {} bytes", id_, peer_, config().max_line_length);
       return answer(answer::line_too_long, Then::close);
     }
     return read();
@@ -360,7 +355,7 @@ void Connection::end() {
     // its lock: a best-effort `lost,` (unless half an answer is out already) and an RST.
     // After a keepalive timeout Linux has already reset the connection itself, and the
     // socket can send nothing more.
-    if (lock_state_ == LockState::holding && written_ == 0) {
+    if (lock_state() == LockState::holding && written_ == 0) {
       const std::string lost = std::string{answer::lost_prefix} +
                                (end_reason_ == answers_not_read() ? "answers not read" : "peer unreachable") + "\n";
       socket_.send(asio::buffer(lost), 0, ignored);

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "handler_memory.hpp"
+#include "lock_session.hpp"
 #include "io_types.hpp"
 #include "server_config.hpp"
 #include "tls_socket.hpp"
@@ -20,14 +21,10 @@ namespace tnl {
 class ConnectionManager;
 class RequestHandler;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public std::enable_shared_from_this<Connection>, public HoldWatcher {
  public:
-  /// What the connection is doing with respect to a lock.
-  enum class LockState : std::uint8_t {
-    none,     ///< no lock asked for yet
-    waiting,  ///< queued for `lock_name()`
-    holding,  ///< holds `lock_name()`
-  };
+  /// What the connection is doing with respect to a lock (LockSession).
+  using LockState = LockSession::State;
   /// Whether to keep the connection open after an answer.
   enum class Then { keep_open, close };
   using Clock = std::chrono::steady_clock;
@@ -49,8 +46,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// `peer` is "address:port" of the client, as accept reported it (with TLS and a client
   /// certificate, its identity is put in front once the handshake is done: "CN@address:port").
+  /// Its settings are the handler's (RequestHandler::config()).
   Connection(MaybeTlsSocket socket, std::string peer, std::uint64_t id, ConnectionManager& manager,
-             RequestHandler& handler, const ServerConfig& config);
+             RequestHandler& handler);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -74,15 +72,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// it; it is written from the shared string, never copied.
   void answer(std::shared_ptr<const std::string> line_with_newline, Then then = Then::keep_open);
 
-  /// Records that this connection now waits for `name`.
-  void start_waiting(std::string name);
-  /// Records that the lock it waited for is now held.
-  void start_holding() { lock_state_ = LockState::holding; }
-  /// Records that it neither holds nor waits for a lock any more.
-  void clear_lock();
-  [[nodiscard]] LockState lock_state() const { return lock_state_; }
-  [[nodiscard]] const std::string& lock_name() const { return lock_name_; }
-  /// Unique for the server's lifetime; the owner id in the lock table.
+  /// Takes no further line until the next answer is queued (its request is with the lock
+  /// backend, whose completion may come later): lines are answered in order. Once it is
+  /// queued (and written), the lines received meanwhile are acted on.
+  void await_answer() { line_flags_ |= awaiting_answer; }
+  /// The connection's lock: what it waits for or holds.
+  [[nodiscard]] LockSession& lock_session() { return lock_; }
+  [[nodiscard]] LockState lock_state() const { return lock_.state(); }
+  /// The backend took this connection's hold away: its LockSession answers `lost,REASON`.
+  void lost(const LockId& id, std::string_view reason) override { lock_.lost(*this, id, reason); }
+  /// Unique for the server's lifetime.
   [[nodiscard]] std::uint64_t id() const { return id_; }
   /// "address:port" of the client, for logs.
   [[nodiscard]] const std::string& peer() const { return peer_; }
@@ -135,6 +134,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void abort(std::error_code why);
   /// Ends the connection at once: frees its lock, closes the socket, forgets it.
   void end();
+  /// The server's settings (the handler's: one reference fewer per connection).
+  [[nodiscard]] const ServerConfig& config() const;
 
   MaybeTlsSocket socket_;
   /// Holds the pending wait for input, which an idle holder keeps for as long as it holds.
@@ -142,7 +143,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::uint64_t id_;
   ConnectionManager& manager_;
   RequestHandler& handler_;
-  const ServerConfig& config_;
   std::string peer_;
 
   /// Unconsumed input, never more than one maximal line plus its line end; its memory is
@@ -165,7 +165,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// The last line ended with a CR that was the last byte received: skip an LF or NUL
   /// that arrives right after it (docs/PROTOCOL.md, "Line ends").
   bool skip_line_end_rest_ = false;
-  LockState lock_state_ = LockState::none;  // next to the flags: no padding of its own
+  /// awaiting_answer (see await_answer()) and handling_line (a line is being acted on), in
+  /// one byte next to the flags: an idle holder's connection grows by nothing.
+  std::uint8_t line_flags_ = 0;
+  static constexpr std::uint8_t awaiting_answer = 1;
+  static constexpr std::uint8_t handling_line = 2;
   /// The deadline armed on the manager's timer. Valid while has_deadline_.
   Clock::time_point deadline_;
   /// The current stage's deadline: before the first line, the first-line timeout; while an
@@ -177,7 +181,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Why the connection broke, when it did not end with a plain EOF (e.g. keepalive timeout).
   std::error_code end_reason_;
-  std::string lock_name_;
+  /// The lock it waits for or holds.
+  LockSession lock_;
 };
 
 }  // namespace tnl

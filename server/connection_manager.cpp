@@ -26,11 +26,6 @@ void ConnectionManager::remove(const std::shared_ptr<Connection>& connection) {
   finish_if_all_closed();
 }
 
-Connection* ConnectionManager::find(std::uint64_t id) const {
-  const auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second.get();
-}
-
 void ConnectionManager::reclaimable(std::uint64_t id, bool yes) {
   if (yes) {
     reclaimable_.insert(id);

@@ -1,5 +1,4 @@
-// Tracks the open connections so that they can be counted, found by id (for a forced
-// release), shut down together and, at the lock port's limit, closed to make room when they
+// Tracks the open connections so that they can be counted, shut down together and, at the lock port's limit, closed to make room when they
 // are idle, and keeps their deadlines (first-line timeout, linger limit, holder timeout) on
 // one shared timer.
 #pragma once
@@ -31,8 +30,6 @@ class ConnectionManager {
   void start(const std::shared_ptr<Connection>& connection);
   /// Forgets `connection`; called by the connection itself once it has ended.
   void remove(const std::shared_ptr<Connection>& connection);
-  /// The open connection with this id, or null.
-  [[nodiscard]] Connection* find(std::uint64_t id) const;
   /// Tells every connection that the server is going away (each answers `shutting-down`);
   /// `all_closed` runs once the last one has ended (at once if there is none).
   void shut_down_all(std::function<void()> all_closed);

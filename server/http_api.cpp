@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <limits>
+#include <variant>
 #include <nlohmann/json.hpp>
 
 #include "connection_manager.hpp"
 #include "lock_options.hpp"
-#include "lock_table_json.hpp"
+#include "lock_view_json.hpp"
 #include "metrics_text.hpp"
 #include "protocol.hpp"
 #include "stats_json.hpp"
@@ -67,11 +70,38 @@ std::optional<std::size_t> positive_param(const HttpRequest& request, std::strin
 }
 
 /// A TTL from JSON: a number of seconds in [min_ttl_seconds, max_ttl_seconds].
-std::optional<LockTable::Clock::duration> ttl_from_json(const json& value) {
+std::optional<LockBackend::Clock::duration> ttl_from_json(const json& value) {
   if (!value.is_number()) return std::nullopt;
   const double seconds = value.get<double>();
   if (!is_valid_ttl_seconds(seconds)) return std::nullopt;
-  return LockTable::seconds(seconds);
+  return std::chrono::duration_cast<LockBackend::Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+/// The answer to a request whose backend completion came after the HttpApi was gone.
+HttpResponse server_going() { return error(503, "server is shutting down"); }
+
+/// The name the view lists (a view of one name or one id lists at most one), or null.
+const NameRecord* only_name(const LockView& view) {
+  if (!view.names || view.names->empty()) return nullptr;
+  return &view.names->front();
+}
+
+/// The holder with this id in the view, and its name; {null, null} when it is not held.
+std::pair<const NameRecord*, const HoldRecord*> find_holder(const LockView& view, const LockId& id) {
+  if (!view.names) return {nullptr, nullptr};
+  for (const auto& name : *view.names) {
+    for (const auto& holder : name.holders) {
+      if (holder.id == id) return {&name, &holder};
+    }
+  }
+  return {nullptr, nullptr};
+}
+
+/// `status` with the record of hold `id` as `view` shows it, or nullopt when it is not held.
+std::optional<HttpResponse> record_response(int status, const LockView& view, const LockId& id) {
+  const auto [name, holder] = find_holder(view, id);
+  if (!holder) return std::nullopt;
+  return json_response(status, lock_record(*name, *holder, view.as_of, true));
 }
 
 std::string lower(std::string_view text) {
@@ -125,7 +155,7 @@ const std::string* HttpRequest::query_param(std::string_view key) const {
   return it == query.rend() ? nullptr : &it->second;
 }
 
-HttpApi::HttpApi(LockService& locks, const ServerStats& stats, const ConnectionManager& connections,
+HttpApi::HttpApi(LockBackend& backend, const ServerStats& stats, const ConnectionManager& connections,
                  std::string admin_token, std::string status_page)
     : routes_{
           {"POST", {"api", "v1alpha1", "lock"}, &HttpApi::create_lock, Access::changes_locks, true},
@@ -142,14 +172,14 @@ HttpApi::HttpApi(LockService& locks, const ServerStats& stats, const ConnectionM
           {"GET", {"readyz"}, &HttpApi::readyz, Access::open},
           {"GET", {}, &HttpApi::status_page, Access::open},
       },
-      locks_(locks),
+      backend_(backend),
       stats_(stats),
       connections_(connections),
       admin_token_(std::move(admin_token)),
       status_page_(std::move(status_page)) {}
 
-HttpResponse HttpApi::handle(const HttpRequest& request) {
-  if (request.body.size() > max_body_bytes) return error(413, "request body larger than 8192 bytes");
+void HttpApi::handle(const HttpRequest& request, Respond respond) {
+  if (request.body.size() > max_body_bytes) return respond(error(413, "request body larger than 8192 bytes"));
   const auto parts = segments(request.path);
   std::vector<std::string_view> allowed;
   for (const Route& route : routes_) {
@@ -174,7 +204,7 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
     if (route.access == Access::changes_locks && from_another_site(request)) {
       spdlog::warn("HTTP {} {} from {}: refused, sent by a page of another site (Origin {})", request.method,
                    request.path, request.peer, request.origin.value_or("none"));
-      return error(403, "cross-site request refused");
+      return respond(error(403, "cross-site request refused"));
     }
     // With the token, a wrong one is an error even where none is needed: the caller meant to
     // authenticate, and should hear that it did not.
@@ -184,19 +214,19 @@ HttpResponse HttpApi::handle(const HttpRequest& request) {
       spdlog::warn("HTTP {} {} from {}: missing or invalid bearer token", request.method, request.path, request.peer);
       HttpResponse denied = error(401, "missing or invalid bearer token");
       denied.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return denied;
+      return respond(std::move(denied));
     }
     if (route.takes_json && !is_json(request.content_type)) {
-      return error(415, "request body must be Content-Type: application/json");
+      return respond(error(415, "request body must be Content-Type: application/json"));
     }
-    return (this->*route.handler)(request, match);
+    return (this->*route.handler)(request, match, std::move(respond));
   }
-  if (allowed.empty()) return error(404, "not found");
+  if (allowed.empty()) return respond(error(404, "not found"));
   HttpResponse refused = error(405, "method not allowed");
   std::string allow;
   for (const auto method : allowed) allow += (allow.empty() ? "" : ", ") + std::string(method);
   refused.headers.emplace_back("Allow", allow);
-  return refused;
+  respond(std::move(refused));
 }
 
 bool HttpApi::authorized(const HttpRequest& request) const {
@@ -214,185 +244,258 @@ bool HttpApi::authorized(const HttpRequest& request) const {
 
 bool HttpApi::reveals_ids(const HttpRequest& request) const { return admin_token_.empty() || authorized(request); }
 
-HttpResponse HttpApi::create_lock(const HttpRequest& request, const Match&) {
+void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond respond) {
   auto parsed = parse_object(request.body);
-  if (auto* bad = std::get_if<HttpResponse>(&parsed)) return std::move(*bad);
+  if (auto* bad = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*bad));
   const json& body = std::get<json>(parsed);
 
   const auto service = body.find("service");
   if (service == body.end() || !service->is_string() || !is_valid_lock_name(service->get<std::string>())) {
-    return error(400, "service must be a lock name matching ^[a-zA-Z0-9_-]+$");
+    return respond(error(400, "service must be a lock name matching ^[a-zA-Z0-9_-]+$"));
   }
   const auto who = body.find("who");
   if (who == body.end() || !who->is_string() || !is_valid_reason(who->get<std::string>())) {
-    return error(400, "who must be a string of at most 256 printable bytes");
+    return respond(error(400, "who must be a string of at most 256 printable bytes"));
   }
   std::string reason;
   if (const auto it = body.find("reason"); it != body.end() && !it->is_null()) {
     if (!it->is_string() || !is_valid_reason(it->get<std::string>())) {
-      return error(400, "reason must be a string of at most 256 printable bytes");
+      return respond(error(400, "reason must be a string of at most 256 printable bytes"));
     }
     reason = it->get<std::string>();
   }
-  std::optional<LockTable::Clock::duration> ttl;
+  std::optional<LockBackend::Clock::duration> ttl;
   if (const auto it = body.find("ttl"); it != body.end() && !it->is_null()) {
     ttl = ttl_from_json(*it);
-    if (!ttl) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
+    if (!ttl) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
   }
 
-  const std::string name = service->get<std::string>();
-  const LockId id = locks_.next_id();
-  // The record answered shows the token: it must be durable (LockTable::TokenSource::durable).
-  LockTable::Request lock_request{name,     locks_.next_detached_owner(), who->get<std::string>(), "", std::move(reason), 1,
-                                  std::nullopt, id, LockTable::Kind::detached, ttl, true};
-  std::optional<LockTable::Outcome> outcome;
-  // No deadline, so the answer comes before acquire() returns.
-  locks_.acquire(std::move(lock_request), [&](LockTable::Outcome result, LockTable::Token) { outcome = result; });
-  switch (*outcome) {
-    case LockTable::Outcome::granted:
-      spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name, id.log_str(), who->get<std::string>(),
-                   request.peer);
-      return changed(record_response(201, id));
-    case LockTable::Outcome::failed:
-      return error(503, "cannot persist the lock, try again later");
-    case LockTable::Outcome::unavailable:
-      return error(503, "server is shutting down");
-    case LockTable::Outcome::not_granted:
-    case LockTable::Outcome::timed_out:
-    case LockTable::Outcome::limit_mismatch:
-      break;
-  }
-  const auto& holders = locks_.table().holders(name);
-  if (*outcome == LockTable::Outcome::not_granted && holders.empty()) {
-    if (const auto resume = locks_.table().grants_held_until(LockTable::Clock::now())) {
+  AcquireRequest lock_request;
+  lock_request.name = service->get<std::string>();
+  lock_request.client_id = who->get<std::string>();
+  lock_request.reason = std::move(reason);
+  lock_request.kind = HoldKind::detached;  // no deadline: not granted at once is not granted
+  lock_request.ttl = ttl;
+  // The record answered shows the token: it must be durable.
+  lock_request.shows_token = true;
+  const std::string name = lock_request.name;
+  backend_.acquire(std::move(lock_request),
+                   [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond), name,
+                    who = who->get<std::string>(), peer = request.peer,
+                    with_ids = reveals_ids(request)](const AcquireResult& result) mutable {
+                     if (alive.expired()) {
+                       if (result.outcome == AcquireOutcome::granted) {
+                         spdlog::warn("detached lock '{}' ({}) created for {} over HTTP from {} as the server went away",
+                                      name, result.id.log_str(), who, peer);
+                       }
+                       return respond(server_going());
+                     }
+                     switch (result.outcome) {
+                       case AcquireOutcome::granted:
+                         spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
+                                      result.id.log_str(), who, peer);
+                         // The record as the backend keeps it (its times, its queue).
+                         return backend_.read(
+                             LockQuery{std::nullopt, result.id, true},
+                             [respond = std::move(respond), name, who, result](LockView view) mutable {
+                               if (auto record = record_response(201, view, result.id)) {
+                                 return respond(changed(std::move(*record)));
+                               }
+                               // Already gone again (a short lease, an admin): it was created
+                               // all the same, and its creator must learn its id.
+                               NameRecord gone{name, 1, {}, {}, {}};
+                               HoldRecord holder;
+                               holder.id = result.id;
+                               holder.kind = HoldKind::detached;
+                               holder.client_id = who;
+                               holder.since = view.as_of;
+                               holder.token = result.token;
+                               holder.fenced = true;
+                               holder.expires = view.as_of;
+                               respond(changed(json_response(201, lock_record(gone, holder, view.as_of, true))));
+                             });
+                       case AcquireOutcome::failed:
+                         return respond(error(503, "cannot persist the lock, try again later"));
+                       case AcquireOutcome::unavailable:
+                         return respond(error(503, "server is shutting down"));
+                       case AcquireOutcome::not_granted:
+                       case AcquireOutcome::timed_out:
+                       case AcquireOutcome::limit_mismatch:
+                         return refuse_create(result.outcome, name, with_ids, std::move(respond));
+                     }
+                     respond(error(500, "unexpected lock outcome"));
+                   });
+}
+
+void HttpApi::refuse_create(AcquireOutcome outcome, const std::string& name, bool with_ids, Respond respond) {
+  backend_.read(LockQuery{name, std::nullopt, true}, [outcome, with_ids, respond = std::move(respond)](LockView view) {
+    const NameRecord* state = only_name(view);
+    const HoldRecord* holder = state && !state->holders.empty() ? &state->holders.front() : nullptr;
+    if (outcome == AcquireOutcome::not_granted && !holder && view.totals.start_grace_seconds_left > 0) {
       // Not a conflict: at start with --lock-delay nothing is granted for a while.
-      const auto wait = std::chrono::ceil<std::chrono::seconds>(*resume - LockTable::Clock::now());
+      const auto wait = static_cast<long long>(std::ceil(view.totals.start_grace_seconds_left));
       HttpResponse response = error(503, "server is starting: nothing is granted during its start grace");
-      response.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, wait.count())));
-      return response;
+      response.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, wait)));
+      return respond(std::move(response));
     }
-  }
-  json conflict{{"error", "lock already exists"}};
-  if (!holders.empty()) {
-    const ClockReadings clocks;
-    conflict["existingLock"] = {{"id", holders.front().id.str()},
-                                {"who", holders.front().client_id},
-                                {"createdAt", format_rfc3339(clocks.wall(holders.front().since))}};
-    // Unreachable today (creating needs the token when there is one); kept in step with list.
-    if (!reveals_ids(request)) conflict["existingLock"].erase("id");
-  }
-  return json_response(409, conflict);
+    json conflict{{"error", "lock already exists"}};
+    if (holder) {
+      conflict["existingLock"] = {
+          {"id", holder->id.str()}, {"who", holder->client_id}, {"createdAt", format_rfc3339(holder->since)}};
+      // Unreachable today (creating needs the token when there is one); kept in step with list.
+      if (!with_ids) conflict["existingLock"].erase("id");
+    }
+    respond(json_response(409, conflict));
+  });
 }
 
-HttpResponse HttpApi::get_lock(const HttpRequest&, const Match& match) {
+void HttpApi::get_lock(const HttpRequest&, const Match& match, Respond respond) {
   const auto id = LockId::parse(match.id);
-  if (!id) return error(400, "invalid lock id");
-  if (!locks_.table().find(*id)) return error(404, "lock not found");
-  return record_response(200, *id);
+  if (!id) return respond(error(400, "invalid lock id"));
+  backend_.read(LockQuery{std::nullopt, *id, true}, [id = *id, respond = std::move(respond)](LockView view) {
+    auto record = record_response(200, view, id);
+    respond(record ? std::move(*record) : error(404, "lock not found"));
+  });
 }
 
-HttpResponse HttpApi::release_lock(const HttpRequest& request, const Match& match) {
+void HttpApi::release_lock(const HttpRequest& request, const Match& match, Respond respond) {
   const auto id = LockId::parse(match.id);
-  if (!id) return error(400, "invalid lock id");
-  switch (locks_.release(*id, "HTTP from " + request.peer, true)) {
-    case LockService::Release::released:
-    case LockService::Release::forced:
-      return changed(json_response(200, json{{"success", true}, {"message", "Lock released successfully"}}));
-    case LockService::Release::not_saved:
-      return error(503, "cannot persist the lock, try again later");
-    case LockService::Release::unknown:
-    case LockService::Release::held_by_connection:
-      break;
-  }
-  return error(404, "lock not found");
+  if (!id) return respond(error(400, "invalid lock id"));
+  backend_.release(*id, ReleaseBy::admin, "HTTP from " + request.peer,
+                   [respond = std::move(respond)](ReleaseOutcome outcome) {
+                     switch (outcome) {
+                       case ReleaseOutcome::released:
+                       case ReleaseOutcome::forced:
+                         return respond(changed(
+                             json_response(200, json{{"success", true}, {"message", "Lock released successfully"}})));
+                       case ReleaseOutcome::not_saved:
+                         return respond(error(503, "cannot persist the lock, try again later"));
+                       case ReleaseOutcome::unavailable:
+                         return respond(error(503, "server is shutting down"));
+                       case ReleaseOutcome::unknown:
+                       case ReleaseOutcome::held_by_connection:
+                         break;
+                     }
+                     respond(error(404, "lock not found"));
+                   });
 }
 
-HttpResponse HttpApi::renew_lock(const HttpRequest& request, const Match& match) {
+void HttpApi::renew_lock(const HttpRequest& request, const Match& match, Respond respond) {
   const auto id = LockId::parse(match.id);
-  if (!id) return error(400, "invalid lock id");
+  if (!id) return respond(error(400, "invalid lock id"));
   auto parsed = parse_object(request.body);
-  if (auto* bad = std::get_if<HttpResponse>(&parsed)) return std::move(*bad);
+  if (auto* bad = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*bad));
   const json& body = std::get<json>(parsed);
   const auto ttl_field = body.find("ttl");
-  if (ttl_field == body.end()) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
+  if (ttl_field == body.end()) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
   const auto ttl = ttl_from_json(*ttl_field);
-  if (!ttl) return error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000");
-  switch (locks_.renew(*id, ttl)) {
-    case LockService::Renew::renewed: return changed(record_response(200, *id));
-    case LockService::Renew::unknown: return error(404, "lock not found");
-    case LockService::Renew::held_by_connection: return error(409, "lock is held by a connection");
-    case LockService::Renew::not_saved: return error(503, "cannot persist the lock, try again later");
-  }
-  return error(500, "unexpected renewal outcome");
+  if (!ttl) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
+  backend_.renew(*id, ttl,
+                 [this, alive = std::weak_ptr<const bool>(alive_), id = *id,
+                  respond = std::move(respond)](RenewOutcome outcome) mutable {
+                   switch (outcome) {
+                     case RenewOutcome::renewed:
+                       if (alive.expired()) return respond(server_going());
+                       return backend_.read(LockQuery{std::nullopt, id, true},
+                                            [id, respond = std::move(respond)](LockView view) {
+                                              auto record = record_response(200, view, id);
+                                              // Renewed, but gone since (released meanwhile).
+                                              respond(record ? changed(std::move(*record))
+                                                             : error(404, "lock not found"));
+                                            });
+                     case RenewOutcome::unknown: return respond(error(404, "lock not found"));
+                     case RenewOutcome::held_by_connection: return respond(error(409, "lock is held by a connection"));
+                     case RenewOutcome::not_saved:
+                       return respond(error(503, "cannot persist the lock, try again later"));
+                     case RenewOutcome::unavailable: return respond(error(503, "server is shutting down"));
+                   }
+                   respond(error(500, "unexpected renewal outcome"));
+                 });
 }
 
-HttpResponse HttpApi::list_locks(const HttpRequest& request, const Match&) {
+void HttpApi::list_locks(const HttpRequest& request, const Match&, Respond respond) {
   const auto page = positive_param(request, "page", 1, std::numeric_limits<std::size_t>::max() / max_per_page);
-  if (!page) return error(400, "page must be a positive integer");
+  if (!page) return respond(error(400, "page must be a positive integer"));
   const auto per_page = positive_param(request, "per_page", default_per_page, max_per_page);
-  if (!per_page) return error(400, "per_page must be an integer from 1 to 1000");
+  if (!per_page) return respond(error(400, "per_page must be an integer from 1 to 1000"));
   std::optional<std::string> only;
   if (const std::string* service = request.query_param("service")) {
-    if (!is_valid_lock_name(*service)) return error(400, "service must be a lock name matching ^[a-zA-Z0-9_-]+$");
+    if (!is_valid_lock_name(*service)) {
+      return respond(error(400, "service must be a lock name matching ^[a-zA-Z0-9_-]+$"));
+    }
     only = *service;
   }
 
   // Sorted by name, then in grant order (the order holders are kept in), each name's
-  // lock-delays after its holders (records of kind "delay"); shared by every request while
-  // the table does not change.
+  // lock-delays after its holders (records of kind "delay"); the backend shares one listing
+  // with every request while the locks do not change.
   const bool with_ids = reveals_ids(request);
-  const ClockReadings clocks;
-  const auto listing = listings_.listing(locks_.table(), only, clocks.steady_now);
-  const auto& names = *listing;
-  std::size_t total = 0;
-  for (const auto& state : names) total += state.holders.size() + state.delays.size();
-  const std::size_t first = (*page - 1) * *per_page;
-  json page_locks = json::array();
-  std::size_t index = 0;
-  for (const auto& state : names) {
-    const std::size_t records = state.holders.size() + state.delays.size();
-    if (index + records <= first) {
-      index += records;
-      continue;
-    }
-    for (const auto* list : {&state.holders, &state.delays}) {
-      for (const auto& holder : *list) {
-        if (index >= first && page_locks.size() < *per_page) {
-          page_locks.push_back(lock_record(state.name, state.limit, holder, state.waiters, clocks, with_ids,
-                                           locks_.table().token_durable(holder.token)));
-        }
-        ++index;
+  backend_.read(LockQuery{std::move(only), std::nullopt, true}, [page = *page, per_page = *per_page, with_ids,
+                                                                 respond = std::move(respond)](LockView view) {
+    static const std::vector<NameRecord> no_names;
+    const auto& names = view.names ? *view.names : no_names;
+    std::size_t total = 0;
+    for (const auto& state : names) total += state.holders.size() + state.delays.size();
+    const std::size_t first = (page - 1) * per_page;
+    json page_locks = json::array();
+    std::size_t index = 0;
+    for (const auto& state : names) {
+      const std::size_t records = state.holders.size() + state.delays.size();
+      if (index + records <= first) {
+        index += records;
+        continue;
       }
+      for (const auto* list : {&state.holders, &state.delays}) {
+        for (const auto& holder : *list) {
+          if (index >= first && page_locks.size() < per_page) {
+            page_locks.push_back(lock_record(state, holder, view.as_of, with_ids));
+          }
+          ++index;
+        }
+      }
+      if (page_locks.size() >= per_page) break;
     }
-    if (page_locks.size() >= *per_page) break;
-  }
-  return json_response(200, json{{"locks", std::move(page_locks)}, {"total", total}, {"page", *page},
-                                 {"perPage", *per_page}});
+    respond(json_response(
+        200, json{{"locks", std::move(page_locks)}, {"total", total}, {"page", page}, {"perPage", per_page}}));
+  });
 }
 
-HttpResponse HttpApi::stats(const HttpRequest&, const Match&) {
-  return HttpResponse{200, "application/json", stats_to_json(locks_.table(), stats_, connections_.size()).dump(), {}};
+void HttpApi::stats(const HttpRequest&, const Match&, Respond respond) {
+  backend_.read(LockQuery{std::nullopt, std::nullopt, false},
+                [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond)](LockView view) {
+                  if (alive.expired()) return respond(server_going());
+                  respond(HttpResponse{200, "application/json",
+                                       stats_to_json(view.totals, stats_, connections_.size()).dump(), {}});
+                });
 }
 
-HttpResponse HttpApi::server_info(const HttpRequest&, const Match&) {
-  return json_response(200, json{{"version", TNL_VERSION},
-                                 {"authRequired", !admin_token_.empty()},
-                                 {"startedAt", format_rfc3339(started_)}});
+void HttpApi::server_info(const HttpRequest&, const Match&, Respond respond) {
+  respond(json_response(200, json{{"version", TNL_VERSION},
+                                  {"authRequired", !admin_token_.empty()},
+                                  {"startedAt", format_rfc3339(started_)}}));
 }
 
-HttpResponse HttpApi::metrics(const HttpRequest&, const Match&) {
-  return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                      render_metrics(locks_.table(), stats_, connections_.size(), started_), {}};
+void HttpApi::metrics(const HttpRequest&, const Match&, Respond respond) {
+  backend_.read(LockQuery{std::nullopt, std::nullopt, false},
+                [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond)](LockView view) {
+                  if (alive.expired()) return respond(server_going());
+                  respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                       render_metrics(view, stats_, connections_.size(), started_), {}});
+                });
 }
 
-HttpResponse HttpApi::healthz(const HttpRequest&, const Match&) { return json_response(200, json{{"status", "ok"}}); }
-
-HttpResponse HttpApi::readyz(const HttpRequest&, const Match&) {
-  if (!ready_) return json_response(503, json{{"status", "shutting down"}});
-  return json_response(200, json{{"status", "ready"}});
+void HttpApi::healthz(const HttpRequest&, const Match&, Respond respond) {
+  respond(json_response(200, json{{"status", "ok"}}));
 }
 
-HttpResponse HttpApi::status_page(const HttpRequest&, const Match&) {
+void HttpApi::readyz(const HttpRequest&, const Match&, Respond respond) {
+  if (!ready_) return respond(json_response(503, json{{"status", "shutting down"}}));
+  // A backend that cannot vouch for its holds (etcd out of reach) serves no lock request.
+  if (!backend_.available()) return respond(json_response(503, json{{"status", "backend unavailable"}}));
+  respond(json_response(200, json{{"status", "ready"}}));
+}
+
+void HttpApi::status_page(const HttpRequest&, const Match&, Respond respond) {
   HttpResponse page{200, "text/html; charset=utf-8", status_page_, {}};
   // Everything is inline: forbid anything else, so a lock name can never load or run foreign code.
   page.headers.emplace_back("Content-Security-Policy",
@@ -400,15 +503,7 @@ HttpResponse HttpApi::status_page(const HttpRequest&, const Match&) {
                             "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
   page.headers.emplace_back("X-Content-Type-Options", "nosniff");
   page.headers.emplace_back("Cache-Control", "no-store");
-  return page;
-}
-
-HttpResponse HttpApi::record_response(int status, const LockId& id) const {
-  const auto held = locks_.table().find(id);
-  const auto names = locks_.table().snapshot(held->name);
-  const ClockReadings clocks;
-  return json_response(status, lock_record(held->name, names.front().limit, held->holder, names.front().waiters, clocks,
-                                           true, locks_.table().token_durable(held->holder.token)));
+  respond(std::move(page));
 }
 
 }  // namespace tnl

@@ -1,7 +1,11 @@
-// The HTTP admin API (docs/HTTP-API.md) with no I/O: a request in, a response out.
+// The HTTP admin API (docs/HTTP-API.md) with no I/O: a request in, a response out, now or
+// later.
 //
 // A table from method and path pattern to handler, as RequestHandler has for lines;
-// HttpServer does the HTTP itself and hands each request here on the event loop.
+// HttpServer does the HTTP itself and hands each request here on the event loop. Every
+// lock operation goes to the LockBackend, whose answers may come before handle() returns
+// or on a later turn of the loop: a handler continues inside the backend's completion, and
+// hands its answer to `respond` there (exactly once per request, either way).
 //
 // Besides the admin token, it refuses what a browser sends on behalf of another site
 // (docs/HTTP-API.md, "Browsers and other sites"): a state-changing request with a foreign
@@ -14,14 +18,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "lock_listing_cache.hpp"
-#include "lock_service.hpp"
+#include "lock_backend.hpp"
 #include "server_stats.hpp"
 
 namespace tnl {
@@ -60,13 +65,20 @@ class HttpApi {
  public:
   /// Largest request body answered; larger ones get 413 (a lock request is a few hundred bytes).
   static constexpr std::size_t max_body_bytes = 8 * 1024;
+  /// Takes the answer to one request.
+  using Respond = std::function<void(HttpResponse response)>;
 
   /// `admin_token` empty: nothing needs a token.
-  HttpApi(LockService& locks, const ServerStats& stats, const ConnectionManager& connections, std::string admin_token,
-          std::string status_page);
+  HttpApi(LockBackend& backend, const ServerStats& stats, const ConnectionManager& connections,
+          std::string admin_token, std::string status_page);
+  ~HttpApi() = default;
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
 
-  /// Answers one request.
-  [[nodiscard]] HttpResponse handle(const HttpRequest& request);
+  /// Answers one request: calls `respond` exactly once, before or after returning (once the
+  /// backend has answered). `request` is not used after handle() returns. An answer whose
+  /// backend completion comes after this HttpApi is gone is a 503 (the server is going).
+  void handle(const HttpRequest& request, Respond respond);
   /// From now on /readyz answers 503.
   void shutting_down() { ready_ = false; }
 
@@ -75,7 +87,7 @@ class HttpApi {
   struct Match {
     std::string id;
   };
-  using Handler = HttpResponse (HttpApi::*)(const HttpRequest&, const Match&);
+  using Handler = void (HttpApi::*)(const HttpRequest&, const Match&, Respond);
   /// What a route needs from the request.
   enum class Access : std::uint8_t {
     open,           ///< anyone
@@ -90,35 +102,36 @@ class HttpApi {
     bool takes_json = false;  ///< the body must be `Content-Type: application/json`
   };
 
-  HttpResponse create_lock(const HttpRequest& request, const Match&);
-  HttpResponse get_lock(const HttpRequest& request, const Match& match);
-  HttpResponse release_lock(const HttpRequest& request, const Match& match);
-  HttpResponse renew_lock(const HttpRequest& request, const Match& match);
-  HttpResponse list_locks(const HttpRequest& request, const Match&);
-  HttpResponse stats(const HttpRequest& request, const Match&);
-  HttpResponse server_info(const HttpRequest& request, const Match&);
-  HttpResponse metrics(const HttpRequest& request, const Match&);
-  HttpResponse healthz(const HttpRequest& request, const Match&);
-  HttpResponse readyz(const HttpRequest& request, const Match&);
-  HttpResponse status_page(const HttpRequest& request, const Match&);
+  void create_lock(const HttpRequest& request, const Match&, Respond respond);
+  /// The answer to a create the backend did not grant (`outcome`), from a read of `name`.
+  void refuse_create(AcquireOutcome outcome, const std::string& name, bool with_ids, Respond respond);
+  void get_lock(const HttpRequest& request, const Match& match, Respond respond);
+  void release_lock(const HttpRequest& request, const Match& match, Respond respond);
+  void renew_lock(const HttpRequest& request, const Match& match, Respond respond);
+  void list_locks(const HttpRequest& request, const Match&, Respond respond);
+  void stats(const HttpRequest& request, const Match&, Respond respond);
+  void server_info(const HttpRequest& request, const Match&, Respond respond);
+  void metrics(const HttpRequest& request, const Match&, Respond respond);
+  void healthz(const HttpRequest& request, const Match&, Respond respond);
+  void readyz(const HttpRequest& request, const Match&, Respond respond);
+  void status_page(const HttpRequest& request, const Match&, Respond respond);
 
-  /// The record of the hold `id` (which must be held), with its name's limit and queue.
-  [[nodiscard]] HttpResponse record_response(int status, const LockId& id) const;
   /// Whether the request carries the admin token (always true without one).
   [[nodiscard]] bool authorized(const HttpRequest& request) const;
   /// Whether lock ids may be shown: no admin token configured, or the request carries it.
   [[nodiscard]] bool reveals_ids(const HttpRequest& request) const;
 
   const std::vector<Route> routes_;
-  LockService& locks_;
+  LockBackend& backend_;
   const ServerStats& stats_;
   const ConnectionManager& connections_;
   const std::string admin_token_;
   const std::string status_page_;
-  /// What `list` pages through.
-  LockListingCache listings_;
   const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   bool ready_ = true;
+  /// Expires with this HttpApi: a backend completion that comes later answers 503 (the
+  /// server is going away) and touches nothing of it.
+  const std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
 };
 
 }  // namespace tnl

@@ -47,7 +47,7 @@ void HttpConnection::enter(Phase phase, Clock::time_point deadline) {
   using Eviction = HttpConnectionManager::Eviction;
   if (phase == Phase::awaiting || phase == Phase::head || phase == Phase::closing) {
     manager_.evictable(id_, Clock::now(), Eviction::idle);
-  } else if (phase == Phase::writing && answer_changed_locks_) {
+  } else if (phase == Phase::answering || (phase == Phase::writing && answer_changed_locks_)) {
     manager_.busy(id_);
   } else {
     manager_.evictable(id_, Clock::now(), Eviction::last_resort);
@@ -82,7 +82,7 @@ void HttpConnection::on_read(std::error_code error, std::size_t received) {
 }
 
 void HttpConnection::process() {
-  while (!ended_ && phase_ != Phase::writing && phase_ != Phase::closing) {
+  while (!ended_ && phase_ != Phase::answering && phase_ != Phase::writing && phase_ != Phase::closing) {
     if (input_begin_ == input_end_) return read();
     input_begin_ += parser_.feed(input_.data() + input_begin_, input_end_ - input_begin_);
     switch (parser_.state()) {
@@ -120,7 +120,33 @@ void HttpConnection::answer(HttpMessage message) {
   if (const TlsSession* tls = socket_.tls(); tls && !tls->identity().empty() && peer_.find('@') == std::string::npos) {
     peer_ = tls->identity() + "@" + peer_;
   }
-  const HttpResponse response = gate_.handle(std::move(message), peer_);
+  const std::uint64_t request = ++request_number_;
+  answering_ = message.method + " " + message.target.substr(0, 200);
+  // Set before asking: the answer may come before handle() returns (nothing else runs
+  // meanwhile, so the deadline and the manager are told only if it does not), or later.
+  phase_ = Phase::answering;
+  gate_.handle(std::move(message), peer_,
+               [weak = weak_from_this(), request, framing](HttpResponse response) {
+                 if (const auto self = weak.lock()) {
+                   self->on_answer(request, std::move(response), framing);
+                 } else if (response.changed_locks) {
+                   spdlog::warn("HTTP: an answer that changed a lock came after its connection was gone: {} {}",
+                                response.status, response.body.substr(0, 512));
+                 }
+               });
+  if (!ended_ && phase_ == Phase::answering && request == request_number_) {
+    enter(Phase::answering, Clock::now() + settings_.answer_timeout);
+  }
+}
+
+void HttpConnection::on_answer(std::uint64_t request, HttpResponse response, const HttpFraming& framing) {
+  if (ended_ || request != request_number_ || phase_ != Phase::answering) {
+    // Its client is gone or was told 503: whatever this says, it cannot learn it now.
+    const auto level = response.changed_locks ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(level, "HTTP connection {} from {}: the answer to {} came after the connection {}; dropped: {} {}", id_,
+                peer_, answering_, ended_ ? "ended" : "gave up on it", response.status, response.body.substr(0, 512));
+    return;
+  }
   respond(response, framing);
 }
 
@@ -171,6 +197,16 @@ void HttpConnection::on_deadline() {
       std::error_code ignored;
       socket_.cancel(ignored);  // the pending read; input_ is all parsed, so nothing is lost
       return respond(error_response(408, "request not received in time"), HttpFraming{false, false, 1});
+    }
+    case Phase::answering: {
+      // The backend has not answered in time (out of reach, overloaded): the client is
+      // told so, and whatever answer comes later is dropped (on_answer).
+      spdlog::warn("HTTP connection {} from {}: no answer to {} from the lock backend within {} ms; closing", id_, peer_,
+                   answering_, settings_.answer_timeout.count());
+      ++request_number_;
+      HttpResponse timeout = error_response(503, "the lock backend did not answer in time");
+      timeout.headers.emplace_back("Retry-After", "1");
+      return respond(timeout, HttpFraming{false, false, 1});
     }
     case Phase::awaiting:
       if (TlsSession* tls = socket_.tls(); tls && !tls->established()) tls->handshake_timed_out();

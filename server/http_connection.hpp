@@ -4,6 +4,14 @@
 // and every buffer is bounded: a request head or body must arrive within the request
 // timeout of its first byte, an idle keep-alive connection goes after the idle timeout,
 // an answer must be taken within the write timeout.
+//
+// The answer may come later than the request (the lock backend answers on a later turn,
+// e.g. over the network). Meanwhile the connection reads nothing more and is not evicted
+// (the request may be creating or releasing a lock: its client must learn the outcome),
+// for at most the answer timeout: past it the client gets 503 and the connection closes.
+// An answer that comes after its connection ended (timed out, closed by the client,
+// stopped) is dropped; if it changed a lock, it is logged with its body (e.g. the id of a
+// lock created for nobody), for the operator.
 #pragma once
 
 #include <array>
@@ -30,6 +38,8 @@ struct HttpConnectionSettings {
   std::chrono::milliseconds idle_timeout{30'000};
   /// For an answer to be taken by the client.
   std::chrono::milliseconds write_timeout{10'000};
+  /// For the lock backend to answer a request (the local one answers at once).
+  std::chrono::milliseconds answer_timeout{10'000};
   /// After the last answer, for the client to close its end before we do.
   std::chrono::milliseconds linger_timeout{2'000};
   /// How long the answer to a create, renew or release is kept from eviction: a client
@@ -47,13 +57,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   /// What the connection is doing; the manager may evict it in the phases that have no
   /// request in progress (awaiting, head, closing) and, as a last resort, in the middle of one
-  /// that changed nothing yet (body, or writing the answer to a read).
+  /// that changed nothing yet (body, or writing the answer to a read); never while answering.
   enum class Phase : std::uint8_t {
-    awaiting,  ///< waiting for the first byte of a request (new, or keep-alive between requests)
-    head,      ///< reading a request head
-    body,      ///< reading a request body
-    writing,   ///< writing an answer
-    closing,   ///< answered for the last time: draining until the client closes
+    awaiting,   ///< waiting for the first byte of a request (new, or keep-alive between requests)
+    head,       ///< reading a request head
+    body,       ///< reading a request body
+    answering,  ///< a request is complete, its answer not there yet (the backend is at work)
+    writing,    ///< writing an answer
+    closing,    ///< answered for the last time: draining until the client closes
   };
 
   /// `peer` is "address:port" of the client (with a TLS client certificate, "CN@address:port"
@@ -81,8 +92,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void process();
   /// Enters `phase` with a deadline at `deadline`, telling the manager whether it may evict us.
   void enter(Phase phase, Clock::time_point deadline);
-  /// Answers the request just parsed.
+  /// Answers the request just parsed (now or once its answer comes: on_answer()).
   void answer(HttpMessage message);
+  /// The answer to request number `request` came: written, unless the connection has
+  /// ended or given up on it meanwhile (then dropped).
+  void on_answer(std::uint64_t request, HttpResponse response, const HttpFraming& framing);
   /// Starts writing `response`; closes afterwards unless framing.keep_alive.
   void respond(const HttpResponse& response, const HttpFraming& framing);
   void on_write(std::error_code error);
@@ -111,6 +125,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string output_;
   /// Bumped with every new deadline, so that a wait for a replaced one does nothing.
   std::uint64_t deadline_generation_ = 0;
+  /// Bumped with every request handed to the gate, and when its answer is given up on: an
+  /// answer for another number is late, and dropped.
+  std::uint64_t request_number_ = 0;
+  /// What the request being answered was, for the logs ("POST /api/v1alpha1/lock").
+  std::string answering_;
   Phase phase_ = Phase::awaiting;
   bool reading_ = false;
   bool close_after_write_ = false;

@@ -26,18 +26,18 @@ std::optional<std::string> take_header(HttpMessage& message, std::string_view na
 
 HttpRequestGate::HttpRequestGate(HttpApi& api, HttpAllowedHosts hosts) : api_(api), hosts_(std::move(hosts)) {}
 
-HttpResponse HttpRequestGate::handle(HttpMessage message, const std::string& peer) {
+void HttpRequestGate::handle(HttpMessage message, const std::string& peer, HttpApi::Respond respond) {
   HttpRequest request;
   request.host = take_header(message, "host");
   // RFC 9112, 3.2: an HTTP/1.1 request without Host is answered 400.
-  if (!request.host && message.version_minor >= 1) return error(400, "missing Host header");
+  if (!request.host && message.version_minor >= 1) return respond(error(400, "missing Host header"));
   if (request.host && !hosts_.allows(*request.host)) {
     spdlog::warn("HTTP {} from {}: refused, Host '{}' is not a name of this server (see --http-allowed-host)",
                  message.method, peer, *request.host);
-    return error(421, "misdirected request: Host is not a name of this server");
+    return respond(error(421, "misdirected request: Host is not a name of this server"));
   }
   auto target = parse_target(message.target);
-  if (!target) return error(400, "malformed URL");
+  if (!target) return respond(error(400, "malformed URL"));
   request.method = std::move(message.method);
   request.path = std::move(target->path);
   request.query = std::move(target->query);
@@ -47,7 +47,7 @@ HttpResponse HttpRequestGate::handle(HttpMessage message, const std::string& pee
   request.origin = take_header(message, "origin");
   request.sec_fetch_site = take_header(message, "sec-fetch-site");
   request.content_type = take_header(message, "content-type");
-  return api_.handle(request);
+  api_.handle(request, std::move(respond));
 }
 
 }  // namespace tnl

@@ -15,10 +15,10 @@ class HttpRequestGate {
  public:
   HttpRequestGate(HttpApi& api, HttpAllowedHosts hosts);
 
-  /// The answer to `message` from `peer` ("address:port"): 400 without a Host (HTTP/1.1)
-  /// or with a target that is not a decodable path, 421 with a Host that is not ours,
-  /// otherwise HttpApi's.
-  [[nodiscard]] HttpResponse handle(HttpMessage message, const std::string& peer);
+  /// Answers `message` from `peer` ("address:port") through `respond`, exactly once: 400
+  /// without a Host (HTTP/1.1) or with a target that is not a decodable path, 421 with a
+  /// Host that is not ours (these at once), otherwise HttpApi's (at once or later).
+  void handle(HttpMessage message, const std::string& peer, HttpApi::Respond respond);
 
  private:
   HttpApi& api_;

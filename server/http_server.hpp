@@ -1,7 +1,8 @@
 // HTTP on the lock server's event loop, after Asio's HTTP server example: an Acceptor that
 // survives running out of descriptors, HttpConnections tracked (and evicted at the limit)
 // by an HttpConnectionManager, each request checked by HttpRequestGate and answered by
-// HttpApi. The parsing is Debian's libhttp-parser.
+// HttpApi (at once, or once the lock backend has answered: see HttpConnection). The parsing
+// is Debian's libhttp-parser.
 #pragma once
 
 #include <asio/io_context.hpp>

@@ -13,14 +13,13 @@
 #include <chrono>
 #include <cstdint>
 
-#include "lock_table.hpp"
 
 namespace tnl {
 
 class ListingPacer {
  public:
-  using Clock = LockTable::Clock;
-  using TimePoint = LockTable::TimePoint;
+  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::time_point;
 
   /// How far behind the table a listing may be.
   static constexpr std::chrono::seconds max_age{1};

@@ -10,7 +10,7 @@
 //
 // A lease end is saved twice: as a wall-clock time, which survives a reboot, and on
 // CLOCK_BOOTTIME with the id of the boot it counts in, which no wall-clock step moves (see
-// LockService::restore). A file from before the second form had its columns is given them
+// LocalLockBackend::restore). A file from before the second form had its columns is given them
 // in place when it is opened (ALTER TABLE ... ADD COLUMN); its rows have none (NULL) and
 // fall back to the wall clock.
 #pragma once

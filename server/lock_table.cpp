@@ -151,11 +151,11 @@ std::optional<LockTable::Holder> LockTable::release(const std::string& name, Own
   return freed;
 }
 
-std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now) {
+std::optional<LockTable::Held> LockTable::release(const LockId& id, TimePoint now, Clock::duration delay) {
   const auto [entry, holder] = locate(id);
   if (entry == entries_.end()) return std::nullopt;
   std::string name = entry->first;
-  Holder freed = free_holder(entry, holder, now);
+  Holder freed = free_holder(entry, holder, now, delay);
   drain();
   return Held{std::move(name), std::move(freed)};
 }
@@ -172,6 +172,25 @@ bool LockTable::cancel(const std::string& name, OwnerId owner) {
   erase_if_idle(it);
   ++version_;
   return true;
+}
+
+const std::string* LockTable::key_of(const std::string& name) const {
+  const auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->first;
+}
+
+std::optional<LockTable::Holder> LockTable::cancel(const std::string& name, const LockId& id) {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  auto& waiters = it->second.waiters;
+  const auto waiter = std::find_if(waiters.begin(), waiters.end(), [&](const Waiter& w) { return w.holder.id == id; });
+  if (waiter == waiters.end()) return std::nullopt;
+  Holder withdrawn = std::move(waiter->holder);
+  deadlines_.erase(waiter->deadline);
+  waiters.erase(waiter);
+  erase_if_idle(it);
+  ++version_;
+  return withdrawn;
 }
 
 std::optional<LockTable::Held> LockTable::find(const LockId& id) const {

@@ -51,7 +51,9 @@
 #include <utility>
 #include <vector>
 
+#include "lock_backend.hpp"
 #include "lock_id.hpp"
+#include "lock_view.hpp"
 
 namespace tnl {
 
@@ -62,7 +64,7 @@ class LockTable {
   /// Identifies who holds or waits: one per connection.
   using OwnerId = std::uint64_t;
   /// Fencing token: strictly increasing in grant order, across all names.
-  using Token = std::uint64_t;
+  using Token = FencingToken;
   /// Where fencing tokens come from (a TokenGenerator in the server). Without `next`, the
   /// table counts from 1 itself and every token is durable.
   struct TokenSource {
@@ -93,29 +95,15 @@ class LockTable {
     return std::nullopt;
   }
 
-  /// How a lock request ended.
-  enum class Outcome {
-    granted,         ///< the owner now holds the lock
-    not_granted,     ///< the lock was busy and the request did not wait
-    timed_out,       ///< the request waited and its deadline passed first
-    limit_mismatch,  ///< the name is in use with a different holder limit
-    /// not held: the grant could not be recorded (saved to disk), or its token, which
-    /// the client would see, is not durable (see TokenSource::durable)
-    failed,
-    unavailable,     ///< the server is shutting down: nothing is granted any more
-  };
+  /// How a lock request ended (lock_backend.hpp).
+  using Outcome = AcquireOutcome;
   /// Runs once per request; `token` is the grant's fencing token (0 unless granted).
   using Completion = std::function<void(Outcome outcome, Token token)>;
 
-  /// What ends a holder's hold.
-  enum class Kind {
-    connection,  ///< the end of the connection that asked (or a release on it)
-    detached,    ///< a release by id, or its lease running out
-    /// not a hold: a lock-delay keeping a revoked holder's slot; ends by itself
-    delay,
-  };
+  /// What ends a holder's hold (lock_view.hpp).
+  using Kind = HoldKind;
 
-  /// One request for a lock.
+  /// One request for a lock: set its fields by name, one by one (there are ten).
   struct Request {
     std::string name;       ///< validated lock name
     OwnerId owner = 0;      ///< who asks
@@ -188,11 +176,17 @@ class LockTable {
   std::optional<Holder> release(const std::string& name, OwnerId owner, TimePoint now,
                                 Clock::duration delay = Clock::duration::zero());
 
-  /// Frees the hold with this id, whatever its kind, as release() does.
-  std::optional<Held> release(const LockId& id, TimePoint now);
+  /// Frees the hold with this id, whatever its kind, as release() does (`delay` too).
+  std::optional<Held> release(const LockId& id, TimePoint now, Clock::duration delay = Clock::duration::zero());
+
+  /// The name as the table keeps it (the key of its entry), or null when it is not in use:
+  /// valid for as long as anyone holds, awaits or delays it.
+  [[nodiscard]] const std::string* key_of(const std::string& name) const;
 
   /// The hold with this id, if it is held.
   [[nodiscard]] std::optional<Held> find(const LockId& id) const;
+  /// Whether a detached hold has this id (O(1), nothing copied).
+  [[nodiscard]] bool holds_detached(const LockId& id) const { return detached_ids_.count(id) != 0; }
 
   /// Moves a detached hold's lease end to `expires` (nullopt: never). Returns false when
   /// no detached hold has this id.
@@ -213,6 +207,9 @@ class LockTable {
   /// Withdraws `owner`'s queued request for `name` without running its completion
   /// (its connection ended while waiting). Returns false when it was not waiting.
   bool cancel(const std::string& name, OwnerId owner);
+  /// Withdraws the queued request with this id (all 128 bits) for `name`, as cancel() does;
+  /// returns it as it was queued, or nullopt when no such request waits.
+  std::optional<Holder> cancel(const std::string& name, const LockId& id);
 
   /// The ids of the detached holds whose lease ends at or before `now`: those expire(now)
   /// frees (so that they can be forgotten on disk before they are handed on).

@@ -1,11 +1,12 @@
-// The `.locks` answer, built once per change of the table and shared by every reader.
+// The `.locks` answer, built once per change of the locks and shared by every reader.
 //
 // A thousand readers of the full listing of 5,000 locks used to cost a thousand copies of
 // it (170 MB) and as many builds (17 s of event loop). Now one immutable line is built
-// when the table has changed since the last one (LockTable::version()) and handed out as a
+// when the locks have changed since the last one (LockView::version) and handed out as a
 // shared pointer: the connections write the same bytes. The same holds for the listing of
-// one name (a semaphore's can be megabytes). Its "held_seconds" are those of the moment it
-// was built, so the lines are also rebuilt once they are max_age old.
+// one name (a semaphore's can be megabytes). Its "held_seconds" are those of the view it
+// was built from, so the lines are also rebuilt once they are max_age old (on the views'
+// as_of: a wall clock stepped back or far ahead rebuilds them at once).
 //
 // A table that keeps changing would still cost a build per reader, and a copy per reader
 // that does not read (each keeps its own version until the write timeout cuts it: 300 such
@@ -28,8 +29,7 @@
 #include <utility>
 
 #include "listing_pacer.hpp"
-#include "lock_table.hpp"
-#include "lock_table_json.hpp"
+#include "lock_view.hpp"
 
 namespace tnl {
 
@@ -48,11 +48,11 @@ class LocksLineCache {
   explicit LocksLineCache(std::size_t unread_budget = default_unread_budget,
                           ListingPacer::Clock::duration slow_build = ListingPacer::default_slow_build);
 
-  /// The whole `.locks` answer line, "locks,{...}\n" (newline included), for `table` as of
-  /// `clocks` (at most max_age earlier, see above); only `only` when given. `show_ids` false
-  /// leaves every holder's id out.
-  std::shared_ptr<const std::string> line(const LockTable& table, const std::optional<std::string>& only,
-                                          bool show_ids, const ClockReadings& clocks);
+  /// The whole `.locks` answer line, "locks,{...}\n" (newline included), for `view` (read
+  /// with LockQuery{only, nullopt, true}), or one built from an earlier view (at most
+  /// max_age earlier, see above). `show_ids` false leaves every holder's id out.
+  std::shared_ptr<const std::string> line(const LockView& view, const std::optional<std::string>& only,
+                                          bool show_ids);
 
   /// Bytes of every line built here that is still alive (kept here or by a reader).
   [[nodiscard]] std::size_t alive_bytes() const { return *alive_bytes_; }

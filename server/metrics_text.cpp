@@ -60,14 +60,16 @@ std::string label_value(std::string_view text) {
 }
 
 /// Seconds since `since`, 0 when there is no such hold.
-double age_seconds(const std::optional<LockTable::TimePoint>& since, LockTable::TimePoint now) {
+double age_seconds(const std::optional<std::chrono::system_clock::time_point>& since,
+                   std::chrono::system_clock::time_point now) {
   return since ? std::chrono::duration<double>(now - *since).count() : 0.0;
 }
 
 }  // namespace
 
-std::string render_metrics(const LockTable& table, const ServerStats& stats, std::size_t connection_count,
+std::string render_metrics(const LockView& view, const ServerStats& stats, std::size_t connection_count,
                            std::chrono::system_clock::time_point started) {
+  const LockTotals& totals = view.totals;
   std::string out;
   out.reserve(6144);
   fmt::format_to(std::back_inserter(out),
@@ -79,27 +81,26 @@ std::string render_metrics(const LockTable& table, const ServerStats& stats, std
   // The words of docs/PROTOCOL.md's `.stats`: a lock held is a name held; a hold is one
   // holder of it (a semaphore's each); a lock-delay is neither.
   metric(out, "tcpnetlock_locks_held", "gauge", "Lock names held (a semaphore counts once, as .stats lock_count).",
-         table.held_count());
+         totals.held_names);
   fmt::format_to(std::back_inserter(out),
                  "# HELP tcpnetlock_holds Holds of locks by what ends them (a semaphore counts each holder).\n"
                  "# TYPE tcpnetlock_holds gauge\n"
                  "tcpnetlock_holds{{kind=\"connection\"}} {}\n"
                  "tcpnetlock_holds{{kind=\"detached\"}} {}\n",
-                 table.holder_count(LockTable::Kind::connection), table.holder_count(LockTable::Kind::detached));
+                 totals.connection_holds, totals.detached_holds);
   metric(out, "tcpnetlock_lock_delays", "gauge", "Lock-delays keeping a slot of a hold the server took away (not holds).",
-         table.holder_count(LockTable::Kind::delay));
-  const auto now = LockTable::Clock::now();
+         totals.delays);
   metric(out, "tcpnetlock_start_grace_remaining_seconds", "gauge",
          "Seconds of the start grace left: nothing is granted until then (0: none running).",
-         table.grants_held_seconds(now));
+         totals.start_grace_seconds_left);
   fmt::format_to(std::back_inserter(out),
                  "# HELP tcpnetlock_oldest_hold_age_seconds Age of the oldest current hold of each kind (0: none).\n"
                  "# TYPE tcpnetlock_oldest_hold_age_seconds gauge\n"
                  "tcpnetlock_oldest_hold_age_seconds{{kind=\"connection\"}} {}\n"
                  "tcpnetlock_oldest_hold_age_seconds{{kind=\"detached\"}} {}\n",
-                 age_seconds(table.oldest_hold_since(LockTable::Kind::connection), now),
-                 age_seconds(table.oldest_hold_since(LockTable::Kind::detached), now));
-  metric(out, "tcpnetlock_waiters", "gauge", "Lock requests queued.", table.waiting_count());
+                 age_seconds(totals.oldest_connection_hold, view.as_of),
+                 age_seconds(totals.oldest_detached_hold, view.as_of));
+  metric(out, "tcpnetlock_waiters", "gauge", "Lock requests queued.", totals.waiters);
   metric(out, "tcpnetlock_requests_total", "counter", "Request lines handled.", stats.requests_count);
   metric(out, "tcpnetlock_grants_total", "counter", "Locks granted, at once or after waiting.",
          stats.lock_acquired_count);

@@ -5,14 +5,15 @@
 #include <cstddef>
 #include <string>
 
-#include "lock_table.hpp"
+#include "lock_view.hpp"
 #include "server_stats.hpp"
 
 namespace tnl {
 
-/// Every metric of docs/HTTP-API.md, with HELP and TYPE lines; `started` is the wall-clock
-/// start of the server (process_start_time_seconds).
-[[nodiscard]] std::string render_metrics(const LockTable& table, const ServerStats& stats,
+/// Every metric of docs/HTTP-API.md, with HELP and TYPE lines, from the view's totals (ages
+/// as of its as_of; no listing is needed) and this server's counters; `started` is the
+/// wall-clock start of the server (process_start_time_seconds).
+[[nodiscard]] std::string render_metrics(const LockView& view, const ServerStats& stats,
                                          std::size_t connection_count,
                                          std::chrono::system_clock::time_point started);
 

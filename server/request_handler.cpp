@@ -6,7 +6,6 @@
 
 #include "connection_manager.hpp"
 #include "lock_options.hpp"
-#include "lock_table_json.hpp"
 #include "stats_json.hpp"
 
 namespace tnl {
@@ -18,7 +17,7 @@ using LockState = Connection::LockState;
 
 }  // namespace
 
-RequestHandler::RequestHandler(LockService& locks, ServerStats& stats, const ConnectionManager& connections,
+RequestHandler::RequestHandler(LockBackend& locks, ServerStats& stats, const ConnectionManager& connections,
                                const ServerConfig& config, std::function<void()> request_shutdown)
     : first_line_commands_{{action::lock, &RequestHandler::lock},
                            {action::unlock, &RequestHandler::unlock},
@@ -58,138 +57,132 @@ void RequestHandler::handle_line(Connection& connection, std::string_view line) 
 }
 
 void RequestHandler::connection_ended(Connection& connection, std::error_code error) {
-  switch (connection.lock_state()) {
+  LockSession& session = connection.lock_session();
+  switch (session.state()) {
     case LockState::holding:
       // The server gives up on the holder (it did not end the connection): the lock is taken
       // without its consent, and the lock-delay follows.
       if (error == Connection::answers_not_read()) {
         ++stats_.reaped_holder_count;
-        spdlog::warn("lock '{}' lost by {}: it takes no answers (none written for {} ms)", connection.lock_name(),
-                     connection.peer(), config_.write_timeout.count());
-        return free_lock(connection, false);
+        session.release(locks_, ReleaseBy::holder_gone,
+                        fmt::format("lost by {}: it takes no answers (none written for {} ms)", connection.peer(),
+                                    config_.write_timeout.count()));
+        return;
       }
       if (!Connection::ended_by_client(error)) {
         // Keepalive probes or a write went unanswered (a timeout, or the ICMP error that
         // came back for data in flight: no route to host...): the holder's machine is gone,
         // or cut off while its command may still run.
         ++stats_.reaped_holder_count;
-        spdlog::warn("lock '{}' lost by {}: peer unreachable ({})", connection.lock_name(), connection.peer(),
-                     error.message());
-        return free_lock(connection, false);
+        session.release(locks_, ReleaseBy::holder_gone,
+                        fmt::format("lost by {}: peer unreachable ({})", connection.peer(), error.message()));
+        return;
       }
-      spdlog::info("lock '{}' freed: connection {} from {} ended", connection.lock_name(), connection.id(),
-                   connection.peer());
-      return free_lock(connection, true);
+      session.release(locks_, ReleaseBy::holder,
+                      fmt::format("freed: connection {} from {} ended", connection.id(), connection.peer()));
+      return;
     case LockState::waiting:
-      locks_.cancel_wait(connection.lock_name(), connection.id());
-      spdlog::info("wait for '{}' by {} withdrawn: connection ended", connection.lock_name(), connection.peer());
-      return connection.clear_lock();
+      return session.cancel(locks_);
     case LockState::none:
       return;
   }
 }
 
-void RequestHandler::free_lock(Connection& connection, bool consented) {
-  locks_.release_connection_hold(connection.lock_name(), connection.id(), consented);
-  connection.clear_lock();
-}
-
 void RequestHandler::holder_timed_out(Connection& connection) {
+  if (connection.lock_state() != LockState::holding) return;
   ++stats_.reaped_holder_count;
-  revoke(connection, "holder timeout");
+  connection.lock_session().revoke(connection, locks_, "holder timeout");
 }
 
-void RequestHandler::revoke(Connection& connection, std::string_view reason) {
-  if (connection.lock_state() != LockState::holding) return;
-  spdlog::warn("lock '{}' taken from {}: {}", connection.lock_name(), connection.peer(), reason);
-  // The holder is told first: its `lost` is on its way (written at once, unless an answer
-  // is still being written) before the lock is handed on and the next holder's `ok` is.
-  const std::string name = connection.lock_name();
-  connection.clear_lock();
-  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Then::close);
-  locks_.release_connection_hold(name, connection.id(), false);
+namespace {
+
+/// A duration given in (fractional) seconds, as the protocol gives waits and TTLs.
+LockBackend::Clock::duration from_seconds(double seconds) {
+  return std::chrono::duration_cast<LockBackend::Clock::duration>(std::chrono::duration<double>(seconds));
 }
+
+/// A request's wait deadline from its `wait:` (seconds; nullopt: `inf`): none for a
+/// request that does not wait (0), the end of time for one that waits for ever.
+std::optional<LockBackend::Clock::time_point> wait_deadline(std::optional<double> wait_seconds,
+                                                            LockBackend::Clock::time_point now) {
+  if (!wait_seconds) return LockBackend::Clock::time_point::max();
+  if (*wait_seconds > 0) return now + from_seconds(*wait_seconds);
+  return std::nullopt;
+}
+
+}  // namespace
 
 void RequestHandler::lock(Connection& connection, const Request& request) {
   auto parsed = parse_lock_options(request);
   if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
   LockOptions options = std::get<LockOptions>(std::move(parsed));
 
-  const auto now = LockTable::Clock::now();
-  const auto deadline = LockTable::wait_deadline(options.wait_seconds, now);
-  std::optional<LockTable::Clock::duration> ttl;
-  if (options.ttl_seconds) {
-    ttl = LockTable::seconds(*options.ttl_seconds);
-  }
-  connection.start_waiting(options.name);
-  const std::string client_id = options.client_id;  // for the logs; the table keeps its own
-  const LockId id = locks_.next_id();
-  LockTable::Request lock_request{options.name,
-                                  connection.id(),
-                                  std::move(options.client_id),
-                                  connection.peer(),
-                                  std::move(options.reason),
-                                  options.limit,
-                                  deadline,
-                                  id,
-                                  options.detached ? LockTable::Kind::detached : LockTable::Kind::connection,
-                                  ttl,
-                                  // `ok,token:N`, and a detached lock's token (saved, listed): a
-                                  // token the client sees must be durable.
-                                  options.fencing || options.detached};
+  AcquireRequest lock_request;
+  lock_request.name = options.name;
+  lock_request.limit = options.limit;
+  lock_request.client_id = options.client_id;
+  lock_request.peer = connection.peer();
+  lock_request.reason = std::move(options.reason);
+  lock_request.deadline = wait_deadline(options.wait_seconds, LockBackend::Clock::now());
+  lock_request.kind = options.detached ? HoldKind::detached : HoldKind::connection;
+  if (options.ttl_seconds) lock_request.ttl = from_seconds(*options.ttl_seconds);
+  // `ok,token:N`, and a detached lock's token (saved, listed): a token the client sees
+  // must be durable.
+  lock_request.shows_token = options.fencing || options.detached;
 
-  // Runs now, or later from another connection's release or from the deadline timer.
-  // It keeps the connection alive until then; an ended connection cancels its wait.
+  // Runs now, or later from another connection's release or from the deadline timer; the
+  // session keeps the connection alive until then, and an ended connection cancels it.
   // Logged as "peer (client id)"; formatted only when the log level asks for it.
-  auto done = [self = connection.shared_from_this(), client_id, id, detached = options.detached,
-               fencing = options.fencing](LockTable::Outcome outcome, LockTable::Token token) {
-    const std::string& name = self->lock_name();
-    switch (outcome) {
-      case LockTable::Outcome::granted:
+  auto done = [self = connection.shared_from_this(), name = options.name, client_id = options.client_id,
+               detached = options.detached, fencing = options.fencing](const AcquireResult& result) {
+    const LockId& id = result.id;
+    const FencingToken token = result.token;
+    switch (result.outcome) {
+      case AcquireOutcome::granted:
         if (detached) {
           // The lock no longer belongs to this connection: it ends, the lock stays.
           spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.log_str(), self->peer(), client_id,
                        token);
-          self->clear_lock();
           return self->answer(fencing ? fmt::format("{}{},{}:{}", answer::ok_id_prefix, id.str(), param::token, token)
                                       : fmt::format("{}{}", answer::ok_id_prefix, id.str()),
                               Then::close);
         }
         spdlog::info("lock '{}' granted to {} ({}) token {}", name, self->peer(), client_id, token);
-        self->start_holding();
         self->watch_holder();
         return self->answer(fencing ? fmt::format("{}{}", answer::ok_token_prefix, token) : std::string{answer::ok});
-      case LockTable::Outcome::not_granted:
-      case LockTable::Outcome::timed_out:
+      case AcquireOutcome::not_granted:
+      case AcquireOutcome::timed_out:
         spdlog::info("lock '{}' not granted to {} ({}){}", name, self->peer(), client_id,
-                     outcome == LockTable::Outcome::timed_out ? ": wait timed out" : "");
-        self->clear_lock();
+                     result.outcome == AcquireOutcome::timed_out ? ": wait timed out" : "");
         return self->answer(answer::not_granted, Then::close);
-      case LockTable::Outcome::limit_mismatch:
+      case AcquireOutcome::limit_mismatch:
         spdlog::info("lock '{}' refused to {} ({}): limit mismatch", name, self->peer(), client_id);
-        self->clear_lock();
         return self->answer(answer::limit_mismatch, Then::close);
-      case LockTable::Outcome::failed:
+      case AcquireOutcome::failed:
         spdlog::warn("lock '{}' not granted to {} ({}): the server cannot persist it (the lock or its fencing token)",
                      name, self->peer(), client_id);
-        self->clear_lock();
         return self->answer(answer::state_write_failed, Then::close);
-      case LockTable::Outcome::unavailable:  // the server is shutting down: nothing is granted
-        self->clear_lock();
+      case AcquireOutcome::unavailable:  // the server is shutting down: nothing is granted
         return self->answer(answer::shutting_down, Then::close);
     }
   };
-  locks_.acquire(std::move(lock_request), std::move(done));
+  // A request that does not wait is answered promptly: the lines after it wait for its
+  // answer, so that they are answered in order. One that waits is answered whenever the
+  // lock is free: meanwhile its keepalives are answered.
+  if (!lock_request.deadline) connection.await_answer();
+  connection.lock_session().acquire(connection, locks_, std::move(lock_request), std::move(done));
   if (connection.lock_state() == LockState::waiting) {
-    spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), client_id, connection.lock_name());
+    spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), options.client_id, options.name);
   }
 }
 
 void RequestHandler::release(Connection& connection, const Request&) {
-  // Free the lock before answering: whoever reads `released` may rely on it being free.
-  spdlog::info("lock '{}' released by {}", connection.lock_name(), connection.peer());
-  free_lock(connection, true);
-  connection.answer(answer::released, Then::close);
+  // Answered once the lock is free: whoever reads `released` may rely on it being free.
+  connection.await_answer();
+  const bool held = connection.lock_session().release(
+      locks_, ReleaseBy::holder, fmt::format("released by {}", connection.peer()),
+      [self = connection.shared_from_this()](ReleaseOutcome) { self->answer(answer::released, Then::close); });
+  if (!held) connection.answer(answer::released, Then::close);  // cannot be: only holders may send it
 }
 
 namespace {
@@ -209,17 +202,23 @@ std::variant<LockId, std::string_view> lock_id_param(const Request& request) {
 void RequestHandler::unlock(Connection& connection, const Request& request) {
   const auto id = lock_id_param(request);
   if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
-  switch (locks_.release(std::get<LockId>(id), connection.peer(), false)) {
-    case LockService::Release::released:
-    case LockService::Release::forced:
-      return connection.answer(answer::released, Then::close);
-    case LockService::Release::unknown:
-      return connection.answer(answer::unknown_lock_id, Then::close);
-    case LockService::Release::held_by_connection:
-      return connection.answer(answer::held_by_connection, Then::close);
-    case LockService::Release::not_saved:  // still held: `released` only once it is forgotten on disk
-      return connection.answer(answer::state_write_failed, Then::close);
-  }
+  connection.await_answer();
+  locks_.release(std::get<LockId>(id), ReleaseBy::unlock, connection.peer(),
+                 [self = connection.shared_from_this()](ReleaseOutcome outcome) {
+                   switch (outcome) {
+                     case ReleaseOutcome::released:
+                     case ReleaseOutcome::forced:
+                       return self->answer(answer::released, Then::close);
+                     case ReleaseOutcome::unknown:
+                       return self->answer(answer::unknown_lock_id, Then::close);
+                     case ReleaseOutcome::held_by_connection:
+                       return self->answer(answer::held_by_connection, Then::close);
+                     case ReleaseOutcome::not_saved:  // still held: `released` only once it is forgotten on disk
+                       return self->answer(answer::state_write_failed, Then::close);
+                     case ReleaseOutcome::unavailable:
+                       return self->answer(answer::shutting_down, Then::close);
+                   }
+                 });
 }
 
 void RequestHandler::renew(Connection& connection, const Request& request) {
@@ -228,20 +227,23 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
   std::optional<double> ttl_seconds;
   const auto ttl_text = request.param(param::ttl);
   if (!ttl_text || !parse_ttl_seconds(*ttl_text, ttl_seconds)) return connection.answer(answer::invalid_ttl, Then::close);
-  std::optional<LockTable::Clock::duration> ttl;
-  if (ttl_seconds) {
-    ttl = LockTable::seconds(*ttl_seconds);
-  }
-  switch (locks_.renew(std::get<LockId>(id), ttl)) {
-    case LockService::Renew::renewed:
-      return connection.answer(answer::renewed, Then::close);
-    case LockService::Renew::unknown:
-      return connection.answer(answer::unknown_lock_id, Then::close);
-    case LockService::Renew::held_by_connection:
-      return connection.answer(answer::held_by_connection, Then::close);
-    case LockService::Renew::not_saved:
-      return connection.answer(answer::state_write_failed, Then::close);
-  }
+  std::optional<LockBackend::Clock::duration> ttl;
+  if (ttl_seconds) ttl = from_seconds(*ttl_seconds);
+  connection.await_answer();
+  locks_.renew(std::get<LockId>(id), ttl, [self = connection.shared_from_this()](RenewOutcome outcome) {
+    switch (outcome) {
+      case RenewOutcome::renewed:
+        return self->answer(answer::renewed, Then::close);
+      case RenewOutcome::unknown:
+        return self->answer(answer::unknown_lock_id, Then::close);
+      case RenewOutcome::held_by_connection:
+        return self->answer(answer::held_by_connection, Then::close);
+      case RenewOutcome::not_saved:
+        return self->answer(answer::state_write_failed, Then::close);
+      case RenewOutcome::unavailable:
+        return self->answer(answer::shutting_down, Then::close);
+    }
+  });
 }
 
 void RequestHandler::keepalive(Connection& connection, const Request&) { connection.answer(answer::alive); }
@@ -249,8 +251,13 @@ void RequestHandler::keepalive(Connection& connection, const Request&) { connect
 void RequestHandler::ping(Connection& connection, const Request&) { connection.answer(answer::pong, Then::close); }
 
 void RequestHandler::stats(Connection& connection, const Request&) {
-  const auto stats = stats_to_json(locks_.table(), stats_, connections_.size());
-  connection.answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
+  connection.await_answer();
+  LockQuery query;
+  query.listing = false;  // the totals only
+  locks_.read(std::move(query), [this, self = connection.shared_from_this()](LockView view) {
+    const auto stats = stats_to_json(view.totals, stats_, connections_.size());
+    self->answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
+  });
 }
 
 void RequestHandler::locks(Connection& connection, const Request& request) {
@@ -259,9 +266,14 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
     if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
     only = std::string{*name};
   }
-  // One shared line per table change, whoever asks; ids only when no admin token guards them
-  // (a detached lock's id is its creator's capability).
-  connection.answer(locks_.locks_line(only, config_.admin_token.empty()), Then::close);
+  connection.await_answer();
+  LockQuery query;
+  query.name = only;
+  // One shared line per change of the locks, whoever asks; ids only when no admin token
+  // guards them (a detached lock's id is its creator's capability).
+  locks_.read(std::move(query), [this, self = connection.shared_from_this(), only = std::move(only)](LockView view) {
+    self->answer(locks_lines_.line(view, only, config_.admin_token.empty()), Then::close);
+  });
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {

@@ -8,7 +8,8 @@
 #include <unordered_map>
 
 #include "connection.hpp"
-#include "lock_service.hpp"
+#include "lock_backend.hpp"
+#include "locks_line_cache.hpp"
 #include "protocol.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
@@ -20,16 +21,17 @@ class ConnectionManager;
 class RequestHandler {
  public:
   /// `request_shutdown` stops the whole server (used by an enabled `.server-shutdown`).
-  RequestHandler(LockService& locks, ServerStats& stats, const ConnectionManager& connections,
+  RequestHandler(LockBackend& locks, ServerStats& stats, const ConnectionManager& connections,
                  const ServerConfig& config, std::function<void()> request_shutdown);
+
+  /// The server's settings, which every connection follows.
+  [[nodiscard]] const ServerConfig& config() const { return config_; }
 
   /// Parses `line` (without its line end) and answers it on `connection`.
   void handle_line(Connection& connection, std::string_view line);
   /// Frees whatever `connection` holds or waits for; called the moment it ends or starts
   /// to close. `error` says why it broke, when it did not end normally.
   void connection_ended(Connection& connection, std::error_code error = {});
-  /// Takes `connection`'s lock away: `lost,REASON`, then the connection is closed.
-  void revoke(Connection& connection, std::string_view reason);
   /// The holder sent nothing for the holder timeout: revokes its lock and counts it as reaped.
   void holder_timed_out(Connection& connection);
 
@@ -47,10 +49,6 @@ class RequestHandler {
   void locks(Connection& connection, const Request& request);
   void server_shutdown(Connection& connection, const Request& request);
 
-  /// Frees the lock `connection` holds, handing it to the next waiter; `consented` false
-  /// (the server gave up on the holder) leaves the lock-delay first.
-  void free_lock(Connection& connection, bool consented);
-
   /// The commands `connection` may send at its current stage.
   [[nodiscard]] const CommandTable& commands_for(const Connection& connection) const;
 
@@ -61,8 +59,10 @@ class RequestHandler {
   /// Actions accepted while the connection holds a lock.
   const CommandTable holder_commands_;
 
-  LockService& locks_;
+  LockBackend& locks_;
   ServerStats& stats_;
+  /// The `.locks` lines, shared by every reader until the locks change.
+  LocksLineCache locks_lines_;
   const ConnectionManager& connections_;
   const ServerConfig& config_;
   std::function<void()> request_shutdown_;

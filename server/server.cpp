@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "connection.hpp"
+#include "deferring_lock_backend.hpp"
 #include "descriptor_budget.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
@@ -51,13 +52,10 @@ Server::Server(ServerConfig config)
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       tokens_(state_file(config_, "fencing-token")),
       store_(state_file(config_, "locks.sqlite3")),
-      locks_(LockTable::TokenSource{[this] { return tokens_.next(); },
-                                    [this](LockTable::Token token) { return tokens_.covers(token); },
-                                    [this](LockTable::Token token) { tokens_.raise_above(token); }}),
-      service_(io_, locks_, store_, stats_),
+      backend_(make_backend()),
       connections_(io_),
-      handler_(service_, stats_, connections_, config_, [this] { shut_down(); }),
-      api_(service_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
+      handler_(*backend_, stats_, connections_, config_, [this] { shut_down(); }),
+      api_(*backend_, stats_, connections_, config_.admin_token, std::string(status_page_html)) {
   if (config_.tls.enabled()) {
     try {
       tls_ = std::make_unique<TlsServerContext>(config_.tls, stats_.tls_handshake_failure_count);
@@ -69,21 +67,8 @@ Server::Server(ServerConfig config)
   if (tls_ && config_.tls.lock_listener) listen_all(config_.tls.port, true);
   if (config_.http_enabled) start_http();
 
-  // A connection hold's id names its owner; the owner's connection knows which name it
-  // holds: so finding a hold by id needs neither a scan nor an index entry per connection.
-  locks_.on_owner_name([this](LockTable::OwnerId owner) -> const std::string* {
-    const Connection* connection = connections_.find(owner);
-    if (!connection || connection->lock_state() == Connection::LockState::none) return nullptr;
-    return &connection->lock_name();
-  });
-  service_.set_lock_delay(config_.lock_delay);
-  service_.on_revoke([this](LockTable::OwnerId owner, std::string_view reason) {
-    Connection* connection = connections_.find(owner);
-    if (!connection || connection->lock_state() != Connection::LockState::holding) return false;
-    handler_.revoke(*connection, reason);
-    return true;
-  });
-  if (const std::size_t restored = service_.restore()) {
+  local_->set_lock_delay(config_.lock_delay);
+  if (const std::size_t restored = local_->restore()) {
     spdlog::warn("{} detached lock(s) held again from {}", restored, config_.state_dir);
   }
   // The server before this one may have ended (killed, crashed, its machine gone) while
@@ -91,10 +76,17 @@ Server::Server(ServerConfig config)
   // connection, and the lock-delay is how long their commands are given to stop. Nothing is
   // granted for that long, as an NFS server's grace period after a restart.
   if (config_.start_grace > std::chrono::milliseconds::zero()) {
-    service_.hold_grants_for(config_.start_grace);
+    local_->hold_grants_for(config_.start_grace);
     spdlog::info("start grace: nothing is granted for {} ms (holders of a server before this one may still run)",
                  config_.start_grace.count());
   }
+}
+
+std::unique_ptr<LockBackend> Server::make_backend() {
+  auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
+  local_ = local.get();
+  // Itself, unless the test-only TCPNETLOCK_TEST_DEFER_BACKEND asks to defer every answer.
+  return defer_for_tests(std::move(local), io_);
 }
 
 void Server::listen_all(std::uint16_t port, bool tls) {
@@ -214,7 +206,7 @@ void Server::shut_down() {
   }
   // Before any connection is told: closing a holder's connection frees its lock, which must
   // not pass to a waiter that is about to be told `shutting-down` too.
-  service_.shut_down();
+  backend_->shut_down();
   api_.shutting_down();  // /readyz answers 503 while connections drain
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
@@ -279,7 +271,7 @@ void Server::accept(Listener& listener) {
     std::string peer = format_endpoint(listener.peer);
     MaybeTlsSocket stream(std::move(socket), listener.tls ? tls_.get() : nullptr, peer);
     connections_.start(std::make_shared<Connection>(std::move(stream), std::move(peer), next_connection_id_++,
-                                                    connections_, handler_, config_));
+                                                    connections_, handler_));
     accept(listener);
   });
 }

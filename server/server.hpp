@@ -15,9 +15,9 @@
 #include "http_api.hpp"
 #include "http_server.hpp"
 #include "io_types.hpp"
-#include "lock_service.hpp"
+#include "local_lock_backend.hpp"
+#include "lock_backend.hpp"
 #include "lock_store.hpp"
-#include "lock_table.hpp"
 #include "request_handler.hpp"
 #include "server_config.hpp"
 #include "server_stats.hpp"
@@ -77,6 +77,9 @@ class Server {
   void wait_for_signal();
   /// Starts the HTTP listener; throws BindError.
   void start_http();
+  /// The lock backend the server runs with: a LocalLockBackend (kept in local_ for its
+  /// setup), wrapped for tests as TCPNETLOCK_TEST_DEFER_BACKEND asks.
+  std::unique_ptr<LockBackend> make_backend();
 
   const ServerConfig config_;
   /// The certificate and settings of every TLS connection; null without TLS.
@@ -90,9 +93,11 @@ class Server {
   std::vector<std::unique_ptr<Listener>> listeners_;
   TokenGenerator tokens_;
   LockStore store_;
-  LockTable locks_;
   ServerStats stats_;
-  LockService service_;
+  /// The local backend's setup (restore, lock-delay, start grace); owned by backend_.
+  LocalLockBackend* local_ = nullptr;
+  /// Every lock operation goes through this (the front ends hold a reference to it).
+  std::unique_ptr<LockBackend> backend_;
   ConnectionManager connections_;
   RequestHandler handler_;
   HttpApi api_;

@@ -10,24 +10,24 @@ long max_rss_kib() {
   return usage.ru_maxrss;
 }
 
-nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats, std::size_t connection_count) {
-  const auto connection_holds = table.holder_count(LockTable::Kind::connection);
-  const auto detached_holds = table.holder_count(LockTable::Kind::detached);
+nlohmann::json stats_to_json(const LockTotals& totals, const ServerStats& stats, std::size_t connection_count) {
+  const auto connection_holds = totals.connection_holds;
+  const auto detached_holds = totals.detached_holds;
   return {
       // Locks held = names held (tcpnetlock's meaning); holds count each holder of a semaphore.
-      {"lock_count", table.held_count()},
+      {"lock_count", totals.held_names},
       {"hold_count", connection_holds + detached_holds},
       {"connection_hold_count", connection_holds},
       {"detached_hold_count", detached_holds},
-      {"lock_delay_count", table.holder_count(LockTable::Kind::delay)},
+      {"lock_delay_count", totals.delays},
       // The start grace: nothing is granted for this many more seconds (0: none running).
-      {"start_grace_seconds_left", table.grants_held_seconds(LockTable::Clock::now())},
+      {"start_grace_seconds_left", totals.start_grace_seconds_left},
       {"maxrss", max_rss_kib()},
       {"requests_count", stats.requests_count},
       {"lock_acquired_count", stats.lock_acquired_count},
       {"lock_not_acquired_count", stats.lock_not_acquired_count},
       {"connection_count", connection_count},
-      {"waiter_count", table.waiting_count()},
+      {"waiter_count", totals.waiters},
       {"wait_count", stats.wait_count},
       {"wait_timeout_count", stats.wait_timeout_count},
       {"reaped_holder_count", stats.reaped_holder_count},

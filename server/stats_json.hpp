@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <nlohmann/json.hpp>
 
-#include "lock_table.hpp"
+#include "lock_view.hpp"
 #include "server_stats.hpp"
 
 namespace tnl {
@@ -13,7 +13,8 @@ namespace tnl {
 /// lock_not_acquired_count) and ours, as one flat object (docs/PROTOCOL.md's `.stats`).
 /// "Locks held" (lock_count) counts names; "holds" count holders (a semaphore's each);
 /// lock-delays are neither.
-[[nodiscard]] nlohmann::json stats_to_json(const LockTable& table, const ServerStats& stats,
+/// `totals` are the backend's (LockView::totals), `stats` this server's counters.
+[[nodiscard]] nlohmann::json stats_to_json(const LockTotals& totals, const ServerStats& stats,
                                            std::size_t connection_count);
 
 /// Peak resident set size of this process, in KiB (as tcpnetlock reported it).

@@ -10,14 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "lock_service.hpp"
+#include "local_lock_backend.hpp"
 #include "lock_store.hpp"
 #include "lock_table.hpp"
 #include "process.hpp"
 #include "server_stats.hpp"
 
 using tnl::LockId;
-using tnl::LockService;
+using tnl::LocalLockBackend;
 using tnl::LockStore;
 using tnl::LockTable;
 
@@ -61,14 +61,14 @@ void write_rows_without_constraints(const std::filesystem::path& file, const std
 
 /// One start of the server's lock state from `file`, as Server::Server restores it.
 struct Start {
-  explicit Start(const std::filesystem::path& file) : store(file), service(io, table, store, stats) {
+  explicit Start(const std::filesystem::path& file) : store(file), service(io, store, stats) {
     restored = service.restore();
   }
   asio::io_context io;
-  LockTable table;
   LockStore store;
   tnl::ServerStats stats;
-  LockService service;
+  LocalLockBackend service;
+  const LockTable& table = service.table();
   std::size_t restored = 0;
 };
 
@@ -177,7 +177,9 @@ TEST_CASE("a lock released by its id stays released after a restart, whatever th
   {
     Start first(file);
     if (first.table.find(the_id)) {
-      CHECK(first.service.release(the_id, "test", false) == LockService::Release::released);
+      std::optional<tnl::ReleaseOutcome> released;
+      first.service.release(the_id, tnl::ReleaseBy::unlock, "test", [&](tnl::ReleaseOutcome o) { released = o; });
+      CHECK(released == tnl::ReleaseOutcome::released);
     }
     CHECK_FALSE(first.table.find(the_id));
   }

@@ -1,24 +1,68 @@
-// The HTTP API's routing, authentication and answers, with no sockets: requests in, responses out.
+// The HTTP API's routing, authentication and answers, with no sockets: requests in, responses
+// out. Every case runs twice: against the local backend, which answers at once, and through
+// a deferring one, which answers each call on a later turn of the event loop (so respond()
+// runs after handle() has returned). The cases at the end drive a scripted backend by hand.
 #include <catch2/catch.hpp>
 
 #include <asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "connection_manager.hpp"
+#include "deferring_lock_backend.hpp"
 #include "http_api.hpp"
+#include "local_lock_backend.hpp"
+#include "lock_store.hpp"
+#include "lock_table.hpp"
+#include "lock_view_json.hpp"
+#include "scripted_lock_backend.hpp"
 
 using nlohmann::json;
 using tnl::HttpRequest;
 using tnl::HttpResponse;
+using namespace std::chrono_literals;
 
 namespace {
 
-/// A lock service and API over an in-memory table.
+/// What respond() was called with, and how often (shared: it may be called late).
+struct Answer {
+  int calls = 0;
+  std::optional<HttpResponse> response;
+};
+
+/// A respond() that records into `answer`.
+tnl::HttpApi::Respond recorder(const std::shared_ptr<Answer>& answer) {
+  return [answer](HttpResponse response) {
+    ++answer->calls;
+    answer->response = std::move(response);
+  };
+}
+
+/// An API over the local backend (in memory, no state dir), answering at once or, with
+/// `deferred`, through a DeferringLockBackend.
 struct Fixture {
-  explicit Fixture(std::string token = {})
-      : store(std::filesystem::path{}), locks([] { return ++last_token; }), service(io, locks, store, stats),
-        connections(io),
-        api(service, stats, connections, std::move(token), "<html><table></table></html>") {}
+  explicit Fixture(std::string token = {}, bool deferred = false)
+      : store(std::filesystem::path{}), connections(io), backend(make_backend(deferred)),
+        api(*backend, stats, connections, std::move(token), "<html><table></table></html>") {}
+
+  /// The answer to `request`, running the event loop until it comes (a few turns at most);
+  /// fails the test unless respond() was called exactly once.
+  HttpResponse handle(const HttpRequest& request) {
+    auto answer = std::make_shared<Answer>();
+    api.handle(request, recorder(answer));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!answer->response && std::chrono::steady_clock::now() < deadline) {
+      io.restart();
+      io.run_one_for(10ms);
+    }
+    io.restart();
+    io.poll();  // nothing more may come
+    REQUIRE(answer->calls == 1);
+    return *answer->response;
+  }
 
   /// A request as curl or tcpnetlock_admin sends it: JSON, no Origin.
   HttpResponse request(std::string method, std::string path, std::string body = {}, std::string authorization = {},
@@ -26,7 +70,7 @@ struct Fixture {
     HttpRequest request = json_request(std::move(method), std::move(path), std::move(body));
     request.authorization = std::move(authorization);
     request.query = std::move(query);
-    return api.handle(request);
+    return handle(request);
   }
 
   /// A request to 127.0.0.1:7655 with a JSON body, to be adjusted by the test.
@@ -41,13 +85,22 @@ struct Fixture {
     return request;
   }
 
-  static inline tnl::LockTable::Token last_token = 0;
+  /// Names held, as the local backend's table has them.
+  [[nodiscard]] std::size_t held_count() const { return local->table().held_count(); }
+
+  std::unique_ptr<tnl::LockBackend> make_backend(bool deferred) {
+    auto made = std::make_unique<tnl::LocalLockBackend>(io, store, stats);
+    local = made.get();
+    if (!deferred) return made;
+    return std::make_unique<tnl::DeferringLockBackend>(std::move(made), io, 0ms, 12);
+  }
+
   asio::io_context io;
   tnl::LockStore store;
-  tnl::LockTable locks;
   tnl::ServerStats stats;
-  tnl::LockService service;
   tnl::ConnectionManager connections;
+  tnl::LocalLockBackend* local = nullptr;
+  std::unique_ptr<tnl::LockBackend> backend;
   tnl::HttpApi api;
 };
 
@@ -56,7 +109,7 @@ json body_of(const HttpResponse& response) { return json::parse(response.body); 
 }  // namespace
 
 TEST_CASE("HTTP: create, conflict, get, list and unlock, as Tracker's API", "[http_api]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"deploy","who":"ci-1","ttl":60})");
   REQUIRE(created.status == 201);
   const auto record = body_of(created);
@@ -89,7 +142,7 @@ TEST_CASE("HTTP: create, conflict, get, list and unlock, as Tracker's API", "[ht
 }
 
 TEST_CASE("HTTP: bad input gets a JSON error with the right status", "[http_api]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   CHECK(f.request("POST", "/api/v1alpha1/lock", "{").status == 400);
   CHECK(f.request("POST", "/api/v1alpha1/lock", "[1]").status == 400);
   CHECK(f.request("POST", "/api/v1alpha1/lock", R"({"who":"x"})").status == 400);
@@ -110,11 +163,11 @@ TEST_CASE("HTTP: bad input gets a JSON error with the right status", "[http_api]
   REQUIRE(wrong_method.headers.size() == 1);
   CHECK(wrong_method.headers[0] == std::pair<std::string, std::string>{"Allow", "POST"});
   CHECK(body_of(wrong_method).at("error") == "method not allowed");
-  CHECK(f.locks.held_count() == 0);
+  CHECK(f.held_count() == 0);
 }
 
 TEST_CASE("HTTP: with an admin token, changes need it and reading does not", "[http_api]") {
-  Fixture f("s3cret");
+  Fixture f("s3cret", GENERATE(false, true));
   const std::string body = R"({"service":"a","who":"x"})";
   const auto denied = f.request("POST", "/api/v1alpha1/lock", body);
   CHECK(denied.status == 401);
@@ -136,7 +189,7 @@ TEST_CASE("HTTP: with an admin token, changes need it and reading does not", "[h
 }
 
 TEST_CASE("HTTP: health, readiness through shutdown, metrics and the page", "[http_api]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   CHECK(body_of(f.request("GET", "/healthz")) == json{{"status", "ok"}});
   CHECK(f.request("GET", "/readyz").status == 200);
   f.api.shutting_down();
@@ -153,91 +206,91 @@ TEST_CASE("HTTP: health, readiness through shutdown, metrics and the page", "[ht
 }
 
 TEST_CASE("HTTP: a write sent by a page of another site is refused with 403, our own page's works", "[http_api][csrf]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const std::string body = R"({"service":"a","who":"x"})";
   // What Chromium sends for fetch(url, {method: 'POST', mode: 'no-cors', body}) from evil.example.
   HttpRequest browser = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   browser.content_type = "text/plain;charset=UTF-8";
   browser.origin = "http://evil.example";
   browser.sec_fetch_site = "cross-site";
-  const auto refused = f.api.handle(browser);
+  const auto refused = f.handle(browser);
   CHECK(refused.status == 403);
   CHECK(body_of(refused) == json{{"error", "cross-site request refused"}});
 
   // Each signal alone is enough.
   HttpRequest foreign_origin = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   foreign_origin.origin = "http://127.0.0.1:8080";  // same host, another port: another origin
-  CHECK(f.api.handle(foreign_origin).status == 403);
+  CHECK(f.handle(foreign_origin).status == 403);
   HttpRequest null_origin = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   null_origin.origin = "null";  // sandboxed iframe, file: page
-  CHECK(f.api.handle(null_origin).status == 403);
+  CHECK(f.handle(null_origin).status == 403);
   for (const char* site : {"cross-site", "same-site"}) {
     INFO(site);
     HttpRequest navigation = Fixture::json_request("GET", "/api/v1alpha1/unlock/00000000-0000-4000-8000-000000000000");
     navigation.sec_fetch_site = site;  // <img src> or a link: no Origin
-    CHECK(f.api.handle(navigation).status == 403);
+    CHECK(f.handle(navigation).status == 403);
   }
   HttpRequest deletion = Fixture::json_request("DELETE", "/api/v1alpha1/lock/00000000-0000-4000-8000-000000000000");
   deletion.origin = "https://evil.example";
-  CHECK(f.api.handle(deletion).status == 403);
-  CHECK(f.locks.held_count() == 0);
+  CHECK(f.handle(deletion).status == 403);
+  CHECK(f.held_count() == 0);
 
   // The status page's own requests: Origin is the Host it was loaded from.
   HttpRequest own = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   own.origin = "http://127.0.0.1:7655";
   own.sec_fetch_site = "same-origin";
-  const auto created = f.api.handle(own);
+  const auto created = f.handle(own);
   REQUIRE(created.status == 201);
   HttpRequest own_delete = Fixture::json_request("DELETE", "/api/v1alpha1/lock/" + body_of(created).at("id").get<std::string>());
   own_delete.host = "LocalHost:7655";
   own_delete.origin = "http://localhost:7655";  // case does not matter
-  CHECK(f.api.handle(own_delete).status == 200);
+  CHECK(f.handle(own_delete).status == 200);
   // A default port may be written in Host but is never in Origin.
   HttpRequest proxied = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   proxied.host = "locks.example.com:443";
   proxied.origin = "https://locks.example.com";
-  CHECK(f.api.handle(proxied).status == 201);
+  CHECK(f.handle(proxied).status == 201);
 
   // Reading is not refused: without CORS headers the other page cannot read the answer.
   HttpRequest read = Fixture::json_request("GET", "/api/v1alpha1/locks/list");
   read.origin = "http://evil.example";
-  CHECK(f.api.handle(read).status == 200);
+  CHECK(f.handle(read).status == 200);
 }
 
 TEST_CASE("HTTP: creating and renewing need Content-Type application/json (415)", "[http_api][csrf]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const std::string body = R"({"service":"a","who":"x"})";
   for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
                            "application/jsonx", ""}) {
     INFO(type);
     HttpRequest request = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
     request.content_type = type;
-    const auto refused = f.api.handle(request);
+    const auto refused = f.handle(request);
     CHECK(refused.status == 415);
     CHECK(body_of(refused).at("error") == "request body must be Content-Type: application/json");
   }
   HttpRequest untyped = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
   untyped.content_type.reset();
-  CHECK(f.api.handle(untyped).status == 415);
-  CHECK(f.locks.held_count() == 0);
+  CHECK(f.handle(untyped).status == 415);
+  CHECK(f.held_count() == 0);
   for (const char* type : {"application/json", "Application/JSON; charset=utf-8", " application/json ;charset=UTF-8"}) {
     INFO(type);
     HttpRequest request = Fixture::json_request("POST", "/api/v1alpha1/lock", body);
     request.content_type = type;
-    const auto created = f.api.handle(request);
+    const auto created = f.handle(request);
     REQUIRE(created.status == 201);
     const std::string id = body_of(created).at("id");
     HttpRequest renew = Fixture::json_request("POST", "/api/v1alpha1/lock/" + id + "/renew", R"({"ttl":60})");
     renew.content_type = "text/plain";
-    CHECK(f.api.handle(renew).status == 415);
+    CHECK(f.handle(renew).status == 415);
     renew.content_type = type;
-    CHECK(f.api.handle(renew).status == 200);
+    CHECK(f.handle(renew).status == 200);
     CHECK(f.request("DELETE", "/api/v1alpha1/lock/" + id).status == 200);
   }
 }
 
 TEST_CASE("HTTP: with an admin token, list shows lock ids only with the token", "[http_api][ids]") {
-  Fixture f("s3cret");
+  Fixture f("s3cret", GENERATE(false, true));
   const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"x"})", "Bearer s3cret");
   REQUIRE(created.status == 201);
   const std::string id = body_of(created).at("id");
@@ -277,7 +330,7 @@ TEST_CASE("HTTP: with an admin token, list shows lock ids only with the token", 
 }
 
 TEST_CASE("HTTP: without an admin token, ids are listed as before", "[http_api][ids]") {
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const std::string id = body_of(f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"x"})")).at("id");
   CHECK(body_of(f.request("GET", "/api/v1alpha1/locks/list")).at("locks").at(0).at("id") == id);
   CHECK(body_of(f.request("GET", "/api/v1alpha1/locks/list", {}, "Bearer anything")).at("locks").at(0).at("id") == id);
@@ -290,7 +343,7 @@ TEST_CASE("HTTP: only answers that changed a lock are marked so (they are kept f
   // Every answer on a create, renew or release route used to be marked, 404s and 409s
   // included: a client with no lock of its own could pipeline DELETEs of unknown ids, read
   // nothing, and hold every HTTP connection slot against eviction.
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const std::string unknown = "/api/v1alpha1/lock/00000000-0000-4000-8000-000000000000";
   CHECK_FALSE(f.request("DELETE", unknown).changed_locks);
   CHECK_FALSE(f.request("GET", "/api/v1alpha1/unlock/00000000-0000-4000-8000-000000000000").changed_locks);
@@ -315,7 +368,7 @@ TEST_CASE("HTTP: only answers that changed a lock are marked so (they are kept f
 TEST_CASE("HTTP: HEAD never releases a lock - GET /unlock/{id} does", "[http_api]") {
   // HEAD is answered wherever GET is, so HEAD /unlock/{id} released the lock: a link
   // checker or prefetcher that only asks for headers must not change anything.
-  Fixture f;
+  Fixture f({}, GENERATE(false, true));
   const auto created = f.request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"me"})");
   REQUIRE(created.status == 201);
   const std::string id = body_of(created)["id"];
@@ -325,4 +378,282 @@ TEST_CASE("HTTP: HEAD never releases a lock - GET /unlock/{id} does", "[http_api
   CHECK(f.request("HEAD", "/api/v1alpha1/lock/" + id).status == 200);  // a read: as GET
   CHECK(f.request("GET", "/api/v1alpha1/unlock/" + id).status == 200);
   CHECK(f.request("GET", "/api/v1alpha1/lock/" + id).status == 404);
+}
+
+namespace {
+
+/// An API over a backend that answers only when the test says.
+struct ScriptedFixture {
+  explicit ScriptedFixture(std::string token = {})
+      : connections(io), api(std::make_unique<tnl::HttpApi>(backend, stats, connections, std::move(token), "<html>")) {}
+
+  /// Hands `request` to the API; its answer lands in the returned Answer, now or later.
+  std::shared_ptr<Answer> send(const HttpRequest& request) {
+    auto answer = std::make_shared<Answer>();
+    api->handle(request, recorder(answer));
+    return answer;
+  }
+
+  asio::io_context io;
+  tnl::test::ScriptedLockBackend backend;
+  tnl::ServerStats stats;
+  tnl::ConnectionManager connections;
+  std::unique_ptr<tnl::HttpApi> api;
+};
+
+using WallTime = std::chrono::system_clock::time_point;
+const WallTime wall_now = WallTime{} + 1'700'000'000'000ms;
+
+/// A view of one name held by `holder` (a detached hold of `who`).
+tnl::LockView view_with(const std::string& name, const tnl::LockId& holder, const std::string& who,
+                        tnl::FencingToken token = 1) {
+  tnl::HoldRecord record;
+  record.id = holder;
+  record.kind = tnl::HoldKind::detached;
+  record.client_id = who;
+  record.since = wall_now - 3s;
+  record.token = token;
+  record.fenced = true;
+  record.expires = wall_now + 57s;
+  tnl::LockView view;
+  view.as_of = wall_now;
+  view.version = 7;
+  view.totals.held_names = 1;
+  view.totals.detached_holds = 1;
+  view.names = std::make_shared<const std::vector<tnl::NameRecord>>(
+      std::vector<tnl::NameRecord>{tnl::NameRecord{name, 1, {record}, {}, {}}});
+  return view;
+}
+
+/// A view listing nothing.
+tnl::LockView empty_view() {
+  tnl::LockView view;
+  view.as_of = wall_now;
+  view.names = std::make_shared<const std::vector<tnl::NameRecord>>();
+  return view;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP: create answers once the backend has granted and read the record, after handle() returned",
+          "[http_api][async]") {
+  ScriptedFixture f;
+  const auto answer =
+      f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", R"({"service":"deploy","who":"ci-1","reason":"v2","ttl":60})"));
+  CHECK(answer->calls == 0);
+  REQUIRE(f.backend.acquires.size() == 1);
+  const auto& call = f.backend.acquires[0];
+  CHECK(call.request.name == "deploy");
+  CHECK(call.request.limit == 1);
+  CHECK(call.request.client_id == "ci-1");
+  CHECK(call.request.reason == "v2");
+  CHECK(call.request.peer.empty());
+  CHECK(call.request.kind == tnl::HoldKind::detached);
+  CHECK_FALSE(call.request.deadline);  // no wait: busy is a conflict
+  CHECK(call.request.ttl == std::chrono::duration_cast<tnl::LockBackend::Clock::duration>(60s));
+  CHECK(call.request.shows_token);  // the record shows the token: it must be durable
+  const auto id = call.id;
+
+  f.backend.grant(id, 41);
+  CHECK(answer->calls == 0);  // the record is read first
+  REQUIRE(f.backend.reads.size() == 1);
+  CHECK(f.backend.reads[0].query.id == id);
+  CHECK(f.backend.reads[0].query.listing);
+  f.backend.answer_read(0, view_with("deploy", id, "ci-1", 41));
+  REQUIRE(answer->calls == 1);
+  CHECK(answer->response->status == 201);
+  CHECK(answer->response->changed_locks);
+  const auto record = body_of(*answer->response);
+  CHECK(record.at("id") == id.str());
+  CHECK(record.at("service") == "deploy");
+  CHECK(record.at("token") == 41);
+  CHECK(record.at("createdAt") == tnl::format_rfc3339(wall_now - 3s));
+  CHECK(record.at("heldSeconds") == 3.0);
+}
+
+TEST_CASE("HTTP: a lock granted but gone before its record is read is still answered 201 with its id",
+          "[http_api][async]") {
+  // A short lease, or an admin, may end it between the grant and the read: its creator
+  // must still learn the id and token it was given.
+  ScriptedFixture f;
+  const auto answer = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", R"({"service":"s","who":"w","ttl":0.1})"));
+  const auto id = f.backend.acquires.at(0).id;
+  f.backend.grant(id, 5);
+  f.backend.answer_read(0, empty_view());
+  REQUIRE(answer->calls == 1);
+  CHECK(answer->response->status == 201);
+  CHECK(answer->response->changed_locks);
+  const auto record = body_of(*answer->response);
+  CHECK(record.at("id") == id.str());
+  CHECK(record.at("service") == "s");
+  CHECK(record.at("who") == "w");
+  CHECK(record.at("token") == 5);
+  CHECK(record.at("kind") == "detached");
+}
+
+TEST_CASE("HTTP: a refused create reads the name for its 409, or answers the start grace's 503", "[http_api][async]") {
+  ScriptedFixture f;
+  const std::string body = R"({"service":"deploy","who":"ci-2"})";
+  // Busy: 409 with the holder the read shows.
+  const auto busy = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.backend.complete(f.backend.acquires.at(0).id, tnl::AcquireOutcome::not_granted);
+  CHECK(busy->calls == 0);
+  REQUIRE(f.backend.reads.size() == 1);
+  CHECK(f.backend.reads[0].query.name == std::optional<std::string>("deploy"));
+  const auto holder = tnl::test::ScriptedLockBackend::make_id(99);
+  f.backend.answer_read(0, view_with("deploy", holder, "ci-1"));
+  REQUIRE(busy->calls == 1);
+  CHECK(busy->response->status == 409);
+  CHECK_FALSE(busy->response->changed_locks);
+  CHECK(body_of(*busy->response) ==
+        json{{"error", "lock already exists"},
+             {"existingLock", {{"id", holder.str()}, {"who", "ci-1"}, {"createdAt", tnl::format_rfc3339(wall_now - 3s)}}}});
+
+  // Nobody holds it, but grants are held back at start: 503, Retry-After rounded up.
+  const auto starting = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.backend.complete(f.backend.acquires.at(1).id, tnl::AcquireOutcome::not_granted);
+  auto grace = empty_view();
+  grace.totals.start_grace_seconds_left = 2.2;
+  f.backend.answer_read(1, grace);
+  REQUIRE(starting->calls == 1);
+  CHECK(starting->response->status == 503);
+  CHECK(body_of(*starting->response).at("error") == "server is starting: nothing is granted during its start grace");
+  CHECK(starting->response->headers ==
+        std::vector<std::pair<std::string, std::string>>{{"Retry-After", "3"}});
+
+  // A limit mismatch with nobody shown (the read came after they left): 409 without existingLock.
+  const auto mismatch = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.backend.complete(f.backend.acquires.at(2).id, tnl::AcquireOutcome::limit_mismatch);
+  f.backend.answer_read(2, empty_view());
+  REQUIRE(mismatch->calls == 1);
+  CHECK(body_of(*mismatch->response) == json{{"error", "lock already exists"}});
+
+  // Not durable, or the backend going: 503 at once, no read.
+  const auto failed = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.backend.complete(f.backend.acquires.at(3).id, tnl::AcquireOutcome::failed);
+  REQUIRE(failed->calls == 1);
+  CHECK(failed->response->status == 503);
+  CHECK(body_of(*failed->response).at("error") == "cannot persist the lock, try again later");
+  const auto gone = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.backend.complete(f.backend.acquires.at(4).id, tnl::AcquireOutcome::unavailable);
+  REQUIRE(gone->calls == 1);
+  CHECK(gone->response->status == 503);
+  CHECK(body_of(*gone->response).at("error") == "server is shutting down");
+  CHECK(f.backend.reads.size() == 3);
+}
+
+TEST_CASE("HTTP: get, release, renew, list, stats and metrics answer when the backend does", "[http_api][async]") {
+  ScriptedFixture f;
+  const auto id = tnl::test::ScriptedLockBackend::make_id(7);
+
+  const auto got = f.send(Fixture::json_request("GET", "/api/v1alpha1/lock/" + id.str()));
+  REQUIRE(f.backend.reads.size() == 1);
+  CHECK(f.backend.reads[0].query.id == id);
+  CHECK(got->calls == 0);
+  f.backend.answer_read(0, view_with("a", id, "me"));
+  REQUIRE(got->calls == 1);
+  CHECK(got->response->status == 200);
+  CHECK(body_of(*got->response).at("id") == id.str());
+  const auto missing = f.send(Fixture::json_request("GET", "/api/v1alpha1/lock/" + id.str()));
+  f.backend.answer_read(1, empty_view());
+  CHECK(missing->response->status == 404);
+
+  const auto released = f.send(Fixture::json_request("DELETE", "/api/v1alpha1/lock/" + id.str()));
+  REQUIRE(f.backend.releases.size() == 1);
+  CHECK(f.backend.releases[0].id == id);
+  CHECK(f.backend.releases[0].by == tnl::ReleaseBy::admin);
+  CHECK(f.backend.releases[0].who == "HTTP from 127.0.0.1:1");
+  CHECK(released->calls == 0);
+  f.backend.answer_release(0, tnl::ReleaseOutcome::forced);  // a connection's hold, taken away
+  REQUIRE(released->calls == 1);
+  CHECK(released->response->status == 200);
+  CHECK(released->response->changed_locks);
+  for (const auto& [outcome, status] : std::vector<std::pair<tnl::ReleaseOutcome, int>>{
+           {tnl::ReleaseOutcome::released, 200},
+           {tnl::ReleaseOutcome::unknown, 404},
+           {tnl::ReleaseOutcome::held_by_connection, 404},
+           {tnl::ReleaseOutcome::not_saved, 503},
+           {tnl::ReleaseOutcome::unavailable, 503}}) {
+    const auto answer = f.send(Fixture::json_request("GET", "/api/v1alpha1/unlock/" + id.str()));
+    f.backend.answer_release(f.backend.releases.size() - 1, outcome);
+    REQUIRE(answer->calls == 1);
+    CHECK(answer->response->status == status);
+    CHECK(answer->response->changed_locks == (status == 200));
+  }
+
+  const auto renewed = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock/" + id.str() + "/renew", R"({"ttl":30})"));
+  REQUIRE(f.backend.renews.size() == 1);
+  CHECK(f.backend.renews[0].ttl == std::chrono::duration_cast<tnl::LockBackend::Clock::duration>(30s));
+  f.backend.answer_renew(0, tnl::RenewOutcome::renewed);
+  CHECK(renewed->calls == 0);  // the record is read first
+  f.backend.answer_read(2, view_with("a", id, "me"));
+  REQUIRE(renewed->calls == 1);
+  CHECK(renewed->response->status == 200);
+  CHECK(renewed->response->changed_locks);
+  for (const auto& [outcome, status] : std::vector<std::pair<tnl::RenewOutcome, int>>{
+           {tnl::RenewOutcome::unknown, 404},
+           {tnl::RenewOutcome::held_by_connection, 409},
+           {tnl::RenewOutcome::not_saved, 503},
+           {tnl::RenewOutcome::unavailable, 503}}) {
+    const auto answer = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock/" + id.str() + "/renew", R"({"ttl":30})"));
+    f.backend.answer_renew(f.backend.renews.size() - 1, outcome);
+    REQUIRE(answer->calls == 1);
+    CHECK(answer->response->status == status);
+    CHECK_FALSE(answer->response->changed_locks);
+  }
+
+  auto list_request = Fixture::json_request("GET", "/api/v1alpha1/locks/list");
+  list_request.query = {{"service", "a"}};
+  const auto listed = f.send(list_request);
+  REQUIRE(f.backend.reads.size() == 4);
+  CHECK(f.backend.reads[3].query.name == std::optional<std::string>("a"));
+  CHECK(f.backend.reads[3].query.listing);
+  f.backend.answer_read(3, view_with("a", id, "me"));
+  REQUIRE(listed->calls == 1);
+  CHECK(body_of(*listed->response).at("total") == 1);
+  CHECK(body_of(*listed->response).at("locks").at(0).at("id") == id.str());
+
+  const auto stats = f.send(Fixture::json_request("GET", "/api/v1alpha1/stats"));
+  CHECK_FALSE(f.backend.reads.at(4).query.listing);  // totals only
+  f.backend.answer_read(4, view_with("a", id, "me"));
+  REQUIRE(stats->calls == 1);
+  CHECK(body_of(*stats->response).at("detached_hold_count") == 1);
+  const auto metrics = f.send(Fixture::json_request("GET", "/metrics"));
+  CHECK_FALSE(f.backend.reads.at(5).query.listing);
+  f.backend.answer_read(5, view_with("a", id, "me"));
+  REQUIRE(metrics->calls == 1);
+  CHECK(metrics->response->body.find("tcpnetlock_holds{kind=\"detached\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("HTTP: /readyz is 503 while the backend is not available", "[http_api][async]") {
+  ScriptedFixture f;
+  const auto ready = f.send(Fixture::json_request("GET", "/readyz"));
+  REQUIRE(ready->calls == 1);  // no backend call: at once
+  CHECK(ready->response->status == 200);
+  f.backend.is_available = false;
+  const auto unavailable = f.send(Fixture::json_request("GET", "/readyz"));
+  REQUIRE(unavailable->calls == 1);
+  CHECK(unavailable->response->status == 503);
+  CHECK(body_of(*unavailable->response) == json{{"status", "backend unavailable"}});
+  f.api->shutting_down();
+  CHECK(body_of(*f.send(Fixture::json_request("GET", "/readyz"))->response) == json{{"status", "shutting down"}});
+}
+
+TEST_CASE("HTTP: a backend answer that comes after the API is gone is a 503 and touches nothing of it",
+          "[http_api][async]") {
+  ScriptedFixture f;
+  const auto stats = f.send(Fixture::json_request("GET", "/api/v1alpha1/stats"));
+  const auto created = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"x"})"));
+  const auto renewed = f.send(Fixture::json_request(
+      "POST", "/api/v1alpha1/lock/" + tnl::test::ScriptedLockBackend::make_id(9).str() + "/renew", R"({"ttl":30})"));
+  f.api.reset();  // the server is going away; ASan would see any use of it
+  f.backend.answer_read(0, empty_view());
+  f.backend.grant(f.backend.acquires.at(0).id);
+  f.backend.answer_renew(0, tnl::RenewOutcome::renewed);
+  for (const auto& answer : {stats, created, renewed}) {
+    REQUIRE(answer->calls == 1);
+    CHECK(answer->response->status == 503);
+    CHECK(body_of(*answer->response).at("error") == "server is shutting down");
+  }
+  CHECK(f.backend.reads.size() == 1);  // nothing more was asked of the backend
 }

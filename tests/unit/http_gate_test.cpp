@@ -10,6 +10,8 @@
 #include "http_request_gate.hpp"
 #include "http_response_text.hpp"
 #include "http_url.hpp"
+#include "local_lock_backend.hpp"
+#include "lock_store.hpp"
 
 using nlohmann::json;
 using tnl::HttpAllowedHosts;
@@ -67,24 +69,30 @@ namespace {
 /// The API over an empty table, behind a gate.
 struct GateFixture {
   explicit GateFixture(std::vector<std::string> hosts = {})
-      : store(std::filesystem::path{}), locks([] { return ++last_token; }), service(io, locks, store, stats),
-        connections(io), api(service, stats, connections, {}, "<html></html>"), gate(api, HttpAllowedHosts(hosts)) {}
+      : store(std::filesystem::path{}), backend(io, store, stats), connections(io),
+        api(backend, stats, connections, {}, "<html></html>"), gate(api, HttpAllowedHosts(hosts)) {}
 
+  /// The answer to GET `target` (the local backend answers before handle() returns).
   tnl::HttpResponse get(const std::string& target, std::optional<std::string> host, unsigned minor = 1) {
     tnl::HttpMessage message;
     message.method = "GET";
     message.target = target;
     message.version_minor = minor;
     if (host) message.headers.emplace_back("host", *host);
-    return gate.handle(std::move(message), "127.0.0.1:1");
+    std::optional<tnl::HttpResponse> answer;
+    int calls = 0;
+    gate.handle(std::move(message), "127.0.0.1:1", [&](tnl::HttpResponse response) {
+      ++calls;
+      answer = std::move(response);
+    });
+    REQUIRE(calls == 1);
+    return *answer;
   }
 
-  static inline tnl::LockTable::Token last_token = 0;
   asio::io_context io;
   tnl::LockStore store;
-  tnl::LockTable locks;
   tnl::ServerStats stats;
-  tnl::LockService service;
+  tnl::LocalLockBackend backend;
   tnl::ConnectionManager connections;
   tnl::HttpApi api;
   tnl::HttpRequestGate gate;

@@ -24,8 +24,16 @@ constexpr auto forever = LockTable::TimePoint::max();
 
 LockTable::Request request(const std::string& name, LockTable::OwnerId owner,
                            std::optional<LockTable::TimePoint> deadline = std::nullopt, std::size_t limit = 1) {
-  return LockTable::Request{name, owner, "client-" + std::to_string(owner), "peer-" + std::to_string(owner), "",
-                            limit, deadline, id_of(owner), Kind::connection, std::nullopt};
+  LockTable::Request r;
+  r.name = name;
+  r.owner = owner;
+  r.client_id = "client-" + std::to_string(owner);
+  r.peer = "peer-" + std::to_string(owner);
+  r.limit = limit;
+  r.deadline = deadline;
+  r.id = id_of(owner);
+  r.kind = Kind::connection;
+  return r;
 }
 
 LockTable::Request fenced(const std::string& name, LockTable::OwnerId owner,

@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A connection hold's id for `owner`, as LockService makes it (version 8, naming the owner).
+/// A connection hold's id for `owner`, as LocalLockBackend makes it (version 8, naming the owner: a slot).
 LockId connection_id(LockTable::OwnerId owner, std::uint64_t random = 0x1d00'0000'0000'0000ULL) {
   return LockId{(random & ~0xf000ULL) | 0x8000ULL, (0x2ULL << 62) | owner};
 }
@@ -28,13 +28,29 @@ LockId detached_id(LockTable::OwnerId owner) { return LockId{0xde00'0000'0000'40
 
 LockTable::Request connection_request(const std::string& name, LockTable::OwnerId owner,
                                       std::optional<LockTable::TimePoint> deadline = std::nullopt) {
-  return LockTable::Request{name, owner, "c", "p", "", 1, deadline, connection_id(owner), LockTable::Kind::connection,
-                            std::nullopt};
+  LockTable::Request r;
+  r.name = name;
+  r.owner = owner;
+  r.client_id = "c";
+  r.peer = "p";
+  r.deadline = deadline;
+  r.id = connection_id(owner);
+  r.kind = LockTable::Kind::connection;
+  return r;
 }
 
 LockTable::Request detached_request(const std::string& name, LockTable::OwnerId owner,
                                     std::optional<LockTable::TimePoint> deadline = std::nullopt) {
-  return LockTable::Request{name, owner, "d", "p", "", 1, deadline, detached_id(owner), LockTable::Kind::detached, 60s};
+  LockTable::Request r;
+  r.name = name;
+  r.owner = owner;
+  r.client_id = "d";
+  r.peer = "p";
+  r.deadline = deadline;
+  r.id = detached_id(owner);
+  r.kind = LockTable::Kind::detached;
+  r.ttl = 60s;
+  return r;
 }
 
 /// Counts a request's completions and keeps the last outcome.

@@ -33,16 +33,17 @@ struct OwnerNames {
 
 LockTable::Request request(const std::string& name, LockTable::OwnerId owner,
                            std::optional<LockTable::TimePoint> deadline = std::nullopt, std::size_t limit = 1) {
-  return LockTable::Request{name,
-                            owner,
-                            "client-" + std::to_string(owner),
-                            "peer-" + std::to_string(owner),
-                            "reason-" + std::to_string(owner),
-                            limit,
-                            deadline,
-                            id_of(owner),
-                            LockTable::Kind::connection,
-                            std::nullopt};
+  LockTable::Request r;
+  r.name = name;
+  r.owner = owner;
+  r.client_id = "client-" + std::to_string(owner);
+  r.peer = "peer-" + std::to_string(owner);
+  r.reason = "reason-" + std::to_string(owner);
+  r.limit = limit;
+  r.deadline = deadline;
+  r.id = id_of(owner);
+  r.kind = LockTable::Kind::connection;
+  return r;
 }
 
 /// A detached request with a lease of `ttl` (nullopt: none).

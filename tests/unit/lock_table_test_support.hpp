@@ -1,4 +1,4 @@
-// What the LockTable and LockService unit tests share: a recorder of a request's answer,
+// What the LockTable and LocalLockBackend unit tests share: a recorder of a request's answer,
 // a fixed start time, and readable per-owner ids.
 #pragma once
 
@@ -27,7 +27,7 @@ struct Answer {
 inline const LockTable::TimePoint t0{};
 
 /// An id that is unique per owner, and readable in failures: a version 8 id naming the
-/// owner, as LockService gives connection holds (detached holds are found through their
+/// owner, as LocalLockBackend gives connection holds (the owner naming a slot) (detached holds are found through their
 /// index whatever their id looks like).
 inline LockId id_of(LockTable::OwnerId owner) { return LockId{0x1d00'0000'0000'8000ULL, (0x2ULL << 62) | owner}; }
 

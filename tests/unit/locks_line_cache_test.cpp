@@ -1,22 +1,68 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "locks_line_cache.hpp"
 
-using tnl::LockTable;
+using tnl::HoldKind;
 using tnl::LocksLineCache;
+using tnl::LockView;
+using tnl::NameRecord;
 using namespace std::chrono_literals;
 
 namespace {
 
-const LockTable::TimePoint t0{};
-const auto wall = std::chrono::system_clock::time_point{} + 1'700'000'000'000ms;
+using WallTime = std::chrono::system_clock::time_point;
+const WallTime t0 = WallTime{} + 1'700'000'000'000ms;
 
-LockTable::Request request(const std::string& name, LockTable::OwnerId owner, LockTable::Kind kind) {
-  return {name, owner, "c", "127.0.0.1:1", "", 1, std::nullopt, tnl::LockId{0x4000, 0x8000000000000000ULL | owner},
-          kind, kind == LockTable::Kind::detached ? std::optional(60s) : std::nullopt};
-}
+/// A backend's locks, as the cache sees them: names with holders, a version that changes
+/// with every change, and views read at a given time.
+class Locks {
+ public:
+  /// `owner` takes `name` (a semaphore of `limit`) at `at`.
+  void take(const std::string& name, std::uint64_t owner, HoldKind kind, WallTime at, std::size_t limit = 1) {
+    auto& record = names_[name];
+    record.name = name;
+    record.limit = limit;
+    tnl::HoldRecord holder;
+    holder.id = tnl::LockId{0x4000, 0x8000000000000000ULL | owner};
+    holder.kind = kind;
+    holder.client_id = "c";
+    holder.peer = "127.0.0.1:1";
+    holder.since = at;
+    holder.token = owner;
+    if (kind == HoldKind::detached) holder.expires = at + 60s;
+    record.holders.push_back(holder);
+    ++version_;
+  }
+  /// `owner` lets go of `name`.
+  void release(const std::string& name, std::uint64_t owner) {
+    auto& holders = names_.at(name).holders;
+    const tnl::LockId id{0x4000, 0x8000000000000000ULL | owner};
+    holders.erase(std::remove_if(holders.begin(), holders.end(), [&](const auto& h) { return h.id == id; }),
+                  holders.end());
+    if (holders.empty()) names_.erase(name);
+    ++version_;
+  }
+  /// What LockQuery{only, nullopt, true} reads at `as_of`.
+  [[nodiscard]] LockView view(WallTime as_of, const std::optional<std::string>& only = std::nullopt) const {
+    LockView view;
+    view.as_of = as_of;
+    view.version = version_;
+    std::vector<NameRecord> listed;
+    for (const auto& [name, record] : names_) {
+      if (!only || *only == name) listed.push_back(record);
+    }
+    view.names = std::make_shared<const std::vector<NameRecord>>(std::move(listed));
+    return view;
+  }
+
+ private:
+  std::map<std::string, NameRecord> names_;
+  std::uint64_t version_ = 1;
+};
 
 nlohmann::json parse(const std::string& line) {
   REQUIRE(line.rfind("locks,", 0) == 0);
@@ -26,45 +72,55 @@ nlohmann::json parse(const std::string& line) {
 
 }  // namespace
 
-TEST_CASE(".locks lines are shared until the table changes", "[locks-cache]") {
-  LockTable table;
+TEST_CASE(".locks lines are shared until the locks change", "[locks-cache]") {
+  Locks locks;
   LocksLineCache cache;
-  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
-  const auto first = cache.line(table, std::nullopt, true, {t0 + 1s, wall});
-  const auto again = cache.line(table, std::nullopt, true, {t0 + 1500ms, wall});
+  locks.take("a", 1, HoldKind::connection, t0);
+  const auto first = cache.line(locks.view(t0 + 1s), std::nullopt, true);
+  const auto again = cache.line(locks.view(t0 + 1500ms), std::nullopt, true);
   CHECK(first == again);  // the same line, not a copy
   CHECK(parse(*first)["locks"].size() == 1);
 
-  table.acquire(request("b", 2, LockTable::Kind::detached), t0 + 1500ms, [](auto, auto) {});
-  const auto changed = cache.line(table, std::nullopt, true, {t0 + 1600ms, wall});
+  locks.take("b", 2, HoldKind::detached, t0 + 1500ms);
+  const auto changed = cache.line(locks.view(t0 + 1600ms), std::nullopt, true);
   CHECK(changed != first);
   CHECK(parse(*changed)["locks"].size() == 2);
   CHECK(parse(*first)["locks"].size() == 1);  // a reader still writing the old line keeps it whole
-  CHECK(cache.line(table, std::nullopt, true, {t0 + 1700ms, wall}) == changed);
+  CHECK(cache.line(locks.view(t0 + 1700ms), std::nullopt, true) == changed);
 
-  table.release("a", 1, t0 + 2s);
-  CHECK(parse(*cache.line(table, std::nullopt, true, {t0 + 2s, wall}))["locks"].size() == 1);
+  locks.release("a", 1);
+  CHECK(parse(*cache.line(locks.view(t0 + 2s), std::nullopt, true))["locks"].size() == 1);
 }
 
 TEST_CASE(".locks lines are rebuilt once held_seconds would be a second stale", "[locks-cache]") {
-  LockTable table;
+  Locks locks;
   LocksLineCache cache;
-  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
-  const auto first = cache.line(table, std::nullopt, true, {t0 + 10s, wall});
+  locks.take("a", 1, HoldKind::connection, t0);
+  const auto first = cache.line(locks.view(t0 + 10s), std::nullopt, true);
   CHECK(parse(*first)["locks"][0]["holders"][0]["held_seconds"] == 10.0);
-  CHECK(cache.line(table, std::nullopt, true, {t0 + 10s + 999ms, wall}) == first);
-  const auto later = cache.line(table, std::nullopt, true, {t0 + 11s, wall});
+  CHECK(cache.line(locks.view(t0 + 10s + 999ms), std::nullopt, true) == first);
+  const auto later = cache.line(locks.view(t0 + 11s), std::nullopt, true);
   CHECK(later != first);
   CHECK(parse(*later)["locks"][0]["holders"][0]["held_seconds"] == 11.0);
 }
 
-TEST_CASE(".locks lines without ids leave every holder's id out", "[locks-cache]") {
-  LockTable table;
+TEST_CASE(".locks lines are rebuilt when the wall clock was stepped back", "[locks-cache]") {
+  Locks locks;
   LocksLineCache cache;
-  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
-  table.acquire(request("d", 2, LockTable::Kind::detached), t0, [](auto, auto) {});
-  const auto with = cache.line(table, std::nullopt, true, {t0, wall});
-  const auto without = cache.line(table, std::nullopt, false, {t0, wall});
+  locks.take("a", 1, HoldKind::connection, t0);
+  const auto first = cache.line(locks.view(t0 + 10s), std::nullopt, true);
+  const auto stepped = cache.line(locks.view(t0 + 5s), std::nullopt, true);
+  CHECK(stepped != first);
+  CHECK(parse(*stepped)["locks"][0]["holders"][0]["held_seconds"] == 5.0);
+}
+
+TEST_CASE(".locks lines without ids leave every holder's id out", "[locks-cache]") {
+  Locks locks;
+  LocksLineCache cache;
+  locks.take("a", 1, HoldKind::connection, t0);
+  locks.take("d", 2, HoldKind::detached, t0);
+  const auto with = cache.line(locks.view(t0), std::nullopt, true);
+  const auto without = cache.line(locks.view(t0), std::nullopt, false);
   CHECK(with != without);
   const auto shown = parse(*with)["locks"];
   CHECK(shown[1]["holders"][0]["id"] == tnl::LockId{0x4000, 0x8000000000000002ULL}.str());
@@ -79,42 +135,38 @@ TEST_CASE(".locks lines without ids leave every holder's id out", "[locks-cache]
   CHECK(without->find(tnl::LockId{0x4000, 0x8000000000000002ULL}.str()) == std::string::npos);
   CHECK(without->find(tnl::LockId{0x4000, 0x8000000000000001ULL}.str()) == std::string::npos);
   // Both variants are cached side by side.
-  CHECK(cache.line(table, std::nullopt, false, {t0, wall}) == without);
-  CHECK(cache.line(table, std::nullopt, true, {t0, wall}) == with);
+  CHECK(cache.line(locks.view(t0), std::nullopt, false) == without);
+  CHECK(cache.line(locks.view(t0), std::nullopt, true) == with);
 }
 
 TEST_CASE(".locks,name: lines are built for the one name, with or without ids", "[locks-cache]") {
-  LockTable table;
+  Locks locks;
   LocksLineCache cache;
-  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
-  table.acquire(request("b", 2, LockTable::Kind::detached), t0, [](auto, auto) {});
-  const auto only_b = parse(*cache.line(table, std::string("b"), false, {t0, wall}))["locks"];
+  locks.take("a", 1, HoldKind::connection, t0);
+  locks.take("b", 2, HoldKind::detached, t0);
+  const auto only_b = parse(*cache.line(locks.view(t0, "b"), std::string("b"), false))["locks"];
   REQUIRE(only_b.size() == 1);
   CHECK(only_b[0]["name"] == "b");
   CHECK_FALSE(only_b[0]["holders"][0].contains("id"));
-  CHECK(parse(*cache.line(table, std::string("nobody"), true, {t0, wall}))["locks"].empty());
+  CHECK(parse(*cache.line(locks.view(t0, "nobody"), std::string("nobody"), true))["locks"].empty());
 }
 
-TEST_CASE(".locks,name: lines of a name in use are shared too, until the table changes", "[locks-cache]") {
-  LockTable table;
+TEST_CASE(".locks,name: lines of a name in use are shared too, until the locks change", "[locks-cache]") {
+  Locks locks;
   LocksLineCache cache;
-  for (LockTable::OwnerId owner = 1; owner <= 3; ++owner) {
-    auto semaphore = request("s", owner, LockTable::Kind::connection);
-    semaphore.limit = 3;
-    table.acquire(semaphore, t0, [](auto, auto) {});
-  }
-  const auto first = cache.line(table, std::string("s"), true, {t0, wall});
-  CHECK(cache.line(table, std::string("s"), true, {t0 + 10ms, wall}) == first);  // one copy for every reader
-  CHECK(cache.line(table, std::string("s"), false, {t0 + 10ms, wall}) != first);
+  for (std::uint64_t owner = 1; owner <= 3; ++owner) locks.take("s", owner, HoldKind::connection, t0, 3);
+  const auto first = cache.line(locks.view(t0, "s"), std::string("s"), true);
+  CHECK(cache.line(locks.view(t0 + 10ms, "s"), std::string("s"), true) == first);  // one copy for every reader
+  CHECK(cache.line(locks.view(t0 + 10ms, "s"), std::string("s"), false) != first);
   CHECK(parse(*first)["locks"][0]["holders"].size() == 3);
   // A name nobody uses is answered, but not kept: a reader asking for many such names
   // cannot make the cache grow.
-  const auto nobody = cache.line(table, std::string("nobody"), true, {t0, wall});
-  CHECK(cache.line(table, std::string("nobody"), true, {t0, wall}) != nobody);
-  CHECK(*cache.line(table, std::string("nobody"), true, {t0, wall}) == *nobody);
+  const auto nobody = cache.line(locks.view(t0, "nobody"), std::string("nobody"), true);
+  CHECK(cache.line(locks.view(t0, "nobody"), std::string("nobody"), true) != nobody);
+  CHECK(*cache.line(locks.view(t0, "nobody"), std::string("nobody"), true) == *nobody);
 
-  table.release("s", 1, t0 + 20ms);
-  const auto changed = cache.line(table, std::string("s"), true, {t0 + 20ms, wall});
+  locks.release("s", 1);
+  const auto changed = cache.line(locks.view(t0 + 20ms, "s"), std::string("s"), true);
   CHECK(changed != first);
   CHECK(parse(*changed)["locks"][0]["holders"].size() == 2);
 }
@@ -123,47 +175,46 @@ TEST_CASE(".locks lines: while readers keep older lines unread past the budget, 
           "[locks-cache]") {
   // 300 readers that never read, each asking after a change, used to pin 300 versions of
   // the listing (160 MB for 2,000 locks) until the write timeout cut them.
-  LockTable table;
+  Locks locks;
   // Any older line a reader keeps is over this budget; no pacing (a build slowed down by a
   // busy machine must not make a change wait here).
   LocksLineCache cache(1, std::chrono::hours(1));
-  table.acquire(request("a", 1, LockTable::Kind::connection), t0, [](auto, auto) {});
-  auto first = cache.line(table, std::nullopt, true, {t0, wall});
-  table.acquire(request("b", 2, LockTable::Kind::connection), t0 + 10ms, [](auto, auto) {});
+  locks.take("a", 1, HoldKind::connection, t0);
+  auto first = cache.line(locks.view(t0), std::nullopt, true);
+  locks.take("b", 2, HoldKind::connection, t0 + 10ms);
   // Nothing older is kept by a reader yet: fresh.
-  auto second = cache.line(table, std::nullopt, true, {t0 + 10ms, wall});
+  auto second = cache.line(locks.view(t0 + 10ms), std::nullopt, true);
   CHECK(second != first);
   CHECK(parse(*second)["locks"].size() == 2);
   CHECK(cache.alive_bytes() == first->size() + second->size());
   // `first` is an older line a reader has not taken: the current one is reused...
-  table.acquire(request("c", 3, LockTable::Kind::connection), t0 + 20ms, [](auto, auto) {});
-  CHECK(cache.line(table, std::nullopt, true, {t0 + 20ms, wall}) == second);
-  CHECK(cache.line(table, std::nullopt, true, {t0 + 10ms + 999ms, wall}) == second);
+  locks.take("c", 3, HoldKind::connection, t0 + 20ms);
+  CHECK(cache.line(locks.view(t0 + 20ms), std::nullopt, true) == second);
+  CHECK(cache.line(locks.view(t0 + 10ms + 999ms), std::nullopt, true) == second);
   // ... until it is max_age old.
-  auto third = cache.line(table, std::nullopt, true, {t0 + 10ms + 1s, wall});
+  auto third = cache.line(locks.view(t0 + 10ms + 1s), std::nullopt, true);
   CHECK(parse(*third)["locks"].size() == 3);
   // Once the readers let go of the older lines, changes are acted on at once again.
   first.reset();
   second.reset();
   CHECK(cache.alive_bytes() == third->size());
-  table.release("c", 3, t0 + 1100ms);
-  CHECK(parse(*cache.line(table, std::nullopt, true, {t0 + 1100ms, wall}))["locks"].size() == 2);
+  locks.release("c", 3);
+  CHECK(parse(*cache.line(locks.view(t0 + 1100ms), std::nullopt, true))["locks"].size() == 2);
 }
 
 TEST_CASE(".locks lines that take long to build are rebuilt at most every ten build times", "[locks-cache]") {
   // A reader asking after each change of a large table used to cost a full build each:
   // listing 19,000 locks takes tens of milliseconds, and the event loop did little else.
-  LockTable table;
+  Locks locks;
   LocksLineCache cache;
-  constexpr LockTable::OwnerId count = 5'000;  // a build of well over a millisecond
-  for (LockTable::OwnerId owner = 1; owner <= count; ++owner) {
-    table.acquire(request("lock-" + std::to_string(owner), owner, LockTable::Kind::connection), t0,
-                  [](auto, auto) {});
+  constexpr std::uint64_t count = 5'000;  // a build of well over a millisecond
+  for (std::uint64_t owner = 1; owner <= count; ++owner) {
+    locks.take("lock-" + std::to_string(owner), owner, HoldKind::connection, t0);
   }
-  const auto first = cache.line(table, std::nullopt, true, {t0 + 1s, wall});
-  table.release("lock-1", 1, t0 + 1s);
-  CHECK(cache.line(table, std::nullopt, true, {t0 + 1s + 1ms, wall}) == first);
-  const auto later = cache.line(table, std::nullopt, true, {t0 + 2s, wall});
+  const auto first = cache.line(locks.view(t0 + 1s), std::nullopt, true);
+  locks.release("lock-1", 1);
+  CHECK(cache.line(locks.view(t0 + 1s + 1ms), std::nullopt, true) == first);
+  const auto later = cache.line(locks.view(t0 + 2s), std::nullopt, true);
   CHECK(later != first);
   CHECK(parse(*later)["locks"].size() == count - 1);
 }

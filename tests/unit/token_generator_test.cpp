@@ -10,8 +10,10 @@
 #include "process.hpp"
 #include <nlohmann/json.hpp>
 
-#include "lock_table.hpp"
-#include "lock_table_json.hpp"
+#include <asio/io_context.hpp>
+
+#include "local_lock_backend.hpp"
+#include "lock_view_json.hpp"
 #include "token_generator.hpp"
 
 using tnl::TokenGenerator;
@@ -277,49 +279,58 @@ TEST_CASE("a table on a generator that cannot write its mark refuses fencing and
   tnl::test::TempDir dir;
   const auto state = dir.path() / "fencing-token";
   TokenGenerator::Token clock = 1'000'000'000;
+  asio::io_context io;
+  tnl::LockStore store(dir.path() / "locks.sqlite3");  // written before the disk is full
+  tnl::ServerStats stats;
   std::optional<TokenGenerator> tokens;
-  std::optional<tnl::LockTable> table;
-  const auto request = [](const std::string& name, tnl::LockTable::OwnerId owner, bool shows_token,
-                          tnl::LockTable::Kind kind = tnl::LockTable::Kind::connection) {
-    return tnl::LockTable::Request{name, owner, "", "", "", 1, std::nullopt, tnl::LockId{0x4000, 0x8000000000000000ULL | owner},
-                                   kind, std::nullopt, shows_token};
+  std::optional<tnl::LocalLockBackend> backend;
+  const auto request = [](const std::string& name, bool shows_token, tnl::HoldKind kind = tnl::HoldKind::connection) {
+    tnl::AcquireRequest r;
+    r.name = name;
+    r.kind = kind;
+    r.shows_token = shows_token;
+    return r;
   };
-  std::optional<tnl::LockTable::Outcome> fencing, detached, plain, later;
-  tnl::LockTable::Token plain_token = 0;
-  tnl::LockTable::Token later_token = 0;
+  std::optional<tnl::AcquireOutcome> fencing, detached, plain, later;
+  tnl::FencingToken plain_token = 0;
+  tnl::FencingToken later_token = 0;
   {
     FileSizeLimit full(0);
     tokens.emplace(state, [&] { return clock; });
-    table.emplace(tnl::LockTable::TokenSource{[&] { return tokens->next(); },
-                                              [&](tnl::LockTable::Token t) { return tokens->covers(t); },
-                                              [&](tnl::LockTable::Token t) { tokens->raise_above(t); }});
-    table->acquire(request("f", 1, true), {}, [&](auto outcome, auto) { fencing = outcome; });
-    table->acquire(request("d", 2, false, tnl::LockTable::Kind::detached), {}, [&](auto outcome, auto) {
-      detached = outcome;
+    backend.emplace(io, store, stats, &*tokens);
+    backend->acquire(request("f", true), [&](const tnl::AcquireResult& r) { fencing = r.outcome; });
+    backend->acquire(request("d", false, tnl::HoldKind::detached), [&](const tnl::AcquireResult& r) {
+      detached = r.outcome;
     });
-    table->acquire(request("p", 3, false), {}, [&](auto outcome, auto token) {
-      plain = outcome;
-      plain_token = token;
+    backend->acquire(request("p", false), [&](const tnl::AcquireResult& r) {
+      plain = r.outcome;
+      plain_token = r.token;
     });
   }
-  CHECK(fencing == tnl::LockTable::Outcome::failed);
-  CHECK(detached == tnl::LockTable::Outcome::failed);
-  CHECK(plain == tnl::LockTable::Outcome::granted);  // connection locks work on a full disk
-  const tnl::ClockReadings clocks{};
-  auto listing = nlohmann::json::parse(tnl::locks_to_json(*table, std::nullopt, clocks));
+  CHECK(fencing == tnl::AcquireOutcome::failed);
+  CHECK(detached == tnl::AcquireOutcome::failed);
+  CHECK(plain == tnl::AcquireOutcome::granted);  // connection locks work on a full disk
+  const auto read = [&] {
+    std::optional<tnl::LockView> view;
+    backend->read(tnl::LockQuery{}, [&](tnl::LockView v) { view = std::move(v); });
+    REQUIRE(view);
+    return *view;
+  };
+  auto view = read();
+  auto listing = nlohmann::json::parse(tnl::locks_to_json(view));
   REQUIRE(listing.at("locks").size() == 1);
   CHECK(listing.at("locks")[0].at("holders")[0].at("token").is_null());
-  const auto& holder = table->holders("p").at(0);
-  CHECK(tnl::lock_record("p", 1, holder, {}, clocks, true, table->token_durable(holder.token)).at("token").is_null());
+  const auto& name = view.names->at(0);
+  CHECK(tnl::lock_record(name, name.holders.at(0), view.as_of).at("token").is_null());
 
   clock += TokenGenerator::retry_interval;  // room again, and time to retry
-  table->acquire(request("f", 4, true), {}, [&](auto outcome, auto token) {
-    later = outcome;
-    later_token = token;
+  backend->acquire(request("f", true), [&](const tnl::AcquireResult& r) {
+    later = r.outcome;
+    later_token = r.token;
   });
-  CHECK(later == tnl::LockTable::Outcome::granted);
+  CHECK(later == tnl::AcquireOutcome::granted);
   CHECK(later_token > plain_token);
-  listing = nlohmann::json::parse(tnl::locks_to_json(*table, std::nullopt, clocks));
+  listing = nlohmann::json::parse(tnl::locks_to_json(read()));
   for (const auto& lock : listing.at("locks")) CHECK(lock.at("holders")[0].at("token").is_number());
 }
 

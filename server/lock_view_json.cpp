@@ -1,27 +1,34 @@
-#include "lock_table_json.hpp"
+#include "lock_view_json.hpp"
 
 #include <algorithm>
 #include <ctime>
 #include <iterator>
+#include <optional>
+#include <vector>
 #include <fmt/format.h>
 
 namespace tnl {
 
 namespace {
 
-/// RFC 3339 of a steady time point, or null.
-nlohmann::ordered_json optional_time(const std::optional<LockTable::TimePoint>& time, const ClockReadings& clocks) {
+/// RFC 3339 of a time, or null.
+nlohmann::ordered_json optional_time(const std::optional<std::chrono::system_clock::time_point>& time) {
   if (!time) return nullptr;
-  return format_rfc3339(clocks.wall(*time));
+  return format_rfc3339(*time);
+}
+
+/// Seconds from `since` to `as_of`.
+double seconds_between(std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point as_of) {
+  return std::chrono::duration<double>(as_of - since).count();
 }
 
 }  // namespace
 
-const char* kind_name(LockTable::Kind kind) {
+const char* kind_name(HoldKind kind) {
   switch (kind) {
-    case LockTable::Kind::connection: return "connection";
-    case LockTable::Kind::detached: return "detached";
-    case LockTable::Kind::delay: return "delay";
+    case HoldKind::connection: return "connection";
+    case HoldKind::detached: return "detached";
+    case HoldKind::delay: return "delay";
   }
   return "connection";
 }
@@ -90,16 +97,22 @@ void append_json_string(std::string& out, std::string_view text) {
 
 }  // namespace
 
-std::string locks_to_json(const LockTable& table, const std::optional<std::string>& only, const ClockReadings& clocks,
-                          std::string_view prefix, bool show_ids, std::string_view suffix) {
-  std::string out;
+std::string locks_to_json(const LockView& view, std::string_view prefix, bool show_ids, std::string_view suffix) {
+  static const std::vector<NameRecord> no_names;
+  const std::vector<NameRecord>& names = view.names ? *view.names : no_names;
   // Room for every holder and the suffix, so that the string never grows by copying itself.
-  out.reserve(prefix.size() + suffix.size() + 64 + table.holder_count(LockTable::Kind::connection) * 320 +
-              (table.holder_count(LockTable::Kind::detached) + table.holder_count(LockTable::Kind::delay)) * 360);
+  std::size_t connection_records = 0;
+  std::size_t other_records = 0;
+  for (const auto& name : names) {
+    for (const auto& holder : name.holders) ++(holder.kind == HoldKind::connection ? connection_records : other_records);
+    other_records += name.delays.size();
+  }
+  std::string out;
+  out.reserve(prefix.size() + suffix.size() + 64 + connection_records * 320 + other_records * 360);
   out.append(prefix).append(R"({"locks":[)");
   bool first_name = true;
   Rfc3339Writer times;
-  const auto append_holder = [&](const LockTable::Holder& holder) {
+  const auto append_holder = [&](const HoldRecord& holder) {
     if (show_ids) {
       out.append(R"({"id":")");
       holder.id.append_to(out);
@@ -112,10 +125,10 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
     out.append(R"(,"peer":)");
     append_json_string(out, holder.peer);
     out.append(R"(,"since":")");
-    times.append(out, clocks.wall(holder.since));
-    fmt::format_to(std::back_inserter(out), R"(","held_seconds":{},"token":)", clocks.seconds_since(holder.since));
+    times.append(out, holder.since);
+    fmt::format_to(std::back_inserter(out), R"(","held_seconds":{},"token":)", seconds_between(holder.since, view.as_of));
     // A token no durable mark covers yet may be handed out again after a crash: not shown.
-    if (table.token_durable(holder.token)) {
+    if (holder.token_durable) {
       fmt::format_to(std::back_inserter(out), "{}", holder.token);
     } else {
       out.append("null");
@@ -126,59 +139,58 @@ std::string locks_to_json(const LockTable& table, const std::optional<std::strin
     out.append(R"(,"expires":)");
     if (holder.expires) {
       out.push_back('"');
-      times.append(out, clocks.wall(*holder.expires));
+      times.append(out, *holder.expires);
       out.push_back('"');
     } else {
       out.append("null");
     }
     out.push_back('}');
   };
-  table.visit(only, [&](const std::string& name, std::size_t limit, const std::vector<LockTable::Holder>& holders,
-                        const std::vector<LockTable::Holder>& delays, std::size_t waiters) {
+  for (const auto& name : names) {
     if (!first_name) out.push_back(',');
     first_name = false;
     out.append(R"({"name":)");
-    append_json_string(out, name);
-    fmt::format_to(std::back_inserter(out), R"(,"limit":{},"holders":[)", limit);
+    append_json_string(out, name.name);
+    fmt::format_to(std::back_inserter(out), R"(,"limit":{},"holders":[)", name.limit);
     bool first_holder = true;
     // The holders, then the lock-delays keeping slots: every slot taken, one entry each.
-    for (const auto* list : {&holders, &delays}) {
+    for (const auto* list : {&name.holders, &name.delays}) {
       for (const auto& holder : *list) {
         if (!first_holder) out.push_back(',');
         first_holder = false;
         append_holder(holder);
       }
     }
-    fmt::format_to(std::back_inserter(out), R"(],"waiters":{}}})", waiters);
-  });
+    fmt::format_to(std::back_inserter(out), R"(],"waiters":{}}})", name.waiters.size());
+  }
   out.append("]}").append(suffix);
   return out;
 }
 
-nlohmann::ordered_json lock_record(const std::string& name, std::size_t limit, const LockTable::Holder& holder,
-                                   const std::vector<LockTable::Holder>& waiters, const ClockReadings& clocks,
-                                   bool show_id, bool show_token) {
+nlohmann::ordered_json lock_record(const NameRecord& name, const HoldRecord& holder,
+                                   std::chrono::system_clock::time_point as_of, bool show_id) {
   nlohmann::ordered_json queue = nlohmann::ordered_json::array();
-  for (const auto& waiter : waiters) {
+  for (const auto& waiter : name.waiters) {
     queue.push_back({{"who", waiter.client_id},
                      {"peer", waiter.peer},
                      {"reason", waiter.reason},
                      {"kind", kind_name(waiter.kind)},
-                     {"waitingSince", format_rfc3339(clocks.wall(waiter.since))}});
+                     {"waitingSince", format_rfc3339(waiter.since)}});
   }
   nlohmann::ordered_json record = {
       {"id", holder.id.str()},
-      {"service", name},
+      {"service", name.name},
       {"who", holder.client_id},
-      {"createdAt", format_rfc3339(clocks.wall(holder.since))},
+      {"createdAt", format_rfc3339(holder.since)},
       {"kind", kind_name(holder.kind)},
-      {"token", show_token ? nlohmann::ordered_json(holder.token) : nlohmann::ordered_json(nullptr)},
+      // A token no durable mark covers yet may be handed out again after a crash: not shown.
+      {"token", holder.token_durable ? nlohmann::ordered_json(holder.token) : nlohmann::ordered_json(nullptr)},
       {"fenced", holder.fenced},
       {"reason", holder.reason},
       {"peer", holder.peer},
-      {"expiresAt", optional_time(holder.expires, clocks)},
-      {"heldSeconds", clocks.seconds_since(holder.since)},
-      {"limit", limit},
+      {"expiresAt", optional_time(holder.expires)},
+      {"heldSeconds", seconds_between(holder.since, as_of)},
+      {"limit", name.limit},
       {"waiters", std::move(queue)},
   };
   if (!show_id) record.erase("id");
