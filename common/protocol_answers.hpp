@@ -4,6 +4,8 @@
 // `renewed`, `not-granted`, the `err,...` lines) are the answer:: constants (protocol.hpp).
 //
 // Formatters return the line without its '\n' (the server's Connection::answer adds it).
+// The parsers that return a std::string_view return a view into the line they were given:
+// keep the line alive while the view is used.
 #pragma once
 
 #include <cstdint>
