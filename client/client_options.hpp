@@ -8,8 +8,9 @@
 #include <string>
 
 #include "cli_support.hpp"
-#include "detached.hpp"
+#include "lock_id.hpp"
 #include "protocol.hpp"
+#include "protocol_requests.hpp"
 
 namespace tnl::cli {
 

@@ -14,7 +14,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -23,8 +22,9 @@
 #include <openssl/err.h>
 
 #include "localhost_name.hpp"
-#include "lock_options.hpp"
 #include "protocol.hpp"
+#include "protocol_answers.hpp"
+#include "protocol_requests.hpp"
 #include "tls_context.hpp"
 
 namespace tnl {
@@ -61,38 +61,13 @@ std::string describe(const asio::error_code& ec) {
 
 double seconds(LockClient::Duration d) { return std::chrono::duration<double>(d).count(); }
 
-/// The value of a `ttl:` parameter; throws std::invalid_argument for one the server
-/// would refuse.
-std::string ttl_param(const Ttl& ttl) {
-  if (ttl.seconds && !is_valid_ttl_seconds(*ttl.seconds)) {
-    throw std::invalid_argument(fmt::format("invalid ttl {} ({:g} to {:.0f} seconds, or inf)", *ttl.seconds,
-                                            min_ttl_seconds, max_ttl_seconds));
-  }
-  return format_protocol_seconds(ttl.seconds);
-}
-
 /// Why the server sent `line` to a holder: `lost,REASON`, `shutting-down`, or anything else.
 std::string describe_lost(const std::string& line) {
-  const std::string_view text = strip(line);
-  if (text == answer::shutting_down) return "server is shutting down";
-  if (text.compare(0, answer::lost_prefix.size(), answer::lost_prefix) == 0) {
-    return fmt::format("server took the lock away ({})", text.substr(answer::lost_prefix.size()));
-  }
+  if (strip(line) == answer::shutting_down) return "server is shutting down";
+  if (const auto reason = parse_lost(line)) return fmt::format("server took the lock away ({})", *reason);
   return fmt::format("unexpected line from the server: '{}'", line);
 }
 }  // namespace
-
-std::optional<std::string> check_reason(std::string_view reason) {
-  if (reason.size() > max_reason_length) {
-    return fmt::format("reason is too long ({} bytes, at most {})", reason.size(), max_reason_length);
-  }
-  for (const char c : reason) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return std::string("reason must not contain control characters");
-    if (c == ',') return std::string("reason must not contain ',' (the protocol splits on it)");
-  }
-  return std::nullopt;
-}
 
 /// State of one synchronous operation, shared with its completion handler so the
 /// handler stays valid even if the waiting code unwinds.
@@ -277,57 +252,6 @@ bool LockClient::lock(std::string_view name, std::optional<std::string_view> cli
   return lock(request, timeout).granted;
 }
 
-std::string format_lock_request(const LockRequest& request, std::optional<Ttl> ttl) {
-  if (!is_valid_lock_name(request.name)) {
-    throw std::invalid_argument(fmt::format("invalid lock name '{}'", request.name));
-  }
-  if (!request.client_id.empty() && !is_valid_client_id(request.client_id)) {
-    throw std::invalid_argument(fmt::format("invalid client id '{}'", request.client_id));
-  }
-  if (const auto problem = check_reason(request.reason)) throw std::invalid_argument(*problem);
-  if (request.limit < 1 || request.limit > max_lock_limit) {
-    throw std::invalid_argument(fmt::format("invalid limit {} (1 to {})", request.limit, max_lock_limit));
-  }
-  if (request.wait_seconds && !(*request.wait_seconds >= 0)) {
-    throw std::invalid_argument("invalid wait (a negative number of seconds)");
-  }
-
-  // Only what differs from tcpnetlock's plain request is sent, so a default request is
-  // byte-identical to `lock,name:X[,client-id:ID]`.
-  std::vector<std::pair<std::string_view, std::string_view>> params{{param::name, request.name}};
-  const std::string ttl_text = ttl ? ttl_param(*ttl) : std::string{};
-  if (ttl) params.emplace_back(param::ttl, ttl_text);
-  if (!request.client_id.empty()) params.emplace_back(param::client_id, request.client_id);
-  // Plain decimal (the server accepts no exponent), to the millisecond.
-  const std::string wait_text = format_protocol_seconds(request.wait_seconds);
-  if (!request.wait_seconds || *request.wait_seconds > 0) params.emplace_back(param::wait, wait_text);
-  if (request.fencing) params.emplace_back(param::fencing, "1");
-  const std::string limit_text = std::to_string(request.limit);
-  if (request.limit != 1) params.emplace_back(param::limit, limit_text);
-  if (!request.reason.empty()) params.emplace_back(param::reason, request.reason);
-  return format_request(action::lock, params);
-}
-
-std::optional<LockResult> parse_lock_grant(std::string_view answer) {
-  answer = strip(answer);
-  LockResult result;
-  if (answer == answer::ok) {
-    result.granted = true;
-    return result;
-  }
-  if (answer.compare(0, answer::ok_token_prefix.size(), answer::ok_token_prefix) == 0) {
-    const std::string_view digits = answer.substr(answer::ok_token_prefix.size());
-    std::uint64_t token = 0;
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), token);
-    if (error == std::errc{} && end == digits.data() + digits.size() && !digits.empty()) {
-      result.granted = true;
-      result.token = token;
-      return result;
-    }
-  }
-  return std::nullopt;
-}
-
 std::string LockClient::request_lock(const LockRequest& request, std::optional<Ttl> ttl, Duration margin) {
   const std::string line = format_lock_request(request, ttl);
   // The answer comes when the wait ends; give it the margin on top.
@@ -344,7 +268,7 @@ LockResult LockClient::lock(const LockRequest& request, Duration margin) {
   if (const auto grant = parse_lock_grant(answer)) return *grant;
   close();  // the server closes after any other answer
   if (answer == answer::not_granted) return LockResult{};
-  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+  if (is_error_answer(answer)) {
     throw ClientError(Kind::server_error, fmt::format("lock '{}' refused by the server: {}", request.name, answer));
   }
   throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to the lock request", answer));
@@ -361,7 +285,7 @@ DetachedLockResult LockClient::lock_detached(const LockRequest& request, Ttl ttl
     return result;
   }
   if (answer == answer::not_granted) return result;
-  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+  if (is_error_answer(answer)) {
     throw ClientError(Kind::server_error, fmt::format("lock '{}' refused by the server: {}", request.name, answer));
   }
   if (parse_lock_grant(answer)) {
@@ -376,37 +300,30 @@ DetachedLockResult LockClient::lock_detached(const LockRequest& request, Ttl ttl
 }
 
 void LockClient::unlock(std::string_view id, Duration timeout) {
-  by_id(action::unlock, id, std::nullopt, answer::released, timeout);
+  by_id(action::unlock, id, format_unlock_request(id), answer::released, timeout);
 }
 
 void LockClient::renew(std::string_view id, Ttl ttl, Duration timeout) {
-  by_id(action::renew, id, ttl, answer::renewed, timeout);
+  by_id(action::renew, id, format_renew_request(id, ttl), answer::renewed, timeout);
 }
 
-void LockClient::by_id(std::string_view action, std::string_view id, std::optional<Ttl> ttl,
+void LockClient::by_id(std::string_view action, std::string_view id, const std::string& request,
                        std::string_view expected, Duration timeout) {
-  if (!is_lock_id(id)) throw std::invalid_argument(fmt::format("invalid lock id '{}'", id));
-  std::vector<std::pair<std::string_view, std::string_view>> params{{param::id, id}};
-  const std::string ttl_text = ttl ? ttl_param(*ttl) : std::string{};
-  if (ttl) params.emplace_back(param::ttl, ttl_text);
-  const std::string answer{strip(exchange(format_request(action, params), timeout))};
+  const std::string answer{strip(exchange(request, timeout))};
   close();  // the server closes after the answer
   if (answer == expected) return;
-  if (answer.compare(0, answer::error_prefix.size(), answer::error_prefix) == 0) {
+  if (is_error_answer(answer)) {
     throw ClientError(Kind::server_error, fmt::format("{} of lock id {} refused by the server: {}", action, id, answer));
   }
   throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to {}", answer, action));
 }
 
 std::string LockClient::locks(std::optional<std::string_view> name, Duration timeout) {
-  std::vector<std::pair<std::string_view, std::string_view>> params;
-  if (name) params.emplace_back(param::name, *name);
-  const std::string answer = exchange(format_request(action::locks, params), timeout);
+  const std::string answer = exchange(format_locks_request(name), timeout);
   close();
-  if (answer.compare(0, answer::locks_prefix.size(), answer::locks_prefix) != 0) {
-    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to .locks", answer));
-  }
-  return answer.substr(answer::locks_prefix.size());
+  const auto json = parse_locks_answer(answer);
+  if (!json) throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to .locks", answer));
+  return std::string{*json};
 }
 
 void LockClient::release(Duration timeout) {
@@ -436,10 +353,9 @@ void LockClient::ping(Duration timeout) {
 std::string LockClient::stats(Duration timeout) {
   const std::string answer = exchange(format_request(action::stats), timeout);
   close();
-  if (answer.compare(0, answer::stats_prefix.size(), answer::stats_prefix) != 0) {
-    throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to stats", answer));
-  }
-  return answer.substr(answer::stats_prefix.size());
+  const auto json = parse_stats_answer(answer);
+  if (!json) throw ClientError(Kind::unexpected_answer, fmt::format("server answered '{}' to stats", answer));
+  return std::string{*json};
 }
 
 void LockClient::require_open() const {

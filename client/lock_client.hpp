@@ -18,43 +18,10 @@
 #include <asio/steady_timer.hpp>
 
 #include "client_error.hpp"
-#include "detached.hpp"
+#include "protocol_answers.hpp"
+#include "protocol_requests.hpp"
 
 namespace tnl {
-
-/// What to ask for in a `lock` request: the contract's name and client id, and the
-/// opt-in extensions (all off by default, which is tcpnetlock's plain `lock,name:X`).
-struct LockRequest {
-  std::string name;
-  std::string client_id;  ///< empty: none sent
-  /// How long the server may queue us when the name is busy: 0 = not at all (nothing
-  /// sent), nullopt = forever (`wait:inf`).
-  std::optional<double> wait_seconds = 0.0;
-  bool fencing = false;   ///< ask for `ok,token:N`
-  std::size_t limit = 1;  ///< holders allowed at once (sent only when not 1)
-  std::string reason;     ///< shown by `.locks` (sent only when not empty)
-};
-
-/// Why `reason` cannot be sent (too long, a control character, or a ',' which the
-/// protocol would split on); nullopt when it can.
-[[nodiscard]] std::optional<std::string> check_reason(std::string_view reason);
-
-/// The request line for `request`, with its '\n'. Only what differs from tcpnetlock's
-/// plain request is sent, so a default request is byte-identical to
-/// `lock,name:X[,client-id:ID]`. With `ttl`, the lock is detached: `ttl:SECONDS` follows
-/// the name. Throws std::invalid_argument for a request the server would refuse as invalid.
-[[nodiscard]] std::string format_lock_request(const LockRequest& request, std::optional<Ttl> ttl = std::nullopt);
-
-/// The outcome of a lock request.
-struct LockResult {
-  bool granted = false;
-  /// The fencing token, when one was asked for and the lock granted.
-  std::optional<std::uint64_t> token;
-};
-
-/// Parses the answer to a (connection) lock request when it grants the lock: `ok`, or
-/// `ok,token:N`. nullopt for any other line.
-[[nodiscard]] std::optional<LockResult> parse_lock_grant(std::string_view answer);
 
 /// The outcome of a detached lock request.
 struct DetachedLockResult {
@@ -130,7 +97,8 @@ class LockClient {
   void renew(std::string_view id, Ttl ttl, Duration timeout = default_answer_timeout);
 
   /// Sends `.locks` (or `.locks,name:NAME`) as the first line of a connection and returns
-  /// the JSON text of the answer; the server then closes the connection.
+  /// the JSON text of the answer; the server then closes the connection. Throws
+  /// std::invalid_argument when `name` is not a lock name.
   std::string locks(std::optional<std::string_view> name = std::nullopt, Duration timeout = default_answer_timeout);
 
   /// Releases the held lock (expects `released`) and closes the connection.
@@ -190,7 +158,8 @@ class LockClient {
   struct Pending;
 
   std::string request_lock(const LockRequest& request, std::optional<Ttl> ttl, Duration margin);
-  void by_id(std::string_view action, std::string_view id, std::optional<Ttl> ttl, std::string_view expected,
+  /// Sends `request` (an unlock or renew of `id`), expects `expected`, and closes.
+  void by_id(std::string_view action, std::string_view id, const std::string& request, std::string_view expected,
              Duration timeout);
   std::string exchange(std::string_view request, Duration timeout);
   std::string exchange_until(std::string_view request, Clock::time_point deadline);

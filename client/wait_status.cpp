@@ -13,6 +13,8 @@
 
 #include "human_duration.hpp"
 #include "protocol.hpp"
+#include "protocol_answers.hpp"
+#include "protocol_requests.hpp"
 
 namespace tnl {
 
@@ -89,10 +91,9 @@ void query(const std::shared_ptr<WaitStatusLine::State>& state) {
                              [state](const asio::error_code& ec, std::size_t n) {
                                if (!state->running) return;
                                if (!ec) {
-                                 std::string_view line(state->buffer.data(), n);
-                                 line = strip(line);
-                                 if (line.compare(0, answer::locks_prefix.size(), answer::locks_prefix) == 0) {
-                                   show(state, describe_wait(state->name, line.substr(answer::locks_prefix.size())));
+                                 const std::string_view line(state->buffer.data(), n);
+                                 if (const auto json = parse_locks_answer(line)) {
+                                   show(state, describe_wait(state->name, *json));
                                  }
                                }
                                asio::error_code ignored;
@@ -128,7 +129,7 @@ WaitStatusLine::WaitStatusLine(asio::io_context& io, asio::ip::tcp::endpoint ser
                                std::FILE* out, Duration first, Duration every)
     : state_(std::make_shared<State>(io, std::move(server), std::move(name), out)) {
   state_->every = every;
-  state_->request = format_request(action::locks, {{param::name, state_->name}});
+  state_->request = format_locks_request(state_->name);
   first_ = first;
 }
 

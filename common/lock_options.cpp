@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "protocol_requests.hpp"
+
 namespace tnl {
 
 namespace {
@@ -34,6 +36,15 @@ bool parse_ttl_seconds(std::string_view text, std::optional<double>& seconds) {
   if (value && !is_valid_ttl_seconds(*value)) return false;
   seconds = value;
   return true;
+}
+
+std::string ttl_rule_text() {
+  return "a number of seconds >= " + format_protocol_seconds(min_ttl_seconds) + " and <= " +
+         format_protocol_seconds(max_ttl_seconds);
+}
+
+std::string reason_rule_text() {
+  return "a string of at most " + std::to_string(max_reason_length) + " printable bytes";
 }
 
 bool is_valid_ttl_seconds(double seconds) { return seconds >= min_ttl_seconds && seconds <= max_ttl_seconds; }

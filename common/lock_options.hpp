@@ -16,7 +16,8 @@ namespace tnl {
 inline constexpr std::size_t max_lock_limit = 10'000;
 /// Longest `reason:TEXT`, in bytes.
 inline constexpr std::size_t max_reason_length = 256;
-/// Longest lease of a detached lock (`ttl:SECONDS`): a year.
+/// Longest lease of a detached lock (`ttl:SECONDS`, HTTP `"ttl"`, every client's --ttl): a
+/// year. The one limit: every front end and every message about it reads it from here.
 inline constexpr double max_ttl_seconds = 365.0 * 24 * 3600;
 /// Shortest lease of a detached lock, for every front end: a tenth of a second. Shorter
 /// ones (1e-7, 1e-300) would keep the server busy expiring and renewing, and no client
@@ -53,6 +54,14 @@ struct LockOptions {
 /// Whether `seconds` is a lease every front end accepts: from min_ttl_seconds to
 /// max_ttl_seconds (NaN is not).
 [[nodiscard]] bool is_valid_ttl_seconds(double seconds);
+
+/// The TTL rule in words, built from min_ttl_seconds and max_ttl_seconds:
+/// "a number of seconds >= 0.1 and <= 31536000" (the HTTP API's 400 says "ttl must be " this).
+[[nodiscard]] std::string ttl_rule_text();
+
+/// The reason (or HTTP `who`) rule in words, built from max_reason_length:
+/// "a string of at most 256 printable bytes".
+[[nodiscard]] std::string reason_rule_text();
 
 /// Free text a reason (or an HTTP `who`) may be: at most max_reason_length bytes, no control bytes.
 [[nodiscard]] bool is_valid_reason(std::string_view text);

@@ -5,9 +5,11 @@
 
 #include "client_options.hpp"
 #include "client_test_support.hpp"
-#include "detached.hpp"
 #include "fake_server.hpp"
 #include "lock_client.hpp"
+#include "lock_id.hpp"
+#include "protocol_answers.hpp"
+#include "protocol_requests.hpp"
 
 using tnl::ClientError;
 using tnl::LockClient;

@@ -1,5 +1,6 @@
 // The id of one lock grant, kept as 128 bits and shown as a UUID in the canonical
-// 8-4-4-4-12 hex form.
+// 8-4-4-4-12 hex form: the text both sides of the protocol use (`ok,id:ID`, `unlock,id:ID`,
+// `renew,id:ID`, the HTTP API's lock ids).
 //
 // A detached hold's id is its creator's capability (whoever has it may unlock or renew
 // the lock), so it is a random version 4 UUID: 122 bits from the kernel's CSPRNG.
@@ -70,6 +71,10 @@ class LockIdGenerator {
   std::array<std::uint64_t, 128> batch_{};
   std::size_t used_ = batch_.size();
 };
+
+/// True when `text` is a lock id: LockId::parse accepts it (the canonical 8-4-4-4-12
+/// hexadecimal form, either case), as the server hands them out and the clients check them.
+[[nodiscard]] bool is_lock_id(std::string_view text);
 
 /// Fills `out` with `size` bytes from the kernel's CSPRNG; throws std::system_error when it
 /// cannot (never falls back to anything predictable).

@@ -62,6 +62,8 @@ std::optional<LockId> LockId::parse(std::string_view text) {
   return id;
 }
 
+bool is_lock_id(std::string_view text) { return LockId::parse(text).has_value(); }
+
 void fill_random(void* out, std::size_t size) {
   auto* bytes = static_cast<unsigned char*>(out);
   while (size > 0) {
