@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "connection_manager.hpp"
+#include "protocol_answers.hpp"
 #include "request_handler.hpp"
 #include "socket_options.hpp"
 
@@ -356,8 +357,9 @@ void Connection::end() {
     // After a keepalive timeout Linux has already reset the connection itself, and the
     // socket can send nothing more.
     if (lock_state() == LockState::holding && written_ == 0) {
-      const std::string lost = std::string{answer::lost_prefix} +
-                               (end_reason_ == answers_not_read() ? "answers not read" : "peer unreachable") + "\n";
+      const std::string lost =
+          format_lost(end_reason_ == answers_not_read() ? lost_reason::answers_not_read : lost_reason::peer_unreachable) +
+          "\n";
       socket_.send(asio::buffer(lost), 0, ignored);
     }
     reset_on_close(socket_.tcp());

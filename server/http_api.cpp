@@ -255,19 +255,19 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
   }
   const auto who = body.find("who");
   if (who == body.end() || !who->is_string() || !is_valid_reason(who->get<std::string>())) {
-    return respond(error(400, "who must be a string of at most 256 printable bytes"));
+    return respond(error(400, "who must be " + reason_rule_text()));
   }
   std::string reason;
   if (const auto it = body.find("reason"); it != body.end() && !it->is_null()) {
     if (!it->is_string() || !is_valid_reason(it->get<std::string>())) {
-      return respond(error(400, "reason must be a string of at most 256 printable bytes"));
+      return respond(error(400, "reason must be " + reason_rule_text()));
     }
     reason = it->get<std::string>();
   }
   std::optional<LockBackend::Clock::duration> ttl;
   if (const auto it = body.find("ttl"); it != body.end() && !it->is_null()) {
     ttl = ttl_from_json(*it);
-    if (!ttl) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
+    if (!ttl) return respond(error(400, "ttl must be " + ttl_rule_text()));
   }
 
   AcquireRequest lock_request;
@@ -387,9 +387,9 @@ void HttpApi::renew_lock(const HttpRequest& request, const Match& match, Respond
   if (auto* bad = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*bad));
   const json& body = std::get<json>(parsed);
   const auto ttl_field = body.find("ttl");
-  if (ttl_field == body.end()) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
+  if (ttl_field == body.end()) return respond(error(400, "ttl must be " + ttl_rule_text()));
   const auto ttl = ttl_from_json(*ttl_field);
-  if (!ttl) return respond(error(400, "ttl must be a number of seconds >= 0.1 and <= 31536000"));
+  if (!ttl) return respond(error(400, "ttl must be " + ttl_rule_text()));
   backend_.renew(*id, ttl,
                  [this, alive = std::weak_ptr<const bool>(alive_), id = *id,
                   respond = std::move(respond)](RenewOutcome outcome) mutable {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "lock_table.hpp"
+#include "protocol_answers.hpp"
 #include "token_generator.hpp"
 
 namespace tnl {
@@ -281,7 +282,7 @@ void LocalLockBackend::force_release(const LockId& id, std::string_view who, con
     if (done) done(ReleaseOutcome::unknown);
     return;
   }
-  constexpr std::string_view reason = "released by admin";
+  constexpr std::string_view reason = lost_reason::released_by_admin;
   spdlog::warn("lock '{}' held by {} ({}) released by {}", held->name, held->holder.peer, held->holder.client_id, who);
   spdlog::warn("lock '{}' taken from {}: {}", held->name, held->holder.peer, reason);
   // The holder is told first: its `lost` is on its way before the lock is handed on and

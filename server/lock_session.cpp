@@ -7,6 +7,7 @@
 
 #include "connection.hpp"
 #include "protocol.hpp"
+#include "protocol_answers.hpp"
 
 namespace tnl {
 
@@ -65,14 +66,14 @@ void LockSession::revoke(Connection& connection, LockBackend& backend, std::stri
   state_ = State::none;
   // The holder is told first: its `lost` is on its way (written at once, unless an answer
   // is still being written) before the lock is handed on and the next holder's `ok` is.
-  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
+  connection.answer(format_lost(reason), Connection::Then::close);
   backend.release(id_, ReleaseBy::holder_gone, fmt::format("taken from {}: {}", connection.peer(), reason), {});
 }
 
 void LockSession::lost(Connection& connection, const LockId& id, std::string_view reason) {
   if (state_ != State::holding || id != id_) return;
   state_ = State::none;  // gone: not to be released again
-  connection.answer(fmt::format("{}{}", answer::lost_prefix, reason), Connection::Then::close);
+  connection.answer(format_lost(reason), Connection::Then::close);
 }
 
 }  // namespace tnl

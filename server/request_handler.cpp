@@ -6,6 +6,8 @@
 
 #include "connection_manager.hpp"
 #include "lock_options.hpp"
+#include "protocol_answers.hpp"
+#include "protocol_requests.hpp"
 #include "stats_json.hpp"
 
 namespace tnl {
@@ -91,7 +93,7 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
 void RequestHandler::holder_timed_out(Connection& connection) {
   if (connection.lock_state() != LockState::holding) return;
   ++stats_.reaped_holder_count;
-  connection.lock_session().revoke(connection, locks_, "holder timeout");
+  connection.lock_session().revoke(connection, locks_, lost_reason::holder_timeout);
 }
 
 namespace {
@@ -143,13 +145,12 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
           // The lock no longer belongs to this connection: it ends, the lock stays.
           spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.log_str(), self->peer(), client_id,
                        token);
-          return self->answer(fencing ? fmt::format("{}{},{}:{}", answer::ok_id_prefix, id.str(), param::token, token)
-                                      : fmt::format("{}{}", answer::ok_id_prefix, id.str()),
+          return self->answer(format_detached_grant(id, fencing ? std::optional<FencingToken>(token) : std::nullopt),
                               Then::close);
         }
         spdlog::info("lock '{}' granted to {} ({}) token {}", name, self->peer(), client_id, token);
         self->watch_holder();
-        return self->answer(fencing ? fmt::format("{}{}", answer::ok_token_prefix, token) : std::string{answer::ok});
+        return self->answer(format_lock_grant(fencing ? std::optional<FencingToken>(token) : std::nullopt));
       case AcquireOutcome::not_granted:
       case AcquireOutcome::timed_out:
         spdlog::info("lock '{}' not granted to {} ({}){}", name, self->peer(), client_id,
@@ -185,22 +186,8 @@ void RequestHandler::release(Connection& connection, const Request&) {
   if (!held) connection.answer(answer::released, Then::close);  // cannot be: only holders may send it
 }
 
-namespace {
-
-/// The `id:` of an unlock or renew request, or the error answer. Without any `id:` the
-/// line is not one of ours: tcpnetlock answered `unlock,name:X` with bad-action, and so do we.
-std::variant<LockId, std::string_view> lock_id_param(const Request& request) {
-  const auto text = request.param(param::id);
-  if (!text) return answer::bad_action;
-  const auto id = LockId::parse(*text);
-  if (!id) return answer::invalid_lock_id;
-  return *id;
-}
-
-}  // namespace
-
 void RequestHandler::unlock(Connection& connection, const Request& request) {
-  const auto id = lock_id_param(request);
+  const auto id = parse_lock_id_param(request);
   if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
   connection.await_answer();
   locks_.release(std::get<LockId>(id), ReleaseBy::unlock, connection.peer(),
@@ -222,15 +209,13 @@ void RequestHandler::unlock(Connection& connection, const Request& request) {
 }
 
 void RequestHandler::renew(Connection& connection, const Request& request) {
-  const auto id = lock_id_param(request);
-  if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
-  std::optional<double> ttl_seconds;
-  const auto ttl_text = request.param(param::ttl);
-  if (!ttl_text || !parse_ttl_seconds(*ttl_text, ttl_seconds)) return connection.answer(answer::invalid_ttl, Then::close);
+  const auto parsed = parse_renew_request(request);
+  if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
+  const RenewRequest& renewal = std::get<RenewRequest>(parsed);
   std::optional<LockBackend::Clock::duration> ttl;
-  if (ttl_seconds) ttl = from_seconds(*ttl_seconds);
+  if (renewal.ttl_seconds) ttl = from_seconds(*renewal.ttl_seconds);
   connection.await_answer();
-  locks_.renew(std::get<LockId>(id), ttl, [self = connection.shared_from_this()](RenewOutcome outcome) {
+  locks_.renew(renewal.id, ttl, [self = connection.shared_from_this()](RenewOutcome outcome) {
     switch (outcome) {
       case RenewOutcome::renewed:
         return self->answer(answer::renewed, Then::close);
@@ -256,16 +241,14 @@ void RequestHandler::stats(Connection& connection, const Request&) {
   query.listing = false;  // the totals only
   locks_.read(std::move(query), [this, self = connection.shared_from_this()](LockView view) {
     const auto stats = stats_to_json(view.totals, stats_, connections_.size());
-    self->answer(std::string{answer::stats_prefix} + stats.dump(), Then::close);
+    self->answer(format_stats_answer(stats.dump()), Then::close);
   });
 }
 
 void RequestHandler::locks(Connection& connection, const Request& request) {
-  std::optional<std::string> only;
-  if (const auto name = request.param(param::name)) {
-    if (!is_valid_lock_name(*name)) return connection.answer(answer::invalid_lock_name, Then::close);
-    only = std::string{*name};
-  }
+  auto parsed = parse_locks_request(request);
+  if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
+  std::optional<std::string> only = std::move(std::get<LocksRequest>(parsed).name);
   connection.await_answer();
   LockQuery query;
   query.name = only;
