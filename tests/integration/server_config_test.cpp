@@ -303,3 +303,36 @@ TEST_CASE("under systemd (JOURNAL_STREAM is stderr) lines carry a priority and n
     CHECK(count >= 2);
   }
 }
+
+TEST_CASE("TCPNETLOCK_TEST_DEFER_BACKEND: a bad value refuses to start, a good one serves and warns of its test-only mode",
+          "[config][deferred]") {
+  constexpr const char* variable = "TCPNETLOCK_TEST_DEFER_BACKEND";
+  SECTION("a bad value: exit 2, naming the variable") {
+    const std::string value = GENERATE(as<std::string>{}, "x", "-1", "2:", ":5", "2:x", "1.5", "60001");
+    INFO(value);
+    tnl::test::SpawnOptions spawn;
+    spawn.env[variable] = value;
+    RawServer server({"--port", "0", "--http", "off"}, spawn);
+    const auto status = server.process.wait_for_exit();
+    REQUIRE(status);
+    CHECK(status->exited(2));
+    CHECK(contains(server.process.stderr_text(), std::string(variable) + "=" + value + ": expected MAX_MS or MAX_MS:SEED"));
+  }
+  SECTION("a good value: it serves, and says it runs in a test-only mode, with its seed") {
+    tnl::test::SpawnOptions spawn;
+    spawn.env[variable] = "3:77";
+    RawServer server({"--port", "0", "--http", "off"}, spawn);
+    REQUIRE(server.port);
+    CHECK(serves_locks(*server.port));
+    CHECK(contains(server.process.stderr_text(), "TEST-ONLY MODE"));
+    CHECK(contains(server.process.stderr_text(), "seed 77"));
+  }
+  SECTION("empty: the normal mode") {
+    tnl::test::SpawnOptions spawn;
+    spawn.env[variable] = "";
+    RawServer server({"--port", "0", "--http", "off"}, spawn);
+    REQUIRE(server.port);
+    CHECK(serves_locks(*server.port));
+    CHECK_FALSE(contains(server.process.stderr_text(), "TEST-ONLY"));
+  }
+}

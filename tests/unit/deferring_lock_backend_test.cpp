@@ -130,7 +130,7 @@ TEST_CASE("deferring backend: a call reaches the inner backend at once, its answ
   CHECK(f.inner->cancels.empty());
 }
 
-TEST_CASE("deferring backend: no watcher given, none passed on; a detached grant is not tracked once delivered",
+TEST_CASE("deferring backend: no watcher given, none passed on, and a detached grant is not tracked once delivered",
           "[deferring]") {
   Fixture f;
   const LockId id = f.backend->acquire(Fixture::request("b", HoldKind::detached), f.caller->done());
@@ -403,7 +403,7 @@ TEST_CASE("deferring backend: destroyed with steps queued and its timer armed, i
   CHECK(answers == 0);
 }
 
-TEST_CASE("defer_for_tests: unset or empty leaves the backend; MAX_MS[:SEED] wraps it; anything else is refused",
+TEST_CASE("defer_for_tests: unset or empty leaves the backend, MAX_MS[:SEED] wraps it, anything else is refused",
           "[deferring][options]") {
   asio::io_context io;
   const std::string variable = "TCPNETLOCK_TEST_DEFER_BACKEND";
