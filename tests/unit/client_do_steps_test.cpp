@@ -24,6 +24,7 @@
 #include "do_release.hpp"
 #include "do_signals.hpp"
 #include "fake_server.hpp"
+#include "io_run.hpp"
 #include "lock_client.hpp"
 #include "lock_watch.hpp"
 #include "refusing_port.hpp"
@@ -33,22 +34,12 @@ using tnl::LockClient;
 using tnl::LockResult;
 using tnl::test::FakeServer;
 using tnl::test::RefusingPort;
+using tnl::test::run_until;
 using namespace tnl::cli;
 using namespace std::chrono_literals;
 
 namespace {
 
-/// Runs `io` until `condition` holds or 10 s pass (restarting it when it ran out of work).
-template <typename Condition>
-bool run_until(asio::io_context& io, Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    if (io.stopped()) io.restart();
-    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 /// Runs `io` for `duration` (whatever it does meanwhile).
 void run_for(asio::io_context& io, std::chrono::milliseconds duration) {

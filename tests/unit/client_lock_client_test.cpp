@@ -4,6 +4,7 @@
 
 #include "client_test_support.hpp"
 #include "fake_server.hpp"
+#include "io_run.hpp"
 #include "lock_client.hpp"
 #include "process.hpp"
 #include "refusing_port.hpp"
@@ -14,24 +15,9 @@ using tnl::test::wait_until;
 using tnl::test::client::kind_of;
 using tnl::test::FakeServer;
 using tnl::test::RefusingPort;
+using tnl::test::run_until;
 using namespace std::chrono_literals;
 
-namespace {
-
-/// Runs `io` until `condition` holds or 10 s pass. The io_context is stopped whenever it
-/// ran out of work, so it is restarted first.
-template <typename Condition>
-bool run_until(asio::io_context& io, Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    if (io.stopped()) io.restart();
-    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);  // no work queued: poll the condition
-  }
-  return true;
-}
-
-}  // namespace
 
 TEST_CASE("lock granted, keepalive, release", "[client][lock_client]") {
   FakeServer fake({"ok", "alive", "released"});
