@@ -297,8 +297,18 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                          // The record as the backend keeps it (its times, its queue).
                          return backend_.read(
                              LockQuery{std::nullopt, result.id, true},
-                             [respond = std::move(respond), name, who, result](LockView view) mutable {
+                             [&backend = backend_, respond = std::move(respond), name, who, peer,
+                              result](LockView view) mutable {
+                               // A client that does not get this answer (its connection ended,
+                               // or it was told 503 meanwhile) never learns the id: the lock
+                               // would be held for nobody (for ever, without a TTL), and its
+                               // retry would meet it. Given back then.
+                               const auto give_back = [&backend, id = result.id, peer] {
+                                 backend.release(id, ReleaseBy::unlock,
+                                                 "nobody: its HTTP client (" + peer + ") never got the answer", {});
+                               };
                                if (auto record = record_response(201, view, result.id)) {
+                                 record->undelivered = give_back;
                                  return respond(changed(std::move(*record)));
                                }
                                // Already gone again (a short lease, an admin): it was created
@@ -312,7 +322,9 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                                holder.token = result.token;
                                holder.fenced = true;
                                holder.expires = view.as_of;
-                               respond(changed(json_response(201, lock_record(gone, holder, view.as_of, true))));
+                               HttpResponse created = json_response(201, lock_record(gone, holder, view.as_of, true));
+                               created.undelivered = give_back;
+                               respond(changed(std::move(created)));
                              });
                        case AcquireOutcome::failed:
                          return respond(error(503, "cannot persist the lock, try again later"));

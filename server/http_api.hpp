@@ -59,6 +59,11 @@ struct HttpResponse {
   /// Answers a request that created, renewed or released a lock: its connection is not
   /// evicted while the client takes it (HttpConnection). Errors changed nothing: not set.
   bool changed_locks = false;
+  /// Run (on the event loop) when the answer never reaches its client: its connection ended
+  /// or gave up on it (told 503 after the answer timeout). Undoes what only this answer
+  /// could have told of: a lock created for a client that never learns its id is released.
+  /// Empty: nothing to undo.
+  std::function<void()> undelivered = nullptr;
 };
 
 class HttpApi {

@@ -129,9 +129,12 @@ void HttpConnection::answer(HttpMessage message) {
                [weak = weak_from_this(), request, framing](HttpResponse response) {
                  if (const auto self = weak.lock()) {
                    self->on_answer(request, std::move(response), framing);
-                 } else if (response.changed_locks) {
-                   spdlog::warn("HTTP: an answer that changed a lock came after its connection was gone: {} {}",
-                                response.status, response.body.substr(0, 512));
+                 } else {
+                   if (response.changed_locks) {
+                     spdlog::warn("HTTP: an answer that changed a lock came after its connection was gone: {} {}",
+                                  response.status, response.body.substr(0, 512));
+                   }
+                   if (response.undelivered) response.undelivered();
                  }
                });
   if (!ended_ && phase_ == Phase::answering && request == request_number_) {
@@ -145,6 +148,7 @@ void HttpConnection::on_answer(std::uint64_t request, HttpResponse response, con
     const auto level = response.changed_locks ? spdlog::level::warn : spdlog::level::debug;
     spdlog::log(level, "HTTP connection {} from {}: the answer to {} came after the connection {}; dropped: {} {}", id_,
                 peer_, answering_, ended_ ? "ended" : "gave up on it", response.status, response.body.substr(0, 512));
+    if (response.undelivered) response.undelivered();
     return;
   }
   respond(response, framing);

@@ -10,8 +10,9 @@
 // (the request may be creating or releasing a lock: its client must learn the outcome),
 // for at most the answer timeout: past it the client gets 503 and the connection closes.
 // An answer that comes after its connection ended (timed out, closed by the client,
-// stopped) is dropped; if it changed a lock, it is logged with its body (e.g. the id of a
-// lock created for nobody), for the operator.
+// stopped) is dropped, and what it did undone where only it could tell (a lock created for
+// a client that never learns its id is released: HttpResponse::undelivered); if it changed
+// a lock, it is logged with its body, for the operator.
 #pragma once
 
 #include <array>

@@ -403,7 +403,15 @@ std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const
   }
   version = listings_version_;
   const std::string key = only.value_or(std::string{});
-  if (const auto cached = listings_.find(key); cached != listings_.end()) return cached->second;
+  if (const auto cached = listings_.find(key); cached != listings_.end()) {
+    if (!query.id || listings_version_ == table_->version()) return cached->second;
+    // A read by id is the record of one hold, asked for right after its own change (HTTP's
+    // create, renewal, GET /lock/{id}): from the table as it is, never from a listing paced
+    // since before that change (which would answer 404 for a lock just created, or a
+    // renewal with its old lease end). One name's listing, as main's record was; not kept.
+    version = table_->version();
+    return std::make_shared<const Listing>(build_listing(only, clocks));
+  }
   const auto started = Clock::now();
   auto built = std::make_shared<const Listing>(build_listing(only, clocks));
   // A name nobody holds or awaits lists nothing: not worth keeping (and a client could ask

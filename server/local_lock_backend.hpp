@@ -125,6 +125,8 @@ class LocalLockBackend final : public LockBackend {
   void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override;
   /// Totals are read fresh; listings are built at most once per change of the table, paced
   /// under load (ListingPacer), never more than ListingPacer::max_age behind it, and shared.
+  /// A read by id (one hold's record, read right after its change) is always of the table
+  /// as it is.
   void read(LockQuery query, ReadDone done) override;
   [[nodiscard]] bool available() const override;
   void shut_down() override;

@@ -147,6 +147,39 @@ TEST_CASE("HTTP connection: an answer that comes after the connection was stoppe
   CHECK(f.input.empty());
 }
 
+/// A view of one detached lock `id` on "a", as the backend lists it just after the grant.
+tnl::LockView created_view(const tnl::LockId& id) {
+  tnl::LockView view = ConnectionFixture::totals();
+  tnl::HoldRecord holder;
+  holder.id = id;
+  holder.kind = tnl::HoldKind::detached;
+  holder.client_id = "x";
+  holder.since = view.as_of;
+  holder.token = 7;
+  auto names = std::make_shared<std::vector<tnl::NameRecord>>();
+  names->push_back(tnl::NameRecord{"a", 1, {holder}, {}, {}});
+  view.names = names;
+  return view;
+}
+
+TEST_CASE("HTTP connection: a lock created for a connection that was stopped meanwhile is released, not leaked",
+          "[http_connection]") {
+  ConnectionFixture f;
+  f.send(create_request);
+  f.run_until([&] { return f.backend.acquires.size() == 1; });
+  f.manager.stop_all();  // ended unanswered: its client never learns the id of what it created
+  f.connection.reset();
+  f.run_for(20ms);
+  const tnl::LockId id = f.backend.acquires[0].id;
+  f.backend.grant(id, 7);
+  REQUIRE(f.backend.reads.size() == 1);
+  f.backend.answer_read(0, created_view(id));
+  // Nobody knows its id: without this it would stay held (for ever, with no TTL).
+  REQUIRE(f.backend.releases.size() == 1);
+  CHECK(f.backend.releases[0].id == id);
+  CHECK(f.backend.releases[0].by == tnl::ReleaseBy::unlock);
+}
+
 TEST_CASE("HTTP connection: an answer that comes after its client left is dropped", "[http_connection]") {
   ConnectionFixture f;
   f.send(stats_request);
@@ -170,9 +203,15 @@ TEST_CASE("HTTP connection: a backend that does not answer in time gets the clie
   CHECK(answer.find(R"({"error":"the lock backend did not answer in time"})") != std::string::npos);
   CHECK(f.backend.reads.empty());  // the pipelined request was never handed on
   // The backend answers at last: the connection has given up on it; nothing is written.
-  f.backend.grant(f.backend.acquires[0].id);
+  const tnl::LockId id = f.backend.acquires[0].id;
+  f.backend.grant(id, 7);
   REQUIRE(f.backend.reads.size() == 1);
-  f.backend.answer_read(0, ConnectionFixture::totals());
+  f.backend.answer_read(0, created_view(id));
   f.run_until([&] { return f.manager.size() == 0; });
   CHECK(f.input == answer);
+  // The client was told 503 (try again): the lock it was granted meanwhile is given back,
+  // or its retry would meet its own lock, whose id nobody knows.
+  REQUIRE(f.backend.releases.size() == 1);
+  CHECK(f.backend.releases[0].id == id);
+  CHECK(f.backend.releases[0].by == tnl::ReleaseBy::unlock);
 }

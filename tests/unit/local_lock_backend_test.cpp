@@ -856,3 +856,54 @@ TEST_CASE("a listing reused while the table changes says the version it is of", 
   CHECK((second.names == first.names) == (second.version == first.version));
   if (second.names != first.names) CHECK(second.names->size() == 4'999);
 }
+
+TEST_CASE("a read by id shows the hold as it is now even while listings are paced", "[local_lock_backend][read]") {
+  // HTTP answers a create, a renewal and GET /lock/{id} with the record read by id, right
+  // after the change. A listing of the name reused from before it (paced while a large
+  // table keeps changing) would answer 404 for a lock just created, or a renewal with the
+  // lease end it had before.
+  Fixture f;
+  constexpr int many = 50'000;  // the full listing takes well over a millisecond: paced
+  std::vector<Answer> answers(many);
+  for (int i = 0; i < many; ++i) f.acquire(request("n" + std::to_string(i), i, Kind::connection), answers[i]);
+  const auto read = [&](tnl::LockQuery query) {
+    std::optional<tnl::LockView> view;
+    f.backend.read(std::move(query), [&](tnl::LockView v) { view = std::move(v); });
+    REQUIRE(view);
+    return *view;
+  };
+  const auto holder_in = [](const tnl::LockView& view, const LockId& id) -> const tnl::HoldRecord* {
+    if (!view.names) return nullptr;
+    for (const auto& name : *view.names) {
+      for (const auto& holder : name.holders) {
+        if (holder.id == id) return &holder;
+      }
+    }
+    return nullptr;
+  };
+  Answer first;
+  f.acquire(request("x", 1, Kind::detached), first);
+  REQUIRE(first.outcome == Outcome::granted);
+  REQUIRE(read(tnl::LockQuery{}).names->size() == many + 1);
+  const auto before = read(tnl::LockQuery{std::nullopt, first.id, true});  // the listing of "x" is kept
+  const auto* held = holder_in(before, first.id);
+  REQUIRE(held != nullptr);
+  const auto old_end = held->expires;
+
+  // Renewed: the record read by id has the new lease end.
+  REQUIRE(renew(f.backend, first.id, 3600s) == RenewOutcome::renewed);
+  const auto renewed = read(tnl::LockQuery{std::nullopt, first.id, true});
+  held = holder_in(renewed, first.id);
+  REQUIRE(held != nullptr);
+  REQUIRE(held->expires);
+  CHECK(*held->expires > *old_end + 3000s);
+
+  // Released and created anew by someone else: the new hold is found by its id.
+  REQUIRE(release(f.backend, first.id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  Answer second;
+  f.acquire(request("x", 2, Kind::detached), second);
+  REQUIRE(second.outcome == Outcome::granted);
+  const auto created = read(tnl::LockQuery{std::nullopt, second.id, true});
+  CHECK(holder_in(created, second.id) != nullptr);
+  CHECK(holder_in(created, first.id) == nullptr);
+}
