@@ -340,7 +340,7 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
 }
 
 void HttpApi::refuse_create(AcquireOutcome outcome, const std::string& name, bool with_ids, Respond respond) {
-  backend_.read(LockQuery{name, std::nullopt, true}, [outcome, with_ids, respond = std::move(respond)](LockView view) {
+  backend_.read(LockQuery{name, std::nullopt, true, true}, [outcome, with_ids, respond = std::move(respond)](LockView view) {
     const NameRecord* state = only_name(view);
     const HoldRecord* holder = state && !state->holders.empty() ? &state->holders.front() : nullptr;
     if (outcome == AcquireOutcome::not_granted && !holder && view.totals.start_grace_seconds_left > 0) {

@@ -355,7 +355,7 @@ void LocalLockBackend::read(LockQuery query, ReadDone done) {
   // A listing reused while the table changes (paced) is of the table as it was: the view
   // says that version, so that readers caching on it (the `.locks` line) do not keep a
   // stale listing as the newer one.
-  if (query.listing) view.names = listing(query, clocks, view.version);
+  if (query.listing) view.names = listing(query, clocks, view.version, view.listed_at);
   done(std::move(view));
 }
 
@@ -389,7 +389,8 @@ LockTotals LocalLockBackend::totals(const ClockReadings& clocks) const {
 
 std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const LockQuery& query,
                                                                            const ClockReadings& clocks,
-                                                                           std::uint64_t& version) {
+                                                                           std::uint64_t& version,
+                                                                           std::optional<WallTime>& listed_at) {
   std::optional<std::string> only = query.name;
   if (query.id) {
     const auto held = table_->find(*query.id);
@@ -400,20 +401,26 @@ std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const
     listings_.clear();
     pacer_.restart(table_->version(), clocks.steady_now);
     listings_version_ = table_->version();
+    listings_listed_at_ = clocks.wall_now;
   }
   version = listings_version_;
   const std::string key = only.value_or(std::string{});
   if (const auto cached = listings_.find(key); cached != listings_.end()) {
-    if (!query.id || listings_version_ == table_->version()) return cached->second;
+    if (!(query.id || query.fresh) || listings_version_ == table_->version()) {
+      listed_at = listings_listed_at_;  // shared: it may be as old as the listings
+      return cached->second;
+    }
     // A read by id is the record of one hold, asked for right after its own change (HTTP's
     // create, renewal, GET /lock/{id}): from the table as it is, never from a listing paced
     // since before that change (which would answer 404 for a lock just created, or a
-    // renewal with its old lease end). One name's listing, as main's record was; not kept.
+    // renewal with its old lease end). So is a fresh read (the holder named in HTTP's 409,
+    // or the start grace's 503 instead of it). One name's listing; not kept.
     version = table_->version();
     return std::make_shared<const Listing>(build_listing(only, clocks));
   }
   const auto started = Clock::now();
   auto built = std::make_shared<const Listing>(build_listing(only, clocks));
+  listed_at = listings_listed_at_;  // kept with the others: as old as they are
   // A name nobody holds or awaits lists nothing: not worth keeping (and a client could ask
   // for any number of them).
   if (!only || (listings_.size() < max_listed_names && !built->empty())) {

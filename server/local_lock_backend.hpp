@@ -138,6 +138,7 @@ class LocalLockBackend final : public LockBackend {
 
  private:
   using Listing = std::vector<NameRecord>;
+  using WallTime = std::chrono::system_clock::time_point;
 
   /// Marks one call from outside (the event loop, a front end) for as long as it runs, so
   /// that a failed write can make the rest of that call's writes fail fast (see write_ok()).
@@ -205,8 +206,10 @@ class LocalLockBackend final : public LockBackend {
   [[nodiscard]] LockTotals totals(const ClockReadings& clocks) const;
   /// The listing `query` asks for, from the cache when it is fresh enough; sets `version`
   /// to the table's version the cached listings are of (a later one when the table changed
-  /// and the listings are paced: see ListingPacer).
-  std::shared_ptr<const Listing> listing(const LockQuery& query, const ClockReadings& clocks, std::uint64_t& version);
+  /// and the listings are paced: see ListingPacer), and `listed_at` to when they were
+  /// started (unset for one built for this read alone).
+  std::shared_ptr<const Listing> listing(const LockQuery& query, const ClockReadings& clocks, std::uint64_t& version,
+                                         std::optional<WallTime>& listed_at);
   /// Builds the listing of every name (only `only`, when given) as of `clocks`.
   [[nodiscard]] Listing build_listing(const std::optional<std::string>& only, const ClockReadings& clocks) const;
 
@@ -231,6 +234,8 @@ class LocalLockBackend final : public LockBackend {
   ListingPacer pacer_;
   /// The table's version when listings_ was last emptied: what they show (or newer).
   std::uint64_t listings_version_ = 0;
+  /// When listings_ was last emptied: they are no older than this.
+  WallTime listings_listed_at_{};
   /// Calls under way (a completion may call back in).
   int depth_ = 0;
   /// A write failed during the current call: the others fail without touching the disk.

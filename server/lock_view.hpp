@@ -80,12 +80,21 @@ struct LockQuery {
   std::optional<LockId> id;
   /// false: only the totals (`.stats`, `/metrics`), no listing is built.
   bool listing = true;
+  /// true: the locks as they are now, never a shared listing that may be up to a second
+  /// behind them (for a decision such as HTTP's answer to a refused create, not for a
+  /// display). A read by `id` is always fresh.
+  bool fresh = false;
 };
 
 /// The answer to a LockQuery.
 struct LockView {
   /// When it was read: a record's held seconds are counted up to this.
   std::chrono::system_clock::time_point as_of;
+  /// When the listing was taken from the locks, if earlier than `as_of` (a backend shares one
+  /// listing for a while under load): a reader that keeps what it built from the listing
+  /// counts its age from here, so that what it shows is never more than one such while
+  /// (ListingPacer::max_age) behind the locks. nullopt: `as_of`.
+  std::optional<std::chrono::system_clock::time_point> listed_at;
   /// Changes with every change of the locks: equal versions, equal content (readers cache on it).
   std::uint64_t version = 0;
   LockTotals totals;

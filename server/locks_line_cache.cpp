@@ -7,10 +7,9 @@ namespace tnl {
 
 namespace {
 
-/// The view's wall-clock as_of on the pacer's time line (ages only are compared).
-ListingPacer::TimePoint pacer_time(const LockView& view) {
-  return ListingPacer::TimePoint(
-      std::chrono::duration_cast<ListingPacer::Clock::duration>(view.as_of.time_since_epoch()));
+/// A wall-clock time on the pacer's time line (ages only are compared).
+ListingPacer::TimePoint pacer_time(std::chrono::system_clock::time_point time) {
+  return ListingPacer::TimePoint(std::chrono::duration_cast<ListingPacer::Clock::duration>(time.time_since_epoch()));
 }
 
 }  // namespace
@@ -20,12 +19,14 @@ LocksLineCache::LocksLineCache(std::size_t unread_budget, ListingPacer::Clock::d
 
 std::shared_ptr<const std::string> LocksLineCache::line(const LockView& view, const std::optional<std::string>& only,
                                                         bool show_ids) {
-  const auto now = pacer_time(view);
+  const auto now = pacer_time(view.as_of);
   const bool too_much_unread = *alive_bytes_ - kept_bytes_ > unread_budget_;
   if (pacer_.must_rebuild(view.version, now, !lines_.empty(), too_much_unread)) {
     lines_.clear();
     kept_bytes_ = 0;
-    pacer_.restart(view.version, now);
+    // Aged from when the backend took its listing, not from now: a line is never more than
+    // max_age behind the locks, however long the backend shared that listing before.
+    pacer_.restart(view.version, view.listed_at ? std::min(now, pacer_time(*view.listed_at)) : now);
   }
   Key key{only.value_or(std::string{}), show_ids};
   if (const auto cached = lines_.find(key); cached != lines_.end()) return cached->second;

@@ -907,3 +907,44 @@ TEST_CASE("a read by id shows the hold as it is now even while listings are pace
   CHECK(holder_in(created, second.id) != nullptr);
   CHECK(holder_in(created, first.id) == nullptr);
 }
+
+TEST_CASE("a fresh read of a name shows its holders as they are now even while listings are paced",
+          "[local_lock_backend][read]") {
+  // HTTP's answer to a refused create names the holder (409) or, when nobody holds the name
+  // during the start grace, says so (503): a decision on the locks as they are, not on a
+  // listing reused from a second ago (which named a holder gone since, or answered 409
+  // instead of 503). A plain read of the name may be that reused listing; a fresh one not.
+  Fixture f;
+  constexpr int many = 50'000;  // the full listing takes well over a millisecond: paced
+  std::vector<Answer> answers(many);
+  for (int i = 0; i < many; ++i) f.acquire(request("n" + std::to_string(i), i, Kind::connection), answers[i]);
+  const auto read = [&](tnl::LockQuery query) {
+    std::optional<tnl::LockView> view;
+    f.backend.read(std::move(query), [&](tnl::LockView v) { view = std::move(v); });
+    REQUIRE(view);
+    return *view;
+  };
+  const auto holders_of_x = [](const tnl::LockView& view) {
+    return view.names && !view.names->empty() ? view.names->front().holders.size() : 0;
+  };
+  Answer first;
+  f.acquire(request("x", 1, Kind::detached), first);
+  REQUIRE(first.outcome == Outcome::granted);
+  REQUIRE(read(tnl::LockQuery{}).names->size() == many + 1);
+  tnl::LockQuery x;
+  x.name = "x";
+  REQUIRE(holders_of_x(read(x)) == 1);  // the listing of "x" is kept
+
+  REQUIRE(release(f.backend, first.id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  tnl::LockQuery fresh = x;
+  fresh.fresh = true;
+  const auto now = read(fresh);
+  CHECK(holders_of_x(now) == 0);
+  CHECK_FALSE(now.listed_at);  // built for this read: as of its as_of
+  // The paced listing may still show the old holder, and says how old it is.
+  const auto paced = read(x);
+  if (holders_of_x(paced) == 1) {
+    REQUIRE(paced.listed_at);
+    CHECK(*paced.listed_at <= paced.as_of);
+  }
+}

@@ -104,6 +104,24 @@ TEST_CASE(".locks lines are rebuilt once held_seconds would be a second stale", 
   CHECK(parse(*later)["locks"][0]["holders"][0]["held_seconds"] == 11.0);
 }
 
+TEST_CASE(".locks lines age from when the backend took its listing, not from when they were built",
+          "[locks-cache]") {
+  // A backend shares one listing for up to max_age under load (its `listed_at`). A line
+  // built from a listing already 900 ms old must not be kept for another second: that
+  // showed the locks up to two seconds late (the adversarial review of issue 12).
+  Locks locks;
+  LocksLineCache cache;
+  locks.take("a", 1, HoldKind::connection, t0);
+  auto view = locks.view(t0 + 900ms);
+  view.listed_at = t0;
+  const auto first = cache.line(view, std::nullopt, true);
+  auto same = locks.view(t0 + 950ms);
+  same.listed_at = t0;
+  CHECK(cache.line(same, std::nullopt, true) == first);
+  // One second after the listing was taken, not after the line was built: rebuilt.
+  CHECK(cache.line(locks.view(t0 + 1s), std::nullopt, true) != first);
+}
+
 TEST_CASE(".locks lines are rebuilt when the wall clock was stepped back", "[locks-cache]") {
   Locks locks;
   LocksLineCache cache;
