@@ -143,8 +143,10 @@ grep -q "cannot resolve 'nonexistent.invalid'" "$out" || fail "no 'cannot resolv
 guardian_case() {  # guardian_case ROOT N EXPECT_WARNING(0|1)
   local root=$1 n=$2 warn=$3 status=0
   start_server "lost-$n"
+  # The command waits for its lock: held() takes the lock for a moment to see whether it is
+  # busy, and a command that asked just then would be refused and never take it.
   timeout 20 chroot "$root" /tcpnetlock_do --host localhost --port "$port" --lock-name "static-lost-$n" -- \
-    /tcpnetlock_client --host localhost --port "$port" "static-cmd-$n" >"$work/lost-$n.out" 2>&1 &
+    /tcpnetlock_client --host localhost --port "$port" --wait 15 "static-cmd-$n" >"$work/lost-$n.out" 2>&1 &
   local do_pid=$!
   pids+=("$do_pid")
   for _ in $(seq 1 200); do held "static-cmd-$n" && break; sleep 0.05; done
