@@ -230,9 +230,9 @@ class World {
     acquire.client_id = options.client_id;
     acquire.peer = "127.0.0.1:40000";
     acquire.reason = options.reason;
-    acquire.deadline = LockTable::wait_deadline(options.wait_seconds, LockTable::Clock::now());
+    acquire.deadline = tnl::AcquireRequest::wait_deadline(options.wait_seconds, tnl::AcquireRequest::Clock::now());
     acquire.kind = options.detached ? tnl::HoldKind::detached : tnl::HoldKind::connection;
-    if (options.ttl_seconds) acquire.ttl = LockTable::seconds(*options.ttl_seconds);
+    if (options.ttl_seconds) acquire.ttl = tnl::AcquireRequest::seconds(*options.ttl_seconds);
     const bool detached = options.detached;
     // Set before asking: the completion may run before acquire() returns.
     auto model = std::make_shared<std::optional<LockId>>();

@@ -74,7 +74,7 @@ std::optional<LockBackend::Clock::duration> ttl_from_json(const json& value) {
   if (!value.is_number()) return std::nullopt;
   const double seconds = value.get<double>();
   if (!is_valid_ttl_seconds(seconds)) return std::nullopt;
-  return std::chrono::duration_cast<LockBackend::Clock::duration>(std::chrono::duration<double>(seconds));
+  return AcquireRequest::seconds(seconds);
 }
 
 /// The answer to a request whose backend completion came after the HttpApi was gone.

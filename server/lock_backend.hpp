@@ -50,6 +50,18 @@ enum class AcquireOutcome : std::uint8_t {
 struct AcquireRequest {
   using Clock = std::chrono::steady_clock;
 
+  /// A duration given in (fractional) seconds, as the protocols give waits and TTLs.
+  static Clock::duration seconds(double seconds) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+  /// A request's `deadline` from its `wait:` (seconds; nullopt: `inf`): none for a request
+  /// that does not wait (0), the end of time for one that waits for ever.
+  static std::optional<Clock::time_point> wait_deadline(std::optional<double> wait_seconds, Clock::time_point now) {
+    if (!wait_seconds) return Clock::time_point::max();
+    if (*wait_seconds > 0) return now + seconds(*wait_seconds);
+    return std::nullopt;
+  }
+
   std::string name;       ///< validated lock name
   std::size_t limit = 1;  ///< holders allowed at once (1: a mutex; more: a semaphore)
   std::string client_id;  ///< the client's self-declared id, may be empty

@@ -82,19 +82,6 @@ class LockTable {
   /// connection hold be found by id without an index entry per connection.
   using OwnerName = std::function<const std::string*(OwnerId owner)>;
 
-  /// A duration given in (fractional) seconds, as the protocols give waits and TTLs.
-  static Clock::duration seconds(double seconds) {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  }
-
-  /// A request's wait deadline from its `wait:` (seconds; nullopt: `inf`): none for a
-  /// request that does not wait (0), the end of time for one that waits for ever.
-  static std::optional<TimePoint> wait_deadline(std::optional<double> wait_seconds, TimePoint now) {
-    if (!wait_seconds) return TimePoint::max();
-    if (*wait_seconds > 0) return now + seconds(*wait_seconds);
-    return std::nullopt;
-  }
-
   /// How a lock request ended (lock_backend.hpp).
   using Outcome = AcquireOutcome;
   /// Runs once per request; `token` is the grant's fencing token (0 unless granted).

@@ -17,6 +17,14 @@ namespace {
 using Then = Connection::Then;
 using LockState = Connection::LockState;
 
+/// The `who` of a release its holder consented to, which the backend logs at info level
+/// only: every lock cycle ends with one, so it is formatted only when that level is on.
+template <typename... Args>
+std::string info_who(fmt::format_string<Args...> format, Args&&... args) {
+  if (!spdlog::default_logger_raw()->should_log(spdlog::level::info)) return {};
+  return fmt::format(format, std::forward<Args>(args)...);
+}
+
 }  // namespace
 
 RequestHandler::RequestHandler(LockBackend& locks, ServerStats& stats, const ConnectionManager& connections,
@@ -81,7 +89,7 @@ void RequestHandler::connection_ended(Connection& connection, std::error_code er
         return;
       }
       session.release(locks_, ReleaseBy::holder,
-                      fmt::format("freed: connection {} from {} ended", connection.id(), connection.peer()));
+                      info_who("freed: connection {} from {} ended", connection.id(), connection.peer()));
       return;
     case LockState::waiting:
       return session.cancel(locks_);
@@ -96,24 +104,6 @@ void RequestHandler::holder_timed_out(Connection& connection) {
   connection.lock_session().revoke(connection, locks_, lost_reason::holder_timeout);
 }
 
-namespace {
-
-/// A duration given in (fractional) seconds, as the protocol gives waits and TTLs.
-LockBackend::Clock::duration from_seconds(double seconds) {
-  return std::chrono::duration_cast<LockBackend::Clock::duration>(std::chrono::duration<double>(seconds));
-}
-
-/// A request's wait deadline from its `wait:` (seconds; nullopt: `inf`): none for a
-/// request that does not wait (0), the end of time for one that waits for ever.
-std::optional<LockBackend::Clock::time_point> wait_deadline(std::optional<double> wait_seconds,
-                                                            LockBackend::Clock::time_point now) {
-  if (!wait_seconds) return LockBackend::Clock::time_point::max();
-  if (*wait_seconds > 0) return now + from_seconds(*wait_seconds);
-  return std::nullopt;
-}
-
-}  // namespace
-
 void RequestHandler::lock(Connection& connection, const Request& request) {
   auto parsed = parse_lock_options(request);
   if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
@@ -125,9 +115,9 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
   lock_request.client_id = options.client_id;
   lock_request.peer = connection.peer();
   lock_request.reason = std::move(options.reason);
-  lock_request.deadline = wait_deadline(options.wait_seconds, LockBackend::Clock::now());
+  lock_request.deadline = AcquireRequest::wait_deadline(options.wait_seconds, AcquireRequest::Clock::now());
   lock_request.kind = options.detached ? HoldKind::detached : HoldKind::connection;
-  if (options.ttl_seconds) lock_request.ttl = from_seconds(*options.ttl_seconds);
+  if (options.ttl_seconds) lock_request.ttl = AcquireRequest::seconds(*options.ttl_seconds);
   // `ok,token:N`, and a detached lock's token (saved, listed): a token the client sees
   // must be durable.
   lock_request.shows_token = options.fencing || options.detached;
@@ -181,7 +171,7 @@ void RequestHandler::release(Connection& connection, const Request&) {
   // Answered once the lock is free: whoever reads `released` may rely on it being free.
   connection.await_answer();
   const bool held = connection.lock_session().release(
-      locks_, ReleaseBy::holder, fmt::format("released by {}", connection.peer()),
+      locks_, ReleaseBy::holder, info_who("released by {}", connection.peer()),
       [self = connection.shared_from_this()](ReleaseOutcome) { self->answer(answer::released, Then::close); });
   if (!held) connection.answer(answer::released, Then::close);  // cannot be: only holders may send it
 }
@@ -213,7 +203,7 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
   if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
   const RenewRequest& renewal = std::get<RenewRequest>(parsed);
   std::optional<LockBackend::Clock::duration> ttl;
-  if (renewal.ttl_seconds) ttl = from_seconds(*renewal.ttl_seconds);
+  if (renewal.ttl_seconds) ttl = AcquireRequest::seconds(*renewal.ttl_seconds);
   connection.await_answer();
   locks_.renew(renewal.id, ttl, [self = connection.shared_from_this()](RenewOutcome outcome) {
     switch (outcome) {
