@@ -154,6 +154,8 @@ void DeferringLockBackend::read(LockQuery query, ReadDone done) {
 
 bool DeferringLockBackend::available() const { return inner_->available(); }
 
+void DeferringLockBackend::render_metrics(std::string& out) const { inner_->render_metrics(out); }
+
 void DeferringLockBackend::shut_down() { inner_->shut_down(); }
 
 void DeferringLockBackend::defer(std::function<void()> run) {

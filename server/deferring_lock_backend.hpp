@@ -61,6 +61,7 @@ class DeferringLockBackend final : public LockBackend {
   /// The inner backend's, at once.
   [[nodiscard]] bool available() const override;
   /// Straight to the inner backend (which answers its waiters unavailable: delivered later).
+  void render_metrics(std::string& out) const override;
   void shut_down() override;
 
   /// Answers queued and not yet delivered (for tests).

@@ -167,6 +167,11 @@ class LockBackend {
   /// remote backend cannot vouch for its holds.
   [[nodiscard]] virtual bool available() const = 0;
 
+  /// Appends what is particular to this backend to `/metrics`, in the Prometheus text format
+  /// with HELP and TYPE lines (etcd: request latency, lease keepalive age, reconnects,
+  /// failures by kind). The local backend has nothing to add.
+  virtual void render_metrics(std::string& out) const { (void)out; }
+
   /// The server is going away: from now on nothing is granted (waiters complete with
   /// unavailable, releases hand nothing on, new requests are refused). Holds are not told
   /// lost(): their connections are closing anyway.

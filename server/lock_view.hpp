@@ -88,6 +88,9 @@ struct LockQuery {
 
 /// The answer to a LockQuery.
 struct LockView {
+  /// false: the backend could not read its locks (etcd unreachable): the view is empty, and
+  /// front ends answer `err,backend unavailable` (line protocol) or 503 (HTTP) instead of it.
+  bool ok = true;
   /// When it was read: a record's held seconds are counted up to this.
   std::chrono::system_clock::time_point as_of;
   /// When the listing was taken from the locks, if earlier than `as_of` (a backend shares one
