@@ -96,7 +96,8 @@ class StreamSession : BidiStream<Request, Response>::Sink {
     writing_ = false;
     ending_ = false;
     reason_.reset();
-    auto stream = std::make_shared<Stream>(gate_, this, ++stream_id_);
+    typename Stream::Sink* sink = this;  // (a private base: converted here, not in make_shared)
+    auto stream = std::make_shared<Stream>(gate_, sink, ++stream_id_);
     auto& member = core_->pool.member(endpoint_);
     if (!stream->start([&](grpc::ClientContext* context, grpc::ClientBidiReactor<Request, Response>* reactor) {
           bind_(member, context, reactor);
