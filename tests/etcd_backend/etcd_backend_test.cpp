@@ -563,3 +563,17 @@ TEST_CASE("etcd backend: shut_down revokes the lease; waiters complete unavailab
   // A release after shutdown is answered (its key went with the lease).
   CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) == ReleaseOutcome::released);
 }
+
+TEST_CASE("etcd backend: a request granted before its deadline leaves no deadline behind", "[etcd]") {
+  Cluster cluster;
+  auto granted = cluster.lock(cluster.a(), "dl", 300ms);
+  cluster.settle(granted);
+  REQUIRE(granted->granted());
+  // Past the deadline the loop stays idle: a deadline left behind made its timer fire
+  // again and again (a busy loop) and a stale entry was never dropped.
+  cluster.io.restart();
+  const std::size_t handlers = cluster.io.run_for(800ms);
+  CHECK(handlers < 200);
+  CHECK(granted->calls == 1);
+  CHECK(cluster.a().hold_count() == 1);
+}
