@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <asio/post.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -193,7 +195,11 @@ void EtcdLockBackend::lose_session(std::string_view why) {
   guard_.give_up();
   lease_ = 0;
   ++epoch_;
-  keep_alive_.reset();
+  // Not destroyed here: this may run inside one of its own callbacks (an ack, the stream
+  // breaking). It stops on the next turn; what it still reports is for a lease given up.
+  if (keep_alive_) {
+    asio::post(io_, [keep_alive = std::shared_ptr<etcd::KeepAlive>(std::move(keep_alive_))] {});
+  }
   std::error_code ignored;
   guard_timer_.cancel(ignored);
   if (had_lease) {
