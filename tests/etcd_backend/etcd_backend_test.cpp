@@ -205,7 +205,7 @@ const tnl::NameRecord* find_name(const LockView& view, const std::string& name) 
 
 }  // namespace
 
-TEST_CASE("etcd backend: a mutex across replicas, and the token is the key's create revision", "[etcd]") {
+TEST_CASE("etcd backend: a mutex across replicas, and the token is the key create revision", "[etcd]") {
   Cluster cluster;
   auto held = cluster.lock_now(cluster.a(), "m");
   REQUIRE(held->granted());
@@ -370,7 +370,7 @@ TEST_CASE("etcd backend: detached locks with a TTL and inf, renewed and unlocked
   CHECK(cluster.lock_now(cluster.a(), "d2")->granted());
 }
 
-TEST_CASE("etcd backend: an admin on the other replica takes a connection hold; its holder hears first", "[etcd]") {
+TEST_CASE("etcd backend: an admin on the other replica takes a connection hold and its holder hears first", "[etcd]") {
   Cluster cluster;
   auto watcher = std::make_shared<Watcher>();
   auto held = cluster.lock_now(cluster.a(), "adm", 1, watcher);
@@ -479,7 +479,7 @@ TEST_CASE("etcd backend: listings are the same from both replicas", "[etcd]") {
   CHECK(metrics.find("tcpnetlock_etcd_reconnects_total") != std::string::npos);
 }
 
-TEST_CASE("etcd backend: etcdctl's lock and ours exclude each other", "[etcd]") {
+TEST_CASE("etcd backend: etcdctl lock keys and ours exclude each other", "[etcd]") {
   Cluster cluster;
   // A key as `etcdctl lock /test/ext` makes it: under the name, empty value.
   cluster.etcd.etcdctl({"put", "/test/ext/694d7b2ac3e1f01a", ""});
@@ -493,7 +493,7 @@ TEST_CASE("etcd backend: etcdctl's lock and ours exclude each other", "[etcd]") 
   CHECK(waiter->granted());
 }
 
-TEST_CASE("etcd backend: the lease guard fires: holders lost first, requests refused, then available again",
+TEST_CASE("etcd backend: the lease guard fires, holders lost first, requests refused, then available again",
           "[etcd][guard]") {
   Cluster cluster(2s);
   auto watcher = std::make_shared<Watcher>();
@@ -528,7 +528,7 @@ TEST_CASE("etcd backend: the lease guard fires: holders lost first, requests ref
   CHECK(metrics.find("tcpnetlock_etcd_holds_lost_total 1") != std::string::npos);
 }
 
-TEST_CASE("etcd backend: etcd stopped past the TTL: holders lost, requests refused, reads fail; back after",
+TEST_CASE("etcd backend: etcd stopped past the TTL, holders lost, requests refused, reads fail, back after",
           "[etcd][guard]") {
   Cluster cluster(2s);
   auto watcher = std::make_shared<Watcher>();
@@ -564,7 +564,7 @@ TEST_CASE("etcd backend: etcd stopped past the TTL: holders lost, requests refus
   CHECK(next->token > held->token);
 }
 
-TEST_CASE("etcd backend: shut_down revokes the lease; waiters complete unavailable", "[etcd]") {
+TEST_CASE("etcd backend: shut_down revokes the lease and waiters complete unavailable", "[etcd]") {
   Cluster cluster;
   auto held = cluster.lock_now(cluster.a(), "sd");
   REQUIRE(held->granted());
