@@ -83,6 +83,8 @@ Server::Server(ServerConfig config)
 }
 
 std::unique_ptr<LockBackend> Server::make_backend() {
+  // Until the etcd backend is wired in: never run local when etcd was asked for.
+  if (config_.backend == BackendKind::etcd) throw BindError("--backend etcd: not built into this server yet");
   auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
   local_ = local.get();
   // Itself, unless the test-only TCPNETLOCK_TEST_DEFER_BACKEND asks to defer every answer.
