@@ -271,7 +271,8 @@ void apply_config_file(CLI::App& app, const std::string& file, Sources& sources)
 /// it can), and checks what goes with which backend; the error to print, if any.
 std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sources, const std::string& backend,
                                          const std::string& endpoints, const std::string& prefix,
-                                         const std::string& lease_ttl, bool start_grace_given, ServerConfig& config) {
+                                         const std::string& lease_ttl, const std::string& start_grace,
+                                         ServerConfig& config) {
   const auto given = [&app](const std::string& name) { return app.get_option("--" + name)->count() > 0; };
   config.backend = backend == "etcd" ? BackendKind::etcd : BackendKind::local;
   if (config.backend == BackendKind::local) {
@@ -302,7 +303,8 @@ std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sou
     return "--state-dir" + from(sources, "state-dir") +
            " is for the local backend: with --backend etcd, detached locks are kept in etcd";
   }
-  if (start_grace_given) {
+  // 0 says what etcd does anyway (grant at once), and scripts written for both backends pass it.
+  if (!start_grace.empty() && *seconds_value(start_grace) != 0) {
     return "--start-grace" + from(sources, "start-grace") +
            " is for the local backend: with --backend etcd, the locks of a replica that ended stay in etcd until "
            "its lease runs out, so there is nothing to wait for";
@@ -582,7 +584,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
     }
   }
   if (const auto problem = apply_backend(app, sources, backend, etcd_endpoints, etcd_prefix, etcd_lease_ttl,
-                                          !start_grace.empty(), config)) {
+                                          start_grace, config)) {
     return invalid(*problem);
   }
   options.log_format = *parse_log_format(log_format);  // checked above

@@ -829,7 +829,8 @@ TEST_CASE("server options: what the etcd backend refuses, each with its reason",
     const std::string state = with({"--state-dir", dir.path().string()});
     CHECK(contains(state, "--state-dir"));
     CHECK(contains(state, "detached locks are kept in etcd"));
-    CHECK(contains(with({"--start-grace", "0"}), "--start-grace"));
+    CHECK(contains(with({"--start-grace", "1"}), "--start-grace"));
+    CHECK(config_of({"--backend", "etcd", "--etcd-endpoints", "a:1", "--start-grace", "0"}).start_grace == 0s);
     tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_SERVER_START_GRACE", "5"}});
     CHECK(contains(with({}), "--start-grace (from the environment variable TCPNETLOCK_SERVER_START_GRACE)"));
   }
