@@ -1018,6 +1018,7 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
         // The old lease has nothing on it any more.
         if (found.lease != 0 && found.lease != lease) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
         spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
+        ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
         done(RenewOutcome::renewed);
       }));
     };
