@@ -42,7 +42,9 @@ struct ParsedServerOptions {
 /// value came from.
 [[nodiscard]] ParsedServerOptions parse_server_options(int argc, const char* const* argv);
 
-/// The variable an option is read from: "lock-delay" -> "TCPNETLOCK_SERVER_LOCK_DELAY".
+/// The variable an option is read from: "lock-delay" -> "TCPNETLOCK_SERVER_LOCK_DELAY";
+/// the backend's are shorter, shared with other tools of a deployment: "backend" ->
+/// "TCPNETLOCK_BACKEND", "etcd-endpoints" -> "TCPNETLOCK_ETCD_ENDPOINTS".
 [[nodiscard]] std::string server_environment_name(const std::string& option);
 
 /// The HTTP port when --http is not given: the lock port + 1; 0 (a free one) when the lock
