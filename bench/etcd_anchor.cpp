@@ -143,6 +143,138 @@ CycleOutcome run_etcd_lock_cycles(const std::string& endpoint, int clients, Cloc
   return {std::move(micros), seconds_between(start, last_completion)};
 }
 
+CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,
+                               const std::string& prefix, bool index) {
+  // One lease for every key (a replica's), long enough for the run without keepalives.
+  LockClient leases(endpoint);
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(600);
+  etcdserverpb::LeaseGrantResponse granted;
+  {
+    auto lease_stub = etcdserverpb::Lease::NewStub(own_channel(endpoint));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + call_deadline);
+    check(lease_stub->LeaseGrant(&context, grant, &granted), "LeaseGrant");
+  }
+  const std::int64_t lease = granted.id();
+
+  // The replica's one watch on the prefix, read by a thread of its own.
+  auto watch_channel = own_channel(endpoint);
+  auto watch_stub = etcdserverpb::Watch::NewStub(watch_channel);
+  grpc::ClientContext watch_context;
+  auto watch = watch_stub->Watch(&watch_context);
+  etcdserverpb::WatchRequest create;
+  create.mutable_create_request()->set_key(prefix);
+  create.mutable_create_request()->set_range_end(prefix_end(prefix));
+  create.mutable_create_request()->set_prev_kv(true);
+  if (!watch->Write(create)) throw std::runtime_error("Watch: cannot create");
+  std::atomic<std::int64_t> events{0};
+  std::thread watcher([&] {
+    etcdserverpb::WatchResponse response;
+    while (watch->Read(&response)) events += response.events_size();
+  });
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kvs;
+  for (int i = 0; i < clients; ++i) {
+    channels.push_back(own_channel(endpoint));
+    kvs.push_back(etcdserverpb::KV::NewStub(channels.back()));
+  }
+  // A value of the size the backend writes (its JSON: id, kind, limit, client, peer, times).
+  const std::string value(180, 'v');
+  std::mutex mutex;
+  std::vector<double> micros;
+  micros.reserve(1 << 20);
+  std::string failure;
+  Clock::time_point last_completion;
+  const auto start = Clock::now();
+  const auto stop_at = start + duration;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<double> mine;
+      Clock::time_point last = start;
+      auto& kv = *kvs[static_cast<std::size_t>(i)];
+      try {
+        for (std::uint64_t n = 0; Clock::now() < stop_at && n < 10'000'000; ++n) {
+          const auto began = Clock::now();
+          const std::string id = std::to_string(i) + "-" + std::to_string(n) + "-0123456789abcdef0123456789";
+          const std::string name_prefix = prefix + "cycle-" + std::to_string(i) + "-" + std::to_string(n) + "/";
+          const std::string key = name_prefix + id;
+          const std::string index_key = prefix + ".ids/" + id;
+          etcdserverpb::TxnRequest acquire;
+          auto* put = acquire.add_success()->mutable_request_put();
+          put->set_key(key);
+          put->set_value(value);
+          put->set_lease(lease);
+          if (index) {
+            auto* put_index = acquire.add_success()->mutable_request_put();
+            put_index->set_key(index_key);
+            put_index->set_value(key);
+            put_index->set_lease(lease);
+          }
+          auto* first = acquire.add_success()->mutable_request_range();
+          first->set_key(name_prefix);
+          first->set_range_end(prefix_end(name_prefix));
+          first->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+          first->set_sort_target(etcdserverpb::RangeRequest::CREATE);
+          first->set_limit(1);
+          auto* latest = acquire.add_success()->mutable_request_range();
+          latest->set_key(name_prefix);
+          latest->set_range_end(prefix_end(name_prefix));
+          latest->set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+          latest->set_sort_target(etcdserverpb::RangeRequest::CREATE);
+          latest->set_limit(2);
+          latest->set_keys_only(true);
+          etcdserverpb::TxnResponse acquired;
+          {
+            grpc::ClientContext context;
+            context.set_deadline(std::chrono::system_clock::now() + call_deadline);
+            check(kv.Txn(&context, acquire, &acquired), "Txn (acquire)");
+          }
+          const std::int64_t created = acquired.header().revision();
+          if (acquired.responses_size() < 2 ||
+              acquired.responses(index ? 2 : 1).response_range().kvs_size() != 1 ||
+              acquired.responses(index ? 2 : 1).response_range().kvs(0).create_revision() != created) {
+            throw std::runtime_error("acquire: my key is not the first");
+          }
+          etcdserverpb::TxnRequest release;
+          auto* compare = release.add_compare();
+          compare->set_result(etcdserverpb::Compare::EQUAL);
+          compare->set_target(etcdserverpb::Compare::CREATE);
+          compare->set_key(key);
+          compare->set_create_revision(created);
+          release.add_success()->mutable_request_delete_range()->set_key(key);
+          if (index) release.add_success()->mutable_request_delete_range()->set_key(index_key);
+          etcdserverpb::TxnResponse released;
+          {
+            grpc::ClientContext context;
+            context.set_deadline(std::chrono::system_clock::now() + call_deadline);
+            check(kv.Txn(&context, release, &released), "Txn (release)");
+          }
+          if (!released.succeeded()) throw std::runtime_error("release: compare failed");
+          last = Clock::now();
+          mine.push_back(micros_between(began, last));
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> hold(mutex);
+        if (failure.empty()) failure = e.what();
+      }
+      std::lock_guard<std::mutex> hold(mutex);
+      micros.insert(micros.end(), mine.begin(), mine.end());
+      if (last > last_completion) last_completion = last;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  watch_context.TryCancel();
+  watcher.join();
+  watch->Finish();
+  leases.revoke(lease);
+  if (!failure.empty()) throw std::runtime_error("recipe cycle: " + failure);
+  if (events.load() == 0 && !micros.empty()) throw std::runtime_error("recipe cycle: the watch saw no event");
+  return {std::move(micros), seconds_between(start, last_completion)};
+}
+
 std::vector<double> etcd_lock_handoffs(const std::string& endpoint, int waiters, int rounds, const std::string& prefix) {
   EtcdReader reader(endpoint);
   std::vector<std::unique_ptr<LockClient>> clients;

@@ -21,6 +21,15 @@ namespace bench {
 CycleOutcome run_etcd_lock_cycles(const std::string& endpoint, int clients, Clock::duration duration,
                                   const std::string& prefix);
 
+/// The replica's own recipe with no replica: each client thread loops the two
+/// transactions the etcd backend sends for one uncontended lock (acquire: put the key and,
+/// with `index`, its `.ids/` index on one lease, range the first key and the last two by
+/// create revision; release: compare the create revision, delete both), while one watch on
+/// the prefix takes every event, as a replica's does. What etcd and a gRPC client cost per
+/// cycle for this key layout, without the replica's own work: its floor.
+CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,
+                               const std::string& prefix, bool index);
+
 /// `rounds` rounds of a holder and `waiters` clients queued behind it in etcd's Lock RPC
 /// (each with its own lease and connection, queued one after another so that their order
 /// is known), handed on in turn: from the holder's Unlock sent to the next waiter's Lock

@@ -53,6 +53,7 @@ struct Options {
   int hold_window = 100;
   int lease_ttl = 10;
   bool smoke = false;
+  bool recipe = false;
   std::string raw;
 };
 
@@ -121,6 +122,14 @@ Metrics anchor_cycle(const Options& options, const EtcdProcess& etcd, int client
   const double own_before = own_cpu_seconds();
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration));
   const CycleOutcome outcome = run_etcd_lock_cycles(etcd.endpoint(), clients, duration, fresh_prefix("anchor"));
+  return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
+}
+
+Metrics recipe_cycle(const Options& options, const EtcdProcess& etcd, int clients, bool index) {
+  const double etcd_before = cpu_seconds(etcd.pid());
+  const double own_before = own_cpu_seconds();
+  const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration));
+  const CycleOutcome outcome = run_recipe_cycles(etcd.endpoint(), clients, duration, fresh_prefix("recipe"), index);
   return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
 }
 
@@ -253,6 +262,10 @@ bool run_on(const Options& options, const std::string& base) {
         fmt::print(stderr, "{} (repetition {}/{})\n", scenario, repetition, options.repetitions);
         run_once(results, scenario, "anchor", [&] { return anchor_cycle(options, etcd, clients); });
         run_once(results, scenario, "ours", [&] { return replica_cycle(options, etcd, clients); });
+        if (options.recipe) {
+          run_once(results, scenario, "recipe", [&] { return recipe_cycle(options, etcd, clients, true); });
+          run_once(results, scenario, "no-index", [&] { return recipe_cycle(options, etcd, clients, false); });
+        }
       }
     }
   }
@@ -273,7 +286,13 @@ bool run_on(const Options& options, const std::string& base) {
   }
   fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock\n\n",
              options.repetitions, base);
-  results.print_table(stdout, {"anchor", "ours"}, "anchor");
+  std::vector<std::string> targets{"anchor", "ours"};
+  if (options.recipe) targets.insert(targets.end(), {"recipe", "no-index"});
+  results.print_table(stdout, targets, "anchor");
+  if (options.recipe) {
+    fmt::print("\nrecipe: the backend's two transactions per lock (key + .ids/ index) and a watch, from the load generator\n"
+               "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor)\n");
+  }
   if (options.smoke) {
     fmt::print("\ntargets: not checked in --smoke mode\n");
   } else {
@@ -313,6 +332,8 @@ int main(int argc, char** argv) {
   app.add_option("--hold-window", options.hold_window, "hold: connections opening at once")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--lease-ttl", options.lease_ttl, "the replicas' --etcd-lease-ttl")->capture_default_str()->check(CLI::Range(2, 3600));
   app.add_flag("--smoke", options.smoke, "Every scenario tiny and once, on /dev/shm only; targets are not checked");
+  app.add_flag("--recipe", options.recipe,
+               "cycle: also run the backend's own transactions from the load generator, with and without the index key");
   app.add_option("--raw", options.raw, "Also write every repetition's figures to FILE.<data dir> (tab-separated)");
   try {
     app.parse(argc, argv);
