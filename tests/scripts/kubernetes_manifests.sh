@@ -55,6 +55,104 @@ else
   note "no kubectl: the kustomize rendering is not checked (the checker follows the overlays itself)"
 fi
 
+# ---- the HA Deployment's command line runs with this server ---------------------------------
+# The server's arguments and environment as deploy/kubernetes/ha/etcd gives them (addresses
+# moved to loopback, the token to a temporary file), with a real etcd: the replica must
+# start, answer /readyz 200 once its lease is granted, and grant a lock. Catches an option
+# the manifests use that the server no longer accepts. Needs the built server (ctest sets
+# TNL_BIN_DIR) and /usr/bin/etcd, a dependency of the etcd backend.
+if [[ -n ${TNL_BIN_DIR:-} ]]; then
+  [[ -x $TNL_BIN_DIR/tcpnetlock_server ]] || fail "$TNL_BIN_DIR/tcpnetlock_server is not built"
+  [[ -x /usr/bin/etcd ]] || fail "no /usr/bin/etcd (etcd-server; scripts/install-deps.sh)"
+  run=$(mktemp -d /dev/shm/tnl-k8s-run.XXXXXX)
+  etcd_pid= server_pid=
+  cleanup_run() {
+    local pid
+    for pid in $server_pid $etcd_pid; do
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+    server_pid= etcd_pid=
+    rm -rf "$run"
+  }
+  trap cleanup_run EXIT
+  free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  client_port=$(free_port) peer_port=$(free_port) http_port=$(free_port)
+  /usr/bin/etcd --name k8s --data-dir "$run/etcd" --listen-client-urls "http://127.0.0.1:$client_port" \
+    --advertise-client-urls "http://127.0.0.1:$client_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" --initial-cluster "k8s=http://127.0.0.1:$peer_port" \
+    --log-level warn >"$run/etcd.log" 2>&1 &
+  etcd_pid=$!
+  # The replica's argv (one per line) and environment (NAME=VALUE lines) from the manifests.
+  "$python" - "$manifests/ha/etcd" "$checker" >"$run/spec" <<'PY' || fail "cannot read the HA Deployment's command line"
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("checker", sys.argv[2])
+checker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(checker)
+import io, contextlib
+with contextlib.redirect_stdout(io.StringIO()):
+    checks = checker.Checks()
+    _, documents = checker.load(sys.argv[1], checks)
+    _, workload, container = checker.find_server(documents, checks)
+for word in checker.command_line(container):
+    print("ARG " + word)
+for entry in container.get("env") or []:
+    value, _ = checker.env_value(container, entry["name"], documents)
+    print(f"ENV {entry['name']}={value}")
+PY
+  argv=() envs=()
+  while IFS= read -r line; do
+    case $line in
+      "ARG "*) argv+=("${line#ARG }") ;;
+      "ENV "*) envs+=("${line#ENV }") ;;
+    esac
+  done <"$run/spec"
+  echo "k8s-test-token-$RANDOM$RANDOM" >"$run/token"
+  for ((i = 0; i < ${#argv[@]}; i++)); do
+    case ${argv[i]} in
+      --listen) argv[i + 1]=127.0.0.1 ;;
+      --port) argv[i + 1]=0 ;;
+      --http) argv[i + 1]=127.0.0.1:$http_port ;;
+      --admin-token-file) argv[i + 1]=$run/token ;;
+    esac
+  done
+  argv[0]=$TNL_BIN_DIR/tcpnetlock_server
+  for ((i = 0; i < ${#envs[@]}; i++)); do
+    [[ ${envs[i]} == TCPNETLOCK_ETCD_ENDPOINTS=* ]] && envs[i]=TCPNETLOCK_ETCD_ENDPOINTS=http://127.0.0.1:$client_port
+  done
+  note "running the HA replica's command line: env ${envs[*]} ${argv[*]}"
+  for _ in $(seq 200); do  # etcd's client port accepts (a subshell: exec's redirections stay in it)
+    (exec 3<>"/dev/tcp/127.0.0.1/$client_port") 2>/dev/null && break
+    sleep 0.05
+  done
+  env "${envs[@]}" "${argv[@]}" --port-file "$run/port" >"$run/server.log" 2>&1 &
+  server_pid=$!
+  http_status() (  # the status code of GET $1 on the replica's HTTP port, or nothing (a subshell)
+    exec 4<>"/dev/tcp/127.0.0.1/$http_port" || exit 0
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&4
+    IFS=' ' read -r -t 5 _ line _ <&4 || true
+    echo "${line:-}"
+  ) 2>/dev/null
+  ready=
+  for _ in $(seq 300); do  # 15 s: etcd's start and the replica's first lease
+    kill -0 "$server_pid" 2>/dev/null || { cat "$run/server.log" >&2; fail "the HA replica's command line exited: $(tail -n 3 "$run/server.log")"; }
+    [[ $(http_status /readyz) == 200 ]] && { ready=1; break; }
+    sleep 0.05
+  done
+  [[ -n $ready ]] || { cat "$run/server.log" "$run/etcd.log" >&2; fail "the HA replica never answered /readyz 200"; }
+  port=$(cat "$run/port")
+  exec 5<>"/dev/tcp/127.0.0.1/$port"
+  printf 'lock,name:k8s-manifest-probe\n' >&5
+  IFS= read -r -t 10 answer <&5 || answer="(no answer)"
+  exec 5>&-
+  [[ $answer == ok ]] || fail "the HA replica answered '$answer' to a lock"
+  note "the HA replica runs with the manifests' arguments and environment: /readyz 200, lock granted"
+  cleanup_run
+  trap - EXIT
+else
+  note "no TNL_BIN_DIR: the HA Deployment's command line is not run (ctest runs it)"
+fi
+
 # ---- broken copies fail ----------------------------------------------------------------------
 work=$(mktemp -d /tmp/tnl-k8s-manifests.XXXXXX)
 trap 'rm -rf "$work"' EXIT
