@@ -571,6 +571,7 @@ void EtcdLockBackend::granted(const LockId& id) {
   stats_.wait_seconds.observe(seconds(hold.since - held.asked));
   holds_.emplace(id, std::move(hold));
   ++local_changes_;
+  forget_deadline(id, held);
   requests_.erase(id);
   done(AcquireResult{AcquireOutcome::granted, id, static_cast<FencingToken>(token)});
 }
@@ -611,6 +612,7 @@ void EtcdLockBackend::move_detached(const LockId& id, std::int64_t lease) {
     stats_.wait_seconds.observe(seconds(Clock::now() - request.asked));
     spdlog::info("detached lock '{}' ({}) granted to {} ({})", request.request.name, id.log_str(),
                  request.request.peer, request.request.client_id);
+    forget_deadline(id, request);
     requests_.erase(it);
     ++local_changes_;
     done(AcquireResult{AcquireOutcome::granted, id, static_cast<FencingToken>(token)});
@@ -687,17 +689,16 @@ std::optional<LockBackend::Clock::time_point> EtcdLockBackend::next_wait_deadlin
 
 void EtcdLockBackend::expire_waits(Clock::time_point now) {
   check_guard();
+  // Every due entry leaves the list first, whatever became of its request: one left
+  // behind would be due again at once, for ever.
   std::vector<LockId> due;
-  for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) due.push_back(it->second);
+  const auto end = deadlines_.upper_bound(now);
+  for (auto it = deadlines_.begin(); it != end; ++it) due.push_back(it->second);
+  deadlines_.erase(deadlines_.begin(), end);
   for (const auto& id : due) {
     const auto it = requests_.find(id);
     // A request being granted (a detached move) is answered by its move.
-    if (it == requests_.end()) continue;
-    if (it->second.phase != Request::Phase::moving) {
-      finish(id, AcquireOutcome::timed_out);
-    } else {
-      forget_deadline(id, it->second);
-    }
+    if (it != requests_.end() && it->second.phase != Request::Phase::moving) finish(id, AcquireOutcome::timed_out);
   }
 }
 
