@@ -46,11 +46,11 @@ std::optional<std::string> Results::failure(const std::string& scenario, const s
   return found->second;
 }
 
-void Results::print_table(std::FILE* out, const std::vector<std::string>& targets) const {
-  const bool with_floor = std::find(targets.begin(), targets.end(), "floor") != targets.end();
+void Results::print_table(std::FILE* out, const std::vector<std::string>& targets, const std::string& baseline) const {
+  const bool with_floor = std::find(targets.begin(), targets.end(), baseline) != targets.end();
   std::string header = fmt::format("{:<20} {:<18}", "scenario", "metric");
   for (const auto& target : targets) header += fmt::format(" {:>12}", target);
-  if (with_floor) header += fmt::format(" {:>11}", "ours/floor");
+  if (with_floor) header += fmt::format(" {:>11}", "ours/" + baseline);
   header += fmt::format("  {}", "ours min..max");
   fmt::print(out, "{}\n{}\n", header, std::string(header.size(), '-'));
   for (const auto& scenario : scenarios_) {
@@ -68,7 +68,7 @@ void Results::print_table(std::FILE* out, const std::vector<std::string>& target
       }
       if (with_floor) {
         const auto ours = median(row.scenario, row.metric, "ours");
-        const auto floor = median(row.scenario, row.metric, "floor");
+        const auto floor = median(row.scenario, row.metric, baseline);
         line += ours && floor && *floor != 0 ? fmt::format(" {:>11.2f}", *ours / *floor) : fmt::format(" {:>11}", "-");
       }
       const auto ours = row.values.find("ours");
@@ -131,22 +131,22 @@ int print_goals(std::FILE* out, const Results& results, const std::vector<Goal>&
         shown = fmt::format("{} {} (target >= {} {})", figure(*ours), goal.unit, goal.threshold, goal.unit);
         break;
       case Goal::Kind::floor_ratio_at_least: {
-        const auto floor = results.median(goal.scenario, goal.metric, "floor");
+        const auto floor = results.median(goal.scenario, goal.metric, goal.baseline);
         if (!floor || *floor <= 0) {
-          fmt::print(out, "target {}: NOT met (no floor figure to compare with)\n", what);
+          fmt::print(out, "target {}: NOT met (no {} figure to compare with)\n", what, goal.baseline);
           ++not_met;
           continue;
         }
         met = *ours / *floor >= goal.threshold;
-        shown = fmt::format("{:.0f} {} = {:.2f} x floor's {:.0f} (target >= {} x floor)", *ours, goal.unit,
-                             *ours / *floor, *floor, goal.threshold);
+        shown = fmt::format("{:.0f} {} = {:.2f} x {}'s {:.0f} (target >= {} x {})", *ours, goal.unit, *ours / *floor,
+                             goal.baseline, *floor, goal.threshold, goal.baseline);
         // A rate is only the server's if the load generator is not the one at its limit.
         const auto server_cpu = results.median(goal.scenario, "server CPU us/op", "ours");
-        const auto floor_cpu = results.median(goal.scenario, "server CPU us/op", "floor");
+        const auto floor_cpu = results.median(goal.scenario, "server CPU us/op", goal.baseline);
         const auto loadgen = results.median(goal.scenario, "loadgen CPU %", "ours");
         if (server_cpu && floor_cpu && loadgen && *floor_cpu > 0) {
-          shown += fmt::format("; server CPU per op {:.2f} x floor's, load generator at {:.0f}% CPU", *server_cpu / *floor_cpu,
-                               *loadgen);
+          shown += fmt::format("; server CPU per op {:.2f} x {}'s, load generator at {:.0f}% CPU", *server_cpu / *floor_cpu,
+                               goal.baseline, *loadgen);
         }
         break;
       }

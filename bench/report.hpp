@@ -29,8 +29,9 @@ class Results {
   /// True once `scenario` has been run (or tried) against any server.
   [[nodiscard]] bool ran(const std::string& scenario) const;
 
-  /// One row per scenario and metric: the median per target, ours/floor, and ours' range.
-  void print_table(std::FILE* out, const std::vector<std::string>& targets) const;
+  /// One row per scenario and metric: the median per target, ours/`baseline` (when the
+  /// baseline is one of the targets), and ours' range.
+  void print_table(std::FILE* out, const std::vector<std::string>& targets, const std::string& baseline = "floor") const;
   /// Every repetition's value, tab-separated: scenario, metric, target, repetition, value.
   void write_raw(std::FILE* out) const;
 
@@ -61,6 +62,7 @@ struct Goal {
   Kind kind = Kind::below;
   double threshold = 0;
   std::string unit;  ///< shown after the figures
+  std::string baseline = "floor";  ///< what floor_ratio_at_least compares with ("anchor" in bench_etcd)
 };
 
 /// Prints "met" or "NOT met" per goal with the measured figure ("not run" when its scenario

@@ -12,6 +12,16 @@ it runs as uid 10001 with no privileges; resources are requested; a Service sele
 its pods on 7654 and 7655; an example Job runs its command under tcpnetlock_do --wait;
 kustomization.yaml lists every manifest; every image is pinned.
 
+HA mode (the server runs with --backend etcd: deploy/kubernetes/ha/etcd and
+ha/external, kustomize overlays over ha/base, whose directory resources and
+configMapGenerator literals are followed here): instead of the single copy, at least 3
+replicas with a PodDisruptionBudget that selects them and lets at most one go at a time,
+spread over nodes, etcd endpoints set (from a ConfigMap or Secret in the manifests),
+no --state-dir and no volume; readiness follows the backend promptly; and, where the
+manifests run etcd themselves, an odd cluster of 3 or more members with a headless
+Service, a PVC each, a quorum-keeping PodDisruptionBudget, a NetworkPolicy admitting only
+the replicas to its client port, and endpoints naming every member.
+
 Prints one line per check ("ok" or "FAIL") and exits 0 when all pass, 1 when any
 fails, 3 on an internal error (a bug here, not in the manifests).
 """
@@ -111,43 +121,74 @@ def inside(path, directory):
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def load(directory, checks):
-    """Returns (kustomization, [(file, document)]) for every YAML file in directory."""
+def load(directory, checks, prefix="", seen=None):
+    """Returns [(directory, prefix, kustomization)] and [(file, document)] for every YAML
+    file in directory and, recursively, in the directories its kustomization lists as
+    resources (file names relative to the first directory: "../base/deployment.yaml").
+    A configMapGenerator's literals become a ConfigMap document (named as the generator,
+    without kustomize's hash suffix), attributed to the kustomization file."""
+    seen = set() if seen is None else seen
+    real = os.path.realpath(directory)
+    if real in seen:
+        checks.check(False, f"{prefix or '.'}: kustomization resources form no cycle", "it includes itself")
+        return [], []
+    seen.add(real)
     documents = []
     kustomization = None
     names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml")))
     for name in names:
         path = os.path.join(directory, name)
+        shown = os.path.normpath(os.path.join(prefix, name)) if prefix else name
         try:
             with open(path, encoding="utf-8") as f:
                 loaded = [d for d in yaml.safe_load_all(f) if d is not None]
         except yaml.YAMLError as e:
-            checks.check(False, f"{name} parses as YAML", str(e).replace("\n", " "))
+            checks.check(False, f"{shown} parses as YAML", str(e).replace("\n", " "))
             continue
         checks.check(all(isinstance(d, dict) for d in loaded) and loaded,
-                     f"{name} parses as YAML: {len(loaded)} document(s)", "a document is not a mapping, or none")
+                     f"{shown} parses as YAML: {len(loaded)} document(s)", "a document is not a mapping, or none")
         for document in loaded:
             if not isinstance(document, dict):
                 continue
             if name in ("kustomization.yaml", "kustomization.yml") or document.get("kind") == "Kustomization":
-                kustomization = (name, document)
+                kustomization = (shown, document)
                 continue
             checks.check(bool(document.get("apiVersion")) and bool(document.get("kind")) and bool(get(document, "metadata", "name")),
-                         f"{name}: {document.get('kind')}/{get(document, 'metadata', 'name')} has apiVersion, kind and metadata.name")
-            documents.append((name, document))
-    return kustomization, documents
+                         f"{shown}: {document.get('kind')}/{get(document, 'metadata', 'name')} has apiVersion, kind and metadata.name")
+            documents.append((shown, document))
+    kustomizations = [(directory, prefix, kustomization)]
+    if kustomization is not None:
+        shown, document = kustomization
+        for generator in document.get("configMapGenerator") or []:
+            data = {}
+            for literal in generator.get("literals") or []:
+                key, _, value = str(literal).partition("=")
+                data[key] = value
+            documents.append((shown, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator.get("name")},
+                                      "data": data}))
+        for resource in [str(r) for r in document.get("resources") or []]:
+            child = os.path.join(directory, resource)
+            if os.path.isdir(child):
+                child_prefix = os.path.normpath(os.path.join(prefix, resource))
+                more_kustomizations, more_documents = load(child, checks, child_prefix, seen)
+                kustomizations += more_kustomizations
+                documents += more_documents
+    return kustomizations, documents
 
 
-def check_kustomization(directory, kustomization, documents, checks):
-    if not checks.check(kustomization is not None, "kustomization.yaml exists", f"none in {directory}"):
+def check_kustomization(directory, prefix, kustomization, documents, checks):
+    shown_directory = prefix or directory
+    if not checks.check(kustomization is not None, f"kustomization.yaml exists in {shown_directory}", f"none in {directory}"):
         return
     name, document = kustomization
     resources = [str(r) for r in document.get("resources") or []]
-    files = sorted({f for f, _ in documents})
-    checks.check(all(os.path.isfile(os.path.join(directory, r)) for r in resources),
+    here = os.path.normpath(prefix) if prefix else ""
+    files = sorted({f for f, _ in documents if os.path.dirname(f) == here and f != name})
+    checks.check(all(os.path.exists(os.path.join(directory, r)) for r in resources),
                  f"{name}: every listed resource exists ({', '.join(resources)})",
-                 f"missing: {', '.join(r for r in resources if not os.path.isfile(os.path.join(directory, r)))}")
-    unlisted = [f for f in files if f not in resources]
+                 f"missing: {', '.join(r for r in resources if not os.path.exists(os.path.join(directory, r)))}")
+    listed = {os.path.normpath(os.path.join(prefix, r)) if prefix else os.path.normpath(r) for r in resources}
+    unlisted = [f for f in files if f not in listed]
     checks.check(not unlisted, f"{name}: lists every manifest in the directory", f"not listed: {', '.join(unlisted)}")
     for image in document.get("images") or []:
         pinned = bool(image.get("digest")) or (image.get("newTag") not in (None, "", "latest"))
@@ -213,6 +254,227 @@ def check_single_copy(name, workload, directory, checks):
                  "no comment mentions StatefulSet or Recreate together with two servers and locks")
 
 
+def backend_of(container):
+    """The server's --backend (or TCPNETLOCK_BACKEND), "local" when neither is set."""
+    backend = option(command_line(container), "--backend")
+    if backend is None:
+        backend = next((e.get("value") for e in container.get("env") or [] if e.get("name") == "TCPNETLOCK_BACKEND"), None)
+    return backend or "local"
+
+
+def env_value(container, name, documents):
+    """(value, where) of the environment variable `name`: a literal, or a key of a
+    ConfigMap or Secret found in the manifests; (None, why) when it is not resolvable."""
+    entry = next((e for e in container.get("env") or [] if e.get("name") == name), None)
+    if entry is None:
+        return None, "not set"
+    if "value" in entry:
+        return str(entry["value"]), "a literal"
+    for ref_kind, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+        ref = get(entry, "valueFrom", ref_kind)
+        if not ref:
+            continue
+        source = next((d for _, d in documents if d.get("kind") == kind and get(d, "metadata", "name") == ref.get("name")), None)
+        if source is None:
+            return None, f"{kind} {ref.get('name')} is not in the manifests"
+        data = dict(source.get("data") or {})
+        if kind == "Secret":
+            import base64
+            data = {k: base64.b64decode(str(v)).decode("utf-8", "replace") for k, v in data.items()}
+            data.update(source.get("stringData") or {})
+        if ref.get("key") not in data:
+            return None, f"{kind} {ref.get('name')} has no key {ref.get('key')!r}"
+        return str(data[ref.get("key")]), f"{kind} {ref.get('name')} key {ref.get('key')}"
+    return None, "neither a value nor a ConfigMap/Secret key"
+
+
+def parse_endpoints(text):
+    """[(host, port)] of "http://a:2379,b:2379"; raises ValueError with the reason."""
+    endpoints = []
+    for item in [i.strip() for i in str(text).split(",")]:
+        if not item:
+            raise ValueError("an empty endpoint")
+        if item.startswith("https://"):
+            raise ValueError(f"{item}: https is not supported by the etcd client yet")
+        if "://" in item and not item.startswith("http://"):
+            raise ValueError(f"{item}: only http:// (or host:port)")
+        rest = item[len("http://"):] if item.startswith("http://") else item
+        host, _, port = rest.rstrip("/").rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+            raise ValueError(f"{item}: not host:port")
+        endpoints.append((host, int(port)))
+    return endpoints
+
+
+def spreads_over_nodes(workload):
+    """True when the pod spec spreads its own pods over kubernetes.io/hostname: a topology
+    spread constraint or a pod anti-affinity term (required or preferred) selecting them."""
+    spec = pod_spec(workload)
+    labels = pod_labels(workload)
+    for constraint in spec.get("topologySpreadConstraints") or []:
+        if constraint.get("topologyKey") == "kubernetes.io/hostname" and selects(constraint.get("labelSelector"), labels) \
+                and isinstance(constraint.get("maxSkew"), int) and constraint.get("maxSkew") >= 1:
+            return True
+    anti = get(spec, "affinity", "podAntiAffinity", default={}) or {}
+    terms = list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []) + \
+        [t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+    return any(t.get("topologyKey") == "kubernetes.io/hostname" and selects(t.get("labelSelector"), labels) for t in terms)
+
+
+def disruption_budget(workload, documents, replicas, keep, checks, what):
+    """Checks that one PodDisruptionBudget selects the workload's pods and keeps at least
+    `keep` of its `replicas` running while still allowing one voluntary disruption."""
+    labels = pod_labels(workload)
+    budgets = [d for _, d in documents if d.get("kind") == "PodDisruptionBudget" and selects(get(d, "spec", "selector"), labels)]
+    if not checks.check(len(budgets) == 1, f"one PodDisruptionBudget selects the {what}'s pods {labels}",
+                        f"{len(budgets)} do" if budgets else "none does: a drain could take every replica at once"):
+        return
+    budget = budgets[0]
+    name = get(budget, "metadata", "name")
+    spec = budget.get("spec") or {}
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if isinstance(max_unavailable, int) and min_available is None:
+        allowed = max_unavailable
+    elif isinstance(min_available, int) and max_unavailable is None:
+        allowed = (replicas if isinstance(replicas, int) else 0) - min_available
+    else:
+        allowed = None
+    checks.check(allowed is not None and 1 <= allowed and (replicas if isinstance(replicas, int) else 0) - allowed >= keep,
+                 f"PodDisruptionBudget {name} lets one {what} pod go at a time and keeps {keep} of {replicas} "
+                 f"(minAvailable {min_available}, maxUnavailable {max_unavailable})",
+                 "needs an integer maxUnavailable or minAvailable (not both) allowing 1 to "
+                 f"{(replicas if isinstance(replicas, int) else 0) - keep} disruptions"
+                 + ("" if allowed is None else f"; it allows {allowed}"))
+
+
+def check_ha(name, workload, container, directory, documents, checks):
+    """HA mode: several replicas over etcd, kept apart and kept running."""
+    kind = workload.get("kind")
+    replicas = get(workload, "spec", "replicas")
+    checks.check(kind in ("Deployment", "StatefulSet"), f"the HA server is a Deployment (or StatefulSet): {kind}", f"it is a {kind}")
+    checks.check(isinstance(replicas, int) and replicas >= 3, f"{kind} replicas is {replicas} >= 3 (HA: survives a node)",
+                 f"replicas is {replicas!r}, written out and at least 3")
+    comments = comment_text(os.path.join(directory, name))
+    explained = re.search(r"\betcd\b", comments) and re.search(r"\blease\b", comments, re.I) and \
+        re.search(r"\btransactions?\b", comments, re.I)
+    checks.check(explained, f"{name} explains in a comment why several replicas are safe (etcd: lease, transactions)",
+                 "no comment mentions etcd together with the lease and its transactions")
+    disruption_budget(workload, documents, replicas, 2, checks, "server")
+    checks.check(spreads_over_nodes(workload), f"{kind} spreads its replicas over nodes (topology spread or anti-affinity on kubernetes.io/hostname)",
+                 "no topologySpreadConstraint or podAntiAffinity term on kubernetes.io/hostname selects its pods")
+
+    argv = command_line(container)
+    where = "--etcd-endpoints"
+    endpoints_text = option(argv, "--etcd-endpoints")
+    if endpoints_text is None:
+        endpoints_text, where = env_value(container, "TCPNETLOCK_ETCD_ENDPOINTS", documents)
+        where = f"TCPNETLOCK_ETCD_ENDPOINTS from {where}"
+    endpoints = []
+    if checks.check(endpoints_text is not None and endpoints_text.strip(), f"etcd endpoints are set ({where}: {endpoints_text})",
+                    f"{where}: the server refuses --backend etcd without endpoints"):
+        try:
+            endpoints = parse_endpoints(endpoints_text)
+            checks.check(True, f"etcd endpoints parse: {', '.join(f'{h}:{p}' for h, p in endpoints)}")
+        except ValueError as e:
+            checks.check(False, "etcd endpoints parse", str(e))
+    ttl = option(argv, "--etcd-lease-ttl")
+    if ttl is None:
+        ttl = next((e.get("value") for e in container.get("env") or [] if e.get("name") == "TCPNETLOCK_ETCD_LEASE_TTL"), None)
+    checks.check(ttl is None or (str(ttl).isdigit() and int(ttl) >= 2), f"--etcd-lease-ttl {ttl or 'default (10)'} is an integer >= 2",
+                 f"{ttl!r}")
+    etcd = find_etcd(documents)
+    if etcd is None:
+        print("      etcd: not in these manifests (external endpoints)")
+    else:
+        check_etcd(etcd, endpoints, workload, documents, checks)
+
+
+def find_etcd(documents):
+    """The workload running etcd (its container's command or image names etcd), or None."""
+    for name, document in documents:
+        if document.get("kind") not in WORKLOAD_KINDS:
+            continue
+        for container in pod_spec(document).get("containers") or []:
+            words = command_line(container)
+            if any(os.path.basename(w) == "etcd" for w in words[:1]) or "etcd:" in str(container.get("image")):
+                return name, document, container
+    return None
+
+
+def check_etcd(etcd, endpoints, server, documents, checks):
+    name, workload, container = etcd
+    kind = workload.get("kind")
+    sts = get(workload, "metadata", "name")
+    replicas = get(workload, "spec", "replicas")
+    checks.check(kind == "StatefulSet", f"etcd runs as a StatefulSet (stable member names and volumes): {sts} in {name}", f"it is a {kind}")
+    checks.check(isinstance(replicas, int) and replicas >= 3 and replicas % 2 == 1,
+                 f"etcd StatefulSet {sts} has an odd number >= 3 of members: {replicas}",
+                 f"replicas is {replicas!r} (an even count tolerates no more failures than one less; 1 tolerates none)")
+    count = replicas if isinstance(replicas, int) else 0
+    checks.check(get(workload, "spec", "podManagementPolicy") == "Parallel",
+                 f"etcd StatefulSet {sts} starts its members in parallel (a member alone waits for a quorum)",
+                 f"podManagementPolicy {get(workload, 'spec', 'podManagementPolicy')!r}")
+    labels = pod_labels(workload)
+    governing = get(workload, "spec", "serviceName")
+    service = next((d for _, d in documents if d.get("kind") == "Service" and get(d, "metadata", "name") == governing), None)
+    if checks.check(service is not None, f"etcd serviceName {governing!r} names a Service in the manifests", "no such Service"):
+        checks.check(get(service, "spec", "clusterIP") == "None" and selects({"matchLabels": get(service, "spec", "selector") or {}}, labels)
+                     and get(service, "spec", "selector"),
+                     f"Service {governing} is headless and selects the members (per-member DNS names)",
+                     f"clusterIP {get(service, 'spec', 'clusterIP')!r}, selector {get(service, 'spec', 'selector')}")
+        checks.check(get(service, "spec", "publishNotReadyAddresses") is True,
+                     f"Service {governing} publishes members that are not ready yet (they find each other before a quorum)",
+                     "publishNotReadyAddresses is not true: a new cluster could never form")
+    argv = command_line(container)
+    members = [f"{sts}-{i}" for i in range(count)]
+    wanted = {m: f"{m}.{governing}" for m in members}
+    initial = option(argv, "--initial-cluster") or ""
+    listed = {}
+    for item in [i for i in initial.split(",") if i]:
+        member, _, url = item.partition("=")
+        listed[member] = url
+    checks.check(sorted(listed) == sorted(members) and all(wanted[m] in listed[m] for m in members),
+                 f"--initial-cluster names every member by its stable name ({', '.join(wanted.values())})",
+                 f"it is {initial!r}")
+    hosts = {h for h, _ in endpoints}
+    missing = [h for h in wanted.values() if not any(e == h or e.startswith(h + ".") for e in hosts)]
+    checks.check(endpoints and not missing, f"the replicas' etcd endpoints name every member ({', '.join(sorted(hosts))})",
+                 f"missing {', '.join(missing)}: the replicas could not fail over to them")
+    data_dir = option(argv, "--data-dir")
+    claims = {get(t, "metadata", "name") for t in get(workload, "spec", "volumeClaimTemplates", default=[]) or []}
+    mount = next((m for m in container.get("volumeMounts") or [] if data_dir and inside(data_dir, m.get("mountPath"))), None)
+    checks.check(mount is not None and mount.get("name") in claims,
+                 f"etcd --data-dir {data_dir} is on a volume claim template (each member keeps its data)",
+                 "not on a claim template: a restarted member would come back empty")
+    disruption_budget(workload, documents, replicas, count // 2 + 1, checks, "etcd")
+    checks.check(spreads_over_nodes(workload), f"etcd StatefulSet {sts} spreads its members over nodes",
+                 "no topologySpreadConstraint or podAntiAffinity term on kubernetes.io/hostname selects its pods")
+    check_security(workload, container, checks, "etcd: ")
+    requests = get(container, "resources", "requests", default={}) or {}
+    checks.check("cpu" in requests and "memory" in requests and get(container, "resources", "limits", "memory"),
+                 f"etcd resources request cpu and memory and limit memory", f"resources {container.get('resources')}")
+    checks.check(container.get("readinessProbe") and container.get("livenessProbe"), "etcd has readiness and liveness probes",
+                 "one is missing")
+    # Its NetworkPolicy: the client port only from the replicas (and the members).
+    client_port = 2379
+    policies = [d for _, d in documents if d.get("kind") == "NetworkPolicy" and selects(get(d, "spec", "podSelector"), labels)]
+    if checks.check(policies, f"a NetworkPolicy selects the etcd members {labels}",
+                    "none does: any pod could delete any lock in etcd"):
+        server_labels = pod_labels(server)
+        problems = []
+        for rule in get(policies[0], "spec", "ingress", default=[]) or []:
+            ports = rule_ports(container, rule)
+            if ports is not None and None not in ports and client_port not in ports:
+                continue
+            for peer in rule.get("from") or [{}]:
+                selector = peer.get("podSelector")
+                if "ipBlock" in peer or "namespaceSelector" in peer or not selector or \
+                        not (selects(selector, server_labels) or selects(selector, labels)):
+                    problems.append(f"{peer}")
+        checks.check(not problems, f"NetworkPolicy {get(policies[0], 'metadata', 'name')}: etcd's client port admits only the replicas and members",
+                     "also " + "; ".join(problems))
+
+
 def volumes_of(workload):
     """{volume name: ('persistent' | 'secret' | 'other', definition)} incl. claim templates."""
     volumes = {}
@@ -229,7 +491,7 @@ def volumes_of(workload):
     return volumes
 
 
-def check_server_container(directory, workload, container, documents, checks):
+def check_server_container(directory, workload, container, documents, checks, ha=False):
     argv = command_line(container)
     volumes = volumes_of(workload)
     mounts = container.get("volumeMounts") or []
@@ -241,15 +503,26 @@ def check_server_container(directory, workload, container, documents, checks):
     port = option(argv, "--port")
     checks.check(port is None or str(port) == str(LOCK_PORT), f"--port is {LOCK_PORT}", f"--port is {port!r}")
 
-    # --state-dir on a mounted persistent volume.
     state_dir = option(argv, "--state-dir")
-    state_mount = next((m for m in mounts if state_dir and os.path.normpath(m.get("mountPath", "")) == os.path.normpath(state_dir)), None)
-    if checks.check(state_mount is not None, f"--state-dir {state_dir} is a volumeMount's mountPath",
-                    f"mountPaths: {', '.join(str(m.get('mountPath')) for m in mounts) or 'none'}"):
-        kind = volumes.get(state_mount.get("name"), ("missing", None))[0]
-        checks.check(kind == "persistent", f"--state-dir volume {state_mount.get('name')} is persistent (a PersistentVolumeClaim or claim template)",
-                     f"it is {kind}: detached locks and fencing tokens would not survive a new pod")
-        checks.check(not state_mount.get("readOnly"), f"--state-dir volume {state_mount.get('name')} is mounted writable", "readOnly: true")
+    if ha:
+        # etcd keeps everything; a volume would suggest state that is not there, and the
+        # server refuses --state-dir and --start-grace with --backend etcd.
+        checks.check(state_dir is None and option(argv, "--start-grace") is None,
+                     "no --state-dir nor --start-grace in HA mode (detached locks are kept in etcd)",
+                     f"--state-dir {state_dir!r}, --start-grace {option(argv, '--start-grace')!r}")
+        persistent = [n for n, (kind, _) in volumes.items() if kind == "persistent"] + \
+            [get(v, "name") for v in pod_spec(workload).get("volumes") or [] if "hostPath" in v]
+        checks.check(not persistent, "no persistent volume (PVC, claim template, hostPath) for the server in HA mode",
+                     f"volumes {persistent}")
+    else:
+        # --state-dir on a mounted persistent volume.
+        state_mount = next((m for m in mounts if state_dir and os.path.normpath(m.get("mountPath", "")) == os.path.normpath(state_dir)), None)
+        if checks.check(state_mount is not None, f"--state-dir {state_dir} is a volumeMount's mountPath",
+                        f"mountPaths: {', '.join(str(m.get('mountPath')) for m in mounts) or 'none'}"):
+            kind = volumes.get(state_mount.get("name"), ("missing", None))[0]
+            checks.check(kind == "persistent", f"--state-dir volume {state_mount.get('name')} is persistent (a PersistentVolumeClaim or claim template)",
+                         f"it is {kind}: detached locks and fencing tokens would not survive a new pod")
+            checks.check(not state_mount.get("readOnly"), f"--state-dir volume {state_mount.get('name')} is mounted writable", "readOnly: true")
 
     http = option(argv, "--http")
     checks.check(http in (f"0.0.0.0:{HTTP_PORT}", f"[::]:{HTTP_PORT}"), f"--http is 0.0.0.0:{HTTP_PORT} (the kubelet probes the pod IP)",
@@ -285,6 +558,11 @@ def check_server_container(directory, workload, container, documents, checks):
         checks.check(got_path == path and got_port == HTTP_PORT,
                      f"{probe_name} is httpGet {path} on the http port {HTTP_PORT}",
                      f"httpGet path {got_path!r} port {get(probe, 'httpGet', 'port')!r}" if probe else "missing")
+    if ha:
+        readiness = container.get("readinessProbe") or {}
+        out_after = (readiness.get("periodSeconds", 10) or 10) * (readiness.get("failureThreshold", 3) or 3)
+        checks.check(out_after <= 10, f"readinessProbe takes a replica whose backend is unavailable out of the Service "
+                     f"within {out_after} s", "needs periodSeconds x failureThreshold <= 10")
     liveness = container.get("livenessProbe") or {}
     patience = (liveness.get("periodSeconds", 10) or 10) * (liveness.get("failureThreshold", 3) or 3)
     checks.check(patience >= 30 and liveness.get("timeoutSeconds", 1) >= 2,
@@ -310,31 +588,32 @@ def check_server_container(directory, workload, container, documents, checks):
                  f"{grace!r}")
 
 
-def check_security(workload, container, checks):
+def check_security(workload, container, checks, who=""):
+    """The pod's and container's security context; `who` prefixes each check ("etcd: ")."""
     pod = pod_spec(workload).get("securityContext") or {}
     ctr = container.get("securityContext") or {}
 
     def effective(key):
         return ctr.get(key, pod.get(key))
 
-    checks.check(effective("runAsNonRoot") is True, "securityContext runAsNonRoot: true", f"{effective('runAsNonRoot')!r}")
-    checks.check(effective("runAsUser") == RUN_UID, f"securityContext runAsUser: {RUN_UID}", f"runAsUser is {effective('runAsUser')!r}")
-    checks.check(pod.get("fsGroup") == RUN_UID, f"pod securityContext fsGroup: {RUN_UID} (the state volume is writable)",
+    checks.check(effective("runAsNonRoot") is True, who + "securityContext runAsNonRoot: true", f"{effective('runAsNonRoot')!r}")
+    checks.check(effective("runAsUser") == RUN_UID, who + f"securityContext runAsUser: {RUN_UID}", f"runAsUser is {effective('runAsUser')!r}")
+    checks.check(pod.get("fsGroup") == RUN_UID, who + f"pod securityContext fsGroup: {RUN_UID} (the state volume is writable)",
                  f"fsGroup is {pod.get('fsGroup')!r}")
-    checks.check(ctr.get("allowPrivilegeEscalation") is False, "container securityContext allowPrivilegeEscalation: false",
+    checks.check(ctr.get("allowPrivilegeEscalation") is False, who + "container securityContext allowPrivilegeEscalation: false",
                  f"{ctr.get('allowPrivilegeEscalation')!r}")
-    checks.check(ctr.get("readOnlyRootFilesystem") is True, "container securityContext readOnlyRootFilesystem: true",
+    checks.check(ctr.get("readOnlyRootFilesystem") is True, who + "container securityContext readOnlyRootFilesystem: true",
                  f"{ctr.get('readOnlyRootFilesystem')!r}")
     drop = [str(c) for c in get(ctr, "capabilities", "drop", default=[]) or []]
     add = get(ctr, "capabilities", "add", default=[]) or []
-    checks.check("ALL" in drop and not add, "container securityContext drops ALL capabilities and adds none",
+    checks.check("ALL" in drop and not add, who + "container securityContext drops ALL capabilities and adds none",
                  f"drop {drop}, add {add}")
-    checks.check(not ctr.get("privileged"), "container is not privileged", "privileged: true")
+    checks.check(not ctr.get("privileged"), who + "container is not privileged", "privileged: true")
     seccomp = get(ctr, "seccompProfile", "type", default=get(pod, "seccompProfile", "type"))
-    checks.check(seccomp == "RuntimeDefault", "seccompProfile RuntimeDefault", f"{seccomp!r}")
+    checks.check(seccomp == "RuntimeDefault", who + "seccompProfile RuntimeDefault", f"{seccomp!r}")
     spec = pod_spec(workload)
     checks.check(not pod.get("sysctls") and not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")),
-                 "no sysctls, hostNetwork, hostPID or hostIPC", "one of them is set")
+                 who + "no sysctls, hostNetwork, hostPID or hostIPC", "one of them is set")
 
 
 def check_service(workload, container, documents, checks):
@@ -358,6 +637,9 @@ def check_service(workload, container, documents, checks):
         checks.check(port is not None and target == wanted,
                      f"Service {service_name} exposes {wanted} -> container port {wanted}",
                      "no such port" if port is None else f"targetPort {port.get('targetPort')!r} is container port {target!r}")
+    checks.check(not get(service, "spec", "publishNotReadyAddresses"),
+                 f"Service {service_name} leaves out pods that are not ready (publishNotReadyAddresses is not true)",
+                 "a shutting-down server, or a replica without its etcd lease, would still get new clients")
     service_type = get(service, "spec", "type", default="ClusterIP")
     checks.check(service_type == "ClusterIP", f"Service {service_name} is a ClusterIP Service", f"type {service_type}")
     if workload.get("kind") == "StatefulSet":
@@ -537,17 +819,25 @@ def main(argv):
     if not os.path.isdir(directory):
         checks.check(False, f"{directory} is a directory")
     else:
-        kustomization, documents = load(directory, checks)
-        check_kustomization(directory, kustomization, documents, checks)
+        kustomizations, documents = load(directory, checks)
+        for where, prefix, kustomization in kustomizations:
+            check_kustomization(where, prefix, kustomization, documents, checks)
         server = find_server(documents, checks)
         service_name = None
+        ha = False
         if server:
             name, workload, container = server
-            check_single_copy(name, workload, directory, checks)
-            check_server_container(directory, workload, container, documents, checks)
+            ha = backend_of(container) == "etcd"
+            print(f"      mode: {'HA (--backend etcd)' if ha else 'single server (local backend)'}")
+            if ha:
+                check_ha(name, workload, container, directory, documents, checks)
+            else:
+                check_single_copy(name, workload, directory, checks)
+            check_server_container(directory, workload, container, documents, checks, ha)
             service_name = check_service(workload, container, documents, checks)
             check_network_policy(workload, container, documents, checks)
-        check_job(documents, service_name, checks)
+        if not ha:  # the example Job lives with the single-server manifests (it works unchanged with HA)
+            check_job(documents, service_name, checks)
         check_images(documents, checks)
     if checks.failures:
         print(f"\n{len(checks.failures)} of {checks.count} checks failed:")
