@@ -6,7 +6,7 @@
 
 using namespace tnl::test;
 
-TEST_CASE("etcd cluster: one member starts, stores and is stopped", "[etcd][cluster]") {
+TEST_CASE("cluster: one member starts, stores and is stopped", "[etcd][cluster]") {
   EtcdCluster etcd(1);
   REQUIRE(etcd.size() == 1);
   CHECK(etcd.endpoints() == etcd.endpoint(0));
@@ -20,7 +20,7 @@ TEST_CASE("etcd cluster: one member starts, stores and is stopped", "[etcd][clus
   CHECK(etcd.keys("/t/") == std::vector<std::string>{"/t/a"});
 }
 
-TEST_CASE("etcd cluster: three members keep a quorum with one down, not with two", "[etcd][cluster]") {
+TEST_CASE("cluster: three members keep a quorum with one down, not with two", "[etcd][cluster]") {
   EtcdCluster etcd(3);
   REQUIRE(etcd.size() == 3);
   for (int i = 0; i < 3; ++i) CHECK(etcd.healthy(i));
