@@ -21,6 +21,8 @@ than any other holder's it has seen. Checked:
 Prints the figures; exits 1 on any overlap or token going backwards.
 
 Usage: random_kills_etcd.py BIN_DIR SECONDS [--seed N] [--ttl S] [--etcd-kills] [--no-replica-stops]
+                            [--control-independent]
+  --control-independent: the replicas share nothing (local backend): the check must fail.
 """
 import json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request, uuid
 
@@ -31,6 +33,9 @@ seed = int(arg("--seed", random.randrange(1 << 30)))
 TTL = int(arg("--ttl", "3"))
 etcd_kills = "--etcd-kills" in sys.argv
 replica_stops = "--no-replica-stops" not in sys.argv
+# The negative control: three independent local-backend servers (no shared lock space), on
+# which the checker must find overlaps; proves that it can.
+control = "--control-independent" in sys.argv
 rng = random.Random(seed)
 base = "/dev/shm" if os.path.isdir("/dev/shm") else None
 work = tempfile.mkdtemp(prefix="tnl_random_kills_etcd.", dir=base)
@@ -100,8 +105,9 @@ def replica_ready(r):
 def start_replica(r):
     r["proc"] = subprocess.Popen([
         os.path.join(bin_dir, "tcpnetlock_server"), "--listen", "127.0.0.1", "--port", str(r["port"]), "--http", "off",
-        "--backend", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix", PREFIX, "--etcd-lease-ttl", str(TTL),
-        "--tcp-keepalive", "1,1,2", "--info"], stdout=server_log, stderr=server_log)
+        "--tcp-keepalive", "1,1,2", "--info"] + ([] if control else [
+        "--backend", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix", PREFIX, "--etcd-lease-ttl", str(TTL)]),
+        stdout=server_log, stderr=server_log)
     wait_for(lambda: replica_ready(r) or r["proc"].poll() is not None, 10, "replica on port %d" % r["port"])
     if r["proc"].poll() is not None: raise SystemExit("replica exited at start, see %s/servers.log" % work)
 
