@@ -87,6 +87,9 @@ inline constexpr std::string_view invalid_lock_id = "err,invalid lock id";
 inline constexpr std::string_view unknown_lock_id = "err,unknown lock id";
 inline constexpr std::string_view held_by_connection = "err,lock is held by a connection";
 inline constexpr std::string_view state_write_failed = "err,server cannot persist the lock, try again later";
+/// The lock backend cannot serve (etcd out of reach, or this replica's lease given up on):
+/// nothing was done; try again later or on another replica.
+inline constexpr std::string_view backend_unavailable = "err,backend unavailable";
 inline constexpr std::string_view out_of_descriptors = "err,server out of file descriptors, try again later";
 inline constexpr std::string_view first_line_timeout = "err,no request received in time";
 inline constexpr std::string_view shutdown_disabled =

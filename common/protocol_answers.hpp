@@ -32,6 +32,9 @@ inline constexpr std::string_view peer_unreachable = "peer unreachable";
 inline constexpr std::string_view backend_unavailable = "backend unavailable";
 }  // namespace lost_reason
 
+// `err,backend unavailable` and `lost,backend unavailable` say the same of the backend.
+static_assert(answer::backend_unavailable.substr(answer::error_prefix.size()) == lost_reason::backend_unavailable);
+
 /// A fencing token (the same alias as server/lock_view.hpp's).
 using FencingToken = std::uint64_t;
 

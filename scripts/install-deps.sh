@@ -15,7 +15,10 @@ set -euo pipefail
 # nlohmann-json are header-only): fmt and spdlog everywhere, http-parser (the HTTP API's
 # request parsing) and SQLite (detached locks) in the server, libcurl in tcpnetlock_admin. The Dockerfile's
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
-RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0)
+# The etcd backend's gRPC client: gRPC C++ and C core, protobuf, and what they load
+# (abseil, c-ares, re2; found with ldd and dpkg -S on a binary linking tnl_etcd_proto).
+RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9)
 
 # Compiler, build system and the -dev packages found by CMake's find_package (Catch2's
 # headers too: configuring needs them), libsystemd for the server's sd_notify, and
@@ -24,6 +27,10 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
   libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libsystemd-dev help2man
+  # The etcd backend: gRPC C++ with protoc and its plugin, and the .proto files of etcd's
+  # v3 API and of what they import (gogo, googleapis), from which the stubs are generated.
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
@@ -39,6 +46,9 @@ TEST_PACKAGES=(procps netcat-openbsd iproute2 coreutils curl jq python3 python3-
   chromium nodejs sqlite3 clang libfuzzer-14-dev openssl man-db systemd debootstrap file)
 # The image build test (buildah: the Dockerfile built from a local Debian 12 base).
 TEST_PACKAGES+=(buildah)
+# The etcd backend's tests: real etcd members (etcd-server), etcdctl for the interop tests
+# (etcd-client), and Python's gRPC for scripted etcd clients.
+TEST_PACKAGES+=(etcd-server etcd-client python3-grpcio)
 
 mode=all
 for arg in "$@"; do

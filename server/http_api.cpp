@@ -80,6 +80,14 @@ std::optional<LockBackend::Clock::duration> ttl_from_json(const json& value) {
 /// The answer to a request whose backend completion came after the HttpApi was gone.
 HttpResponse server_going() { return error(503, "server is shutting down"); }
 
+/// The answer when the backend cannot serve (etcd out of reach, or it could not read its
+/// locks): nothing was done; try again in a moment, or on another replica.
+HttpResponse backend_unavailable() {
+  HttpResponse response = error(503, "backend unavailable");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
 /// The name the view lists (a view of one name or one id lists at most one), or null.
 const NameRecord* only_name(const LockView& view) {
   if (!view.names || view.names->empty()) return nullptr;
@@ -282,7 +290,7 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
   backend_.acquire(std::move(lock_request),
                    [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond), name,
                     who = who->get<std::string>(), peer = request.peer,
-                    with_ids = reveals_ids(request)](const AcquireResult& result) mutable {
+                    with_ids = reveals_ids(request), ttl](const AcquireResult& result) mutable {
                      if (alive.expired()) {
                        if (result.outcome == AcquireOutcome::granted) {
                          spdlog::warn("detached lock '{}' ({}) created for {} over HTTP from {} as the server went away",
@@ -297,8 +305,8 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                          // The record as the backend keeps it (its times, its queue).
                          return backend_.read(
                              LockQuery{std::nullopt, result.id, true},
-                             [&backend = backend_, respond = std::move(respond), name, who, peer,
-                              result](LockView view) mutable {
+                             [&backend = backend_, respond = std::move(respond), name, who, peer, result,
+                              ttl](LockView view) mutable {
                                // A client that does not get this answer (its connection ended,
                                // or it was told 503 meanwhile) never learns the id: the lock
                                // would be held for nobody (for ever, without a TTL), and its
@@ -311,8 +319,11 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                                  record->undelivered = give_back;
                                  return respond(changed(std::move(*record)));
                                }
-                               // Already gone again (a short lease, an admin): it was created
+                               // Already gone again (a short lease, an admin), or the record
+                               // could not be read (etcd out of reach just now): it was created
                                // all the same, and its creator must learn its id.
+                               const auto now = std::chrono::system_clock::now();
+                               if (!view.ok) view.as_of = now;
                                NameRecord gone{name, 1, {}, {}, {}};
                                HoldRecord holder;
                                holder.id = result.id;
@@ -322,6 +333,13 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                                holder.token = result.token;
                                holder.fenced = true;
                                holder.expires = view.as_of;
+                               if (!view.ok) {  // as granted: its lease from now
+                                 holder.since = now;
+                                 holder.expires.reset();
+                                 if (ttl) {
+                                   holder.expires = now + std::chrono::duration_cast<std::chrono::system_clock::duration>(*ttl);
+                                 }
+                               }
                                HttpResponse created = json_response(201, lock_record(gone, holder, view.as_of, true));
                                created.undelivered = give_back;
                                respond(changed(std::move(created)));
@@ -329,7 +347,7 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                        case AcquireOutcome::failed:
                          return respond(error(503, "cannot persist the lock, try again later"));
                        case AcquireOutcome::unavailable:
-                         return respond(error(503, "server is shutting down"));
+                         return respond(unavailable(alive));
                        case AcquireOutcome::not_granted:
                        case AcquireOutcome::timed_out:
                        case AcquireOutcome::limit_mismatch:
@@ -341,6 +359,7 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
 
 void HttpApi::refuse_create(AcquireOutcome outcome, const std::string& name, bool with_ids, Respond respond) {
   backend_.read(LockQuery{name, std::nullopt, true, true}, [outcome, with_ids, respond = std::move(respond)](LockView view) {
+    // Refused all the same; only who holds it cannot be told (an empty view, so no existingLock).
     const NameRecord* state = only_name(view);
     const HoldRecord* holder = state && !state->holders.empty() ? &state->holders.front() : nullptr;
     if (outcome == AcquireOutcome::not_granted && !holder && view.totals.start_grace_seconds_left > 0) {
@@ -365,6 +384,7 @@ void HttpApi::get_lock(const HttpRequest&, const Match& match, Respond respond) 
   const auto id = LockId::parse(match.id);
   if (!id) return respond(error(400, "invalid lock id"));
   backend_.read(LockQuery{std::nullopt, *id, true}, [id = *id, respond = std::move(respond)](LockView view) {
+    if (!view.ok) return respond(backend_unavailable());  // not a 404: it may well be held
     auto record = record_response(200, view, id);
     respond(record ? std::move(*record) : error(404, "lock not found"));
   });
@@ -374,7 +394,7 @@ void HttpApi::release_lock(const HttpRequest& request, const Match& match, Respo
   const auto id = LockId::parse(match.id);
   if (!id) return respond(error(400, "invalid lock id"));
   backend_.release(*id, ReleaseBy::admin, "HTTP from " + request.peer,
-                   [respond = std::move(respond)](ReleaseOutcome outcome) {
+                   [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond)](ReleaseOutcome outcome) {
                      switch (outcome) {
                        case ReleaseOutcome::released:
                        case ReleaseOutcome::forced:
@@ -383,7 +403,7 @@ void HttpApi::release_lock(const HttpRequest& request, const Match& match, Respo
                        case ReleaseOutcome::not_saved:
                          return respond(error(503, "cannot persist the lock, try again later"));
                        case ReleaseOutcome::unavailable:
-                         return respond(error(503, "server is shutting down"));
+                         return respond(unavailable(alive));
                        case ReleaseOutcome::unknown:
                        case ReleaseOutcome::held_by_connection:
                          break;
@@ -410,6 +430,9 @@ void HttpApi::renew_lock(const HttpRequest& request, const Match& match, Respond
                        if (alive.expired()) return respond(server_going());
                        return backend_.read(LockQuery{std::nullopt, id, true},
                                             [id, respond = std::move(respond)](LockView view) {
+                                              // Renewed, but its record cannot be shown: a retry
+                                              // renews again, which is harmless.
+                                              if (!view.ok) return respond(backend_unavailable());
                                               auto record = record_response(200, view, id);
                                               // Renewed, but gone since (released meanwhile).
                                               respond(record ? changed(std::move(*record))
@@ -419,7 +442,7 @@ void HttpApi::renew_lock(const HttpRequest& request, const Match& match, Respond
                      case RenewOutcome::held_by_connection: return respond(error(409, "lock is held by a connection"));
                      case RenewOutcome::not_saved:
                        return respond(error(503, "cannot persist the lock, try again later"));
-                     case RenewOutcome::unavailable: return respond(error(503, "server is shutting down"));
+                     case RenewOutcome::unavailable: return respond(unavailable(alive));
                    }
                    respond(error(500, "unexpected renewal outcome"));
                  });
@@ -444,6 +467,7 @@ void HttpApi::list_locks(const HttpRequest& request, const Match&, Respond respo
   const bool with_ids = reveals_ids(request);
   backend_.read(LockQuery{std::move(only), std::nullopt, true}, [page = *page, per_page = *per_page, with_ids,
                                                                  respond = std::move(respond)](LockView view) {
+    if (!view.ok) return respond(backend_unavailable());  // an empty list would say nobody holds anything
     static const std::vector<NameRecord> no_names;
     const auto& names = view.names ? *view.names : no_names;
     std::size_t total = 0;
@@ -476,6 +500,7 @@ void HttpApi::stats(const HttpRequest&, const Match&, Respond respond) {
   backend_.read(LockQuery{std::nullopt, std::nullopt, false},
                 [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond)](LockView view) {
                   if (alive.expired()) return respond(server_going());
+                  if (!view.ok) return respond(backend_unavailable());  // not made-up zeros
                   respond(HttpResponse{200, "application/json",
                                        stats_to_json(view.totals, stats_, connections_.size()).dump(), {}});
                 });
@@ -491,9 +516,17 @@ void HttpApi::metrics(const HttpRequest&, const Match&, Respond respond) {
   backend_.read(LockQuery{std::nullopt, std::nullopt, false},
                 [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond)](LockView view) {
                   if (alive.expired()) return respond(server_going());
-                  respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                       render_metrics(view, stats_, connections_.size(), started_), {}});
+                  // Answered even when the backend could not read its locks (the lock gauges
+                  // are left out then): a failed scrape would hide the backend's own metrics,
+                  // which say why.
+                  std::string text = render_metrics(view, stats_, connections_.size(), started_);
+                  backend_.render_metrics(text);
+                  respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), {}});
                 });
+}
+
+HttpResponse HttpApi::unavailable(const std::weak_ptr<const bool>& alive) const {
+  return alive.expired() || !ready_ ? server_going() : backend_unavailable();
 }
 
 void HttpApi::healthz(const HttpRequest&, const Match&, Respond respond) {

@@ -121,6 +121,10 @@ class HttpApi {
   void readyz(const HttpRequest& request, const Match&, Respond respond);
   void status_page(const HttpRequest& request, const Match&, Respond respond);
 
+  /// The 503 for a backend that answered `unavailable`: "server is shutting down" once it is
+  /// going away (or this HttpApi is gone: `alive` expired), "backend unavailable" before.
+  [[nodiscard]] HttpResponse unavailable(const std::weak_ptr<const bool>& alive) const;
+
   /// Whether the request carries the admin token (always true without one).
   [[nodiscard]] bool authorized(const HttpRequest& request) const;
   /// Whether lock ids may be shown: no admin token configured, or the request carries it.

@@ -65,11 +65,37 @@ double age_seconds(const std::optional<std::chrono::system_clock::time_point>& s
   return since ? std::chrono::duration<double>(now - *since).count() : 0.0;
 }
 
+/// The gauges of the locks, from the view's totals (ages as of its as_of).
+void render_totals(std::string& out, const LockView& view) {
+  // The words of docs/PROTOCOL.md's `.stats`: a lock held is a name held; a hold is one
+  // holder of it (a semaphore's each); a lock-delay is neither.
+  metric(out, "tcpnetlock_locks_held", "gauge", "Lock names held (a semaphore counts once, as .stats lock_count).",
+         view.totals.held_names);
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP tcpnetlock_holds Holds of locks by what ends them (a semaphore counts each holder).\n"
+                 "# TYPE tcpnetlock_holds gauge\n"
+                 "tcpnetlock_holds{{kind=\"connection\"}} {}\n"
+                 "tcpnetlock_holds{{kind=\"detached\"}} {}\n",
+                 view.totals.connection_holds, view.totals.detached_holds);
+  metric(out, "tcpnetlock_lock_delays", "gauge", "Lock-delays keeping a slot of a hold the server took away (not holds).",
+         view.totals.delays);
+  metric(out, "tcpnetlock_start_grace_remaining_seconds", "gauge",
+         "Seconds of the start grace left: nothing is granted until then (0: none running).",
+         view.totals.start_grace_seconds_left);
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP tcpnetlock_oldest_hold_age_seconds Age of the oldest current hold of each kind (0: none).\n"
+                 "# TYPE tcpnetlock_oldest_hold_age_seconds gauge\n"
+                 "tcpnetlock_oldest_hold_age_seconds{{kind=\"connection\"}} {}\n"
+                 "tcpnetlock_oldest_hold_age_seconds{{kind=\"detached\"}} {}\n",
+                 age_seconds(view.totals.oldest_connection_hold, view.as_of),
+                 age_seconds(view.totals.oldest_detached_hold, view.as_of));
+  metric(out, "tcpnetlock_waiters", "gauge", "Lock requests queued.", view.totals.waiters);
+}
+
 }  // namespace
 
 std::string render_metrics(const LockView& view, const ServerStats& stats, std::size_t connection_count,
                            std::chrono::system_clock::time_point started) {
-  const LockTotals& totals = view.totals;
   std::string out;
   out.reserve(6144);
   fmt::format_to(std::back_inserter(out),
@@ -78,29 +104,9 @@ std::string render_metrics(const LockView& view, const ServerStats& stats, std::
                  "tcpnetlock_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
                  label_value(version()), label_value(git_commit()));
   metric(out, "tcpnetlock_connections", "gauge", "Open TCP connections.", connection_count);
-  // The words of docs/PROTOCOL.md's `.stats`: a lock held is a name held; a hold is one
-  // holder of it (a semaphore's each); a lock-delay is neither.
-  metric(out, "tcpnetlock_locks_held", "gauge", "Lock names held (a semaphore counts once, as .stats lock_count).",
-         totals.held_names);
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP tcpnetlock_holds Holds of locks by what ends them (a semaphore counts each holder).\n"
-                 "# TYPE tcpnetlock_holds gauge\n"
-                 "tcpnetlock_holds{{kind=\"connection\"}} {}\n"
-                 "tcpnetlock_holds{{kind=\"detached\"}} {}\n",
-                 totals.connection_holds, totals.detached_holds);
-  metric(out, "tcpnetlock_lock_delays", "gauge", "Lock-delays keeping a slot of a hold the server took away (not holds).",
-         totals.delays);
-  metric(out, "tcpnetlock_start_grace_remaining_seconds", "gauge",
-         "Seconds of the start grace left: nothing is granted until then (0: none running).",
-         totals.start_grace_seconds_left);
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP tcpnetlock_oldest_hold_age_seconds Age of the oldest current hold of each kind (0: none).\n"
-                 "# TYPE tcpnetlock_oldest_hold_age_seconds gauge\n"
-                 "tcpnetlock_oldest_hold_age_seconds{{kind=\"connection\"}} {}\n"
-                 "tcpnetlock_oldest_hold_age_seconds{{kind=\"detached\"}} {}\n",
-                 age_seconds(totals.oldest_connection_hold, view.as_of),
-                 age_seconds(totals.oldest_detached_hold, view.as_of));
-  metric(out, "tcpnetlock_waiters", "gauge", "Lock requests queued.", totals.waiters);
+  // Left out when the backend could not read its locks (etcd out of reach): zeros would
+  // say that nothing is held; absent, their series go stale, which is the truth.
+  if (view.ok) render_totals(out, view);
   metric(out, "tcpnetlock_requests_total", "counter", "Request lines handled.", stats.requests_count);
   metric(out, "tcpnetlock_grants_total", "counter", "Locks granted, at once or after waiting.",
          stats.lock_acquired_count);

@@ -125,7 +125,7 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
   // Runs now, or later from another connection's release or from the deadline timer; the
   // session keeps the connection alive until then, and an ended connection cancels it.
   // Logged as "peer (client id)"; formatted only when the log level asks for it.
-  auto done = [self = connection.shared_from_this(), name = options.name, client_id = options.client_id,
+  auto done = [this, self = connection.shared_from_this(), name = options.name, client_id = options.client_id,
                detached = options.detached, fencing = options.fencing](const AcquireResult& result) {
     const LockId& id = result.id;
     const FencingToken token = result.token;
@@ -153,8 +153,9 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
         spdlog::warn("lock '{}' not granted to {} ({}): the server cannot persist it (the lock or its fencing token)",
                      name, self->peer(), client_id);
         return self->answer(answer::state_write_failed, Then::close);
-      case AcquireOutcome::unavailable:  // the server is shutting down: nothing is granted
-        return self->answer(answer::shutting_down, Then::close);
+      case AcquireOutcome::unavailable:  // shutting down, or the backend is out of reach: nothing is granted
+        if (!shutting_down_) spdlog::info("lock '{}' not granted to {} ({}): backend unavailable", name, self->peer(), client_id);
+        return self->answer(unavailable_answer(), Then::close);
     }
   };
   // A request that does not wait is answered promptly: the lines after it wait for its
@@ -181,7 +182,7 @@ void RequestHandler::unlock(Connection& connection, const Request& request) {
   if (const auto* error = std::get_if<std::string_view>(&id)) return connection.answer(*error, Then::close);
   connection.await_answer();
   locks_.release(std::get<LockId>(id), ReleaseBy::unlock, connection.peer(),
-                 [self = connection.shared_from_this()](ReleaseOutcome outcome) {
+                 [this, self = connection.shared_from_this()](ReleaseOutcome outcome) {
                    switch (outcome) {
                      case ReleaseOutcome::released:
                      case ReleaseOutcome::forced:
@@ -192,8 +193,8 @@ void RequestHandler::unlock(Connection& connection, const Request& request) {
                        return self->answer(answer::held_by_connection, Then::close);
                      case ReleaseOutcome::not_saved:  // still held: `released` only once it is forgotten on disk
                        return self->answer(answer::state_write_failed, Then::close);
-                     case ReleaseOutcome::unavailable:
-                       return self->answer(answer::shutting_down, Then::close);
+                     case ReleaseOutcome::unavailable:  // still held, if it was
+                       return self->answer(unavailable_answer(), Then::close);
                    }
                  });
 }
@@ -205,7 +206,7 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
   std::optional<LockBackend::Clock::duration> ttl;
   if (renewal.ttl_seconds) ttl = AcquireRequest::seconds(*renewal.ttl_seconds);
   connection.await_answer();
-  locks_.renew(renewal.id, ttl, [self = connection.shared_from_this()](RenewOutcome outcome) {
+  locks_.renew(renewal.id, ttl, [this, self = connection.shared_from_this()](RenewOutcome outcome) {
     switch (outcome) {
       case RenewOutcome::renewed:
         return self->answer(answer::renewed, Then::close);
@@ -215,8 +216,8 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
         return self->answer(answer::held_by_connection, Then::close);
       case RenewOutcome::not_saved:
         return self->answer(answer::state_write_failed, Then::close);
-      case RenewOutcome::unavailable:
-        return self->answer(answer::shutting_down, Then::close);
+      case RenewOutcome::unavailable:  // the lease is unchanged
+        return self->answer(unavailable_answer(), Then::close);
     }
   });
 }
@@ -230,6 +231,8 @@ void RequestHandler::stats(Connection& connection, const Request&) {
   LockQuery query;
   query.listing = false;  // the totals only
   locks_.read(std::move(query), [this, self = connection.shared_from_this()](LockView view) {
+    // Totals the backend could not read would be made-up zeros.
+    if (!view.ok) return self->answer(unavailable_answer(), Then::close);
     const auto stats = stats_to_json(view.totals, stats_, connections_.size());
     self->answer(format_stats_answer(stats.dump()), Then::close);
   });
@@ -245,8 +248,14 @@ void RequestHandler::locks(Connection& connection, const Request& request) {
   // One shared line per change of the locks, whoever asks; ids only when no admin token
   // guards them (a detached lock's id is its creator's capability).
   locks_.read(std::move(query), [this, self = connection.shared_from_this(), only = std::move(only)](LockView view) {
+    // An empty listing would say that nobody holds anything.
+    if (!view.ok) return self->answer(unavailable_answer(), Then::close);
     self->answer(locks_lines_.line(view, only, config_.admin_token.empty()), Then::close);
   });
+}
+
+std::string_view RequestHandler::unavailable_answer() const {
+  return shutting_down_ ? answer::shutting_down : answer::backend_unavailable;
 }
 
 void RequestHandler::server_shutdown(Connection& connection, const Request&) {

@@ -34,6 +34,9 @@ class RequestHandler {
   void connection_ended(Connection& connection, std::error_code error = {});
   /// The holder sent nothing for the holder timeout: revokes its lock and counts it as reaped.
   void holder_timed_out(Connection& connection);
+  /// The server is going away: a backend that answers `unavailable` from now on is shutting
+  /// down (`shutting-down`), not out of reach (`err,backend unavailable`).
+  void shutting_down() { shutting_down_ = true; }
 
  private:
   using Handler = void (RequestHandler::*)(Connection&, const Request&);
@@ -48,6 +51,10 @@ class RequestHandler {
   void stats(Connection& connection, const Request& request);
   void locks(Connection& connection, const Request& request);
   void server_shutdown(Connection& connection, const Request& request);
+
+  /// What a backend that answered `unavailable` (or could not read its locks) means now:
+  /// `shutting-down` once the server is going away, `err,backend unavailable` before.
+  [[nodiscard]] std::string_view unavailable_answer() const;
 
   /// The commands `connection` may send at its current stage.
   [[nodiscard]] const CommandTable& commands_for(const Connection& connection) const;
@@ -66,6 +73,7 @@ class RequestHandler {
   const ConnectionManager& connections_;
   const ServerConfig& config_;
   std::function<void()> request_shutdown_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace tnl

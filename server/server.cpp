@@ -83,6 +83,8 @@ Server::Server(ServerConfig config)
 }
 
 std::unique_ptr<LockBackend> Server::make_backend() {
+  // Until the etcd backend is wired in: never run local when etcd was asked for.
+  if (config_.backend == BackendKind::etcd) throw BindError("--backend etcd: not built into this server yet");
   auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
   local_ = local.get();
   // Itself, unless the test-only TCPNETLOCK_TEST_DEFER_BACKEND asks to defer every answer.
@@ -206,8 +208,10 @@ void Server::shut_down() {
   }
   // Before any connection is told: closing a holder's connection frees its lock, which must
   // not pass to a waiter that is about to be told `shutting-down` too.
-  backend_->shut_down();
+  // Before the backend: what it answers `unavailable` from now on is the shutdown's.
+  handler_.shutting_down();
   api_.shutting_down();  // /readyz answers 503 while connections drain
+  backend_->shut_down();
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {

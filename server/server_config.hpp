@@ -29,6 +29,22 @@ struct TcpKeepalive {
   }
 };
 
+/// Where the locks are kept (--backend).
+enum class BackendKind : std::uint8_t {
+  local,  ///< this process's memory (and --state-dir): one server is the whole system
+  etcd,   ///< an etcd cluster that any number of replicas share (EtcdConfig)
+};
+
+/// The etcd backend's settings (--etcd-*); used only with BackendKind::etcd.
+struct EtcdConfig {
+  /// "host:port" of each member, in the order given (--etcd-endpoints, without http://).
+  std::vector<std::string> endpoints;
+  /// The realm: every key of this server's locks starts with it; always ends with '/'.
+  std::string prefix = "/tcpnetlock/";
+  /// TTL of the replica's one lease: how long its connection locks outlive it when it dies.
+  std::chrono::seconds lease_ttl{10};
+};
+
 struct ServerConfig {
   /// Host name or address to listen on; every address it resolves to is bound.
   std::string listen = "localhost";
@@ -76,8 +92,11 @@ struct ServerConfig {
     return silent + lock_delay;
   }
   /// Where state that must survive a restart is kept (detached locks, the fencing token
-  /// mark); empty: none.
+  /// mark); empty: none. Local backend only (etcd keeps its detached locks itself).
   std::string state_dir;
+  /// Where the locks are kept; etcd's settings.
+  BackendKind backend = BackendKind::local;
+  EtcdConfig etcd;
   /// Serve the HTTP admin API (docs/HTTP-API.md) at http_address:http_port.
   bool http_enabled = true;
   std::string http_address = "127.0.0.1";

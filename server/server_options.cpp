@@ -66,6 +66,75 @@ CLI::Validator duration(const DurationRange& range) {
       "");
 }
 
+/// Checks that an option's value is a whole number of seconds in [min, max].
+CLI::Validator whole_seconds(long min, long max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        return whole_number(text, min, max) ? std::string()
+                                            : "'" + text + "' is not a whole number of seconds from " +
+                                                  std::to_string(min) + " to " + std::to_string(max);
+      },
+      "");
+}
+
+/// The etcd lease TTL: at least 2 s (keepalives go every TTL/4, and the lease guard gives up
+/// a margin of at least 1 s before it); at most an hour, since a replica that dies keeps its
+/// connection locks for that long.
+constexpr long min_etcd_lease_ttl = 2;
+constexpr long max_etcd_lease_ttl = 3600;
+
+/// "https://a:1" and "HTTP://a:1" alike: whether `text` starts with `scheme` + "://", any case.
+bool has_scheme(std::string_view text, std::string_view scheme) {
+  if (text.size() < scheme.size() + 3 || text.substr(scheme.size(), 3) != "://") return false;
+  return std::equal(scheme.begin(), scheme.end(), text.begin(),
+                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+}
+
+/// Whether `host` may be a host name or IPv4 address (letters, digits, '.', '-', '_').
+bool is_host_name(std::string_view host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+/// Whether `host` may be an IPv6 address (between brackets: hex digits, ':' and '.').
+bool is_ipv6_text(std::string_view host) {
+  return host.find(':') != std::string_view::npos && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isxdigit(c) || c == ':' || c == '.';
+  });
+}
+
+/// One endpoint of --etcd-endpoints as "HOST:PORT", or nullopt with the reason in `error`.
+std::optional<std::string> parse_etcd_endpoint(std::string_view item, std::string& error) {
+  const std::string quoted = "'" + std::string(item) + "'";
+  if (has_scheme(item, "https")) {
+    error = quoted + ": https is not supported yet (no TLS to etcd): use http:// on a network you trust";
+    return std::nullopt;
+  }
+  if (has_scheme(item, "http")) {
+    item.remove_prefix(7);
+  } else if (item.find("://") != std::string_view::npos) {
+    error = quoted + ": only http:// endpoints are supported";
+    return std::nullopt;
+  }
+  if (!item.empty() && item.back() == '/') item.remove_suffix(1);
+  const std::string expected = quoted + " is not HOST:PORT or http://HOST:PORT (e.g. http://127.0.0.1:2379)";
+  const auto colon = item.rfind(':');
+  if (colon == std::string_view::npos) {
+    error = expected;
+    return std::nullopt;
+  }
+  std::string_view host = item.substr(0, colon);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  const bool host_ok = bracketed ? is_ipv6_text(host.substr(1, host.size() - 2)) : is_host_name(host);
+  const auto port = whole_number(item.substr(colon + 1), 1, 65535);
+  if (!host_ok || !port) {
+    error = expected;
+    return std::nullopt;
+  }
+  return std::string(item);
+}
+
 std::chrono::milliseconds to_milliseconds(double seconds) {
   return std::chrono::milliseconds(std::llround(seconds * 1000));
 }
@@ -198,10 +267,58 @@ void apply_config_file(CLI::App& app, const std::string& file, Sources& sources)
   }
 }
 
+/// Sets config.backend and config.etcd from the options' text (checked by CLI11 as far as
+/// it can), and checks what goes with which backend; the error to print, if any.
+std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sources, const std::string& backend,
+                                         const std::string& endpoints, const std::string& prefix,
+                                         const std::string& lease_ttl, const std::string& start_grace,
+                                         ServerConfig& config) {
+  const auto given = [&app](const std::string& name) { return app.get_option("--" + name)->count() > 0; };
+  config.backend = backend == "etcd" ? BackendKind::etcd : BackendKind::local;
+  if (config.backend == BackendKind::local) {
+    // Not ignored: replicas meant to share etcd that each ran alone would each grant every lock.
+    for (const std::string name : {"etcd-endpoints", "etcd-prefix", "etcd-lease-ttl"}) {
+      if (given(name)) {
+        return "--" + name + from(sources, name) + " is for --backend etcd, but the backend is local" +
+               from(sources, "backend") + ": add --backend etcd, or leave --" + name + " out";
+      }
+    }
+    return std::nullopt;
+  }
+  if (endpoints.empty()) {
+    return "--backend etcd" + from(sources, "backend") +
+           " needs --etcd-endpoints (or TCPNETLOCK_ETCD_ENDPOINTS): the etcd members, e.g. http://127.0.0.1:2379";
+  }
+  std::string error;
+  auto parsed = parse_etcd_endpoints(endpoints, error);
+  if (!parsed) return "--etcd-endpoints: " + error + from(sources, "etcd-endpoints");
+  config.etcd.endpoints = std::move(*parsed);
+  if (prefix.empty() || std::any_of(prefix.begin(), prefix.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
+    return "--etcd-prefix: '" + prefix + "' is not a key prefix (printable, without spaces, not empty)" +
+           from(sources, "etcd-prefix");
+  }
+  config.etcd.prefix = prefix.back() == '/' ? prefix : prefix + "/";
+  config.etcd.lease_ttl = std::chrono::seconds(*whole_number(lease_ttl, min_etcd_lease_ttl, max_etcd_lease_ttl));
+  if (!config.state_dir.empty()) {
+    return "--state-dir" + from(sources, "state-dir") +
+           " is for the local backend: with --backend etcd, detached locks are kept in etcd";
+  }
+  // 0 says what etcd does anyway (grant at once), and scripts written for both backends pass it.
+  if (!start_grace.empty() && *seconds_value(start_grace) != 0) {
+    return "--start-grace" + from(sources, "start-grace") +
+           " is for the local backend: with --backend etcd, the locks of a replica that ended stay in etcd until "
+           "its lease runs out, so there is nothing to wait for";
+  }
+  config.start_grace = std::chrono::milliseconds::zero();
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string server_environment_name(const std::string& option) {
-  std::string name = "TCPNETLOCK_SERVER_";
+  // The backend's settings are the deployment's, shared by every replica (and other tools).
+  const bool backend_option = option == "backend" || option.rfind("etcd-", 0) == 0;
+  std::string name = backend_option ? "TCPNETLOCK_" : "TCPNETLOCK_SERVER_";
   for (const char c : option) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return name;
 }
@@ -209,6 +326,25 @@ std::string server_environment_name(const std::string& option) {
 std::uint16_t default_http_port(std::uint16_t lock_port) {
   // 0 (and past the last port): a free port, which --http-port-file tells.
   return lock_port == 0 || lock_port == 65535 ? 0 : static_cast<std::uint16_t>(lock_port + 1);
+}
+
+std::optional<std::vector<std::string>> parse_etcd_endpoints(const std::string& text, std::string& error) {
+  std::vector<std::string> endpoints;
+  std::string_view rest(text);
+  for (;;) {
+    const auto comma = rest.find(',');
+    const std::string_view item = strip(rest.substr(0, comma));
+    if (item.empty()) {
+      error = text.empty() ? "no endpoint given" : "an empty endpoint in '" + text + "'";
+      return std::nullopt;
+    }
+    auto endpoint = parse_etcd_endpoint(item, error);
+    if (!endpoint) return std::nullopt;
+    endpoints.push_back(std::move(*endpoint));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return endpoints;
 }
 
 std::optional<TcpKeepalive> parse_tcp_keepalive(const std::string& text) {
@@ -258,6 +394,10 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string admin_token_file;
   std::string config_file;
   std::string log_format = "text";
+  std::string backend = "local";
+  std::string etcd_endpoints;
+  std::string etcd_prefix = EtcdConfig{}.prefix;
+  std::string etcd_lease_ttl = std::to_string(EtcdConfig{}.lease_ttl.count());
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
   cli::use_help_format(app);  // common/cli_format: wrapped at 99 columns, no type/range clutter
@@ -347,6 +487,26 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
+  app.add_option("--backend", backend,
+                 "Where the locks are kept: 'local' (this process's memory, and --state-dir) or 'etcd' (an etcd "
+                 "cluster that any number of replicas share: --etcd-endpoints); environment TCPNETLOCK_BACKEND")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"local", "etcd"}));
+  app.add_option("--etcd-endpoints", etcd_endpoints,
+                 "With --backend etcd: the etcd members, as http://HOST:PORT or HOST:PORT, separated by commas "
+                 "(https is not supported yet); environment TCPNETLOCK_ETCD_ENDPOINTS")
+      ->type_name("URL[,URL...]");
+  app.add_option("--etcd-prefix", etcd_prefix,
+                 "With --backend etcd: the realm, the start of every key of its locks ('/' appended when missing); "
+                 "servers with different prefixes share nothing; environment TCPNETLOCK_ETCD_PREFIX")
+      ->capture_default_str();
+  app.add_option("--etcd-lease-ttl", etcd_lease_ttl,
+                 "With --backend etcd: TTL of the replica's lease, in whole seconds from 2 to 3600: a replica that "
+                 "dies keeps its connection locks that long, and one cut off from etcd tells its holders 'lost' "
+                 "before it runs out; environment TCPNETLOCK_ETCD_LEASE_TTL")
+      ->capture_default_str()
+      ->check(whole_seconds(min_etcd_lease_ttl, max_etcd_lease_ttl))
+      ->type_name("SECONDS");
   add_tls_options(app, config.tls);
   app.add_flag("--debug", options.debug, "Log every connection");
   app.add_flag("--info", options.info, "Log every lock granted, refused and freed");
@@ -361,7 +521,8 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       ->type_name("FILE");
   app.set_version_flag("--version", version_line("tcpnetlock_server"), "Print the version and exit");
   app.footer("Every option may also be set as the environment variable TCPNETLOCK_SERVER_<OPTION> (e.g. "
-             "TCPNETLOCK_SERVER_LOCK_DELAY=5, TCPNETLOCK_SERVER_DEBUG=true) or in the --config file "
+             "TCPNETLOCK_SERVER_LOCK_DELAY=5, TCPNETLOCK_SERVER_DEBUG=true; the backend's as TCPNETLOCK_BACKEND and "
+             "TCPNETLOCK_ETCD_<OPTION>) or in the --config file "
              "(TCPNETLOCK_SERVER_CONFIG); the command line wins over the environment, the environment over the "
              "file.");
 
@@ -421,6 +582,10 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       return invalid("--admin-token-file: " + admin_token_file + " has no token on its first line" +
                      from(sources, "admin-token-file"));
     }
+  }
+  if (const auto problem = apply_backend(app, sources, backend, etcd_endpoints, etcd_prefix, etcd_lease_ttl,
+                                          start_grace, config)) {
+    return invalid(*problem);
   }
   options.log_format = *parse_log_format(log_format);  // checked above
   parsed.options = std::move(options);

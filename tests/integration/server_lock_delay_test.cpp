@@ -125,7 +125,9 @@ TEST_CASE("a forced release over HTTP leaves the lock-delay too, and the HTTP li
 // connection's lock without its holder's consent, and the lock-delays it kept live only in
 // its memory: so a server started with a lock-delay grants nothing for that long (its start
 // grace, --start-grace, the lock-delay by default), whatever the server before it did.
-TEST_CASE("a lock-delay is still running after a restart on the same --state-dir", "[lock-delay][restart]") {
+// [local-only]: --state-dir and a restart's start grace: with etcd a lock-delay is a key on its own lease.
+TEST_CASE("a lock-delay is still running after a restart on the same --state-dir",
+          "[lock-delay][restart][local-only]") {
   tnl::test::TempDir state;
   {
     ServerProcess server({"--state-dir", state.path().string(), "--holder-timeout", "0.3", "--lock-delay", "30",
@@ -142,8 +144,9 @@ TEST_CASE("a lock-delay is still running after a restart on the same --state-dir
   CHECK(LineClient(again.port()).request("lock,name:any-other") == "not-granted");
 }
 
+// [local-only]: --state-dir and the start grace: with etcd the killed replica's key stays until its lease runs out.
 TEST_CASE("a server killed while a connection holds a lock does not hand it on at once after a restart",
-          "[lock-delay][restart]") {
+          "[lock-delay][restart][local-only]") {
   tnl::test::TempDir state;
   {
     ServerProcess server({"--state-dir", state.path().string(), "--lock-delay", "30", "--start-grace", "0"});
@@ -157,8 +160,9 @@ TEST_CASE("a server killed while a connection holds a lock does not hand it on a
   CHECK(LineClient(again.port()).request("lock,name:job") == "not-granted");
 }
 
+// [local-only]: --state-dir and --start-grace 3, which the etcd backend refuses (nothing to wait for there).
 TEST_CASE("during the start grace waiters queue in order and are granted when it ends, restored locks stay held",
-          "[lock-delay][restart]") {
+          "[lock-delay][restart][local-only]") {
   tnl::test::TempDir state;
   std::string detached_id;
   {

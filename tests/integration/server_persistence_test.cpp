@@ -91,8 +91,9 @@ std::vector<std::string> detached_ids(std::uint16_t port) {
 
 }  // namespace
 
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
 TEST_CASE("8,000 detached waiters whose saves fail while another process holds the database: the server survives",
-          "[persistence][faults]") {
+          "[persistence][faults][local-only]") {
   // Issue 10, finding 1: each failed save undid its grant and handed the lock to the next
   // waiter from inside the previous one's completion; at 6,000+ waiters the stack overflowed.
   constexpr int count = 8000;
@@ -139,8 +140,9 @@ TEST_CASE("8,000 detached waiters whose saves fail while another process holds t
   CHECK(detached_ids(restarted.port()) == std::vector<std::string>{id});
 }
 
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
 TEST_CASE("unlock, renew and create that cannot be written are refused, nothing refused changes after a restart",
-          "[persistence][faults]") {
+          "[persistence][faults][local-only]") {
   // Issue 10, finding 11: an unlock answered `released` whose erase had failed came back
   // after a restart. Now nothing is acknowledged before it is durable.
   TempDir state;

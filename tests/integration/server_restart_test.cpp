@@ -57,7 +57,8 @@ std::vector<std::string> state_args(const TempDir& state) { return {"--state-dir
 
 }  // namespace
 
-TEST_CASE("a detached lock survives kill -9 and a restart, with every field", "[restart][detached]") {
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
+TEST_CASE("a detached lock survives kill -9 and a restart, with every field", "[restart][detached][local-only]") {
   TempDir state;
   std::string id;
   std::uint64_t token = 0;
@@ -100,8 +101,9 @@ TEST_CASE("a detached lock survives kill -9 and a restart, with every field", "[
   CHECK(after.count(other_id) == 1);
 }
 
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
 TEST_CASE("a detached lock whose TTL ran out while the server was down is gone after the restart",
-          "[restart][detached]") {
+          "[restart][detached][local-only]") {
   TempDir state;
   std::string id;
   std::uint64_t token = 0;
@@ -122,8 +124,9 @@ TEST_CASE("a detached lock whose TTL ran out while the server was down is gone a
   CHECK(tnl::test::stats(server.port()).at("expired_lock_count") == 1);
 }
 
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
 TEST_CASE("kill -9 at any moment loses no acknowledged detached lock and no token goes backwards",
-          "[restart][detached][stress]") {
+          "[restart][detached][stress][local-only]") {
   TempDir state;
   std::map<std::string, Acknowledged> held;  // acknowledged, and not released since
   std::set<std::string> released;            // acknowledged releases
@@ -223,7 +226,8 @@ TEST_CASE("kill -9 at any moment loses no acknowledged detached lock and no toke
   CHECK(token > highest_token);
 }
 
-TEST_CASE("20,000 saved detached locks are all held again after a restart", "[restart][detached]") {
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
+TEST_CASE("20,000 saved detached locks are all held again after a restart", "[restart][detached][local-only]") {
   // Issue 10, finding 10: restoring was quadratic (a scan of the table per saved lock).
   // Correctness only here; bench_restore times 100,000.
   constexpr int count = 20'000;
@@ -258,8 +262,9 @@ TEST_CASE("20,000 saved detached locks are all held again after a restart", "[re
 // restart that overlaps the old process) are two lock servers that each think they own
 // the detached locks on disk: each grants names the other holds, erases rows the other
 // restores, and counts tokens from the same mark. The second must refuse to start.
+// [local-only]: --state-dir: the etcd backend keeps detached locks in etcd and refuses a state directory.
 TEST_CASE("a second server on the same --state-dir refuses to start while the first runs",
-          "[restart][detached][adversarial]") {
+          "[restart][detached][adversarial][local-only]") {
   TempDir state;
   std::string id;
   {

@@ -67,6 +67,8 @@ class ScriptedLockBackend : public LockBackend {
   int shut_downs = 0;
   /// What available() answers.
   bool is_available = true;
+  /// What render_metrics() appends.
+  std::string metrics_text;
   /// The ids granted and not yet ended (by a release answered released/forced, or lose()):
   /// empty at the end of a test that leaks nothing.
   std::unordered_set<LockId> held;
@@ -100,6 +102,8 @@ class ScriptedLockBackend : public LockBackend {
   void read(LockQuery query, ReadDone done) override { reads.push_back(ReadCall{std::move(query), std::move(done)}); }
 
   [[nodiscard]] bool available() const override { return is_available; }
+
+  void render_metrics(std::string& out) const override { out += metrics_text; }
 
   void shut_down() override { ++shut_downs; }
 

@@ -15,7 +15,8 @@ std::string binary(const std::string& name);
 class ServerProcess {
  public:
   /// Starts the server with `--listen listen --port 0 --port-file ...` plus `extra_args`,
-  /// and waits until it listens. Throws when it does not start. `launcher` comes before
+  /// and waits until it listens. With TNL_TEST_ETCD_ENDPOINTS_FILE set (the etcd/ test
+  /// registrations), `--backend etcd` on that etcd in a fresh realm comes before `extra_args`. Throws when it does not start. `launcher` comes before
   /// the binary on the command line (e.g. {"prlimit", "--nofile=64", "--"}).
   explicit ServerProcess(std::vector<std::string> extra_args = {}, std::string listen = "127.0.0.1",
                          std::vector<std::string> launcher = {});

@@ -4,6 +4,7 @@
 // runs after handle() has returned). The cases at the end drive a scripted backend by hand.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
@@ -535,6 +536,7 @@ TEST_CASE("HTTP: a refused create reads the name for its 409, or answers the sta
   CHECK(failed->response->status == 503);
   CHECK(body_of(*failed->response).at("error") == "cannot persist the lock, try again later");
   const auto gone = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", body));
+  f.api->shutting_down();  // unavailable before that: "backend unavailable" (tested below)
   f.backend.complete(f.backend.acquires.at(4).id, tnl::AcquireOutcome::unavailable);
   REQUIRE(gone->calls == 1);
   CHECK(gone->response->status == 503);
@@ -656,4 +658,153 @@ TEST_CASE("HTTP: a backend answer that comes after the API is gone is a 503 and 
     CHECK(body_of(*answer->response).at("error") == "server is shutting down");
   }
   CHECK(f.backend.reads.size() == 1);  // nothing more was asked of the backend
+}
+
+namespace {
+
+/// A view the backend could not read (etcd out of reach).
+tnl::LockView failed_read() {
+  tnl::LockView view;
+  view.ok = false;
+  return view;
+}
+
+/// Whether `response` is the 503 of a backend that cannot serve.
+void check_backend_unavailable(const std::shared_ptr<Answer>& answer) {
+  REQUIRE(answer->calls == 1);
+  CHECK(answer->response->status == 503);
+  CHECK(body_of(*answer->response) == json{{"error", "backend unavailable"}});
+  CHECK(std::find(answer->response->headers.begin(), answer->response->headers.end(),
+                  std::pair<std::string, std::string>{"Retry-After", "1"}) != answer->response->headers.end());
+  CHECK_FALSE(answer->response->changed_locks);
+}
+
+}  // namespace
+
+TEST_CASE("HTTP: a list, get or stats the backend cannot read is 503 backend unavailable, never an empty answer",
+          "[http_api][async][backend_unavailable]") {
+  ScriptedFixture f;
+  const auto id = tnl::test::ScriptedLockBackend::make_id(3).str();
+  auto list_request = Fixture::json_request("GET", "/api/v1alpha1/locks/list");
+  const auto listed = f.send(list_request);
+  list_request.query = {{"service", "a"}};
+  const auto listed_one = f.send(list_request);
+  const auto got = f.send(Fixture::json_request("GET", "/api/v1alpha1/lock/" + id));
+  const auto stats = f.send(Fixture::json_request("GET", "/api/v1alpha1/stats"));
+  REQUIRE(f.backend.reads.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) f.backend.answer_read(i, failed_read());
+  for (const auto& answer : {listed, listed_one, got, stats}) check_backend_unavailable(answer);
+}
+
+TEST_CASE("HTTP: /metrics appends the backend's metrics; a read that failed leaves out only the lock gauges",
+          "[http_api][async][backend_unavailable]") {
+  ScriptedFixture f;
+  f.backend.metrics_text = "# HELP tnl_test_backend A backend's own.\n# TYPE tnl_test_backend gauge\ntnl_test_backend 1\n";
+  const auto id = tnl::test::ScriptedLockBackend::make_id(3);
+  const auto healthy = f.send(Fixture::json_request("GET", "/metrics"));
+  const auto failing = f.send(Fixture::json_request("GET", "/metrics"));
+  f.backend.answer_read(0, view_with("a", id, "me"));
+  f.backend.answer_read(1, failed_read());
+  REQUIRE(healthy->calls == 1);
+  REQUIRE(failing->calls == 1);
+  const std::string& all = healthy->response->body;
+  CHECK(healthy->response->status == 200);
+  CHECK(all.find("tcpnetlock_holds{kind=\"detached\"} 1\n") != std::string::npos);
+  // After every metric of the server's own.
+  CHECK(all.size() >= f.backend.metrics_text.size());
+  CHECK(all.compare(all.size() - f.backend.metrics_text.size(), std::string::npos, f.backend.metrics_text) == 0);
+  CHECK(all.find("process_start_time_seconds") < all.find("tnl_test_backend"));
+
+  const std::string& some = failing->response->body;
+  CHECK(failing->response->status == 200);  // a failed scrape would hide why (the backend's metrics)
+  for (const char* gauge : {"tcpnetlock_locks_held", "tcpnetlock_holds", "tcpnetlock_lock_delays", "tcpnetlock_waiters",
+                            "tcpnetlock_oldest_hold_age_seconds", "tcpnetlock_start_grace_remaining_seconds"}) {
+    INFO(gauge);
+    CHECK(some.find(gauge) == std::string::npos);
+  }
+  CHECK(some.find("tcpnetlock_connections ") != std::string::npos);
+  CHECK(some.find("tcpnetlock_grants_total ") != std::string::npos);
+  CHECK(some.find("tnl_test_backend 1\n") != std::string::npos);
+}
+
+TEST_CASE("HTTP: create, release and renew the backend cannot serve are 503 backend unavailable; while shutting "
+          "down, server is shutting down",
+          "[http_api][async][backend_unavailable]") {
+  const bool shutting_down = GENERATE(false, true);
+  INFO((shutting_down ? "shutting down" : "serving"));
+  ScriptedFixture f;
+  const auto id = tnl::test::ScriptedLockBackend::make_id(9).str();
+  const auto created = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"x"})"));
+  const auto released = f.send(Fixture::json_request("DELETE", "/api/v1alpha1/lock/" + id));
+  const auto renewed =
+      f.send(Fixture::json_request("POST", "/api/v1alpha1/lock/" + id + "/renew", R"({"ttl":30})"));
+  if (shutting_down) f.api->shutting_down();
+  f.backend.complete(f.backend.acquires.at(0).id, tnl::AcquireOutcome::unavailable);
+  f.backend.answer_release(0, tnl::ReleaseOutcome::unavailable);
+  f.backend.answer_renew(0, tnl::RenewOutcome::unavailable);
+  for (const auto& answer : {created, released, renewed}) {
+    if (shutting_down) {
+      REQUIRE(answer->calls == 1);
+      CHECK(answer->response->status == 503);
+      CHECK(body_of(*answer->response) == json{{"error", "server is shutting down"}});
+    } else {
+      check_backend_unavailable(answer);
+    }
+  }
+  CHECK(f.backend.reads.empty());
+}
+
+TEST_CASE("HTTP: a lock created whose record cannot be read is still answered 201 with its id and lease",
+          "[http_api][async][backend_unavailable]") {
+  ScriptedFixture f;
+  const bool with_ttl = GENERATE(false, true);
+  const auto before = std::chrono::system_clock::now();
+  const auto created = f.send(Fixture::json_request(
+      "POST", "/api/v1alpha1/lock", with_ttl ? R"({"service":"a","who":"x","ttl":60})" : R"({"service":"a","who":"x"})"));
+  const auto id = f.backend.acquires.at(0).id;
+  f.backend.grant(id, 42);
+  REQUIRE(f.backend.reads.size() == 1);
+  CHECK(f.backend.reads[0].query.id == id);
+  f.backend.answer_read(0, failed_read());
+  REQUIRE(created->calls == 1);
+  CHECK(created->response->status == 201);
+  CHECK(created->response->changed_locks);
+  CHECK(created->response->undelivered);  // given back if the client never learns the id
+  const auto record = body_of(*created->response);
+  CHECK(record.at("id") == id.str());
+  CHECK(record.at("service") == "a");
+  CHECK(record.at("who") == "x");
+  CHECK(record.at("token") == 42);
+  if (with_ttl) {
+    // About a minute from now, not "expired" (as a record that vanished would be).
+    const std::string expires = record.at("expiresAt");
+    CHECK(expires > tnl::format_rfc3339(before + 59s));
+    CHECK(expires < tnl::format_rfc3339(std::chrono::system_clock::now() + 61s));
+  } else {
+    CHECK(record.at("expiresAt").is_null());
+  }
+}
+
+TEST_CASE("HTTP: a refused create whose holder cannot be read is 409 without existingLock",
+          "[http_api][async][backend_unavailable]") {
+  ScriptedFixture f;
+  const auto created = f.send(Fixture::json_request("POST", "/api/v1alpha1/lock", R"({"service":"a","who":"x"})"));
+  f.backend.complete(f.backend.acquires.at(0).id, tnl::AcquireOutcome::not_granted);
+  REQUIRE(f.backend.reads.size() == 1);
+  f.backend.answer_read(0, failed_read());
+  REQUIRE(created->calls == 1);
+  CHECK(created->response->status == 409);
+  CHECK(body_of(*created->response) == json{{"error", "lock already exists"}});
+}
+
+TEST_CASE("HTTP: a renewal whose record cannot be read is 503 backend unavailable (a retry renews again)",
+          "[http_api][async][backend_unavailable]") {
+  ScriptedFixture f;
+  const auto id = tnl::test::ScriptedLockBackend::make_id(9);
+  const auto renewed =
+      f.send(Fixture::json_request("POST", "/api/v1alpha1/lock/" + id.str() + "/renew", R"({"ttl":30})"));
+  f.backend.answer_renew(0, tnl::RenewOutcome::renewed);
+  REQUIRE(f.backend.reads.size() == 1);
+  f.backend.answer_read(0, failed_read());
+  check_backend_unavailable(renewed);
 }

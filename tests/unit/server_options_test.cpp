@@ -216,7 +216,8 @@ namespace {
 /// No TCPNETLOCK_SERVER_* variable from the test's own environment, plus `values`.
 tnl::test::Env clean_env(tnl::test::Env values = {}) {
   for (const char* option : {"listen", "port", "lock-delay", "debug", "info", "http", "http-allowed-host", "config",
-                             "tcp-keepalive", "holder-timeout", "log-format"}) {
+                             "tcp-keepalive", "holder-timeout", "log-format", "state-dir", "start-grace", "backend",
+                             "etcd-endpoints", "etcd-prefix", "etcd-lease-ttl"}) {
     values.emplace(tnl::server_environment_name(option), std::nullopt);
   }
   return values;
@@ -449,8 +450,9 @@ TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with
     const bool setting = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
                          line.find(' ', 2) == line.find(" = ");
     if (!setting) continue;
+    // etcd-*: only with --backend etcd, which is not the default.
     if (contains(line, "state-dir") || contains(line, "admin-token-file") || contains(line, "http-allowed-host") ||
-        contains(line, "tls")) {
+        contains(line, "tls") || contains(line, "etcd")) {
       continue;
     }
     uncommented += line.substr(2) + "\n";
@@ -474,6 +476,7 @@ TEST_CASE("server options: deploy/tcpnetlock-server.conf lists every option with
   CHECK(from_file.http_write_timeout == defaults.http_write_timeout);
   CHECK(from_file.http_max_connections == defaults.http_max_connections);
   CHECK(from_file.allow_remote_shutdown == defaults.allow_remote_shutdown);
+  CHECK(from_file.backend == defaults.backend);
 }
 
 namespace {
@@ -496,6 +499,8 @@ struct Layered {
   std::optional<std::string> by_default;  ///< nothing set (nullopt: `base` is needed)
   Reading read;
   std::vector<std::string> base = {};  ///< other options it needs, on the command line
+  /// More options it needs when the expected value is the one given (--backend etcd needs endpoints).
+  std::function<std::vector<std::string>(const std::string& expected)> base_for = {};
 };
 
 /// A file holding `text`.
@@ -593,6 +598,25 @@ TEST_CASE("server options: every option comes from the command line, else the en
        {"--tls-cert", c1, "--tls-key", key, "--tls-port", "0"}},
       {"http-tls", {"--http-tls"}, "false", "true", "true", "false", "true", std::nullopt,
        [](const auto& o) { return yes_no(o.config.tls.http); }, cert_and_key},
+      {"backend", {"--backend", "etcd"}, "local", q("etcd"), "etcd", "local", "etcd", "local",
+       [](const auto& o) { return o.config.backend == tnl::BackendKind::etcd ? "etcd" : "local"; }, {},
+       [](const std::string& expected) {
+         return expected == "etcd" ? std::vector<std::string>{"--etcd-endpoints", "127.0.0.1:2379"}
+                                   : std::vector<std::string>{};
+       }},
+      {"etcd-endpoints", {"--etcd-endpoints", "http://127.0.0.3:2379"}, "127.0.0.2:2379", q("127.0.0.1:2379"),
+       "127.0.0.1:2379", "127.0.0.2:2379", "127.0.0.3:2379", std::nullopt,
+       [](const auto& o) {
+         std::string joined;
+         for (const auto& endpoint : o.config.etcd.endpoints) joined += (joined.empty() ? "" : ",") + endpoint;
+         return joined;
+       },
+       {"--backend", "etcd"}},
+      {"etcd-prefix", {"--etcd-prefix", "/p3"}, "/p2/", q("/p1"), "/p1/", "/p2/", "/p3/", "/tcpnetlock/",
+       [](const auto& o) { return o.config.etcd.prefix; }, {"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}},
+      {"etcd-lease-ttl", {"--etcd-lease-ttl", "4"}, "3", "2", "2", "3", "4", "10",
+       [](const auto& o) { return std::to_string(o.config.etcd.lease_ttl.count()); },
+       {"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}},
   };
   // With the tls-port row's values, "8001true" etc.
   const auto expected = [](const Layered& row, const std::string& value) {
@@ -617,8 +641,12 @@ TEST_CASE("server options: every option comes from the command line, else the en
   for (const auto& row : table) {
     INFO("--" << row.option);
     const ConfigFile file(row.option + " = " + row.file + "\n");
-    const auto value = [&](std::vector<std::string> args) {
+    const auto value = [&](std::vector<std::string> args, const std::string& want) {
       args.insert(args.end(), row.base.begin(), row.base.end());
+      if (row.base_for) {
+        const auto more = row.base_for(want);
+        args.insert(args.end(), more.begin(), more.end());
+      }
       const ParsedServerOptions parsed = parse(args);
       INFO(parsed.error);
       REQUIRE(parsed.options);
@@ -627,15 +655,15 @@ TEST_CASE("server options: every option comes from the command line, else the en
     const std::vector<std::string> with_file{"--config", file.path};
     std::vector<std::string> cli_and_file = row.cli;
     cli_and_file.insert(cli_and_file.end(), with_file.begin(), with_file.end());
-    if (row.by_default) CHECK(value({}) == expected(row, *row.by_default));
-    CHECK(value(with_file) == expected(row, row.from_file));
-    CHECK(value(cli_and_file) == expected(row, row.from_cli));
+    if (row.by_default) CHECK(value({}, *row.by_default) == expected(row, *row.by_default));
+    CHECK(value(with_file, row.from_file) == expected(row, row.from_file));
+    CHECK(value(cli_and_file, row.from_cli) == expected(row, row.from_cli));
     {
       tnl::test::ScopedEnv env(tnl::test::Env{{tnl::server_environment_name(row.option), row.env}});
-      CHECK(value({}) == expected(row, row.from_env));
-      CHECK(value(with_file) == expected(row, row.from_env));
-      CHECK(value(cli_and_file) == expected(row, row.from_cli));
-      CHECK(value(row.cli) == expected(row, row.from_cli));
+      CHECK(value({}, row.from_env) == expected(row, row.from_env));
+      CHECK(value(with_file, row.from_env) == expected(row, row.from_env));
+      CHECK(value(cli_and_file, row.from_cli) == expected(row, row.from_cli));
+      CHECK(value(row.cli, row.from_cli) == expected(row, row.from_cli));
     }
   }
 }
@@ -716,4 +744,141 @@ TEST_CASE("server options: ranges of --max-line-length, --state-dir and --tls-po
   const std::string cert = file_with(dir, "cert.pem", "");
   CHECK(contains(error_of({"--tls-cert", cert, "--tls-key", cert, "--tls-port", "65536"}), "--tls-port"));
   CHECK(contains(error_of({"--tls-cert", (dir.path() / "missing.pem").string(), "--tls-key", cert}), "--tls-cert"));
+}
+
+TEST_CASE("server options: the backend's environment variables are TCPNETLOCK_BACKEND and TCPNETLOCK_ETCD_*",
+          "[server_options][etcd]") {
+  CHECK(tnl::server_environment_name("backend") == "TCPNETLOCK_BACKEND");
+  CHECK(tnl::server_environment_name("etcd-endpoints") == "TCPNETLOCK_ETCD_ENDPOINTS");
+  CHECK(tnl::server_environment_name("etcd-prefix") == "TCPNETLOCK_ETCD_PREFIX");
+  CHECK(tnl::server_environment_name("etcd-lease-ttl") == "TCPNETLOCK_ETCD_LEASE_TTL");
+  CHECK(tnl::server_environment_name("lock-delay") == "TCPNETLOCK_SERVER_LOCK_DELAY");  // the others as before
+  const std::string help = parse({"--help"}).output;
+  for (const char* name : {"--backend", "--etcd-endpoints", "--etcd-prefix", "--etcd-lease-ttl", "TCPNETLOCK_BACKEND",
+                           "TCPNETLOCK_ETCD_ENDPOINTS", "TCPNETLOCK_ETCD_PREFIX", "TCPNETLOCK_ETCD_LEASE_TTL"}) {
+    INFO(name);
+    CHECK(contains(help, name));
+  }
+}
+
+TEST_CASE("server options: --backend etcd and its settings", "[server_options][etcd]") {
+  tnl::test::ScopedEnv env(clean_env());
+  SECTION("the local backend is the default") {
+    const auto config = config_of({});
+    CHECK(config.backend == tnl::BackendKind::local);
+    CHECK(config.etcd.endpoints.empty());
+    CHECK(config.etcd.prefix == "/tcpnetlock/");
+    CHECK(config.etcd.lease_ttl == 10s);
+  }
+  SECTION("endpoints with and without http://, IPv6 in brackets, a trailing slash, spaces after commas") {
+    const auto config =
+        config_of({"--backend", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379,etcd-1.example:2380, [::1]:2381/,"
+                                                            "HTTP://10.0.0.1:1"});
+    CHECK(config.backend == tnl::BackendKind::etcd);
+    CHECK(config.etcd.endpoints ==
+          std::vector<std::string>{"127.0.0.1:2379", "etcd-1.example:2380", "[::1]:2381", "10.0.0.1:1"});
+    CHECK(config.etcd.prefix == "/tcpnetlock/");
+    CHECK(config.etcd.lease_ttl == 10s);
+  }
+  SECTION("the prefix gets its '/'; the TTL is whole seconds from 2 to 3600") {
+    const std::vector<std::string> etcd{"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"};
+    const auto with = [&](std::vector<std::string> more) {
+      more.insert(more.begin(), etcd.begin(), etcd.end());
+      return config_of(more);
+    };
+    CHECK(with({"--etcd-prefix", "/realm"}).etcd.prefix == "/realm/");
+    CHECK(with({"--etcd-prefix", "/realm/"}).etcd.prefix == "/realm/");
+    CHECK(with({"--etcd-prefix", "locks"}).etcd.prefix == "locks/");
+    CHECK(with({"--etcd-lease-ttl", "2"}).etcd.lease_ttl == 2s);
+    CHECK(with({"--etcd-lease-ttl", "3600"}).etcd.lease_ttl == 3600s);
+  }
+  SECTION("no start grace with etcd, whatever the lock-delay; --lock-delay works") {
+    const auto config = config_of({"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379", "--lock-delay", "5"});
+    CHECK(config.lock_delay == 5s);
+    CHECK(config.start_grace == 0s);
+  }
+  SECTION("all four from the environment") {
+    tnl::test::ScopedEnv from_env({{"TCPNETLOCK_BACKEND", "etcd"},
+                                   {"TCPNETLOCK_ETCD_ENDPOINTS", "http://127.0.0.1:2379"},
+                                   {"TCPNETLOCK_ETCD_PREFIX", "/env"},
+                                   {"TCPNETLOCK_ETCD_LEASE_TTL", "3"}});
+    const auto config = config_of({});
+    CHECK(config.backend == tnl::BackendKind::etcd);
+    CHECK(config.etcd.endpoints == std::vector<std::string>{"127.0.0.1:2379"});
+    CHECK(config.etcd.prefix == "/env/");
+    CHECK(config.etcd.lease_ttl == 3s);
+  }
+}
+
+TEST_CASE("server options: what the etcd backend refuses, each with its reason", "[server_options][etcd]") {
+  tnl::test::ScopedEnv env(clean_env());
+  const std::vector<std::string> etcd{"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"};
+  const auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), etcd.begin(), etcd.end());
+    return error_of(more);
+  };
+  SECTION("etcd without endpoints, from any source") {
+    CHECK(contains(error_of({"--backend", "etcd"}), "--backend etcd needs --etcd-endpoints"));
+    tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_BACKEND", "etcd"}});
+    const std::string error = error_of({});
+    CHECK(contains(error, "needs --etcd-endpoints"));
+    CHECK(contains(error, "(from the environment variable TCPNETLOCK_BACKEND)"));
+  }
+  SECTION("--state-dir and --start-grace are the local backend's") {
+    tnl::test::TempDir dir;
+    const std::string state = with({"--state-dir", dir.path().string()});
+    CHECK(contains(state, "--state-dir"));
+    CHECK(contains(state, "detached locks are kept in etcd"));
+    CHECK(contains(with({"--start-grace", "1"}), "--start-grace"));
+    CHECK(config_of({"--backend", "etcd", "--etcd-endpoints", "a:1", "--start-grace", "0"}).start_grace == 0s);
+    tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_SERVER_START_GRACE", "5"}});
+    CHECK(contains(with({}), "--start-grace (from the environment variable TCPNETLOCK_SERVER_START_GRACE)"));
+  }
+  SECTION("https and other schemes are refused") {
+    const std::string https = error_of({"--backend", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379"});
+    CHECK(contains(https, "--etcd-endpoints"));
+    CHECK(contains(https, "https is not supported yet"));
+    CHECK(contains(error_of({"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379,HTTPS://a:1"}), "https"));
+    CHECK(contains(error_of({"--backend", "etcd", "--etcd-endpoints", "unix://a:1"}), "only http://"));
+  }
+  SECTION("malformed endpoints") {
+    for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":2379", "127.0.0.1:0", "127.0.0.1:65536", "a:b",
+                            "::1:2379", "[::1]", "[]:2379", "[zz]:1", "a b:1", "http://a:1/x", "a:1,,b:2", "a:1,",
+                            "user@a:1"}) {
+      INFO("'" << bad << "'");
+      const std::string error = error_of({"--backend", "etcd", "--etcd-endpoints", bad});
+      CHECK(contains(error, "--etcd-endpoints"));
+    }
+    tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_ETCD_ENDPOINTS", "a:1,b"}});
+    CHECK(contains(error_of({"--backend", "etcd"}), "(from the environment variable TCPNETLOCK_ETCD_ENDPOINTS)"));
+  }
+  SECTION("a TTL that is not a whole number of seconds from 2 to 3600") {
+    for (const char* bad : {"1", "0", "-3", "2.5", "3601", "x", "", " 5", "99999999999999999999"}) {
+      INFO("'" << bad << "'");
+      CHECK(contains(with({"--etcd-lease-ttl", bad}), "--etcd-lease-ttl"));
+    }
+    const ConfigFile file("etcd-lease-ttl = 1\n");
+    const std::string error = with({"--config", file.path});
+    CHECK(contains(error, "--etcd-lease-ttl"));
+    CHECK(contains(error, file.path));
+  }
+  SECTION("an empty prefix, or one with spaces or control characters") {
+    for (const char* bad : {"", "/a b/", "/a\tb/", "/a\nb"}) {
+      INFO("'" << bad << "'");
+      CHECK(contains(with({"--etcd-prefix", bad}), "--etcd-prefix"));
+    }
+  }
+  SECTION("etcd settings with the local backend: replicas meant to share etcd must not each run alone") {
+    for (const auto& args : std::vector<std::vector<std::string>>{{"--etcd-endpoints", "127.0.0.1:2379"},
+                                                                   {"--etcd-prefix", "/x/"},
+                                                                   {"--etcd-lease-ttl", "5"},
+                                                                   {"--backend", "local", "--etcd-prefix", "/x/"}}) {
+      INFO(args.front());
+      const std::string error = error_of(args);
+      CHECK(contains(error, "is for --backend etcd"));
+    }
+    tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_ETCD_ENDPOINTS", "127.0.0.1:2379"}});
+    CHECK(contains(error_of({}), "--etcd-endpoints (from the environment variable TCPNETLOCK_ETCD_ENDPOINTS)"));
+  }
+  SECTION("an unknown backend") { CHECK(contains(error_of({"--backend", "zookeeper"}), "--backend")); }
 }

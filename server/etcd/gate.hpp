@@ -1,0 +1,76 @@
+// The one door between gRPC's threads and the event loop.
+//
+// gRPC runs its completions (unary callbacks, stream reactions) on its own threads. They
+// touch nothing of ours but their own call object and this gate: they hand each result to
+// the io_context with asio::post, and the handler runs on the event loop only while the
+// gate is open. close() (the owner's destructor, on the loop) shuts the gate, cancels every
+// call in flight and waits, bounded, until gRPC has let go of all of them: afterwards no
+// completion posts anything, and handlers posted before close() do nothing when they run.
+// The gate also keeps work on the io_context while calls are in flight, so that a loop
+// running until it runs out of work waits for their results.
+#pragma once
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace tnl::etcd {
+
+class Gate : public std::enable_shared_from_this<Gate> {
+ public:
+  /// A call in flight, as the gate sees it: something it can ask gRPC to end.
+  class Call {
+   public:
+    virtual ~Call() = default;
+    /// Asks gRPC to end the call soon (TryCancel, and for a stream its hold released).
+    /// Called on the loop thread, never under the gate's lock; may run reactions inline.
+    virtual void cancel() = 0;
+  };
+
+  static std::shared_ptr<Gate> make(asio::io_context& io);
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+
+  /// Loop thread, before the call starts: registers it (kept alive until it leaves) and
+  /// keeps work on the io_context for it. False once closed (then do not start it).
+  bool enter(std::shared_ptr<Call> call);
+  /// gRPC thread (or inline): hands `on_loop` to the event loop, where it runs only while
+  /// the gate is open. Dropped once closed.
+  void post(std::function<void()> on_loop);
+  /// gRPC thread, the call's last completion (a unary callback, OnDone): as post, and the
+  /// call leaves. Nothing of the call may be touched by gRPC after this.
+  void leave(Call* call, std::function<void()> on_loop);
+
+  /// Loop thread: shuts the gate, cancels every call in flight, and waits up to `bound`
+  /// until all of them have left. False if some had not (logged; they can no longer post
+  /// anything, and their objects stay alive until they leave).
+  bool close(std::chrono::milliseconds bound = std::chrono::seconds(5));
+  /// Loop thread: true until close().
+  [[nodiscard]] bool open() const { return loop_open_; }
+  /// Calls that entered and have not left (any thread).
+  [[nodiscard]] std::size_t in_flight() const;
+
+ private:
+  explicit Gate(asio::io_context& io);
+  /// Loop thread: one call's result was handled; drops the work guard after the last.
+  void release_work();
+
+  asio::io_context& io_;
+  mutable std::mutex mutex_;
+  std::condition_variable left_;
+  bool closed_ = false;                                ///< guarded by mutex_
+  std::unordered_map<Call*, std::shared_ptr<Call>> calls_;  ///< guarded by mutex_
+  // Loop thread only:
+  bool loop_open_ = true;
+  std::size_t working_ = 0;  ///< results not handled yet on the loop
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+};
+
+}  // namespace tnl::etcd

@@ -1,0 +1,115 @@
+#include "waiter_queues.hpp"
+
+#include <algorithm>
+
+namespace tnl::etcd {
+
+const WaiterQueues::Waiter* WaiterQueues::front(const Queue& queue) {
+  const Waiter* best = nullptr;
+  for (const auto& waiter : queue) {
+    if (waiter.revision != 0 && (best == nullptr || waiter.revision < best->revision)) best = &waiter;
+  }
+  return best;
+}
+
+WaiterQueues::Waiter* WaiterQueues::find(Queue& queue, const LockId& id) {
+  const auto it = std::find_if(queue.begin(), queue.end(), [&](const Waiter& w) { return w.id == id; });
+  return it == queue.end() ? nullptr : &*it;
+}
+
+void WaiterQueues::sent(const std::string& name, const LockId& id, std::size_t limit) {
+  Waiter waiter;
+  waiter.id = id;
+  waiter.limit = limit;
+  names_[name].push_back(waiter);
+  ++size_;
+}
+
+bool WaiterQueues::waiting(const std::string& name, const LockId& id, Revision revision, Revision predecessor,
+                           Revision at) {
+  const auto it = names_.find(name);
+  if (it == names_.end()) return false;
+  Waiter* waiter = find(it->second, id);
+  if (waiter == nullptr) return false;
+  waiter->revision = revision;
+  waiter->predecessor = predecessor;
+  waiter->in_flight = false;
+  const Revision seen = waiter->seen_delete;
+  waiter->seen_delete = 0;
+  // Only the earliest looks; a later one will when it becomes the earliest.
+  return front(it->second) == waiter && seen > at;
+}
+
+void WaiterQueues::checking(const std::string& name, const LockId& id) {
+  const auto it = names_.find(name);
+  if (it == names_.end()) return;
+  if (Waiter* waiter = find(it->second, id)) {
+    waiter->in_flight = true;
+    waiter->seen_delete = 0;
+  }
+}
+
+std::optional<LockId> WaiterQueues::remove(const std::string& name, const LockId& id) {
+  const auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  Queue& queue = it->second;
+  const Waiter* before = front(queue);
+  const bool was_front = before != nullptr && before->id == id;
+  const auto found = std::find_if(queue.begin(), queue.end(), [&](const Waiter& w) { return w.id == id; });
+  if (found == queue.end()) return std::nullopt;
+  queue.erase(found);
+  --size_;
+  if (queue.empty()) {
+    names_.erase(it);
+    return std::nullopt;
+  }
+  if (!was_front) return std::nullopt;
+  const Waiter* next = front(queue);
+  if (next == nullptr || next->in_flight) return std::nullopt;
+  return next->id;
+}
+
+std::vector<LockId> WaiterQueues::deleted(const std::string& name, Revision created, Revision at) {
+  std::vector<LockId> due;
+  const auto it = names_.find(name);
+  if (it == names_.end()) return due;
+  Queue& queue = it->second;
+  const Waiter* active = front(queue);
+  for (auto& waiter : queue) {
+    // A key created after this request's own is never in its way.
+    if (waiter.revision != 0 && created >= waiter.revision) continue;
+    if (waiter.in_flight) {
+      waiter.seen_delete = std::max(waiter.seen_delete, at);
+      continue;
+    }
+    if (&waiter != active) continue;
+    const bool mutex = waiter.limit == 1 && waiter.predecessor != 0;
+    if (!mutex || created == waiter.predecessor) due.push_back(waiter.id);
+  }
+  return due;
+}
+
+std::vector<std::pair<std::string, LockId>> WaiterQueues::all_active() const {
+  std::vector<std::pair<std::string, LockId>> out;
+  for (const auto& [name, queue] : names_) {
+    const Waiter* waiter = front(queue);
+    if (waiter != nullptr && !waiter->in_flight) out.emplace_back(name, waiter->id);
+  }
+  return out;
+}
+
+std::optional<LockId> WaiterQueues::active(const std::string& name) const {
+  const auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  const Waiter* waiter = front(it->second);
+  if (waiter == nullptr) return std::nullopt;
+  return waiter->id;
+}
+
+bool WaiterQueues::contains(const std::string& name, const LockId& id) const {
+  const auto it = names_.find(name);
+  if (it == names_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [&](const Waiter& w) { return w.id == id; });
+}
+
+}  // namespace tnl::etcd

@@ -1,0 +1,310 @@
+// A LockBackend whose locks live in etcd, shared by any number of replicas (issue 13). The
+// lock state this replica knows (its connections' holds, its requests, its waiters) has one
+// owner, the event loop; etcd's answers come through etcd::Client's callbacks on that loop.
+//
+// Layout (etcd/etcd_keys.hpp): a request on name N is the key P + N + "/" + id, with the
+// index P + ".ids/" + id next to it; the `limit` earliest keys under P + N + "/" by create
+// revision hold (etcd's own recipe, so `etcdctl lock P+N` and we exclude each other); a
+// grant's fencing token is its key's create revision.
+//
+// One lease per replica, kept alive by one keepalive stream: every connection request's key
+// is on it (and a detached request's while it waits). A granted detached lock moves to its
+// own lease of ceil(ttl) s, or to none for ttl:inf; a lock-delay is the holder's key moved to
+// a lease of ceil(delay) s with kind "delay". A put onto an existing key keeps its create
+// revision, so a move keeps the key's place in the queue and its token.
+//
+// The one promise rests on the LeaseGuard (etcd/lease_guard.hpp): a grant is answered only
+// after a successful transaction said so AND while the guard is valid at the moment of the
+// answer. When the guard expires (a timer, and a check at the start of every call and every
+// completion, so that a process resumed after a pause acts on it before anything else),
+// every connection hold is told `lost(backend unavailable)`, every request completes
+// unavailable, available() turns false; the old lease is revoked (best effort) and a new one
+// granted, and the replica is available again.
+//
+// Waiting: one watch on the whole prefix P. Only the earliest local waiter of a name looks
+// again (a re-check transaction) when its predecessor (mutex) or any earlier key (semaphore)
+// is deleted (etcd/waiter_queues.hpp). A DELETE, or a PUT moving it to another lease or kind,
+// of a key this replica holds and did not change itself tells the holder it lost the lock.
+//
+// Releases by a connection's holder are answered at once; the key's deletion is retried in
+// the background until it succeeds or the lease is given up (then etcd deletes the key).
+// Detached unlocks and renewals are answered only after their transaction succeeded.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "deadline_timer.hpp"
+#include "etcd/etcd_keys.hpp"
+#include "etcd/lease_guard.hpp"
+#include "etcd/waiter_queues.hpp"
+#include "io_types.hpp"
+#include "listing_pacer.hpp"
+#include "lock_backend.hpp"
+#include "server_stats.hpp"
+
+namespace etcdserverpb {
+class RangeResponse;
+class TxnResponse;
+class TxnRequest;
+}  // namespace etcdserverpb
+namespace mvccpb {
+class Event;
+class KeyValue;
+}  // namespace mvccpb
+namespace grpc {
+class Status;
+}
+
+namespace tnl {
+
+namespace etcd {
+class Client;
+class KeepAlive;
+class Watch;
+}  // namespace etcd
+
+struct EtcdBackendOptions {
+  std::string prefix = "/tcpnetlock/";
+  std::chrono::seconds lease_ttl{10};
+  std::chrono::milliseconds lock_delay{0};
+  std::string replica;  // "host:port" of this replica, shown in listings and logs
+};
+
+class EtcdLockBackend final : public LockBackend {
+ public:
+  /// Starts the session (lease grant, keepalive, watch) at once, asynchronously: until the
+  /// lease is granted the backend is not available(). `client` must outlive it.
+  EtcdLockBackend(asio::io_context& io, etcd::Client& client, EtcdBackendOptions options, ServerStats& stats);
+  /// Stops the streams and timers; calls still in flight find the backend gone and do nothing.
+  ~EtcdLockBackend() override;
+  EtcdLockBackend(const EtcdLockBackend&) = delete;
+  EtcdLockBackend& operator=(const EtcdLockBackend&) = delete;
+
+  // LockBackend.
+
+  LockId acquire(AcquireRequest request, AcquireDone done, std::weak_ptr<HoldWatcher> watcher = {}) override;
+  bool cancel(const LockId& id) override;
+  void release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) override;
+  void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override;
+  void read(LockQuery query, ReadDone done) override;
+  [[nodiscard]] bool available() const override;
+  void render_metrics(std::string& out) const override;
+  void shut_down() override;
+
+  // For tests and the status of the replica.
+
+  /// The replica's lease (0: none now).
+  [[nodiscard]] std::int64_t lease() const { return lease_; }
+  /// Connection holds of this replica.
+  [[nodiscard]] std::size_t hold_count() const { return holds_.size(); }
+  /// Requests under way (asked, waiting, being granted).
+  [[nodiscard]] std::size_t request_count() const { return requests_.size(); }
+  /// Key deletions and moves still being retried.
+  [[nodiscard]] std::size_t cleanup_count() const { return cleanups_.size(); }
+  /// Whether the shutdown's lease revocation is still under way.
+  [[nodiscard]] bool revoking() const { return revoking_; }
+  /// Holds told lost since the start.
+  [[nodiscard]] std::uint64_t holds_lost() const { return holds_lost_; }
+  /// Tests only: stops sending keepalives (as a replica cut off from etcd would), so that
+  /// the guard expires while etcd may still keep the lease.
+  void stop_keepalives_for_test();
+
+ private:
+  using WallClock = std::chrono::system_clock;
+  using Revision = std::int64_t;
+
+  /// A request being made, waiting, or being granted.
+  struct Request {
+    enum class Phase : std::uint8_t {
+      putting,   ///< the acquire transaction is on its way
+      waiting,   ///< queued behind earlier keys
+      checking,  ///< a re-check transaction is on its way
+      moving,    ///< granted in etcd: a detached lock moving to its own lease
+    };
+    AcquireRequest request;
+    AcquireDone done;
+    std::weak_ptr<HoldWatcher> watcher;
+    std::string key;
+    std::uint64_t epoch = 0;  ///< the session its key was put in
+    Revision revision = 0;    ///< its key's create revision; 0 until known
+    Phase phase = Phase::putting;
+    /// Its asker has gone (or it was answered) while the put was on its way: the key is
+    /// deleted when the answer comes.
+    bool abandoned = false;
+    Clock::time_point asked;
+    WallClock::time_point asked_wall;
+  };
+
+  /// A connection hold of this replica.
+  struct Hold {
+    std::string name;
+    std::string key;
+    Revision revision = 0;
+    std::uint64_t epoch = 0;
+    std::int64_t lease = 0;
+    std::weak_ptr<HoldWatcher> watcher;
+    Clock::time_point since;
+    std::string peer;
+    std::string client_id;
+  };
+
+  /// A key deletion (or a move to a lock-delay's lease) retried until it is done.
+  struct Cleanup {
+    std::string key;
+    std::string index_key;
+    Revision revision = 0;    ///< guard: only the key created then (0: whatever it is)
+    std::uint64_t epoch = 0;  ///< given up with this session (0: never: not on the replica lease)
+    /// A lock-delay: the key moves to a lease of this length with this value instead.
+    std::optional<std::chrono::milliseconds> delay;
+    std::string delay_value;
+    int attempts = 0;
+    /// Told once, with whether it was done (an admin's release waits for it).
+    std::function<void(bool done)> then;
+  };
+
+  /// Runs `f` only while this backend lives (calls in flight may outlast it).
+  template <class F>
+  auto guarded(F f);
+
+  // The session: lease, keepalive, watch, guard.
+  void start_session();
+  void on_ack(std::int64_t lease, Clock::time_point sent, std::int64_t ttl);
+  /// Acts on an expired guard first: true while the replica can vouch for its lease.
+  bool check_guard();
+  void arm_guard_timer();
+  /// The lease cannot be vouched for: holds lost, requests unavailable, lease revoked, new session.
+  void lose_session(std::string_view why);
+  void revoke(std::int64_t lease, int attempts_left);
+  void start_watch(Revision from);
+  void on_events(const std::vector<mvccpb::Event>& events);
+  void on_compacted();
+
+  // Requests.
+  void send_acquire(const LockId& id);
+  void on_acquired(const LockId& id, const grpc::Status& status, etcdserverpb::TxnResponse& response);
+  /// Decides from a transaction's ranges (first `limit` keys, the predecessor) what follows.
+  void decide(const LockId& id, Revision at, const etcdserverpb::RangeResponse& first,
+              const etcdserverpb::RangeResponse* predecessor, bool first_answer);
+  void recheck(const LockId& id);
+  void on_rechecked(const LockId& id, const grpc::Status& status, etcdserverpb::TxnResponse& response);
+  /// A request's key holds in etcd: a connection hold is answered; a detached one moves first.
+  void granted(const LockId& id);
+  void move_detached(const LockId& id, std::int64_t lease);
+  /// Completes request `id` with `outcome` (not granted), forgets it, deletes its key.
+  void finish(const LockId& id, AcquireOutcome outcome);
+  /// Forgets request `id` without answering; deletes its key (or does when its put is answered).
+  void drop(const LockId& id);
+  void expire_waits(Clock::time_point now);
+  /// Takes request `id`'s deadline off the timer's list.
+  void forget_deadline(const LockId& id, const Request& request);
+  [[nodiscard]] std::optional<Clock::time_point> next_wait_deadline() const;
+
+  // Holds and keys.
+  /// Takes hold `id` away (it is lost), telling its watcher first.
+  void take_away(const LockId& id, std::string_view reason);
+  void add_cleanup(Cleanup cleanup);
+  void run_cleanup(std::uint64_t number);
+  void retry_cleanup(std::uint64_t number);
+  /// The record of a lock found by id from any replica: its key, name, value, create
+  /// revision, lease and whether it holds.
+  struct Found {
+    std::string key;
+    std::string name;
+    etcd::LockValue value;
+    Revision revision = 0;
+    std::int64_t lease = 0;
+    bool holds = false;
+  };
+  using FoundDone = std::function<void(const grpc::Status& status, std::optional<Found> found)>;
+  void find(const LockId& id, FoundDone done);
+  void release_found(const LockId& id, ReleaseBy by, std::string who, const Found& found, ReleaseDone done);
+
+  // Reads.
+  /// Sends the Range behind the shared listing for the readers waiting, unless one is on
+  /// its way or a key deletion answered before them has not been tried yet.
+  void start_listing();
+  void answer_reads(std::vector<std::pair<LockQuery, ReadDone>>& readers);
+  /// Changes with every change of the locks this replica knows of (the watch's, its own).
+  [[nodiscard]] std::uint64_t version() const;
+  void read_by_id(LockQuery query, ReadDone done);
+  [[nodiscard]] LockView failed_view() const;
+
+  /// Counts a failed transaction or call; logs it (rate-limited).
+  void failed(std::string_view what, const grpc::Status& status);
+  /// A warning at most once per 5 s per kind, with how many were left out meanwhile.
+  void warn_limited(int kind, const std::string& text);
+
+  /// The value of request `id`'s key, of `kind`, since `since`, ending at `expires`.
+  [[nodiscard]] std::string value_for(const LockId& id, const Request& request, HoldKind kind,
+                                      WallClock::time_point since,
+                                      std::optional<WallClock::time_point> expires) const;
+
+  asio::io_context& io_;
+  etcd::Client& client_;
+  EtcdBackendOptions options_;
+  ServerStats& stats_;
+  etcd::KeyLayout layout_;
+  std::shared_ptr<char> life_ = std::make_shared<char>();
+
+  etcd::LeaseGuard guard_;
+  std::int64_t lease_ = 0;
+  std::uint64_t epoch_ = 0;  ///< one per lease granted
+  bool granting_ = false;
+  bool shut_down_ = false;
+  bool revoking_ = false;
+  std::unique_ptr<etcd::KeepAlive> keep_alive_;
+  std::unique_ptr<etcd::Watch> watch_;
+  Revision watched_ = 0;  ///< the latest revision the watch reported
+  SteadyTimer guard_timer_;
+  SteadyTimer session_retry_;
+  std::chrono::milliseconds session_backoff_{50};
+
+  LockIdGenerator ids_;
+  std::unordered_map<LockId, Request> requests_;
+  std::unordered_map<LockId, Hold> holds_;
+  etcd::WaiterQueues waiters_;
+  std::multimap<Clock::time_point, LockId> deadlines_;
+  DeadlineTimer wait_timer_;
+
+  std::map<std::uint64_t, Cleanup> cleanups_;
+  std::uint64_t next_cleanup_ = 1;
+  /// Cleanups whose first attempt is on its way.
+  std::set<std::uint64_t> first_tries_;
+  /// The shared listing is read only after the first attempts of cleanups below this.
+  std::uint64_t listing_waits_for_ = 0;
+  /// Grants and releases of this replica (the watch may not have reported them yet).
+  std::uint64_t local_changes_ = 0;
+
+  // The shared listing.
+  std::shared_ptr<const std::vector<NameRecord>> listing_;
+  LockTotals listing_totals_;
+  Revision listing_revision_ = 0;
+  WallClock::time_point listing_wall_{};
+  ListingPacer pacer_;
+  bool listing_in_flight_ = false;
+  std::vector<std::pair<LockQuery, ReadDone>> readers_;
+
+  // Counters for /metrics.
+  std::uint64_t holds_lost_ = 0;
+  std::uint64_t leases_lost_ = 0;
+  std::uint64_t txn_failed_ = 0;
+  struct Limited {
+    Clock::time_point last{};
+    std::uint64_t left_out = 0;
+  };
+  std::array<Limited, 4> limited_{};
+};
+
+}  // namespace tnl
