@@ -136,8 +136,10 @@ TEST_CASE("replicas: .locks and the HTTP list show the whole cluster from each r
     // The HTTP list, the same four names.
     const HttpReply list = r->http().get("/api/v1alpha1/locks/list?per_page=100");
     REQUIRE(list.status == 200);
+    INFO("list: " << list.body);
+    const auto records = list.json();
     std::multiset<std::string> services;
-    for (const auto& record : list.json()["locks"]) services.insert(record.value("service", ""));
+    for (const auto& record : records["locks"]) services.insert(record.value("service", ""));
     CHECK(services == std::multiset<std::string>{"alpha", "beta", "delta", "gamma"});
   }
 

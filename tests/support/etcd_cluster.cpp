@@ -177,7 +177,13 @@ bool EtcdCluster::wait_healthy(std::chrono::milliseconds timeout) {
 }
 
 std::vector<std::string> EtcdCluster::etcdctl_argv(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{kEtcdctl, "--endpoints=" + endpoints(), "--command-timeout=5s"};
+  std::vector<std::string> argv{kEtcdctl};
+  // etcdctl appends repeated --endpoints: a caller's own list replaces ours.
+  const bool own = std::any_of(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--endpoints", 0) == 0; });
+  if (!own) argv.push_back("--endpoints=" + endpoints());
+  const bool own_timeout =
+      std::any_of(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--command-timeout", 0) == 0; });
+  if (!own_timeout) argv.push_back("--command-timeout=5s");
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }

@@ -66,7 +66,8 @@ class EtcdCluster {
   /// Waits until every member not killed or paused by the test is healthy; false at the deadline.
   bool wait_healthy(std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
-  /// Runs the real `etcdctl` (ETCDCTL_API=3) against every member with `args`, waits up to
+  /// Runs the real `etcdctl` (ETCDCTL_API=3) against every member (unless `args` has its own
+  /// --endpoints=, e.g. endpoint(i): etcdctl would append to the list) with `args`, waits up to
   /// `timeout` for it to end (killing it then), and returns what it printed.
   EtcdctlResult etcdctl(const std::vector<std::string>& args,
                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
