@@ -36,9 +36,12 @@ TEST_CASE("cluster: three members keep a quorum with one down, not with two", "[
   REQUIRE(etcd.wait_healthy());
   CHECK(etcd.keys("/t/") == std::vector<std::string>{"/t/b"});
   // A paused member: the other two serve (asked directly: etcdctl would wait on the paused
-  // one, which accepts connections); after SIGCONT it catches up.
+  // one, which accepts connections), once they have elected a leader if it led; after
+  // SIGCONT it catches up.
   etcd.pause(2);
-  REQUIRE(etcd.etcdctl({"--endpoints=" + etcd.endpoint(0), "put", "/t/d", "4"}).ok());
+  CHECK(wait_until(
+      [&] { return etcd.etcdctl({"--endpoints=" + etcd.endpoint(0), "--command-timeout=1s", "put", "/t/d", "4"}).ok(); },
+      std::chrono::seconds(15)));
   etcd.resume(2);
   REQUIRE(etcd.wait_healthy());
 }
