@@ -802,6 +802,7 @@ void EtcdLockBackend::release(const LockId& id, ReleaseBy by, std::string_view w
     if (by == ReleaseBy::unlock) return finish_with(ReleaseOutcome::held_by_connection);
     Hold hold = std::move(it->second);
     holds_.erase(it);
+    ++local_changes_;
     const bool consented = by == ReleaseBy::holder;
     if (by == ReleaseBy::admin) {
       spdlog::warn("lock '{}' held by {} ({}) released by {}", hold.name, hold.peer, hold.client_id, who);

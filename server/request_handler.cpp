@@ -161,9 +161,11 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
   // A request that does not wait is answered promptly: the lines after it wait for its
   // answer, so that they are answered in order. One that waits is answered whenever the
   // lock is free: meanwhile its keepalives are answered.
-  if (!lock_request.deadline) connection.await_answer();
+  const bool waits = lock_request.deadline.has_value();
+  if (!waits) connection.await_answer();
   connection.lock_session().acquire(connection, locks_, std::move(lock_request), std::move(done));
-  if (connection.lock_state() == LockState::waiting) {
+  // Still waiting: queued (a remote backend's answer to a request that does not wait is on its way).
+  if (waits && connection.lock_state() == LockState::waiting) {
     spdlog::info("{} ({}) waits for lock '{}'", connection.peer(), options.client_id, options.name);
   }
 }

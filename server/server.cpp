@@ -6,10 +6,14 @@
 #include <fstream>
 #include <spdlog/spdlog.h>
 #include <system_error>
+#include <unistd.h>
+#include <fmt/ranges.h>
 
 #include "connection.hpp"
 #include "deferring_lock_backend.hpp"
 #include "descriptor_budget.hpp"
+#include "etcd/etcd_client.hpp"
+#include "etcd_lock_backend.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
 #include "systemd_notify.hpp"
@@ -28,6 +32,15 @@ bool is_unavailable_address(const std::error_code& error) {
 /// `path` in the state directory, or empty without one.
 std::filesystem::path state_file(const ServerConfig& config, const char* name) {
   return config.state_dir.empty() ? std::filesystem::path{} : std::filesystem::path(config.state_dir) / name;
+}
+
+/// How this replica is named in etcd's records and logs: its host name and lock port (with
+/// --port 0, the process id instead, since the port is not known yet).
+std::string replica_name(const ServerConfig& config) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "%s", "localhost");
+  return config.port != 0 ? std::string(host) + ":" + std::to_string(config.port)
+                          : std::string(host) + "#" + std::to_string(::getpid());
 }
 
 /// Writes `port` to `file` (if set) via a rename, so that a reader never sees a partial number.
@@ -67,6 +80,7 @@ Server::Server(ServerConfig config)
   if (tls_ && config_.tls.lock_listener) listen_all(config_.tls.port, true);
   if (config_.http_enabled) start_http();
 
+  if (local_ == nullptr) return;  // etcd: no state dir, nothing to restore, no start grace
   local_->set_lock_delay(config_.lock_delay);
   if (const std::size_t restored = local_->restore()) {
     spdlog::warn("{} detached lock(s) held again from {}", restored, config_.state_dir);
@@ -82,13 +96,31 @@ Server::Server(ServerConfig config)
   }
 }
 
+Server::~Server() = default;
+
 std::unique_ptr<LockBackend> Server::make_backend() {
-  // Until the etcd backend is wired in: never run local when etcd was asked for.
-  if (config_.backend == BackendKind::etcd) throw BindError("--backend etcd: not built into this server yet");
-  auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
-  local_ = local.get();
+  std::unique_ptr<LockBackend> backend;
+  if (config_.backend == BackendKind::etcd) {
+    etcd::ClientOptions client_options;
+    client_options.endpoints = config_.etcd.endpoints;
+    etcd_client_ = std::make_unique<etcd::Client>(io_, std::move(client_options));
+    EtcdBackendOptions options;
+    options.prefix = config_.etcd.prefix;
+    options.lease_ttl = config_.etcd.lease_ttl;
+    options.lock_delay = config_.lock_delay;
+    options.replica = replica_name(config_);
+    spdlog::info("locks in etcd at {} under {} (replica {}, lease TTL {} s)", fmt::join(config_.etcd.endpoints, ","),
+                 options.prefix, options.replica, options.lease_ttl.count());
+    auto etcd = std::make_unique<EtcdLockBackend>(io_, *etcd_client_, std::move(options), stats_);
+    etcd_ = etcd.get();
+    backend = std::move(etcd);
+  } else {
+    auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
+    local_ = local.get();
+    backend = std::move(local);
+  }
   // Itself, unless the test-only TCPNETLOCK_TEST_DEFER_BACKEND asks to defer every answer.
-  return defer_for_tests(std::move(local), io_);
+  return defer_for_tests(std::move(backend), io_);
 }
 
 void Server::listen_all(std::uint16_t port, bool tls) {
@@ -216,8 +248,24 @@ void Server::shut_down() {
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {
     if (http_) http_->close();
-    io_.stop();
+    // The etcd lease's revocation is bounded by the client's call deadline; a little more here.
+    shutdown_deadline_ = std::chrono::steady_clock::now() + etcd::ClientOptions{}.call_timeout * 2;
+    finish_shut_down();
   });
+}
+
+void Server::finish_shut_down() {
+  if (etcd_ != nullptr && etcd_->revoking() && std::chrono::steady_clock::now() < shutdown_deadline_) {
+    shutdown_timer_.expires_after(std::chrono::milliseconds(10));
+    shutdown_timer_.async_wait([this](std::error_code error) {
+      if (!error) finish_shut_down();
+    });
+    return;
+  }
+  if (etcd_ != nullptr && etcd_->revoking()) {
+    spdlog::warn("etcd did not confirm the lease's revocation in time: this replica's keys go when it runs out");
+  }
+  io_.stop();
 }
 
 void Server::accept(Listener& listener) {

@@ -27,6 +27,11 @@
 
 namespace tnl {
 
+namespace etcd {
+class Client;
+}  // namespace etcd
+class EtcdLockBackend;
+
 /// Thrown by Server's constructor when it cannot listen where it was told to.
 class BindError : public std::runtime_error {
  public:
@@ -39,6 +44,7 @@ class Server {
   /// when none can be bound, one is in use, or HTTP would be open to the network without a
   /// token. Puts back the detached locks saved in the state directory.
   explicit Server(ServerConfig config);
+  ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
@@ -78,8 +84,13 @@ class Server {
   /// Starts the HTTP listener; throws BindError.
   void start_http();
   /// The lock backend the server runs with: a LocalLockBackend (kept in local_ for its
-  /// setup), wrapped for tests as TCPNETLOCK_TEST_DEFER_BACKEND asks.
+  /// setup) or, with --backend etcd, an EtcdLockBackend on an etcd::Client (etcd_client_);
+  /// either wrapped for tests as TCPNETLOCK_TEST_DEFER_BACKEND asks.
   std::unique_ptr<LockBackend> make_backend();
+  /// Once every connection has closed: stops the loop, after the etcd backend's lease
+  /// revocation has ended (bounded), so that its connection keys go at once rather than
+  /// when the lease runs out.
+  void finish_shut_down();
 
   const ServerConfig config_;
   /// The certificate and settings of every TLS connection; null without TLS.
@@ -94,8 +105,12 @@ class Server {
   TokenGenerator tokens_;
   LockStore store_;
   ServerStats stats_;
-  /// The local backend's setup (restore, lock-delay, start grace); owned by backend_.
+  /// The local backend's setup (restore, lock-delay, start grace); owned by backend_; null with etcd.
   LocalLockBackend* local_ = nullptr;
+  /// With --backend etcd: the client, which must outlive the backend (declared before it).
+  std::unique_ptr<etcd::Client> etcd_client_;
+  /// With --backend etcd: the backend (owned by backend_), for shutdown; null otherwise.
+  EtcdLockBackend* etcd_ = nullptr;
   /// Every lock operation goes through this (the front ends hold a reference to it).
   std::unique_ptr<LockBackend> backend_;
   ConnectionManager connections_;
@@ -111,6 +126,9 @@ class Server {
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
   bool shutting_down_ = false;
+  /// Paces finish_shut_down() while the etcd lease is being revoked, and when it gives up.
+  SteadyTimer shutdown_timer_{io_};
+  std::chrono::steady_clock::time_point shutdown_deadline_{};
 };
 
 }  // namespace tnl

@@ -12,10 +12,12 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "cli_format.hpp"
+#include "etcd/endpoints.hpp"
 #include "protocol.hpp"
 #include "version.hpp"
 
@@ -82,58 +84,6 @@ CLI::Validator whole_seconds(long min, long max) {
 /// connection locks for that long.
 constexpr long min_etcd_lease_ttl = 2;
 constexpr long max_etcd_lease_ttl = 3600;
-
-/// "https://a:1" and "HTTP://a:1" alike: whether `text` starts with `scheme` + "://", any case.
-bool has_scheme(std::string_view text, std::string_view scheme) {
-  if (text.size() < scheme.size() + 3 || text.substr(scheme.size(), 3) != "://") return false;
-  return std::equal(scheme.begin(), scheme.end(), text.begin(),
-                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-}
-
-/// Whether `host` may be a host name or IPv4 address (letters, digits, '.', '-', '_').
-bool is_host_name(std::string_view host) {
-  return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '-' || c == '_';
-  });
-}
-
-/// Whether `host` may be an IPv6 address (between brackets: hex digits, ':' and '.').
-bool is_ipv6_text(std::string_view host) {
-  return host.find(':') != std::string_view::npos && std::all_of(host.begin(), host.end(), [](unsigned char c) {
-    return std::isxdigit(c) || c == ':' || c == '.';
-  });
-}
-
-/// One endpoint of --etcd-endpoints as "HOST:PORT", or nullopt with the reason in `error`.
-std::optional<std::string> parse_etcd_endpoint(std::string_view item, std::string& error) {
-  const std::string quoted = "'" + std::string(item) + "'";
-  if (has_scheme(item, "https")) {
-    error = quoted + ": https is not supported yet (no TLS to etcd): use http:// on a network you trust";
-    return std::nullopt;
-  }
-  if (has_scheme(item, "http")) {
-    item.remove_prefix(7);
-  } else if (item.find("://") != std::string_view::npos) {
-    error = quoted + ": only http:// endpoints are supported";
-    return std::nullopt;
-  }
-  if (!item.empty() && item.back() == '/') item.remove_suffix(1);
-  const std::string expected = quoted + " is not HOST:PORT or http://HOST:PORT (e.g. http://127.0.0.1:2379)";
-  const auto colon = item.rfind(':');
-  if (colon == std::string_view::npos) {
-    error = expected;
-    return std::nullopt;
-  }
-  std::string_view host = item.substr(0, colon);
-  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
-  const bool host_ok = bracketed ? is_ipv6_text(host.substr(1, host.size() - 2)) : is_host_name(host);
-  const auto port = whole_number(item.substr(colon + 1), 1, 65535);
-  if (!host_ok || !port) {
-    error = expected;
-    return std::nullopt;
-  }
-  return std::string(item);
-}
 
 std::chrono::milliseconds to_milliseconds(double seconds) {
   return std::chrono::milliseconds(std::llround(seconds * 1000));
@@ -289,10 +239,11 @@ std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sou
     return "--backend etcd" + from(sources, "backend") +
            " needs --etcd-endpoints (or TCPNETLOCK_ETCD_ENDPOINTS): the etcd members, e.g. http://127.0.0.1:2379";
   }
-  std::string error;
-  auto parsed = parse_etcd_endpoints(endpoints, error);
-  if (!parsed) return "--etcd-endpoints: " + error + from(sources, "etcd-endpoints");
-  config.etcd.endpoints = std::move(*parsed);
+  try {
+    config.etcd.endpoints = etcd::parse_endpoints(endpoints);
+  } catch (const std::invalid_argument& e) {
+    return "--etcd-endpoints: " + std::string(e.what()) + from(sources, "etcd-endpoints");
+  }
   if (prefix.empty() || std::any_of(prefix.begin(), prefix.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
     return "--etcd-prefix: '" + prefix + "' is not a key prefix (printable, without spaces, not empty)" +
            from(sources, "etcd-prefix");
@@ -326,25 +277,6 @@ std::string server_environment_name(const std::string& option) {
 std::uint16_t default_http_port(std::uint16_t lock_port) {
   // 0 (and past the last port): a free port, which --http-port-file tells.
   return lock_port == 0 || lock_port == 65535 ? 0 : static_cast<std::uint16_t>(lock_port + 1);
-}
-
-std::optional<std::vector<std::string>> parse_etcd_endpoints(const std::string& text, std::string& error) {
-  std::vector<std::string> endpoints;
-  std::string_view rest(text);
-  for (;;) {
-    const auto comma = rest.find(',');
-    const std::string_view item = strip(rest.substr(0, comma));
-    if (item.empty()) {
-      error = text.empty() ? "no endpoint given" : "an empty endpoint in '" + text + "'";
-      return std::nullopt;
-    }
-    auto endpoint = parse_etcd_endpoint(item, error);
-    if (!endpoint) return std::nullopt;
-    endpoints.push_back(std::move(*endpoint));
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return endpoints;
 }
 
 std::optional<TcpKeepalive> parse_tcp_keepalive(const std::string& text) {

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "log_setup.hpp"
 #include "server_config.hpp"
@@ -47,12 +46,6 @@ struct ParsedServerOptions {
 /// the backend's are shorter, shared with other tools of a deployment: "backend" ->
 /// "TCPNETLOCK_BACKEND", "etcd-endpoints" -> "TCPNETLOCK_ETCD_ENDPOINTS".
 [[nodiscard]] std::string server_environment_name(const std::string& option);
-
-/// Parses --etcd-endpoints: `URL[,URL...]`, each `http://HOST:PORT` or `HOST:PORT` (an IPv6
-/// HOST in brackets), into "HOST:PORT" strings in the order given. nullopt, with the reason
-/// in `error`, when one is malformed, or https (not supported yet).
-[[nodiscard]] std::optional<std::vector<std::string>> parse_etcd_endpoints(const std::string& text,
-                                                                         std::string& error);
 
 /// The HTTP port when --http is not given: the lock port + 1; 0 (a free one) when the lock
 /// port is 0 (a free one) or 65535 (there is no next).

@@ -1,0 +1,552 @@
+// EtcdLockBackend in process, against a real etcd started by each test: two backends (two
+// "replicas") on one io_context and one etcd, each with its own client, as two servers
+// would be. The semantics of the local backend, across replicas, and the lease guard.
+#include <catch2/catch.hpp>
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "etcd/etcd_client.hpp"
+#include "etcd_lock_backend.hpp"
+#include "etcd_test_server.hpp"
+#include "io_run.hpp"
+
+using namespace std::chrono_literals;
+using tnl::AcquireOutcome;
+using tnl::AcquireRequest;
+using tnl::AcquireResult;
+using tnl::EtcdBackendOptions;
+using tnl::EtcdLockBackend;
+using tnl::HoldKind;
+using tnl::LockId;
+using tnl::LockQuery;
+using tnl::LockView;
+using tnl::ReleaseBy;
+using tnl::ReleaseOutcome;
+using tnl::RenewOutcome;
+using tnl::test::EtcdTestServer;
+using tnl::test::run_until;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// Order of events across replicas, for "the loser hears first".
+int next_sequence = 0;
+
+/// The answer to one request, and how often it came (exactly once, always).
+struct Answer {
+  std::optional<AcquireOutcome> outcome;
+  LockId id;           ///< what acquire() returned
+  LockId answered_id;  ///< what the completion said
+  tnl::FencingToken token = 0;
+  int calls = 0;
+  int sequence = 0;
+  [[nodiscard]] bool granted() const { return outcome == AcquireOutcome::granted; }
+};
+
+/// Records what a holder is told.
+struct Watcher : tnl::HoldWatcher {
+  std::vector<std::pair<LockId, std::string>> lost_ids;
+  int sequence = 0;
+  void lost(const LockId& id, std::string_view reason) override {
+    lost_ids.emplace_back(id, std::string(reason));
+    sequence = ++next_sequence;
+  }
+};
+
+struct Replica {
+  tnl::ServerStats stats;
+  std::unique_ptr<tnl::etcd::Client> client;
+  std::unique_ptr<EtcdLockBackend> backend;
+};
+
+/// One etcd, one loop, two replicas with one realm prefix.
+class Cluster {
+ public:
+  explicit Cluster(std::chrono::seconds ttl = 4s, std::chrono::milliseconds lock_delay = 0ms) {
+    for (int i = 0; i < 2; ++i) add(ttl, lock_delay);
+    REQUIRE(run_until(io, [&] { return a().available() && b().available(); }, 15s));
+  }
+  ~Cluster() {
+    for (auto& replica : replicas) replica->backend.reset();
+    for (auto& replica : replicas) replica->client.reset();
+  }
+
+  void add(std::chrono::seconds ttl, std::chrono::milliseconds lock_delay) {
+    auto replica = std::make_unique<Replica>();
+    tnl::etcd::ClientOptions client_options;
+    client_options.endpoints = {etcd.endpoint()};
+    client_options.call_timeout = 1000ms;
+    replica->client = std::make_unique<tnl::etcd::Client>(io, client_options);
+    EtcdBackendOptions options;
+    options.prefix = "/test/";
+    options.lease_ttl = ttl;
+    options.lock_delay = lock_delay;
+    options.replica = "replica-" + std::to_string(replicas.size());
+    replica->backend = std::make_unique<EtcdLockBackend>(io, *replica->client, options, replica->stats);
+    replicas.push_back(std::move(replica));
+  }
+
+  EtcdLockBackend& a() { return *replicas[0]->backend; }
+  EtcdLockBackend& b() { return *replicas[1]->backend; }
+
+  /// Asks `backend` for `name`; the answer fills in later.
+  std::shared_ptr<Answer> lock(EtcdLockBackend& backend, const std::string& name,
+                               std::optional<std::chrono::milliseconds> wait = std::nullopt, std::size_t limit = 1,
+                               std::shared_ptr<Watcher> watcher = nullptr, HoldKind kind = HoldKind::connection,
+                               std::optional<Clock::duration> ttl = std::nullopt) {
+    AcquireRequest request;
+    request.name = name;
+    request.limit = limit;
+    request.client_id = "client";
+    request.peer = "127.0.0.1:1";
+    request.kind = kind;
+    request.ttl = ttl;
+    if (wait) request.deadline = *wait == 0ms ? Clock::time_point::max() : Clock::now() + *wait;
+    auto answer = std::make_shared<Answer>();
+    answer->id = backend.acquire(
+        request,
+        [answer](const AcquireResult& result) {
+          answer->outcome = result.outcome;
+          answer->token = result.token;
+          answer->answered_id = result.id;
+          ++answer->calls;
+          answer->sequence = ++next_sequence;
+        },
+        watcher);
+    if (answer->calls > 0) CHECK(answer->answered_id == answer->id);  // answered before returning
+    return answer;
+  }
+  /// Waits for the answer to `answer`.
+  void settle(const std::shared_ptr<Answer>& answer, std::chrono::seconds timeout = 10s) {
+    REQUIRE(run_until(io, [&] { return answer->calls > 0; }, timeout));
+    CHECK(answer->calls == 1);
+    CHECK(answer->answered_id == answer->id);
+  }
+  std::shared_ptr<Answer> lock_now(EtcdLockBackend& backend, const std::string& name, std::size_t limit = 1,
+                                   std::shared_ptr<Watcher> watcher = nullptr) {
+    auto answer = lock(backend, name, std::nullopt, limit, std::move(watcher));
+    settle(answer);
+    return answer;
+  }
+  ReleaseOutcome release(EtcdLockBackend& backend, const LockId& id, ReleaseBy by) {
+    std::optional<ReleaseOutcome> outcome;
+    backend.release(id, by, "released by test", [&](ReleaseOutcome o) { outcome = o; });
+    REQUIRE(run_until(io, [&] { return outcome.has_value(); }));
+    return *outcome;
+  }
+  RenewOutcome renew(EtcdLockBackend& backend, const LockId& id, std::optional<Clock::duration> ttl) {
+    std::optional<RenewOutcome> outcome;
+    backend.renew(id, ttl, [&](RenewOutcome o) { outcome = o; });
+    REQUIRE(run_until(io, [&] { return outcome.has_value(); }));
+    return *outcome;
+  }
+  LockView read(EtcdLockBackend& backend, LockQuery query = {}) {
+    std::optional<LockView> view;
+    backend.read(query, [&](LockView v) { view = std::move(v); });
+    REQUIRE(run_until(io, [&] { return view.has_value(); }));
+    return *view;
+  }
+  /// Runs the loop for `duration`.
+  void run_for(Clock::duration duration) {
+    const auto end = Clock::now() + duration;
+    run_until(io, [&] { return Clock::now() >= end; }, duration + 1s);
+  }
+
+  EtcdTestServer etcd;
+  asio::io_context io;
+  std::vector<std::unique_ptr<Replica>> replicas;
+};
+
+const tnl::NameRecord* find_name(const LockView& view, const std::string& name) {
+  if (!view.names) return nullptr;
+  for (const auto& record : *view.names) {
+    if (record.name == name) return &record;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("etcd backend: a mutex across replicas, and the token is the key's create revision", "[etcd]") {
+  Cluster cluster;
+  auto held = cluster.lock_now(cluster.a(), "m");
+  REQUIRE(held->granted());
+  CHECK(held->token > 0);
+  auto refused = cluster.lock_now(cluster.b(), "m");
+  CHECK(refused->outcome == AcquireOutcome::not_granted);
+  auto again = cluster.lock_now(cluster.a(), "m");
+  CHECK(again->outcome == AcquireOutcome::not_granted);
+  // The token is the create revision of the lock's key in etcd.
+  const std::string key = "/test/m/" + held->id.str();
+  const std::string json = cluster.etcd.etcdctl({"get", key, "-w", "json"});
+  CHECK(json.find("\"create_revision\":" + std::to_string(held->token)) != std::string::npos);
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  // Released in the background: the other replica gets it soon after.
+  std::shared_ptr<Answer> next;
+  REQUIRE(run_until(cluster.io, [&] {
+    if (next && next->calls && next->granted()) return true;
+    if (!next || next->calls) next = cluster.lock(cluster.b(), "m");
+    return false;
+  }));
+  CHECK(next->token > held->token);
+  CHECK(cluster.a().hold_count() == 0);
+  CHECK(cluster.b().hold_count() == 1);
+}
+
+TEST_CASE("etcd backend: FIFO waits across replicas, tokens increasing", "[etcd]") {
+  Cluster cluster;
+  auto holder = cluster.lock_now(cluster.a(), "q");
+  REQUIRE(holder->granted());
+  auto first = cluster.lock(cluster.b(), "q", 0ms);
+  cluster.run_for(100ms);
+  auto second = cluster.lock(cluster.a(), "q", 0ms);
+  cluster.run_for(100ms);
+  auto third = cluster.lock(cluster.b(), "q", 0ms);
+  cluster.run_for(200ms);
+  CHECK(first->calls + second->calls + third->calls == 0);
+  CHECK(cluster.read(cluster.a(), LockQuery{std::string("q"), {}, true, true}).totals.waiters == 3);
+
+  CHECK(cluster.release(cluster.a(), holder->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(first);
+  REQUIRE(first->granted());
+  CHECK(second->calls == 0);
+  CHECK(cluster.release(cluster.b(), first->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(second);
+  REQUIRE(second->granted());
+  CHECK(third->calls == 0);
+  CHECK(cluster.release(cluster.a(), second->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(third);
+  REQUIRE(third->granted());
+  CHECK(holder->token < first->token);
+  CHECK(first->token < second->token);
+  CHECK(second->token < third->token);
+}
+
+TEST_CASE("etcd backend: semaphores across replicas, and limit mismatch", "[etcd]") {
+  Cluster cluster;
+  auto one = cluster.lock_now(cluster.a(), "s", 2);
+  auto two = cluster.lock_now(cluster.b(), "s", 2);
+  REQUIRE(one->granted());
+  REQUIRE(two->granted());
+  auto three = cluster.lock_now(cluster.a(), "s", 2);
+  CHECK(three->outcome == AcquireOutcome::not_granted);
+  auto mutex = cluster.lock_now(cluster.b(), "s", 1);
+  CHECK(mutex->outcome == AcquireOutcome::limit_mismatch);
+  auto more = cluster.lock_now(cluster.a(), "s", 3);
+  CHECK(more->outcome == AcquireOutcome::limit_mismatch);
+  auto waiter = cluster.lock(cluster.a(), "s", 0ms, 2);
+  cluster.run_for(200ms);
+  CHECK(waiter->calls == 0);
+  const auto view = cluster.read(cluster.b(), LockQuery{std::string("s"), {}, true, true});
+  const auto* record = find_name(view, "s");
+  REQUIRE(record != nullptr);
+  CHECK(record->limit == 2);
+  CHECK(record->holders.size() == 2);
+  CHECK(record->waiters.size() == 1);
+  CHECK(cluster.release(cluster.b(), two->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(waiter);
+  CHECK(waiter->granted());
+}
+
+TEST_CASE("etcd backend: a wait times out, a cancelled wait leaves nothing behind", "[etcd]") {
+  Cluster cluster;
+  auto holder = cluster.lock_now(cluster.a(), "t");
+  REQUIRE(holder->granted());
+  const auto asked = Clock::now();
+  auto timed = cluster.lock(cluster.b(), "t", 300ms);
+  cluster.settle(timed);
+  CHECK(timed->outcome == AcquireOutcome::timed_out);
+  CHECK(Clock::now() - asked >= 300ms);
+  CHECK(cluster.replicas[1]->stats.wait_timeout_count == 1);
+
+  auto cancelled = cluster.lock(cluster.b(), "t", 0ms);
+  cluster.run_for(200ms);
+  CHECK(cluster.b().cancel(cancelled->id));
+  CHECK_FALSE(cluster.b().cancel(cancelled->id));
+  CHECK(cluster.b().request_count() == 0);
+  // The keys of the timed-out and the cancelled request are gone: after the holder's
+  // release, nobody holds the name and a new request gets it at once.
+  REQUIRE(run_until(cluster.io, [&] { return cluster.b().cleanup_count() == 0; }));
+  CHECK(cluster.release(cluster.a(), holder->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  REQUIRE(run_until(cluster.io, [&] { return cluster.a().cleanup_count() == 0; }));
+  auto after = cluster.lock_now(cluster.b(), "t");
+  CHECK(after->granted());
+  CHECK(cancelled->calls == 0);
+  // A cancel right after asking (the put still on its way): never answered, key deleted.
+  auto quick = cluster.lock(cluster.a(), "t", 0ms);
+  CHECK(cluster.a().cancel(quick->id));
+  cluster.run_for(300ms);
+  CHECK(quick->calls == 0);
+  CHECK(cluster.a().request_count() == 0);
+  const auto view = cluster.read(cluster.a(), LockQuery{std::string("t"), {}, true, true});
+  REQUIRE(find_name(view, "t") != nullptr);
+  CHECK(find_name(view, "t")->waiters.empty());
+}
+
+TEST_CASE("etcd backend: detached locks with a TTL and inf, renewed and unlocked from the other replica", "[etcd]") {
+  Cluster cluster;
+  auto timed = cluster.lock(cluster.a(), "d1", std::nullopt, 1, nullptr, HoldKind::detached, 2s);
+  cluster.settle(timed);
+  REQUIRE(timed->granted());
+  auto forever = cluster.lock(cluster.a(), "d2", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(forever);
+  REQUIRE(forever->granted());
+  // Both listed from the other replica, as detached with their lease ends.
+  const auto view = cluster.read(cluster.b(), LockQuery{std::nullopt, {}, true, true});
+  REQUIRE(find_name(view, "d1") != nullptr);
+  REQUIRE(find_name(view, "d1")->holders.size() == 1);
+  CHECK(find_name(view, "d1")->holders[0].kind == HoldKind::detached);
+  CHECK(find_name(view, "d1")->holders[0].expires.has_value());
+  CHECK(find_name(view, "d1")->holders[0].token == timed->token);
+  CHECK_FALSE(find_name(view, "d2")->holders[0].expires.has_value());
+  CHECK(view.totals.detached_holds == 2);
+
+  // A connection hold is not the unlock's to take; nor renewable.
+  auto conn = cluster.lock_now(cluster.a(), "c");
+  CHECK(cluster.release(cluster.b(), conn->id, ReleaseBy::unlock) == ReleaseOutcome::held_by_connection);
+  CHECK(cluster.release(cluster.a(), conn->id, ReleaseBy::unlock) == ReleaseOutcome::held_by_connection);
+  CHECK(cluster.renew(cluster.b(), conn->id, 10s) == RenewOutcome::held_by_connection);
+  CHECK(cluster.renew(cluster.a(), conn->id, 10s) == RenewOutcome::held_by_connection);
+  CHECK(cluster.renew(cluster.b(), LockId{1, 2}, 10s) == RenewOutcome::unknown);
+  CHECK(cluster.release(cluster.b(), LockId{1, 2}, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+
+  // The TTL lock, renewed from B to a minute, outlives its first lease.
+  CHECK(cluster.renew(cluster.b(), timed->id, 60s) == RenewOutcome::renewed);
+  cluster.run_for(3500ms);
+  CHECK(cluster.lock_now(cluster.b(), "d1")->outcome == AcquireOutcome::not_granted);
+  // Renewed back to 1 s: it ends by itself.
+  CHECK(cluster.renew(cluster.b(), timed->id, 1s) == RenewOutcome::renewed);
+  std::shared_ptr<Answer> next;
+  REQUIRE(run_until(
+      cluster.io,
+      [&] {
+        if (next && next->calls && next->granted()) return true;
+        if (!next || next->calls) next = cluster.lock(cluster.b(), "d1");
+        return false;
+      },
+      10s));
+
+  // ttl:inf: unlocked by id from the other replica.
+  CHECK(cluster.release(cluster.b(), forever->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  CHECK(cluster.release(cluster.b(), forever->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+  CHECK(cluster.lock_now(cluster.a(), "d2")->granted());
+}
+
+TEST_CASE("etcd backend: an admin on the other replica takes a connection hold; its holder hears first", "[etcd]") {
+  Cluster cluster;
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "adm", 1, watcher);
+  REQUIRE(held->granted());
+  auto waiter = cluster.lock(cluster.a(), "adm", 0ms);
+  cluster.run_for(100ms);
+  CHECK(cluster.release(cluster.b(), held->id, ReleaseBy::admin) == ReleaseOutcome::forced);
+  cluster.settle(waiter);
+  REQUIRE(waiter->granted());
+  REQUIRE(watcher->lost_ids.size() == 1);
+  CHECK(watcher->lost_ids[0].first == held->id);
+  CHECK(watcher->lost_ids[0].second == "released by admin");
+  CHECK(watcher->sequence < waiter->sequence);
+  CHECK(cluster.a().hold_count() == 1);  // the waiter's, not the old one
+  CHECK(cluster.a().holds_lost() == 1);
+  CHECK(cluster.replicas[1]->stats.forced_release_count == 1);
+  // The same on its own replica.
+  auto watcher2 = std::make_shared<Watcher>();
+  CHECK(cluster.release(cluster.a(), waiter->id, ReleaseBy::admin) == ReleaseOutcome::forced);
+  CHECK(cluster.release(cluster.a(), waiter->id, ReleaseBy::admin) == ReleaseOutcome::unknown);
+}
+
+TEST_CASE("etcd backend: a hold deleted in etcd by another is lost", "[etcd]") {
+  Cluster cluster;
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "gone", 1, watcher);
+  REQUIRE(held->granted());
+  cluster.etcd.etcdctl({"del", "/test/gone/" + held->id.str()});
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+  CHECK(watcher->lost_ids[0].second == "released by admin");
+  CHECK(cluster.a().hold_count() == 0);
+}
+
+TEST_CASE("etcd backend: lock-delay after a holder is gone or taken, across replicas", "[etcd]") {
+  Cluster cluster(4s, 1500ms);
+  auto held = cluster.lock_now(cluster.a(), "ld");
+  REQUIRE(held->granted());
+  auto waiter = cluster.lock(cluster.b(), "ld", 0ms);
+  cluster.run_for(100ms);
+  const auto gone_at = Clock::now();
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder_gone) == ReleaseOutcome::released);
+  cluster.run_for(500ms);
+  CHECK(waiter->calls == 0);
+  const auto view = cluster.read(cluster.b(), LockQuery{std::string("ld"), {}, true, true});
+  REQUIRE(find_name(view, "ld") != nullptr);
+  CHECK(find_name(view, "ld")->delays.size() == 1);
+  CHECK(find_name(view, "ld")->holders.empty());
+  CHECK(view.totals.delays == 1);
+  cluster.settle(waiter, 10s);
+  CHECK(waiter->granted());
+  CHECK(Clock::now() - gone_at >= 1400ms);
+  // A consented release leaves none.
+  CHECK(cluster.release(cluster.b(), waiter->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  std::shared_ptr<Answer> next = cluster.lock(cluster.a(), "ld", 5s);
+  const auto asked = Clock::now();
+  cluster.settle(next);
+  CHECK(next->granted());
+  CHECK(Clock::now() - asked < 1000ms);
+}
+
+TEST_CASE("etcd backend: listings are the same from both replicas", "[etcd]") {
+  Cluster cluster;
+  auto x = cluster.lock_now(cluster.a(), "x");
+  auto y = cluster.lock_now(cluster.b(), "y");
+  auto wx = cluster.lock(cluster.b(), "x", 0ms);
+  cluster.run_for(200ms);
+  for (EtcdLockBackend* backend : {&cluster.a(), &cluster.b()}) {
+    const auto view = cluster.read(*backend, LockQuery{std::nullopt, {}, true, true});
+    CHECK(view.ok);
+    REQUIRE(view.names);
+    REQUIRE(view.names->size() == 2);
+    CHECK((*view.names)[0].name == "x");
+    CHECK((*view.names)[0].holders.at(0).id == x->id);
+    CHECK((*view.names)[0].holders.at(0).token == x->token);
+    CHECK((*view.names)[0].waiters.at(0).id == wx->id);
+    CHECK((*view.names)[1].holders.at(0).id == y->id);
+    CHECK(view.totals.held_names == 2);
+    CHECK(view.totals.connection_holds == 2);
+    CHECK(view.totals.waiters == 1);
+    // Shared reads too (paced, never more than a second behind).
+    const auto shared = cluster.read(*backend, LockQuery{});
+    CHECK(shared.totals.held_names == 2);
+    // By id: the hold's name only.
+    LockQuery by_id;
+    by_id.id = y->id;
+    const auto one = cluster.read(*backend, by_id);
+    REQUIRE(one.names);
+    REQUIRE(one.names->size() == 1);
+    CHECK((*one.names)[0].name == "y");
+    by_id.id = LockId{5, 5};
+    CHECK(cluster.read(*backend, by_id).names->empty());
+  }
+  // A release answered is not listed afterwards (the deletion is read before the listing).
+  CHECK(cluster.release(cluster.b(), y->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  const auto after = cluster.read(cluster.b(), LockQuery{});
+  CHECK(find_name(after, "y") == nullptr);
+  std::string metrics;
+  cluster.a().render_metrics(metrics);
+  CHECK(metrics.find("tcpnetlock_etcd_available 1") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_request_duration_seconds_count") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_failures_total{kind=\"lease_lost\"} 0") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_holds_lost_total 0") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_lease_keepalive_age_seconds") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_lease_valid_seconds") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_reconnects_total") != std::string::npos);
+}
+
+TEST_CASE("etcd backend: etcdctl's lock and ours exclude each other", "[etcd]") {
+  Cluster cluster;
+  // A key as `etcdctl lock /test/ext` makes it: under the name, empty value.
+  cluster.etcd.etcdctl({"put", "/test/ext/694d7b2ac3e1f01a", ""});
+  CHECK(cluster.lock_now(cluster.a(), "ext")->outcome == AcquireOutcome::not_granted);
+  CHECK(cluster.lock_now(cluster.a(), "ext", 2)->outcome == AcquireOutcome::limit_mismatch);
+  auto waiter = cluster.lock(cluster.b(), "ext", 0ms);
+  cluster.run_for(200ms);
+  CHECK(waiter->calls == 0);
+  cluster.etcd.etcdctl({"del", "/test/ext/694d7b2ac3e1f01a"});
+  cluster.settle(waiter);
+  CHECK(waiter->granted());
+}
+
+TEST_CASE("etcd backend: the lease guard fires: holders lost first, requests refused, then available again",
+          "[etcd][guard]") {
+  Cluster cluster(2s);
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "g", 1, watcher);
+  REQUIRE(held->granted());
+  auto waiting_here = cluster.lock(cluster.a(), "g", 0ms);
+  auto waiting_there = cluster.lock(cluster.b(), "g", 0ms);
+  cluster.run_for(200ms);
+  const auto cut = Clock::now();
+  // A is cut off from etcd's answers: no keepalive acknowledged any more.
+  cluster.a().stop_keepalives_for_test();
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }, 5s));
+  // valid_until = grant/ack send + 2 s - 1 s: it gave up within about a second.
+  CHECK(Clock::now() - cut <= 1500ms);
+  CHECK(watcher->lost_ids[0].second == "backend unavailable");
+  REQUIRE(waiting_here->calls == 1);
+  CHECK(waiting_here->outcome == AcquireOutcome::unavailable);
+  CHECK(cluster.a().hold_count() == 0);
+  // The other replica's waiter is granted only after the holder heard (the old lease is
+  // revoked, or expires in etcd).
+  cluster.settle(waiting_there, 10s);
+  CHECK(waiting_there->granted());
+  CHECK(watcher->sequence < waiting_there->sequence);
+  CHECK(cluster.a().holds_lost() == 1);
+  // A new lease: available again, and it serves.
+  REQUIRE(run_until(cluster.io, [&] { return cluster.a().available(); }, 10s));
+  auto again = cluster.lock_now(cluster.a(), "g2");
+  CHECK(again->granted());
+  std::string metrics;
+  cluster.a().render_metrics(metrics);
+  CHECK(metrics.find("tcpnetlock_etcd_failures_total{kind=\"lease_lost\"} 1") != std::string::npos);
+  CHECK(metrics.find("tcpnetlock_etcd_holds_lost_total 1") != std::string::npos);
+}
+
+TEST_CASE("etcd backend: etcd stopped past the TTL: holders lost, requests refused, reads fail; back after",
+          "[etcd][guard]") {
+  Cluster cluster(2s);
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "p", 1, watcher);
+  REQUIRE(held->granted());
+  cluster.etcd.stop();
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }, 5s));
+  CHECK(watcher->lost_ids[0].second == "backend unavailable");
+  CHECK_FALSE(cluster.a().available());
+  CHECK_FALSE(cluster.b().available());
+  // New requests are refused at once; reads fail (ok=false), never a stale listing.
+  auto refused = cluster.lock(cluster.a(), "p2");
+  CHECK(refused->calls == 1);
+  CHECK(refused->outcome == AcquireOutcome::unavailable);
+  const auto view = cluster.read(cluster.b(), LockQuery{std::nullopt, {}, true, true});
+  CHECK_FALSE(view.ok);
+  std::string metrics;
+  cluster.a().render_metrics(metrics);
+  CHECK(metrics.find("tcpnetlock_etcd_available 0") != std::string::npos);
+  cluster.etcd.resume();
+  REQUIRE(run_until(cluster.io, [&] { return cluster.a().available() && cluster.b().available(); }, 15s));
+  // Nothing stale: the old hold is gone (the old lease revoked), the name is free.
+  std::shared_ptr<Answer> next;
+  REQUIRE(run_until(
+      cluster.io,
+      [&] {
+        if (next && next->calls && next->granted()) return true;
+        if (!next || next->calls) next = cluster.lock(cluster.b(), "p");
+        return false;
+      },
+      10s));
+  CHECK(next->token > held->token);
+}
+
+TEST_CASE("etcd backend: shut_down revokes the lease; waiters complete unavailable", "[etcd]") {
+  Cluster cluster;
+  auto held = cluster.lock_now(cluster.a(), "sd");
+  REQUIRE(held->granted());
+  auto holder2 = cluster.lock_now(cluster.b(), "sd2");
+  REQUIRE(holder2->granted());
+  auto waiter = cluster.lock(cluster.a(), "sd2", 0ms);
+  cluster.run_for(100ms);
+  cluster.a().shut_down();
+  CHECK_FALSE(cluster.a().available());
+  REQUIRE(waiter->calls == 1);
+  CHECK(waiter->outcome == AcquireOutcome::unavailable);
+  auto refused = cluster.lock(cluster.a(), "other");
+  CHECK(refused->outcome == AcquireOutcome::unavailable);
+  CHECK(cluster.a().revoking());
+  REQUIRE(run_until(cluster.io, [&] { return !cluster.a().revoking(); }));
+  // The revocation deleted the hold's key: the other replica gets the name at once.
+  CHECK(cluster.lock_now(cluster.b(), "sd")->granted());
+  // A release after shutdown is answered (its key went with the lease).
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) == ReleaseOutcome::released);
+}
