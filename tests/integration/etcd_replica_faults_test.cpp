@@ -103,9 +103,22 @@ TEST_CASE("faults: SIGSTOP of a replica past the TTL: its holders stopped first,
   waiter_raw.send_line("lock,name:raw,wait:60");
   REQUIRE(wait_waiters(b, "job", 1));
   REQUIRE(wait_waiters(b, "raw", 1));
+  // And the other way: B holds `queued`, A has the first waiter, B the second.
+  LineClient b_holder(b.port());
+  REQUIRE(b_holder.request("lock,name:queued") == std::optional<std::string>("ok"));
+  LineClient a_waiter(a.port());
+  a_waiter.send_line("lock,name:queued,wait:60");
+  REQUIRE(wait_waiters(b, "queued", 1));
+  LineClient b_waiter(b.port());
+  b_waiter.send_line("lock,name:queued,wait:60");
+  REQUIRE(wait_waiters(b, "queued", 2));
 
   const auto stopped = Clock::now();
   a.pause();
+  // B's holder leaves while A is stopped: A's waiter's key is now first in etcd, so B's
+  // waiter is granted only once A's lease is gone; A never answers its waiter `ok`.
+  CHECK(b_holder.request("release") == std::optional<std::string>("released"));
+  CHECK(b_waiter.stays_silent(1s));
   // B's waiters get the names once A's lease is gone in etcd.
   const auto job = waiter_job.read_line(std::chrono::seconds(ttl) + 5s);
   REQUIRE(job);
@@ -113,6 +126,7 @@ TEST_CASE("faults: SIGSTOP of a replica past the TTL: its holders stopped first,
   append_line(log, "granted-to-b");
   const double granted_after = seconds_since(stopped);
   CHECK(waiter_raw.read_line(3s) == std::optional<std::string>("ok"));
+  CHECK(b_waiter.read_line(3s) == std::optional<std::string>("ok"));
   // The do holder had stopped its command before that: no tick after B's grant; and its
   // exit says the lock was lost.
   const auto do_status = holder_do.wait_for_exit(5s);
@@ -137,6 +151,9 @@ TEST_CASE("faults: SIGSTOP of a replica past the TTL: its holders stopped first,
   REQUIRE(stale_answer);
   CHECK(*stale_answer != "ok");
   CHECK((*stale_answer == "not-granted" || *stale_answer == "err,backend unavailable"));
+  const auto a_waiter_answer = a_waiter.read_line(10s);
+  REQUIRE(a_waiter_answer);
+  CHECK(*a_waiter_answer == "err,backend unavailable");
   const auto stale_waiter_answer = stale_waiter.read_line(10s);
   REQUIRE(stale_waiter_answer);
   CHECK(*stale_waiter_answer != "ok");
