@@ -279,11 +279,17 @@ for name, seq in sorted(writes.items()):
             print("ACCEPTED OVERLAP on %s: %s (token %d) accepted after %s (token %d)" % (
                 name, a, token_of[a], b, token_of[b]))
 
+# A sanitized build's reports (ASan, UBSan, LSan at the replicas' SIGTERM) fail the run too.
+server_log.flush()
+sanitizer = [l for l in open(os.path.join(work, "servers.log"), errors="replace")
+             if "ERROR: AddressSanitizer" in l or "ERROR: LeakSanitizer" in l or "runtime error:" in l]
+for line in sanitizer[:10]: print("SANITIZER: " + line.rstrip())
+
 print("seed %d, %.0f s, lease TTL %d s: %s" % (seed, seconds, TTL, " ".join("%s=%d" % kv for kv in figures.items())))
 print("critical sections %d, writes %d, accepted-write overlaps %d, overlaps without the fence %d, "
       "stale writes the fence refused %d, tokens backwards %d" % (sections, total, fenced_overlaps, overlaps, rejected,
                                                                   backwards))
-failed = fenced_overlaps or overlaps or backwards or sections == 0
+failed = fenced_overlaps or overlaps or backwards or sections == 0 or sanitizer
 if failed:
     print("work dir (logs kept): %s" % work)
 else:
