@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <asio/post.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -193,7 +195,11 @@ void EtcdLockBackend::lose_session(std::string_view why) {
   guard_.give_up();
   lease_ = 0;
   ++epoch_;
-  keep_alive_.reset();
+  // Not destroyed here: this may run inside one of its own callbacks (an ack, the stream
+  // breaking). It stops on the next turn; what it still reports is for a lease given up.
+  if (keep_alive_) {
+    asio::post(io_, [keep_alive = std::shared_ptr<etcd::KeepAlive>(std::move(keep_alive_))] {});
+  }
   std::error_code ignored;
   guard_timer_.cancel(ignored);
   if (had_lease) {
@@ -571,6 +577,7 @@ void EtcdLockBackend::granted(const LockId& id) {
   stats_.wait_seconds.observe(seconds(hold.since - held.asked));
   holds_.emplace(id, std::move(hold));
   ++local_changes_;
+  forget_deadline(id, held);
   requests_.erase(id);
   done(AcquireResult{AcquireOutcome::granted, id, static_cast<FencingToken>(token)});
 }
@@ -611,6 +618,7 @@ void EtcdLockBackend::move_detached(const LockId& id, std::int64_t lease) {
     stats_.wait_seconds.observe(seconds(Clock::now() - request.asked));
     spdlog::info("detached lock '{}' ({}) granted to {} ({})", request.request.name, id.log_str(),
                  request.request.peer, request.request.client_id);
+    forget_deadline(id, request);
     requests_.erase(it);
     ++local_changes_;
     done(AcquireResult{AcquireOutcome::granted, id, static_cast<FencingToken>(token)});
@@ -687,17 +695,16 @@ std::optional<LockBackend::Clock::time_point> EtcdLockBackend::next_wait_deadlin
 
 void EtcdLockBackend::expire_waits(Clock::time_point now) {
   check_guard();
+  // Every due entry leaves the list first, whatever became of its request: one left
+  // behind would be due again at once, for ever.
   std::vector<LockId> due;
-  for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) due.push_back(it->second);
+  const auto end = deadlines_.upper_bound(now);
+  for (auto it = deadlines_.begin(); it != end; ++it) due.push_back(it->second);
+  deadlines_.erase(deadlines_.begin(), end);
   for (const auto& id : due) {
     const auto it = requests_.find(id);
     // A request being granted (a detached move) is answered by its move.
-    if (it == requests_.end()) continue;
-    if (it->second.phase != Request::Phase::moving) {
-      finish(id, AcquireOutcome::timed_out);
-    } else {
-      forget_deadline(id, it->second);
-    }
+    if (it != requests_.end() && it->second.phase != Request::Phase::moving) finish(id, AcquireOutcome::timed_out);
   }
 }
 
@@ -1011,6 +1018,7 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
         // The old lease has nothing on it any more.
         if (found.lease != 0 && found.lease != lease) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
         spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
+        ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
         done(RenewOutcome::renewed);
       }));
     };

@@ -218,14 +218,32 @@ void Server::run() {
   }
   wait_for_signal();
   for (auto& listener : listeners_) accept(*listener);
+  announce_when_ready(std::chrono::steady_clock::now());
+  io_.run();
+  spdlog::info("server stopped");
+}
+
+void Server::announce_when_ready(std::chrono::steady_clock::time_point since) {
+  if (shutting_down_) return;
+  if (!backend_->available()) {
+    // etcd: until the replica's lease is granted, every request would be refused.
+    if (!backend_wait_logged_ && std::chrono::steady_clock::now() - since >= std::chrono::seconds(5)) {
+      backend_wait_logged_ = true;
+      spdlog::warn("still waiting for the lock backend (etcd) to be available; requests are refused until then");
+    }
+    ready_timer_.expires_after(std::chrono::milliseconds(10));
+    ready_timer_.async_wait([this, since](std::error_code error) {
+      if (!error) announce_when_ready(since);
+    });
+    return;
+  }
   if (port_ != 0) write_port_file(config_.port_file, port_);
   if (tls_port_ != 0) write_port_file(config_.tls.port_file, tls_port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
-  // Every listener has listened since the constructor: clients may come (Type=notify).
+  // Every listener has listened since the constructor, and the backend serves: clients may
+  // come (Type=notify).
   systemd::notify_ready("serving: lock port " + std::to_string(port_) + ", HTTP " +
                         (http_ ? "port " + std::to_string(http_->port()) : std::string("off")));
-  io_.run();
-  spdlog::info("server stopped");
 }
 
 void Server::shut_down() {
@@ -234,6 +252,7 @@ void Server::shut_down() {
   systemd::notify_stopping("shutting down: connections are closing");
   std::error_code ignored;
   signals_.cancel(ignored);
+  ready_timer_.cancel();
   for (auto& listener : listeners_) {
     listener->acceptor.close(ignored);
     listener->retry.cancel();

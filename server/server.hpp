@@ -91,6 +91,10 @@ class Server {
   /// revocation has ended (bounded), so that its connection keys go at once rather than
   /// when the lease runs out.
   void finish_shut_down();
+  /// Writes the port files and tells systemd READY once the backend is available (at once
+  /// for the local one; etcd: once the replica's lease is granted), checking every 10 ms
+  /// since `since`; until then the listeners accept and requests are refused.
+  void announce_when_ready(std::chrono::steady_clock::time_point since);
 
   const ServerConfig config_;
   /// The certificate and settings of every TLS connection; null without TLS.
@@ -128,6 +132,9 @@ class Server {
   bool shutting_down_ = false;
   /// Paces finish_shut_down() while the etcd lease is being revoked, and when it gives up.
   SteadyTimer shutdown_timer_{io_};
+  /// Paces announce_when_ready().
+  SteadyTimer ready_timer_{io_};
+  bool backend_wait_logged_ = false;
   std::chrono::steady_clock::time_point shutdown_deadline_{};
 };
 

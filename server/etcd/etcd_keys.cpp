@@ -147,7 +147,7 @@ std::int64_t to_ms(std::chrono::system_clock::time_point time) {
 
 std::chrono::system_clock::time_point from_ms(std::int64_t ms) {
   // Clamped to what the clock can hold: a foreign value may say anything.
-  constexpr std::int64_t bound = std::int64_t{1} << 50;
+  constexpr std::int64_t bound = std::int64_t{1} << 42;  // ~139 years: nanoseconds still fit
   ms = std::max(-bound, std::min(bound, ms));
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::milliseconds(ms)));

@@ -173,7 +173,8 @@ TEST_CASE("detached: renew,id:,ttl: answers renewed and moves the expiry", "[det
   // Renew to a short ttl: it then expires on the new schedule.
   CHECK(one_shot(server.port(), "renew,id:" + id + ",ttl:0.2") == "renewed");
   CHECK(wait_until([&] { return holders_of(server.port(), "dr").empty(); }, 15s));
-  CHECK(stats(server.port())["expired_lock_count"] == 1);
+  // etcd deletes an expired lock with its lease: no replica counts it (docs/HA.md).
+  if (!tnl::test::etcd_backend()) CHECK(stats(server.port())["expired_lock_count"] == 1);
 }
 
 TEST_CASE("detached: renew with a ttl that is not a number > 0 is err,invalid ttl", "[detached]") {
@@ -238,7 +239,8 @@ TEST_CASE("detached: a ttl:0.5 lock expires and a waiter then gets ok", "[detach
   CHECK(holders[0]["client_id"] == "next");
   CHECK(holders[0]["kind"] == "connection");
   const json s = stats(server.port());
-  CHECK(s["expired_lock_count"] == 1);
+  // etcd deletes an expired lock with its lease: no replica counts it (docs/HA.md).
+  if (!tnl::test::etcd_backend()) CHECK(s["expired_lock_count"] == 1);
   CHECK(s["detached_lock_count"] == 0);
   CHECK(one_shot(server.port(), "unlock,id:" + id) == "err,unknown lock id");
 }
@@ -352,7 +354,8 @@ TEST_CASE("detached: an expired lock is counted and its id becomes unknown", "[d
   CHECK(one_shot(server.port(), "renew,id:" + id + ",ttl:60") == "err,unknown lock id");
   CHECK(one_shot(server.port(), "unlock,id:" + id) == "err,unknown lock id");
   const json s = stats(server.port());
-  CHECK(s["expired_lock_count"] == 1);
+  // etcd deletes an expired lock with its lease: no replica counts it (docs/HA.md).
+  if (!tnl::test::etcd_backend()) CHECK(s["expired_lock_count"] == 1);
   CHECK(s["lock_count"] == 0);
 }
 

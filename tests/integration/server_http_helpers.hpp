@@ -65,8 +65,10 @@ inline bool is_uuid_v4(const json& value) {
   return value.is_string() && std::regex_match(value.get<std::string>(), pattern);
 }
 
-/// A connection hold's id: a version 8 UUID naming its connection (server/lock_id.hpp).
+/// A connection hold's id: a version 8 UUID naming its connection (server/lock_id.hpp); with
+/// the etcd backend a random (version 4) one, as every id there.
 inline bool is_uuid_v8(const json& value) {
+  if (tnl::test::etcd_backend()) return is_uuid_v4(value);
   static const std::regex pattern{"^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"};
   return value.is_string() && std::regex_match(value.get<std::string>(), pattern);
 }

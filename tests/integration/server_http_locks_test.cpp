@@ -131,8 +131,11 @@ TEST_CASE("http: a detached lock with a ttl expires, and a queued waiter then ge
   REQUIRE(now.size() == 1);
   CHECK(now[0]["who"] == "next");
   CHECK(now[0]["kind"] == "connection");
-  CHECK(stats(server.port())["expired_lock_count"] == 1);
-  CHECK(metric(http, "tcpnetlock_expired_locks_total") == 1);
+  // etcd deletes an expired lock with its lease: no replica counts it (docs/HA.md).
+  if (!tnl::test::etcd_backend()) {
+    CHECK(stats(server.port())["expired_lock_count"] == 1);
+    CHECK(metric(http, "tcpnetlock_expired_locks_total") == 1);
+  }
 }
 
 TEST_CASE("http: a detached lock with a ttl and no waiter just goes away", "[http][ttl]") {

@@ -10,6 +10,11 @@ namespace tnl::test {
 
 std::string binary(const std::string& name) { return std::string{TNL_BIN_DIR} + "/" + name; }
 
+bool etcd_backend() {
+  const char* file = std::getenv("TNL_TEST_ETCD_ENDPOINTS_FILE");
+  return file != nullptr && *file != '\0';
+}
+
 namespace {
 
 /// With TNL_TEST_ETCD_ENDPOINTS_FILE set (the etcd/ reruns of the suites, tests/CMakeLists.txt):
@@ -17,8 +22,8 @@ namespace {
 /// own, so that no two servers, and no two runs, share a lock. Empty otherwise, or when the
 /// test chose a backend itself.
 std::vector<std::string> etcd_args(const std::vector<std::string>& extra) {
+  if (!etcd_backend()) return {};
   const char* file = std::getenv("TNL_TEST_ETCD_ENDPOINTS_FILE");
-  if (file == nullptr || *file == '\0') return {};
   if (std::find(extra.begin(), extra.end(), "--backend") != extra.end()) return {};
   std::string endpoints = read_file(file);
   while (!endpoints.empty() && (endpoints.back() == '\n' || endpoints.back() == ' ')) endpoints.pop_back();

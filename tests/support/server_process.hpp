@@ -12,6 +12,11 @@ namespace tnl::test {
 /// Path of a built binary, e.g. binary("tcpnetlock_server"); set by CMake (TNL_BIN_DIR).
 std::string binary(const std::string& name);
 
+/// Whether the servers of this run keep their locks in etcd (the etcd/ reruns of the suites:
+/// TNL_TEST_ETCD_ENDPOINTS_FILE is set). For the few checks of what only the local backend
+/// does; a test that cannot hold with etcd at all is tagged [local-only] instead.
+bool etcd_backend();
+
 class ServerProcess {
  public:
   /// Starts the server with `--listen listen --port 0 --port-file ...` plus `extra_args`,
