@@ -28,7 +28,11 @@ Client::Client(asio::io_context& io, ClientOptions options)
     : core_(std::make_shared<ClientCore>(io, std::move(options))), gate_(Gate::make(io)) {}
 
 Client::~Client() {
-  gate_->close();
+  if (!gate_->close()) {
+    // A call object gRPC has not released yet holds a channel reference: the channels must
+    // not end on a gRPC thread (gate.hpp). Left for the process's lifetime instead.
+    new std::shared_ptr<ClientCore>(core_);
+  }
   // The callers' callbacks (and whatever they captured) end here, on the loop thread.
   pending_.clear();
 }
@@ -62,9 +66,13 @@ void Client::issue(std::uint64_t id) {
   if (!gate_->enter(call)) return;  // closing: the destructor drops the operation
   operation.invoke(core_->pool.member(member), &call->context, &call->request, &call->response,
                    [this, gate = gate_, call, id, member](grpc::Status status) {
-                     // gRPC thread: only the gate and the call are touched here.
-                     gate->leave(call.get(), [this, call, id, member, status = std::move(status)] {
-                       on_result<Request, Response>(id, member, status, call->response);
+                     // gRPC thread: only the gate and the call are touched here. The
+                     // response moves out, so that the handler does not keep the call
+                     // (and its context's channel reference) alive (gate.hpp).
+                     auto response = std::make_shared<Response>();
+                     response->Swap(&call->response);
+                     gate->leave(call.get(), [this, response, id, member, status = std::move(status)] {
+                       on_result<Request, Response>(id, member, status, *response);
                      });
                    });
 }

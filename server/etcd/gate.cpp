@@ -11,10 +11,24 @@ std::shared_ptr<Gate> Gate::make(asio::io_context& io) { return std::shared_ptr<
 
 Gate::Gate(asio::io_context& io) : io_(io) {}
 
-bool Gate::enter(std::shared_ptr<Call> call) {
-  if (!loop_open_) return false;
+Gate::Call::~Call() {
+  if (gate_) gate_->destroyed();
+}
+
+void Gate::destroyed() {
   {
     std::lock_guard lock(mutex_);
+    --alive_;
+  }
+  left_.notify_all();
+}
+
+bool Gate::enter(std::shared_ptr<Call> call) {
+  if (!loop_open_) return false;
+  call->gate_ = shared_from_this();
+  {
+    std::lock_guard lock(mutex_);
+    ++alive_;
     Call* key = call.get();
     calls_.emplace(key, std::move(call));
   }
@@ -72,10 +86,14 @@ bool Gate::close(std::chrono::milliseconds bound) {
   for (auto& call : calls) call->cancel();
   calls.clear();
   std::unique_lock lock(mutex_);
-  if (left_.wait_for(lock, bound, [this] { return calls_.empty(); })) return true;
-  spdlog::warn("etcd client: {} gRPC call(s) still not released {} ms after cancelling them", calls_.size(),
-               bound.count());
+  if (left_.wait_for(lock, bound, [this] { return calls_.empty() && alive_ == 0; })) return true;
+  spdlog::warn("etcd client: {} gRPC call(s) still not released {} ms after cancelling them", alive_, bound.count());
   return false;
+}
+
+std::size_t Gate::alive() const {
+  std::lock_guard lock(mutex_);
+  return alive_;
 }
 
 std::size_t Gate::in_flight() const {

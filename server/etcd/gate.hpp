@@ -8,6 +8,13 @@
 // completion posts anything, and handlers posted before close() do nothing when they run.
 // The gate also keeps work on the io_context while calls are in flight, so that a loop
 // running until it runs out of work waits for their results.
+//
+// close() waits until the call objects themselves are destroyed, not only until their last
+// completion ran: a grpc::ClientContext holds a reference to its grpc::Channel, and the
+// owner drops its channels right after close(). Were a context the last holder, the channel
+// would end on one of gRPC's callback threads, which then joins itself and frees the
+// completion queue it is still polling (grpc/grpc#32584: an abort in
+// grpc_cq_internal_unref, seen here in about one run in thirty).
 #pragma once
 
 #include <asio/executor_work_guard.hpp>
@@ -28,10 +35,19 @@ class Gate : public std::enable_shared_from_this<Gate> {
   /// A call in flight, as the gate sees it: something it can ask gRPC to end.
   class Call {
    public:
-    virtual ~Call() = default;
+    Call() = default;
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+    /// Tells the gate it entered that its gRPC objects (the context, hence its channel
+    /// reference) are gone. Runs after the derived class's members are destroyed.
+    virtual ~Call();
     /// Asks gRPC to end the call soon (TryCancel, and for a stream its hold released).
     /// Called on the loop thread, never under the gate's lock; may run reactions inline.
     virtual void cancel() = 0;
+
+   private:
+    friend class Gate;
+    std::shared_ptr<Gate> gate_;  ///< set by enter()
   };
 
   static std::shared_ptr<Gate> make(asio::io_context& io);
@@ -49,24 +65,30 @@ class Gate : public std::enable_shared_from_this<Gate> {
   void leave(Call* call, std::function<void()> on_loop);
 
   /// Loop thread: shuts the gate, cancels every call in flight, and waits up to `bound`
-  /// until all of them have left. False if some had not (logged; they can no longer post
-  /// anything, and their objects stay alive until they leave).
+  /// until all of them have left and their objects are destroyed. False if some were not
+  /// (logged; they can no longer post anything). The owner must not hold call objects
+  /// itself when it calls this.
   bool close(std::chrono::milliseconds bound = std::chrono::seconds(5));
   /// Loop thread: true until close().
   [[nodiscard]] bool open() const { return loop_open_; }
   /// Calls that entered and have not left (any thread).
   [[nodiscard]] std::size_t in_flight() const;
+  /// Call objects that entered and are not destroyed yet (any thread).
+  [[nodiscard]] std::size_t alive() const;
 
  private:
   explicit Gate(asio::io_context& io);
   /// Loop thread: one call's result was handled; drops the work guard after the last.
   void release_work();
+  /// Any thread: a call object that entered is destroyed.
+  void destroyed();
 
   asio::io_context& io_;
   mutable std::mutex mutex_;
   std::condition_variable left_;
   bool closed_ = false;                                ///< guarded by mutex_
   std::unordered_map<Call*, std::shared_ptr<Call>> calls_;  ///< guarded by mutex_
+  std::size_t alive_ = 0;                              ///< guarded by mutex_
   // Loop thread only:
   bool loop_open_ = true;
   std::size_t working_ = 0;  ///< results not handled yet on the loop

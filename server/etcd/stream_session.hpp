@@ -49,8 +49,13 @@ class StreamSession : BidiStream<Request, Response>::Sink {
   void stop() {
     if (!gate_->open()) return;
     retry_.cancel();
-    gate_->close();
+    // Not held across close(): it waits until gRPC has destroyed the stream objects.
     stream_.reset();
+    if (!gate_->close()) {
+      // A stream object gRPC has not released holds a channel reference: the channels
+      // must not end on a gRPC thread (gate.hpp). Left for the process's lifetime instead.
+      new std::shared_ptr<ClientCore>(core_);
+    }
   }
 
   /// Queues `request` on the current stream; false (dropped) when no stream is up.

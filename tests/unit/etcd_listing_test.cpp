@@ -107,7 +107,7 @@ TEST_CASE("etcd listing: a name kept only by a delay is not held", "[etcd][listi
   CHECK(listing.names[0].holders.empty());
 }
 
-TEST_CASE("etcd listing: etcdctl's keys hold as mutexes; foreign junk is skipped", "[etcd][listing]") {
+TEST_CASE("etcd listing: etcdctl keys hold as mutexes, foreign junk is skipped", "[etcd][listing]") {
   Keys keys;
   keys.add("/p/db/694d7b2ac3e1f01a", "", 3);  // etcdctl lock /p/db
   const LockId ours = keys.ours("db", 4);
