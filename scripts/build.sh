@@ -3,6 +3,7 @@
 #
 #   scripts/build.sh              Release build in build/release
 #   scripts/build.sh --sanitize   ASan + UBSan Debug build in build/asan
+#   scripts/build.sh --tsan       ThreadSanitizer build (optimised, with debug info) in build/tsan
 #   scripts/build.sh --target T   build only target T (repeatable), e.g. tcpnetlock_server
 #
 # Extra arguments after -- go to the CMake configure step. Binaries land in BUILD_DIR/bin.
@@ -16,10 +17,11 @@ targets=()
 while (($#)); do
   case "$1" in
     --sanitize|--asan) variant=asan ;;
+    --tsan) variant=tsan ;;
     --release) variant=release ;;
     --target) shift; targets+=(--target "${1:?--target needs a name}") ;;
     --) shift; cmake_args+=("$@"); break ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -28,6 +30,9 @@ done
 if [[ $variant == asan ]]; then
   build_dir=${TNL_BUILD_DIR:-build/asan}
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DTNL_SANITIZE=ON "${cmake_args[@]}")
+elif [[ $variant == tsan ]]; then
+  build_dir=${TNL_BUILD_DIR:-build/tsan}
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTNL_TSAN=ON -DTNL_SANITIZE=OFF "${cmake_args[@]}")
 else
   build_dir=${TNL_BUILD_DIR:-build/release}
   cmake_args=(-DCMAKE_BUILD_TYPE=Release -DTNL_SANITIZE=OFF "${cmake_args[@]}")

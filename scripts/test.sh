@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
 # The one test command: installs the dependencies, builds, and runs the whole ctest
 # suite twice: in the Release build (build/release) and in the AddressSanitizer +
-# UndefinedBehaviorSanitizer build (build/asan); then a short run of each fuzz target
-# (scripts/fuzz.sh --smoke, clang, build/fuzz). Exits non-zero if anything fails. Each
-# ctest run includes the integration suites a second time against a server that defers
-# every lock operation (the deferred/ tests; docs/SECURITY.md).
+# UndefinedBehaviorSanitizer build (build/asan); then the tests of the code where gRPC's
+# threads meet the event loop (the etcd client) in a ThreadSanitizer build (build/tsan,
+# only the targets they need); then a short run of each fuzz target (scripts/fuzz.sh
+# --smoke, clang, build/fuzz). Exits non-zero if anything fails. Each ctest run includes
+# the integration suites a second time against a server that defers every lock operation
+# (the deferred/ tests; docs/SECURITY.md).
 #
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh --no-sanitize   only the Release build and its suite (quick loop)
 #   scripts/test.sh --no-fuzz       everything but the fuzz smoke
-#   scripts/test.sh -- ARGS...      extra ctest arguments, e.g. -- -R server
+#   scripts/test.sh --no-tsan       everything but the ThreadSanitizer stage
+#   scripts/test.sh -- ARGS...      extra ctest arguments, e.g. -- -R server (not used by
+#                                   the ThreadSanitizer stage, which runs its own selection)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sanitize=1
 fuzz=1
+tsan=1
 ctest_extra=()
 while (($#)); do
   case "$1" in
-    --no-sanitize) sanitize=0; fuzz=0 ;;
+    --no-sanitize) sanitize=0; fuzz=0; tsan=0 ;;
     --no-fuzz) fuzz=0 ;;
+    --no-tsan) tsan=0 ;;
     --) shift; ctest_extra=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,15 +43,19 @@ total_passed=0
 total_failed=0
 failed_suites=()
 
-# run_suite NAME BUILD_DIR: runs ctest there, adds its counts to the totals.
+# run_suite NAME BUILD_DIR [CTEST_ARGS...]: runs ctest there (with the extra arguments
+# given after --, or else CTEST_ARGS), adds its counts to the totals.
 run_suite() {
   local name=$1 dir=$2 log rc line
+  shift 2
+  local args=("${ctest_extra[@]}")
+  (($#)) && args=("$@")
   log=$(mktemp)
   echo
   echo "=== ctest: $name ($dir) ==="
   set +e
   ctest --test-dir "$dir" --output-on-failure --no-tests=error \
-    -j "$jobs" --timeout "$timeout" "${ctest_extra[@]}" 2>&1 | tee "$log"
+    -j "$jobs" --timeout "$timeout" "${args[@]}" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   # "100% tests passed, 0 tests failed out of 42"
@@ -71,6 +81,24 @@ if ((sanitize)); then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   run_suite asan+ubsan build/asan
+fi
+
+# ThreadSanitizer: the etcd client (server/etcd), where results cross from gRPC's threads
+# to the event loop, against real etcd. Only the targets these tests need are built (the
+# generated protobuf code is most of it), to keep CI short. Debian's gRPC is not
+# instrumented: tests/tsan.supp says which of its own accesses TSan is told to ignore and
+# why (never our code), and tests/support/tsan_grpc_sync.cpp and server/etcd/
+# tsan_annotations.hpp show TSan the ordering gRPC guarantees. Any report fails the test.
+tsan_targets=(etcd_client_tests)
+tsan_tests='^etcd-client/'
+if ((tsan)); then
+  tsan_started=$SECONDS
+  build_targets=()
+  for target in "${tsan_targets[@]}"; do build_targets+=(--target "$target"); done
+  scripts/build.sh --tsan "${build_targets[@]}"
+  TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
+    run_suite tsan build/tsan -R "$tsan_tests"
+  echo "tsan stage: $((SECONDS - tsan_started)) s"
 fi
 
 # Third stage: every fuzz target briefly, from its seeds; each target counts as a test.

@@ -18,7 +18,9 @@ int clamp_ms(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-EndpointPool::EndpointPool(const ClientOptions& options) {
+EndpointPool::EndpointPool(const ClientOptions& options)
+    : timeout_suspicion_(5 * options.call_timeout),
+      refusal_suspicion_(std::max(options.backoff_min, options.backoff_max)) {
   if (options.endpoints.empty()) throw std::invalid_argument("no etcd endpoint given");
   grpc::ChannelArguments args;
   // Connections of our own, not shared with other clients in the process (tests run
@@ -43,26 +45,37 @@ EndpointPool::EndpointPool(const ClientOptions& options) {
 }
 
 std::size_t EndpointPool::pick(ClientStats& stats) {
-  for (std::size_t step = 0; step < members_.size(); ++step) {
-    const std::size_t index = (current_ + step) % members_.size();
+  const auto now = std::chrono::steady_clock::now();
+  const auto usable = [&](const Member& member) {
     // true: an idle channel starts connecting.
-    if (members_[index].channel->GetState(true) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
-      if (index != current_) {
-        spdlog::info("etcd client: {} is failing; using {}", members_[current_].endpoint, members_[index].endpoint);
-        current_ = index;
-        ++stats.reconnects;
-      }
-      return index;
+    return member.suspect_until <= now && member.channel->GetState(true) != GRPC_CHANNEL_TRANSIENT_FAILURE;
+  };
+  std::size_t chosen = members_.size();
+  for (std::size_t step = 0; step < members_.size() && chosen == members_.size(); ++step) {
+    const std::size_t index = (current_ + step) % members_.size();
+    if (usable(members_[index])) chosen = index;
+  }
+  if (chosen == members_.size()) {
+    // Every member failed lately: the one whose suspicion ends first.
+    chosen = current_;
+    for (std::size_t index = 0; index < members_.size(); ++index) {
+      if (members_[index].suspect_until < members_[chosen].suspect_until) chosen = index;
     }
   }
-  return current_;  // all failing: the call fails fast and says so
+  if (chosen != current_) {
+    spdlog::info("etcd client: calls move from {} to {}", members_[current_].endpoint, members_[chosen].endpoint);
+    current_ = chosen;
+    ++stats.reconnects;
+  }
+  return current_;
 }
 
-void EndpointPool::failed(std::size_t index, ClientStats& stats) {
-  if (index != current_ || members_.size() < 2) return;
-  current_ = (current_ + 1) % members_.size();
-  ++stats.reconnects;
-  spdlog::info("etcd client: {} failed a call; using {}", members_[index].endpoint, members_[current_].endpoint);
+void EndpointPool::failed(std::size_t index, const grpc::Status& status, ClientStats& stats) {
+  const auto kind = ClientStats::kind_of(status);
+  if (kind == FailureKind::other) return;
+  const auto suspicion = kind == FailureKind::deadline_exceeded ? timeout_suspicion_ : refusal_suspicion_;
+  members_[index].suspect_until = std::chrono::steady_clock::now() + suspicion;
+  if (index == current_ && members_.size() > 1) pick(stats);
 }
 
 }  // namespace tnl::etcd

@@ -84,7 +84,7 @@ void Client::on_result(std::uint64_t id, std::size_t member, const grpc::Status&
   auto& operation = static_cast<Operation<Request, Response>&>(*it->second);
   if (!status.ok()) {
     const auto kind = ClientStats::kind_of(status);
-    if (kind != FailureKind::other) core_->pool.failed(member, core_->stats);
+    core_->pool.failed(member, status, core_->stats);
     if (kind == FailureKind::unavailable && operation.retry_unavailable && operation.attempts < core_->pool.size()) {
       issue<Request, Response>(id);
       return;

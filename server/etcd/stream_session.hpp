@@ -161,7 +161,10 @@ class StreamSession : BidiStream<Request, Response>::Sink {
     core_->stats.count_failure(why);
     spdlog::warn("etcd client: {} stream on {} broke ({}: {}); re-establishing in {} ms", what_, endpoint(),
                  static_cast<int>(why.error_code()), why.error_message(), backoff_.count());
-    core_->pool.failed(endpoint_, core_->stats);
+    // A broken stream is the member's fault whatever the status says (an answer that ends
+    // a stream is one too): the next one is tried.
+    core_->pool.failed(endpoint_, why.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? why
+                       : grpc::Status(grpc::StatusCode::UNAVAILABLE, why.error_message()), core_->stats);
     broken_before_ = true;
     retry_.expires_after(backoff_);
     retry_.async_wait([this, gate = gate_](std::error_code error) {

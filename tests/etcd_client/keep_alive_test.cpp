@@ -50,8 +50,11 @@ TEST_CASE("etcd keepalive: every period an ack, with the time its request was se
     CHECK(acks[i].ttl == 7);
     CHECK(acks[i].sent >= started);
     CHECK(acks[i].sent <= acks[i].received);
-    if (i > 0) CHECK(acks[i].sent >= acks[i - 1].sent + 90ms);
+    if (i > 0) CHECK(acks[i].sent > acks[i - 1].sent);
   }
+  // Periodic, not a flood: n acks took about n - 1 periods (a send delayed behind the
+  // previous write shortens one gap, never the sum).
+  CHECK(acks.back().sent - acks.front().sent >= 100ms * (acks.size() - 2));
   CHECK(keep->lease() == lease);
 }
 

@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <random>
 #include <stdexcept>
 #include <system_error>
 
@@ -18,26 +21,37 @@ namespace {
 constexpr const char* etcd_binary = "/usr/bin/etcd";
 constexpr const char* etcdctl_binary = "/usr/bin/etcdctl";
 
-/// `count` distinct free loopback ports (bound together, then released for etcd to take).
+/// `count` distinct free loopback ports below the kernel's ephemeral range (bound together,
+/// then released for etcd to take): outgoing connections (gRPC's, in this very process)
+/// take their local ports from the ephemeral range, and one of them could take a port
+/// between now and etcd's bind.
 std::vector<std::uint16_t> free_ports(int count) {
+  int ephemeral_low = 32768;
+  const std::string range = read_file("/proc/sys/net/ipv4/ip_local_port_range");
+  if (!range.empty()) ephemeral_low = std::max(2000, std::atoi(range.c_str()));
+  std::random_device seed;
+  std::mt19937 random(seed());
+  std::uniform_int_distribution<int> pick(1024, ephemeral_low - 1);
   std::vector<int> sockets;
   std::vector<std::uint16_t> ports;
-  for (int i = 0; i < count; ++i) {
+  for (int tries = 0; static_cast<int>(ports.size()) < count && tries < 1000; ++tries) {
+    const auto port = static_cast<std::uint16_t>(pick(random));
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) continue;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    address.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
       ::close(fd);
-      throw std::system_error(errno, std::generic_category(), "bind");
+      continue;
     }
     sockets.push_back(fd);
-    ports.push_back(ntohs(address.sin_port));
+    ports.push_back(port);
   }
   for (int fd : sockets) ::close(fd);
+  if (static_cast<int>(ports.size()) < count) throw std::runtime_error("no free loopback ports for etcd");
   return ports;
 }
 
@@ -74,6 +88,7 @@ EtcdMembers::EtcdMembers(int count) {
   dir_ = private_dir();
   // A port taken by someone else between free_ports() and etcd's bind: etcd exits at once;
   // then everything is tried again with new ports.
+  std::string failures;
   for (int attempt = 1;; ++attempt) {
     members_.clear();
     members_.resize(static_cast<std::size_t>(count));
@@ -92,13 +107,13 @@ EtcdMembers::EtcdMembers(int count) {
     bool healthy = true;
     for (int i = 0; i < count && healthy; ++i) healthy = wait_healthy(i);
     if (healthy) return;
-    std::string logs;
-    for (int i = 0; i < count; ++i) logs += "--- " + members_[static_cast<std::size_t>(i)].name + ":\n" + log(i);
+    failures += "--- attempt " + std::to_string(attempt) + ":\n";
+    for (int i = 0; i < count; ++i) failures += members_[static_cast<std::size_t>(i)].name + ": " + log(i) + "\n";
     members_.clear();  // kills them
-    if (attempt == 3) {
+    if (attempt == 4) {
       std::error_code ignored;
       fs::remove_all(dir_, ignored);
-      throw std::runtime_error("etcd did not come up:\n" + logs);
+      throw std::runtime_error("etcd did not come up:\n" + failures);
     }
   }
 }
