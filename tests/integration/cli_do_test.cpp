@@ -25,8 +25,7 @@ TEST_CASE("do: passes the command's exit status and output through", "[cli][do]"
   CHECK(p.stderr_text() == "err\n");  // nothing of ours at the default log level
 }
 
-// [local-only]: reuses the slot at once; with etcd, `released` (or an end) precedes the key's deletion.
-TEST_CASE("do: success is 0 and the lock is free afterwards", "[cli][do][local-only]") {
+TEST_CASE("do: success is 0 and the lock is free afterwards", "[cli][do]") {
   ServerProcess server;
   auto p = ChildProcess::start(do_argv(server, {"--lock-name", "t2", "true"}), clean_env());
   REQUIRE(p.wait_for_exit());

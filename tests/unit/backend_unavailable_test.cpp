@@ -39,8 +39,8 @@ TEST_CASE("line protocol: `.locks` and `.stats` the backend cannot read are `err
   CHECK(f.closed_by_server());
 }
 
-TEST_CASE("line protocol: a lock the backend cannot serve is `err,backend unavailable`; while shutting down, "
-          "`shutting-down`",
+TEST_CASE("line protocol: a lock the backend cannot serve is `err,backend unavailable` (while shutting "
+          "down, `shutting-down`)",
           "[backend_unavailable]") {
   const bool shutting_down = GENERATE(false, true);
   const std::string request = GENERATE("lock,name:a\n", "lock,name:a,wait:5\n", "lock,name:a,ttl:60\n");

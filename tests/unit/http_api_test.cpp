@@ -696,7 +696,7 @@ TEST_CASE("HTTP: a list, get or stats the backend cannot read is 503 backend una
   for (const auto& answer : {listed, listed_one, got, stats}) check_backend_unavailable(answer);
 }
 
-TEST_CASE("HTTP: /metrics appends the backend's metrics; a read that failed leaves out only the lock gauges",
+TEST_CASE("HTTP: /metrics appends the backend's metrics, and a read that failed leaves out only the lock gauges",
           "[http_api][async][backend_unavailable]") {
   ScriptedFixture f;
   f.backend.metrics_text = "# HELP tnl_test_backend A backend's own.\n# TYPE tnl_test_backend gauge\ntnl_test_backend 1\n";
@@ -727,8 +727,8 @@ TEST_CASE("HTTP: /metrics appends the backend's metrics; a read that failed leav
   CHECK(some.find("tnl_test_backend 1\n") != std::string::npos);
 }
 
-TEST_CASE("HTTP: create, release and renew the backend cannot serve are 503 backend unavailable; while shutting "
-          "down, server is shutting down",
+TEST_CASE("HTTP: create, release and renew the backend cannot serve are 503 backend unavailable (while shutting "
+          "down, server is shutting down)",
           "[http_api][async][backend_unavailable]") {
   const bool shutting_down = GENERATE(false, true);
   INFO((shutting_down ? "shutting down" : "serving"));
