@@ -623,6 +623,7 @@ void EtcdLockBackend::granted(const LockId& id) {
   hold.since = Clock::now();
   hold.peer = held.request.peer;
   hold.client_id = held.request.client_id;
+  hold.limit = held.request.limit;
   auto done = std::move(held.done);
   const Revision token = held.revision;
   ++stats_.lock_acquired_count;
@@ -944,6 +945,7 @@ void EtcdLockBackend::release(const LockId& id, ReleaseBy by, std::string_view w
       LockValue value;
       value.id = id;
       value.kind = HoldKind::delay;
+      value.limit = hold.limit;  // a semaphore's delay is one of its slots, not a mutex head
       value.peer = hold.peer;
       value.client_id = hold.client_id;
       value.since_ms = etcd::to_ms(WallClock::now());

@@ -163,6 +163,7 @@ class EtcdLockBackend final : public LockBackend {
     Clock::time_point since;
     std::string peer;
     std::string client_id;
+    std::size_t limit = 1;  ///< holders allowed on the name (a lock-delay keeps it)
   };
 
   /// A key deletion (or a move to a lock-delay's lease) retried until it is done.
