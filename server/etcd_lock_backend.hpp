@@ -124,6 +124,9 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: stops sending keepalives (as a replica cut off from etcd would), so that
   /// the guard expires while etcd may still keep the lease.
   void stop_keepalives_for_test();
+  /// Tests only: the next renewal's transaction is applied by etcd but its answer is lost
+  /// (reported DEADLINE_EXCEEDED), as when a member answers after the call's deadline.
+  void lose_next_renew_answer_for_test() { lose_next_renew_answer_ = true; }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -297,6 +300,8 @@ class EtcdLockBackend final : public LockBackend {
   std::multimap<Clock::time_point, LockId> deadlines_;
   DeadlineTimer wait_timer_;
 
+  /// See lose_next_renew_answer_for_test().
+  bool lose_next_renew_answer_ = false;
   std::map<std::uint64_t, Cleanup> cleanups_;
   /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
   std::deque<std::uint64_t> delete_queue_;

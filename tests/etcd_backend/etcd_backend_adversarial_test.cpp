@@ -24,3 +24,20 @@ TEST_CASE("etcd backend adversarial: a semaphore hold's lock-delay keeps the sem
   cluster.settle(waiter);
   CHECK(waiter->granted());
 }
+
+TEST_CASE("etcd backend adversarial: a renewal whose answer is lost never deletes the detached lock", "[etcd]") {
+  Cluster cluster;
+  auto held = cluster.lock(cluster.a(), "rn", std::nullopt, 1, nullptr, HoldKind::detached, 20s);
+  cluster.settle(held);
+  REQUIRE(held->granted());
+  // etcd applies the renewal (the key moves to a new lease) but the answer is lost: the
+  // renewal is reported unavailable; its holder still holds until the old expiry at least.
+  cluster.b().lose_next_renew_answer_for_test();
+  CHECK(cluster.renew(cluster.b(), held->id, 30s) == RenewOutcome::unavailable);
+  cluster.run_for(500ms);
+  auto other = cluster.lock_now(cluster.b(), "rn");
+  CHECK(other->outcome == AcquireOutcome::not_granted);
+  const auto view = cluster.read(cluster.a(), LockQuery{std::string("rn"), {}, true, true});
+  REQUIRE(find_name(view, "rn") != nullptr);
+  CHECK(find_name(view, "rn")->holders.size() == 1);
+}
