@@ -1033,7 +1033,7 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
         return answer(ReleaseOutcome::forced);
       }
       spdlog::info("detached lock '{}' ({}) released by {}", found.name, id.log_str(), who);
-      if (found.lease != 0) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
+      if (const auto own = own_lease(found)) client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
       answer(ReleaseOutcome::released);
     }));
   };
@@ -1049,6 +1049,8 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
                         send(response.id());
                       }));
 }
+
+std::int64_t EtcdLockBackend::own_lease(const Found& found) { return found.value.expires_ms ? found.lease : 0; }
 
 void EtcdLockBackend::find(const LockId& id, FoundDone done) {
   RangeRequest range;
@@ -1133,7 +1135,9 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
           return done(RenewOutcome::unknown);
         }
         // The old lease has nothing on it any more.
-        if (found.lease != 0 && found.lease != lease) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
+        if (const auto own = own_lease(found); own != 0 && own != lease) {
+          client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
+        }
         spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
         ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
         done(RenewOutcome::renewed);

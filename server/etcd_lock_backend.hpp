@@ -246,6 +246,10 @@ class EtcdLockBackend final : public LockBackend {
     std::int64_t lease = 0;
     bool holds = false;
   };
+  /// The lease a found detached lock has to itself (0: none). One granted but not moved yet
+  /// (no expiry written) is still on its replica's lease, with that replica's connection
+  /// holds on it: never revoked for the lock.
+  static std::int64_t own_lease(const Found& found);
   using FoundDone = std::function<void(const grpc::Status& status, std::optional<Found> found)>;
   void find(const LockId& id, FoundDone done);
   void release_found(const LockId& id, ReleaseBy by, std::string who, const Found& found, ReleaseDone done);

@@ -1,4 +1,6 @@
 // Adversarial review of issue 13: cases found by attacking the etcd backend, one per finding.
+#include <fmt/format.h>
+
 #include "etcd_backend_cluster.hpp"
 
 TEST_CASE("etcd backend adversarial: a semaphore hold's lock-delay keeps the semaphore's limit", "[etcd]") {
@@ -40,4 +42,43 @@ TEST_CASE("etcd backend adversarial: a renewal whose answer is lost never delete
   const auto view = cluster.read(cluster.a(), LockQuery{std::string("rn"), {}, true, true});
   REQUIRE(find_name(view, "rn") != nullptr);
   CHECK(find_name(view, "rn")->holders.size() == 1);
+}
+
+// A detached lock granted in etcd but not yet moved to its own lease (Phase::moving: the
+// lease grant and the move are on their way) is still on its replica's lease. Such a key
+// is written here directly, as it is in that window, and renewed, then unlocked, by id
+// from the other replica: neither may revoke the lease it is on (the replica's, with every
+// connection hold of that replica on it).
+TEST_CASE("etcd backend adversarial: renew or unlock of a detached lock still on its replica's lease never revokes that lease",
+          "[etcd]") {
+  Cluster cluster;
+  auto watcher = std::make_shared<Watcher>();
+  auto conn = cluster.lock_now(cluster.a(), "conn", 1, watcher);
+  REQUIRE(conn->granted());
+  const std::int64_t lease = cluster.a().lease();
+  REQUIRE(lease != 0);
+  for (const bool unlock : {false, true}) {
+    auto spare = cluster.lock_now(cluster.b(), "spare");  // only for a fresh lock id
+    REQUIRE(spare->granted());
+    CHECK(cluster.release(cluster.b(), spare->id, ReleaseBy::holder) == ReleaseOutcome::released);
+    const std::string id = spare->id.str();
+    const std::string key = "/test/moving/" + id;
+    const std::string lease_hex = fmt::format("{:x}", lease);
+    cluster.etcd.etcdctl({"put", "--lease=" + lease_hex, key,
+                          R"({"id":")" + id + R"(","kind":"detached","limit":1,"fenced":true})"});
+    cluster.etcd.etcdctl({"put", "--lease=" + lease_hex, "/test/.ids/" + id, key});
+    if (unlock) {
+      cluster.release(cluster.b(), spare->id, ReleaseBy::unlock);
+    } else {
+      cluster.renew(cluster.b(), spare->id, 30s);
+    }
+    cluster.run_for(1500ms);
+    CHECK(watcher->lost_ids.empty());
+    CHECK(cluster.a().hold_count() == 1);
+    CHECK(cluster.a().lease() == lease);
+    auto other = cluster.lock_now(cluster.b(), "conn");
+    CHECK(other->outcome == AcquireOutcome::not_granted);
+    cluster.etcd.etcdctl({"del", key});
+    cluster.etcd.etcdctl({"del", "/test/.ids/" + id});
+  }
 }
