@@ -29,6 +29,8 @@ using etcd::LockValue;
 enum Limit : int { limit_keepalive = 0, limit_call = 1, limit_session = 2, limit_watch = 3 };
 
 constexpr std::chrono::milliseconds backoff_min{50};
+/// etcd's default limit of operations in one transaction (--max-txn-ops 128).
+constexpr int max_batch_ops = 128;
 constexpr std::chrono::milliseconds backoff_max{1000};
 
 double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -363,16 +365,17 @@ LockId EtcdLockBackend::acquire(AcquireRequest request, AcquireDone done, std::w
     wait_timer_.schedule();
   }
   waiters_.sent(entry.request.name, id, entry.request.limit);
-  send_acquire(id);
+  acquire_queue_.push_back(id);
+  flush_acquires();
   return id;
 }
 
-void EtcdLockBackend::send_acquire(const LockId& id) {
+void EtcdLockBackend::add_acquire(const LockId& id, TxnRequest& txn) {
   Request& request = requests_.at(id);
-  // One transaction: my key and its index on the replica lease (it fails if the lease is
+  // My key and its index on the replica lease (the whole transaction fails if the lease is
   // gone), then the first `limit` keys of the name and, for a mutex, the two latest (mine
-  // and my predecessor).
-  TxnRequest txn;
+  // and my predecessor). Ranges see the puts before them in the transaction; the other
+  // requests of a batch are on other names, so they see only their own.
   put(txn, request.key, value_for(id, request, request.request.kind, request.asked_wall, std::nullopt), lease_);
   put(txn, layout_.index_key(id), request.key, lease_);
   const std::string prefix = layout_.name_prefix(request.request.name);
@@ -387,16 +390,64 @@ void EtcdLockBackend::send_acquire(const LockId& id) {
     last->set_limit(2);
     last->set_keys_only(true);
   }
-  client_.txn(std::move(txn), guarded([this, id](const grpc::Status& status, TxnResponse& response) {
-    on_acquired(id, status, response);
-  }));
 }
 
-void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, TxnResponse& response) {
+void EtcdLockBackend::flush_acquires() {
+  if (acquire_in_flight_) return;
+  TxnRequest txn;
+  std::vector<std::pair<LockId, int>> batch;  // request, its first operation
+  std::set<std::string_view> names;           // views of names of requests in `batch`
+  std::deque<LockId> later;                   // a second request on a name: the next batch
+  std::vector<LockId> refused;                // answered after the loop (an answer may ask again)
+  while (!acquire_queue_.empty()) {
+    const LockId id = acquire_queue_.front();
+    const auto it = requests_.find(id);
+    if (it == requests_.end() || it->second.phase != Request::Phase::queued) {
+      acquire_queue_.pop_front();  // dropped while queued
+      continue;
+    }
+    Request& request = it->second;
+    if (shut_down_ || lease_ == 0 || request.epoch != epoch_) {
+      // Its session ended before it was sent (lose_session answered it): nothing was put.
+      acquire_queue_.pop_front();
+      refused.push_back(id);
+      continue;
+    }
+    const int ops = request.request.limit == 1 ? 4 : 3;
+    if (txn.success_size() + ops > max_batch_ops) break;
+    acquire_queue_.pop_front();
+    if (!names.insert(request.request.name).second) {
+      later.push_back(id);
+      continue;
+    }
+    batch.emplace_back(id, txn.success_size());
+    add_acquire(id, txn);
+    request.phase = Request::Phase::putting;
+  }
+  // Deferred ones go first next time, in the order they were asked.
+  acquire_queue_.insert(acquire_queue_.begin(), later.begin(), later.end());
+  if (!batch.empty()) {
+    acquire_in_flight_ = true;
+    ++acquire_batches_;
+    client_.txn(std::move(txn), guarded([this, batch = std::move(batch)](const grpc::Status& status,
+                                                                          TxnResponse& response) {
+      acquire_in_flight_ = false;
+      // Each request of the batch is answered as a single one would be (the guard is checked
+      // for each, at its answer; a failed batch fails every request in it).
+      for (const auto& [id, first_op] : batch) on_acquired(id, status, response, first_op);
+      flush_acquires();
+    }));
+  }
+  for (const auto& id : refused) finish(id, AcquireOutcome::unavailable);
+}
+
+void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, TxnResponse& response,
+                                  int first_op) {
   const bool vouched = check_guard();
   const auto it = requests_.find(id);
   if (it == requests_.end()) return;
   Request& request = it->second;
+  // Every key put by one transaction has its revision as create revision.
   if (status.ok()) request.revision = response.header().revision();
   if (request.abandoned) {
     // Answered (or withdrawn) meanwhile: the key, if it was put, goes.
@@ -427,12 +478,13 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
     return;
   }
   const auto& responses = response.responses();
-  if (responses.size() < 3) {
+  const bool mutex = request.request.limit == 1;
+  if (responses.size() < first_op + (mutex ? 4 : 3)) {
     finish(id, AcquireOutcome::failed);
     return;
   }
-  decide(id, response.header().revision(), responses[2].response_range(),
-         responses.size() > 3 ? &responses[3].response_range() : nullptr, true);
+  decide(id, response.header().revision(), responses[first_op + 2].response_range(),
+         mutex ? &responses[first_op + 3].response_range() : nullptr, true);
 }
 
 void EtcdLockBackend::decide(const LockId& id, Revision at, const RangeResponse& first,
@@ -571,6 +623,7 @@ void EtcdLockBackend::granted(const LockId& id) {
   hold.since = Clock::now();
   hold.peer = held.request.peer;
   hold.client_id = held.request.client_id;
+  hold.limit = held.request.limit;
   auto done = std::move(held.done);
   const Revision token = held.revision;
   ++stats_.lock_acquired_count;
@@ -648,6 +701,16 @@ void EtcdLockBackend::drop(const LockId& id) {
   if (it == requests_.end()) return;
   Request& request = it->second;
   forget_deadline(id, request);
+  if (request.phase == Request::Phase::queued) {
+    // Nothing was sent: it leaves the queue (skipped there) and the name's order.
+    const std::string name = request.request.name;
+    requests_.erase(it);
+    if (auto next = waiters_.remove(name, id)) {
+      const auto waiting = requests_.find(*next);
+      if (waiting != requests_.end() && waiting->second.phase == Request::Phase::waiting) recheck(*next);
+    }
+    return;
+  }
   if (request.phase == Request::Phase::putting) {
     // Its put is on its way: the key goes when it is answered.
     request.abandoned = true;
@@ -740,6 +803,13 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     return;
   }
   ++cleanup.attempts;
+  if (!cleanup.delay && !cleanup.then) {
+    // A plain deletion of our own unique key: batched with the others (see flush_deletes()).
+    if (cleanup.attempts == 1) first_tries_.insert(number);
+    delete_queue_.push_back(number);
+    flush_deletes();
+    return;
+  }
   auto send = [this, number](std::int64_t delay_lease) {
     const auto it = cleanups_.find(number);
     if (it == cleanups_.end()) return;
@@ -789,6 +859,48 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
                       }));
 }
 
+void EtcdLockBackend::flush_deletes() {
+  if (delete_in_flight_ || delete_queue_.empty()) return;
+  // No compare: a key P + N + "/" + id and its index are made by one acquire of one request
+  // (ids are unique) and never made again once deleted, so deleting them whatever their
+  // create revision deletes only what the guarded deletion would (a key already gone is a
+  // no-op); a put that moved it (a detached lock, a lock-delay) keeps the create revision,
+  // which the guard did not tell apart either.
+  TxnRequest txn;
+  std::vector<std::uint64_t> batch;
+  while (!delete_queue_.empty() && txn.success_size() + 2 <= max_batch_ops) {
+    const std::uint64_t number = delete_queue_.front();
+    delete_queue_.pop_front();
+    const auto it = cleanups_.find(number);
+    if (it == cleanups_.end()) continue;
+    erase(txn, it->second.key);
+    erase(txn, it->second.index_key);
+    batch.push_back(number);
+  }
+  if (batch.empty()) return;
+  delete_in_flight_ = true;
+  ++delete_batches_;
+  client_.txn(std::move(txn), guarded([this, batch = std::move(batch)](const grpc::Status& status, TxnResponse&) {
+    delete_in_flight_ = false;
+    check_guard();
+    if (!status.ok()) failed("deleting keys", status);
+    bool first_try = false;
+    for (const auto number : batch) {
+      if (first_tries_.erase(number) != 0) first_try = true;
+      const auto it = cleanups_.find(number);
+      if (it == cleanups_.end()) continue;
+      if (!status.ok()) {
+        retry_cleanup(number);  // each alone, with its own backoff (it may join a later batch)
+        continue;
+      }
+      ++local_changes_;
+      cleanups_.erase(it);
+    }
+    if (first_try) start_listing();
+    flush_deletes();
+  }));
+}
+
 void EtcdLockBackend::retry_cleanup(std::uint64_t number) {
   const auto it = cleanups_.find(number);
   if (it == cleanups_.end()) return;
@@ -833,6 +945,7 @@ void EtcdLockBackend::release(const LockId& id, ReleaseBy by, std::string_view w
       LockValue value;
       value.id = id;
       value.kind = HoldKind::delay;
+      value.limit = hold.limit;  // a semaphore's delay is one of its slots, not a mutex head
       value.peer = hold.peer;
       value.client_id = hold.client_id;
       value.since_ms = etcd::to_ms(WallClock::now());
@@ -920,7 +1033,7 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
         return answer(ReleaseOutcome::forced);
       }
       spdlog::info("detached lock '{}' ({}) released by {}", found.name, id.log_str(), who);
-      if (found.lease != 0) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
+      if (const auto own = own_lease(found)) client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
       answer(ReleaseOutcome::released);
     }));
   };
@@ -936,6 +1049,8 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
                         send(response.id());
                       }));
 }
+
+std::int64_t EtcdLockBackend::own_lease(const Found& found) { return found.value.expires_ms ? found.lease : 0; }
 
 void EtcdLockBackend::find(const LockId& id, FoundDone done) {
   RangeRequest range;
@@ -999,12 +1114,16 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
       compare_created(txn, found.key, found.revision);
       put(txn, found.key, etcd::encode(value), lease);
       put(txn, layout_.index_key(id), found.key, lease);
-      client_.txn(std::move(txn), guarded([this, id, lease, found, answer](const grpc::Status& status,
+      client_.txn(std::move(txn), guarded([this, id, lease, found, answer](const grpc::Status& answered,
                                                                            TxnResponse& response) {
         const RenewDone& done = *answer;
+        const grpc::Status status = std::exchange(lose_next_renew_answer_, false)
+                                        ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
+                                        : answered;
         if (!status.ok()) {
           failed("renewing a detached lock", status);
-          if (lease != 0) client_.lease_revoke(lease, [](const grpc::Status&, auto&) {});
+          // Not revoked: etcd may have applied the move (only its answer failed), and revoking
+          // the new lease would delete a lock its holder still holds. Unused, it just expires.
           return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                               status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                           ? RenewOutcome::unavailable
@@ -1016,7 +1135,9 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
           return done(RenewOutcome::unknown);
         }
         // The old lease has nothing on it any more.
-        if (found.lease != 0 && found.lease != lease) client_.lease_revoke(found.lease, [](const grpc::Status&, auto&) {});
+        if (const auto own = own_lease(found); own != 0 && own != lease) {
+          client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
+        }
         spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
         ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
         done(RenewOutcome::renewed);

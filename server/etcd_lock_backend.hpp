@@ -113,6 +113,10 @@ class EtcdLockBackend final : public LockBackend {
   [[nodiscard]] std::size_t request_count() const { return requests_.size(); }
   /// Key deletions and moves still being retried.
   [[nodiscard]] std::size_t cleanup_count() const { return cleanups_.size(); }
+  /// Acquire transactions sent (each carries a batch of one or more requests).
+  [[nodiscard]] std::uint64_t acquire_batches() const { return acquire_batches_; }
+  /// Plain key deletion transactions sent (each a batch of one or more deletions).
+  [[nodiscard]] std::uint64_t delete_batches() const { return delete_batches_; }
   /// Whether the shutdown's lease revocation is still under way.
   [[nodiscard]] bool revoking() const { return revoking_; }
   /// Holds told lost since the start.
@@ -120,6 +124,9 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: stops sending keepalives (as a replica cut off from etcd would), so that
   /// the guard expires while etcd may still keep the lease.
   void stop_keepalives_for_test();
+  /// Tests only: the next renewal's transaction is applied by etcd but its answer is lost
+  /// (reported DEADLINE_EXCEEDED), as when a member answers after the call's deadline.
+  void lose_next_renew_answer_for_test() { lose_next_renew_answer_ = true; }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -128,6 +135,7 @@ class EtcdLockBackend final : public LockBackend {
   /// A request being made, waiting, or being granted.
   struct Request {
     enum class Phase : std::uint8_t {
+      queued,    ///< waits for the acquire batch on its way to return (nothing sent yet)
       putting,   ///< the acquire transaction is on its way
       waiting,   ///< queued behind earlier keys
       checking,  ///< a re-check transaction is on its way
@@ -139,7 +147,7 @@ class EtcdLockBackend final : public LockBackend {
     std::string key;
     std::uint64_t epoch = 0;  ///< the session its key was put in
     Revision revision = 0;    ///< its key's create revision; 0 until known
-    Phase phase = Phase::putting;
+    Phase phase = Phase::queued;
     /// Its asker has gone (or it was answered) while the put was on its way: the key is
     /// deleted when the answer comes.
     bool abandoned = false;
@@ -158,6 +166,7 @@ class EtcdLockBackend final : public LockBackend {
     Clock::time_point since;
     std::string peer;
     std::string client_id;
+    std::size_t limit = 1;  ///< holders allowed on the name (a lock-delay keeps it)
   };
 
   /// A key deletion (or a move to a lock-delay's lease) retried until it is done.
@@ -192,8 +201,15 @@ class EtcdLockBackend final : public LockBackend {
   void on_compacted();
 
   // Requests.
-  void send_acquire(const LockId& id);
-  void on_acquired(const LockId& id, const grpc::Status& status, etcdserverpb::TxnResponse& response);
+  /// Sends the queued acquires as ONE transaction (at most max_batch_ops operations, never
+  /// two requests on one name: keys of one transaction share a create revision), unless a
+  /// batch is on its way already: then they go when it returns.
+  void flush_acquires();
+  /// Appends request `id`'s operations (put key and index, the ranges) to `txn`.
+  void add_acquire(const LockId& id, etcdserverpb::TxnRequest& txn);
+  /// Request `id`'s answer, its operations starting at `first_op` of the batch's responses.
+  void on_acquired(const LockId& id, const grpc::Status& status, etcdserverpb::TxnResponse& response,
+                   int first_op);
   /// Decides from a transaction's ranges (first `limit` keys, the predecessor) what follows.
   void decide(const LockId& id, Revision at, const etcdserverpb::RangeResponse& first,
               const etcdserverpb::RangeResponse* predecessor, bool first_answer);
@@ -216,6 +232,9 @@ class EtcdLockBackend final : public LockBackend {
   void take_away(const LockId& id, std::string_view reason);
   void add_cleanup(Cleanup cleanup);
   void run_cleanup(std::uint64_t number);
+  /// Sends the queued plain deletions as ONE transaction of DeleteRange operations (unless
+  /// one is on its way: then when it returns).
+  void flush_deletes();
   void retry_cleanup(std::uint64_t number);
   /// The record of a lock found by id from any replica: its key, name, value, create
   /// revision, lease and whether it holds.
@@ -227,6 +246,10 @@ class EtcdLockBackend final : public LockBackend {
     std::int64_t lease = 0;
     bool holds = false;
   };
+  /// The lease a found detached lock has to itself (0: none). One granted but not moved yet
+  /// (no expiry written) is still on its replica's lease, with that replica's connection
+  /// holds on it: never revoked for the lock.
+  static std::int64_t own_lease(const Found& found);
   using FoundDone = std::function<void(const grpc::Status& status, std::optional<Found> found)>;
   void find(const LockId& id, FoundDone done);
   void release_found(const LockId& id, ReleaseBy by, std::string who, const Found& found, ReleaseDone done);
@@ -273,12 +296,20 @@ class EtcdLockBackend final : public LockBackend {
 
   LockIdGenerator ids_;
   std::unordered_map<LockId, Request> requests_;
+  /// Acquires waiting for the batch on its way (ids of requests dropped meanwhile are skipped).
+  std::deque<LockId> acquire_queue_;
+  bool acquire_in_flight_ = false;
   std::unordered_map<LockId, Hold> holds_;
   etcd::WaiterQueues waiters_;
   std::multimap<Clock::time_point, LockId> deadlines_;
   DeadlineTimer wait_timer_;
 
+  /// See lose_next_renew_answer_for_test().
+  bool lose_next_renew_answer_ = false;
   std::map<std::uint64_t, Cleanup> cleanups_;
+  /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
+  std::deque<std::uint64_t> delete_queue_;
+  bool delete_in_flight_ = false;
   std::uint64_t next_cleanup_ = 1;
   /// Cleanups whose first attempt is on its way.
   std::set<std::uint64_t> first_tries_;
@@ -298,6 +329,8 @@ class EtcdLockBackend final : public LockBackend {
 
   // Counters for /metrics.
   std::uint64_t holds_lost_ = 0;
+  std::uint64_t acquire_batches_ = 0;
+  std::uint64_t delete_batches_ = 0;
   std::uint64_t leases_lost_ = 0;
   std::uint64_t txn_failed_ = 0;
   struct Limited {

@@ -18,7 +18,10 @@
 
 namespace tnl {
 
-/// Fencing token: strictly increasing in grant order, across all names.
+/// Fencing token: strictly increasing in grant order per name. Across names only
+/// non-decreasing in general: the local backend's tokens do rise across all names, but in
+/// etcd mode the token is the key's create revision, fixed when the request was queued,
+/// and one batched transaction gives keys on different names the same revision.
 using FencingToken = std::uint64_t;
 
 /// What ends a hold.

@@ -1,0 +1,176 @@
+// Batching in EtcdLockBackend: while an acquire transaction is on its way, further acquires
+// queue and then go as ONE transaction (never two on one name, at most 128 operations);
+// plain key deletions likewise. Each request of a batch is answered as a single one would be.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "etcd_backend_cluster.hpp"
+
+namespace {
+
+/// Keys under `prefix` in etcd (lock keys and index keys alike).
+std::size_t keys_under(const EtcdTestServer& etcd, const std::string& prefix) {
+  const std::string out = etcd.etcdctl({"get", prefix, "--prefix", "--keys-only"});
+  std::size_t count = 0;
+  std::size_t at = 0;
+  while ((at = out.find(prefix, at)) != std::string::npos) {
+    ++count;
+    at += prefix.size();
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("etcd backend batches: a second request on a name goes in the next batch and tokens rise per name",
+          "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  const auto before = a.acquire_batches();
+  auto alone = cluster.lock(a, "s0");  // on its way: the next ones queue behind it
+  auto n1 = cluster.lock(a, "n1", 0ms);
+  auto n1_again = cluster.lock(a, "n1", 0ms);
+  auto n2 = cluster.lock(a, "n2");
+  auto n3 = cluster.lock(a, "n3");
+  CHECK(a.acquire_batches() == before + 1);
+  cluster.settle(alone);
+  cluster.settle(n1);
+  cluster.settle(n2);
+  cluster.settle(n3);
+  REQUIRE(alone->granted());
+  REQUIRE(n1->granted());
+  REQUIRE(n2->granted());
+  REQUIRE(n3->granted());
+  // {s0}, {n1, n2, n3}, {n1 again}: the same name never twice in one transaction.
+  REQUIRE(run_until(cluster.io, [&] { return a.acquire_batches() == before + 3; }));
+  cluster.run_for(200ms);
+  CHECK(a.acquire_batches() == before + 3);
+  CHECK(n1_again->calls == 0);  // waits behind n1
+  // One transaction: one create revision for its keys, on different names.
+  CHECK(n1->token == n2->token);
+  CHECK(n2->token == n3->token);
+  CHECK(alone->token < n1->token);
+  CHECK(cluster.release(a, n1->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(n1_again);
+  REQUIRE(n1_again->granted());
+  CHECK(n1_again->token > n1->token);
+}
+
+TEST_CASE("etcd backend batches: at most 128 operations per transaction and deletions batched too", "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  const auto before = a.acquire_batches();
+  auto alone = cluster.lock(a, "first");
+  std::vector<std::shared_ptr<Answer>> many;
+  for (int i = 0; i < 40; ++i) many.push_back(cluster.lock(a, fmt::format("many{}", i)));
+  for (const auto& answer : many) cluster.settle(answer);
+  cluster.settle(alone);
+  // A mutex request is 4 operations: 32 of them fill one transaction, 8 go in the next.
+  CHECK(a.acquire_batches() == before + 3);
+  std::set<tnl::FencingToken> tokens;
+  for (const auto& answer : many) {
+    REQUIRE(answer->granted());
+    tokens.insert(answer->token);
+  }
+  CHECK(tokens.size() == 2);
+  CHECK(std::count_if(many.begin(), many.end(), [&](const auto& answer) { return answer->token == *tokens.begin(); }) ==
+        32);
+  CHECK(a.hold_count() == 41);
+  CHECK(keys_under(cluster.etcd, "/test/") == 2 * 41);
+
+  // Released in one turn: the first deletion alone, the other 40 (80 operations) in one more.
+  const auto deletes = a.delete_batches();
+  CHECK(cluster.release(a, alone->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  for (const auto& answer : many) CHECK(cluster.release(a, answer->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  REQUIRE(run_until(cluster.io, [&] { return a.cleanup_count() == 0; }));
+  CHECK(a.delete_batches() == deletes + 2);
+  CHECK(keys_under(cluster.etcd, "/test/") == 0);
+  // Free for the other replica.
+  CHECK(cluster.lock_now(cluster.b(), "many7")->granted());
+}
+
+TEST_CASE("etcd backend batches: a cancel inside a batch on its way and of a request still queued", "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  const auto before = a.acquire_batches();
+  auto k0 = cluster.lock(a, "k0");
+  auto k1 = cluster.lock(a, "k1", 0ms);
+  auto k2 = cluster.lock(a, "k2", 0ms);
+  auto k3 = cluster.lock(a, "k3", 0ms);
+  auto queued = cluster.lock(a, "k4", 0ms);
+  CHECK(a.cancel(queued->id));  // nothing sent for it yet
+  CHECK_FALSE(a.cancel(queued->id));
+  // Stops right after k0's answer sent the batch {k1, k2, k3}.
+  REQUIRE(run_until(cluster.io, [&] { return a.acquire_batches() == before + 2; }));
+  CHECK(k1->calls + k2->calls + k3->calls == 0);
+  CHECK(a.cancel(k2->id));
+  CHECK_FALSE(a.cancel(k2->id));
+  cluster.settle(k1);
+  cluster.settle(k3);
+  CHECK(k1->granted());
+  CHECK(k3->granted());
+  CHECK(k1->token == k3->token);
+  REQUIRE(run_until(cluster.io, [&] { return a.cleanup_count() == 0 && a.request_count() == 0; }));
+  cluster.run_for(200ms);
+  CHECK(k2->calls == 0);
+  CHECK(queued->calls == 0);
+  CHECK(a.acquire_batches() == before + 2);  // nothing was ever sent for k4
+  CHECK(a.hold_count() == 3);
+  // k2's key (put by the batch) is gone; k4's was never made.
+  CHECK(keys_under(cluster.etcd, "/test/k2/") == 0);
+  CHECK(keys_under(cluster.etcd, "/test/k4/") == 0);
+  CHECK(cluster.lock_now(cluster.b(), "k2")->granted());
+  CHECK(cluster.lock_now(cluster.b(), "k4")->granted());
+}
+
+TEST_CASE("etcd backend batches: a batch failing (etcd not answering) fails every request in it once", "[etcd]") {
+  // TTL 8 s: the guard (valid for at least 8 - 1.6 - 2 s after the last acknowledged
+  // keepalive) outlives both transactions' 1 s deadlines, so each fails by its own answer.
+  Cluster cluster(8s);
+  EtcdLockBackend& a = cluster.a();
+  const auto before = a.acquire_batches();
+  cluster.etcd.stop();
+  auto f0 = cluster.lock(a, "f0");
+  std::vector<std::shared_ptr<Answer>> batch;
+  for (int i = 1; i <= 5; ++i) batch.push_back(cluster.lock(a, fmt::format("f{}", i), 0ms));
+  cluster.settle(f0);
+  for (const auto& answer : batch) cluster.settle(answer);
+  CHECK(f0->outcome == AcquireOutcome::unavailable);
+  for (const auto& answer : batch) CHECK(answer->outcome == AcquireOutcome::unavailable);
+  CHECK(a.acquire_batches() == before + 2);
+  CHECK(a.request_count() == 0);
+  cluster.etcd.resume();
+  REQUIRE(run_until(cluster.io, [&] { return a.available() && a.cleanup_count() == 0; }, 20s));
+  cluster.run_for(300ms);
+  for (const auto& answer : batch) CHECK(answer->calls == 1);
+  // Nothing left behind: every name is free for the other replica.
+  for (int i = 0; i <= 5; ++i) CHECK(cluster.lock_now(cluster.b(), fmt::format("f{}", i))->granted());
+}
+
+TEST_CASE("etcd backend batches: a batch put on a lease etcd has revoked fails every request in it once", "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  const std::int64_t old_lease = a.lease();
+  auto watcher = std::make_shared<Watcher>();
+  auto w0 = cluster.lock(a, "w0", std::nullopt, 1, watcher);
+  std::vector<std::shared_ptr<Answer>> batch;
+  for (int i = 1; i <= 5; ++i) batch.push_back(cluster.lock(a, fmt::format("w{}", i), 0ms));
+  // The loop is not running: the batch goes only after w0's answer, onto a revoked lease.
+  cluster.etcd.etcdctl({"lease", "revoke", fmt::format("{:x}", old_lease)});
+  cluster.settle(w0);
+  for (const auto& answer : batch) cluster.settle(answer);
+  for (const auto& answer : batch) CHECK(answer->outcome == AcquireOutcome::unavailable);
+  if (w0->granted()) {
+    // Granted before the revocation: told lost since.
+    REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+    CHECK(watcher->lost_ids[0].first == w0->id);
+  } else {
+    CHECK(w0->outcome == AcquireOutcome::unavailable);
+  }
+  CHECK(a.hold_count() == 0);
+  REQUIRE(run_until(cluster.io, [&] { return a.available() && a.lease() != old_lease; }, 15s));
+  cluster.run_for(200ms);
+  for (const auto& answer : batch) CHECK(answer->calls == 1);
+  for (int i = 0; i <= 5; ++i) CHECK(cluster.lock_now(cluster.b(), fmt::format("w{}", i))->granted());
+}
