@@ -125,9 +125,10 @@ TEST_CASE("etcd backend batches: a cancel inside a batch on its way and of a req
 }
 
 TEST_CASE("etcd backend batches: a batch failing (etcd not answering) fails every request in it once", "[etcd]") {
-  // TTL 8 s: the guard (valid for at least 8 - 1.6 - 2 s after the last acknowledged
-  // keepalive) outlives both transactions' 1 s deadlines, so each fails by its own answer.
-  Cluster cluster(8s);
+  // TTL 20 s: the guard (valid for at least 20 - 4 - 5 s after the last acknowledged
+  // keepalive) outlives both transactions' 1 s deadlines by far, even on a loaded machine,
+  // so each fails by its own answer (not by the guard refusing the queued ones first).
+  Cluster cluster(20s);
   EtcdLockBackend& a = cluster.a();
   const auto before = a.acquire_batches();
   cluster.etcd.stop();
