@@ -282,6 +282,21 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
         const auto request = requests_.find(waiter);
         if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(waiter);
       }
+    } else if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
+               requests_.count(*id) == 0 && holds_.count(*id) == 0) {
+      // A key made on our lease for a request we no longer know: an acquire whose call
+      // failed (a deadline) but that etcd applied later, after its deletion was tried. It
+      // would stand in the name's queue for as long as our lease lives: it goes (only if
+      // still on our lease and as made, so a detached lock moved to its own lease stays).
+      Cleanup stray;
+      stray.key = kv.key();
+      stray.index_key = layout_.index_key(*id);
+      stray.revision = kv.create_revision();
+      stray.on_lease = lease_;
+      stray.epoch = epoch_;
+      spdlog::warn("lock '{}': deleting a stray key of this replica ({}) made by a request already answered", name,
+                   id->log_str());
+      add_cleanup(std::move(stray));
     } else if (id) {
       // A PUT moving one of our holds to another lease or kind: someone took it.
       const auto hold = holds_.find(*id);
@@ -802,7 +817,7 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     return;
   }
   ++cleanup.attempts;
-  if (!cleanup.delay && !cleanup.then) {
+  if (!cleanup.delay && !cleanup.then && cleanup.on_lease == 0) {
     // A plain deletion of our own unique key: batched with the others (see flush_deletes()).
     if (cleanup.attempts == 1) first_tries_.insert(number);
     delete_queue_.push_back(number);
@@ -815,6 +830,13 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     Cleanup& cleanup = it->second;
     TxnRequest txn;
     if (cleanup.revision != 0) compare_created(txn, cleanup.key, cleanup.revision);
+    if (cleanup.on_lease != 0) {
+      Compare* compare = txn.add_compare();
+      compare->set_result(Compare::EQUAL);
+      compare->set_target(Compare::LEASE);
+      compare->set_key(cleanup.key);
+      compare->set_lease(cleanup.on_lease);
+    }
     if (cleanup.delay) {
       put(txn, cleanup.key, cleanup.delay_value, delay_lease);
       put(txn, cleanup.index_key, cleanup.key, delay_lease);

@@ -170,6 +170,8 @@ class EtcdLockBackend final : public LockBackend {
     std::string key;
     std::string index_key;
     Revision revision = 0;    ///< guard: only the key created then (0: whatever it is)
+    /// Guard too: only while the key is on this lease (0: any). For stray keys (on_events).
+    std::int64_t on_lease = 0;
     std::uint64_t epoch = 0;  ///< given up with this session (0: never: not on the replica lease)
     /// A lock-delay: the key moves to a lease of this length with this value instead.
     std::optional<std::chrono::milliseconds> delay;
