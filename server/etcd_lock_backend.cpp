@@ -283,7 +283,7 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
         if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(waiter);
       }
     } else if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
-               requests_.count(*id) == 0 && holds_.count(*id) == 0) {
+               unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
       // A key made on our lease for a request we no longer know: an acquire whose call
       // failed (a deadline) but that etcd applied later, after its deletion was tried. It
       // would stand in the name's queue for as long as our lease lives: it goes (only if
@@ -463,7 +463,11 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
   if (it == requests_.end()) return;
   Request& request = it->second;
   // Every key put by one transaction has its revision as create revision.
-  if (status.ok()) request.revision = response.header().revision();
+  if (status.ok()) {
+    request.revision = response.header().revision();
+  } else {
+    remember_unsure(id);
+  }
   if (request.abandoned) {
     // Answered (or withdrawn) meanwhile: the key, if it was put, goes.
     Cleanup cleanup;
@@ -500,6 +504,18 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
   }
   decide(id, response.header().revision(), responses[first_op + 2].response_range(),
          mutex ? &responses[first_op + 3].response_range() : nullptr, true);
+}
+
+void EtcdLockBackend::remember_unsure(const LockId& id) {
+  constexpr std::size_t max_unsure = 4096;
+  const auto now = Clock::now();
+  const auto keep = 2 * options_.lease_ttl;
+  while (!unsure_order_.empty() &&
+         (unsure_order_.size() >= max_unsure || now - unsure_order_.front().first > keep)) {
+    unsure_.erase(unsure_order_.front().second);
+    unsure_order_.pop_front();
+  }
+  if (unsure_.insert(id).second) unsure_order_.emplace_back(now, id);
 }
 
 void EtcdLockBackend::decide(const LockId& id, Revision at, const RangeResponse& first,
