@@ -282,6 +282,21 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
         const auto request = requests_.find(waiter);
         if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(waiter);
       }
+    } else if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
+               unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
+      // A key made on our lease for a request we no longer know: an acquire whose call
+      // failed (a deadline) but that etcd applied later, after its deletion was tried. It
+      // would stand in the name's queue for as long as our lease lives: it goes (only if
+      // still on our lease and as made, so a detached lock moved to its own lease stays).
+      Cleanup stray;
+      stray.key = kv.key();
+      stray.index_key = layout_.index_key(*id);
+      stray.revision = kv.create_revision();
+      stray.on_lease = lease_;
+      stray.epoch = epoch_;
+      spdlog::warn("lock '{}': deleting a stray key of this replica ({}) made by a request already answered", name,
+                   id->log_str());
+      add_cleanup(std::move(stray));
     } else if (id) {
       // A PUT moving one of our holds to another lease or kind: someone took it.
       const auto hold = holds_.find(*id);
@@ -448,7 +463,11 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
   if (it == requests_.end()) return;
   Request& request = it->second;
   // Every key put by one transaction has its revision as create revision.
-  if (status.ok()) request.revision = response.header().revision();
+  if (status.ok()) {
+    request.revision = response.header().revision();
+  } else {
+    remember_unsure(id);
+  }
   if (request.abandoned) {
     // Answered (or withdrawn) meanwhile: the key, if it was put, goes.
     Cleanup cleanup;
@@ -485,6 +504,18 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
   }
   decide(id, response.header().revision(), responses[first_op + 2].response_range(),
          mutex ? &responses[first_op + 3].response_range() : nullptr, true);
+}
+
+void EtcdLockBackend::remember_unsure(const LockId& id) {
+  constexpr std::size_t max_unsure = 4096;
+  const auto now = Clock::now();
+  const auto keep = 2 * options_.lease_ttl;
+  while (!unsure_order_.empty() &&
+         (unsure_order_.size() >= max_unsure || now - unsure_order_.front().first > keep)) {
+    unsure_.erase(unsure_order_.front().second);
+    unsure_order_.pop_front();
+  }
+  if (unsure_.insert(id).second) unsure_order_.emplace_back(now, id);
 }
 
 void EtcdLockBackend::decide(const LockId& id, Revision at, const RangeResponse& first,
@@ -803,7 +834,7 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     return;
   }
   ++cleanup.attempts;
-  if (!cleanup.delay && !cleanup.then) {
+  if (!cleanup.delay && !cleanup.then && cleanup.on_lease == 0) {
     // A plain deletion of our own unique key: batched with the others (see flush_deletes()).
     if (cleanup.attempts == 1) first_tries_.insert(number);
     delete_queue_.push_back(number);
@@ -816,6 +847,13 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     Cleanup& cleanup = it->second;
     TxnRequest txn;
     if (cleanup.revision != 0) compare_created(txn, cleanup.key, cleanup.revision);
+    if (cleanup.on_lease != 0) {
+      Compare* compare = txn.add_compare();
+      compare->set_result(Compare::EQUAL);
+      compare->set_target(Compare::LEASE);
+      compare->set_key(cleanup.key);
+      compare->set_lease(cleanup.on_lease);
+    }
     if (cleanup.delay) {
       put(txn, cleanup.key, cleanup.delay_value, delay_lease);
       put(txn, cleanup.index_key, cleanup.key, delay_lease);

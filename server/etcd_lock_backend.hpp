@@ -43,6 +43,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "deadline_timer.hpp"
@@ -174,6 +175,8 @@ class EtcdLockBackend final : public LockBackend {
     std::string key;
     std::string index_key;
     Revision revision = 0;    ///< guard: only the key created then (0: whatever it is)
+    /// Guard too: only while the key is on this lease (0: any). For stray keys (on_events).
+    std::int64_t on_lease = 0;
     std::uint64_t epoch = 0;  ///< given up with this session (0: never: not on the replica lease)
     /// A lock-delay: the key moves to a lease of this length with this value instead.
     std::optional<std::chrono::milliseconds> delay;
@@ -296,6 +299,12 @@ class EtcdLockBackend final : public LockBackend {
 
   LockIdGenerator ids_;
   std::unordered_map<LockId, Request> requests_;
+  /// Requests whose acquire call failed (etcd may still apply its put later: a stray key
+  /// the watch shows), with when; pruned after 2 lease TTLs (the lease, or a newer one, has
+  /// been vouched for since) and at most max_unsure entries.
+  std::unordered_set<LockId> unsure_;
+  std::deque<std::pair<Clock::time_point, LockId>> unsure_order_;
+  void remember_unsure(const LockId& id);
   /// Acquires waiting for the batch on its way (ids of requests dropped meanwhile are skipped).
   std::deque<LockId> acquire_queue_;
   bool acquire_in_flight_ = false;
