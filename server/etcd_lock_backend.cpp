@@ -829,8 +829,10 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
   // On a lease given up: etcd deletes the key with it (the revocation, or its expiry).
   if ((cleanup.epoch != 0 && cleanup.epoch != epoch_) || (shut_down_ && cleanup.epoch != 0)) {
     auto then = std::move(cleanup.then);
+    auto gone = std::move(cleanup.gone);
     cleanups_.erase(it);
     if (then) then(false);
+    if (gone) gone();
     return;
   }
   ++cleanup.attempts;
@@ -875,8 +877,10 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
       // Not succeeded: the key is not the one we made any more (gone already): nothing to do.
       ++local_changes_;
       auto then = std::move(it->second.then);
+      auto gone = std::move(it->second.gone);
       cleanups_.erase(it);
       if (then) then(response.succeeded());
+      if (gone) gone();
     }));
   };
   if (!cleanup.delay) {
@@ -932,7 +936,9 @@ void EtcdLockBackend::flush_deletes() {
         continue;
       }
       ++local_changes_;
+      auto gone = std::move(it->second.gone);
       cleanups_.erase(it);
+      if (gone) gone();
     }
     if (first_try) start_listing();
     flush_deletes();
@@ -999,6 +1005,14 @@ void EtcdLockBackend::release(const LockId& id, ReleaseBy by, std::string_view w
       cleanup.then = [done = std::move(done)](bool ok) {
         if (done) done(ok ? ReleaseOutcome::forced : ReleaseOutcome::unavailable);
       };
+      add_cleanup(std::move(cleanup));
+      return;
+    }
+    if (consented && done) {
+      // `released` once etcd has deleted the key (or the lease it is on was given up), as
+      // the local backend frees the lock before it answers: a client that reads `released`
+      // and asks again, here or on another replica, finds the name free.
+      cleanup.gone = [done = std::move(done)] { done(ReleaseOutcome::released); };
       add_cleanup(std::move(cleanup));
       return;
     }

@@ -184,6 +184,9 @@ class EtcdLockBackend final : public LockBackend {
     int attempts = 0;
     /// Told once, with whether it was done (an admin's release waits for it).
     std::function<void(bool done)> then;
+    /// Told once the key is gone from etcd, or left to its lease (given up): a holder's own
+    /// `release` is answered then, so that whoever reads `released` finds the name free.
+    std::function<void()> gone;
   };
 
   /// Runs `f` only while this backend lives (calls in flight may outlast it).

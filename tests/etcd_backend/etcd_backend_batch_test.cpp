@@ -79,11 +79,16 @@ TEST_CASE("etcd backend batches: at most 128 operations per transaction and dele
   CHECK(a.hold_count() == 41);
   CHECK(keys_under(cluster.etcd, "/test/") == 2 * 41);
 
-  // Released in one turn: the first deletion alone, the other 40 (80 operations) in one more.
+  // Released in one turn: the first deletion alone, the other 40 (80 operations) in one more;
+  // each `released` only once its key is deleted.
   const auto deletes = a.delete_batches();
-  CHECK(cluster.release(a, alone->id, ReleaseBy::holder) == ReleaseOutcome::released);
-  for (const auto& answer : many) CHECK(cluster.release(a, answer->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  std::vector<ReleaseOutcome> released;
+  const auto count = [&](ReleaseOutcome outcome) { released.push_back(outcome); };
+  a.release(alone->id, ReleaseBy::holder, "released by test", count);
+  for (const auto& answer : many) a.release(answer->id, ReleaseBy::holder, "released by test", count);
+  CHECK(released.empty());
   REQUIRE(run_until(cluster.io, [&] { return a.cleanup_count() == 0; }));
+  CHECK(released == std::vector<ReleaseOutcome>(41, ReleaseOutcome::released));
   CHECK(a.delete_batches() == deletes + 2);
   CHECK(keys_under(cluster.etcd, "/test/") == 0);
   // Free for the other replica.

@@ -140,8 +140,7 @@ TEST_CASE("an empty action or key answers bad-request and closes", "[contract]")
   }
 }
 
-// [local-only]: reuses the slot at once; with etcd, `released` (or an end) precedes the key's deletion.
-TEST_CASE("release answers released, frees the lock and closes", "[contract][local-only]") {
+TEST_CASE("release answers released, frees the lock and closes", "[contract]") {
   ServerProcess server;
   LineClient holder(server.port());
   REQUIRE(holder.request("lock,name:abc") == "ok");
@@ -180,7 +179,8 @@ TEST_CASE("anything else while holding answers bad-action and keeps lock and con
   }
 }
 
-// [local-only]: reuses the slot at once; with etcd, `released` (or an end) precedes the key's deletion.
+// [local-only]: reuses the slot at once; with etcd, a connection's end (unlike `release`) is not
+// answered, and its key is deleted a round trip later.
 TEST_CASE("a bad request while holding closes the connection and frees the lock", "[contract][local-only]") {
   ServerProcess server;
   LineClient holder(server.port());
@@ -191,7 +191,8 @@ TEST_CASE("a bad request while holding closes the connection and frees the lock"
   CHECK(next.request("lock,name:abc") == "ok");
 }
 
-// [local-only]: reuses the slot at once; with etcd, `released` (or an end) precedes the key's deletion.
+// [local-only]: reuses the slot at once; with etcd, a connection's end (unlike `release`) is not
+// answered, and its key is deleted a round trip later.
 TEST_CASE("a holder that closes its connection frees the lock at once", "[contract][local-only]") {
   ServerProcess server;
   for (const bool reset : {false, true}) {
@@ -211,7 +212,8 @@ TEST_CASE("a holder that closes its connection frees the lock at once", "[contra
   }
 }
 
-// [local-only]: reuses the slot at once; with etcd, `released` (or an end) precedes the key's deletion.
+// [local-only]: reuses the slot at once; with etcd, a connection's end (unlike `release`) is not
+// answered, and its key is deleted a round trip later.
 TEST_CASE("a holder killed with SIGKILL frees the lock", "[contract][local-only]") {
   ServerProcess server;
   // A real netcat-like process holding the lock: the kernel closes its socket when it dies.
