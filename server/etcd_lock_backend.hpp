@@ -26,8 +26,8 @@
 // is deleted (etcd/waiter_queues.hpp). A DELETE, or a PUT moving it to another lease or kind,
 // of a key this replica holds and did not change itself tells the holder it lost the lock.
 //
-// Releases by a connection's holder are answered at once; the key's deletion is retried in
-// the background until it succeeds or the lease is given up (then etcd deletes the key).
+// A holder's `release` is answered once its key is deleted (retried until it is, or until the
+// lease is given up: then etcd deletes the key), so that `released` means free, as locally.
 // Detached unlocks and renewals are answered only after their transaction succeeded.
 #pragma once
 
