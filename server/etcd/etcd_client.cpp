@@ -59,7 +59,13 @@ void Client::issue(std::uint64_t id) {
   ++operation.attempts;
   const std::size_t member = core_->pool.pick(core_->stats);
   auto call = std::make_shared<UnaryCall<Request, Response>>();
-  call->request = operation.request;
+  // Kept for another attempt only when one may follow (a range after UNAVAILABLE); every
+  // other request (a batch's transaction above all) moves into its only attempt, uncopied.
+  if (operation.retry_unavailable) {
+    call->request = operation.request;
+  } else {
+    call->request.Swap(&operation.request);
+  }
   call->context.set_deadline(std::chrono::system_clock::now() + core_->options.call_timeout);
   // A member without a leader answers UNAVAILABLE at once instead of timing out.
   call->context.AddMetadata("hasleader", "true");
