@@ -13,6 +13,8 @@ Usage: random_kills.py BIN_DIR SECONDS [--server-kills] [--seed N]
 """
 import os, random, shutil, signal, socket, subprocess, sys, tempfile, time, uuid
 
+from process_tools import guardians_of, signal_pid  # beside this script (tests/scripts/lib)
+
 bin_dir, seconds = sys.argv[1], float(sys.argv[2])
 server_kills = "--server-kills" in sys.argv
 seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else random.randrange(1 << 30)
@@ -87,22 +89,6 @@ def spawn():
                               "--shell", CMD], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
         clients.append(("do", p))
-
-def guardians_of(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit(): continue
-        try:
-            with open("/proc/%s/stat" % entry) as f: fields = f.read().rsplit(")", 1)[1].split()
-            with open("/proc/%s/comm" % entry) as f: comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and comm == "tnl_guardian": found.append(int(entry))
-    return found
-
-def signal_pid(pid, sig):
-    try: os.kill(pid, sig); return True
-    except ProcessLookupError: return False
 
 server = start_server()
 end = time.time() + seconds

@@ -26,6 +26,8 @@ Usage: random_kills_etcd.py BIN_DIR SECONDS [--seed N] [--ttl S] [--etcd-kills] 
 """
 import json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request, uuid
 
+from process_tools import guardians_of, signal_pid  # beside this script (tests/scripts/lib)
+
 bin_dir, seconds = sys.argv[1], float(sys.argv[2])
 def arg(name, default):
     return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
@@ -158,22 +160,6 @@ def spawn():
                               "--keep-alive-timeout", KEEPALIVE_TIMEOUT, "--shell", CMD], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         clients.append(("do", p))
-
-def guardians_of(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit(): continue
-        try:
-            with open("/proc/%s/stat" % entry) as f: fields = f.read().rsplit(")", 1)[1].split()
-            with open("/proc/%s/comm" % entry) as f: comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and comm == "tnl_guardian": found.append(int(entry))
-    return found
-
-def signal_pid(pid, sig):
-    try: os.kill(pid, sig); return True
-    except ProcessLookupError: return False
 
 def mark(text):
     with open(log_path, "a") as f: f.write("# %s\n" % text)
