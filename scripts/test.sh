@@ -64,6 +64,10 @@ run_suite() {
     total_failed=$((total_failed + BASH_REMATCH[1]))
     total_passed=$((total_passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
   fi
+  # ctest's own list of what failed, kept for the summary (a long log is often cut).
+  while IFS= read -r test; do
+    failed_tests+=("$name: ${test#"${test%%[![:space:]]*}"}")
+  done < <(sed -n '/^The following tests FAILED:/,/^[^[:space:]]/{/^[[:space:]]/p}' "$log")
   rm -f "$log"
   if ((rc != 0)); then
     failed_suites+=("$name")
@@ -72,6 +76,7 @@ run_suite() {
   summaries+=("$name: ${line:-ctest exited with status $rc and no summary}")
 }
 summaries=()
+failed_tests=()
 
 scripts/build.sh
 run_suite release build/release
@@ -129,6 +134,7 @@ echo
 echo "=== summary ==="
 printf '%s\n' "${summaries[@]}"
 echo "tests: $total_passed passed, $total_failed failed"
+((${#failed_tests[@]} == 0)) || printf 'failed: %s\n' "${failed_tests[@]}"
 if ((${#failed_suites[@]})); then
   echo "FAILED: ${failed_suites[*]}" >&2
   exit 1

@@ -34,7 +34,11 @@ TEST_CASE("cluster: three members keep a quorum with one down, not with two", "[
   etcd.restart(0);
   etcd.restart(1);
   REQUIRE(etcd.wait_healthy());
-  CHECK(etcd.keys("/t/") == std::vector<std::string>{"/t/b"});
+  // A write that timed out is indeterminate, not failed: if m2 still believed it led, the
+  // entry sits in its log and commits once the quorum is back (as Jepsen warns). What was
+  // acknowledged must be there; the timed-out one may or may not be.
+  const auto keys = etcd.keys("/t/");
+  CHECK((keys == std::vector<std::string>{"/t/b"} || keys == std::vector<std::string>{"/t/b", "/t/c"}));
   // A paused member: the other two serve (asked directly: etcdctl would wait on the paused
   // one, which accepts connections), once they have elected a leader if it led; after
   // SIGCONT it catches up.
