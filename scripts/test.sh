@@ -37,7 +37,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Per-test limit in seconds; the sanitizer build is several times slower.
 timeout=${TNL_TEST_TIMEOUT:-300}
 
+install_started=$SECONDS
 scripts/install-deps.sh
+timings=("install-deps: $((SECONDS - install_started)) s")
 
 total_passed=0
 total_failed=0
@@ -46,18 +48,33 @@ failed_suites=()
 # run_suite NAME BUILD_DIR [CTEST_ARGS...]: runs ctest there (with the extra arguments
 # given after --, or else CTEST_ARGS), adds its counts to the totals.
 run_suite() {
-  local name=$1 dir=$2 log rc line
+  local name=$1 dir=$2 log rc
   shift 2
-  local args=("${ctest_extra[@]}")
-  (($#)) && args=("$@")
   log=$(mktemp)
   echo
   echo "=== ctest: $name ($dir) ==="
   set +e
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error \
-    -j "$jobs" --timeout "$timeout" "${args[@]}" 2>&1 | tee "$log"
+  run_ctest "$dir" "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
+  count_suite "$name" "$log" "$rc"
+}
+
+# run_ctest BUILD_DIR [CTEST_ARGS...]: ctest there, with the extra arguments given after --,
+# or else CTEST_ARGS.
+run_ctest() {
+  local dir=$1
+  shift
+  local args=("${ctest_extra[@]}")
+  (($#)) && args=("$@")
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error \
+    -j "$jobs" --timeout "$timeout" "${args[@]}"
+}
+
+# count_suite NAME LOG RC: adds a ctest run's counts (from its LOG) to the totals, and
+# removes the log.
+count_suite() {
+  local name=$1 log=$2 rc=$3 line test
   # "100% tests passed, 0 tests failed out of 42"
   line=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1 || true)
   if [[ $line =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
@@ -78,14 +95,54 @@ run_suite() {
 summaries=()
 failed_tests=()
 
-scripts/build.sh
-run_suite release build/release
+# timed NAME COMMAND...: runs COMMAND and notes its wall time for the summary (where CI's
+# minutes go).
+timed() {
+  local name=$1 started=$SECONDS rc=0
+  shift
+  "$@" || rc=$?
+  timings+=("$name: $((SECONDS - started)) s")
+  return "$rc"
+}
+
+timed "release build" scripts/build.sh
+
+# The image build (script/image_build: the Dockerfile built for real with buildah, about 11
+# minutes of apt downloads and a compile without a cache) depends only on the source tree.
+# With the sanitizer stage it runs in the background while the sanitizer build compiles
+# (nothing there is timed), instead of alone on both cores inside the Release suite.
+image_test='^script/image_build$'
+image_pid=
+if ((sanitize)) && ((${#ctest_extra[@]} == 0)); then
+  timed "release tests" run_suite release build/release -E "$image_test"
+  image_log=$(mktemp)
+  image_rc=$(mktemp)
+  image_started=$SECONDS
+  echo
+  echo "=== ctest: image (build/release, $image_test), in the background ==="
+  { set +e; run_ctest build/release -R "$image_test" >"$image_log" 2>&1; echo $? >"$image_rc"; } &
+  image_pid=$!
+  # Not left running if this script stops early (a failed build).
+  trap '[[ -n $image_pid ]] && pkill -TERM -P "$image_pid" 2>/dev/null; true' EXIT
+else
+  timed "release tests" run_suite release build/release
+fi
 
 if ((sanitize)); then
-  scripts/build.sh --sanitize
+  timed "asan+ubsan build" scripts/build.sh --sanitize
+  if [[ -n $image_pid ]]; then
+    wait "$image_pid" || true
+    image_pid=
+    echo
+    echo "=== ctest: image (build/release, $image_test) ==="
+    cat "$image_log"
+    count_suite image "$image_log" "$(cat "$image_rc" 2>/dev/null || echo 1)"
+    rm -f "$image_rc"
+    timings+=("image build test, overlapping the asan+ubsan build: $((SECONDS - image_started)) s")
+  fi
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suite asan+ubsan build/asan
+  timed "asan+ubsan tests" run_suite asan+ubsan build/asan
 fi
 
 # ThreadSanitizer: the etcd client (server/etcd), where results cross from gRPC's threads
@@ -104,10 +161,12 @@ if ((tsan)); then
   TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
     run_suite tsan build/tsan -R "$tsan_tests"
   echo "tsan stage: $((SECONDS - tsan_started)) s"
+  timings+=("tsan build and tests: $((SECONDS - tsan_started)) s")
 fi
 
 # Third stage: every fuzz target briefly, from its seeds; each target counts as a test.
 if ((fuzz)); then
+  fuzz_started=$SECONDS
   echo
   echo "=== fuzz smoke (build/fuzz) ==="
   log=$(mktemp)
@@ -128,11 +187,13 @@ if ((fuzz)); then
     ((crashed > 0)) || total_failed=$((total_failed + 1))
   fi
   summaries+=("fuzz smoke: $((ran - crashed)) of $ran targets ran without a crash")
+  timings+=("fuzz build and smoke: $((SECONDS - fuzz_started)) s")
 fi
 
 echo
 echo "=== summary ==="
 printf '%s\n' "${summaries[@]}"
+echo "wall time: ${timings[*]/%/;} total $((SECONDS / 60)) min"
 echo "tests: $total_passed passed, $total_failed failed"
 ((${#failed_tests[@]} == 0)) || printf 'failed: %s\n' "${failed_tests[@]}"
 if ((${#failed_suites[@]})); then
