@@ -64,9 +64,9 @@ TEST_CASE("etcd backend adversarial: renew or unlock of a detached lock still on
     const std::string id = spare->id.str();
     const std::string key = "/test/moving/" + id;
     const std::string lease_hex = fmt::format("{:x}", lease);
-    cluster.etcd.etcdctl({"put", "--lease=" + lease_hex, key,
+    cluster.etcd.etcdctl_out({"put", "--lease=" + lease_hex, key,
                           R"({"id":")" + id + R"(","kind":"detached","limit":1,"fenced":true})"});
-    cluster.etcd.etcdctl({"put", "--lease=" + lease_hex, "/test/.ids/" + id, key});
+    cluster.etcd.etcdctl_out({"put", "--lease=" + lease_hex, "/test/.ids/" + id, key});
     if (unlock) {
       cluster.release(cluster.b(), spare->id, ReleaseBy::unlock);
     } else {
@@ -78,7 +78,7 @@ TEST_CASE("etcd backend adversarial: renew or unlock of a detached lock still on
     CHECK(cluster.a().lease() == lease);
     auto other = cluster.lock_now(cluster.b(), "conn");
     CHECK(other->outcome == AcquireOutcome::not_granted);
-    cluster.etcd.etcdctl({"del", key});
-    cluster.etcd.etcdctl({"del", "/test/.ids/" + id});
+    cluster.etcd.etcdctl_out({"del", key});
+    cluster.etcd.etcdctl_out({"del", "/test/.ids/" + id});
   }
 }

@@ -10,8 +10,8 @@
 namespace {
 
 /// Keys under `prefix` in etcd (lock keys and index keys alike).
-std::size_t keys_under(const EtcdTestServer& etcd, const std::string& prefix) {
-  const std::string out = etcd.etcdctl({"get", prefix, "--prefix", "--keys-only"});
+std::size_t keys_under(const EtcdCluster& etcd, const std::string& prefix) {
+  const std::string out = etcd.etcdctl_out({"get", prefix, "--prefix", "--keys-only"});
   std::size_t count = 0;
   std::size_t at = 0;
   while ((at = out.find(prefix, at)) != std::string::npos) {
@@ -136,7 +136,7 @@ TEST_CASE("etcd backend batches: a batch failing (etcd not answering) fails ever
   Cluster cluster(20s);
   EtcdLockBackend& a = cluster.a();
   const auto before = a.acquire_batches();
-  cluster.etcd.stop();
+  cluster.etcd.pause(0);
   auto f0 = cluster.lock(a, "f0");
   std::vector<std::shared_ptr<Answer>> batch;
   for (int i = 1; i <= 5; ++i) batch.push_back(cluster.lock(a, fmt::format("f{}", i), 0ms));
@@ -148,7 +148,7 @@ TEST_CASE("etcd backend batches: a batch failing (etcd not answering) fails ever
   for (const auto& answer : batch) CHECK(answer->outcome == AcquireOutcome::unavailable);
   CHECK(a.acquire_batches() == before + 2);
   CHECK(a.request_count() == 0);
-  cluster.etcd.resume();
+  cluster.etcd.resume(0);
   REQUIRE(run_until(cluster.io, [&] { return a.available() && a.cleanup_count() == 0; }, 20s));
   cluster.run_for(300ms);
   for (const auto& answer : batch) CHECK(answer->calls == 1);
@@ -176,7 +176,7 @@ TEST_CASE("etcd backend batches: a batch put on a lease etcd has revoked fails e
   std::vector<std::shared_ptr<Answer>> batch;
   for (int i = 1; i <= 5; ++i) batch.push_back(cluster.lock(a, fmt::format("w{}", i), 0ms));
   // The loop is not running: the batch goes only after w0's answer, onto a revoked lease.
-  cluster.etcd.etcdctl({"lease", "revoke", fmt::format("{:x}", old_lease)});
+  cluster.etcd.etcdctl_out({"lease", "revoke", fmt::format("{:x}", old_lease)});
   cluster.settle(w0);
   for (const auto& answer : batch) cluster.settle(answer);
   for (const auto& answer : batch) CHECK(answer->outcome == AcquireOutcome::unavailable);

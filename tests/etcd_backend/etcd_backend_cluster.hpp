@@ -17,7 +17,7 @@
 
 #include "etcd/etcd_client.hpp"
 #include "etcd_lock_backend.hpp"
-#include "etcd_test_server.hpp"
+#include "etcd_cluster.hpp"
 #include "io_run.hpp"
 
 using namespace std::chrono_literals;
@@ -33,7 +33,7 @@ using tnl::LockView;
 using tnl::ReleaseBy;
 using tnl::ReleaseOutcome;
 using tnl::RenewOutcome;
-using tnl::test::EtcdTestServer;
+using tnl::test::EtcdCluster;
 using tnl::test::run_until;
 using Clock = std::chrono::steady_clock;
 
@@ -113,7 +113,7 @@ class Cluster {
   void add(std::chrono::seconds ttl, std::chrono::milliseconds lock_delay) {
     auto replica = std::make_unique<Replica>();
     tnl::etcd::ClientOptions client_options;
-    client_options.endpoints = {etcd.endpoint()};
+    client_options.endpoints = {etcd.address(0)};
     client_options.call_timeout = 1000ms;
     replica->client = std::make_unique<tnl::etcd::Client>(io, client_options);
     EtcdBackendOptions options;
@@ -191,12 +191,13 @@ class Cluster {
     run_until(io, [&] { return Clock::now() >= end; }, duration + 1s);
   }
 
-  EtcdTestServer etcd;
+  /// One member; a fast election, as nothing here tests elections.
+  EtcdCluster etcd{tnl::test::EtcdClusterOptions{1, std::chrono::milliseconds(50), std::chrono::milliseconds(500)}};
   asio::io_context io;
   std::vector<std::unique_ptr<Replica>> replicas;
 };
 
-const tnl::NameRecord* find_name(const LockView& view, const std::string& name) {
+inline const tnl::NameRecord* find_name(const LockView& view, const std::string& name) {
   if (!view.names) return nullptr;
   for (const auto& record : *view.names) {
     if (record.name == name) return &record;

@@ -14,7 +14,7 @@ TEST_CASE("etcd backend: a mutex across replicas, and the token is the key creat
   CHECK(again->outcome == AcquireOutcome::not_granted);
   // The token is the create revision of the lock's key in etcd.
   const std::string key = "/test/m/" + held->id.str();
-  const std::string json = cluster.etcd.etcdctl({"get", key, "-w", "json"});
+  const std::string json = cluster.etcd.etcdctl_out({"get", key, "-w", "json"});
   CHECK(json.find("\"create_revision\":" + std::to_string(held->token)) != std::string::npos);
   CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) == ReleaseOutcome::released);
   // Released in the background: the other replica gets it soon after.
@@ -196,7 +196,7 @@ TEST_CASE("etcd backend: a hold deleted in etcd by another is lost", "[etcd]") {
   auto watcher = std::make_shared<Watcher>();
   auto held = cluster.lock_now(cluster.a(), "gone", 1, watcher);
   REQUIRE(held->granted());
-  cluster.etcd.etcdctl({"del", "/test/gone/" + held->id.str()});
+  cluster.etcd.etcdctl_out({"del", "/test/gone/" + held->id.str()});
   REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
   CHECK(watcher->lost_ids[0].second == "released by admin");
   CHECK(cluster.a().hold_count() == 0);
@@ -280,13 +280,13 @@ TEST_CASE("etcd backend: listings are the same from both replicas", "[etcd]") {
 TEST_CASE("etcd backend: etcdctl lock keys and ours exclude each other", "[etcd]") {
   Cluster cluster;
   // A key as `etcdctl lock /test/ext` makes it: under the name, empty value.
-  cluster.etcd.etcdctl({"put", "/test/ext/694d7b2ac3e1f01a", ""});
+  cluster.etcd.etcdctl_out({"put", "/test/ext/694d7b2ac3e1f01a", ""});
   CHECK(cluster.lock_now(cluster.a(), "ext")->outcome == AcquireOutcome::not_granted);
   CHECK(cluster.lock_now(cluster.a(), "ext", 2)->outcome == AcquireOutcome::limit_mismatch);
   auto waiter = cluster.lock(cluster.b(), "ext", 0ms);
   cluster.run_for(200ms);
   CHECK(waiter->calls == 0);
-  cluster.etcd.etcdctl({"del", "/test/ext/694d7b2ac3e1f01a"});
+  cluster.etcd.etcdctl_out({"del", "/test/ext/694d7b2ac3e1f01a"});
   cluster.settle(waiter);
   CHECK(waiter->granted());
 }
@@ -332,7 +332,7 @@ TEST_CASE("etcd backend: etcd stopped past the TTL, holders lost, requests refus
   auto watcher = std::make_shared<Watcher>();
   auto held = cluster.lock_now(cluster.a(), "p", 1, watcher);
   REQUIRE(held->granted());
-  cluster.etcd.stop();
+  cluster.etcd.pause(0);
   REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }, 5s));
   CHECK(watcher->lost_ids[0].second == "backend unavailable");
   CHECK_FALSE(cluster.a().available());
@@ -347,7 +347,7 @@ TEST_CASE("etcd backend: etcd stopped past the TTL, holders lost, requests refus
   std::string metrics;
   cluster.a().render_metrics(metrics);
   CHECK(metrics.find("tcpnetlock_etcd_available 0") != std::string::npos);
-  cluster.etcd.resume();
+  cluster.etcd.resume(0);
   REQUIRE(run_until(cluster.io, [&] { return cluster.a().available() && cluster.b().available(); }, 15s));
   // Nothing stale: the old hold is gone (the old lease revoked), the name is free.
   std::shared_ptr<Answer> next;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "etcd_client_test_support.hpp"
-#include "etcd_member.hpp"
+#include "etcd_cluster.hpp"
 
 using namespace tnl::test;
 using tnl::etcd::Client;
@@ -31,9 +31,9 @@ std::int64_t grant(asio::io_context& io, Client& client, std::int64_t ttl) {
 }  // namespace
 
 TEST_CASE("etcd keepalive: every period an ack, with the time its request was sent", "[etcd][keepalive]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto lease = grant(io, client, 7);
 
   std::vector<Ack> acks;
@@ -59,9 +59,9 @@ TEST_CASE("etcd keepalive: every period an ack, with the time its request was se
 }
 
 TEST_CASE("etcd keepalive: now() sends one at once", "[etcd][keepalive]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto lease = grant(io, client, 7);
   std::vector<Ack> acks;
   auto keep = client.keep_alive(
@@ -75,9 +75,9 @@ TEST_CASE("etcd keepalive: now() sends one at once", "[etcd][keepalive]") {
 }
 
 TEST_CASE("etcd keepalive: a revoked lease is acked with TTL <= 0", "[etcd][keepalive]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto lease = grant(io, client, 7);
   std::vector<Ack> acks;
   auto keep = client.keep_alive(
@@ -90,9 +90,9 @@ TEST_CASE("etcd keepalive: a revoked lease is acked with TTL <= 0", "[etcd][keep
 }
 
 TEST_CASE("etcd keepalive: re-established on another member after its member is killed", "[etcd][keepalive][failover]") {
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto lease = grant(io, client, 10);
   std::vector<Ack> acks;
   std::vector<grpc::Status> downs;
@@ -100,23 +100,23 @@ TEST_CASE("etcd keepalive: re-established on another member after its member is 
       lease, 100ms, [&](Clock::time_point sent, std::int64_t ttl) { acks.push_back({sent, Clock::now(), ttl}); },
       [&](const grpc::Status& status) { downs.push_back(status); });
   REQUIRE(run_until(io, [&] { return acks.size() >= 2; }));
-  REQUIRE(client.current_endpoint() == etcd.endpoint(0));
+  REQUIRE(client.current_endpoint() == etcd.address(0));
 
   etcd.kill(0);
   const auto killed = Clock::now();
   REQUIRE(run_until(io, [&] { return !downs.empty(); }));
   // Acks again, from another member, for requests sent after the kill; the lease lives.
   REQUIRE(run_until(io, [&] { return acks.back().sent > killed && acks.back().ttl > 0; }, 15s));
-  CHECK(client.current_endpoint() != etcd.endpoint(0));
+  CHECK(client.current_endpoint() != etcd.address(0));
   CHECK(client.stats().reconnects >= 1);
   CHECK(downs.front().error_code() == grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_CASE("etcd keepalive: a stopped member's stream is taken for dead after call_timeout and replaced",
           "[etcd][keepalive][failover]") {
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints(), 800ms));
+  Client client(io, test_options(etcd.addresses(), 800ms));
   const auto lease = grant(io, client, 10);
   std::vector<Ack> acks;
   std::vector<grpc::Status> downs;
@@ -124,9 +124,9 @@ TEST_CASE("etcd keepalive: a stopped member's stream is taken for dead after cal
       lease, 200ms, [&](Clock::time_point sent, std::int64_t ttl) { acks.push_back({sent, Clock::now(), ttl}); },
       [&](const grpc::Status& status) { downs.push_back(status); });
   REQUIRE(run_until(io, [&] { return acks.size() >= 2; }));
-  REQUIRE(client.current_endpoint() == etcd.endpoint(0));
+  REQUIRE(client.current_endpoint() == etcd.address(0));
 
-  etcd.stop(0);
+  etcd.pause(0);
   const auto stopped = Clock::now();
   REQUIRE(run_until(io, [&] { return !downs.empty(); }));
   CHECK(downs.front().error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);

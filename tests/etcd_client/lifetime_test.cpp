@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "etcd_client_test_support.hpp"
-#include "etcd_member.hpp"
+#include "etcd_cluster.hpp"
 
 using namespace tnl::test;
 using tnl::etcd::Client;
@@ -42,9 +42,9 @@ void start_ranges(Client& client, int count, int& calls) {
 }  // namespace
 
 TEST_CASE("etcd client lifetime: destroyed with calls and streams hanging on a stopped member", "[etcd][lifetime]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  auto client = std::make_unique<Client>(io, test_options(etcd.endpoints(), 30s));
+  auto client = std::make_unique<Client>(io, test_options(etcd.addresses(), 30s));
   const auto lease = grant(io, *client, 30);
   int calls = 0;
   auto keep = client->keep_alive(lease, 50ms, [&](Clock::time_point, std::int64_t) { ++calls; },
@@ -53,7 +53,7 @@ TEST_CASE("etcd client lifetime: destroyed with calls and streams hanging on a s
                              [&] { ++calls; });
   REQUIRE(run_until(io, [&] { return calls > 0 && watch->watching(); }));
 
-  etcd.stop(0);
+  etcd.pause(0);
   int ranges = 0;
   start_ranges(*client, 20, ranges);
   keep->now();
@@ -73,11 +73,11 @@ TEST_CASE("etcd client lifetime: destroyed with calls and streams hanging on a s
 }
 
 TEST_CASE("etcd client lifetime: destroyed, then its io_context, while gRPC is answering", "[etcd][lifetime]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   int calls = 0;
   for (int round = 0; round < 20; ++round) {
     auto io = std::make_unique<asio::io_context>();
-    auto client = std::make_unique<Client>(*io, test_options(etcd.endpoints()));
+    auto client = std::make_unique<Client>(*io, test_options(etcd.addresses()));
     start_ranges(*client, 10, calls);
     auto keep = client->keep_alive(1, 10ms, [&](Clock::time_point, std::int64_t) { ++calls; }, {});
     auto watch = client->watch("/", std::string(1, '\0'), 0, [&](const auto&, std::int64_t) { ++calls; }, {});
@@ -95,9 +95,9 @@ TEST_CASE("etcd client lifetime: destroyed, then its io_context, while gRPC is a
 
 TEST_CASE("etcd client lifetime: a callback destroys the client, the other calls never call back",
           "[etcd][lifetime]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  auto client = std::make_unique<Client>(io, test_options(etcd.endpoints()));
+  auto client = std::make_unique<Client>(io, test_options(etcd.addresses()));
   int calls = 0;
   for (int i = 0; i < 10; ++i) {
     client->range(range_of("/k"), [&](const grpc::Status& status, etcdserverpb::RangeResponse&) {
@@ -113,9 +113,9 @@ TEST_CASE("etcd client lifetime: a callback destroys the client, the other calls
 }
 
 TEST_CASE("etcd client lifetime: io_context::run() waits for a call in flight", "[etcd][lifetime]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   bool answered = false;
   client.range(range_of("/k"),
                [&](const grpc::Status& status, etcdserverpb::RangeResponse&) { answered = status.ok(); });
@@ -131,9 +131,9 @@ TEST_CASE("etcd client lifetime: io_context::run() waits for a call in flight", 
 
 TEST_CASE("etcd client lifetime: a destroyed keepalive calls back no more, one outliving its client works on",
           "[etcd][lifetime]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  auto client = std::make_unique<Client>(io, test_options(etcd.endpoints()));
+  auto client = std::make_unique<Client>(io, test_options(etcd.addresses()));
   const auto lease = grant(io, *client, 30);
   int first = 0;
   int second = 0;

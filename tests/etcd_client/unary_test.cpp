@@ -4,7 +4,7 @@
 #include <asio/io_context.hpp>
 
 #include "etcd_client_test_support.hpp"
-#include "etcd_member.hpp"
+#include "etcd_cluster.hpp"
 #include "refusing_port.hpp"
 
 using namespace tnl::test;
@@ -12,9 +12,9 @@ using tnl::etcd::Client;
 using tnl::etcd::FailureKind;
 
 TEST_CASE("etcd client: put, range, txn, delete, lease grant and revoke", "[etcd][unary]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
 
   const auto first = put(io, client, "/t/a", "1");
   const auto second = put(io, client, "/t/b", "2");
@@ -101,13 +101,13 @@ TEST_CASE("etcd client: nothing listening fails fast with UNAVAILABLE, counted",
 
 TEST_CASE("etcd client: a stopped member times out (DEADLINE_EXCEEDED), then calls go to the next member",
           "[etcd][unary][failover]") {
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints(), 1000ms));
+  Client client(io, test_options(etcd.addresses(), 1000ms));
   put(io, client, "/t/k", "before");
-  REQUIRE(client.current_endpoint() == etcd.endpoint(0));
+  REQUIRE(client.current_endpoint() == etcd.address(0));
 
-  etcd.stop(0);
+  etcd.pause(0);
   const auto started = std::chrono::steady_clock::now();
   auto [status, response] = await<etcdserverpb::PutResponse>(
       io, [&](auto done) { client.put(put_request("/t/k", "during"), done); });
@@ -118,14 +118,14 @@ TEST_CASE("etcd client: a stopped member times out (DEADLINE_EXCEEDED), then cal
   CHECK(client.stats().failures_of(FailureKind::deadline_exceeded) == 1);
   // Failed over: the next call goes to the second member, which answers once the two
   // running members have a leader (an election if the stopped one led).
-  CHECK(client.current_endpoint() == etcd.endpoint(1));
+  CHECK(client.current_endpoint() == etcd.address(1));
   CHECK(client.stats().reconnects >= 1);
   bool done = false;
   for (int attempt = 0; attempt < 20 && !done; ++attempt) {
     auto [put_status, put_response] = await<etcdserverpb::PutResponse>(
         io, [&](auto d) { client.put(put_request("/t/k", "after"), d); });
     done = put_status.ok();
-    CHECK(client.current_endpoint() != etcd.endpoint(0));
+    CHECK(client.current_endpoint() != etcd.address(0));
   }
   CHECK(done);
   etcd.resume(0);
@@ -133,31 +133,31 @@ TEST_CASE("etcd client: a stopped member times out (DEADLINE_EXCEEDED), then cal
 
 TEST_CASE("etcd client: a killed member: a range is tried on the next one, a write fails once and moves on",
           "[etcd][unary][failover]") {
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   etcd.kill(0);
   asio::io_context io;
-  Client reader(io, test_options(etcd.endpoints(), 5000ms));
+  Client reader(io, test_options(etcd.addresses(), 5000ms));
   etcdserverpb::RangeRequest range;
   range.set_key("/t/k");
   auto [status, response] = await<etcdserverpb::RangeResponse>(io, [&](auto d) { reader.range(range, d); });
   CHECK(status.ok());
-  CHECK(reader.current_endpoint() != etcd.endpoint(0));
+  CHECK(reader.current_endpoint() != etcd.address(0));
   CHECK(reader.stats().failures_of(FailureKind::unavailable) == 0);  // retried, not failed
 
-  Client writer(io, test_options(etcd.endpoints(), 5000ms));
+  Client writer(io, test_options(etcd.addresses(), 5000ms));
   auto [first, ignored] = await<etcdserverpb::PutResponse>(
       io, [&](auto d) { writer.put(put_request("/t/k", "1"), d); });
   CHECK(first.error_code() == grpc::StatusCode::UNAVAILABLE);  // not retried: a write
-  CHECK(writer.current_endpoint() == etcd.endpoint(1));
+  CHECK(writer.current_endpoint() == etcd.address(1));
   auto [second, put_response] = await<etcdserverpb::PutResponse>(
       io, [&](auto d) { writer.put(put_request("/t/k", "2"), d); });
   CHECK(second.ok());
 }
 
 TEST_CASE("etcd client: a member without a leader refuses at once (hasleader)", "[etcd][unary][failover]") {
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   asio::io_context io;
-  Client client(io, test_options({etcd.endpoint(2)}, 5000ms));
+  Client client(io, test_options({etcd.address(2)}, 5000ms));
   put(io, client, "/t/k", "v");
   etcd.kill(0);
   etcd.kill(1);

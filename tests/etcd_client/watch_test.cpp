@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "etcd_client_test_support.hpp"
-#include "etcd_member.hpp"
+#include "etcd_cluster.hpp"
 
 using namespace tnl::test;
 using tnl::etcd::Client;
@@ -67,9 +67,9 @@ struct Recorder {
 }  // namespace
 
 TEST_CASE("etcd watch: events in revision order, a txn's together, with prev_kv", "[etcd][watch]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto start = put(io, client, "/other", "x") + 1;
   Recorder recorder;
   auto watch = client.watch("/w/", prefix_end("/w/"), start, recorder.on_events(), recorder.on_compacted());
@@ -105,9 +105,9 @@ TEST_CASE("etcd watch: events in revision order, a txn's together, with prev_kv"
 }
 
 TEST_CASE("etcd watch: from now (start revision 0)", "[etcd][watch]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   const auto before = put(io, client, "/w/a", "old");
   Recorder recorder;
   auto watch = client.watch("/w/", prefix_end("/w/"), 0, recorder.on_events(), recorder.on_compacted());
@@ -123,22 +123,22 @@ TEST_CASE("etcd watch: its member killed or stopped mid-stream: resumed elsewher
           "[etcd][watch][failover]") {
   const bool stop = GENERATE(false, true);
   INFO((stop ? "SIGSTOP" : "SIGKILL"));
-  EtcdMembers etcd(3);
+  EtcdCluster etcd(3);
   asio::io_context io;
-  Client watcher(io, test_options(etcd.endpoints(), 800ms));
+  Client watcher(io, test_options(etcd.addresses(), 800ms));
   // The writer never uses member 0.
-  Client writer(io, test_options({etcd.endpoint(1), etcd.endpoint(2)}, 3000ms));
+  Client writer(io, test_options({etcd.address(1), etcd.address(2)}, 3000ms));
   const auto start = put(io, writer, "/w/start", "") + 1;
   Recorder recorder;
   auto watch = watcher.watch("/w/", prefix_end("/w/"), start, recorder.on_events(), recorder.on_compacted());
   REQUIRE(run_until(io, [&] { return watch->watching(); }));
-  REQUIRE(watcher.current_endpoint() == etcd.endpoint(0));
+  REQUIRE(watcher.current_endpoint() == etcd.address(0));
 
   std::int64_t last = 0;
   for (int i = 0; i < 60; ++i) {
     if (i == 20) {
       if (stop) {
-        etcd.stop(0);
+        etcd.pause(0);
       } else {
         etcd.kill(0);
       }
@@ -156,13 +156,13 @@ TEST_CASE("etcd watch: its member killed or stopped mid-stream: resumed elsewher
     }
   }
   REQUIRE(run_until(io, [&] { return recorder.last_revision() >= last; }, 30s));
-  CHECK(watcher.current_endpoint() != etcd.endpoint(0));
+  CHECK(watcher.current_endpoint() != etcd.address(0));
   CHECK(watcher.stats().reconnects >= 1);
   CHECK(recorder.compactions == 0);
 
   // The same range watched afresh, uninterrupted, from the same revision: the same events.
   Recorder fresh;
-  Client reader(io, test_options({etcd.endpoint(1), etcd.endpoint(2)}));
+  Client reader(io, test_options({etcd.address(1), etcd.address(2)}));
   auto check = reader.watch("/w/", prefix_end("/w/"), start, fresh.on_events(), fresh.on_compacted());
   REQUIRE(run_until(io, [&] { return fresh.last_revision() >= last; }));
   REQUIRE(recorder.events.size() >= 60);
@@ -173,12 +173,12 @@ TEST_CASE("etcd watch: its member killed or stopped mid-stream: resumed elsewher
 
 TEST_CASE("etcd watch: from a compacted revision: on_compacted, then every event from the compaction on",
           "[etcd][watch][compaction]") {
-  EtcdMembers etcd(1);
+  EtcdCluster etcd(1);
   asio::io_context io;
-  Client client(io, test_options(etcd.endpoints()));
+  Client client(io, test_options(etcd.addresses()));
   std::vector<std::int64_t> revisions;
   for (int i = 0; i < 5; ++i) revisions.push_back(put(io, client, "/w/k" + std::to_string(i), std::to_string(i)));
-  etcd.etcdctl({"compact", std::to_string(revisions[3])});
+  etcd.etcdctl_out({"compact", std::to_string(revisions[3])});
 
   Recorder recorder;
   auto watch = client.watch("/w/", prefix_end("/w/"), revisions[0], recorder.on_events(), recorder.on_compacted());

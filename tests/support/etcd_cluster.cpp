@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -20,28 +21,53 @@ namespace {
 constexpr const char* kEtcd = "/usr/bin/etcd";
 constexpr const char* kEtcdctl = "/usr/bin/etcdctl";
 
-/// `count` distinct free loopback ports: all bound at once (so they differ), then released
-/// for etcd to take. Another process may take one meanwhile: the caller retries.
+/// `count` distinct free loopback ports below the kernel's ephemeral range (bound together,
+/// then released for etcd to take): outgoing connections (gRPC's, in this very process, or
+/// the servers under test) take their local ports from the ephemeral range, and one of them
+/// could take a port between now and etcd's bind. Another process may still take one
+/// meanwhile: the caller retries with new ports.
 std::vector<std::uint16_t> free_ports(std::size_t count) {
-  std::vector<int> fds;
+  int ephemeral_low = 32768;
+  const std::string range = read_file("/proc/sys/net/ipv4/ip_local_port_range");
+  if (!range.empty()) ephemeral_low = std::max(2000, std::atoi(range.c_str()));
+  std::random_device seed;
+  std::mt19937 random(seed());
+  std::uniform_int_distribution<int> pick(1024, ephemeral_low - 1);
+  std::vector<int> sockets;
   std::vector<std::uint16_t> ports;
-  for (std::size_t i = 0; i < count; ++i) {
+  for (int tries = 0; ports.size() < count && tries < 1000; ++tries) {
+    const auto port = static_cast<std::uint16_t>(pick(random));
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) continue;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
-    fds.push_back(fd);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      for (int f : fds) ::close(f);
-      throw std::system_error(errno, std::generic_category(), "bind");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd);
+      continue;
     }
-    ports.push_back(ntohs(addr.sin_port));
+    sockets.push_back(fd);
+    ports.push_back(port);
   }
-  for (int f : fds) ::close(f);
+  for (int fd : sockets) ::close(fd);
+  if (ports.size() < count) throw std::runtime_error("no free loopback ports for etcd");
   return ports;
+}
+
+/// True when every thread of `pid` is stopped (state T in /proc/PID/task/TID/stat).
+bool all_threads_stopped(pid_t pid) {
+  std::error_code error;
+  bool any = false;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+    const std::string stat = read_file(task.path() / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) return false;
+    if (stat[close + 2] != 'T' && stat[close + 2] != 't') return false;
+    any = true;
+  }
+  return any && !error;
 }
 
 std::string url(std::uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
@@ -128,6 +154,14 @@ std::string EtcdCluster::endpoints() const {
 
 std::string EtcdCluster::endpoint(int i) const { return url(members_.at(i).client_port); }
 
+std::string EtcdCluster::address(int i) const { return "127.0.0.1:" + std::to_string(members_.at(i).client_port); }
+
+std::vector<std::string> EtcdCluster::addresses() const {
+  std::vector<std::string> list;
+  for (int i = 0; i < size(); ++i) list.push_back(address(i));
+  return list;
+}
+
 void EtcdCluster::kill(int i) {
   Member& m = members_.at(i);
   m.process->signal(SIGKILL);
@@ -138,8 +172,13 @@ void EtcdCluster::kill(int i) {
 }
 
 void EtcdCluster::pause(int i) {
-  members_.at(i).process->signal(SIGSTOP);
-  members_.at(i).paused = true;
+  Member& m = members_.at(i);
+  m.process->signal(SIGSTOP);
+  m.paused = true;
+  // kill() returns before every thread has stopped: until then the member may still answer.
+  if (!wait_until([&] { return all_threads_stopped(m.process->pid()); }, std::chrono::seconds(5))) {
+    throw std::runtime_error("etcd member " + m.name + " did not stop on SIGSTOP");
+  }
 }
 
 void EtcdCluster::resume(int i) {
@@ -199,6 +238,20 @@ EtcdctlResult EtcdCluster::etcdctl(const std::vector<std::string>& args, std::ch
   return result;
 }
 
+std::string EtcdCluster::etcdctl_out(const std::vector<std::string>& args) const {
+  std::string live;
+  for (int i = 0; i < size(); ++i) {
+    if (members_[i].paused || members_[i].down) continue;
+    if (!live.empty()) live += ',';
+    live += endpoint(i);
+  }
+  std::vector<std::string> argv{"--endpoints=" + live};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const EtcdctlResult result = etcdctl(argv, std::chrono::seconds(20));
+  if (!result.ok()) throw std::runtime_error("etcdctl failed: " + result.err + result.out);
+  return result.out;
+}
+
 std::vector<std::string> EtcdCluster::keys(const std::string& prefix) const {
   const EtcdctlResult result = etcdctl({"get", "--prefix", "--keys-only", prefix});
   if (!result.ok()) throw std::runtime_error("etcdctl get failed: " + result.err);
@@ -208,6 +261,11 @@ std::vector<std::string> EtcdCluster::keys(const std::string& prefix) const {
     if (!line.empty()) found.push_back(line);
   }
   return found;
+}
+
+std::string EtcdCluster::log(int i) const {
+  const auto& process = members_.at(i).process;
+  return process ? process->stderr_text() : std::string("(not started)");
 }
 
 std::string EtcdCluster::logs_tail(std::size_t bytes) const {

@@ -47,11 +47,16 @@ class EtcdCluster {
   [[nodiscard]] std::string endpoints() const;
   /// "http://127.0.0.1:P" of member `i`.
   [[nodiscard]] std::string endpoint(int i) const;
+  /// "127.0.0.1:P" of member `i`, without the scheme (as the etcd client takes it).
+  [[nodiscard]] std::string address(int i) const;
+  /// Every member's address(), in order.
+  [[nodiscard]] std::vector<std::string> addresses() const;
   [[nodiscard]] std::uint16_t client_port(int i) const { return members_.at(i).client_port; }
 
   /// kill -9 of member `i`, and waits until it is gone.
   void kill(int i);
-  /// SIGSTOP / SIGCONT of member `i` (a frozen member: its ports still accept connections).
+  /// SIGSTOP / SIGCONT of member `i` (a frozen member: its ports still accept connections);
+  /// pause() returns once every thread of it has stopped.
   void pause(int i);
   void resume(int i);
   /// Starts member `i` again (after kill) on the same ports and data dir. Does not wait for
@@ -74,11 +79,16 @@ class EtcdCluster {
   /// The argv to start `etcdctl` yourself (e.g. a long-running `etcdctl lock`), with the
   /// environment it needs in `env` (ETCDCTL_API=3).
   [[nodiscard]] std::vector<std::string> etcdctl_argv(const std::vector<std::string>& args) const;
+  /// etcdctl(args) against the members not killed or paused by the test; its stdout. Throws
+  /// with what it printed when it fails.
+  std::string etcdctl_out(const std::vector<std::string>& args) const;
   /// Every key under `prefix` (etcdctl get --prefix --keys-only), in key order.
   std::vector<std::string> keys(const std::string& prefix) const;
 
   /// The member's process, for its logs (stderr).
   ChildProcess& process(int i) { return *members_.at(i).process; }
+  /// What member `i` wrote to stderr (its log) so far.
+  [[nodiscard]] std::string log(int i) const;
   /// Every member's last log lines, for failure messages.
   [[nodiscard]] std::string logs_tail(std::size_t bytes_per_member = 2000) const;
 
