@@ -256,6 +256,12 @@ int run_command(const Settings& settings, const std::string& client_id, const st
   try {
     const cli::DoRunResult result = cli::run_do(options, command_line);
     if (result.from_command) return result.code;
+    if (result.code == options.lock.conflict_exit_code) {
+      // tcpnetlock_do's message names our lock; say whose it is, as --lock does.
+      const std::string holders = holders_text(settings, *server);
+      print_error(fmt::format("lock '{}' not acquired{}{}", settings.name, wait_text(settings),
+                              holders.empty() ? "" : ": " + holders));
+    }
     return exit_failure;
   } catch (const std::exception& e) {
     print_error(e.what());
