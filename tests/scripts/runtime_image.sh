@@ -27,7 +27,7 @@ dockerfile=$TNL_SOURCE_DIR/Dockerfile
 install_deps=$TNL_SOURCE_DIR/scripts/install-deps.sh
 server=$TNL_BIN_DIR/tcpnetlock_server
 base_packages=(libc6 libstdc++6 libgcc-s1)   # in debian:bookworm-slim already
-programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin)
+programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin tcpnetlock_distlock)
 state_dir=/var/lib/tcpnetlock
 run_uid=10001
 
