@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -97,14 +98,15 @@ std::optional<std::string> given(const CLI::App& app, const char* name, const st
   return value;
 }
 
-/// The first line of `path`, stripped; the problem otherwise.
-std::variant<std::string, std::string> read_token(const std::string& path) {
+/// The admin token: the first line, stripped, of `path`. Throws std::runtime_error when
+/// the file cannot be read or that line is empty.
+std::string read_token(const std::string& path) {
   std::ifstream file(path);
   std::string first;
-  if (!file || !std::getline(file, first)) return std::variant<std::string, std::string>(std::in_place_index<1>, "cannot read the admin token file " + path);
-  const std::string token{tnl::strip(first)};
-  if (token.empty()) return std::variant<std::string, std::string>(std::in_place_index<1>, "the admin token file " + path + " has no token on its first line");
-  return std::variant<std::string, std::string>(std::in_place_index<0>, token);
+  if (!file || !std::getline(file, first)) throw std::runtime_error("cannot read the admin token file " + path);
+  std::string token{tnl::strip(first)};
+  if (token.empty()) throw std::runtime_error("the admin token file " + path + " has no token on its first line");
+  return token;
 }
 
 int fail(const std::string& problem) {
@@ -157,13 +159,7 @@ int main(int argc, char** argv) {
       case Mode::unlock: {
         std::string token_file = line.admin_token_file;
         if (app.count("--admin-token-file") == 0) token_file = getenv(env_admin_token_file).value_or("");
-        std::string token;
-        if (!token_file.empty()) {
-          auto read = read_token(token_file);
-          if (read.index() == 1) return fail(std::get<1>(read));
-          token = std::get<0>(read);
-        }
-        return unlock(settings, token);
+        return unlock(settings, token_file.empty() ? std::string{} : read_token(token_file));
       }
       case Mode::list:
         return list(settings, std::cout);

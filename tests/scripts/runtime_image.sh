@@ -388,6 +388,17 @@ if has tcpnetlock_admin; then
   fi
 fi
 
+if has tcpnetlock_distlock; then
+  # libyaml-cpp must be in the image; and it lists the server's locks (no /etc/distlock there).
+  distlock_log=$workdir/distlock.log
+  if ! timeout 30 chroot --userspec="$run_uid:$run_uid" "$root" \
+      /opt/tcpnetlock/bin/tcpnetlock_distlock --endpoints "127.0.0.1:$port" --list >"$distlock_log" 2>&1; then
+    cat "$distlock_log" >&2
+    fail "tcpnetlock_distlock --list failed in the runtime root"
+  fi
+  note "tcpnetlock_distlock --list: exit status 0 ($(head -n 1 "$distlock_log"))"
+fi
+
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do
   kill -0 "$server_pid" 2>/dev/null || break
