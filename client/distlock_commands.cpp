@@ -156,7 +156,8 @@ int take_lock(const Settings& settings, const std::string& client_id) {
     return try_endpoints(settings, [&](LockClient& client, const Endpoint& endpoint) {
       const DetachedLockResult result = client.lock_detached(request, Ttl{std::nullopt});
       if (result.granted) {
-        spdlog::info("lock '{}' ({}) taken on {}, id {}", settings.name, settings.lock_name, address(endpoint), result.id);
+        spdlog::info("lock '{}' ({}) taken on {}, id {}", settings.name, settings.lock_name, address(endpoint),
+                     result.id);
         std::fprintf(stderr, "lock '%s' acquired; release it with --unlock\n", settings.name.c_str());
         return 0;
       }
@@ -185,13 +186,15 @@ int unlock(const Settings& settings, const std::string& admin_token) {
       if (answer == answer::lock_not_held) {
         print_error(fmt::format("lock '{}' not found", settings.name));
       } else if (answer == answer::held_by_connection) {
-        print_error(fmt::format("lock '{}' is held by a running command (`-- COMMAND`), not by --lock: it is released "
-                                "when that command ends",
-                                settings.name));
+        print_error(
+            fmt::format("lock '{}' is held by a running command (`-- COMMAND`), not by --lock: it is released "
+                        "when that command ends",
+                        settings.name));
       } else if (answer == answer::admin_token_required) {
-        print_error(fmt::format("the server needs its admin token to unlock by name: give it with --admin-token-file "
-                                "or {}",
-                                env_admin_token_file));
+        print_error(
+            fmt::format("the server needs its admin token to unlock by name: give it with --admin-token-file "
+                        "or {}",
+                        env_admin_token_file));
       } else {
         print_error(fmt::format("unlock of '{}' refused by the server: {}", settings.name, answer));
       }

@@ -71,7 +71,8 @@ std::variant<SourceValues, std::string> read_config(const std::string& path, boo
   file.read(text.data(), max_config_bytes + 1);
   if (file.bad()) return "cannot read config file " + path;
   text.resize(static_cast<std::size_t>(file.gcount()));
-  if (static_cast<std::streamsize>(text.size()) > max_config_bytes) return "config file " + path + " is larger than 1 MiB";
+  if (static_cast<std::streamsize>(text.size()) > max_config_bytes)
+    return "config file " + path + " is larger than 1 MiB";
   return parse_config(text, path);
 }
 

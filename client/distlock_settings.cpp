@@ -55,7 +55,8 @@ std::variant<Endpoint, std::string> parse_endpoint(std::string_view text) {
       port_text = rest.substr(1);
       if (port_text.empty()) return "endpoint '" + original + "': no port after ':'";
     }
-  } else if (const auto colon = text.find(':'); colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
+  } else if (const auto colon = text.find(':');
+             colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
     endpoint.host = std::string{text.substr(0, colon)};
     port_text = text.substr(colon + 1);
     if (port_text.empty()) return "endpoint '" + original + "': no port after ':'";

@@ -40,7 +40,7 @@ struct Endpoint {
 struct SourceValues {
   std::optional<std::string> lock_name;
   std::optional<std::string> reason;
-  std::optional<std::string> timeout;  ///< seconds, -1 for ever, as text
+  std::optional<std::string> timeout;    ///< seconds, -1 for ever, as text
   std::optional<std::string> endpoints;  ///< comma-separated
   std::optional<std::string> prefix;
 };

@@ -68,8 +68,9 @@ void add_options(CLI::App& app, CommandLine& line) {
                       ->type_name("SECONDS");
   app.add_flag("--nowait", line.nowait, "Do not wait for a busy lock: the same as --timeout=0")->excludes(timeout);
   auto* lock = app.add_flag("--lock", line.lock, "Take the lock and exit with it held (no expiry), until --unlock");
-  auto* unlock = app.add_flag("--unlock", line.unlock,
-                              "Release the lock by name, whoever took it with --lock (not one a running COMMAND holds)");
+  auto* unlock =
+      app.add_flag("--unlock", line.unlock,
+                   "Release the lock by name, whoever took it with --lock (not one a running COMMAND holds)");
   auto* list = app.add_flag("--list", line.list, "List the locks of the prefix: name, host, age and reason");
   lock->excludes(unlock)->excludes(list);
   unlock->excludes(list);
@@ -147,7 +148,8 @@ int main(int argc, char** argv) {
   const ConfigPath config_file = config_path(given(app, "--config", line.config), getenv);
   auto config = read_config(config_file.path, config_file.named);
   if (const auto* problem = std::get_if<std::string>(&config)) return fail(*problem);
-  auto resolved = resolve_settings(mode, line.nowait, flags, environment_values(getenv), std::get<SourceValues>(config));
+  auto resolved =
+      resolve_settings(mode, line.nowait, flags, environment_values(getenv), std::get<SourceValues>(config));
   if (const auto* problem = std::get_if<std::string>(&resolved)) return fail(*problem);
   const Settings& settings = std::get<Settings>(resolved);
   spdlog::info("lock '{}' under prefix '{}': our lock name '{}'", settings.name, settings.prefix, settings.lock_name);

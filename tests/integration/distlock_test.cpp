@@ -61,8 +61,8 @@ TEST_CASE("distlock: -- COMMAND runs holding the lock, releases it, and passes t
           "[distlock]") {
   ServerProcess server;
   TempDir dir;
-  auto p = ChildProcess::start(distlock_argv(server, {"--lock-name=percona_prod", "--reason=yum upgrade", "--",
-                                                      "sh", "-c", ready_then_wait_for_go(dir) + "; exit 3"}),
+  auto p = ChildProcess::start(distlock_argv(server, {"--lock-name=percona_prod", "--reason=yum upgrade", "--", "sh",
+                                                      "-c", ready_then_wait_for_go(dir) + "; exit 3"}),
                                distlock_env());
   REQUIRE(wait_until([&] { return std::filesystem::exists(dir.path() / "ready"); }));
   const json holders = holders_of(server, "__distlock__-percona_prod");
@@ -71,7 +71,8 @@ TEST_CASE("distlock: -- COMMAND runs holding the lock, releases it, and passes t
   CHECK(holders[0]["reason"] == "yum upgrade");
   CHECK(holders[0]["client_id"] == hostname());
   // Busy meanwhile: --nowait fails at once with 1.
-  const Finished busy = finish(distlock_argv(server, {"--lock-name=percona_prod", "--nowait", "--", "true"}), distlock_env());
+  const Finished busy =
+      finish(distlock_argv(server, {"--lock-name=percona_prod", "--nowait", "--", "true"}), distlock_env());
   CHECK(busy.exited(1));
   touch(dir.path() / "go");
   const auto status = p.wait_for_exit(20s);
@@ -99,8 +100,8 @@ TEST_CASE("distlock: a COMMAND holder killed with kill -9 frees the lock at once
 
 TEST_CASE("distlock: --lock persists after it exits, and --unlock from another node releases it", "[distlock]") {
   ServerProcess server;
-  const Finished locked = finish(distlock_argv(server, {"--lock-name=percona_prod", "--lock", "--reason=Upgrade RPMs on node-3"}),
-                                 distlock_env());
+  const Finished locked = finish(
+      distlock_argv(server, {"--lock-name=percona_prod", "--lock", "--reason=Upgrade RPMs on node-3"}), distlock_env());
   REQUIRE(locked.exited(0));
   const json holders = holders_of(server, "__distlock__-percona_prod");
   REQUIRE(holders.size() == 1);
@@ -108,8 +109,8 @@ TEST_CASE("distlock: --lock persists after it exits, and --unlock from another n
   CHECK(holders[0]["expires"].is_null());  // no TTL, as distlock's
   CHECK(holders[0]["reason"] == "Upgrade RPMs on node-3");
   // "Another node": another process, its settings from variables only.
-  const auto other_node = distlock_env({{"DISTLOCK_ENDPOINTS", "127.0.0.1:" + server.port_string()},
-                                        {"DISTLOCK_LOCKNAME", "percona_prod"}});
+  const auto other_node = distlock_env(
+      {{"DISTLOCK_ENDPOINTS", "127.0.0.1:" + server.port_string()}, {"DISTLOCK_LOCKNAME", "percona_prod"}});
   const Finished busy = finish({binary("tcpnetlock_distlock"), "--lock", "--nowait"}, other_node);
   CHECK(busy.exited(1));
   CHECK(busy.err.find("Upgrade RPMs on node-3") != std::string::npos);
@@ -124,8 +125,8 @@ TEST_CASE("distlock: --lock persists after it exits, and --unlock from another n
 TEST_CASE("distlock: --unlock does not take a lock that a running COMMAND holds", "[distlock]") {
   ServerProcess server;
   TempDir dir;
-  auto p = ChildProcess::start(distlock_argv(server, {"--lock-name=busy", "--", "sh", "-c", ready_then_wait_for_go(dir)}),
-                               distlock_env());
+  auto p = ChildProcess::start(
+      distlock_argv(server, {"--lock-name=busy", "--", "sh", "-c", ready_then_wait_for_go(dir)}), distlock_env());
   REQUIRE(wait_until([&] { return std::filesystem::exists(dir.path() / "ready"); }));
   const Finished refused = finish(distlock_argv(server, {"--lock-name=busy", "--unlock"}), distlock_env());
   CHECK(refused.exited(1));
@@ -141,7 +142,8 @@ TEST_CASE("distlock: --timeout gives up after its seconds, and a waiter gets the
   ServerProcess server;
   REQUIRE(finish(distlock_argv(server, {"--lock-name=t", "--lock"}), distlock_env()).exited(0));
   const auto started = std::chrono::steady_clock::now();
-  const Finished timed_out = finish(distlock_argv(server, {"--lock-name=t", "--timeout=1", "--", "true"}), distlock_env());
+  const Finished timed_out =
+      finish(distlock_argv(server, {"--lock-name=t", "--timeout=1", "--", "true"}), distlock_env());
   CHECK(timed_out.exited(1));
   CHECK(std::chrono::steady_clock::now() - started >= 1s);
   // The default, -1, waits for ever: until --unlock.
@@ -159,9 +161,11 @@ TEST_CASE("distlock: prefixes are realms: --list shows its own, and one realm's 
           "[distlock]") {
   ServerProcess server;
   REQUIRE(finish(distlock_argv(server, {"--lock-name=db", "--lock", "--reason=staging work", "--prefix=/staging/"}),
-                 distlock_env()).exited(0));
+                 distlock_env())
+              .exited(0));
   REQUIRE(finish(distlock_argv(server, {"--lock-name=db", "--lock", "--nowait"}),
-                 distlock_env({{"DISTLOCK_PREFIX", "/testing/"}})).exited(0));
+                 distlock_env({{"DISTLOCK_PREFIX", "/testing/"}}))
+              .exited(0));
   LineClient plain(server.port());
   REQUIRE(plain.request("lock,name:not-distlock") == "ok");
 
@@ -176,7 +180,8 @@ TEST_CASE("distlock: prefixes are realms: --list shows its own, and one realm's 
   const Finished default_realm = finish(distlock_argv(server, {"--list"}), distlock_env());
   CHECK(default_realm.exited(0));
   CHECK(count(default_realm.out, "\n") == 1);  // the header only
-  REQUIRE(finish(distlock_argv(server, {"--lock-name=db", "--unlock", "--prefix=/staging/"}), distlock_env()).exited(0));
+  REQUIRE(
+      finish(distlock_argv(server, {"--lock-name=db", "--unlock", "--prefix=/staging/"}), distlock_env()).exited(0));
   CHECK(holders_of(server, "__testing__-db").size() == 1);
 }
 
@@ -208,7 +213,8 @@ TEST_CASE("distlock: the config file, overridden by variables and flags", "[dist
   CHECK(missing.exited(1));
   CHECK(missing.err.find("nope.yaml") != std::string::npos);
   std::ofstream(dir.path() / "bad.yaml") << "lockname: [a\n";
-  CHECK(finish({binary("tcpnetlock_distlock"), "--list"}, distlock_env({{"DISTLOCK_CONFIG", (dir.path() / "bad.yaml").string()}}))
+  CHECK(finish({binary("tcpnetlock_distlock"), "--list"},
+               distlock_env({{"DISTLOCK_CONFIG", (dir.path() / "bad.yaml").string()}}))
             .exited(1));
 }
 
@@ -222,9 +228,9 @@ TEST_CASE("distlock: endpoints are tried in turn", "[distlock]") {
   CHECK(finish({binary("tcpnetlock_distlock"), "--list"}, env).out.find("ep ") != std::string::npos);
   CHECK(finish({binary("tcpnetlock_distlock"), "--unlock"}, env).exited(0));
   // None reachable: 1, naming each.
-  const Finished none = finish({binary("tcpnetlock_distlock"), "--lock"},
-                               distlock_env({{"DISTLOCK_ENDPOINTS", "127.0.0.1:" + refusing.port_string()},
-                                             {"DISTLOCK_LOCKNAME", "ep"}}));
+  const Finished none = finish(
+      {binary("tcpnetlock_distlock"), "--lock"},
+      distlock_env({{"DISTLOCK_ENDPOINTS", "127.0.0.1:" + refusing.port_string()}, {"DISTLOCK_LOCKNAME", "ep"}}));
   CHECK(none.exited(1));
   CHECK(none.err.find("refused") != std::string::npos);
 }
@@ -233,12 +239,12 @@ TEST_CASE("distlock: every failure exits 1", "[distlock]") {
   ServerProcess server;
   const auto env = distlock_env();
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {},                                            // nothing to do
-           {"--lock-name=x"},                             // still nothing to do
-           {"--lock", "--unlock", "--lock-name=x"},       // two things
-           {"--lock"},                                    // no name
-           {"--lock-name=a b", "--lock"},                 // invalid name
-           {"--lock-name=x", "--timeout=-5", "--lock"},   // invalid timeout
+           {},                                           // nothing to do
+           {"--lock-name=x"},                            // still nothing to do
+           {"--lock", "--unlock", "--lock-name=x"},      // two things
+           {"--lock"},                                   // no name
+           {"--lock-name=a b", "--lock"},                // invalid name
+           {"--lock-name=x", "--timeout=-5", "--lock"},  // invalid timeout
            {"--lock-name=x", "--nowait", "--timeout=3", "--lock"},
            {"--lock-name=x", "--bogus"},
            {"--lock-name=x", "--reason=a,b", "--lock"},

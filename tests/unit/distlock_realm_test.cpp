@@ -20,7 +20,8 @@ TEST_CASE("distlock realm: the default prefix and plain ones give readable lock 
 }
 
 TEST_CASE("distlock realm: every lock name is valid, and no encoded prefix has a '-'", "[distlock][realm]") {
-  for (const std::string prefix : {"/distlock/", "", "-", "_", "--", "a-", "/a/b/", "x y,z:", "\n\t", "\xc3\xa9t\xc3\xa9"}) {
+  for (const std::string prefix :
+       {"/distlock/", "", "-", "_", "--", "a-", "/a/b/", "x y,z:", "\n\t", "\xc3\xa9t\xc3\xa9"}) {
     INFO(prefix);
     CHECK(encode_prefix(prefix).find('-') == std::string::npos);
     CHECK(tnl::is_valid_lock_name(realm_lock_name(prefix, "n-1_x")));
@@ -30,9 +31,10 @@ TEST_CASE("distlock realm: every lock name is valid, and no encoded prefix has a
 
 TEST_CASE("distlock realm: different prefixes never share a lock name", "[distlock][realm]") {
   // Pairs that a naive mapping (dropping or replacing characters) would merge.
-  const std::vector<std::string> prefixes{"/distlock/", "distlock", "/distlock", "distlock/", "_distlock_",
-                                          "-distlock-", "/distlock//", "//distlock/", "a/b", "a_b", "a-b", "a.b",
-                                          "a__b", "a//b", "a_2fb", "a/_b", "a_/b", "", "-", "_", "/"};
+  const std::vector<std::string> prefixes{
+      "/distlock/",  "distlock", "/distlock", "distlock/", "_distlock_", "-distlock-", "/distlock//",
+      "//distlock/", "a/b",      "a_b",       "a-b",       "a.b",        "a__b",       "a//b",
+      "a_2fb",       "a/_b",     "a_/b",      "",          "-",          "_",          "/"};
   const std::vector<std::string> names{"x", "b-x", "x-y", "_x", "-x", "2fb-x"};
   std::set<std::string> seen;
   for (const auto& prefix : prefixes) {
@@ -57,7 +59,7 @@ TEST_CASE("distlock realm: text no prefix encodes to does not decode", "[distloc
     INFO(bad);
     CHECK_FALSE(decode_prefix(bad));
   }
-  CHECK_FALSE(name_in_realm("/distlock/", "__distlock__-"));   // no name after the realm
-  CHECK_FALSE(name_in_realm("/distlock/", "deploy"));          // a lock of no realm
-  CHECK_FALSE(name_in_realm("staging", "staging_2d-x"));       // the realm "staging-"
+  CHECK_FALSE(name_in_realm("/distlock/", "__distlock__-"));  // no name after the realm
+  CHECK_FALSE(name_in_realm("/distlock/", "deploy"));         // a lock of no realm
+  CHECK_FALSE(name_in_realm("staging", "staging_2d-x"));      // the realm "staging-"
 }

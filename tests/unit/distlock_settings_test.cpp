@@ -16,19 +16,22 @@ using namespace tnl::distlock;
 
 namespace {
 
-Settings resolved(Mode mode, bool nowait, const SourceValues& flags, const SourceValues& env, const SourceValues& config) {
+Settings resolved(Mode mode, bool nowait, const SourceValues& flags, const SourceValues& env,
+                  const SourceValues& config) {
   auto result = resolve_settings(mode, nowait, flags, env, config);
   if (const auto* problem = std::get_if<std::string>(&result)) FAIL(*problem);
   return std::get<Settings>(result);
 }
 
-std::string problem_of(Mode mode, const SourceValues& flags, const SourceValues& env = {}, const SourceValues& config = {}) {
+std::string problem_of(Mode mode, const SourceValues& flags, const SourceValues& env = {},
+                       const SourceValues& config = {}) {
   auto result = resolve_settings(mode, false, flags, env, config);
   REQUIRE(std::holds_alternative<std::string>(result));
   return std::get<std::string>(result);
 }
 
-SourceValues values(const char* name, const char* reason, const char* timeout, const char* endpoints, const char* prefix) {
+SourceValues values(const char* name, const char* reason, const char* timeout, const char* endpoints,
+                    const char* prefix) {
   SourceValues v;
   if (name) v.lock_name = name;
   if (reason) v.reason = reason;
@@ -100,14 +103,15 @@ TEST_CASE("distlock settings: --nowait is a --timeout of 0 on the command line",
 
 TEST_CASE("distlock settings: an empty flag value still counts as given", "[distlock][settings]") {
   // --prefix= is the empty prefix, not the default one.
-  const Settings s = resolved(Mode::run, false, values("db", nullptr, nullptr, nullptr, ""), values(nullptr, nullptr, nullptr, nullptr, "/e/"), {});
+  const Settings s = resolved(Mode::run, false, values("db", nullptr, nullptr, nullptr, ""),
+                              values(nullptr, nullptr, nullptr, nullptr, "/e/"), {});
   CHECK(s.prefix.empty());
   CHECK(s.lock_name == "-db");
 }
 
 TEST_CASE("distlock settings: the environment, empty variables unset", "[distlock][settings]") {
-  const std::map<std::string, std::string> vars{{"DISTLOCK_LOCKNAME", "n"}, {"DISTLOCK_REASON", ""},
-                                                {"DISTLOCK_TIMEOUT", "5"}, {"DISTLOCK_PREFIX", "p"}};
+  const std::map<std::string, std::string> vars{
+      {"DISTLOCK_LOCKNAME", "n"}, {"DISTLOCK_REASON", ""}, {"DISTLOCK_TIMEOUT", "5"}, {"DISTLOCK_PREFIX", "p"}};
   const Getenv getenv = [&](const char* name) -> std::optional<std::string> {
     const auto it = vars.find(name);
     if (it == vars.end() || it->second.empty()) return std::nullopt;
@@ -144,8 +148,8 @@ TEST_CASE("distlock settings: timeouts", "[distlock][settings]") {
 }
 
 TEST_CASE("distlock settings: endpoints", "[distlock][settings]") {
-  const auto endpoints = std::get<std::vector<Endpoint>>(
-      parse_endpoints("a, b:1 ,tcp://c:65535,[::1]:9,[fe80::1], ::1 127.0.0.1:80"));
+  const auto endpoints =
+      std::get<std::vector<Endpoint>>(parse_endpoints("a, b:1 ,tcp://c:65535,[::1]:9,[fe80::1], ::1 127.0.0.1:80"));
   REQUIRE(endpoints.size() == 7);
   CHECK(endpoints[0] == Endpoint{"a", 7654});
   CHECK(endpoints[1] == Endpoint{"b", 1});
@@ -163,10 +167,14 @@ TEST_CASE("distlock settings: endpoints", "[distlock][settings]") {
 
 TEST_CASE("distlock settings: what is refused", "[distlock][settings]") {
   CHECK(problem_of(Mode::run, {}).find("no lock name") != std::string::npos);
-  CHECK(problem_of(Mode::unlock, values("a b", nullptr, nullptr, nullptr, nullptr)).find("invalid lock name") != std::string::npos);
-  CHECK(problem_of(Mode::lock, values("a/b", nullptr, nullptr, nullptr, nullptr)).find("invalid lock name") != std::string::npos);
-  CHECK(problem_of(Mode::lock, values("a", "x,y", nullptr, nullptr, nullptr)).find("invalid reason") != std::string::npos);
-  CHECK(problem_of(Mode::lock, values("a", nullptr, "soon", nullptr, nullptr)).find("invalid timeout") != std::string::npos);
+  CHECK(problem_of(Mode::unlock, values("a b", nullptr, nullptr, nullptr, nullptr)).find("invalid lock name") !=
+        std::string::npos);
+  CHECK(problem_of(Mode::lock, values("a/b", nullptr, nullptr, nullptr, nullptr)).find("invalid lock name") !=
+        std::string::npos);
+  CHECK(problem_of(Mode::lock, values("a", "x,y", nullptr, nullptr, nullptr)).find("invalid reason") !=
+        std::string::npos);
+  CHECK(problem_of(Mode::lock, values("a", nullptr, "soon", nullptr, nullptr)).find("invalid timeout") !=
+        std::string::npos);
   CHECK(problem_of(Mode::lock, {}, {}, values("a", nullptr, nullptr, "http://etcd:2379", nullptr)).find("not URLs") !=
         std::string::npos);
   // --list needs no name.

@@ -54,9 +54,10 @@ void ask(Fixture& f, tnl::LockView view) {
 
 }  // namespace
 
-TEST_CASE("unlock-name: every detached hold is released by id, the connection's is not, and the answer waits for "
-          "the last release",
-          "[unlock-name]") {
+TEST_CASE(
+    "unlock-name: every detached hold is released by id, the connection's is not, and the answer waits for "
+    "the last release",
+    "[unlock-name]") {
   Fixture f;
   ask(f, view_of("db", {hold(1, HoldKind::detached), hold(2, HoldKind::connection), hold(3, HoldKind::detached)}));
   REQUIRE(f.run_until([&] { return f.backend.releases.size() == 2; }));
@@ -75,13 +76,13 @@ TEST_CASE("unlock-name: how the releases' outcomes make the answer", "[unlock-na
     ReleaseOutcome first, second;
     const char* answer;
   };
-  const Case c = GENERATE(Case{ReleaseOutcome::released, ReleaseOutcome::unknown, "released"},
-                          Case{ReleaseOutcome::unknown, ReleaseOutcome::unknown, "err,lock is not held"},
-                          Case{ReleaseOutcome::released, ReleaseOutcome::not_saved,
-                               "err,server cannot persist the lock, try again later"},
-                          Case{ReleaseOutcome::unavailable, ReleaseOutcome::released, "err,backend unavailable"},
-                          Case{ReleaseOutcome::not_saved, ReleaseOutcome::unavailable,
-                               "err,server cannot persist the lock, try again later"});
+  const Case c = GENERATE(
+      Case{ReleaseOutcome::released, ReleaseOutcome::unknown, "released"},
+      Case{ReleaseOutcome::unknown, ReleaseOutcome::unknown, "err,lock is not held"},
+      Case{ReleaseOutcome::released, ReleaseOutcome::not_saved, "err,server cannot persist the lock, try again later"},
+      Case{ReleaseOutcome::unavailable, ReleaseOutcome::released, "err,backend unavailable"},
+      Case{ReleaseOutcome::not_saved, ReleaseOutcome::unavailable,
+           "err,server cannot persist the lock, try again later"});
   INFO(c.answer);
   Fixture f;
   ask(f, view_of("db", {hold(1, HoldKind::detached), hold(2, HoldKind::detached)}));
