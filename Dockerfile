@@ -41,7 +41,7 @@ COPY . .
 RUN if [ "$RUN_TESTS" = 1 ]; then scripts/test.sh; fi
 # Release: the static clients are on by default (TNL_STATIC_CLIENTS), said explicitly here.
 RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --target tcpnetlock_do \
-      --target tcpnetlock_admin -- -DTNL_STATIC_CLIENTS=ON -DTNL_BUILD_TESTS=OFF \
+      --target tcpnetlock_admin --target tcpnetlock_distlock -- -DTNL_STATIC_CLIENTS=ON -DTNL_BUILD_TESTS=OFF \
  && cmake --install build/release --prefix /opt/tcpnetlock --strip
 
 # ---- runtime stage: the binaries and the shared libraries they load, nothing else ----
@@ -51,7 +51,7 @@ RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --tar
 # no -dev package. tcpnetlock_do and tcpnetlock_client need none of these (static).
 FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0 libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 \
+ && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0 libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libyaml-cpp0.7 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tcpnetlock \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

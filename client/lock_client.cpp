@@ -303,6 +303,13 @@ void LockClient::unlock(std::string_view id, Duration timeout) {
   by_id(action::unlock, id, format_unlock_request(id), answer::released, timeout);
 }
 
+std::string LockClient::unlock_name(std::string_view name, std::string_view admin_token, Duration timeout) {
+  const std::string request = format_unlock_name_request(name, admin_token);
+  std::string answer{strip(exchange(request, timeout))};
+  close();  // the server closes after the answer
+  return answer;
+}
+
 void LockClient::renew(std::string_view id, Ttl ttl, Duration timeout) {
   by_id(action::renew, id, format_renew_request(id, ttl), answer::renewed, timeout);
 }

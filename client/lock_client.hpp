@@ -92,6 +92,15 @@ class LockClient {
   /// lock id.
   void unlock(std::string_view id, Duration timeout = default_answer_timeout);
 
+  /// Sends `unlock-name,name:NAME` (with `,admin-token:TOKEN` when `admin_token` is not
+  /// empty) as the first line of a connection: the server releases every detached hold of
+  /// NAME (docs/PROTOCOL.md). Returns its answer line, stripped (`released`, or `err,...`
+  /// such as `err,lock is not held`), for the caller to judge; the connection is then
+  /// closed. Throws std::invalid_argument when `name` is not a lock name or the token
+  /// cannot be sent.
+  std::string unlock_name(std::string_view name, std::string_view admin_token = {},
+                          Duration timeout = default_answer_timeout);
+
   /// Sends `renew,id:ID,ttl:SECONDS` as the first line of a connection and expects
   /// `renewed`: the lock now expires `ttl` from now. Errors as for unlock().
   void renew(std::string_view id, Ttl ttl, Duration timeout = default_answer_timeout);

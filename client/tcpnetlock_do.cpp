@@ -31,64 +31,17 @@
 //   still sees it open) terminates everything the command started, the same way, and only
 //   then lets the connection, and so the lock, go; if the guardian is SIGKILLed, we do
 //   that ourselves and exit 124.
-#include <signal.h>
-
-#include <cstddef>  // before Asio, see lock_client.hpp
-
-#include <asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
 #include <exception>
-#include <optional>
 #include <string>
-#include <variant>
-#include <vector>
 
-#include "child_command.hpp"
 #include "cli_support.hpp"
-#include "do_acquire.hpp"
-#include "do_command.hpp"
 #include "do_options.hpp"
-#include "do_release.hpp"
-#include "do_signals.hpp"
-#include "guardian.hpp"
-#include "lock_client.hpp"
-#include "lock_watch.hpp"
+#include "do_run.hpp"
 #include "tls_options.hpp"
 
-namespace {
-
 using namespace tnl::cli;
-
-int run(const DoOptions& options, const tnl::CommandLineArea& command_line) {
-  // What whoever started us ignores stays ignored in the command (see ChildOptions).
-  std::vector<int> inherited_ignored = signals_the_command_ignores();
-  asio::io_context io;
-  SignalRouter signals(io, not_ignored({SIGINT, SIGTERM, SIGHUP}));
-  tnl::LockClient client(io);
-
-  // --- 1. Take the lock.
-  const auto acquired = acquire_lock(io, client, options, signals);
-  if (const auto* code = std::get_if<int>(&acquired)) return *code;
-  const tnl::LockResult& result = std::get<tnl::LockResult>(acquired);
-
-  // --- 2. Run the command under the guardian, while 3. watching the lock.
-  tnl::GuardianOptions guardian =
-      guardian_options(options, client.native_handle(), command_line, std::move(inherited_ignored));
-  export_lock_environment(options.lock_name, result.token);
-  LockWatch watch(client, options);
-  const auto ended = run_command(io, client, watch, options, std::move(guardian), signals);
-  if (const auto* code = std::get_if<int>(&ended)) return *code;
-  const CommandEnded& command = std::get<CommandEnded>(ended);
-
-  // --- 4. Release, only now that every process the command started has ended.
-  std::optional<std::string> lost = command.lost;
-  if (!lost) lost = release_lock(client, options.lock_name);
-  client.close();
-  return exit_code_after(command.status, lost);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   DoOptions options;
@@ -108,7 +61,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("lock name '{}'", options.lock_name);
   try {
-    return run(options, tnl::command_line_area(argc, argv));
+    return run_do(options, tnl::command_line_area(argc, argv)).code;
   } catch (const std::exception& e) {
     print_error(e.what());
     return do_exit::cannot_run;

@@ -33,6 +33,10 @@ inline constexpr std::string_view locks = ".locks";
 inline constexpr std::string_view unlock = "unlock";
 /// Extends a detached lock's TTL: `renew,id:ID,ttl:SECONDS`.
 inline constexpr std::string_view renew = "renew";
+/// Frees every detached hold of a name, whoever took it (distlock's `--unlock`):
+/// `unlock-name,name:NAME`. A name of its own, not `unlock,name:`, which tcpnetlock
+/// answered with bad-action and so do we.
+inline constexpr std::string_view unlock_name = "unlock-name";
 }  // namespace action
 
 /// Request parameter keys.
@@ -48,6 +52,8 @@ inline constexpr std::string_view token = "token";
 inline constexpr std::string_view ttl = "ttl";
 /// A lock's id (a UUID), as `ok,id:ID` returned it.
 inline constexpr std::string_view id = "id";
+/// The server's admin token, which `unlock-name` needs when the server has one.
+inline constexpr std::string_view admin_token = "admin-token";
 }  // namespace param
 
 /// Answers, each sent as one line terminated by '\n'.
@@ -86,6 +92,10 @@ inline constexpr std::string_view invalid_ttl = "err,invalid ttl";
 inline constexpr std::string_view invalid_lock_id = "err,invalid lock id";
 inline constexpr std::string_view unknown_lock_id = "err,unknown lock id";
 inline constexpr std::string_view held_by_connection = "err,lock is held by a connection";
+/// `unlock-name` of a name that nothing holds (or only connections, see held_by_connection).
+inline constexpr std::string_view lock_not_held = "err,lock is not held";
+/// `unlock-name` without the right `admin-token:` on a server that has an admin token.
+inline constexpr std::string_view admin_token_required = "err,unlock by name needs the admin token";
 inline constexpr std::string_view state_write_failed = "err,server cannot persist the lock, try again later";
 /// The lock backend cannot serve (etcd out of reach, or this replica's lease given up on):
 /// nothing was done; try again later or on another replica.

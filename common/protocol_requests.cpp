@@ -1,5 +1,6 @@
 #include "protocol_requests.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 #include <system_error>
@@ -105,6 +106,25 @@ std::string format_lock_request(const LockRequest& request, std::optional<Ttl> t
 std::string format_unlock_request(std::string_view id) {
   require_lock_id(id);
   return format_request(action::unlock, {{param::id, id}});
+}
+
+std::string format_unlock_name_request(std::string_view name, std::string_view admin_token) {
+  if (!is_valid_lock_name(name)) throw std::invalid_argument("invalid lock name '" + std::string{name} + "'");
+  if (admin_token.empty()) return format_request(action::unlock_name, {{param::name, name}});
+  const bool sendable = strip(admin_token) == admin_token &&
+                        std::all_of(admin_token.begin(), admin_token.end(), [](char c) {
+                          return c != ',' && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+                        });
+  if (!sendable) throw std::invalid_argument("the admin token cannot be sent in a request line");
+  return format_request(action::unlock_name, {{param::name, name}, {param::admin_token, admin_token}});
+}
+
+std::variant<UnlockNameRequest, std::string_view> parse_unlock_name_request(const Request& request) {
+  const auto name = request.param(param::name);
+  if (!name || !is_valid_lock_name(*name)) return answer::invalid_lock_name;
+  UnlockNameRequest unlock{std::string{*name}, std::nullopt};
+  if (const auto token = request.param(param::admin_token)) unlock.admin_token = std::string{*token};
+  return unlock;
 }
 
 std::string format_renew_request(std::string_view id, Ttl ttl) {

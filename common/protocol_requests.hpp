@@ -3,7 +3,7 @@
 //
 // `lock,name:X[,ttl:S][,client-id:ID][,wait:S][,fencing:1][,limit:N][,reason:TEXT]`
 // (parsed by parse_lock_options, lock_options.hpp), `unlock,id:ID`, `renew,id:ID,ttl:S`,
-// `.locks[,name:X]`; the others (`release`, `.keepalive`, `.ping`, `.stats`) have no
+// `.locks[,name:X]`, `unlock-name,name:X[,admin-token:T]`; the others (`release`, `.keepalive`, `.ping`, `.stats`) have no
 // parameters and are format_request(action::...) (protocol.hpp).
 #pragma once
 
@@ -56,6 +56,21 @@ struct LockRequest {
 
 /// `unlock,id:ID\n`. Throws std::invalid_argument when `id` is not a lock id.
 [[nodiscard]] std::string format_unlock_request(std::string_view id);
+
+/// `unlock-name,name:NAME\n` (with `,admin-token:TOKEN` when `admin_token` is not empty).
+/// Throws std::invalid_argument when `name` is not a lock name, or `admin_token` cannot be
+/// sent (a ',' or a control character, or white space at either end, which the server strips).
+[[nodiscard]] std::string format_unlock_name_request(std::string_view name, std::string_view admin_token = {});
+
+/// A parsed `unlock-name` request.
+struct UnlockNameRequest {
+  std::string name;
+  std::optional<std::string> admin_token;  ///< as sent; nullopt: none
+};
+
+/// An `unlock-name` request's name and admin token, or `err,invalid lock name` (no `name:`,
+/// or not a lock name).
+[[nodiscard]] std::variant<UnlockNameRequest, std::string_view> parse_unlock_name_request(const Request& request);
 
 /// `renew,id:ID,ttl:SECONDS\n`. Throws std::invalid_argument when `id` is not a lock id or
 /// `ttl` is not one the server accepts.

@@ -19,6 +19,8 @@ set -euo pipefail
 # (abseil, c-ares, re2; found with ldd and dpkg -S on a binary linking tnl_etcd_proto).
 RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9)
+# tcpnetlock_distlock's YAML config file (distlock's /etc/distlock/distlock.yaml).
+RUNTIME_PACKAGES+=(libyaml-cpp0.7)
 
 # Compiler, build system and the -dev packages found by CMake's find_package (Catch2's
 # headers too: configuring needs them), libsystemd for the server's sd_notify, and
@@ -27,6 +29,8 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libasio-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2
   libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libsystemd-dev help2man
+  # tcpnetlock_distlock's YAML config file.
+  libyaml-cpp-dev
   # The etcd backend: gRPC C++ with protoc and its plugin, and the .proto files of etcd's
   # v3 API and of what they import (gogo, googleapis), from which the stubs are generated.
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

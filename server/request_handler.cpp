@@ -25,6 +25,17 @@ std::string info_who(fmt::format_string<Args...> format, Args&&... args) {
   return fmt::format(format, std::forward<Args>(args)...);
 }
 
+/// Whether `given` is `secret` (an admin token), compared over the secret's whole length
+/// whatever was given, so that the time taken says nothing of where they differ.
+bool same_secret(std::string_view given, std::string_view secret) {
+  unsigned char differ = given.size() == secret.size() ? 0 : 1;
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    const char byte = i < given.size() ? given[i] : '\0';
+    differ |= static_cast<unsigned char>(byte ^ secret[i]);
+  }
+  return differ == 0;
+}
+
 }  // namespace
 
 RequestHandler::RequestHandler(LockBackend& locks, ServerStats& stats, const ConnectionManager& connections,
@@ -32,6 +43,7 @@ RequestHandler::RequestHandler(LockBackend& locks, ServerStats& stats, const Con
     : first_line_commands_{{action::lock, &RequestHandler::lock},
                            {action::unlock, &RequestHandler::unlock},
                            {action::renew, &RequestHandler::renew},
+                           {action::unlock_name, &RequestHandler::unlock_name},
                            {action::ping, &RequestHandler::ping},
                            {action::stats, &RequestHandler::stats},
                            {action::locks, &RequestHandler::locks},
@@ -222,6 +234,76 @@ void RequestHandler::renew(Connection& connection, const Request& request) {
         return self->answer(unavailable_answer(), Then::close);
     }
   });
+}
+
+void RequestHandler::unlock_name(Connection& connection, const Request& request) {
+  auto parsed = parse_unlock_name_request(request);
+  if (const auto* error = std::get_if<std::string_view>(&parsed)) return connection.answer(*error, Then::close);
+  UnlockNameRequest unlock = std::get<UnlockNameRequest>(std::move(parsed));
+  // With an admin token a detached lock's id is its creator's capability (listings hide it):
+  // releasing by name, which needs no id, needs the token instead.
+  if (!config_.admin_token.empty() &&
+      !(unlock.admin_token && same_secret(*unlock.admin_token, config_.admin_token))) {
+    spdlog::warn("refused unlock of '{}' by name from {}: no valid admin token", unlock.name, connection.peer());
+    return connection.answer(answer::admin_token_required, Then::close);
+  }
+  connection.await_answer();
+  LockQuery query;
+  query.name = unlock.name;
+  query.fresh = true;  // never a listing a second old: a hold granted since then would be missed
+  locks_.read(std::move(query), [this, self = connection.shared_from_this(), name = unlock.name](LockView view) {
+    if (!view.ok) return self->answer(unavailable_answer(), Then::close);
+    std::vector<LockId> detached;
+    bool connection_held = false;
+    for (const NameRecord& record : *view.names) {
+      if (record.name != name) continue;
+      for (const HoldRecord& holder : record.holders) {
+        if (holder.kind == HoldKind::detached) detached.push_back(holder.id);
+        if (holder.kind == HoldKind::connection) connection_held = true;
+      }
+    }
+    if (detached.empty()) {
+      return self->answer(connection_held ? answer::held_by_connection : answer::lock_not_held, Then::close);
+    }
+    unlock_detached_holds(self, name, std::move(detached));
+  });
+}
+
+void RequestHandler::unlock_detached_holds(const std::shared_ptr<Connection>& connection, const std::string& name,
+                                           std::vector<LockId> ids) {
+  // Every release runs at once; the answer waits for the last of them.
+  struct Progress {
+    std::size_t pending = 0;
+    std::size_t released = 0;
+    std::optional<ReleaseOutcome> failure;  ///< the first release that left its hold in place
+  };
+  auto progress = std::make_shared<Progress>();
+  progress->pending = ids.size();
+  const std::string who = fmt::format("{} (unlock by name)", connection->peer());
+  spdlog::info("unlock of '{}' by name from {}: {} detached hold(s)", name, connection->peer(), ids.size());
+  for (const LockId& id : ids) {
+    locks_.release(id, ReleaseBy::unlock, who, [this, progress, self = connection](ReleaseOutcome outcome) {
+      switch (outcome) {
+        case ReleaseOutcome::released:
+        case ReleaseOutcome::forced:
+          ++progress->released;
+          break;
+        case ReleaseOutcome::unknown:             // released or expired since the read: not ours to count
+        case ReleaseOutcome::held_by_connection:  // not reached: the ids are detached holds
+          break;
+        case ReleaseOutcome::not_saved:
+        case ReleaseOutcome::unavailable:
+          if (!progress->failure) progress->failure = outcome;
+          break;
+      }
+      if (--progress->pending > 0) return;
+      // Any hold left in place makes it a failure: the caller tries again (what is already
+      // released stays so), as after `unlock,id:`.
+      if (progress->failure == ReleaseOutcome::not_saved) return self->answer(answer::state_write_failed, Then::close);
+      if (progress->failure) return self->answer(unavailable_answer(), Then::close);
+      self->answer(progress->released > 0 ? answer::released : answer::lock_not_held, Then::close);
+    });
+  }
 }
 
 void RequestHandler::keepalive(Connection& connection, const Request&) { connection.answer(answer::alive); }

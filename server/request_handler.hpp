@@ -3,6 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
@@ -46,6 +49,11 @@ class RequestHandler {
   void release(Connection& connection, const Request& request);
   void unlock(Connection& connection, const Request& request);
   void renew(Connection& connection, const Request& request);
+  /// `unlock-name,name:X`: releases every detached hold of X (docs/PROTOCOL.md).
+  void unlock_name(Connection& connection, const Request& request);
+  /// Releases the detached holds `ids` of `name` for unlock_name() and answers `connection`.
+  void unlock_detached_holds(const std::shared_ptr<Connection>& connection, const std::string& name,
+                             std::vector<LockId> ids);
   void keepalive(Connection& connection, const Request& request);
   void ping(Connection& connection, const Request& request);
   void stats(Connection& connection, const Request& request);

@@ -18,8 +18,8 @@ step() { echo "== $*"; }
 step "cmake --install $build_dir --prefix $prefix"
 cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "cmake --install failed"; }
 
-programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin)
-short=(tnl_server tnl_client tnl_do tnl_admin)
+programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin tcpnetlock_distlock)
+short=(tnl_server tnl_client tnl_do tnl_admin tnl_distlock)
 step "programs and short names"
 for i in "${!programs[@]}"; do
   [[ -x $prefix/bin/${programs[i]} ]] || fail "bin/${programs[i]} missing"
@@ -33,7 +33,8 @@ done
 if command -v man >/dev/null 2>&1; then
   # option_of PROGRAM: an option every version of it has.
   declare -A option_of=([tcpnetlock_server]=--state-dir [tcpnetlock_client]=--ttl
-                        [tcpnetlock_do]=--lock-name [tcpnetlock_admin]=--token-file)
+                        [tcpnetlock_do]=--lock-name [tcpnetlock_admin]=--token-file
+                        [tcpnetlock_distlock]=--unlock)
   for program in "${programs[@]}"; do
     page=$prefix/share/man/man1/$program.1.gz
     text=$(MANWIDTH=80 man --warnings -l "$page" 2>"$work/warnings") || fail "man -l $page failed"

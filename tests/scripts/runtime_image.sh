@@ -27,7 +27,7 @@ dockerfile=$TNL_SOURCE_DIR/Dockerfile
 install_deps=$TNL_SOURCE_DIR/scripts/install-deps.sh
 server=$TNL_BIN_DIR/tcpnetlock_server
 base_packages=(libc6 libstdc++6 libgcc-s1)   # in debian:bookworm-slim already
-programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin)
+programs=(tcpnetlock_server tcpnetlock_client tcpnetlock_do tcpnetlock_admin tcpnetlock_distlock)
 state_dir=/var/lib/tcpnetlock
 run_uid=10001
 
@@ -386,6 +386,17 @@ if has tcpnetlock_admin; then
     fi
     note "tcpnetlock_admin stats: exit status 0 ($(head -c 80 "$admin_log" | tr '\n' ' ')...)"
   fi
+fi
+
+if has tcpnetlock_distlock; then
+  # libyaml-cpp must be in the image; and it lists the server's locks (no /etc/distlock there).
+  distlock_log=$workdir/distlock.log
+  if ! timeout 30 chroot --userspec="$run_uid:$run_uid" "$root" \
+      /opt/tcpnetlock/bin/tcpnetlock_distlock --endpoints "127.0.0.1:$port" --list >"$distlock_log" 2>&1; then
+    cat "$distlock_log" >&2
+    fail "tcpnetlock_distlock --list failed in the runtime root"
+  fi
+  note "tcpnetlock_distlock --list: exit status 0 ($(head -n 1 "$distlock_log"))"
 fi
 
 kill -TERM "$server_pid"

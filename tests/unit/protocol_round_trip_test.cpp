@@ -341,3 +341,29 @@ TEST_CASE("seconds on the wire", "[protocol][round_trip]") {
     CHECK(read == seconds);
   }
 }
+
+TEST_CASE("unlock-name requests: what the client sends is what the server reads", "[protocol][round_trip]") {
+  CHECK(tnl::format_unlock_name_request("percona_prod") == "unlock-name,name:percona_prod\n");
+  CHECK(tnl::format_unlock_name_request("db", "s3cret") == "unlock-name,name:db,admin-token:s3cret\n");
+  const auto parse = [](const std::string& line) {
+    return tnl::parse_unlock_name_request(*tnl::parse_request(line.substr(0, line.size() - 1)));
+  };
+  const auto plain = parse(tnl::format_unlock_name_request("db"));
+  REQUIRE(std::holds_alternative<tnl::UnlockNameRequest>(plain));
+  CHECK(std::get<tnl::UnlockNameRequest>(plain).name == "db");
+  CHECK_FALSE(std::get<tnl::UnlockNameRequest>(plain).admin_token);
+  const auto with_token = parse(tnl::format_unlock_name_request("db", "t:o@k"));
+  REQUIRE(std::holds_alternative<tnl::UnlockNameRequest>(with_token));
+  CHECK(std::get<tnl::UnlockNameRequest>(with_token).admin_token == std::optional<std::string>("t:o@k"));
+  for (const std::string& line : {"unlock-name", "unlock-name,name:", "unlock-name,name:a b", "unlock-name,id:x"}) {
+    INFO(line);
+    const auto parsed = tnl::parse_unlock_name_request(*tnl::parse_request(line));
+    REQUIRE(std::holds_alternative<std::string_view>(parsed));
+    CHECK(std::get<std::string_view>(parsed) == tnl::answer::invalid_lock_name);
+  }
+  CHECK_THROWS_AS(tnl::format_unlock_name_request("a,b"), std::invalid_argument);
+  CHECK_THROWS_AS(tnl::format_unlock_name_request(""), std::invalid_argument);
+  CHECK_THROWS_AS(tnl::format_unlock_name_request("db", "a,b"), std::invalid_argument);
+  CHECK_THROWS_AS(tnl::format_unlock_name_request("db", " padded"), std::invalid_argument);
+  CHECK_THROWS_AS(tnl::format_unlock_name_request("db", std::string("a\nb")), std::invalid_argument);
+}
