@@ -1,0 +1,142 @@
+#include "grpc_front_end.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <asio/post.hpp>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+
+#include "tracker/lock/v1alpha1/lock.grpc.pb.h"
+
+namespace tnl {
+
+namespace {
+
+/// "ADDRESS:PORT", an IPv6 address in brackets, as gRPC takes it.
+std::string target(const std::string& address, std::uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+grpc::Status going() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"); }
+
+}  // namespace
+
+/// gRPC's side of LockService: each method, on gRPC's thread, makes the call's reactor and
+/// posts the call to the loop; nothing else.
+class GrpcFrontEnd::Service final : public tracker::LockService::CallbackService {
+ public:
+  explicit Service(GrpcFrontEnd& front) : front_(front) {}
+
+  grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const tracker::CreateLockRequest* request,
+                                       tracker::CreateLockResponse* response) override {
+    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+      locks.create_lock(call, *request, *response);
+    });
+  }
+  grpc::ServerUnaryReactor* GetLock(grpc::CallbackServerContext* context, const tracker::GetLockRequest* request,
+                                    tracker::GetLockResponse* response) override {
+    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+      locks.get_lock(call, *request, *response);
+    });
+  }
+  grpc::ServerUnaryReactor* UnLock(grpc::CallbackServerContext* context, const tracker::UnLockRequest* request,
+                                   tracker::UnLockResponse* response) override {
+    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+      locks.unlock(call, *request, *response);
+    });
+  }
+  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* context, const tracker::ListLocksRequest* request,
+                                      tracker::ListLocksResponse* response) override {
+    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+      locks.list_locks(call, *request, *response);
+    });
+  }
+  grpc::ServerUnaryReactor* UpdateLock(grpc::CallbackServerContext* context, const tracker::UpdateLockRequest* request,
+                                       tracker::UpdateLockResponse* response) override {
+    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+      locks.update_lock(call, *request, *response);
+    });
+  }
+
+ private:
+  /// gRPC's thread: the reactor, with what the loop needs of the context copied into the
+  /// call (the context is not read on the loop), and the call posted to the loop.
+  template <typename Run>
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, Run run) {
+    auto* reactor = new GrpcUnaryReactor(front_.io_, context);
+    std::shared_ptr<GrpcCall> call = reactor->call();
+    const auto& metadata = context->client_metadata();
+    if (const auto found = metadata.find("authorization"); found != metadata.end()) {
+      call->authorization.assign(found->second.data(), found->second.size());
+    }
+    call->peer = context->peer();
+    call->deadline = context->deadline();
+    asio::post(front_.io_, [front = &front_, call, run = std::move(run)] {
+      front->dispatch(call, [front, &call, &run] { run(front->locks_, call); });
+    });
+    return reactor;
+  }
+
+  GrpcFrontEnd& front_;
+};
+
+GrpcFrontEnd::GrpcFrontEnd(asio::io_context& io, LockBackend& backend, const std::string& address,
+                           std::uint16_t port, std::string admin_token)
+    : io_(io), locks_(backend, std::move(admin_token)), service_(std::make_unique<Service>(*this)) {
+  // Server reflection (grpcurl needs no .proto): a plugin every later ServerBuilder adds.
+  static std::once_flag reflection;
+  std::call_once(reflection, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second server would share the port (each taking
+  // some of the calls) instead of failing to bind it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);
+  int selected = 0;
+  const std::string where = target(address, port);
+  builder.AddListeningPort(where, grpc::InsecureServerCredentials(), &selected);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || selected <= 0) {
+    server_.reset();
+    throw std::runtime_error("cannot listen on " + where + " (in use, or not an address of this host)");
+  }
+  port_ = static_cast<std::uint16_t>(selected);
+  spdlog::info("gRPC API (tracker.lock.v1alpha1.LockService) on {}", target(address, port_));
+}
+
+GrpcFrontEnd::~GrpcFrontEnd() {
+  if (!shutting_down_) {
+    // Not shut down through the loop (the server failed to start or to serve): nothing
+    // can be waiting on a loop that no longer runs but what is answered here.
+    shutting_down_ = true;
+    auto waiting = std::move(calls_);
+    for (const auto& call : waiting) call->finish(going());
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+  if (stopper_.joinable()) stopper_.join();
+}
+
+void GrpcFrontEnd::shut_down(std::chrono::milliseconds deadline) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  locks_.shutting_down();
+  // Each finish() takes the call out of calls_: iterate over a copy.
+  auto waiting = std::move(calls_);
+  calls_.clear();
+  for (const auto& call : waiting) call->finish(going());
+  // Shutdown blocks until every call is over, and the calls need the loop: not on the loop.
+  stopper_ = std::thread([this, until = std::chrono::system_clock::now() + deadline] {
+    server_->Shutdown(until);
+    asio::post(io_, [this] {
+      stopped_ = true;
+      spdlog::info("gRPC API stopped");
+    });
+  });
+}
+
+}  // namespace tnl
