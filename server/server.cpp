@@ -288,14 +288,15 @@ void Server::shut_down() {
   // Before the backend: what it answers `unavailable` from now on is the shutdown's.
   handler_.shutting_down();
   api_.shutting_down();  // /readyz answers 503 while connections drain
-  // Its waiting calls answered UNAVAILABLE; its server stops on a thread of its own while
-  // the loop runs on (finish_shut_down waits for it).
-  if (grpc_) grpc_->shut_down();
+  // gRPC calls are answered UNAVAILABLE from now on, until it stops with HTTP below.
+  if (grpc_) grpc_->refuse_calls();
   backend_->shut_down();
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {
     if (http_) http_->close();
+    // Stops on a thread of its own while the loop runs on (finish_shut_down waits for it).
+    if (grpc_) grpc_->shut_down();
     // The etcd lease's revocation is bounded by the client's call deadline; a little more here.
     shutdown_deadline_ = std::chrono::steady_clock::now() + etcd::ClientOptions{}.call_timeout * 2;
     finish_shut_down();

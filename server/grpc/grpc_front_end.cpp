@@ -110,18 +110,16 @@ GrpcFrontEnd::GrpcFrontEnd(asio::io_context& io, LockBackend& backend, const std
 }
 
 GrpcFrontEnd::~GrpcFrontEnd() {
-  if (!shutting_down_) {
+  if (!stopper_.joinable()) {
     // Not shut down through the loop (the server failed to start or to serve): nothing
     // can be waiting on a loop that no longer runs but what is answered here.
-    shutting_down_ = true;
-    auto waiting = std::move(calls_);
-    for (const auto& call : waiting) call->finish(going());
+    refuse_calls();
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
   }
   if (stopper_.joinable()) stopper_.join();
 }
 
-void GrpcFrontEnd::shut_down(std::chrono::milliseconds deadline) {
+void GrpcFrontEnd::refuse_calls() {
   if (shutting_down_) return;
   shutting_down_ = true;
   locks_.shutting_down();
@@ -129,6 +127,11 @@ void GrpcFrontEnd::shut_down(std::chrono::milliseconds deadline) {
   auto waiting = std::move(calls_);
   calls_.clear();
   for (const auto& call : waiting) call->finish(going());
+}
+
+void GrpcFrontEnd::shut_down(std::chrono::milliseconds deadline) {
+  if (stopper_.joinable() || stopped_) return;
+  refuse_calls();
   // Shutdown blocks until every call is over, and the calls need the loop: not on the loop.
   stopper_ = std::thread([this, until = std::chrono::system_clock::now() + deadline] {
     server_->Shutdown(until);

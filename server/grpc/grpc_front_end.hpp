@@ -6,6 +6,9 @@
 // call still waiting with UNAVAILABLE and refuses new ones on the loop, then a thread of its
 // own runs grpc::Server::Shutdown (with a deadline; it blocks until every call is over,
 // which needs the loop to keep running); stopped() turns true on the loop once it returned.
+// The server calls refuse_calls() when its shutdown begins and shut_down() once its
+// connections have closed: a call that reaches gRPC in the instant it stops may be answered
+// CANCELLED by gRPC itself.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -43,8 +46,12 @@ class GrpcFrontEnd {
 
   /// The port bound.
   [[nodiscard]] std::uint16_t port() const { return port_; }
-  /// Loop: answers waiting calls UNAVAILABLE, refuses new ones, and stops the gRPC server
-  /// (in-flight calls get until `deadline` from now, then are cancelled).
+  /// Loop: answers waiting calls UNAVAILABLE "server is shutting down", and every call from
+  /// now on; the gRPC server keeps listening (so that callers hear that, rather than have
+  /// their calls cut) until shut_down().
+  void refuse_calls();
+  /// Loop: refuse_calls(), then stops the gRPC server on a thread of its own (calls in
+  /// flight get until `deadline` from now, then gRPC cancels them).
   void shut_down(std::chrono::milliseconds deadline = std::chrono::seconds(2));
   /// Loop: true once the gRPC server has stopped (every call over).
   [[nodiscard]] bool stopped() const { return stopped_; }

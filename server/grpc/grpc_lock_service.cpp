@@ -97,7 +97,10 @@ void GrpcLockService::create_lock(const std::shared_ptr<GrpcCall>& call, const t
   std::string problem;
   const auto name = tracker_lock_name({request.service(), request.environment(), request.resource()}, problem);
   if (!name) return call->finish(invalid(problem));
-  if (!is_valid_reason(request.who())) return call->finish(invalid("who must be " + reason_rule_text()));
+  // Required, as HTTP's `who` (proto3 cannot tell an absent string from an empty one).
+  if (request.who().empty() || !is_valid_reason(request.who())) {
+    return call->finish(invalid("who must be given, " + reason_rule_text()));
+  }
   if (!request.event_id().empty() && !is_valid_reason(request.event_id())) {
     return call->finish(invalid("event_id must be empty or " + reason_rule_text()));
   }
