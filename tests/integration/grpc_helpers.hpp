@@ -2,9 +2,11 @@
 // Tracker's LockService built from our .proto's generated stubs (grpc_tests).
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,6 +42,18 @@ class GrpcServerProcess {
     grpc_port_ = *grpc;
     http_port_ = *http;
   }
+
+  /// Stops a server still running with SIGTERM and checks that it exited 0: a sanitizer's
+  /// report (the TSan stage: halt_on_error) or a crash at shutdown fails the test.
+  ~GrpcServerProcess() {
+    if (std::uncaught_exceptions() > 0 || !server_.process().running()) return;
+    const auto status = server_.stop();
+    INFO("server stderr: " << server_.process().stderr_text());
+    CHECK(status);
+    if (status) CHECK(status->exited(0));
+  }
+  GrpcServerProcess(const GrpcServerProcess&) = delete;
+  GrpcServerProcess& operator=(const GrpcServerProcess&) = delete;
 
   ServerProcess& server() { return server_; }
   [[nodiscard]] std::uint16_t port() const { return server_.port(); }
