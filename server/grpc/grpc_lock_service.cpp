@@ -31,8 +31,12 @@ Status not_found() { return Status(StatusCode::NOT_FOUND, "lock not found"); }
 
 Status not_persisted() { return Status(StatusCode::UNAVAILABLE, "cannot persist the lock, try again later"); }
 
+/// `time` to the millisecond, as HTTP's createdAt: the local backend derives a hold's wall
+/// time from its steady clock at each read, which moves by some nanoseconds between reads.
 void set_time(google::protobuf::Timestamp& out, std::chrono::system_clock::time_point time) {
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::floor<std::chrono::milliseconds>(time).time_since_epoch())
+                         .count();
   constexpr std::int64_t billion = 1'000'000'000;
   std::int64_t seconds = nanos / billion;
   std::int64_t rest = nanos % billion;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -60,7 +61,10 @@ TEST_CASE("Tracker's flow: create, get, list, unlock", "[grpc]") {
   CHECK(got.response.lock().id() == lock.id());
   CHECK(got.response.lock().service() == "production-deployment");
   CHECK(got.response.lock().who() == "ci-pipeline-123");
-  CHECK(got.response.lock().created_at().seconds() == lock.created_at().seconds());
+  // To the millisecond (a hold's wall time is derived at each read: one apart at an edge).
+  const auto millis = [](const google::protobuf::Timestamp& t) { return t.seconds() * 1000 + t.nanos() / 1'000'000; };
+  CHECK(std::abs(millis(got.response.lock().created_at()) - millis(lock.created_at())) <= 1);
+  CHECK(lock.created_at().nanos() % 1'000'000 == 0);
 
   const auto listed = client.list();
   REQUIRE(listed.ok());
