@@ -1,5 +1,5 @@
 # C++ stubs for Tracker's gRPC API (proto/tracker/lock/v1alpha1/lock.proto, ours; Tracker's
-# package and numbers), generated at build time with Debian's protoc and grpc_cpp_plugin,
+# package and numbers) and our extensions (proto/tcpnetlock/v1/lock_extensions.proto), generated at build time with Debian's protoc and grpc_cpp_plugin,
 # into the static library `tnl_tracker_proto`. Included as
 # "tracker/lock/v1alpha1/lock.pb.h" and "tracker/lock/v1alpha1/lock.grpc.pb.h".
 # The imports (google/protobuf/timestamp.proto, wrappers.proto) are libprotobuf's own.
@@ -14,7 +14,7 @@ endif()
 set(TNL_PROTOBUF_INCLUDE_DIR /usr/include CACHE PATH "Directory holding google/protobuf/descriptor.proto")
 
 set(_tnl_tracker_root ${PROJECT_SOURCE_DIR}/proto)
-set(_tnl_tracker_protos tracker/lock/v1alpha1/lock.proto)
+set(_tnl_tracker_protos tracker/lock/v1alpha1/lock.proto tcpnetlock/v1/lock_extensions.proto)
 set(TNL_TRACKER_PROTO_GEN_DIR ${CMAKE_BINARY_DIR}/tracker_proto)
 
 set(_tnl_tracker_sources)
@@ -27,7 +27,8 @@ foreach(name ${_tnl_tracker_protos})
     COMMAND ${Protobuf_PROTOC_EXECUTABLE} -I${_tnl_tracker_root} -I${TNL_PROTOBUF_INCLUDE_DIR}
             --cpp_out=${TNL_TRACKER_PROTO_GEN_DIR} --grpc_out=${TNL_TRACKER_PROTO_GEN_DIR}
             --plugin=protoc-gen-grpc=${TNL_GRPC_CPP_PLUGIN} ${_tnl_tracker_root}/${name}
-    DEPENDS ${_tnl_tracker_root}/${name} ${Protobuf_PROTOC_EXECUTABLE} ${TNL_GRPC_CPP_PLUGIN}
+    DEPENDS ${_tnl_tracker_root}/${name} ${_tnl_tracker_root}/tracker/lock/v1alpha1/lock.proto
+            ${Protobuf_PROTOC_EXECUTABLE} ${TNL_GRPC_CPP_PLUGIN}
     COMMENT "protoc: ${name}"
     VERBATIM)
   list(APPEND _tnl_tracker_sources ${outputs})

@@ -291,6 +291,8 @@ void Server::shut_down() {
   // gRPC calls are answered UNAVAILABLE from now on, until it stops with HTTP below.
   if (grpc_) grpc_->refuse_calls();
   backend_->shut_down();
+  // Their locks released only now, so that none passes to a waiter.
+  if (grpc_) grpc_->end_streams();
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {

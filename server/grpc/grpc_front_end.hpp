@@ -1,5 +1,6 @@
-// The gRPC front end (--grpc): Tracker's tracker.lock.v1alpha1.LockService on gRPC's
-// callback API, with server reflection, next to the one event loop.
+// The gRPC front end (--grpc): Tracker's tracker.lock.v1alpha1.LockService and our
+// tcpnetlock.v1.LockExtensions on gRPC's callback API, with server reflection, next to the
+// one event loop.
 //
 // gRPC's threads never touch lock state: each call is posted to the loop (asio::post),
 // which answers it there (GrpcCall, GrpcLockService). Shutdown: shut_down() answers every
@@ -21,7 +22,9 @@
 #include <unordered_set>
 
 #include "grpc_call.hpp"
+#include "grpc_extensions.hpp"
 #include "grpc_lock_service.hpp"
+#include "grpc_stream_hold.hpp"
 #include "lock_backend.hpp"
 
 namespace grpc {
@@ -50,7 +53,10 @@ class GrpcFrontEnd {
   /// now on; the gRPC server keeps listening (so that callers hear that, rather than have
   /// their calls cut) until shut_down().
   void refuse_calls();
-  /// Loop: refuse_calls(), then stops the gRPC server on a thread of its own (calls in
+  /// Loop: refuse_calls(), and ends every Acquire stream UNAVAILABLE, releasing its lock
+  /// (call it after the backend's shut_down(), so that nothing passes to a waiter).
+  void end_streams();
+  /// Loop: end_streams(), then stops the gRPC server on a thread of its own (calls in
   /// flight get until `deadline` from now, then gRPC cancels them).
   void shut_down(std::chrono::milliseconds deadline = std::chrono::seconds(2));
   /// Loop: true once the gRPC server has stopped (every call over).
@@ -59,17 +65,24 @@ class GrpcFrontEnd {
   /// Loop: takes one call posted from gRPC's thread; `run` answers it unless refused first.
   template <typename Run>
   void dispatch(const std::shared_ptr<GrpcCall>& call, Run run);
+  /// Loop: takes one Acquire stream posted from gRPC's thread.
+  void dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request);
 
  private:
   class Service;
+  class ExtensionService;
 
   asio::io_context& io_;
   GrpcLockService locks_;
+  GrpcExtensions extensions_{locks_};
   std::unique_ptr<Service> service_;
+  std::unique_ptr<ExtensionService> extension_service_;
   std::unique_ptr<grpc::Server> server_;
   std::uint16_t port_ = 0;
   /// Calls posted to the loop and not answered yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcCall>> calls_;
+  /// Acquire streams not ended yet (loop only).
+  std::unordered_set<std::shared_ptr<GrpcStreamHold>> streams_;
   bool shutting_down_ = false;
   bool stopped_ = false;
   std::thread stopper_;

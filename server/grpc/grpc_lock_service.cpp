@@ -31,8 +31,10 @@ Status not_found() { return Status(StatusCode::NOT_FOUND, "lock not found"); }
 
 Status not_persisted() { return Status(StatusCode::UNAVAILABLE, "cannot persist the lock, try again later"); }
 
-/// `time` to the millisecond, as HTTP's createdAt: the local backend derives a hold's wall
-/// time from its steady clock at each read, which moves by some nanoseconds between reads.
+}  // namespace
+
+// To the millisecond, as HTTP's createdAt: the local backend derives a hold's wall time
+// from its steady clock at each read, which moves by some nanoseconds between reads.
 void set_time(google::protobuf::Timestamp& out, std::chrono::system_clock::time_point time) {
   const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::floor<std::chrono::milliseconds>(time).time_since_epoch())
@@ -48,8 +50,6 @@ void set_time(google::protobuf::Timestamp& out, std::chrono::system_clock::time_
   out.set_nanos(static_cast<std::int32_t>(rest));
 }
 
-/// Tracker's Lock of `holder` on `name` (a holder or a lock-delay); the hold's reason is
-/// its event_id. `show_id` false leaves the id empty (no admin token given).
 void fill_lock(tracker::Lock& lock, const std::string& name, const HoldRecord& holder, bool show_id) {
   if (show_id) lock.set_id(holder.id.str());
   TrackerLockName parts = split_tracker_lock_name(name);
@@ -60,6 +60,8 @@ void fill_lock(tracker::Lock& lock, const std::string& name, const HoldRecord& h
   set_time(*lock.mutable_created_at(), holder.since);
   lock.set_event_id(holder.reason);
 }
+
+namespace {
 
 /// Tracker's `existingLock` ({"id","who","createdAt"}) as JSON, for ALREADY_EXISTS's message.
 std::string existing_lock_json(const HoldRecord& holder, bool with_id) {
@@ -97,22 +99,33 @@ grpc::Status GrpcLockService::unavailable() const { return ready_ ? backend_unav
 
 void GrpcLockService::create_lock(const std::shared_ptr<GrpcCall>& call, const tracker::CreateLockRequest& request,
                                   tracker::CreateLockResponse& response) {
+  CreateAsk ask;
+  ask.parts = {request.service(), request.environment(), request.resource()};
+  ask.who = request.who();
+  ask.event_id = request.event_id();
+  create(call, std::move(ask), [&response](const std::string& name, const HoldRecord& holder) {
+    fill_lock(*response.mutable_lock(), name, holder, true);
+  });
+}
+
+void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk ask, RecordAnswer answer) {
   if (Status refused = admit(*call, Access::changes_locks); !refused.ok()) return call->finish(refused);
   std::string problem;
-  const auto name = tracker_lock_name({request.service(), request.environment(), request.resource()}, problem);
+  const auto name = tracker_lock_name(ask.parts, problem);
   if (!name) return call->finish(invalid(problem));
   // Required, as HTTP's `who` (proto3 cannot tell an absent string from an empty one).
-  if (request.who().empty() || !is_valid_reason(request.who())) {
-    return call->finish(invalid("who must be given, " + reason_rule_text()));
-  }
-  if (!request.event_id().empty() && !is_valid_reason(request.event_id())) {
+  if (ask.who.empty() || !is_valid_reason(ask.who)) return call->finish(invalid("who must be given, " + reason_rule_text()));
+  if (!ask.event_id.empty() && !is_valid_reason(ask.event_id)) {
     return call->finish(invalid("event_id must be empty or " + reason_rule_text()));
   }
   const bool with_ids = reveals_ids(*call);
-  backend_.acquire(
-      tracker_lock_request(*name, request.who(), request.event_id(), std::nullopt),
-      [this, alive = std::weak_ptr<const bool>(alive_), &backend = backend_, call, &response, name = *name,
-       who = request.who(), event_id = request.event_id(), with_ids](const AcquireResult& result) {
+  AcquireRequest lock_request = tracker_lock_request(*name, ask.who, ask.event_id, ask.ttl);
+  lock_request.peer = call->peer;
+  lock_request.deadline = ask.deadline;
+  const LockId id = backend_.acquire(
+      std::move(lock_request),
+      [this, alive = std::weak_ptr<const bool>(alive_), &backend = backend_, call, answer = std::move(answer),
+       name = *name, who = ask.who, event_id = ask.event_id, with_ids](const AcquireResult& result) mutable {
         const std::string peer = call->peer;
         // A client that never learns the id would leave the lock held for nobody, for ever.
         const auto give_back = [&backend, id = result.id, peer] {
@@ -132,20 +145,21 @@ void GrpcLockService::create_lock(const std::shared_ptr<GrpcCall>& call, const t
             // The record as the backend keeps it (its times).
             return backend_.read(
                 LockQuery{std::nullopt, result.id, true},
-                [call, &response, result, name, who, event_id, give_back](const LockView& view) {
+                [call, answer = std::move(answer), result, name, who, event_id, give_back](const LockView& view) {
                   if (call->finished()) return give_back();
-                  tracker::Lock& lock = *response.mutable_lock();
                   if (const auto [state, holder] = find_holder(view, result.id); holder) {
-                    fill_lock(lock, state->name, *holder, true);
+                    answer(state->name, *holder);
                   } else {
                     // Gone again already, or unreadable (etcd out of reach just now): it was
                     // created all the same, and its creator must learn its id.
                     HoldRecord made;
                     made.id = result.id;
+                    made.kind = HoldKind::detached;
                     made.client_id = who;
                     made.reason = event_id;
+                    made.token = result.token;
                     made.since = view.ok ? view.as_of : std::chrono::system_clock::now();
-                    fill_lock(lock, name, made, true);
+                    answer(name, made);
                   }
                   call->on_done([give_back](bool delivered) {
                     if (!delivered) give_back();
@@ -174,11 +188,18 @@ void GrpcLockService::create_lock(const std::shared_ptr<GrpcCall>& call, const t
                                                std::ceil(view.totals.start_grace_seconds_left))) +
                                            " s left)"));
           }
-          std::string message = "lock already exists";
+          std::string message = outcome == AcquireOutcome::timed_out ? "timed out waiting: lock held" : "lock already exists";
           if (holder) message += ": existingLock " + existing_lock_json(*holder, with_ids);
-          call->finish(Status(StatusCode::ALREADY_EXISTS, message));
+          call->finish(Status(outcome == AcquireOutcome::timed_out ? StatusCode::DEADLINE_EXCEEDED : StatusCode::ALREADY_EXISTS,
+                              message));
         });
       });
+  // A caller that gives up while it waits withdraws its request.
+  if (ask.deadline && !call->finished()) {
+    call->on_cancel([&backend = backend_, call, id] {
+      if (backend.cancel(id)) call->finish(Status(StatusCode::CANCELLED, "call cancelled"));
+    });
+  }
 }
 
 void GrpcLockService::get_lock(const std::shared_ptr<GrpcCall>& call, const tracker::GetLockRequest& request,

@@ -19,11 +19,21 @@
 #include "http_port.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
+#include "tcpnetlock/v1/lock_extensions.grpc.pb.h"
 #include "tracker/lock/v1alpha1/lock.grpc.pb.h"
 
 namespace tnl::test {
 
 namespace tracker = ::tracker::lock::v1alpha1;
+namespace ext = ::tcpnetlock::v1;
+
+/// A protobuf Duration of `seconds`.
+inline google::protobuf::Duration duration_of(double seconds) {
+  google::protobuf::Duration duration;
+  duration.set_seconds(static_cast<std::int64_t>(seconds));
+  duration.set_nanos(static_cast<std::int32_t>((seconds - static_cast<double>(duration.seconds())) * 1e9));
+  return duration;
+}
 
 /// ServerProcess plus `--grpc 127.0.0.1:0 --grpc-port-file ...` and an ephemeral HTTP port.
 class GrpcServerProcess {
@@ -144,6 +154,83 @@ class TrackerClient {
   std::unique_ptr<tracker::LockService::Stub> stub_;
   std::string token_;
   std::string authorization_;
+};
+
+/// Our LockExtensions over one channel (same deadline and token rules as TrackerClient).
+class ExtensionsClient {
+ public:
+  explicit ExtensionsClient(const std::string& target, std::string token = {})
+      : channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+        stub_(ext::LockExtensions::NewStub(channel_)),
+        token_(std::move(token)) {}
+
+  /// Prepares `context` as every call here: the deadline and the token.
+  void prepare(grpc::ClientContext& context, std::chrono::milliseconds deadline = std::chrono::seconds(10)) const {
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+  }
+  Answer<ext::CreateLockResponse> create(const ext::CreateLockRequest& request,
+                                         std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+    grpc::ClientContext context;
+    prepare(context, deadline);
+    Answer<ext::CreateLockResponse> answer;
+    answer.status = stub_->CreateLock(&context, request, &answer.response);
+    return answer;
+  }
+  Answer<ext::RenewResponse> renew(const std::string& id, std::optional<double> ttl) {
+    ext::RenewRequest request;
+    request.set_id(id);
+    if (ttl) *request.mutable_ttl() = duration_of(*ttl);
+    grpc::ClientContext context;
+    prepare(context);
+    Answer<ext::RenewResponse> answer;
+    answer.status = stub_->Renew(&context, request, &answer.response);
+    return answer;
+  }
+  ext::LockExtensions::Stub& stub() { return *stub_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ext::LockExtensions::Stub> stub_;
+  std::string token_;
+};
+
+/// One Acquire stream: started at construction; read() the events; cancel() ends it.
+class AcquireStream {
+ public:
+  AcquireStream(ExtensionsClient& client, const ext::AcquireRequest& request,
+                std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+    client.prepare(context_, deadline);
+    reader_ = client.stub().Acquire(&context_, request);
+  }
+  ~AcquireStream() {
+    if (!finished_) {
+      context_.TryCancel();
+      finish();
+    }
+  }
+  /// The next event; nullopt once the stream has ended.
+  std::optional<ext::AcquireEvent> read() {
+    ext::AcquireEvent event;
+    if (!reader_->Read(&event)) return std::nullopt;
+    return event;
+  }
+  /// Cancels the call (any thread).
+  void cancel() { context_.TryCancel(); }
+  /// The stream's status (after read() returned nullopt, or cancel()).
+  grpc::Status finish() {
+    if (!finished_) {
+      finished_ = true;
+      status_ = reader_->Finish();
+    }
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<ext::AcquireEvent>> reader_;
+  bool finished_ = false;
+  grpc::Status status_;
 };
 
 }  // namespace tnl::test

@@ -96,6 +96,7 @@ TEST_CASE("UNAVAILABLE while the backend is unavailable (etcd out of reach)", "[
   REQUIRE(port != 0);
   TrackerClient client("127.0.0.1:" + std::to_string(port));
   const auto created = client.create("svc", "who");
+  INFO("answer: " << created.status.error_message() << "; server: " << server.stderr_text());
   CHECK(created.code() == StatusCode::UNAVAILABLE);
   CHECK(contains(created.status.error_message(), "backend unavailable"));
   CHECK(client.list().code() == StatusCode::UNAVAILABLE);
