@@ -45,6 +45,7 @@ step "the service is listed"
 services=$(client list)
 echo "   $services"
 expect "LockService listed" "$(jq 'index("tracker.lock.v1alpha1.LockService") != null' <<<"$services")" true
+expect "LockExtensions listed" "$(jq 'index("tcpnetlock.v1.LockExtensions") != null' <<<"$services")" true
 expect "reflection listed" "$(jq 'index("grpc.reflection.v1alpha.ServerReflection") != null' <<<"$services")" true
 
 step "its methods and messages, as Tracker's .proto has them"

@@ -98,11 +98,29 @@ class ReflectionClient:
         return "OK", json.loads(json_format.MessageToJson(response)), ""
 
 
+def hold(client, full_method, json_text):
+    """Calls a server-streaming method and prints each event as one line of JSON, flushed,
+    until the stream ends; then a last line {"end": CODE, "details": ...}."""
+    method = client.method(full_method)
+    request = json_format.Parse(json_text, client.message_class(method.input_type)())
+    response_class = client.message_class(method.output_type)
+    stream = client.channel.unary_stream("/" + full_method,
+                                         request_serializer=lambda message: message.SerializeToString(),
+                                         response_deserializer=response_class.FromString)
+    try:
+        for event in stream(request, timeout=3600):
+            print(json.dumps(json.loads(json_format.MessageToJson(event))), flush=True)
+        print(json.dumps({"end": "OK", "details": ""}), flush=True)
+    except grpc.RpcError as error:
+        print(json.dumps({"end": error.code().name, "details": error.details()}), flush=True)
+
+
 def main():
     """python3 grpc_reflection_client.py REFLECTION_MODULE_DIR TARGET list
     python3 grpc_reflection_client.py REFLECTION_MODULE_DIR TARGET describe SERVICE
     python3 grpc_reflection_client.py REFLECTION_MODULE_DIR TARGET fields MESSAGE SERVICE
     python3 grpc_reflection_client.py REFLECTION_MODULE_DIR TARGET call METHOD JSON
+    python3 grpc_reflection_client.py REFLECTION_MODULE_DIR TARGET hold METHOD JSON
     Prints one line of JSON: the services, the methods with their message fields, or
     {"code": ..., "answer": ..., "details": ...}."""
     sys.path.insert(0, sys.argv[1])
@@ -124,6 +142,8 @@ def main():
         client._load(sys.argv[5])
         message = client.pool.FindMessageTypeByName(sys.argv[4])
         print(json.dumps({field.name: field.number for field in message.fields}))
+    elif command == "hold":
+        hold(client, sys.argv[4], sys.argv[5])
     elif command == "call":
         code, answer, details = client.call(sys.argv[4], sys.argv[5])
         print(json.dumps({"code": code, "answer": answer, "details": details}))
