@@ -76,7 +76,9 @@ class GrpcCall {
 class GrpcUnaryReactor final : public grpc::ServerUnaryReactor {
  public:
   GrpcUnaryReactor(asio::io_context& io, grpc::CallbackServerContext* context)
-      : io_(io), context_(context), call_(std::make_shared<GrpcCall>(this)) {}
+      : io_(io), context_(context), call_(std::make_shared<GrpcCall>(this)) {
+    etcd::tsan_release(this);  // made on one gRPC thread, its reactions may run on others
+  }
 
   /// The loop's handle (hand it to the loop with asio::post only).
   [[nodiscard]] const std::shared_ptr<GrpcCall>& call() const { return call_; }
@@ -87,7 +89,9 @@ class GrpcUnaryReactor final : public grpc::ServerUnaryReactor {
   bool InternalInlineable() override { return true; }
 
   void OnCancel() override {
+    etcd::tsan_acquire(this);
     asio::post(io_, [call = call_] { call->cancelled_by_client(); });
+    etcd::tsan_release(this);
   }
   void OnDone() override {
     etcd::tsan_acquire(this);
