@@ -13,6 +13,10 @@
 #     --listen 0.0.0.0 --port 7654 --state-dir /var/lib/tcpnetlock \
 #     --http 0.0.0.0:7655 --admin-token-file /run/secrets/tcpnetlock-admin
 #
+# Tracker's gRPC API (port 7656, docs/GRPC.md) is on loopback too: publish it the same way
+# with -p 7656:7656 and --grpc 0.0.0.0:7656 (it too needs the admin token off loopback).
+# The runtime packages below already hold what it links (libgrpc++1.51's grpc++_reflection).
+#
 # Kubernetes manifests: deploy/kubernetes/.
 #
 # Build with --build-arg RUN_TESTS=1 to run the whole test suite (scripts/test.sh,
@@ -63,8 +67,9 @@ USER 10001:10001
 # --state-dir: detached locks (SQLite) and the fencing-token high-water mark survive restarts.
 VOLUME /var/lib/tcpnetlock
 # 7654: the lock protocol. 7655: the HTTP admin API, status page, /metrics, /healthz and
-# /readyz (on loopback unless --http says otherwise; see the top of this file).
-EXPOSE 7654 7655
+# /readyz (on loopback unless --http says otherwise; see the top of this file). 7656: the
+# gRPC API (on loopback unless --grpc says otherwise).
+EXPOSE 7654 7655 7656
 # One connection that asks `.ping` and expects `pong` (bash's /dev/tcp; no extra packages).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/7654 && echo .ping >&3 && read -r -t 3 answer <&3 && [ \"$answer\" = pong ]"]

@@ -17,6 +17,7 @@ set -euo pipefail
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
 # The etcd backend's gRPC client: gRPC C++ and C core, protobuf, and what they load
 # (abseil, c-ares, re2; found with ldd and dpkg -S on a binary linking tnl_etcd_proto).
+# The gRPC front end (--grpc) needs nothing more: libgrpc++1.51 has grpc++_reflection.
 RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9)
 # tcpnetlock_distlock's YAML config file (distlock's /etc/distlock/distlock.yaml).
@@ -53,6 +54,9 @@ TEST_PACKAGES+=(buildah)
 # The etcd backend's tests: real etcd members (etcd-server), etcdctl for the interop tests
 # (etcd-client), and Python's gRPC for scripted etcd clients.
 TEST_PACKAGES+=(etcd-server etcd-client python3-grpcio)
+# The gRPC front end's reflection-only client test (tests/scripts/grpc_reflection.sh):
+# Python's protobuf, and the reflection service's .proto (golang-google-grpc-dev ships it).
+TEST_PACKAGES+=(python3-protobuf golang-google-grpc-dev)
 
 mode=all
 for arg in "$@"; do

@@ -151,8 +151,10 @@ fi
 # instrumented: tests/tsan.supp says which of its own accesses TSan is told to ignore and
 # why (never our code), and tests/support/tsan_grpc_sync.cpp and server/etcd/
 # tsan_annotations.hpp show TSan the ordering gRPC guarantees. Any report fails the test.
-tsan_targets=(etcd_client_tests)
-tsan_tests='^etcd-client/'
+# The gRPC front end (server/grpc) too: grpc_tests against a TSan-built server, whose
+# reports end it with an exit status the tests check.
+tsan_targets=(etcd_client_tests grpc_tests tcpnetlock_server)
+tsan_tests='^(etcd-client|grpc)/'
 if ((tsan)); then
   tsan_started=$SECONDS
   build_targets=()

@@ -16,6 +16,7 @@
 #include "metrics_text.hpp"
 #include "protocol.hpp"
 #include "stats_json.hpp"
+#include "tracker_locks.hpp"
 
 namespace tnl {
 
@@ -23,8 +24,8 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-constexpr std::size_t default_per_page = 100;
-constexpr std::size_t max_per_page = 1000;
+constexpr std::size_t default_per_page = tracker_default_per_page;
+constexpr std::size_t max_per_page = tracker_max_per_page;
 
 HttpResponse json_response(int status, const json& body) { return HttpResponse{status, "application/json", dump_json(body), {}}; }
 
@@ -48,14 +49,6 @@ std::vector<std::string_view> segments(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return parts;
-}
-
-/// Compares without returning early, so that timing reveals at most the token's length.
-bool constant_time_equal(std::string_view given, std::string_view expected) {
-  if (given.size() != expected.size()) return false;
-  unsigned char difference = 0;
-  for (std::size_t i = 0; i < given.size(); ++i) difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
-  return difference == 0;
 }
 
 /// A positive integer query parameter no larger than `max`, or `fallback` when absent.
@@ -86,23 +79,6 @@ HttpResponse backend_unavailable() {
   HttpResponse response = error(503, "backend unavailable");
   response.headers.emplace_back("Retry-After", "1");
   return response;
-}
-
-/// The name the view lists (a view of one name or one id lists at most one), or null.
-const NameRecord* only_name(const LockView& view) {
-  if (!view.names || view.names->empty()) return nullptr;
-  return &view.names->front();
-}
-
-/// The holder with this id in the view, and its name; {null, null} when it is not held.
-std::pair<const NameRecord*, const HoldRecord*> find_holder(const LockView& view, const LockId& id) {
-  if (!view.names) return {nullptr, nullptr};
-  for (const auto& name : *view.names) {
-    for (const auto& holder : name.holders) {
-      if (holder.id == id) return {&name, &holder};
-    }
-  }
-  return {nullptr, nullptr};
 }
 
 /// `status` with the record of hold `id` as `view` shows it, or nullopt when it is not held.
@@ -238,16 +214,7 @@ void HttpApi::handle(const HttpRequest& request, Respond respond) {
 }
 
 bool HttpApi::authorized(const HttpRequest& request) const {
-  if (admin_token_.empty()) return true;
-  // The scheme name is case-insensitive (RFC 9110, 11.1).
-  constexpr std::string_view scheme = "bearer ";
-  const std::string_view header = request.authorization;
-  if (header.size() <= scheme.size() ||
-      !std::equal(scheme.begin(), scheme.end(), header.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    return false;
-  }
-  return constant_time_equal(strip(header.substr(scheme.size())), admin_token_);
+  return bearer_token_matches(request.authorization, admin_token_);
 }
 
 bool HttpApi::reveals_ids(const HttpRequest& request) const { return admin_token_.empty() || authorized(request); }
@@ -278,14 +245,8 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
     if (!ttl) return respond(error(400, "ttl must be " + ttl_rule_text()));
   }
 
-  AcquireRequest lock_request;
-  lock_request.name = service->get<std::string>();
-  lock_request.client_id = who->get<std::string>();
-  lock_request.reason = std::move(reason);
-  lock_request.kind = HoldKind::detached;  // no deadline: not granted at once is not granted
-  lock_request.ttl = ttl;
-  // The record answered shows the token: it must be durable.
-  lock_request.shows_token = true;
+  AcquireRequest lock_request = tracker_lock_request(service->get<std::string>(), who->get<std::string>(),
+                                                     std::move(reason), ttl);
   const std::string name = lock_request.name;
   backend_.acquire(std::move(lock_request),
                    [this, alive = std::weak_ptr<const bool>(alive_), respond = std::move(respond), name,
@@ -468,29 +429,10 @@ void HttpApi::list_locks(const HttpRequest& request, const Match&, Respond respo
   backend_.read(LockQuery{std::move(only), std::nullopt, true}, [page = *page, per_page = *per_page, with_ids,
                                                                  respond = std::move(respond)](LockView view) {
     if (!view.ok) return respond(backend_unavailable());  // an empty list would say nobody holds anything
-    static const std::vector<NameRecord> no_names;
-    const auto& names = view.names ? *view.names : no_names;
-    std::size_t total = 0;
-    for (const auto& state : names) total += state.holders.size() + state.delays.size();
-    const std::size_t first = (page - 1) * per_page;
     json page_locks = json::array();
-    std::size_t index = 0;
-    for (const auto& state : names) {
-      const std::size_t records = state.holders.size() + state.delays.size();
-      if (index + records <= first) {
-        index += records;
-        continue;
-      }
-      for (const auto* list : {&state.holders, &state.delays}) {
-        for (const auto& holder : *list) {
-          if (index >= first && page_locks.size() < per_page) {
-            page_locks.push_back(lock_record(state, holder, view.as_of, with_ids));
-          }
-          ++index;
-        }
-      }
-      if (page_locks.size() >= per_page) break;
-    }
+    const std::size_t total = visit_page(view, page, per_page, [&](const NameRecord& state, const HoldRecord& holder) {
+      page_locks.push_back(lock_record(state, holder, view.as_of, with_ids));
+    });
     respond(json_response(
         200, json{{"locks", std::move(page_locks)}, {"total", total}, {"page", page}, {"perPage", per_page}}));
   });

@@ -14,6 +14,7 @@
 #include "descriptor_budget.hpp"
 #include "etcd/etcd_client.hpp"
 #include "etcd_lock_backend.hpp"
+#include "grpc/grpc_front_end.hpp"
 #include "socket_options.hpp"
 #include "status_page.hpp"
 #include "systemd_notify.hpp"
@@ -80,6 +81,9 @@ Server::Server(ServerConfig config)
   if (tls_ && config_.tls.lock_listener) listen_all(config_.tls.port, true);
   if (config_.http_enabled) start_http();
 
+  // Last: once it listens, gRPC's threads may post calls to the loop.
+  if (config_.grpc_enabled) start_grpc();
+
   if (local_ == nullptr) return;  // etcd: no state dir, nothing to restore, no start grace
   local_->set_lock_delay(config_.lock_delay);
   if (const std::size_t restored = local_->restore()) {
@@ -97,6 +101,8 @@ Server::Server(ServerConfig config)
 }
 
 Server::~Server() = default;
+
+std::uint16_t Server::grpc_port() const { return grpc_ ? grpc_->port() : 0; }
 
 std::unique_ptr<LockBackend> Server::make_backend() {
   std::unique_ptr<LockBackend> backend;
@@ -179,6 +185,25 @@ void Server::start_http() {
   }
 }
 
+void Server::start_grpc() {
+  std::error_code error;
+  const auto address = asio::ip::make_address(config_.grpc_address, error);
+  if (error) throw BindError("--grpc: '" + config_.grpc_address + "' is not an IP address");
+  if (!address.is_loopback() && config_.admin_token.empty()) {
+    throw BindError("refusing to serve gRPC on " + config_.grpc_address +
+                    " without --admin-token-file: anyone on the network could release locks");
+  }
+  try {
+    grpc_ = std::make_unique<GrpcFrontEnd>(io_, *backend_, config_.grpc_address, config_.grpc_port,
+                                           config_.admin_token);
+  } catch (const std::exception& e) {
+    if (!config_.grpc_default_address) throw BindError("cannot serve gRPC: " + std::string(e.what()));
+    // Not asked for: a second server on this host must not die of the first one's port.
+    spdlog::warn("not serving gRPC: its default address {}:{} cannot be bound ({}); --grpc ADDRESS:PORT picks another",
+                 config_.grpc_address, config_.grpc_port, e.what());
+  }
+}
+
 void Server::listen(const tcp::endpoint& endpoint, bool v6_only, bool tls) {
   auto listener = std::make_unique<Listener>(io_);
   listener->tls = tls;
@@ -240,6 +265,7 @@ void Server::announce_when_ready(std::chrono::steady_clock::time_point since) {
   if (port_ != 0) write_port_file(config_.port_file, port_);
   if (tls_port_ != 0) write_port_file(config_.tls.port_file, tls_port_);
   if (http_) write_port_file(config_.http_port_file, http_->port());
+  if (grpc_) write_port_file(config_.grpc_port_file, grpc_->port());
   // Every listener has listened since the constructor, and the backend serves: clients may
   // come (Type=notify).
   systemd::notify_ready("serving: lock port " + std::to_string(port_) + ", HTTP " +
@@ -262,11 +288,17 @@ void Server::shut_down() {
   // Before the backend: what it answers `unavailable` from now on is the shutdown's.
   handler_.shutting_down();
   api_.shutting_down();  // /readyz answers 503 while connections drain
+  // gRPC calls are answered UNAVAILABLE from now on, until it stops with HTTP below.
+  if (grpc_) grpc_->refuse_calls();
   backend_->shut_down();
+  // Their locks released only now, so that none passes to a waiter.
+  if (grpc_) grpc_->end_streams();
   // Each connection flushes `shutting-down` and closes within its linger time. Then HTTP
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {
     if (http_) http_->close();
+    // Stops on a thread of its own while the loop runs on (finish_shut_down waits for it).
+    if (grpc_) grpc_->shut_down();
     // The etcd lease's revocation is bounded by the client's call deadline; a little more here.
     shutdown_deadline_ = std::chrono::steady_clock::now() + etcd::ClientOptions{}.call_timeout * 2;
     finish_shut_down();
@@ -274,7 +306,9 @@ void Server::shut_down() {
 }
 
 void Server::finish_shut_down() {
-  if (etcd_ != nullptr && etcd_->revoking() && std::chrono::steady_clock::now() < shutdown_deadline_) {
+  // The gRPC server's Shutdown is bounded by its own deadline (GrpcFrontEnd::shut_down).
+  const bool grpc_running = grpc_ && !grpc_->stopped();
+  if (grpc_running || (etcd_ != nullptr && etcd_->revoking() && std::chrono::steady_clock::now() < shutdown_deadline_)) {
     shutdown_timer_.expires_after(std::chrono::milliseconds(10));
     shutdown_timer_.async_wait([this](std::error_code error) {
       if (!error) finish_shut_down();

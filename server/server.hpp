@@ -31,6 +31,7 @@ namespace etcd {
 class Client;
 }  // namespace etcd
 class EtcdLockBackend;
+class GrpcFrontEnd;
 
 /// Thrown by Server's constructor when it cannot listen where it was told to.
 class BindError : public std::runtime_error {
@@ -59,6 +60,8 @@ class Server {
   [[nodiscard]] std::uint16_t port() const { return port_; }
   /// The HTTP port actually bound; 0 when HTTP is off.
   [[nodiscard]] std::uint16_t http_port() const { return http_ ? http_->port() : 0; }
+  /// The gRPC port actually bound; 0 when gRPC is off.
+  [[nodiscard]] std::uint16_t grpc_port() const;
   /// The TLS lock port actually bound; 0 without one.
   [[nodiscard]] std::uint16_t tls_port() const { return tls_port_; }
 
@@ -83,6 +86,8 @@ class Server {
   void wait_for_signal();
   /// Starts the HTTP listener; throws BindError.
   void start_http();
+  /// Starts the gRPC front end; throws BindError.
+  void start_grpc();
   /// The lock backend the server runs with: a LocalLockBackend (kept in local_ for its
   /// setup) or, with --backend etcd, an EtcdLockBackend on an etcd::Client (etcd_client_);
   /// either wrapped for tests as TCPNETLOCK_TEST_DEFER_BACKEND asks.
@@ -121,6 +126,8 @@ class Server {
   RequestHandler handler_;
   HttpApi api_;
   std::unique_ptr<HttpServer> http_;
+  /// Tracker's gRPC API (--grpc); null when off or its default address could not be bound.
+  std::unique_ptr<GrpcFrontEnd> grpc_;
   std::uint64_t next_connection_id_ = 1;
   /// Most lock-port connections at once: what the descriptors leave besides HTTP's share.
   std::size_t lock_connection_limit_ = SIZE_MAX;

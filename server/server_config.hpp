@@ -107,6 +107,16 @@ struct ServerConfig {
   bool http_default_address = false;
   /// When set, the bound HTTP port is written here (atomically) once the server listens.
   std::string http_port_file;
+  /// Serve Tracker's gRPC API (docs/GRPC.md) at grpc_address:grpc_port.
+  bool grpc_enabled = true;
+  std::string grpc_address = "127.0.0.1";
+  /// 0 picks a free one (see grpc_port_file).
+  std::uint16_t grpc_port = 7656;
+  /// Whether grpc_address:grpc_port is the default (no --grpc anywhere): a default that
+  /// cannot be bound is only warned about, as HTTP's.
+  bool grpc_default_address = false;
+  /// When set, the bound gRPC port is written here (atomically) once the server listens.
+  std::string grpc_port_file;
   /// Bearer token that creating, renewing and releasing locks over HTTP needs; empty: none
   /// (then HTTP may only listen on a loopback address).
   std::string admin_token;

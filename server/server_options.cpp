@@ -293,21 +293,39 @@ std::optional<TcpKeepalive> parse_tcp_keepalive(const std::string& text) {
   return TcpKeepalive{std::chrono::seconds(*idle), std::chrono::seconds(*interval), static_cast<int>(*count)};
 }
 
-bool parse_http_address(const std::string& text, ServerConfig& config) {
+namespace {
+
+/// Parses `off`, ADDRESS:PORT or [IPV6]:PORT: false when malformed; `enabled` false for off.
+bool parse_listen_address(const std::string& text, bool& enabled, std::string& address, std::uint16_t& port) {
   if (text == "off") {
-    config.http_enabled = false;
+    enabled = false;
     return true;
   }
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
-  std::string address = text.substr(0, colon);
-  if (address.size() > 2 && address.front() == '[' && address.back() == ']') address = address.substr(1, address.size() - 2);
-  const auto port = whole_number(std::string_view(text).substr(colon + 1), 0, 65535);
-  if (!port) return false;
-  config.http_enabled = true;
-  config.http_address = address;
-  config.http_port = static_cast<std::uint16_t>(*port);
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto number = whole_number(std::string_view(text).substr(colon + 1), 0, 65535);
+  if (!number) return false;
+  enabled = true;
+  address = host;
+  port = static_cast<std::uint16_t>(*number);
   return true;
+}
+
+}  // namespace
+
+bool parse_http_address(const std::string& text, ServerConfig& config) {
+  return parse_listen_address(text, config.http_enabled, config.http_address, config.http_port);
+}
+
+bool parse_grpc_address(const std::string& text, ServerConfig& config) {
+  return parse_listen_address(text, config.grpc_enabled, config.grpc_address, config.grpc_port);
+}
+
+std::uint16_t default_grpc_port(std::uint16_t lock_port) {
+  // 0 (and past the last port): a free port, which --grpc-port-file tells.
+  return lock_port == 0 || lock_port >= 65534 ? 0 : static_cast<std::uint16_t>(lock_port + 2);
 }
 
 ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
@@ -323,6 +341,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string http_write_timeout = "10";
   std::string tcp_keepalive = "10,5,3";
   std::string http;  // empty: the default address (127.0.0.1, the lock port + 1)
+  std::string grpc;  // empty: the default address (127.0.0.1, the lock port + 2)
   std::string admin_token_file;
   std::string config_file;
   std::string log_format = "text";
@@ -412,10 +431,15 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
                  "Open HTTP connections at most; a new one beyond evicts the one idle longest")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  app.add_option("--grpc", grpc,
+                 "Serve Tracker's gRPC API (tracker.lock.v1alpha1.LockService, with server reflection) on "
+                 "ADDRESS:PORT; 'off' disables it. Default: 127.0.0.1 and the lock port + 2 (7656; a free port "
+                 "with --port 0, 65534 or 65535), and a default that cannot be bound only warns");
+  app.add_option("--grpc-port-file", config.grpc_port_file, "Write the bound gRPC port to this file once listening");
   app.add_option("--admin-token-file", admin_token_file,
-                 "Creating, renewing and releasing locks over HTTP, and seeing lock ids, needs "
-                 "'Authorization: Bearer TOKEN' with the token on this file's first line (required for a "
-                 "non-loopback --http)")
+                 "Creating, renewing and releasing locks over HTTP and gRPC, and seeing lock ids, needs "
+                 "'Authorization: Bearer TOKEN' (gRPC: 'authorization' metadata) with the token on this file's "
+                 "first line (required for a non-loopback --http or --grpc)")
       ->check(CLI::ExistingFile);
   app.add_flag("--allow-remote-shutdown", config.allow_remote_shutdown,
                "Let any client stop the server with '.server-shutdown' (refused otherwise)");
@@ -504,6 +528,13 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   } else if (!parse_http_address(http, config)) {
     return invalid("--http: expected ADDRESS:PORT (e.g. 127.0.0.1:7655 or [::1]:7655) or off, got '" + http + "'" +
                    from(sources, "http"));
+  }
+  config.grpc_default_address = grpc.empty();
+  if (grpc.empty()) {
+    config.grpc_port = default_grpc_port(config.port);
+  } else if (!parse_grpc_address(grpc, config)) {
+    return invalid("--grpc: expected ADDRESS:PORT (e.g. 127.0.0.1:7656 or [::1]:7656) or off, got '" + grpc + "'" +
+                   from(sources, "grpc"));
   }
   for (const auto& host : config.http_allowed_hosts) {
     if (host.empty()) return invalid("--http-allowed-host: empty host name" + from(sources, "http-allowed-host"));

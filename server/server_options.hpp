@@ -51,11 +51,18 @@ struct ParsedServerOptions {
 /// port is 0 (a free one) or 65535 (there is no next).
 [[nodiscard]] std::uint16_t default_http_port(std::uint16_t lock_port);
 
+/// The gRPC port when --grpc is not given: the lock port + 2; 0 (a free one) when the lock
+/// port is 0 (a free one) or there is no port two above it.
+[[nodiscard]] std::uint16_t default_grpc_port(std::uint16_t lock_port);
+
 /// Parses IDLE,INTERVAL,COUNT of --tcp-keepalive (whole seconds 1..32767, probes 0..127;
 /// with COUNT 0 the others are not checked); nullopt when malformed or out of range.
 [[nodiscard]] std::optional<TcpKeepalive> parse_tcp_keepalive(const std::string& text);
 
 /// Parses --http: `off`, ADDRESS:PORT or [IPV6]:PORT into `config`; false when malformed.
 [[nodiscard]] bool parse_http_address(const std::string& text, ServerConfig& config);
+
+/// Parses --grpc: `off`, ADDRESS:PORT or [IPV6]:PORT into `config`; false when malformed.
+[[nodiscard]] bool parse_grpc_address(const std::string& text, ServerConfig& config);
 
 }  // namespace tnl

@@ -24,7 +24,8 @@ using namespace std::chrono_literals;
 TEST_CASE("http: --http off serves no HTTP at all", "[http][lifecycle]") {
   TempDir dir;
   const auto http_port_file = dir.path() / "http-port";
-  ServerProcess server({"--http", "off", "--http-port-file", http_port_file.string()});
+  // --grpc off: its listening socket is counted below (grpc_tests check it themselves).
+  ServerProcess server({"--http", "off", "--grpc", "off", "--http-port-file", http_port_file.string()});
   // A round trip on the lock port: the server is past writing its port files.
   LineClient client(server.port());
   REQUIRE(client.request(".ping") == "pong");
@@ -33,7 +34,7 @@ TEST_CASE("http: --http off serves no HTTP at all", "[http][lifecycle]") {
 }
 
 TEST_CASE("http: by contrast, the HTTP port is a second listening socket", "[http][lifecycle]") {
-  HttpServerProcess server;
+  HttpServerProcess server({"--grpc", "off"});
   CHECK(listening_ports(server.server().process().pid()) ==
         std::set<std::uint16_t>{server.port(), server.http_port()});
 }

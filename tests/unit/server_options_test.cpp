@@ -215,7 +215,7 @@ namespace {
 
 /// No TCPNETLOCK_SERVER_* variable from the test's own environment, plus `values`.
 tnl::test::Env clean_env(tnl::test::Env values = {}) {
-  for (const char* option : {"listen", "port", "lock-delay", "debug", "info", "http", "http-allowed-host", "config",
+  for (const char* option : {"listen", "port", "lock-delay", "debug", "info", "http", "grpc", "http-allowed-host", "config",
                              "tcp-keepalive", "holder-timeout", "log-format", "state-dir", "start-grace", "backend",
                              "etcd-endpoints", "etcd-prefix", "etcd-lease-ttl"}) {
     values.emplace(tnl::server_environment_name(option), std::nullopt);
@@ -254,6 +254,34 @@ TEST_CASE("server options: the default HTTP address follows the lock port", "[se
   tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_SERVER_HTTP", "127.0.0.1:9999"}});
   CHECK(!config_of({}).http_default_address);
   CHECK(config_of({}).http_port == 9999);
+}
+
+TEST_CASE("server options: the default gRPC address follows the lock port", "[server_options][grpc-default]") {
+  tnl::test::ScopedEnv env(clean_env());
+  CHECK(tnl::default_grpc_port(7654) == 7656);
+  CHECK(tnl::default_grpc_port(7000) == 7002);
+  CHECK(tnl::default_grpc_port(0) == 0);      // a free lock port: a free gRPC port
+  CHECK(tnl::default_grpc_port(65534) == 0);  // no port two above: a free one
+  CHECK(tnl::default_grpc_port(65535) == 0);
+  CHECK(tnl::default_grpc_port(65533) == 65535);
+  const auto second = config_of({"--port", "7000"});
+  CHECK(second.grpc_port == 7002);
+  CHECK(second.grpc_address == "127.0.0.1");
+  CHECK(second.grpc_enabled);
+  CHECK(second.grpc_default_address);
+  // Asked for: no longer the default, so failing to bind it is fatal.
+  const auto asked = config_of({"--grpc", "[::1]:8765"});
+  CHECK(asked.grpc_address == "::1");
+  CHECK(asked.grpc_port == 8765);
+  CHECK(!asked.grpc_default_address);
+  const auto off = config_of({"--grpc", "off"});
+  CHECK(!off.grpc_enabled);
+  CHECK(!off.grpc_default_address);
+  CHECK(contains(error_of({"--grpc", "127.0.0.1"}), "--grpc"));
+  CHECK(contains(error_of({"--grpc", "127.0.0.1:70000"}), "--grpc"));
+  tnl::test::ScopedEnv from_env(tnl::test::Env{{"TCPNETLOCK_SERVER_GRPC", "127.0.0.1:9998"}});
+  CHECK(!config_of({}).grpc_default_address);
+  CHECK(config_of({}).grpc_port == 9998);
 }
 
 TEST_CASE("server options: the command line wins over the environment, which wins over the config file",
@@ -558,6 +586,10 @@ TEST_CASE("server options: every option comes from the command line, else the en
        [](const auto& o) { return std::to_string(o.config.http_port); }},
       {"http-port-file", {"--http-port-file", d + "/h3"}, d + "/h2", q(d + "/h1"), d + "/h1", d + "/h2", d + "/h3",
        "", [](const auto& o) { return o.config.http_port_file; }},
+      {"grpc", {"--grpc", "127.0.0.1:2003"}, "127.0.0.1:2002", q("127.0.0.1:2001"), "2001", "2002", "2003", "7656",
+       [](const auto& o) { return std::to_string(o.config.grpc_port); }},
+      {"grpc-port-file", {"--grpc-port-file", d + "/g3"}, d + "/g2", q(d + "/g1"), d + "/g1", d + "/g2", d + "/g3",
+       "", [](const auto& o) { return o.config.grpc_port_file; }},
       {"http-allowed-host", {"--http-allowed-host", "c3"}, "c2", q("c1"), "c1", "c2", "c3", "",
        [](const auto& o) {
          std::string joined;

@@ -1,0 +1,172 @@
+#include "grpc_stream_hold.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/post.hpp>
+
+#include "etcd/tsan_annotations.hpp"
+#include "grpc_lock_service.hpp"
+#include "tracker_lock_name.hpp"
+
+namespace tnl {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+void GrpcStreamHold::start(LockBackend& backend, AcquireRequest request, std::function<void()> on_end) {
+  backend_ = &backend;
+  on_end_ = std::move(on_end);
+  name_ = request.name;
+  state_ = State::waiting;
+  const std::string who = request.client_id;
+  const std::string reason = request.reason;
+  auto self = shared_from_this();
+  id_ = backend.acquire(
+      std::move(request),
+      [self, who, reason](const AcquireResult& result) {
+        if (self->state_ != State::waiting) {
+          // Nobody waits any more (cancelled, shut down): a grant goes back at once.
+          if (result.outcome == AcquireOutcome::granted) {
+            self->backend_->release(result.id, ReleaseBy::holder, "nobody: its gRPC stream ended", {});
+          }
+          return;
+        }
+        switch (result.outcome) {
+          case AcquireOutcome::granted: {
+            self->state_ = State::holding;
+            self->id_ = result.id;
+            spdlog::info("lock '{}' ({}) held by a gRPC stream from {}", self->name_, result.id.log_str(), self->peer);
+            if (self->finished_) return self->release("its gRPC stream ended");
+            HoldRecord holder;
+            holder.id = result.id;
+            holder.client_id = who;
+            holder.reason = reason;
+            holder.since = std::chrono::system_clock::now();
+            ext::Granted& granted = *self->event_.mutable_granted();
+            fill_lock(*granted.mutable_lock(), self->name_, holder, true);
+            granted.set_fencing_token(result.token);
+            self->writing_ = true;
+            etcd::tsan_release(self->reactor_);
+            self->reactor_->StartWrite(&self->event_);
+            return;
+          }
+          case AcquireOutcome::timed_out:
+            self->state_ = State::over;
+            return self->finish(Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: lock held"));
+          case AcquireOutcome::not_granted:
+          case AcquireOutcome::limit_mismatch:
+            self->state_ = State::over;
+            return self->finish(Status(StatusCode::ALREADY_EXISTS, "lock already exists"));
+          case AcquireOutcome::failed:
+            self->state_ = State::over;
+            return self->finish(Status(StatusCode::UNAVAILABLE, "cannot persist the lock, try again later"));
+          case AcquireOutcome::unavailable:
+            self->state_ = State::over;
+            return self->finish(Status(StatusCode::UNAVAILABLE, "backend unavailable"));
+        }
+      },
+      std::weak_ptr<HoldWatcher>(self));
+}
+
+void GrpcStreamHold::release(std::string_view why) {
+  if (state_ == State::waiting && backend_ != nullptr) {
+    state_ = State::over;
+    backend_->cancel(id_);  // false: its completion ran (then it is not waiting): nothing held here
+    return;
+  }
+  if (state_ != State::holding) return;
+  state_ = State::over;
+  backend_->release(id_, ReleaseBy::holder, std::string(why) + " (" + peer + ")", {});
+}
+
+void GrpcStreamHold::cancelled() {
+  release("its gRPC stream ended");
+  finish(Status(StatusCode::CANCELLED, "stream cancelled"));
+}
+
+void GrpcStreamHold::shut_down() {
+  release("the server shuts down");
+  finish(Status(StatusCode::UNAVAILABLE, "server is shutting down"));
+}
+
+void GrpcStreamHold::lost(const LockId& id, std::string_view reason) {
+  if (state_ != State::holding || id != id_) return;
+  state_ = State::over;  // gone already: not released again
+  spdlog::info("lock '{}' ({}) of a gRPC stream from {} taken away: {}", name_, id.log_str(), peer, reason);
+  if (finished_) return;
+  const Status status(StatusCode::ABORTED, "lock lost: " + std::string(reason));
+  if (writing_) {
+    lost_after_write_ = true;
+    finish_after_write_ = status;
+    event_.mutable_lost()->set_reason(std::string(reason));  // written once the grant's write is done
+    return;
+  }
+  event_.mutable_lost()->set_reason(std::string(reason));
+  finished_ = true;
+  etcd::tsan_release(reactor_);
+  reactor_->StartWriteAndFinish(&event_, grpc::WriteOptions(), status);
+  reactor_ = nullptr;
+  if (on_end_) std::exchange(on_end_, nullptr)();
+}
+
+void GrpcStreamHold::write_done(bool ok) {
+  writing_ = false;
+  if (!ok) return cancelled();  // the stream broke: as a cancellation
+  if (finished_) return;
+  if (lost_after_write_ && finish_after_write_) {
+    lost_after_write_ = false;
+    finished_ = true;
+    etcd::tsan_release(reactor_);
+    reactor_->StartWriteAndFinish(&event_, grpc::WriteOptions(), *finish_after_write_);
+    reactor_ = nullptr;
+    if (on_end_) std::exchange(on_end_, nullptr)();
+    return;
+  }
+  if (finish_after_write_) finish(*std::exchange(finish_after_write_, std::nullopt));
+}
+
+void GrpcStreamHold::done() {
+  // Over for gRPC: whatever is still held goes (it cannot be: every end releases first).
+  release("its gRPC stream ended");
+}
+
+void GrpcStreamHold::finish(const Status& status) {
+  if (finished_) return;
+  if (writing_) {  // one operation at a time: after the write in flight
+    if (!finish_after_write_) finish_after_write_ = status;
+    return;
+  }
+  finished_ = true;
+  etcd::tsan_release(reactor_);
+  reactor_->Finish(status);
+  reactor_ = nullptr;
+  if (on_end_) std::exchange(on_end_, nullptr)();
+}
+
+GrpcStreamReactor::GrpcStreamReactor(asio::io_context& io, grpc::CallbackServerContext*)
+    : io_(io), hold_(std::make_shared<GrpcStreamHold>(this)) {
+  etcd::tsan_release(this);  // made on one gRPC thread, its reactions run on others
+}
+
+// Each reaction acquires what came before it (the loop's StartWrite/Finish, earlier
+// reactions on other gRPC threads) and releases what it did for the next: gRPC orders them
+// inside uninstrumented libgrpc, which ThreadSanitizer cannot see (no-ops in other builds).
+void GrpcStreamReactor::OnWriteDone(bool ok) {
+  etcd::tsan_acquire(this);
+  asio::post(io_, [hold = hold_, ok] { hold->write_done(ok); });
+  etcd::tsan_release(this);
+}
+
+void GrpcStreamReactor::OnCancel() {
+  etcd::tsan_acquire(this);
+  asio::post(io_, [hold = hold_] { hold->cancelled(); });
+  etcd::tsan_release(this);
+}
+
+void GrpcStreamReactor::OnDone() {
+  etcd::tsan_acquire(this);
+  asio::post(io_, [hold = std::move(hold_)] { hold->done(); });
+  delete this;
+}
+
+}  // namespace tnl
