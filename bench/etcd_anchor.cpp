@@ -144,7 +144,8 @@ CycleOutcome run_etcd_lock_cycles(const std::string& endpoint, int clients, Cloc
 }
 
 CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,
-                               const std::string& prefix, bool index) {
+                               const std::string& prefix, RecipeVariant variant) {
+  const bool index = variant.index;
   // One lease for every key (a replica's), long enough for the run without keepalives.
   LockClient leases(endpoint);
   etcdserverpb::LeaseGrantRequest grant;
@@ -163,11 +164,20 @@ CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::
   auto watch_stub = etcdserverpb::Watch::NewStub(watch_channel);
   grpc::ClientContext watch_context;
   auto watch = watch_stub->Watch(&watch_context);
-  etcdserverpb::WatchRequest create;
-  create.mutable_create_request()->set_key(prefix);
-  create.mutable_create_request()->set_range_end(prefix_end(prefix));
-  create.mutable_create_request()->set_prev_kv(true);
-  if (!watch->Write(create)) throw std::runtime_error("Watch: cannot create");
+  std::vector<std::pair<std::string, std::string>> ranges;
+  if (variant.split) {
+    const std::string ids = prefix + ".ids/";
+    ranges = {{prefix, ids}, {prefix_end(ids), prefix_end(prefix)}};
+  } else {
+    ranges = {{prefix, prefix_end(prefix)}};
+  }
+  for (const auto& [key, end] : ranges) {
+    etcdserverpb::WatchRequest create;
+    create.mutable_create_request()->set_key(key);
+    create.mutable_create_request()->set_range_end(end);
+    create.mutable_create_request()->set_prev_kv(variant.prev_kv);
+    if (!watch->Write(create)) throw std::runtime_error("Watch: cannot create");
+  }
   std::atomic<std::int64_t> events{0};
   std::thread watcher([&] {
     etcdserverpb::WatchResponse response;

@@ -125,11 +125,23 @@ Metrics anchor_cycle(const Options& options, const EtcdProcess& etcd, int client
   return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
 }
 
-Metrics recipe_cycle(const Options& options, const EtcdProcess& etcd, int clients, bool index) {
+/// The recipe variants `--recipe` runs, by target name.
+const std::vector<std::pair<std::string, RecipeVariant>>& recipe_variants() {
+  static const std::vector<std::pair<std::string, RecipeVariant>> variants{
+      {"recipe", {true, true, false}},
+      {"no-index", {false, true, false}},
+      {"no-prev", {true, false, false}},
+      {"split", {true, true, true}},
+      {"split-no-prev", {true, false, true}},
+  };
+  return variants;
+}
+
+Metrics recipe_cycle(const Options& options, const EtcdProcess& etcd, int clients, RecipeVariant variant) {
   const double etcd_before = cpu_seconds(etcd.pid());
   const double own_before = own_cpu_seconds();
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration));
-  const CycleOutcome outcome = run_recipe_cycles(etcd.endpoint(), clients, duration, fresh_prefix("recipe"), index);
+  const CycleOutcome outcome = run_recipe_cycles(etcd.endpoint(), clients, duration, fresh_prefix("recipe"), variant);
   return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
 }
 
@@ -263,8 +275,9 @@ bool run_on(const Options& options, const std::string& base) {
         run_once(results, scenario, "anchor", [&] { return anchor_cycle(options, etcd, clients); });
         run_once(results, scenario, "ours", [&] { return replica_cycle(options, etcd, clients); });
         if (options.recipe) {
-          run_once(results, scenario, "recipe", [&] { return recipe_cycle(options, etcd, clients, true); });
-          run_once(results, scenario, "no-index", [&] { return recipe_cycle(options, etcd, clients, false); });
+          for (const auto& [name, variant] : recipe_variants()) {
+            run_once(results, scenario, name, [&, variant = variant] { return recipe_cycle(options, etcd, clients, variant); });
+          }
         }
       }
     }
@@ -287,11 +300,14 @@ bool run_on(const Options& options, const std::string& base) {
   fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock\n\n",
              options.repetitions, base);
   std::vector<std::string> targets{"anchor", "ours"};
-  if (options.recipe) targets.insert(targets.end(), {"recipe", "no-index"});
+  if (options.recipe) {
+    for (const auto& [name, variant] : recipe_variants()) targets.push_back(name);
+  }
   results.print_table(stdout, targets, "anchor");
   if (options.recipe) {
     fmt::print("\nrecipe: the backend's two transactions per lock (key + .ids/ index) and a watch, from the load generator\n"
-               "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor)\n");
+               "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor);\n"
+               "no-prev: the watch without prev_kv; split: two watch ranges on one stream leaving out .ids/; split-no-prev: both\n");
   }
   if (options.smoke) {
     fmt::print("\ntargets: not checked in --smoke mode\n");

@@ -242,7 +242,7 @@ void EtcdLockBackend::start_watch(Revision from) {
   watch_ = client_.watch(
       layout_.prefix(), etcd::prefix_end(layout_.prefix()), from,
       guarded([this](const std::vector<mvccpb::Event>& events, std::int64_t) { on_events(events); }),
-      guarded([this] { on_compacted(); }));
+      guarded([this] { on_compacted(); }), /*prev_kv=*/false);
 }
 
 void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
@@ -270,20 +270,18 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
           recheck(*id);
         }
       }
-      const Revision created = event.has_prev_kv() ? event.prev_kv().create_revision() : 0;
-      std::vector<LockId> due;
-      if (created > 0) {
-        due = waiters_.deleted(name, created, kv.mod_revision());
-      } else if (const auto active = waiters_.active(name)) {
-        // Nothing says which key it was: the active waiter looks again.
-        due.push_back(*active);
-      }
+      // The event has no previous value (the watch does not ask for it: etcd would read the
+      // old revision for every deletion): the create revision comes from the PUT seen.
+      const std::vector<LockId> due = waiters_.deleted_key(name, kv.key(), kv.mod_revision());
       for (const auto& waiter : due) {
         const auto request = requests_.find(waiter);
         if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(waiter);
       }
-    } else if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
-               unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
+      continue;
+    }
+    waiters_.put(name, kv.key(), kv.create_revision());
+    if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
+        unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
       // A key made on our lease for a request we no longer know: an acquire whose call
       // failed (a deadline) but that etcd applied later, after its deletion was tried. It
       // would stand in the name's queue for as long as our lease lives: it goes (only if
@@ -542,16 +540,20 @@ void EtcdLockBackend::decide(const LockId& id, Revision at, const RangeResponse&
   }
   // Waits: its predecessor is the latest key created before its own.
   Revision predecessor = 0;
+  std::string predecessor_key;
   if (latest != nullptr) {
     for (const auto& kv : latest->kvs()) {
-      if (kv.create_revision() < request.revision) {
-        predecessor = std::max(predecessor, kv.create_revision());
+      if (kv.create_revision() < request.revision && kv.create_revision() > predecessor) {
+        predecessor = kv.create_revision();
+        predecessor_key = kv.key();
       }
     }
   }
   if (first_answer) ++stats_.wait_count;
   request.phase = Request::Phase::waiting;
-  if (waiters_.waiting(request.request.name, id, request.revision, predecessor, at)) recheck(id);
+  if (waiters_.waiting(request.request.name, id, request.revision, predecessor, at, std::move(predecessor_key))) {
+    recheck(id);
+  }
 }
 
 void EtcdLockBackend::recheck(const LockId& id) {
