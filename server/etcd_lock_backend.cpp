@@ -102,7 +102,7 @@ EtcdLockBackend::EtcdLockBackend(asio::io_context& io, etcd::Client& client, Etc
 
 EtcdLockBackend::~EtcdLockBackend() {
   keep_alive_.reset();
-  for (auto& watch : watches_) watch.reset();
+  watch_.reset();
 }
 
 // --- the session ---
@@ -151,7 +151,7 @@ void EtcdLockBackend::start_session() {
                        fmt::format("etcd: keepalive stream for lease {:x} broke ({}): reconnecting", lease_,
                                    down.error_message()));
         }));
-    if (!watches_[0]) start_watch(response.header().revision() + 1);
+    if (!watch_) start_watch(response.header().revision() + 1);
     arm_guard_timer();
     spdlog::info("etcd: lease {:x} granted for {} s (replica {}, prefix {})", lease_, response.ttl(),
                  options_.replica, layout_.prefix());
@@ -239,20 +239,10 @@ void EtcdLockBackend::revoke(std::int64_t lease, int attempts_left) {
 
 void EtcdLockBackend::start_watch(Revision from) {
   watched_ = std::max(watched_, from - 1);
-  // Two ranges that leave out the `.ids/` index (its events tell a replica nothing): every key
-  // of a name lies in one of them (a name's keys share its first byte, never '.'), so each
-  // name's events still come in revision order. No prev_kv: etcd would read the old
-  // revision of every deleted key for it (WaiterQueues knows create revisions without it).
-  const std::string& prefix = layout_.prefix();
-  const std::string& index = layout_.index_prefix();
-  const std::pair<std::string, std::string> ranges[2] = {{prefix, index},
-                                                         {etcd::prefix_end(index), etcd::prefix_end(prefix)}};
-  for (std::size_t i = 0; i < watches_.size(); ++i) {
-    watches_[i] = client_.watch(
-        ranges[i].first, ranges[i].second, from,
-        guarded([this](const std::vector<mvccpb::Event>& events, std::int64_t) { on_events(events); }),
-        guarded([this] { on_compacted(); }), /*prev_kv=*/false);
-  }
+  watch_ = client_.watch(
+      layout_.prefix(), etcd::prefix_end(layout_.prefix()), from,
+      guarded([this](const std::vector<mvccpb::Event>& events, std::int64_t) { on_events(events); }),
+      guarded([this] { on_compacted(); }), /*prev_kv=*/false);
 }
 
 void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
@@ -1371,7 +1361,7 @@ void EtcdLockBackend::shut_down() {
   guard_timer_.cancel(ignored);
   session_retry_.cancel(ignored);
   keep_alive_.reset();
-  for (auto& watch : watches_) watch.reset();
+  watch_.reset();
   // Holds stay known (not told lost: their connections are closing); their releases are
   // answered, and the revocation deletes their keys.
   guard_.give_up();

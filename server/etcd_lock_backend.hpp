@@ -21,7 +21,7 @@
 // unavailable, available() turns false; the old lease is revoked (best effort) and a new one
 // granted, and the replica is available again.
 //
-// Waiting: one watch on the whole prefix P but its `.ids/` index (two ranges, no prev_kv). Only the earliest local waiter of a name looks
+// Waiting: one watch on the whole prefix P. Only the earliest local waiter of a name looks
 // again (a re-check transaction) when its predecessor (mutex) or any earlier key (semaphore)
 // is deleted (etcd/waiter_queues.hpp). A DELETE, or a PUT moving it to another lease or kind,
 // of a key this replica holds and did not change itself tells the holder it lost the lock.
@@ -294,8 +294,7 @@ class EtcdLockBackend final : public LockBackend {
   bool shut_down_ = false;
   bool revoking_ = false;
   std::unique_ptr<etcd::KeepAlive> keep_alive_;
-  /// The realm's prefix without the `.ids/` index: [P, P.ids/) and [end of P.ids/, end of P).
-  std::array<std::unique_ptr<etcd::Watch>, 2> watches_;
+  std::unique_ptr<etcd::Watch> watch_;
   Revision watched_ = 0;  ///< the latest revision the watch reported
   SteadyTimer guard_timer_;
   SteadyTimer session_retry_;
