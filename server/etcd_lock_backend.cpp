@@ -312,6 +312,7 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
 
 void EtcdLockBackend::on_compacted() {
   spdlog::warn("etcd: the watch missed events (compacted): every hold and waiter of this replica is checked again");
+  waiters_.forget_created();  // keys deleted and made again meanwhile: what was remembered may be stale
   // Every hold: is its key still there, as we made it?
   RangeRequest range;
   range_under(&range, layout_.prefix());

@@ -87,8 +87,11 @@ std::vector<LockId> WaiterQueues::deleted(const std::string& name, Revision crea
     }
     if (&waiter != active) continue;
     const bool mutex = waiter.limit == 1 && waiter.predecessor != 0;
-    const bool predecessor =
-        created != 0 ? created == waiter.predecessor : waiter.predecessor_key.empty() || key == waiter.predecessor_key;
+    // By key when known: a remembered revision may be stale (the key deleted and made again
+    // while the watch missed events), a key is not. A key made again after the predecessor's
+    // deletion is created after this waiter's: at worst a needless look.
+    const bool predecessor = !waiter.predecessor_key.empty() ? key == waiter.predecessor_key
+                                                             : created == 0 || created == waiter.predecessor;
     if (!mutex || predecessor) due.push_back(waiter.id);
   }
   return due;
@@ -112,6 +115,8 @@ std::vector<LockId> WaiterQueues::deleted_key(const std::string& name, const std
   }
   return deleted(name, created, at, key);
 }
+
+void WaiterQueues::forget_created() { created_.clear(); }
 
 std::size_t WaiterQueues::remembered() const {
   std::size_t count = 0;

@@ -53,8 +53,8 @@ class WaiterQueues {
   std::optional<LockId> remove(const std::string& name, const LockId& id);
   /// A key of `name` created at `created` (0: not known, so before every waiter's own key)
   /// was deleted at revision `at`. Returns the waiters that must look again now (at most one:
-  /// the active waiter, if not already looking). With `created` unknown, a mutex waiter
-  /// looks if `key` is its predecessor's (or its predecessor's key is not known).
+  /// the active waiter, if not already looking). A mutex waiter looks if `key` is its
+  /// predecessor's (without the predecessor's key: if `created` is its revision or unknown).
   std::vector<LockId> deleted(const std::string& name, Revision created, Revision at, std::string_view key = {});
   /// The watch saw `key` of `name` put, created at `revision`: remembered while `name` has
   /// local requests, for deleted_key().
@@ -62,6 +62,8 @@ class WaiterQueues {
   /// The watch saw `key` of `name` deleted at `at`: deleted() with the create revision
   /// remembered by put(), if any (then forgotten).
   std::vector<LockId> deleted_key(const std::string& name, const std::string& key, Revision at);
+  /// Forgets every remembered create revision (the watch missed events: a compaction).
+  void forget_created();
   /// Create revisions remembered (for tests).
   [[nodiscard]] std::size_t remembered() const;
 

@@ -164,3 +164,16 @@ TEST_CASE("waiter queues: deletions known by key only (no prev_kv)", "[etcd][wai
     CHECK(queues.remembered() == 0);
   }
 }
+
+TEST_CASE("waiter queues: a mutex waiter goes by its predecessor's key, not a remembered revision",
+          "[etcd][waiters]") {
+  WaiterQueues queues;
+  queues.sent("n", a, 1);
+  queues.put("n", "/p/n/pred", 10);  // remembered, then made again at 20 while the watch missed it
+  queues.put("n", "/p/n/a", 25);
+  CHECK_FALSE(queues.waiting("n", a, 25, 20, 25, "/p/n/pred"));
+  CHECK(queues.deleted_key("n", "/p/n/pred", 40) == std::vector<LockId>{a});
+  queues.checking("n", a);
+  queues.forget_created();
+  CHECK(queues.remembered() == 0);
+}
