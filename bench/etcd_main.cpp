@@ -54,6 +54,9 @@ struct Options {
   int lease_ttl = 10;
   bool smoke = false;
   bool recipe = false;
+  /// --pin-etcd: etcd on one CPU, the replicas and the load generator on another (-1: not pinned).
+  int etcd_cpu = -1;
+  int rest_cpu = -1;
   std::string raw;
 };
 
@@ -74,7 +77,7 @@ class Replica {
       : prefix_(prefix),
         process_({options.server, "--http", "off", "--backend", "etcd", "--etcd-endpoints", "http://" + etcd.endpoint(),
                   "--etcd-prefix", prefix, "--etcd-lease-ttl", std::to_string(options.lease_ttl)},
-                 -1) {
+                 options.rest_cpu) {
     // Listening comes before the lease: until it is granted, requests get
     // `err,backend unavailable`. Ready once a lock is granted.
     const auto deadline = Clock::now() + std::chrono::seconds(15);
@@ -263,7 +266,7 @@ std::vector<Goal> issue_goals(const Options& options) {
 
 /// Every scenario against one etcd whose data lives under `base`; returns false on a failure.
 bool run_on(const Options& options, const std::string& base) {
-  EtcdProcess etcd(options.etcd, base);
+  EtcdProcess etcd(options.etcd, base, options.etcd_cpu);
   fmt::print("\netcd {} (pid {}), data directory under {}\n", etcd.endpoint(), etcd.pid(), base);
   std::fflush(stdout);
   Results results;
@@ -297,8 +300,9 @@ bool run_on(const Options& options, const std::string& base) {
       run_once(results, scenario, "ours", [&] { return replica_hold(options, etcd); });
     }
   }
-  fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock\n\n",
-             options.repetitions, base);
+  fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock{}\n\n",
+             options.repetitions, base,
+             options.etcd_cpu < 0 ? "" : "; PINNED: etcd on a CPU of its own, everything else on the other");
   std::vector<std::string> targets{"anchor", "ours"};
   if (options.recipe) {
     for (const auto& [name, variant] : recipe_variants()) targets.push_back(name);
@@ -350,6 +354,10 @@ int main(int argc, char** argv) {
   app.add_flag("--smoke", options.smoke, "Every scenario tiny and once, on /dev/shm only; targets are not checked");
   app.add_flag("--recipe", options.recipe,
                "cycle: also run the backend's own transactions from the load generator, with and without the index key");
+  bool pin_etcd = false;
+  app.add_flag("--pin-etcd", pin_etcd,
+               "etcd on a CPU of its own, the replicas and the load generator on another (as in production, where "
+               "etcd has machines of its own); a separate configuration: the default shares every CPU");
   app.add_option("--raw", options.raw, "Also write every repetition's figures to FILE.<data dir> (tab-separated)");
   try {
     app.parse(argc, argv);
@@ -367,12 +375,25 @@ int main(int argc, char** argv) {
     if (options.data_dirs.empty()) options.data_dirs = {"/dev/shm"};
   }
   if (options.data_dirs.empty()) options.data_dirs = {std::filesystem::temp_directory_path().string(), "/dev/shm"};
+  if (pin_etcd) {
+    const auto cpus = two_cpus();
+    if (!cpus || !pin_to_cpu(cpus->second)) {
+      fmt::print(stderr, "--pin-etcd: needs two CPUs this process may run on\n");
+      return 2;
+    }
+    options.etcd_cpu = cpus->first;
+    options.rest_cpu = cpus->second;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   const long open_files = raise_open_file_limit();
   fmt::print("bench_etcd: {} repetitions, {} s per cycle run, handoff {} waiters x {} rounds, hold {}, lease TTL {} s, "
-             "open-file limit {}, not pinned to CPUs (etcd, the replicas and the load generator share the machine)\n",
+             "open-file limit {}, {}\n",
              options.repetitions, options.duration, options.waiters, options.rounds, options.hold, options.lease_ttl,
-             open_files);
+             open_files,
+             options.etcd_cpu < 0
+                 ? "not pinned to CPUs (etcd, the replicas and the load generator share the machine)"
+                 : fmt::format("PINNED (--pin-etcd): etcd on CPU {} alone, the replicas and the load generator on CPU {}",
+                               options.etcd_cpu, options.rest_cpu));
   bool ok = true;
   for (const auto& base : options.data_dirs) {
     try {
