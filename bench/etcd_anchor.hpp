@@ -33,6 +33,9 @@ struct RecipeVariant {
   bool prev_kv = true;  ///< the watch asks for each event's previous key-value
   /// Two watch ranges on one stream that leave out `prefix + ".ids/"`, instead of one on the prefix.
   bool split = false;
+  /// The acquire ranges the first key (with its value) and the last two (keys only), as the
+  /// backend does; without, only the last two with their values (enough when uncontended).
+  bool head_range = true;
 };
 
 CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,

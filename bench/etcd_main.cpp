@@ -136,6 +136,7 @@ const std::vector<std::pair<std::string, RecipeVariant>>& recipe_variants() {
       {"no-prev", {true, false, false}},
       {"split", {true, true, true}},
       {"split-no-prev", {true, false, true}},
+      {"one-range", {true, false, false, false}},
   };
   return variants;
 }
@@ -311,7 +312,8 @@ bool run_on(const Options& options, const std::string& base) {
   if (options.recipe) {
     fmt::print("\nrecipe: the backend's two transactions per lock (key + .ids/ index) and a watch, from the load generator\n"
                "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor);\n"
-               "no-prev: the watch without prev_kv; split: two watch ranges on one stream leaving out .ids/; split-no-prev: both\n");
+               "no-prev: the watch without prev_kv; split: two watch ranges on one stream leaving out .ids/; split-no-prev: both;\n"
+               "one-range: no-prev with one range per acquire (the last two keys with values) instead of two\n");
   }
   if (options.smoke) {
     fmt::print("\ntargets: not checked in --smoke mode\n");
