@@ -144,7 +144,8 @@ CycleOutcome run_etcd_lock_cycles(const std::string& endpoint, int clients, Cloc
 }
 
 CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,
-                               const std::string& prefix, bool index) {
+                               const std::string& prefix, RecipeVariant variant) {
+  const bool index = variant.index;
   // One lease for every key (a replica's), long enough for the run without keepalives.
   LockClient leases(endpoint);
   etcdserverpb::LeaseGrantRequest grant;
@@ -163,11 +164,20 @@ CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::
   auto watch_stub = etcdserverpb::Watch::NewStub(watch_channel);
   grpc::ClientContext watch_context;
   auto watch = watch_stub->Watch(&watch_context);
-  etcdserverpb::WatchRequest create;
-  create.mutable_create_request()->set_key(prefix);
-  create.mutable_create_request()->set_range_end(prefix_end(prefix));
-  create.mutable_create_request()->set_prev_kv(true);
-  if (!watch->Write(create)) throw std::runtime_error("Watch: cannot create");
+  std::vector<std::pair<std::string, std::string>> ranges;
+  if (variant.split) {
+    const std::string ids = prefix + ".ids/";
+    ranges = {{prefix, ids}, {prefix_end(ids), prefix_end(prefix)}};
+  } else {
+    ranges = {{prefix, prefix_end(prefix)}};
+  }
+  for (const auto& [key, end] : ranges) {
+    etcdserverpb::WatchRequest create;
+    create.mutable_create_request()->set_key(key);
+    create.mutable_create_request()->set_range_end(end);
+    create.mutable_create_request()->set_prev_kv(variant.prev_kv);
+    if (!watch->Write(create)) throw std::runtime_error("Watch: cannot create");
+  }
   std::atomic<std::int64_t> events{0};
   std::thread watcher([&] {
     etcdserverpb::WatchResponse response;
@@ -213,19 +223,21 @@ CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::
             put_index->set_value(key);
             put_index->set_lease(lease);
           }
-          auto* first = acquire.add_success()->mutable_request_range();
-          first->set_key(name_prefix);
-          first->set_range_end(prefix_end(name_prefix));
-          first->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
-          first->set_sort_target(etcdserverpb::RangeRequest::CREATE);
-          first->set_limit(1);
+          if (variant.head_range) {
+            auto* first = acquire.add_success()->mutable_request_range();
+            first->set_key(name_prefix);
+            first->set_range_end(prefix_end(name_prefix));
+            first->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+            first->set_sort_target(etcdserverpb::RangeRequest::CREATE);
+            first->set_limit(1);
+          }
           auto* latest = acquire.add_success()->mutable_request_range();
           latest->set_key(name_prefix);
           latest->set_range_end(prefix_end(name_prefix));
           latest->set_sort_order(etcdserverpb::RangeRequest::DESCEND);
           latest->set_sort_target(etcdserverpb::RangeRequest::CREATE);
           latest->set_limit(2);
-          latest->set_keys_only(true);
+          latest->set_keys_only(variant.head_range);
           etcdserverpb::TxnResponse acquired;
           {
             grpc::ClientContext context;
@@ -233,9 +245,9 @@ CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::
             check(kv.Txn(&context, acquire, &acquired), "Txn (acquire)");
           }
           const std::int64_t created = acquired.header().revision();
-          if (acquired.responses_size() < 2 ||
-              acquired.responses(index ? 2 : 1).response_range().kvs_size() != 1 ||
-              acquired.responses(index ? 2 : 1).response_range().kvs(0).create_revision() != created) {
+          const int head = index ? 2 : 1;  // the first range's response (the only one without head_range)
+          if (acquired.responses_size() <= head || acquired.responses(head).response_range().kvs_size() != 1 ||
+              acquired.responses(head).response_range().kvs(0).create_revision() != created) {
             throw std::runtime_error("acquire: my key is not the first");
           }
           etcdserverpb::TxnRequest release;

@@ -27,8 +27,19 @@ CycleOutcome run_etcd_lock_cycles(const std::string& endpoint, int clients, Cloc
 /// create revision; release: compare the create revision, delete both), while one watch on
 /// the prefix takes every event, as a replica's does. What etcd and a gRPC client cost per
 /// cycle for this key layout, without the replica's own work: its floor.
+/// How the recipe's watch and keys are laid out (variants measured side by side).
+struct RecipeVariant {
+  bool index = true;    ///< write the `.ids/` index key next to the lock key
+  bool prev_kv = true;  ///< the watch asks for each event's previous key-value
+  /// Two watch ranges on one stream that leave out `prefix + ".ids/"`, instead of one on the prefix.
+  bool split = false;
+  /// The acquire ranges the first key (with its value) and the last two (keys only), as the
+  /// backend does; without, only the last two with their values (enough when uncontended).
+  bool head_range = true;
+};
+
 CycleOutcome run_recipe_cycles(const std::string& endpoint, int clients, Clock::duration duration,
-                               const std::string& prefix, bool index);
+                               const std::string& prefix, RecipeVariant variant);
 
 /// `rounds` rounds of a holder and `waiters` clients queued behind it in etcd's Lock RPC
 /// (each with its own lease and connection, queued one after another so that their order

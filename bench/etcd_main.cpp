@@ -54,6 +54,9 @@ struct Options {
   int lease_ttl = 10;
   bool smoke = false;
   bool recipe = false;
+  /// --pin-etcd: etcd on one CPU, the replicas and the load generator on another (-1: not pinned).
+  int etcd_cpu = -1;
+  int rest_cpu = -1;
   std::string raw;
 };
 
@@ -74,7 +77,7 @@ class Replica {
       : prefix_(prefix),
         process_({options.server, "--http", "off", "--backend", "etcd", "--etcd-endpoints", "http://" + etcd.endpoint(),
                   "--etcd-prefix", prefix, "--etcd-lease-ttl", std::to_string(options.lease_ttl)},
-                 -1) {
+                 options.rest_cpu) {
     // Listening comes before the lease: until it is granted, requests get
     // `err,backend unavailable`. Ready once a lock is granted.
     const auto deadline = Clock::now() + std::chrono::seconds(15);
@@ -125,11 +128,24 @@ Metrics anchor_cycle(const Options& options, const EtcdProcess& etcd, int client
   return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
 }
 
-Metrics recipe_cycle(const Options& options, const EtcdProcess& etcd, int clients, bool index) {
+/// The recipe variants `--recipe` runs, by target name.
+const std::vector<std::pair<std::string, RecipeVariant>>& recipe_variants() {
+  static const std::vector<std::pair<std::string, RecipeVariant>> variants{
+      {"recipe", {true, true, false}},
+      {"no-index", {false, true, false}},
+      {"no-prev", {true, false, false}},
+      {"split", {true, true, true}},
+      {"split-no-prev", {true, false, true}},
+      {"one-range", {true, false, false, false}},
+  };
+  return variants;
+}
+
+Metrics recipe_cycle(const Options& options, const EtcdProcess& etcd, int clients, RecipeVariant variant) {
   const double etcd_before = cpu_seconds(etcd.pid());
   const double own_before = own_cpu_seconds();
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration));
-  const CycleOutcome outcome = run_recipe_cycles(etcd.endpoint(), clients, duration, fresh_prefix("recipe"), index);
+  const CycleOutcome outcome = run_recipe_cycles(etcd.endpoint(), clients, duration, fresh_prefix("recipe"), variant);
   return cycle_metrics(outcome, 0, cpu_seconds(etcd.pid()) - etcd_before, own_cpu_seconds() - own_before, false);
 }
 
@@ -251,7 +267,7 @@ std::vector<Goal> issue_goals(const Options& options) {
 
 /// Every scenario against one etcd whose data lives under `base`; returns false on a failure.
 bool run_on(const Options& options, const std::string& base) {
-  EtcdProcess etcd(options.etcd, base);
+  EtcdProcess etcd(options.etcd, base, options.etcd_cpu);
   fmt::print("\netcd {} (pid {}), data directory under {}\n", etcd.endpoint(), etcd.pid(), base);
   std::fflush(stdout);
   Results results;
@@ -263,8 +279,9 @@ bool run_on(const Options& options, const std::string& base) {
         run_once(results, scenario, "anchor", [&] { return anchor_cycle(options, etcd, clients); });
         run_once(results, scenario, "ours", [&] { return replica_cycle(options, etcd, clients); });
         if (options.recipe) {
-          run_once(results, scenario, "recipe", [&] { return recipe_cycle(options, etcd, clients, true); });
-          run_once(results, scenario, "no-index", [&] { return recipe_cycle(options, etcd, clients, false); });
+          for (const auto& [name, variant] : recipe_variants()) {
+            run_once(results, scenario, name, [&, variant = variant] { return recipe_cycle(options, etcd, clients, variant); });
+          }
         }
       }
     }
@@ -284,14 +301,19 @@ bool run_on(const Options& options, const std::string& base) {
       run_once(results, scenario, "ours", [&] { return replica_hold(options, etcd); });
     }
   }
-  fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock\n\n",
-             options.repetitions, base);
+  fmt::print("\nmedians of {} repetitions, etcd data under {}; anchor = etcd's Lock/Unlock RPCs with a lease per lock{}\n\n",
+             options.repetitions, base,
+             options.etcd_cpu < 0 ? "" : "; PINNED: etcd on a CPU of its own, everything else on the other");
   std::vector<std::string> targets{"anchor", "ours"};
-  if (options.recipe) targets.insert(targets.end(), {"recipe", "no-index"});
+  if (options.recipe) {
+    for (const auto& [name, variant] : recipe_variants()) targets.push_back(name);
+  }
   results.print_table(stdout, targets, "anchor");
   if (options.recipe) {
     fmt::print("\nrecipe: the backend's two transactions per lock (key + .ids/ index) and a watch, from the load generator\n"
-               "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor)\n");
+               "with no replica; no-index: the same without the index key (what etcd and gRPC cost, the replica's floor);\n"
+               "no-prev: the watch without prev_kv; split: two watch ranges on one stream leaving out .ids/; split-no-prev: both;\n"
+               "one-range: no-prev with one range per acquire (the last two keys with values) instead of two\n");
   }
   if (options.smoke) {
     fmt::print("\ntargets: not checked in --smoke mode\n");
@@ -334,6 +356,10 @@ int main(int argc, char** argv) {
   app.add_flag("--smoke", options.smoke, "Every scenario tiny and once, on /dev/shm only; targets are not checked");
   app.add_flag("--recipe", options.recipe,
                "cycle: also run the backend's own transactions from the load generator, with and without the index key");
+  bool pin_etcd = false;
+  app.add_flag("--pin-etcd", pin_etcd,
+               "etcd on a CPU of its own, the replicas and the load generator on another (as in production, where "
+               "etcd has machines of its own); a separate configuration: the default shares every CPU");
   app.add_option("--raw", options.raw, "Also write every repetition's figures to FILE.<data dir> (tab-separated)");
   try {
     app.parse(argc, argv);
@@ -351,12 +377,25 @@ int main(int argc, char** argv) {
     if (options.data_dirs.empty()) options.data_dirs = {"/dev/shm"};
   }
   if (options.data_dirs.empty()) options.data_dirs = {std::filesystem::temp_directory_path().string(), "/dev/shm"};
+  if (pin_etcd) {
+    const auto cpus = two_cpus();
+    if (!cpus || !pin_to_cpu(cpus->second)) {
+      fmt::print(stderr, "--pin-etcd: needs two CPUs this process may run on\n");
+      return 2;
+    }
+    options.etcd_cpu = cpus->first;
+    options.rest_cpu = cpus->second;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   const long open_files = raise_open_file_limit();
   fmt::print("bench_etcd: {} repetitions, {} s per cycle run, handoff {} waiters x {} rounds, hold {}, lease TTL {} s, "
-             "open-file limit {}, not pinned to CPUs (etcd, the replicas and the load generator share the machine)\n",
+             "open-file limit {}, {}\n",
              options.repetitions, options.duration, options.waiters, options.rounds, options.hold, options.lease_ttl,
-             open_files);
+             open_files,
+             options.etcd_cpu < 0
+                 ? "not pinned to CPUs (etcd, the replicas and the load generator share the machine)"
+                 : fmt::format("PINNED (--pin-etcd): etcd on CPU {} alone, the replicas and the load generator on CPU {}",
+                               options.etcd_cpu, options.rest_cpu));
   bool ok = true;
   for (const auto& base : options.data_dirs) {
     try {

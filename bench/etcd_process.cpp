@@ -1,5 +1,7 @@
 #include "etcd_process.hpp"
 
+#include "measure.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -70,7 +72,7 @@ std::string tail_of(const std::string& path) {
 
 }  // namespace
 
-EtcdProcess::EtcdProcess(const std::string& binary, const std::string& base) : base_(base) {
+EtcdProcess::EtcdProcess(const std::string& binary, const std::string& base, int cpu) : base_(base) {
   std::string pattern = base + "/tnl-bench-etcd-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp in " + base + ": " + std::strerror(errno));
   directory_ = pattern;
@@ -102,6 +104,7 @@ EtcdProcess::EtcdProcess(const std::string& binary, const std::string& base) : b
       dup2(out, STDERR_FILENO);
     }
     if (null >= 0) dup2(null, STDIN_FILENO);
+    if (cpu >= 0) pin_to_cpu(cpu);  // one thread now: every thread etcd starts inherits it
     execv(args[0], args.data());
     _exit(127);
   }

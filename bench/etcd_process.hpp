@@ -14,8 +14,9 @@ namespace bench {
 class EtcdProcess {
  public:
   /// Starts `binary` with its data under a new directory in `base`, and waits (at most
-  /// 20 s) until it answers /health with "true". Throws with its log's tail if not.
-  EtcdProcess(const std::string& binary, const std::string& base);
+  /// 20 s) until it answers /health with "true". Throws with its log's tail if not. With
+  /// `cpu` >= 0, etcd (every thread of it) runs on that CPU only.
+  EtcdProcess(const std::string& binary, const std::string& base, int cpu = -1);
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
   ~EtcdProcess();

@@ -12,6 +12,8 @@
 #   scripts/bench-etcd.sh                                   everything (about 4 minutes)
 #   scripts/bench-etcd.sh --data-dirs /dev/shm --scenarios cycle --clients 16
 #   scripts/bench-etcd.sh --smoke                           every scenario tiny and once
+#   scripts/bench-etcd.sh --pin-etcd --data-dirs /dev/shm --scenarios cycle --clients 16
+#                         a separate configuration: etcd on a CPU of its own, the rest on another
 #
 # Every argument goes to bench_etcd (bench_etcd --help lists them). Run it on a quiet
 # machine: the load average is printed before and after.
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 case "${1:-}" in
-  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 build_dir=${TNL_BUILD_DIR:-build/release}

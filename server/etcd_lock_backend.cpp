@@ -56,11 +56,15 @@ void compare_created(TxnRequest& txn, const std::string& key, std::int64_t revis
   compare->set_create_revision(revision);
 }
 
-void put(TxnRequest& txn, const std::string& key, const std::string& value, std::int64_t lease) {
-  auto* op = txn.add_success()->mutable_request_put();
+void put(etcdserverpb::RequestOp* request, const std::string& key, const std::string& value, std::int64_t lease) {
+  auto* op = request->mutable_request_put();
   op->set_key(key);
   op->set_value(value);
   op->set_lease(lease);
+}
+
+void put(TxnRequest& txn, const std::string& key, const std::string& value, std::int64_t lease) {
+  put(txn.add_success(), key, value, lease);
 }
 
 void erase(TxnRequest& txn, const std::string& key) { txn.add_success()->mutable_request_delete_range()->set_key(key); }
@@ -242,7 +246,7 @@ void EtcdLockBackend::start_watch(Revision from) {
   watch_ = client_.watch(
       layout_.prefix(), etcd::prefix_end(layout_.prefix()), from,
       guarded([this](const std::vector<mvccpb::Event>& events, std::int64_t) { on_events(events); }),
-      guarded([this] { on_compacted(); }));
+      guarded([this] { on_compacted(); }), /*prev_kv=*/false);
 }
 
 void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
@@ -270,20 +274,18 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
           recheck(*id);
         }
       }
-      const Revision created = event.has_prev_kv() ? event.prev_kv().create_revision() : 0;
-      std::vector<LockId> due;
-      if (created > 0) {
-        due = waiters_.deleted(name, created, kv.mod_revision());
-      } else if (const auto active = waiters_.active(name)) {
-        // Nothing says which key it was: the active waiter looks again.
-        due.push_back(*active);
-      }
+      // The event has no previous value (the watch does not ask for it: etcd would read the
+      // old revision for every deletion): the create revision comes from the PUT seen.
+      const std::vector<LockId> due = waiters_.deleted_key(name, kv.key(), kv.mod_revision());
       for (const auto& waiter : due) {
         const auto request = requests_.find(waiter);
         if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(waiter);
       }
-    } else if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
-               unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
+      continue;
+    }
+    waiters_.put(name, kv.key(), kv.create_revision());
+    if (id && lease_ != 0 && kv.lease() == lease_ && kv.create_revision() == kv.mod_revision() &&
+        unsure_.erase(*id) != 0 && requests_.count(*id) == 0 && holds_.count(*id) == 0) {
       // A key made on our lease for a request we no longer know: an acquire whose call
       // failed (a deadline) but that etcd applied later, after its deletion was tried. It
       // would stand in the name's queue for as long as our lease lives: it goes (only if
@@ -314,6 +316,7 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
 
 void EtcdLockBackend::on_compacted() {
   spdlog::warn("etcd: the watch missed events (compacted): every hold and waiter of this replica is checked again");
+  waiters_.forget_created();  // keys deleted and made again meanwhile: what was remembered may be stale
   // Every hold: is its key still there, as we made it?
   RangeRequest range;
   range_under(&range, layout_.prefix());
@@ -391,15 +394,32 @@ void EtcdLockBackend::add_acquire(const LockId& id, TxnRequest& txn) {
   // gone), then the first `limit` keys of the name and, for a mutex, the two latest (mine
   // and my predecessor). Ranges see the puts before them in the transaction; the other
   // requests of a batch are on other names, so they see only their own.
-  put(txn, request.key, value_for(id, request, request.request.kind, request.asked_wall, std::nullopt), lease_);
-  put(txn, layout_.index_key(id), request.key, lease_);
+  //
+  // Unless the name has no key at all: a compare per request (every key under the name has
+  // version 0, i.e. there is none) chooses the success branch, the puts alone, when it holds
+  // for every name of the batch. Each key put is then the only one of its name (a batch has
+  // one request per name, and no name's range holds another's keys or the index), so the
+  // first: granted, without the ranges (etcd's cost of an uncontended lock, mostly). If any
+  // name has a key, the failure branch puts and ranges for every request, as above.
   const std::string prefix = layout_.name_prefix(request.request.name);
-  auto* first = range_under(txn.add_success()->mutable_request_range(), prefix);
+  Compare* empty = txn.add_compare();
+  empty->set_key(prefix);
+  empty->set_range_end(etcd::prefix_end(prefix));
+  empty->set_target(Compare::VERSION);
+  empty->set_result(Compare::EQUAL);
+  empty->set_version(0);
+  const std::string value = value_for(id, request, request.request.kind, request.asked_wall, std::nullopt);
+  const std::string index = layout_.index_key(id);
+  put(txn.add_success(), request.key, value, lease_);
+  put(txn.add_success(), index, request.key, lease_);
+  put(txn.add_failure(), request.key, value, lease_);
+  put(txn.add_failure(), index, request.key, lease_);
+  auto* first = range_under(txn.add_failure()->mutable_request_range(), prefix);
   first->set_sort_order(RangeRequest::ASCEND);
   first->set_sort_target(RangeRequest::CREATE);
   first->set_limit(static_cast<std::int64_t>(std::min<std::size_t>(request.request.limit, INT64_MAX)));
   if (request.request.limit == 1) {
-    auto* last = range_under(txn.add_success()->mutable_request_range(), prefix);
+    auto* last = range_under(txn.add_failure()->mutable_request_range(), prefix);
     last->set_sort_order(RangeRequest::DESCEND);
     last->set_sort_target(RangeRequest::CREATE);
     last->set_limit(2);
@@ -428,14 +448,14 @@ void EtcdLockBackend::flush_acquires() {
       refused.push_back(id);
       continue;
     }
-    const int ops = request.request.limit == 1 ? 4 : 3;
-    if (txn.success_size() + ops > max_batch_ops) break;
+    const int ops = request.request.limit == 1 ? 4 : 3;  // in the failure branch (the larger)
+    if (txn.failure_size() + ops > max_batch_ops) break;
     acquire_queue_.pop_front();
     if (!names.insert(request.request.name).second) {
       later.push_back(id);
       continue;
     }
-    batch.emplace_back(id, txn.success_size());
+    batch.emplace_back(id, txn.failure_size());
     add_acquire(id, txn);
     request.phase = Request::Phase::putting;
   }
@@ -496,6 +516,11 @@ void EtcdLockBackend::on_acquired(const LockId& id, const grpc::Status& status, 
     finish(id, AcquireOutcome::unavailable);
     return;
   }
+  if (response.succeeded()) {
+    // Every name of the batch had no key: my key is the only one of its name (add_acquire).
+    granted(id);
+    return;
+  }
   const auto& responses = response.responses();
   const bool mutex = request.request.limit == 1;
   if (responses.size() < first_op + (mutex ? 4 : 3)) {
@@ -542,16 +567,20 @@ void EtcdLockBackend::decide(const LockId& id, Revision at, const RangeResponse&
   }
   // Waits: its predecessor is the latest key created before its own.
   Revision predecessor = 0;
+  std::string predecessor_key;
   if (latest != nullptr) {
     for (const auto& kv : latest->kvs()) {
-      if (kv.create_revision() < request.revision) {
-        predecessor = std::max(predecessor, kv.create_revision());
+      if (kv.create_revision() < request.revision && kv.create_revision() > predecessor) {
+        predecessor = kv.create_revision();
+        predecessor_key = kv.key();
       }
     }
   }
   if (first_answer) ++stats_.wait_count;
   request.phase = Request::Phase::waiting;
-  if (waiters_.waiting(request.request.name, id, request.revision, predecessor, at)) recheck(id);
+  if (waiters_.waiting(request.request.name, id, request.revision, predecessor, at, std::move(predecessor_key))) {
+    recheck(id);
+  }
 }
 
 void EtcdLockBackend::recheck(const LockId& id) {

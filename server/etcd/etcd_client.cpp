@@ -165,9 +165,9 @@ std::unique_ptr<KeepAlive> Client::keep_alive(std::int64_t lease, std::chrono::m
 }
 
 std::unique_ptr<Watch> Client::watch(std::string key, std::string range_end, std::int64_t start_revision,
-                                     Watch::OnEvents on_events, Watch::OnCompacted on_compacted) {
+                                     Watch::OnEvents on_events, Watch::OnCompacted on_compacted, bool prev_kv) {
   return std::make_unique<Watch>(core_, std::move(key), std::move(range_end), start_revision, std::move(on_events),
-                                 std::move(on_compacted));
+                                 std::move(on_compacted), prev_kv);
 }
 
 }  // namespace tnl::etcd

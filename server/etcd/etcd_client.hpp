@@ -62,12 +62,12 @@ class Client {
   /// call_timeout. KeepAlive::now() sends one at once.
   std::unique_ptr<KeepAlive> keep_alive(std::int64_t lease, std::chrono::milliseconds every, KeepAlive::OnAck on_ack,
                                         KeepAlive::OnDown on_down);
-  /// Watches [key, range_end) from start_revision (0: now; prev_kv on); events in revision
+  /// Watches [key, range_end) from start_revision (0: now; prev_kv as asked); events in revision
   /// order; re-established from the last event's revision + 1 after a break, or when a
   /// progress request is not answered within call_timeout; on_compacted when etcd has
   /// compacted past it (the watch then continues from the compaction revision).
   std::unique_ptr<Watch> watch(std::string key, std::string range_end, std::int64_t start_revision,
-                               Watch::OnEvents on_events, Watch::OnCompacted on_compacted);
+                               Watch::OnEvents on_events, Watch::OnCompacted on_compacted, bool prev_kv = true);
 
   /// Request latency histogram, reconnects, failures by kind (loop thread).
   [[nodiscard]] const ClientStats& stats() const { return core_->stats; }

@@ -26,13 +26,14 @@ void WaiterQueues::sent(const std::string& name, const LockId& id, std::size_t l
 }
 
 bool WaiterQueues::waiting(const std::string& name, const LockId& id, Revision revision, Revision predecessor,
-                           Revision at) {
+                           Revision at, std::string predecessor_key) {
   const auto it = names_.find(name);
   if (it == names_.end()) return false;
   Waiter* waiter = find(it->second, id);
   if (waiter == nullptr) return false;
   waiter->revision = revision;
   waiter->predecessor = predecessor;
+  waiter->predecessor_key = predecessor == 0 ? std::string{} : std::move(predecessor_key);
   waiter->in_flight = false;
   const Revision seen = waiter->seen_delete;
   waiter->seen_delete = 0;
@@ -61,6 +62,7 @@ std::optional<LockId> WaiterQueues::remove(const std::string& name, const LockId
   --size_;
   if (queue.empty()) {
     names_.erase(it);
+    created_.erase(name);
     return std::nullopt;
   }
   if (!was_front) return std::nullopt;
@@ -69,7 +71,8 @@ std::optional<LockId> WaiterQueues::remove(const std::string& name, const LockId
   return next->id;
 }
 
-std::vector<LockId> WaiterQueues::deleted(const std::string& name, Revision created, Revision at) {
+std::vector<LockId> WaiterQueues::deleted(const std::string& name, Revision created, Revision at,
+                                          std::string_view key) {
   std::vector<LockId> due;
   const auto it = names_.find(name);
   if (it == names_.end()) return due;
@@ -77,16 +80,48 @@ std::vector<LockId> WaiterQueues::deleted(const std::string& name, Revision crea
   const Waiter* active = front(queue);
   for (auto& waiter : queue) {
     // A key created after this request's own is never in its way.
-    if (waiter.revision != 0 && created >= waiter.revision) continue;
+    if (created != 0 && waiter.revision != 0 && created >= waiter.revision) continue;
     if (waiter.in_flight) {
       waiter.seen_delete = std::max(waiter.seen_delete, at);
       continue;
     }
     if (&waiter != active) continue;
     const bool mutex = waiter.limit == 1 && waiter.predecessor != 0;
-    if (!mutex || created == waiter.predecessor) due.push_back(waiter.id);
+    // By key when known: a remembered revision may be stale (the key deleted and made again
+    // while the watch missed events), a key is not. A key made again after the predecessor's
+    // deletion is created after this waiter's: at worst a needless look.
+    const bool predecessor = !waiter.predecessor_key.empty() ? key == waiter.predecessor_key
+                                                             : created == 0 || created == waiter.predecessor;
+    if (!mutex || predecessor) due.push_back(waiter.id);
   }
   return due;
+}
+
+void WaiterQueues::put(const std::string& name, const std::string& key, Revision revision) {
+  if (names_.count(name) == 0) return;
+  created_[name][key] = revision;
+}
+
+std::vector<LockId> WaiterQueues::deleted_key(const std::string& name, const std::string& key, Revision at) {
+  if (names_.count(name) == 0) return {};
+  Revision created = 0;
+  const auto known = created_.find(name);
+  if (known != created_.end()) {
+    const auto it = known->second.find(key);
+    if (it != known->second.end()) {
+      created = it->second;
+      known->second.erase(it);
+    }
+  }
+  return deleted(name, created, at, key);
+}
+
+void WaiterQueues::forget_created() { created_.clear(); }
+
+std::size_t WaiterQueues::remembered() const {
+  std::size_t count = 0;
+  for (const auto& [name, keys] : created_) count += keys.size();
+  return count;
 }
 
 std::vector<std::pair<std::string, LockId>> WaiterQueues::all_active() const {

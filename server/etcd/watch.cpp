@@ -10,7 +10,7 @@ using Response = etcdserverpb::WatchResponse;
 }  // namespace
 
 Watch::Watch(std::shared_ptr<ClientCore> core, std::string key, std::string range_end, std::int64_t start_revision,
-             OnEvents on_events, OnCompacted on_compacted)
+             OnEvents on_events, OnCompacted on_compacted, bool prev_kv)
     : StreamSession(std::move(core), "watch",
                     [](EndpointPool::Member& member, grpc::ClientContext* context,
                        grpc::ClientBidiReactor<Request, Response>* reactor) {
@@ -19,6 +19,7 @@ Watch::Watch(std::shared_ptr<ClientCore> core, std::string key, std::string rang
       key_(std::move(key)),
       range_end_(std::move(range_end)),
       next_revision_(std::max<std::int64_t>(start_revision, 0)),
+      prev_kv_(prev_kv),
       on_events_(std::move(on_events)),
       on_compacted_(std::move(on_compacted)),
       probe_(this->core().io) {
@@ -34,7 +35,7 @@ void Watch::send_create() {
   create.set_key(key_);
   create.set_range_end(range_end_);
   create.set_start_revision(next_revision_);  // 0: from now; the created answer says which
-  create.set_prev_kv(true);
+  create.set_prev_kv(prev_kv_);
   send(std::move(request));
 }
 

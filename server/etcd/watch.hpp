@@ -1,4 +1,4 @@
-// One etcd watch over one Watch bidi stream: events in revision order (with prev_kv),
+// One etcd watch over one Watch bidi stream: events in revision order (with prev_kv if asked),
 // re-established on the next endpoint (with backoff) from the last delivered revision + 1
 // when it breaks, without losing or repeating an event. Made by Client::watch.
 #pragma once
@@ -26,9 +26,11 @@ class Watch final : StreamSession<etcdserverpb::WatchRequest, etcdserverpb::Watc
   /// events after this call are again complete; the owner re-reads what it relies on.
   using OnCompacted = std::function<void()>;
 
-  /// Starts at once: watches [key, range_end) from `start_revision` (0: from now).
+  /// Starts at once: watches [key, range_end) from `start_revision` (0: from now); with
+  /// `prev_kv`, each event that is not a creation carries the key's previous value (etcd
+  /// reads it from the old revision: a cost per event).
   Watch(std::shared_ptr<ClientCore> core, std::string key, std::string range_end, std::int64_t start_revision,
-        OnEvents on_events, OnCompacted on_compacted);
+        OnEvents on_events, OnCompacted on_compacted, bool prev_kv = true);
   /// Stops: the stream is cancelled and released by gRPC before this returns; no callback
   /// runs afterwards. Call on the event loop thread.
   ~Watch() override;
@@ -56,6 +58,7 @@ class Watch final : StreamSession<etcdserverpb::WatchRequest, etcdserverpb::Watc
   std::string range_end_;
   std::int64_t next_revision_;
   std::int64_t watch_id_ = -1;
+  bool prev_kv_;
   OnEvents on_events_;
   OnCompacted on_compacted_;
   SteadyTimer probe_;

@@ -144,11 +144,12 @@ TEST_CASE("etcd backend batches: a batch failing (etcd not answering) fails ever
   for (const auto& answer : batch) cluster.settle(answer);
   // f0 may have reached etcd before the SIGSTOP did; the batch was sent after f0's answer.
   CHECK((f0->outcome == AcquireOutcome::unavailable || f0->granted()));
-  if (f0->granted()) CHECK(cluster.release(a, f0->id, ReleaseBy::holder) == ReleaseOutcome::released);
   for (const auto& answer : batch) CHECK(answer->outcome == AcquireOutcome::unavailable);
   CHECK(a.acquire_batches() == before + 2);
   CHECK(a.request_count() == 0);
   cluster.etcd.resume(0);
+  // A holder's release is answered once its key is deleted: only once etcd answers again.
+  if (f0->granted()) CHECK(cluster.release(a, f0->id, ReleaseBy::holder) == ReleaseOutcome::released);
   REQUIRE(run_until(cluster.io, [&] { return a.available() && a.cleanup_count() == 0; }, 20s));
   cluster.run_for(300ms);
   for (const auto& answer : batch) CHECK(answer->calls == 1);
@@ -192,4 +193,54 @@ TEST_CASE("etcd backend batches: a batch put on a lease etcd has revoked fails e
   cluster.run_for(200ms);
   for (const auto& answer : batch) CHECK(answer->calls == 1);
   for (int i = 0; i <= 5; ++i) CHECK(cluster.lock_now(cluster.b(), fmt::format("w{}", i))->granted());
+}
+
+TEST_CASE("etcd backend batches: free names are granted by the puts alone, one taken name sends the whole batch "
+          "the long way",
+          "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  EtcdLockBackend& b = cluster.b();
+  SECTION("every name free: granted, in etcd, and exclusive") {
+    auto alone = cluster.lock(a, "f0");  // on its way: the next ones go as one batch
+    auto f1 = cluster.lock(a, "f1");
+    auto f2 = cluster.lock(a, "f2");
+    auto fs = cluster.lock(a, "fs", std::nullopt, 3);
+    for (const auto& answer : {alone, f1, f2, fs}) {
+      cluster.settle(answer);
+      REQUIRE(answer->granted());
+    }
+    CHECK(f1->token == f2->token);
+    CHECK(f2->token == fs->token);
+    CHECK(keys_under(cluster.etcd, "/test/") == 2 * 4);
+    // They hold in etcd: the other replica is refused the mutex, given another slot of the semaphore.
+    CHECK(cluster.lock_now(b, "f1")->outcome == AcquireOutcome::not_granted);
+    CHECK(cluster.lock_now(b, "fs", 3)->granted());
+    CHECK(cluster.lock_now(b, "fs", 2)->outcome == AcquireOutcome::limit_mismatch);
+  }
+  SECTION("a taken name in the batch: every request answered as alone") {
+    auto held = cluster.lock_now(b, "taken");
+    REQUIRE(held->granted());
+    REQUIRE(cluster.lock_now(b, "sem", 2)->granted());
+    // etcdctl's way: a key with an empty value, made before any request of ours on the name.
+    cluster.etcd.etcdctl_out({"put", "/test/foreign/694d6d1a2c3b", ""});
+    auto alone = cluster.lock(a, "g0");
+    auto free = cluster.lock(a, "gfree");
+    auto taken = cluster.lock(a, "taken");
+    auto mismatch = cluster.lock(a, "sem");
+    auto waiter = cluster.lock(a, "foreign", 0ms);
+    for (const auto& answer : {alone, free, taken, mismatch}) cluster.settle(answer);
+    CHECK(alone->granted());
+    CHECK(free->granted());
+    CHECK(taken->outcome == AcquireOutcome::not_granted);
+    CHECK(mismatch->outcome == AcquireOutcome::limit_mismatch);
+    cluster.run_for(200ms);
+    CHECK(waiter->calls == 0);
+    // The foreign key's deletion (a key never seen put: its create revision is not known)
+    // is the waiter's predecessor going.
+    cluster.etcd.etcdctl_out({"del", "/test/foreign/694d6d1a2c3b"});
+    cluster.settle(waiter);
+    CHECK(waiter->granted());
+    CHECK(waiter->token == free->token);  // its key was made in the same transaction
+  }
 }

@@ -109,3 +109,71 @@ TEST_CASE("waiter queues: removing what is not there changes nothing", "[etcd][w
   CHECK_FALSE(queues.active("n"));
   CHECK(queues.all_active().empty());
 }
+
+// The watch carries no previous values: a DELETE names only the key. Its create revision
+// comes from the PUT seen while the name had requests; a key never seen put was created
+// before the first of them, so before every waiter's own key.
+TEST_CASE("waiter queues: deletions known by key only (no prev_kv)", "[etcd][waiters]") {
+  WaiterQueues queues;
+  SECTION("a mutex waiter looks only when its predecessor's key goes") {
+    queues.sent("n", a, 1);
+    queues.put("n", "/p/n/a", 20);  // its own key, seen put
+    CHECK_FALSE(queues.waiting("n", a, 20, 15, 20, "/p/n/pred"));
+    CHECK(queues.deleted_key("n", "/p/n/older", 21).empty());  // earlier, not the predecessor
+    CHECK(queues.deleted_key("m", "/p/m/pred", 22).empty());   // another name
+    queues.put("n", "/p/n/later", 23);
+    CHECK(queues.deleted_key("n", "/p/n/later", 24).empty());  // created after its own
+    CHECK(queues.deleted_key("n", "/p/n/pred", 25) == std::vector<LockId>{a});
+  }
+  SECTION("a semaphore waiter: a key seen created after its own is not in its way") {
+    queues.sent("s", a, 3);
+    queues.put("s", "/p/s/a", 20);
+    CHECK_FALSE(queues.waiting("s", a, 20, 0, 20));
+    queues.put("s", "/p/s/later", 30);
+    CHECK(queues.deleted_key("s", "/p/s/later", 31).empty());
+    // Never seen put: created before any request on the name was sent, so before its own.
+    CHECK(queues.deleted_key("s", "/p/s/early", 32) == std::vector<LockId>{a});
+    // A key seen put before its own (another replica's, created while its acquire was on its way).
+    queues.put("s", "/p/s/before", 19);
+    CHECK(queues.deleted_key("s", "/p/s/before", 33) == std::vector<LockId>{a});
+  }
+  SECTION("a deletion of an unknown key while the acquire is in flight: looks again at once") {
+    queues.sent("n", a, 1);
+    CHECK(queues.deleted_key("n", "/p/n/pred", 25).empty());
+    CHECK(queues.waiting("n", a, 20, 15, 22, "/p/n/pred"));
+  }
+  SECTION("a later key's deletion while a re-check is in flight does not make it look again") {
+    queues.sent("n", a, 1);
+    queues.put("n", "/p/n/a", 20);
+    CHECK_FALSE(queues.waiting("n", a, 20, 15, 20, "/p/n/pred"));
+    queues.checking("n", a);
+    queues.put("n", "/p/n/later", 21);
+    CHECK(queues.deleted_key("n", "/p/n/later", 25).empty());
+    CHECK_FALSE(queues.waiting("n", a, 20, 15, 22, "/p/n/pred"));
+  }
+  SECTION("remembered only while the name has requests, and forgotten with it") {
+    queues.put("n", "/p/n/x", 5);  // no request on n: not remembered
+    CHECK(queues.remembered() == 0);
+    queues.sent("n", a, 1);
+    queues.put("n", "/p/n/a", 20);
+    queues.put("n", "/p/n/x", 21);
+    CHECK(queues.remembered() == 2);
+    CHECK(queues.deleted_key("n", "/p/n/x", 22).empty());  // forgotten once deleted
+    CHECK(queues.remembered() == 1);
+    CHECK(queues.remove("n", a) == std::nullopt);
+    CHECK(queues.remembered() == 0);
+  }
+}
+
+TEST_CASE("waiter queues: a mutex waiter goes by its predecessor's key, not a remembered revision",
+          "[etcd][waiters]") {
+  WaiterQueues queues;
+  queues.sent("n", a, 1);
+  queues.put("n", "/p/n/pred", 10);  // remembered, then made again at 20 while the watch missed it
+  queues.put("n", "/p/n/a", 25);
+  CHECK_FALSE(queues.waiting("n", a, 25, 20, 25, "/p/n/pred"));
+  CHECK(queues.deleted_key("n", "/p/n/pred", 40) == std::vector<LockId>{a});
+  queues.checking("n", a);
+  queues.forget_created();
+  CHECK(queues.remembered() == 0);
+}
