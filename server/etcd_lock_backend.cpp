@@ -1107,6 +1107,9 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
         ++txn_failed_;
         return answer(ReleaseOutcome::unknown);
       }
+      // The listing changed now, not when the watch brings the event: a read after the
+      // answer must not be served the shared listing that still shows the hold.
+      ++local_changes_;
       if (connection) {
         ++stats_.forced_release_count;
         spdlog::warn("lock '{}' held by {} ({}) on replica {} released by {}", found.name, found.value.peer,
