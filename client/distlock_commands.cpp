@@ -14,6 +14,7 @@
 #include <array>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 
 #include "cli_support.hpp"
 #include "distlock_realm.hpp"
@@ -53,6 +54,27 @@ bool try_next(const ClientError& e) {
   }
 }
 
+/// With several endpoints, throws std::runtime_error (no try_next()) unless the server at
+/// `endpoint` says it is a replica of a shared store (`.stats` "backend": "etcd"). Servers
+/// that keep their own locks (--backend local) in one list would each grant a lock: one
+/// while another is unreachable, that one again to whoever reaches it. Refused even when
+/// it is the first server, so that the list is fixed before it matters.
+void require_shared_store(const Settings& settings, const Endpoint& endpoint) {
+  if (settings.endpoints.size() < 2) return;
+  asio::io_context io;
+  LockClient client(io);
+  client.connect(endpoint.host, endpoint.port);
+  const auto stats = nlohmann::json::parse(client.stats(), nullptr, false);
+  const bool shared = stats.is_object() && stats.value("backend", "") == "etcd";
+  if (!shared) {
+    throw std::runtime_error(
+        fmt::format("{} keeps its locks itself (--backend local), yet several endpoints are listed: two servers "
+                    "of the list would each grant the same lock. List one server, or only replicas of one "
+                    "--backend etcd",
+                    address(endpoint)));
+  }
+}
+
 /// Runs `attempt` on a fresh client connected to each endpoint in turn, until one does
 /// not fail with try_next(); its result, or the last failure rethrown.
 template <class Attempt>
@@ -63,6 +85,7 @@ auto try_endpoints(const Settings& settings, Attempt attempt) {
     asio::io_context io;
     LockClient client(io);
     try {
+      require_shared_store(settings, endpoint);
       client.connect(endpoint.host, endpoint.port);
       return attempt(client, endpoint);
     } catch (const ClientError& e) {
