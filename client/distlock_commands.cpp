@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -175,8 +176,19 @@ std::string host_client_id() {
 
 int take_lock(const Settings& settings, const std::string& client_id) {
   try {
-    const LockRequest request = request_for(settings, client_id);
+    // The timeout is the whole wait: the next server (after one that ended while we were
+    // queued on it) gets what is left of it, not all of it again.
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> deadline;
+    if (settings.wait_seconds) {
+      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(*settings.wait_seconds));
+    }
     return try_endpoints(settings, [&](LockClient& client, const Endpoint& endpoint) {
+      LockRequest request = request_for(settings, client_id);
+      if (deadline && *settings.wait_seconds > 0) {
+        request.wait_seconds = std::max(0.0, std::chrono::duration<double>(*deadline - Clock::now()).count());
+      }
       const DetachedLockResult result = client.lock_detached(request, Ttl{std::nullopt});
       if (result.granted) {
         spdlog::info("lock '{}' ({}) taken on {}, id {}", settings.name, settings.lock_name, address(endpoint),

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_helpers.hpp"
@@ -269,6 +270,34 @@ TEST_CASE("distlock: a --backend local server in a list of several endpoints is 
   const Finished one = finish(distlock_argv(second, {"--lock-name=two", "--", "echo", "ran"}), distlock_env());
   CHECK(one.exited(0));
   CHECK(one.out == "ran\n");
+}
+
+// The timeout is the whole wait: a server that ends while we queue on it does not start the
+// next one's wait from zero. Replicas only (several endpoints): the etcd rerun, where each
+// ServerProcess is a realm of its own, so that the lock is held on both.
+TEST_CASE("distlock: --timeout bounds the whole wait, over every endpoint tried", "[distlock]") {
+  if (!etcd_backend()) {
+    SUCCEED("--backend local: several endpoints are refused");
+    return;
+  }
+  ServerProcess first;
+  ServerProcess second;
+  LineClient on_first(first.port());
+  LineClient on_second(second.port());
+  REQUIRE(on_first.request("lock,name:__distlock__-tw") == "ok");
+  REQUIRE(on_second.request("lock,name:__distlock__-tw") == "ok");
+  const std::string endpoints = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + second.port_string();
+  const auto started = std::chrono::steady_clock::now();
+  auto p = ChildProcess::start({binary("tcpnetlock_distlock"), "--lock-name=tw", "--timeout=4", "--lock"},
+                               distlock_env({{"DISTLOCK_ENDPOINTS", endpoints}}));
+  REQUIRE(wait_until([&] { return stats(first.port())["waiter_count"] == 1; }));
+  // Most of the timeout spent queued on the first server, which then shuts down.
+  std::this_thread::sleep_until(started + 3s);
+  first.stop();
+  const auto status = p.wait_for_exit(20s);
+  REQUIRE(status);
+  CHECK(status->exited(1));
+  CHECK(std::chrono::steady_clock::now() - started < 5500ms);  // 4 s and some slack; 7 s before
 }
 
 TEST_CASE("distlock: every failure exits 1", "[distlock]") {
