@@ -317,10 +317,7 @@ void RequestHandler::stats(Connection& connection, const Request&) {
   locks_.read(std::move(query), [this, self = connection.shared_from_this()](LockView view) {
     // Totals the backend could not read would be made-up zeros.
     if (!view.ok) return self->answer(unavailable_answer(), Then::close);
-    auto stats = stats_to_json(view.totals, stats_, connections_.size());
-    // Whether other servers may share these locks: a client that fails over between
-    // servers needs them to be replicas of one store (tcpnetlock_distlock's --endpoints).
-    stats["backend"] = config_.backend == BackendKind::etcd ? "etcd" : "local";
+    const auto stats = stats_to_json(view.totals, stats_, connections_.size());
     self->answer(format_stats_answer(stats.dump()), Then::close);
   });
 }
