@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 
 #include "cli_support.hpp"
 #include "distlock_realm.hpp"
@@ -53,6 +55,27 @@ bool try_next(const ClientError& e) {
   }
 }
 
+/// With several endpoints, throws std::runtime_error (no try_next()) unless the server at
+/// `endpoint` says it is a replica of a shared store (`.stats` "backend": "etcd"). Servers
+/// that keep their own locks (--backend local) in one list would each grant a lock: one
+/// while another is unreachable, that one again to whoever reaches it. Refused even when
+/// it is the first server, so that the list is fixed before it matters.
+void require_shared_store(const Settings& settings, const Endpoint& endpoint) {
+  if (settings.endpoints.size() < 2) return;
+  asio::io_context io;
+  LockClient client(io);
+  client.connect(endpoint.host, endpoint.port);
+  const auto stats = nlohmann::json::parse(client.stats(), nullptr, false);
+  const bool shared = stats.is_object() && stats.value("backend", "") == "etcd";
+  if (!shared) {
+    throw std::runtime_error(
+        fmt::format("{} keeps its locks itself (--backend local), yet several endpoints are listed: two servers "
+                    "of the list would each grant the same lock. List one server, or only replicas of one "
+                    "--backend etcd",
+                    address(endpoint)));
+  }
+}
+
 /// Runs `attempt` on a fresh client connected to each endpoint in turn, until one does
 /// not fail with try_next(); its result, or the last failure rethrown.
 template <class Attempt>
@@ -63,6 +86,7 @@ auto try_endpoints(const Settings& settings, Attempt attempt) {
     asio::io_context io;
     LockClient client(io);
     try {
+      require_shared_store(settings, endpoint);
       client.connect(endpoint.host, endpoint.port);
       return attempt(client, endpoint);
     } catch (const ClientError& e) {
@@ -152,8 +176,19 @@ std::string host_client_id() {
 
 int take_lock(const Settings& settings, const std::string& client_id) {
   try {
-    const LockRequest request = request_for(settings, client_id);
+    // The timeout is the whole wait: the next server (after one that ended while we were
+    // queued on it) gets what is left of it, not all of it again.
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> deadline;
+    if (settings.wait_seconds) {
+      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(*settings.wait_seconds));
+    }
     return try_endpoints(settings, [&](LockClient& client, const Endpoint& endpoint) {
+      LockRequest request = request_for(settings, client_id);
+      if (deadline && *settings.wait_seconds > 0) {
+        request.wait_seconds = std::max(0.0, std::chrono::duration<double>(*deadline - Clock::now()).count());
+      }
       const DetachedLockResult result = client.lock_detached(request, Ttl{std::nullopt});
       if (result.granted) {
         spdlog::info("lock '{}' ({}) taken on {}, id {}", settings.name, settings.lock_name, address(endpoint),

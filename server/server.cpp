@@ -117,6 +117,7 @@ std::unique_ptr<LockBackend> Server::make_backend() {
     options.replica = replica_name(config_);
     spdlog::info("locks in etcd at {} under {} (replica {}, lease TTL {} s)", fmt::join(config_.etcd.endpoints, ","),
                  options.prefix, options.replica, options.lease_ttl.count());
+    stats_.backend = "etcd";
     auto etcd = std::make_unique<EtcdLockBackend>(io_, *etcd_client_, std::move(options), stats_);
     etcd_ = etcd.get();
     backend = std::move(etcd);

@@ -8,6 +8,9 @@
 namespace tnl {
 
 struct ServerStats {
+  /// Where the locks are kept (--backend): "local" or "etcd". Whether other servers may
+  /// share them, for a client that fails over between servers (tcpnetlock_distlock).
+  const char* backend = "local";
   /// Request lines handled, of any kind.
   std::uint64_t requests_count = 0;
   /// `lock` requests that were granted, at once or after waiting.

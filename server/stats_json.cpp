@@ -38,6 +38,7 @@ nlohmann::json stats_to_json(const LockTotals& totals, const ServerStats& stats,
       {"tls_handshake_failure_count", stats.tls_handshake_failure_count},
       {"grant_failure_count", stats.grant_failure_count},
       {"state_write_failure_count", stats.state_write_failure_count},
+      {"backend", stats.backend},
   };
 }
 

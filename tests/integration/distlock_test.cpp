@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_helpers.hpp"
@@ -218,7 +219,13 @@ TEST_CASE("distlock: the config file, overridden by variables and flags", "[dist
             .exited(1));
 }
 
+// Only replicas of one shared store (--backend etcd) may be listed together: the etcd rerun.
+// With --backend local, see the next test.
 TEST_CASE("distlock: endpoints are tried in turn", "[distlock]") {
+  if (!etcd_backend()) {
+    SUCCEED("--backend local: refused in a list of several endpoints, tested below");
+    return;
+  }
   ServerProcess server;
   RefusingPort refusing;
   const std::string endpoints = "127.0.0.1:" + refusing.port_string() + ",127.0.0.1:" + server.port_string();
@@ -233,6 +240,64 @@ TEST_CASE("distlock: endpoints are tried in turn", "[distlock]") {
       distlock_env({{"DISTLOCK_ENDPOINTS", "127.0.0.1:" + refusing.port_string()}, {"DISTLOCK_LOCKNAME", "ep"}}));
   CHECK(none.exited(1));
   CHECK(none.err.find("refused") != std::string::npos);
+}
+
+// Two servers that each keep their own locks (--backend local) in one endpoint list give two
+// holders of one lock: while the first is unreachable (restarting, or cut off from some
+// clients only) the next one grants the lock again, and the first still grants it to those
+// that reach it. With several endpoints each server must say it is a replica of a shared
+// store, else nothing is taken (a configuration error, exit 1) on any of them.
+TEST_CASE("distlock: a --backend local server in a list of several endpoints is refused", "[distlock][local-only]") {
+  ServerProcess first;
+  ServerProcess second;
+  RefusingPort down;
+  const std::string both = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + second.port_string();
+  const std::string failover = "127.0.0.1:" + down.port_string() + ",127.0.0.1:" + second.port_string();
+  for (const std::string& endpoints : {both, failover}) {
+    INFO(endpoints);
+    const auto env = distlock_env({{"DISTLOCK_ENDPOINTS", endpoints}, {"DISTLOCK_LOCKNAME", "two"}});
+    const Finished locked = finish({binary("tcpnetlock_distlock"), "--lock"}, env);
+    CHECK(locked.exited(1));
+    CHECK(locked.err.find("--backend local") != std::string::npos);
+    const Finished ran = finish({binary("tcpnetlock_distlock"), "--", "echo", "ran"}, env);
+    CHECK(ran.exited(1));
+    CHECK(ran.out.empty());
+    CHECK(finish({binary("tcpnetlock_distlock"), "--unlock"}, env).exited(1));
+    CHECK(lock_is_free(first.port(), "__distlock__-two"));
+    CHECK(lock_is_free(second.port(), "__distlock__-two"));
+  }
+  // One endpoint is one server: nothing to fail over to, so it may keep its locks itself.
+  const Finished one = finish(distlock_argv(second, {"--lock-name=two", "--", "echo", "ran"}), distlock_env());
+  CHECK(one.exited(0));
+  CHECK(one.out == "ran\n");
+}
+
+// The timeout is the whole wait: a server that ends while we queue on it does not start the
+// next one's wait from zero. Replicas only (several endpoints): the etcd rerun, where each
+// ServerProcess is a realm of its own, so that the lock is held on both.
+TEST_CASE("distlock: --timeout bounds the whole wait, over every endpoint tried", "[distlock]") {
+  if (!etcd_backend()) {
+    SUCCEED("--backend local: several endpoints are refused");
+    return;
+  }
+  ServerProcess first;
+  ServerProcess second;
+  LineClient on_first(first.port());
+  LineClient on_second(second.port());
+  REQUIRE(on_first.request("lock,name:__distlock__-tw") == "ok");
+  REQUIRE(on_second.request("lock,name:__distlock__-tw") == "ok");
+  const std::string endpoints = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + second.port_string();
+  const auto started = std::chrono::steady_clock::now();
+  auto p = ChildProcess::start({binary("tcpnetlock_distlock"), "--lock-name=tw", "--timeout=4", "--lock"},
+                               distlock_env({{"DISTLOCK_ENDPOINTS", endpoints}}));
+  REQUIRE(wait_until([&] { return stats(first.port())["waiter_count"] == 1; }));
+  // Most of the timeout spent queued on the first server, which then shuts down.
+  std::this_thread::sleep_until(started + 3s);
+  first.stop();
+  const auto status = p.wait_for_exit(20s);
+  REQUIRE(status);
+  CHECK(status->exited(1));
+  CHECK(std::chrono::steady_clock::now() - started < 5500ms);  // 4 s and some slack; 7 s before
 }
 
 TEST_CASE("distlock: every failure exits 1", "[distlock]") {

@@ -106,13 +106,14 @@ TEST_CASE("/metrics and .stats count locks held, holds and lock-delays alike", "
 }
 
 TEST_CASE(".stats keeps its fields in their order", "[metrics]") {
-  // The `.stats` line and GET /stats are byte for byte what they were: same keys, same order.
+  // The `.stats` line and GET /stats are byte for byte what they were: same keys, same order
+  // ("backend" added for tcpnetlock_distlock's several endpoints).
   tnl::ServerStats stats;
   stats.requests_count = 5;
   std::vector<std::string> keys;
   const auto json = tnl::stats_to_json(tnl::LockTotals{}, stats, 1);
   for (const auto& item : json.items()) keys.push_back(item.key());
-  CHECK(keys == std::vector<std::string>{"connection_count", "connection_hold_count", "detached_hold_count",
+  CHECK(keys == std::vector<std::string>{"backend", "connection_count", "connection_hold_count", "detached_hold_count",
                                          "detached_lock_count", "expired_lock_count", "forced_release_count",
                                          "grant_failure_count", "hold_count", "lock_acquired_count", "lock_count",
                                          "lock_delay_count", "lock_not_acquired_count", "maxrss",
@@ -121,6 +122,7 @@ TEST_CASE(".stats keeps its fields in their order", "[metrics]") {
                                          "tls_handshake_failure_count", "wait_count", "wait_timeout_count",
                                          "waiter_count"});
   CHECK(json.at("requests_count") == 5);
+  CHECK(json.at("backend") == "local");  // tcpnetlock_distlock's check before a failover
 }
 
 TEST_CASE("/metrics has build_info and the process metrics of the Prometheus client libraries", "[metrics]") {
