@@ -10,17 +10,33 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "etcd/tsan_annotations.hpp"
 
 namespace tnl {
+
+/// Until when (steady clock) an answer sent still reaches the caller before its `deadline`
+/// (system clock; max: none, then nullopt). gRPC sends the deadline as a timeout relative to
+/// the request, so the server's deadline is later than the caller's by the request's transit:
+/// an answer sent in between arrives after the caller gave up, and a lock granted with it
+/// would be held for nobody. A margin is kept: a quarter of the time left, at most 100 ms.
+inline std::optional<std::chrono::steady_clock::time_point> answer_by(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
+  const auto left = std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - std::chrono::system_clock::now());
+  if (left <= std::chrono::steady_clock::duration::zero()) return now;
+  const auto margin = std::min<std::chrono::steady_clock::duration>(left / 4, std::chrono::milliseconds(100));
+  return now + left - margin;
+}
 
 /// The loop's side of one call. Loop thread only, but for the fields set before it is posted.
 class GrpcCall {
