@@ -14,6 +14,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,6 +46,8 @@ class GrpcCall {
   std::string authorization;  ///< the `authorization` metadata, or empty
   std::string peer;           ///< the client's address, for logs
   std::chrono::system_clock::time_point deadline;  ///< the call's deadline (max: none)
+  /// The size of the answer's message (empty: not counted); read by finish() only.
+  std::function<std::size_t()> answer_size;
 
   explicit GrpcCall(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
 
@@ -53,6 +56,7 @@ class GrpcCall {
     if (finished_) return;
     finished_ = true;
     on_cancel_ = nullptr;
+    if (status.ok() && answer_size) answer_bytes_ = answer_size();
     if (on_finish_) std::exchange(on_finish_, nullptr)();
     etcd::tsan_release(reactor_);  // what the loop did happens before OnDone (uninstrumented gRPC between)
     reactor_->Finish(status);
@@ -68,6 +72,10 @@ class GrpcCall {
   void on_done(std::function<void(bool delivered)> action) { on_done_ = std::move(action); }
   /// Runs `action` when finish() is called (the front end forgets the call).
   void on_finish(std::function<void()> action) { on_finish_ = std::move(action); }
+  /// Runs `action` once gRPC is done with the call (after on_done's), answered or not.
+  void on_over(std::function<void()> action) { on_over_ = std::move(action); }
+  /// The size of the OK answer given (0 before, or when not counted).
+  [[nodiscard]] std::size_t answer_bytes() const { return answer_bytes_; }
 
   /// Loop: gRPC says the call was cancelled.
   void cancelled_by_client() {
@@ -77,6 +85,7 @@ class GrpcCall {
   /// Loop: gRPC says the call is over.
   void done(bool delivered) {
     if (on_done_) std::exchange(on_done_, nullptr)(delivered);
+    if (on_over_) std::exchange(on_over_, nullptr)();
   }
 
  private:
@@ -86,6 +95,8 @@ class GrpcCall {
   std::function<void()> on_cancel_;
   std::function<void(bool)> on_done_;
   std::function<void()> on_finish_;
+  std::function<void()> on_over_;
+  std::size_t answer_bytes_ = 0;
 };
 
 /// gRPC's side: the reactor, created and run on gRPC's threads. Deletes itself in OnDone.
