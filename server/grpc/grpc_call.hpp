@@ -33,7 +33,8 @@ namespace tnl {
 inline std::optional<std::chrono::steady_clock::time_point> answer_by(std::chrono::system_clock::time_point deadline) {
   if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
   const auto now = std::chrono::steady_clock::now();
-  const auto left = std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - std::chrono::system_clock::now());
+  const auto left =
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - std::chrono::system_clock::now());
   if (left <= std::chrono::steady_clock::duration::zero()) return now;
   const auto margin = std::min<std::chrono::steady_clock::duration>(left / 4, std::chrono::milliseconds(100));
   return now + left - margin;

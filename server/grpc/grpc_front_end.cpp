@@ -98,7 +98,8 @@ class GrpcFrontEnd::Service final : public tracker::LockService::CallbackService
   /// call (the context is not read on the loop) and the size of its answer counted, and the
   /// call posted to the loop.
   template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response, Run run) {
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
+                                  Run run) {
     etcd::tsan_acquire(&front_);  // see the constructor
     auto* reactor = new GrpcUnaryReactor(front_.io_, context);
     std::shared_ptr<GrpcCall> call = reactor->call();
@@ -120,13 +121,15 @@ class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::Callbac
 
   grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const ext::CreateLockRequest* request,
                                        ext::CreateLockResponse* response) override {
-    return start(context, response, [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response,
+                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
       extensions.create_lock(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* Renew(grpc::CallbackServerContext* context, const ext::RenewRequest* request,
                                   ext::RenewResponse* response) override {
-    return start(context, response, [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response,
+                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
       extensions.renew(call, *request, *response);
     });
   }
@@ -142,7 +145,8 @@ class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::Callbac
 
  private:
   template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response, Run run) {
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
+                                  Run run) {
     etcd::tsan_acquire(&front_);  // see the constructor
     auto* reactor = new GrpcUnaryReactor(front_.io_, context);
     std::shared_ptr<GrpcCall> call = reactor->call();

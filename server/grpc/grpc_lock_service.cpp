@@ -140,10 +140,12 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
           return call->finish(alive.expired() ? server_going() : Status(StatusCode::CANCELLED, "call cancelled"));
         }
         if (result.outcome == AcquireOutcome::granted && late()) {
-          spdlog::warn("detached lock '{}' ({}) granted to {} over gRPC from {} too close to the call's deadline: released",
-                       name, result.id.log_str(), who, peer);
+          spdlog::warn(
+              "detached lock '{}' ({}) granted to {} over gRPC from {} too close to the call's deadline: released", name,
+              result.id.log_str(), who, peer);
           give_back();
-          return call->finish(Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: granted too close to the call's deadline"));
+          return call->finish(
+              Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: granted too close to the call's deadline"));
         }
         if (alive.expired()) return call->finish(server_going());
         switch (result.outcome) {
@@ -157,8 +159,8 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
                   if (call->finished()) return give_back();
                   if (late()) {
                     give_back();
-                    return call->finish(
-                        Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: granted too close to the call's deadline"));
+                    return call->finish(Status(StatusCode::DEADLINE_EXCEEDED,
+                                               "timed out waiting: granted too close to the call's deadline"));
                   }
                   if (const auto [state, holder] = find_holder(view, result.id); holder) {
                     answer(state->name, *holder);

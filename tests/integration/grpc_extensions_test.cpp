@@ -293,7 +293,8 @@ TEST_CASE("extensions: a grant racing the call's deadline is the caller's, or is
     tnl::test::LineClient holder(server.port());
     REQUIRE(holder.request("lock,name:" + name) == "ok");
     const auto started = std::chrono::steady_clock::now();
-    auto waiting = std::async(std::launch::async, [&] { return client.create(create_request(name, 30), call_deadline); });
+    auto waiting =
+        std::async(std::launch::async, [&] { return client.create(create_request(name, 30), call_deadline); });
     // The holder goes at about the caller's deadline: from 8 ms before it to 4 ms after.
     std::this_thread::sleep_until(started + call_deadline - 8ms + std::chrono::microseconds(200 * (round % 60)));
     holder.close();
