@@ -10,17 +10,35 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "etcd/tsan_annotations.hpp"
 
 namespace tnl {
+
+/// Until when (steady clock) an answer sent still reaches the caller before its `deadline`
+/// (system clock; max: none, then nullopt). gRPC sends the deadline as a timeout relative to
+/// the request, so the server's deadline is later than the caller's by the request's transit:
+/// an answer sent in between arrives after the caller gave up, and a lock granted with it
+/// would be held for nobody. A margin is kept: a quarter of the time left, at most 100 ms.
+inline std::optional<std::chrono::steady_clock::time_point> answer_by(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - std::chrono::system_clock::now());
+  if (left <= std::chrono::steady_clock::duration::zero()) return now;
+  const auto margin = std::min<std::chrono::steady_clock::duration>(left / 4, std::chrono::milliseconds(100));
+  return now + left - margin;
+}
 
 /// The loop's side of one call. Loop thread only, but for the fields set before it is posted.
 class GrpcCall {
@@ -29,6 +47,8 @@ class GrpcCall {
   std::string authorization;  ///< the `authorization` metadata, or empty
   std::string peer;           ///< the client's address, for logs
   std::chrono::system_clock::time_point deadline;  ///< the call's deadline (max: none)
+  /// The size of the answer's message (empty: not counted); read by finish() only.
+  std::function<std::size_t()> answer_size;
 
   explicit GrpcCall(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
 
@@ -37,6 +57,7 @@ class GrpcCall {
     if (finished_) return;
     finished_ = true;
     on_cancel_ = nullptr;
+    if (status.ok() && answer_size) answer_bytes_ = answer_size();
     if (on_finish_) std::exchange(on_finish_, nullptr)();
     etcd::tsan_release(reactor_);  // what the loop did happens before OnDone (uninstrumented gRPC between)
     reactor_->Finish(status);
@@ -52,6 +73,10 @@ class GrpcCall {
   void on_done(std::function<void(bool delivered)> action) { on_done_ = std::move(action); }
   /// Runs `action` when finish() is called (the front end forgets the call).
   void on_finish(std::function<void()> action) { on_finish_ = std::move(action); }
+  /// Runs `action` once gRPC is done with the call (after on_done's), answered or not.
+  void on_over(std::function<void()> action) { on_over_ = std::move(action); }
+  /// The size of the OK answer given (0 before, or when not counted).
+  [[nodiscard]] std::size_t answer_bytes() const { return answer_bytes_; }
 
   /// Loop: gRPC says the call was cancelled.
   void cancelled_by_client() {
@@ -61,6 +86,7 @@ class GrpcCall {
   /// Loop: gRPC says the call is over.
   void done(bool delivered) {
     if (on_done_) std::exchange(on_done_, nullptr)(delivered);
+    if (on_over_) std::exchange(on_over_, nullptr)();
   }
 
  private:
@@ -70,6 +96,8 @@ class GrpcCall {
   std::function<void()> on_cancel_;
   std::function<void(bool)> on_done_;
   std::function<void()> on_finish_;
+  std::function<void()> on_over_;
+  std::size_t answer_bytes_ = 0;
 };
 
 /// gRPC's side: the reactor, created and run on gRPC's threads. Deletes itself in OnDone.

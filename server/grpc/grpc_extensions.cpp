@@ -32,11 +32,8 @@ bool wait_deadline(bool has_wait, const google::protobuf::Duration& wait, std::c
   if (seconds == 0) return true;
   const auto now = Clock::now();
   Clock::time_point until = now + AcquireRequest::seconds(seconds);
-  // gRPC's deadline is a wall-clock time (max: none); the backend's is steady.
-  if (call_deadline != std::chrono::system_clock::time_point::max()) {
-    const auto left = call_deadline - std::chrono::system_clock::now();
-    until = std::min(until, now + std::chrono::duration_cast<Clock::duration>(left));
-  }
+  // The wait ends early enough for its answer to reach the caller before its deadline.
+  if (const auto by = answer_by(call_deadline)) until = std::min(until, *by);
   deadline = until;
   return true;
 }

@@ -64,44 +64,47 @@ class GrpcFrontEnd::Service final : public tracker::LockService::CallbackService
 
   grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const tracker::CreateLockRequest* request,
                                        tracker::CreateLockResponse* response) override {
-    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
       locks.create_lock(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* GetLock(grpc::CallbackServerContext* context, const tracker::GetLockRequest* request,
                                     tracker::GetLockResponse* response) override {
-    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
       locks.get_lock(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* UnLock(grpc::CallbackServerContext* context, const tracker::UnLockRequest* request,
                                    tracker::UnLockResponse* response) override {
-    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
       locks.unlock(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* context, const tracker::ListLocksRequest* request,
                                       tracker::ListLocksResponse* response) override {
-    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
       locks.list_locks(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* UpdateLock(grpc::CallbackServerContext* context, const tracker::UpdateLockRequest* request,
                                        tracker::UpdateLockResponse* response) override {
-    return start(context, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
       locks.update_lock(call, *request, *response);
     });
   }
 
  private:
   /// gRPC's thread: the reactor, with what the loop needs of the context copied into the
-  /// call (the context is not read on the loop), and the call posted to the loop.
+  /// call (the context is not read on the loop) and the size of its answer counted, and the
+  /// call posted to the loop.
   template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, Run run) {
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
+                                  Run run) {
     etcd::tsan_acquire(&front_);  // see the constructor
     auto* reactor = new GrpcUnaryReactor(front_.io_, context);
     std::shared_ptr<GrpcCall> call = reactor->call();
     copy_context(*context, call->authorization, call->peer, call->deadline);
+    call->answer_size = [response] { return response->ByteSizeLong(); };
     asio::post(front_.io_, [front = &front_, call, run = std::move(run)] {
       front->dispatch(call, [front, &call, &run] { run(front->locks_, call); });
     });
@@ -118,13 +121,15 @@ class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::Callbac
 
   grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const ext::CreateLockRequest* request,
                                        ext::CreateLockResponse* response) override {
-    return start(context, [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response,
+                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
       extensions.create_lock(call, *request, *response);
     });
   }
   grpc::ServerUnaryReactor* Renew(grpc::CallbackServerContext* context, const ext::RenewRequest* request,
                                   ext::RenewResponse* response) override {
-    return start(context, [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
+    return start(context, response,
+                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
       extensions.renew(call, *request, *response);
     });
   }
@@ -140,11 +145,13 @@ class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::Callbac
 
  private:
   template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, Run run) {
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
+                                  Run run) {
     etcd::tsan_acquire(&front_);  // see the constructor
     auto* reactor = new GrpcUnaryReactor(front_.io_, context);
     std::shared_ptr<GrpcCall> call = reactor->call();
     copy_context(*context, call->authorization, call->peer, call->deadline);
+    call->answer_size = [response] { return response->ByteSizeLong(); };
     asio::post(front_.io_, [front = &front_, call, run = std::move(run)] {
       front->dispatch(call, [front, &call, &run] { run(front->extensions_, call); });
     });

@@ -37,6 +37,11 @@ class GrpcFrontEnd {
  public:
   /// Most calls waiting on the loop at once; more get RESOURCE_EXHAUSTED.
   static constexpr std::size_t max_calls_in_flight = 4096;
+  /// Most bytes of answers given but not yet taken by their callers (gRPC keeps them until
+  /// the client reads them); beyond, new calls get RESOURCE_EXHAUSTED. A client that never
+  /// reads (a zero HTTP/2 window) could otherwise make the server hold every answer it asks
+  /// for: 100 ListLocks per connection, each up to some 500 KB, without end.
+  static constexpr std::size_t max_undelivered_bytes = 32 * 1024 * 1024;
   /// Largest request message accepted (a lock request is a few hundred bytes), as HTTP's body.
   static constexpr int max_message_bytes = 8 * 1024;
 
@@ -81,6 +86,13 @@ class GrpcFrontEnd {
   std::uint16_t port_ = 0;
   /// Calls posted to the loop and not answered yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcCall>> calls_;
+  /// Calls answered that gRPC is not done with yet, and the bytes of their answers (loop only;
+  /// shared with the calls' on_over actions, which may run after this is gone).
+  struct Undelivered {
+    std::size_t calls = 0;
+    std::size_t bytes = 0;
+  };
+  std::shared_ptr<Undelivered> undelivered_ = std::make_shared<Undelivered>();
   /// Acquire streams not ended yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcStreamHold>> streams_;
   bool shutting_down_ = false;
@@ -92,12 +104,26 @@ template <typename Run>
 void GrpcFrontEnd::dispatch(const std::shared_ptr<GrpcCall>& call, Run run) {
   if (shutting_down_) return call->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   if (call->cancelled()) return call->finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
-  if (calls_.size() >= max_calls_in_flight) {
+  if (calls_.size() + undelivered_->calls >= max_calls_in_flight) {
     return call->finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many calls in flight"));
+  }
+  if (undelivered_->bytes >= max_undelivered_bytes) {
+    return call->finish(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many answers not yet taken by their callers"));
   }
   calls_.insert(call);
   call->on_finish([this, weak = std::weak_ptr<GrpcCall>(call)] {
-    if (auto alive = weak.lock()) calls_.erase(alive);
+    auto alive = weak.lock();
+    if (!alive) return;
+    calls_.erase(alive);
+    // Until gRPC is done with it, its answer is held for a caller that may never read it.
+    const std::size_t bytes = alive->answer_bytes();
+    ++undelivered_->calls;
+    undelivered_->bytes += bytes;
+    alive->on_over([undelivered = undelivered_, bytes] {
+      --undelivered->calls;
+      undelivered->bytes -= bytes;
+    });
   });
   run();
 }

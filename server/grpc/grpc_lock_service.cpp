@@ -122,10 +122,12 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
   AcquireRequest lock_request = tracker_lock_request(*name, ask.who, ask.event_id, ask.ttl);
   lock_request.peer = call->peer;
   lock_request.deadline = ask.deadline;
+  // A grant too late for its answer to reach the caller in time is given back (see answer_by).
+  const auto late = [by = answer_by(call->deadline)] { return by && LockBackend::Clock::now() > *by; };
   const LockId id = backend_.acquire(
       std::move(lock_request),
       [this, alive = std::weak_ptr<const bool>(alive_), &backend = backend_, call, answer = std::move(answer),
-       name = *name, who = ask.who, event_id = ask.event_id, with_ids](const AcquireResult& result) mutable {
+       name = *name, who = ask.who, event_id = ask.event_id, with_ids, late](const AcquireResult& result) mutable {
         const std::string peer = call->peer;
         // A client that never learns the id would leave the lock held for nobody, for ever.
         const auto give_back = [&backend, id = result.id, peer] {
@@ -137,6 +139,14 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
           give_back();
           return call->finish(alive.expired() ? server_going() : Status(StatusCode::CANCELLED, "call cancelled"));
         }
+        if (result.outcome == AcquireOutcome::granted && late()) {
+          spdlog::warn(
+              "detached lock '{}' ({}) granted to {} over gRPC from {} too close to the call's deadline: released", name,
+              result.id.log_str(), who, peer);
+          give_back();
+          return call->finish(
+              Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: granted too close to the call's deadline"));
+        }
         if (alive.expired()) return call->finish(server_going());
         switch (result.outcome) {
           case AcquireOutcome::granted:
@@ -145,8 +155,13 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
             // The record as the backend keeps it (its times).
             return backend_.read(
                 LockQuery{std::nullopt, result.id, true},
-                [call, answer = std::move(answer), result, name, who, event_id, give_back](const LockView& view) {
+                [call, answer = std::move(answer), result, name, who, event_id, give_back, late](const LockView& view) {
                   if (call->finished()) return give_back();
+                  if (late()) {
+                    give_back();
+                    return call->finish(Status(StatusCode::DEADLINE_EXCEEDED,
+                                               "timed out waiting: granted too close to the call's deadline"));
+                  }
                   if (const auto [state, holder] = find_holder(view, result.id); holder) {
                     answer(state->name, *holder);
                   } else {

@@ -263,3 +263,57 @@ TEST_CASE("extensions: the admin token, as for Tracker's CreateLock", "[grpc][ex
   REQUIRE(granted);
   CHECK(granted->has_granted());
 }
+
+// gRPC's deadline reaches the server as a relative timeout, so the server's deadline is later
+// than the caller's by the request's transit. A lock granted to a waiter in between was
+// answered OK after the caller had given up (DEADLINE_EXCEEDED on its side): a detached lock
+// held for nobody, for ever (found by the adversarial review: about 1 in 20 races).
+TEST_CASE("extensions: a wait bounded by the call's deadline ends on the server, before the caller gives up",
+          "[grpc][extensions][adversarial]") {
+  GrpcServerProcess server;
+  ExtensionsClient client(server.grpc_target());
+  tnl::test::LineClient holder(server.port());
+  REQUIRE(holder.request("lock,name:margin") == "ok");
+  const auto refused = client.create(create_request("margin", 30), 600ms);
+  CHECK(refused.code() == StatusCode::DEADLINE_EXCEEDED);
+  // The server's own answer (with the holder), not the caller's local "Deadline Exceeded".
+  CHECK(contains(refused.status.error_message(), "timed out waiting"));
+  CHECK(tnl::test::wait_until([&] { return waiters(server.port(), "margin") == 0; }));
+}
+
+TEST_CASE("extensions: a grant racing the call's deadline is the caller's, or is given back",
+          "[grpc][extensions][adversarial]") {
+  GrpcServerProcess server;
+  ExtensionsClient client(server.grpc_target());
+  TrackerClient tracker(server.grpc_target());
+  constexpr auto call_deadline = 150ms;
+  int granted = 0;
+  for (int round = 0; round < 60; ++round) {  // bounded: the race is hit in some rounds
+    const std::string name = "deadline-race-" + std::to_string(round);
+    tnl::test::LineClient holder(server.port());
+    REQUIRE(holder.request("lock,name:" + name) == "ok");
+    const auto started = std::chrono::steady_clock::now();
+    auto waiting =
+        std::async(std::launch::async, [&] { return client.create(create_request(name, 30), call_deadline); });
+    // The holder goes at about the caller's deadline: from 8 ms before it to 4 ms after.
+    std::this_thread::sleep_until(started + call_deadline - 8ms + std::chrono::microseconds(200 * (round % 60)));
+    holder.close();
+    REQUIRE(waiting.wait_for(10s) == std::future_status::ready);
+    const auto answer = waiting.get();
+    INFO("round " << round << ": " << answer.status.error_message());
+    if (answer.ok()) {
+      ++granted;
+      // The caller holds it: nobody else gets it.
+      CHECK(tracker.get(answer.response.lock().id()).ok());
+      CHECK(tnl::test::LineClient(server.port()).request("lock,name:" + name) == "not-granted");
+    } else {
+      // The caller holds nothing: neither may anybody else, for ever.
+      CHECK(answer.code() == StatusCode::DEADLINE_EXCEEDED);
+      CHECK(tnl::test::wait_until([&] {
+        return tnl::test::LineClient(server.port()).request("lock,name:" + name) == "ok";
+      }));
+    }
+  }
+  INFO("granted in " << granted << " rounds of 60");
+  CHECK(granted < 60);
+}
