@@ -55,24 +55,51 @@ bool try_next(const ClientError& e) {
   }
 }
 
-/// With several endpoints, throws std::runtime_error (no try_next()) unless the server at
-/// `endpoint` says it is a replica of a shared store (`.stats` "backend": "etcd"). Servers
-/// that keep their own locks (--backend local) in one list would each grant a lock: one
-/// while another is unreachable, that one again to whoever reaches it. Refused even when
-/// it is the first server, so that the list is fixed before it matters.
-void require_shared_store(const Settings& settings, const Endpoint& endpoint) {
+/// With several endpoints, throws std::runtime_error (no try_next()) unless every server of
+/// the list that answers says it is a replica of one shared store (`.stats`: "backend"
+/// "etcd", and one "store": one etcd cluster, one --etcd-prefix). Servers that keep their
+/// own locks (--backend local), or replicas of two realms, in one list would each grant a
+/// lock: one while another is unreachable, that one again to whoever reaches it. Checked
+/// before any server is used, so that the list is fixed before it matters.
+void require_shared_store(const Settings& settings) {
   if (settings.endpoints.size() < 2) return;
-  asio::io_context io;
-  LockClient client(io);
-  client.connect(endpoint.host, endpoint.port);
-  const auto stats = nlohmann::json::parse(client.stats(), nullptr, false);
-  const bool shared = stats.is_object() && stats.value("backend", "") == "etcd";
-  if (!shared) {
-    throw std::runtime_error(
-        fmt::format("{} keeps its locks itself (--backend local), yet several endpoints are listed: two servers "
-                    "of the list would each grant the same lock. List one server, or only replicas of one "
-                    "--backend etcd",
-                    address(endpoint)));
+  // Every server of the list that answers now must keep its locks in the same store: replicas
+  // of one etcd cluster under one --etcd-prefix. Replicas of two realms (or two clusters)
+  // in one list would each grant the same lock on a failover, as two local servers would.
+  // An unreachable server cannot be asked: it is checked on a run that reaches it.
+  std::string first_store;
+  const Endpoint* first = nullptr;
+  for (const Endpoint& endpoint : settings.endpoints) {
+    std::string text;
+    try {
+      asio::io_context io;
+      LockClient client(io);
+      client.connect(endpoint.host, endpoint.port);
+      text = client.stats();
+    } catch (const ClientError& e) {
+      spdlog::info("{}: not asked where it keeps its locks: {}", address(endpoint), e.what());
+      continue;
+    }
+    const auto stats = nlohmann::json::parse(text, nullptr, false);
+    const bool shared = stats.is_object() && stats.value("backend", "") == "etcd";
+    if (!shared) {
+      throw std::runtime_error(
+          fmt::format("{} keeps its locks itself (--backend local), yet several endpoints are listed: two servers "
+                      "of the list would each grant the same lock. List one server, or only replicas of one "
+                      "--backend etcd",
+                      address(endpoint)));
+    }
+    const std::string store = stats.value("store", "");
+    if (!first) {
+      first = &endpoint;
+      first_store = store;
+    } else if (store != first_store || store.empty()) {
+      throw std::runtime_error(fmt::format(
+          "{} and {} keep their locks in different places ({} and {}): two servers of the list would each grant "
+          "the same lock. List only replicas of one etcd cluster and one --etcd-prefix",
+          address(*first), address(endpoint), first_store.empty() ? "unknown" : first_store,
+          store.empty() ? "unknown" : store));
+    }
   }
 }
 
@@ -80,13 +107,13 @@ void require_shared_store(const Settings& settings, const Endpoint& endpoint) {
 /// not fail with try_next(); its result, or the last failure rethrown.
 template <class Attempt>
 auto try_endpoints(const Settings& settings, Attempt attempt) {
+  require_shared_store(settings);
   std::string failures;
   for (std::size_t i = 0; i < settings.endpoints.size(); ++i) {
     const Endpoint& endpoint = settings.endpoints[i];
     asio::io_context io;
     LockClient client(io);
     try {
-      require_shared_store(settings, endpoint);
       client.connect(endpoint.host, endpoint.port);
       return attempt(client, endpoint);
     } catch (const ClientError& e) {

@@ -134,6 +134,8 @@ void EtcdLockBackend::start_session() {
       return;
     }
     session_backoff_ = backoff_min;
+    // The store this replica's locks are in, for clients failing over between servers.
+    stats_.store = fmt::format("etcd:{:x}:{}", response.header().cluster_id(), options_.prefix);
     lease_ = response.id();
     ++epoch_;
     guard_.start(lease_, sent, response.ttl());

@@ -4,6 +4,7 @@
 #include <asio/ip/v6_only.hpp>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <spdlog/spdlog.h>
 #include <system_error>
 #include <unistd.h>
@@ -118,10 +119,14 @@ std::unique_ptr<LockBackend> Server::make_backend() {
     spdlog::info("locks in etcd at {} under {} (replica {}, lease TTL {} s)", fmt::join(config_.etcd.endpoints, ","),
                  options.prefix, options.replica, options.lease_ttl.count());
     stats_.backend = "etcd";
+    stats_.store = "etcd:";  // completed with etcd's cluster id when it first answers
     auto etcd = std::make_unique<EtcdLockBackend>(io_, *etcd_client_, std::move(options), stats_);
     etcd_ = etcd.get();
     backend = std::move(etcd);
   } else {
+    // Random per process: two local servers never share their locks, whatever they are.
+    std::random_device random;
+    stats_.store = fmt::format("local:{:08x}{:08x}", random(), random());
     auto local = std::make_unique<LocalLockBackend>(io_, store_, stats_, &tokens_);
     local_ = local.get();
     backend = std::move(local);

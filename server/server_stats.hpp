@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "histogram.hpp"
 
@@ -11,6 +12,10 @@ struct ServerStats {
   /// Where the locks are kept (--backend): "local" or "etcd". Whether other servers may
   /// share them, for a client that fails over between servers (tcpnetlock_distlock).
   const char* backend = "local";
+  /// Which store exactly: "local:<a random id of this process>", or "etcd:<cluster id>:<prefix>"
+  /// once etcd has answered ("etcd:" before). Servers that report the same store share their
+  /// locks; a client failing over between servers checks that they all do.
+  std::string store;
   /// Request lines handled, of any kind.
   std::uint64_t requests_count = 0;
   /// `lock` requests that were granted, at once or after waiting.

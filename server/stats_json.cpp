@@ -39,6 +39,7 @@ nlohmann::json stats_to_json(const LockTotals& totals, const ServerStats& stats,
       {"grant_failure_count", stats.grant_failure_count},
       {"state_write_failure_count", stats.state_write_failure_count},
       {"backend", stats.backend},
+      {"store", stats.store},
   };
 }
 

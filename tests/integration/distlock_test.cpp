@@ -242,6 +242,34 @@ TEST_CASE("distlock: endpoints are tried in turn", "[distlock]") {
   CHECK(none.err.find("refused") != std::string::npos);
 }
 
+// Replicas of two realms (another --etcd-prefix, or another etcd cluster) in one endpoint
+// list would each grant the same lock on a failover, as two local servers would: every
+// server of the list that answers must report the same store (`.stats` "store").
+TEST_CASE("distlock: replicas of two etcd realms in one endpoint list are refused", "[distlock]") {
+  if (!etcd_backend()) {
+    SUCCEED("--backend local: refused in a list of several endpoints, tested below");
+    return;
+  }
+  ServerProcess first;   // each in a realm of its own (tests/support: a fresh --etcd-prefix)
+  ServerProcess second;
+  const std::string both = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + second.port_string();
+  const auto env = distlock_env({{"DISTLOCK_ENDPOINTS", both}, {"DISTLOCK_LOCKNAME", "realms"}});
+  const Finished locked = finish({binary("tcpnetlock_distlock"), "--lock"}, env);
+  CHECK(locked.exited(1));
+  CHECK(locked.err.find("different places") != std::string::npos);
+  const Finished ran = finish({binary("tcpnetlock_distlock"), "--", "echo", "ran"}, env);
+  CHECK(ran.exited(1));
+  CHECK(ran.out.empty());
+  CHECK(lock_is_free(first.port(), "__distlock__-realms"));
+  CHECK(lock_is_free(second.port(), "__distlock__-realms"));
+  // The same replica twice is one store: accepted.
+  const std::string twice = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + first.port_string();
+  const Finished one = finish({binary("tcpnetlock_distlock"), "--", "echo", "ran"},
+                              distlock_env({{"DISTLOCK_ENDPOINTS", twice}, {"DISTLOCK_LOCKNAME", "realms"}}));
+  CHECK(one.exited(0));
+  CHECK(one.out == "ran\n");
+}
+
 // Two servers that each keep their own locks (--backend local) in one endpoint list give two
 // holders of one lock: while the first is unreachable (restarting, or cut off from some
 // clients only) the next one grants the lock again, and the first still grants it to those
@@ -273,18 +301,20 @@ TEST_CASE("distlock: a --backend local server in a list of several endpoints is 
 }
 
 // The timeout is the whole wait: a server that ends while we queue on it does not start the
-// next one's wait from zero. Replicas only (several endpoints): the etcd rerun, where each
-// ServerProcess is a realm of its own, so that the lock is held on both.
+// next one's wait from zero. Replicas only (several endpoints): the etcd rerun, with two
+// replicas of one realm (a list must name one store), the lock held through the second.
 TEST_CASE("distlock: --timeout bounds the whole wait, over every endpoint tried", "[distlock]") {
   if (!etcd_backend()) {
     SUCCEED("--backend local: several endpoints are refused");
     return;
   }
-  ServerProcess first;
-  ServerProcess second;
-  LineClient on_first(first.port());
+  std::string etcd = read_file(std::getenv("TNL_TEST_ETCD_ENDPOINTS_FILE"));
+  while (!etcd.empty() && (etcd.back() == '\n' || etcd.back() == ' ')) etcd.pop_back();
+  const std::string realm = "/t-distlock-tw-" + std::to_string(::getpid()) + "/";
+  const std::vector<std::string> replica{"--backend", "etcd", "--etcd-endpoints", etcd, "--etcd-prefix", realm};
+  ServerProcess first(replica);
+  ServerProcess second(replica);
   LineClient on_second(second.port());
-  REQUIRE(on_first.request("lock,name:__distlock__-tw") == "ok");
   REQUIRE(on_second.request("lock,name:__distlock__-tw") == "ok");
   const std::string endpoints = "127.0.0.1:" + first.port_string() + ",127.0.0.1:" + second.port_string();
   const auto started = std::chrono::steady_clock::now();

@@ -107,7 +107,7 @@ TEST_CASE("/metrics and .stats count locks held, holds and lock-delays alike", "
 
 TEST_CASE(".stats keeps its fields in their order", "[metrics]") {
   // The `.stats` line and GET /stats are byte for byte what they were: same keys, same order
-  // ("backend" added for tcpnetlock_distlock's several endpoints).
+  // ("backend" and "store" added for tcpnetlock_distlock's several endpoints).
   tnl::ServerStats stats;
   stats.requests_count = 5;
   std::vector<std::string> keys;
@@ -118,7 +118,7 @@ TEST_CASE(".stats keeps its fields in their order", "[metrics]") {
                                          "grant_failure_count", "hold_count", "lock_acquired_count", "lock_count",
                                          "lock_delay_count", "lock_not_acquired_count", "maxrss",
                                          "reaped_holder_count", "refused_connection_count", "requests_count",
-                                         "start_grace_seconds_left", "state_write_failure_count",
+                                         "start_grace_seconds_left", "state_write_failure_count", "store",
                                          "tls_handshake_failure_count", "wait_count", "wait_timeout_count",
                                          "waiter_count"});
   CHECK(json.at("requests_count") == 5);
