@@ -1,6 +1,7 @@
 #include "waiter_queues.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace tnl::etcd {
 
@@ -116,7 +117,16 @@ std::vector<LockId> WaiterQueues::deleted_key(const std::string& name, const std
   return deleted(name, created, at, key);
 }
 
-void WaiterQueues::forget_created() { created_.clear(); }
+void WaiterQueues::forget_created() {
+  created_.clear();
+  // A request whose check is on its way is not in all_active(), and its answer may have been
+  // read before a deletion the watch never delivered: it looks again once answered.
+  for (auto& [name, queue] : names_) {
+    for (auto& waiter : queue) {
+      if (waiter.in_flight) waiter.seen_delete = std::numeric_limits<Revision>::max();
+    }
+  }
+}
 
 std::size_t WaiterQueues::remembered() const {
   std::size_t count = 0;

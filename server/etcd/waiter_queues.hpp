@@ -62,7 +62,9 @@ class WaiterQueues {
   /// The watch saw `key` of `name` deleted at `at`: deleted() with the create revision
   /// remembered by put(), if any (then forgotten).
   std::vector<LockId> deleted_key(const std::string& name, const std::string& key, Revision at);
-  /// Forgets every remembered create revision (the watch missed events: a compaction).
+  /// The watch missed events (a compaction): forgets every remembered create revision, and
+  /// every request with a check in flight looks again when answered (all_active() covers
+  /// the others).
   void forget_created();
   /// Create revisions remembered (for tests).
   [[nodiscard]] std::size_t remembered() const;

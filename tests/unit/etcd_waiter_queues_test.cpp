@@ -177,3 +177,19 @@ TEST_CASE("waiter queues: a mutex waiter goes by its predecessor's key, not a re
   queues.forget_created();
   CHECK(queues.remembered() == 0);
 }
+
+TEST_CASE("waiter queues: a check in flight while the watch missed events (compaction) looks again at its answer",
+          "[etcd][waiters]") {
+  WaiterQueues queues;
+  queues.sent("n", a, 1);
+  queues.sent("n", b, 1);  // its acquire still on its way
+  CHECK_FALSE(queues.waiting("n", a, 20, 15, 20, "n/k15"));
+  queues.checking("n", a);  // a re-check on its way, read at 21
+  // The watch resumes past a compaction: the deletion of n/k15 at 22 may have gone by unseen,
+  // and neither request is in all_active() (both in flight).
+  queues.forget_created();
+  CHECK(queues.all_active().empty());
+  CHECK(queues.waiting("n", a, 20, 15, 21, "n/k15"));  // its answer predates what was missed
+  CHECK_FALSE(queues.waiting("n", b, 30, 20, 23, "n/k20"));  // not the earliest: a's turn first
+  CHECK(queues.remove("n", a) == b);  // and b looks when a goes
+}
