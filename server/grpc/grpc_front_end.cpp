@@ -94,21 +94,10 @@ class GrpcFrontEnd::Service final : public tracker::LockService::CallbackService
   }
 
  private:
-  /// gRPC's thread: the reactor, with what the loop needs of the context copied into the
-  /// call (the context is not read on the loop) and the size of its answer counted, and the
-  /// call posted to the loop.
   template <typename Run>
   grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
                                   Run run) {
-    etcd::tsan_acquire(&front_);  // see the constructor
-    auto* reactor = new GrpcUnaryReactor(front_.io_, context);
-    std::shared_ptr<GrpcCall> call = reactor->call();
-    copy_context(*context, call->authorization, call->peer, call->deadline);
-    call->answer_size = [response] { return response->ByteSizeLong(); };
-    asio::post(front_.io_, [front = &front_, call, run = std::move(run)] {
-      front->dispatch(call, [front, &call, &run] { run(front->locks_, call); });
-    });
-    return reactor;
+    return front_.start_unary(context, response, front_.locks_, std::move(run));
   }
 
   GrpcFrontEnd& front_;
@@ -147,19 +136,26 @@ class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::Callbac
   template <typename Run>
   grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
                                   Run run) {
-    etcd::tsan_acquire(&front_);  // see the constructor
-    auto* reactor = new GrpcUnaryReactor(front_.io_, context);
-    std::shared_ptr<GrpcCall> call = reactor->call();
-    copy_context(*context, call->authorization, call->peer, call->deadline);
-    call->answer_size = [response] { return response->ByteSizeLong(); };
-    asio::post(front_.io_, [front = &front_, call, run = std::move(run)] {
-      front->dispatch(call, [front, &call, &run] { run(front->extensions_, call); });
-    });
-    return reactor;
+    return front_.start_unary(context, response, front_.extensions_, std::move(run));
   }
 
   GrpcFrontEnd& front_;
 };
+
+template <typename Handler, typename Run>
+grpc::ServerUnaryReactor* GrpcFrontEnd::start_unary(grpc::CallbackServerContext* context,
+                                                    const google::protobuf::MessageLite* response, Handler& handler,
+                                                    Run run) {
+  etcd::tsan_acquire(this);  // see the constructor
+  auto* reactor = new GrpcUnaryReactor(io_, context);
+  std::shared_ptr<GrpcCall> call = reactor->call();
+  copy_context(*context, call->authorization, call->peer, call->deadline);
+  call->answer_size = [response] { return response->ByteSizeLong(); };
+  asio::post(io_, [this, &handler, call, run = std::move(run)] {
+    dispatch(call, [&handler, &call, &run] { run(handler, call); });
+  });
+  return reactor;
+}
 
 void GrpcFrontEnd::dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request) {
   if (shutting_down_) return hold->refuse(going());

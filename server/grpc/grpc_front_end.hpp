@@ -77,6 +77,13 @@ class GrpcFrontEnd {
   class Service;
   class ExtensionService;
 
+  /// gRPC's thread: the reactor of a unary call, with what the loop needs of the context
+  /// copied into the call (the context is not read on the loop) and the size of its answer
+  /// counted, and the call posted to the loop, where `run(handler, call)` answers it.
+  template <typename Handler, typename Run>
+  grpc::ServerUnaryReactor* start_unary(grpc::CallbackServerContext* context,
+                                        const google::protobuf::MessageLite* response, Handler& handler, Run run);
+
   asio::io_context& io_;
   GrpcLockService locks_;
   GrpcExtensions extensions_{locks_};
