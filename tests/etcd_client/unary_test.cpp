@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <asio/io_context.hpp>
+#include <chrono>
+#include <thread>
 
 #include "etcd_client_test_support.hpp"
 #include "etcd_cluster.hpp"
@@ -120,12 +122,17 @@ TEST_CASE("etcd client: a stopped member times out (DEADLINE_EXCEEDED), then cal
   // running members have a leader (an election if the stopped one led).
   CHECK(client.current_endpoint() == etcd.address(1));
   CHECK(client.stats().reconnects >= 1);
+  // Until the election is over (up to twice the election timeout after the leader stopped):
+  // a member without a leader refuses at once (hasleader), so this asks again, every 100 ms,
+  // for at most 15 s.
   bool done = false;
-  for (int attempt = 0; attempt < 20 && !done; ++attempt) {
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
     auto [put_status, put_response] = await<etcdserverpb::PutResponse>(
         io, [&](auto d) { client.put(put_request("/t/k", "after"), d); });
     done = put_status.ok();
     CHECK(client.current_endpoint() != etcd.address(0));
+    if (!done) std::this_thread::sleep_for(100ms);
   }
   CHECK(done);
   etcd.resume(0);
