@@ -536,6 +536,16 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
     return invalid("--grpc: expected ADDRESS:PORT (e.g. 127.0.0.1:7656 or [::1]:7656) or off, got '" + grpc + "'" +
                    from(sources, "grpc"));
   }
+  // gRPC is served without TLS here: with --tls-only (every lock client over TLS, so that
+  // mutual TLS cannot be bypassed) the default gRPC listener stays off, and one asked for is
+  // refused rather than left as a plain way around it.
+  if (config.tls.only && config.grpc_enabled) {
+    if (!config.grpc_default_address) {
+      return invalid("--grpc: the gRPC API is served without TLS, and --tls-only asks for every lock client "
+                     "over TLS: give --grpc off" + from(sources, "grpc"));
+    }
+    config.grpc_enabled = false;
+  }
   for (const auto& host : config.http_allowed_hosts) {
     if (host.empty()) return invalid("--http-allowed-host: empty host name" + from(sources, "http-allowed-host"));
   }

@@ -205,6 +205,8 @@ rm -f "$work/tls-port" "$work/plain-port"
   --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem" --tls-port 0 \
   --tls-port-file "$work/tls-port" --tls-only 2>"$work/only.log" &
 only_pid=$!
+# Stopped on a failure too: left running, it would hold ctest's pipe until the test's timeout.
+trap 'kill "$only_pid" 2>/dev/null || true; cleanup' EXIT
 deadline=$((SECONDS + 10))
 until [[ -s $work/tls-port ]]; do
   kill -0 "$only_pid" 2>/dev/null || fail "the --tls-only server exited at start: $(cat "$work/only.log")"
@@ -215,6 +217,8 @@ TLS_PORT=$(cat "$work/tls-port")
 answer=$(tls_ask .ping -cert "$certs/client.pem" -key "$certs/client.key") || fail "mTLS client refused by --tls-only"
 [[ $answer == pong ]] || fail ".ping on --tls-only answered '$answer'"
 [[ ! -e $work/plain-port ]] || fail "--tls-only wrote a plain port file"
+# One: no plain lock listener, no HTTP (off here), and no gRPC (served without TLS, so off
+# by default with --tls-only).
 listeners=$(ss -Hltnp | grep -c "pid=$only_pid," || true)
 [[ $listeners == 1 ]] || fail "--tls-only has $listeners listening sockets, not 1: $(ss -Hltnp | grep "pid=$only_pid,")"
 kill "$only_pid"; wait "$only_pid" 2>/dev/null || true

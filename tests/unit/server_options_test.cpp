@@ -915,3 +915,23 @@ TEST_CASE("server options: what the etcd backend refuses, each with its reason",
   }
   SECTION("an unknown backend") { CHECK(contains(error_of({"--backend", "zookeeper"}), "--backend")); }
 }
+
+TEST_CASE("server options: --tls-only leaves no plain gRPC listener", "[server_options][grpc-default]") {
+  tnl::test::ScopedEnv env(clean_env());
+  tnl::test::TempDir dir;
+  const std::string cert = file_with(dir, "cert.pem", "");
+  const std::string key = file_with(dir, "key.pem", "");
+  const std::vector<std::string> tls_only{"--tls-cert", cert, "--tls-key", key, "--tls-port", "0", "--tls-only"};
+  // The default gRPC listener is off with --tls-only (mutual TLS would be bypassed there).
+  CHECK(!config_of(tls_only).grpc_enabled);
+  // One asked for is refused, naming the option; --grpc off is fine.
+  auto asked = tls_only;
+  asked.insert(asked.end(), {"--grpc", "127.0.0.1:0"});
+  CHECK(contains(error_of(asked), "--grpc"));
+  CHECK(contains(error_of(asked), "--tls-only"));
+  auto off = tls_only;
+  off.insert(off.end(), {"--grpc", "off"});
+  CHECK(!config_of(off).grpc_enabled);
+  // Without --tls-only the default gRPC listener stays.
+  CHECK(config_of({"--tls-cert", cert, "--tls-key", key, "--tls-port", "0"}).grpc_enabled);
+}
