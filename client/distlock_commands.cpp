@@ -187,6 +187,13 @@ std::string wait_text(const Settings& settings) {
   return fmt::format(" within the timeout ({:g} s)", *settings.wait_seconds);
 }
 
+/// "lock 'NAME' not acquired[ within …][: held by …]", the holders asked anew of `endpoint`.
+void print_not_acquired(const Settings& settings, const Endpoint& endpoint) {
+  const std::string holders = holders_text(settings, endpoint);
+  print_error(fmt::format("lock '{}' not acquired{}{}", settings.name, wait_text(settings),
+                          holders.empty() ? "" : ": " + holders));
+}
+
 }  // namespace
 
 std::string host_client_id() {
@@ -223,9 +230,7 @@ int take_lock(const Settings& settings, const std::string& client_id) {
         std::fprintf(stderr, "lock '%s' acquired; release it with --unlock\n", settings.name.c_str());
         return 0;
       }
-      const std::string holders = holders_text(settings, endpoint);
-      print_error(fmt::format("lock '{}' not acquired{}{}", settings.name, wait_text(settings),
-                              holders.empty() ? "" : ": " + holders));
+      print_not_acquired(settings, endpoint);
       return exit_failure;
     });
   } catch (const std::exception& e) {
@@ -323,9 +328,7 @@ int run_command(const Settings& settings, const std::string& client_id, const st
     if (result.from_command) return result.code;
     if (result.code == options.lock.conflict_exit_code) {
       // tcpnetlock_do's message names our lock; say whose it is, as --lock does.
-      const std::string holders = holders_text(settings, *server);
-      print_error(fmt::format("lock '{}' not acquired{}{}", settings.name, wait_text(settings),
-                              holders.empty() ? "" : ": " + holders));
+      print_not_acquired(settings, *server);
     }
     return exit_failure;
   } catch (const std::exception& e) {

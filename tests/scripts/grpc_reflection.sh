@@ -29,15 +29,9 @@ rfc3339_re='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$'
 mkdir -p "$work/reflection"
 protoc -I"$(dirname "$reflection_proto")" --python_out="$work/reflection" "$reflection_proto"
 
-start_http_server --grpc 127.0.0.1:0 --grpc-port-file "$work/grpc-port"
-deadline=$((SECONDS + 10))
-until [[ -s $work/grpc-port ]]; do
-  [[ $SECONDS -lt $deadline ]] || fail "no gRPC port file"
-  sleep 0.05
-done
-target=127.0.0.1:$(cat "$work/grpc-port")
-echo "gRPC at $target"
-client() { "$python" "$here/lib/grpc_reflection_client.py" "$work/reflection" "$target" "$@"; }
+start_grpc_server
+echo "gRPC at $GRPC_TARGET"
+client() { "$python" "$here/lib/grpc_reflection_client.py" "$work/reflection" "$GRPC_TARGET" "$@"; }
 # grpcurl --plaintext -d JSON HOST tracker.lock.v1alpha1.LockService/METHOD
 grpcurl() { client call "tracker.lock.v1alpha1.LockService/$2" "$1"; }
 

@@ -21,14 +21,9 @@ mkdir -p "$work/stubs"
 protoc -I"$proto" --python_out="$work/stubs" --grpc_out="$work/stubs" \
   --plugin=protoc-gen-grpc="$(command -v grpc_python_plugin)" "$proto/tracker/lock/v1alpha1/lock.proto"
 
-start_http_server --grpc 127.0.0.1:0 --grpc-port-file "$work/grpc-port"
-deadline=$((SECONDS + 10))
-until [[ -s $work/grpc-port ]]; do
-  [[ $SECONDS -lt $deadline ]] || fail "no gRPC port file"
-  sleep 0.05
-done
+start_grpc_server
 
 step "slow clients that never read their answers"
-"$python" "$here/lib/grpc_slow_readers.py" "$work/stubs" "127.0.0.1:$(cat "$work/grpc-port")" || fail "see above"
+"$python" "$here/lib/grpc_slow_readers.py" "$work/stubs" "$GRPC_TARGET" || fail "see above"
 kill -0 "$server_pid" || fail "the server died"
 echo "PASSED"

@@ -22,13 +22,7 @@ trap 'if [[ -n $holder_pid ]]; then kill -9 "$holder_pid" 2>/dev/null || true; f
 
 mkdir -p "$work/reflection"
 protoc -I"$(dirname "$reflection_proto")" --python_out="$work/reflection" "$reflection_proto"
-start_http_server --grpc 127.0.0.1:0 --grpc-port-file "$work/grpc-port"
-deadline=$((SECONDS + 10))
-until [[ -s $work/grpc-port ]]; do
-  [[ $SECONDS -lt $deadline ]] || fail "no gRPC port file"
-  sleep 0.05
-done
-target=127.0.0.1:$(cat "$work/grpc-port")
+start_grpc_server
 
 # One line-protocol request on a fresh connection; prints the answer.
 line() {
@@ -41,7 +35,7 @@ line() {
 }
 
 step "a gRPC stream takes the lock"
-"$python" "$here/lib/grpc_reflection_client.py" "$work/reflection" "$target" hold \
+"$python" "$here/lib/grpc_reflection_client.py" "$work/reflection" "$GRPC_TARGET" hold \
   tcpnetlock.v1.LockExtensions/Acquire '{"service":"killed-holder","who":"python-holder"}' >"$work/events" 2>&1 &
 holder_pid=$!
 deadline=$((SECONDS + 15))

@@ -41,3 +41,15 @@ start_http_server() {
   HTTP_PORT=$(cat "$work/http-port")
   URL="http://127.0.0.1:$HTTP_PORT"
 }
+
+# start_grpc_server [ARGS...]: start_http_server with gRPC on a free loopback port too; waits
+# for its port file (10 s) and sets GRPC_TARGET (127.0.0.1:PORT).
+start_grpc_server() {
+  start_http_server --grpc 127.0.0.1:0 --grpc-port-file "$work/grpc-port" "$@"
+  local deadline=$((SECONDS + 10))
+  until [[ -s $work/grpc-port ]]; do
+    [[ $SECONDS -lt $deadline ]] || fail "no gRPC port file"
+    sleep 0.05
+  done
+  GRPC_TARGET=127.0.0.1:$(cat "$work/grpc-port")
+}
