@@ -146,6 +146,12 @@ void DeferringLockBackend::renew(const LockId& id, std::optional<Clock::duration
   });
 }
 
+void DeferringLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone done) {
+  inner_->update(id, std::move(changes), [this, done = std::move(done)](UpdateOutcome outcome) {
+    defer([done, outcome]() { done(outcome); });
+  });
+}
+
 void DeferringLockBackend::read(LockQuery query, ReadDone done) {
   inner_->read(std::move(query), [this, done = std::move(done)](LockView view) {
     defer([done, view = std::move(view)]() { done(view); });

@@ -57,6 +57,7 @@ class DeferringLockBackend final : public LockBackend {
   bool cancel(const LockId& id) override;
   void release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) override;
   void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override;
+  void update(const LockId& id, HoldUpdate changes, UpdateDone done) override;
   void read(LockQuery query, ReadDone done) override;
   /// The inner backend's, at once.
   [[nodiscard]] bool available() const override;

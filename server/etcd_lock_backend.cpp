@@ -1241,6 +1241,48 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
   }));
 }
 
+// Rewrites the lock key's value only while it is the key found (its create revision): a
+// key released and made again meanwhile (another grant, maybe with this very name) is left
+// alone and the update is unknown. The key keeps its lease, so its expiry is unchanged.
+void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone done) {
+  check_guard();
+  if (holds_.count(id) != 0) return done(UpdateOutcome::held_by_connection);
+  if (shut_down_) return done(UpdateOutcome::unavailable);
+  find(id, guarded([this, id, changes = std::move(changes), done = std::move(done)](
+                       const grpc::Status& status, std::optional<Found> found) mutable {
+    if (!status.ok()) {
+      failed("finding a lock by id", status);
+      return done(UpdateOutcome::unavailable);
+    }
+    if (!found || !found->holds || found->value.kind == HoldKind::delay) return done(UpdateOutcome::unknown);
+    if (found->value.kind == HoldKind::connection) return done(UpdateOutcome::held_by_connection);
+    etcd::LockValue value = found->value;
+    if (changes.client_id) value.client_id = *changes.client_id;
+    if (changes.reason) value.reason = *changes.reason;
+    TxnRequest txn;
+    compare_created(txn, found->key, found->revision);
+    put(txn, found->key, etcd::encode(value), found->lease);
+    client_.txn(std::move(txn), guarded([this, id, name = found->name, done = std::move(done)](
+                                            const grpc::Status& status, TxnResponse& response) {
+      if (!status.ok()) {
+        failed("updating a detached lock", status);
+        if (lease_not_found(status)) return done(UpdateOutcome::unknown);  // its lease ran out: gone
+        return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                        ? UpdateOutcome::unavailable
+                        : UpdateOutcome::not_saved);
+      }
+      if (!response.succeeded()) {
+        ++txn_failed_;
+        return done(UpdateOutcome::unknown);  // released (or expired) since it was found
+      }
+      spdlog::info("detached lock '{}' ({}) updated", name, id.log_str());
+      ++local_changes_;  // the shared listing shows the new values to whoever reads next
+      done(UpdateOutcome::updated);
+    }));
+  }));
+}
+
 // --- reads ---
 
 LockView EtcdLockBackend::failed_view() const {

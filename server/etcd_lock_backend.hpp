@@ -99,6 +99,7 @@ class EtcdLockBackend final : public LockBackend {
   bool cancel(const LockId& id) override;
   void release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) override;
   void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override;
+  void update(const LockId& id, HoldUpdate changes, UpdateDone done) override;
   void read(LockQuery query, ReadDone done) override;
   [[nodiscard]] bool available() const override;
   void render_metrics(std::string& out) const override;

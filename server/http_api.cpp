@@ -146,6 +146,7 @@ HttpApi::HttpApi(LockBackend& backend, const ServerStats& stats, const Connectio
           // The caller gave the id: the record may show it.
           {"GET", {"api", "v1alpha1", "lock", ":id"}, &HttpApi::get_lock, Access::open},
           {"DELETE", {"api", "v1alpha1", "lock", ":id"}, &HttpApi::release_lock, Access::changes_locks},
+          {"PUT", {"api", "v1alpha1", "lock", ":id"}, &HttpApi::update_lock, Access::changes_locks, true},
           {"GET", {"api", "v1alpha1", "unlock", ":id"}, &HttpApi::release_lock, Access::changes_locks},
           {"POST", {"api", "v1alpha1", "lock", ":id", "renew"}, &HttpApi::renew_lock, Access::changes_locks, true},
           {"GET", {"api", "v1alpha1", "locks", "list"}, &HttpApi::list_locks, Access::lists_ids},
@@ -407,6 +408,73 @@ void HttpApi::renew_lock(const HttpRequest& request, const Match& match, Respond
                    }
                    respond(error(500, "unexpected renewal outcome"));
                  });
+}
+
+void HttpApi::update_lock(const HttpRequest& request, const Match& match, Respond respond) {
+  const auto id = LockId::parse(match.id);
+  if (!id) return respond(error(400, "invalid lock id"));
+  auto parsed = parse_object(request.body);
+  if (auto* bad = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*bad));
+  const json& body = std::get<json>(parsed);
+  // Each field a string, or null / absent / "" (unchanged). `reason` is our records' name
+  // for Tracker's `event_id`; given both, they must agree.
+  TrackerUpdate update;
+  const std::pair<const char*, std::string*> fields[] = {{"service", &update.service},
+                                                         {"environment", &update.environment},
+                                                         {"resource", &update.resource},
+                                                         {"who", &update.who},
+                                                         {"event_id", &update.event_id}};
+  for (const auto& [key, out] : fields) {
+    const auto it = body.find(key);
+    if (it == body.end() || it->is_null()) continue;
+    if (!it->is_string()) return respond(error(400, std::string(key) + " must be a string"));
+    *out = it->get<std::string>();
+  }
+  if (const auto it = body.find("reason"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return respond(error(400, "reason must be a string"));
+    const std::string reason = it->get<std::string>();
+    if (!update.event_id.empty() && !reason.empty() && reason != update.event_id) {
+      return respond(error(400, "reason and event_id differ: give one"));
+    }
+    if (update.event_id.empty()) update.event_id = reason;
+  }
+  if (std::string problem = tracker_update_problem(update); !problem.empty()) return respond(error(400, problem));
+
+  backend_.read(LockQuery{std::nullopt, *id, true}, [this, alive = std::weak_ptr<const bool>(alive_), id = *id,
+                                                     update = std::move(update), peer = request.peer,
+                                                     respond = std::move(respond)](LockView view) mutable {
+    if (alive.expired()) return respond(server_going());
+    if (!view.ok) return respond(backend_unavailable());  // not a 404: it may well be held
+    const auto [state, holder] = find_holder(view, id);
+    if (!holder) return respond(error(404, "lock not found"));
+    // A hold keeps its name for its life: 409, as for any request the lock's state refuses.
+    if (tracker_update_moves(state->name, update)) {
+      return respond(error(409, "a lock cannot move to another service, environment or resource: "
+                                "release it and create another"));
+    }
+    HoldUpdate changes = tracker_hold_update(update, *holder);
+    if (!changes.client_id && !changes.reason) return respond(*record_response(200, view, id));
+    if (holder->kind != HoldKind::detached) return respond(error(409, "lock is held by a connection"));
+    backend_.update(id, std::move(changes), [this, alive, id, peer, respond = std::move(respond)](UpdateOutcome outcome) {
+      switch (outcome) {
+        case UpdateOutcome::updated:
+          if (alive.expired()) return respond(server_going());
+          spdlog::info("detached lock ({}) updated over HTTP from {}", id.log_str(), peer);
+          return backend_.read(LockQuery{std::nullopt, id, true}, [id, respond = std::move(respond)](LockView view) {
+            // Updated, but its record cannot be shown: a retry updates again, which is harmless.
+            if (!view.ok) return respond(backend_unavailable());
+            auto record = record_response(200, view, id);
+            // Updated, but gone since (released meanwhile).
+            respond(record ? changed(std::move(*record)) : error(404, "lock not found"));
+          });
+        case UpdateOutcome::unknown: return respond(error(404, "lock not found"));
+        case UpdateOutcome::held_by_connection: return respond(error(409, "lock is held by a connection"));
+        case UpdateOutcome::not_saved: return respond(error(503, "cannot persist the lock, try again later"));
+        case UpdateOutcome::unavailable: return respond(unavailable(alive));
+      }
+      respond(error(500, "unexpected update outcome"));
+    });
+  });
 }
 
 void HttpApi::list_locks(const HttpRequest& request, const Match&, Respond respond) {

@@ -113,6 +113,8 @@ class HttpApi {
   void get_lock(const HttpRequest& request, const Match& match, Respond respond);
   void release_lock(const HttpRequest& request, const Match& match, Respond respond);
   void renew_lock(const HttpRequest& request, const Match& match, Respond respond);
+  /// PUT /lock/{id}: a new who and/or event_id (Tracker's UpdateLock).
+  void update_lock(const HttpRequest& request, const Match& match, Respond respond);
   void list_locks(const HttpRequest& request, const Match&, Respond respond);
   void stats(const HttpRequest& request, const Match&, Respond respond);
   void server_info(const HttpRequest& request, const Match&, Respond respond);

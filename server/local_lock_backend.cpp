@@ -346,6 +346,22 @@ void LocalLockBackend::renew(const LockId& id, std::optional<Clock::duration> tt
   done(RenewOutcome::renewed);
 }
 
+void LocalLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone done) {
+  Call call(*this);
+  if (table_->is_shut_down()) return done(UpdateOutcome::unavailable);
+  const auto held = table_->find(id);
+  if (!held) return done(UpdateOutcome::unknown);
+  if (held->holder.kind == Kind::connection) return done(UpdateOutcome::held_by_connection);
+  // On disk first, as a renewal: an update acknowledged is one a restart keeps.
+  if (!write_ok() || !wrote(store_.update_holder(id, changes.client_id, changes.reason))) {
+    return done(UpdateOutcome::not_saved);
+  }
+  table_->update(id, changes.client_id, changes.reason);
+  spdlog::info("detached lock '{}' ({}) updated: who '{}', reason '{}'", held->name, id.log_str(),
+               changes.client_id.value_or(held->holder.client_id), changes.reason.value_or(held->holder.reason));
+  done(UpdateOutcome::updated);
+}
+
 void LocalLockBackend::read(LockQuery query, ReadDone done) {
   const ClockReadings clocks = read_clocks();
   LockView view;

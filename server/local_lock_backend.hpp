@@ -123,6 +123,7 @@ class LocalLockBackend final : public LockBackend {
   /// name (e.g. "released by 127.0.0.1:4000", "lost by ...: peer unreachable (...)").
   void release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) override;
   void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override;
+  void update(const LockId& id, HoldUpdate changes, UpdateDone done) override;
   /// Totals are read fresh; listings are built at most once per change of the table, paced
   /// under load (ListingPacer), never more than ListingPacer::max_age behind it, and shared.
   /// A read by id (one hold's record, read right after its change) is always of the table

@@ -132,6 +132,23 @@ enum class RenewOutcome : std::uint8_t {
   unavailable,         ///< the backend is shutting down or cannot be reached: nothing changed
 };
 
+/// New metadata for a detached hold (UpdateLock, HTTP PUT): neither changes who holds the
+/// name, nor its id, token or lease. nullopt: unchanged. Validated by the caller
+/// (is_valid_reason, as a create validates them).
+struct HoldUpdate {
+  std::optional<std::string> client_id;  ///< the new client id (Tracker's `who`)
+  std::optional<std::string> reason;     ///< the new reason (Tracker's `event_id`)
+};
+
+/// How an update() ended.
+enum class UpdateOutcome : std::uint8_t {
+  updated,             ///< the hold now carries the new values
+  unknown,             ///< no hold has this id (never held, or released: nothing is made again)
+  held_by_connection,  ///< a connection holds it: its metadata is its connection's
+  not_saved,           ///< the change could not be recorded: the hold is unchanged
+  unavailable,         ///< the backend is shutting down or cannot be reached: nothing changed
+};
+
 class LockBackend {
  public:
   using Clock = std::chrono::steady_clock;
@@ -139,6 +156,7 @@ class LockBackend {
   using ReleaseDone = std::function<void(ReleaseOutcome outcome)>;
   using RenewDone = std::function<void(RenewOutcome outcome)>;
   using ReadDone = std::function<void(LockView view)>;
+  using UpdateDone = std::function<void(UpdateOutcome outcome)>;
 
   virtual ~LockBackend() = default;
 
@@ -159,6 +177,11 @@ class LockBackend {
 
   /// Moves a detached hold's lease end to now + `ttl` (nullopt: never).
   virtual void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) = 0;
+
+  /// Changes a detached hold's client id and/or reason (see HoldUpdate), as renew() changes
+  /// its lease: recorded (saved to disk, an etcd transaction) before `updated` is answered,
+  /// and never to a hold released meanwhile, nor to another hold granted since on its name.
+  virtual void update(const LockId& id, HoldUpdate changes, UpdateDone done) = 0;
 
   /// Reads the locks and their totals as `query` asks.
   virtual void read(LockQuery query, ReadDone done) = 0;

@@ -158,12 +158,16 @@ LockStore::LockStore(const std::filesystem::path& file, std::chrono::millisecond
   erase_ = prepare("DELETE FROM detached_locks WHERE id = ?");
   update_expiry_ =
       prepare("UPDATE detached_locks SET expires_ms = ?, boot_id = ?, expires_boot_ms = ? WHERE id = ?");
+  // A NULL parameter keeps the column as it is.
+  update_holder_ =
+      prepare("UPDATE detached_locks SET who = COALESCE(?, who), reason = COALESCE(?, reason) WHERE id = ?");
 }
 
 LockStore::~LockStore() {
   insert_.reset();
   erase_.reset();
   update_expiry_.reset();
+  update_holder_.reset();
   if (db_) sqlite3_close(db_);
 }
 
@@ -347,6 +351,23 @@ bool LockStore::update_expiry(const LockId& id, std::optional<WallTime> expires,
   bind_boot(update_expiry_.get(), 2, boot_id, expires ? expires_boot : std::nullopt);
   bind_text(update_expiry_.get(), 4, id.str());
   return run(update_expiry_.get(), "renew a lock");
+}
+
+bool LockStore::update_holder(const LockId& id, const std::optional<std::string>& who,
+                              const std::optional<std::string>& reason) {
+  if (!db_) return true;
+  sqlite3_stmt* statement = update_holder_.get();
+  const auto bind_optional = [&](int index, const std::optional<std::string>& text) {
+    if (text) {
+      bind_text(statement, index, *text);
+    } else {
+      sqlite3_bind_null(statement, index);
+    }
+  };
+  bind_optional(1, who);
+  bind_optional(2, reason);
+  bind_text(statement, 3, id.str());
+  return run(statement, "update a lock's who and reason");
 }
 
 bool LockStore::save_lease_ends(const std::vector<LeaseEnd>& leases, const std::string& boot_id) {

@@ -104,6 +104,10 @@ class LockStore {
   /// unknown, and `expires_boot` is ignored); false when it could not be written.
   [[nodiscard]] bool update_expiry(const LockId& id, std::optional<WallTime> expires, const std::string& boot_id,
                                    std::optional<BootTime> expires_boot);
+  /// Saves a lock's new who and/or reason (nullopt: unchanged); false when it could not be
+  /// written. A lock not saved (a connection's) is left as it is, and true is answered.
+  [[nodiscard]] bool update_holder(const LockId& id, const std::optional<std::string>& who,
+                                   const std::optional<std::string>& reason);
   /// A lease end on both clocks, for save_lease_ends().
   struct LeaseEnd {
     LockId id;
@@ -139,6 +143,7 @@ class LockStore {
   Statement insert_;
   Statement erase_;
   Statement update_expiry_;
+  Statement update_holder_;
 };
 
 }  // namespace tnl

@@ -235,6 +235,18 @@ bool LockTable::renew(const LockId& id, std::optional<TimePoint> expires) {
   return true;
 }
 
+bool LockTable::update(const LockId& id, const std::optional<std::string>& client_id,
+                       const std::optional<std::string>& reason) {
+  const auto it = detached_ids_.find(id);
+  if (it == detached_ids_.end()) return false;
+  auto& holders = entries_.at(it->second).holders;
+  const auto holder = std::find_if(holders.begin(), holders.end(), [&](const Holder& h) { return h.id == id; });
+  if (client_id) holder->client_id = *client_id;
+  if (reason) holder->reason = *reason;
+  ++version_;  // listings cached on the version show the new values
+  return true;
+}
+
 bool LockTable::restore(const std::string& name, std::size_t limit, Holder holder) {
   // Only detached holds are restored, and before any connection: the id index is enough.
   if (detached_ids_.count(holder.id) != 0) return false;

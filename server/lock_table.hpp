@@ -179,6 +179,10 @@ class LockTable {
   /// no detached hold has this id.
   bool renew(const LockId& id, std::optional<TimePoint> expires);
 
+  /// Gives a detached hold a new client id and/or reason (nullopt: unchanged); its name,
+  /// token and lease stay. Returns false (and changes nothing) when no detached hold has this id.
+  bool update(const LockId& id, const std::optional<std::string>& client_id, const std::optional<std::string>& reason);
+
   /// Puts back a detached hold saved before a restart, with its own token, ahead of any
   /// request; later tokens are above it. Returns false when it does not fit (its name is
   /// full or has another limit, or its id is taken). O(1): restoring n holds costs O(n).

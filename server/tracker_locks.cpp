@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "grpc/tracker_lock_name.hpp"
+#include "lock_options.hpp"
 #include "protocol.hpp"
 
 namespace tnl {
@@ -73,6 +75,29 @@ std::size_t visit_page(const LockView& view, std::size_t page, std::size_t per_p
     if (shown >= per_page) break;
   }
   return total;
+}
+
+std::string tracker_update_problem(const TrackerUpdate& update) {
+  if (!update.who.empty() && !is_valid_reason(update.who)) return "who must be empty or " + reason_rule_text();
+  if (!update.event_id.empty() && !is_valid_reason(update.event_id)) {
+    return "event_id must be empty or " + reason_rule_text();
+  }
+  return {};
+}
+
+bool tracker_update_moves(std::string_view name, const TrackerUpdate& update) {
+  const TrackerLockName parts = split_tracker_lock_name(name);
+  const auto differs = [](const std::string& asked, const std::string& has) { return !asked.empty() && asked != has; };
+  const bool whole_name = update.environment.empty() && update.resource.empty() && update.service == name;
+  return (differs(update.service, parts.service) && !whole_name) || differs(update.environment, parts.environment) ||
+         differs(update.resource, parts.resource);
+}
+
+HoldUpdate tracker_hold_update(const TrackerUpdate& update, const HoldRecord& holder) {
+  HoldUpdate changes;
+  if (!update.who.empty() && update.who != holder.client_id) changes.client_id = update.who;
+  if (!update.event_id.empty() && update.event_id != holder.reason) changes.reason = update.event_id;
+  return changes;
 }
 
 AcquireRequest tracker_lock_request(std::string name, std::string who, std::string reason,

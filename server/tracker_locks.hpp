@@ -37,6 +37,30 @@ inline constexpr std::size_t tracker_max_per_page = 1000;
 std::size_t visit_page(const LockView& view, std::size_t page, std::size_t per_page,
                        const std::function<void(const NameRecord&, const HoldRecord&)>& visit);
 
+/// What a Tracker update (gRPC UpdateLock, HTTP PUT /lock/{id}) asks of a lock, as given:
+/// every field empty when not given, which leaves it as it is.
+struct TrackerUpdate {
+  std::string service;
+  std::string environment;
+  std::string resource;
+  std::string who;       ///< the new client id
+  std::string event_id;  ///< the new reason
+};
+
+/// What is wrong with `update`'s who or event_id, checked as a create checks them
+/// (is_valid_reason), for INVALID_ARGUMENT / 400; empty when nothing is.
+[[nodiscard]] std::string tracker_update_problem(const TrackerUpdate& update);
+
+/// Whether `update` asks to move the lock `name` to another service, environment or
+/// resource (refused: the name stays held by its holder for the hold's life). A service
+/// given alone may be the whole name, as HTTP's records show it, or the service part of it,
+/// as gRPC's show it.
+[[nodiscard]] bool tracker_update_moves(std::string_view name, const TrackerUpdate& update);
+
+/// The backend's change for the fields of `update` given and different from `holder`'s;
+/// both nullopt when nothing changes.
+[[nodiscard]] HoldUpdate tracker_hold_update(const TrackerUpdate& update, const HoldRecord& holder);
+
 /// The detached lock a Tracker create asks for (`service` = `name`, `who` = the client id):
 /// not granted at once is not granted; its record shows the token, which must be durable.
 [[nodiscard]] AcquireRequest tracker_lock_request(std::string name, std::string who, std::string reason,

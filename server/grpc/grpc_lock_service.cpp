@@ -293,27 +293,59 @@ void GrpcLockService::update_lock(const std::shared_ptr<GrpcCall>& call, const t
   if (Status refused = admit(*call, Access::changes_locks); !refused.ok()) return call->finish(refused);
   const auto id = LockId::parse(request.id());
   if (!id) return call->finish(invalid("invalid lock id"));
-  backend_.read(LockQuery{std::nullopt, *id, true}, [call, &request, &response, id = *id](const LockView& view) {
+  TrackerUpdate update{request.service(), request.environment(), request.resource(), request.who(),
+                       request.event_id()};
+  if (std::string problem = tracker_update_problem(update); !problem.empty()) return call->finish(invalid(problem));
+  backend_.read(LockQuery{std::nullopt, *id, true}, [this, alive = std::weak_ptr<const bool>(alive_), call, &response,
+                                                     id = *id, update = std::move(update)](const LockView& view) {
     if (call->finished()) return;
+    if (alive.expired()) return call->finish(server_going());
     if (!view.ok) return call->finish(backend_unavailable());
     const auto [state, holder] = find_holder(view, id);
     if (!holder) return call->finish(not_found());
-    // A hold keeps its name and holder for its life (moving it would free it for a moment,
-    // or hold two names): a field given must be what the lock has; empty: unchanged.
-    const TrackerLockName parts = split_tracker_lock_name(state->name);
-    const auto differs = [](const std::string& asked, const std::string& has) { return !asked.empty() && asked != has; };
-    if (differs(request.service(), parts.service) || differs(request.environment(), parts.environment) ||
-        differs(request.resource(), parts.resource)) {
+    // A hold keeps its name for its life (moving it would free it for a moment, or hold two
+    // names): a service, environment or resource given must be what the lock has.
+    if (tracker_update_moves(state->name, update)) {
       return call->finish(Status(StatusCode::FAILED_PRECONDITION,
                                  "a lock cannot move to another service, environment or resource: "
                                  "release it (UnLock) and create another"));
     }
-    if (differs(request.who(), holder->client_id) || differs(request.event_id(), holder->reason)) {
-      return call->finish(Status(StatusCode::FAILED_PRECONDITION,
-                                 "a lock keeps its who and event_id while held: release it (UnLock) and create another"));
+    HoldUpdate changes = tracker_hold_update(update, *holder);
+    if (!changes.client_id && !changes.reason) {  // nothing to change: the record as it is
+      fill_lock(*response.mutable_lock(), state->name, *holder, true);
+      return call->finish(Status::OK);
     }
-    fill_lock(*response.mutable_lock(), state->name, *holder, true);
-    call->finish(Status::OK);
+    if (holder->kind != HoldKind::detached) {
+      return call->finish(Status(StatusCode::FAILED_PRECONDITION,
+                                 "lock is held by a connection: its who and event_id are its connection's"));
+    }
+    backend_.update(id, std::move(changes), [this, alive, call, &response, id](UpdateOutcome outcome) {
+      if (call->finished()) return;
+      if (alive.expired()) return call->finish(server_going());
+      switch (outcome) {
+        case UpdateOutcome::updated:
+          // The record as the backend keeps it now.
+          return backend_.read(LockQuery{std::nullopt, id, true}, [call, &response, id](const LockView& view) {
+            if (call->finished()) return;
+            // Updated, but its record cannot be shown: a retry updates again, which is harmless.
+            if (!view.ok) return call->finish(backend_unavailable());
+            const auto [state, holder] = find_holder(view, id);
+            if (!holder) return call->finish(not_found());  // updated, but released since
+            fill_lock(*response.mutable_lock(), state->name, *holder, true);
+            call->finish(Status::OK);
+          });
+        case UpdateOutcome::unknown:
+          return call->finish(not_found());
+        case UpdateOutcome::held_by_connection:
+          return call->finish(Status(StatusCode::FAILED_PRECONDITION,
+                                     "lock is held by a connection: its who and event_id are its connection's"));
+        case UpdateOutcome::not_saved:
+          return call->finish(not_persisted());
+        case UpdateOutcome::unavailable:
+          return call->finish(unavailable());
+      }
+      call->finish(Status(StatusCode::INTERNAL, "unexpected update outcome"));
+    });
   });
 }
 

@@ -49,6 +49,13 @@ class ScriptedLockBackend : public LockBackend {
     RenewDone done;
     bool answered = false;
   };
+  /// One update() call, as made.
+  struct UpdateCall {
+    LockId id;
+    HoldUpdate changes;
+    UpdateDone done;
+    bool answered = false;
+  };
   /// One read() call, as made.
   struct ReadCall {
     LockQuery query;
@@ -60,6 +67,7 @@ class ScriptedLockBackend : public LockBackend {
   std::vector<AcquireCall> acquires;
   std::vector<ReleaseCall> releases;
   std::vector<RenewCall> renews;
+  std::vector<UpdateCall> updates;
   std::vector<ReadCall> reads;
   /// The ids cancel() was called with, in order, whatever it answered.
   std::vector<LockId> cancels;
@@ -93,6 +101,10 @@ class ScriptedLockBackend : public LockBackend {
 
   void release(const LockId& id, ReleaseBy by, std::string_view who, ReleaseDone done) override {
     releases.push_back(ReleaseCall{id, by, std::string(who), std::move(done)});
+  }
+
+  void update(const LockId& id, HoldUpdate changes, UpdateDone done) override {
+    updates.push_back(UpdateCall{id, std::move(changes), std::move(done)});
   }
 
   void renew(const LockId& id, std::optional<Clock::duration> ttl, RenewDone done) override {
@@ -160,6 +172,14 @@ class ScriptedLockBackend : public LockBackend {
     call.answered = true;
     if (outcome == ReleaseOutcome::released || outcome == ReleaseOutcome::forced) held.erase(call.id);
     if (call.done) call.done(outcome);
+  }
+
+  /// Answers the index-th update() call (from 0).
+  void answer_update(std::size_t index, UpdateOutcome outcome) {
+    UpdateCall& call = updates.at(index);
+    if (call.answered) throw std::logic_error("ScriptedLockBackend: update answered twice");
+    call.answered = true;
+    call.done(outcome);
   }
 
   /// Answers the index-th renew() call (from 0).

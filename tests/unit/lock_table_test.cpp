@@ -467,6 +467,50 @@ TEST_CASE("renewing moves a lease, and only a detached hold's", "[lock_table][de
   CHECK(table.find(id_of(1)));
 }
 
+TEST_CASE("updating changes a detached hold's who and reason, and nothing else", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, c;
+  table.acquire(detached("a", 1, 10s), t0, d.completion());
+  table.acquire(request("b", 2), t0, c.completion());
+  const auto before = table.find(id_of(1));
+  REQUIRE(before);
+  const auto version = table.version();
+  CHECK(table.update(id_of(1), std::string("new-who"), std::nullopt));
+  CHECK(table.version() > version);  // a listing cached on the version is stale now
+  auto after = table.find(id_of(1));
+  REQUIRE(after);
+  CHECK(after->holder.client_id == "new-who");
+  CHECK(after->holder.reason == "reason-1");  // not given: unchanged
+  CHECK(table.update(id_of(1), std::nullopt, std::string("event-7")));
+  after = table.find(id_of(1));
+  CHECK(after->holder.client_id == "new-who");
+  CHECK(after->holder.reason == "event-7");
+  // Same name, id, token, grant time and lease: the hold did not move.
+  CHECK(after->name == "a");
+  CHECK(after->holder.token == before->holder.token);
+  CHECK(after->holder.since == before->holder.since);
+  CHECK(after->holder.expires == t0 + 10s);
+  CHECK(table.next_deadline() == t0 + 10s);
+  // A connection hold, or an id nobody holds: nothing changes.
+  CHECK_FALSE(table.update(id_of(2), std::string("x"), std::string("y")));
+  CHECK(table.holders("b")[0].client_id == "client-2");
+  CHECK_FALSE(table.update(id_of(3), std::string("x"), std::nullopt));
+}
+
+TEST_CASE("updating a released or expired hold makes nothing again", "[lock_table][detached]") {
+  LockTable table;
+  Answer d, e;
+  table.acquire(detached("a", 1, 10s), t0, d.completion());
+  REQUIRE(table.release(id_of(1), t0 + 1s));
+  CHECK_FALSE(table.update(id_of(1), std::string("late"), std::nullopt));
+  CHECK_FALSE(table.find(id_of(1)));
+  CHECK(table.holders("a").empty());
+  table.acquire(detached("b", 2, 10s), t0, e.completion());
+  CHECK(table.expire(t0 + 10s).size() == 1);
+  CHECK_FALSE(table.update(id_of(2), std::string("late"), std::nullopt));
+  CHECK(table.holders("b").empty());
+}
+
 TEST_CASE("restored holds keep their token and block newcomers", "[lock_table][detached]") {
   LockTable table;
   LockTable::Holder saved{id_of(7), 7, LockTable::Kind::detached, "ci", "", "deploy", t0, 123456, t0 + 50s};
