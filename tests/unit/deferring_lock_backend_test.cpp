@@ -251,6 +251,28 @@ TEST_CASE("deferring backend: release, renew and read reach the inner backend at
   CHECK(f.backend->tracked() == 0);
 }
 
+TEST_CASE("deferring backend: update reaches the inner backend at once, its answer later", "[deferring][update]") {
+  Fixture f;
+  const LockId id = f.held("a");
+  std::optional<tnl::UpdateOutcome> outcome;
+  f.backend->update(id, tnl::HoldUpdate{std::string("who-2"), std::nullopt},
+                    [&](tnl::UpdateOutcome o) { outcome = o; });
+  REQUIRE(f.inner->updates.size() == 1);
+  CHECK(f.inner->updates[0].id == id);
+  CHECK(f.inner->updates[0].changes.client_id == std::optional<std::string>("who-2"));
+  CHECK_FALSE(f.inner->updates[0].changes.reason);
+  f.inner->answer_update(0, tnl::UpdateOutcome::updated);
+  CHECK_FALSE(outcome);
+  f.drain();
+  CHECK(outcome == tnl::UpdateOutcome::updated);
+  std::optional<ReleaseOutcome> released;
+  f.backend->release(id, ReleaseBy::holder, "me", [&](ReleaseOutcome o) { released = o; });
+  f.inner->answer_release(0, ReleaseOutcome::released);
+  f.drain();
+  CHECK(released == ReleaseOutcome::released);
+  CHECK(f.backend->tracked() == 0);
+}
+
 TEST_CASE("deferring backend: lost() reaches the holder's watcher after its grant", "[deferring][lost]") {
   Fixture f;
   const LockId id = f.acquire("a");

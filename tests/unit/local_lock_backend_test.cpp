@@ -26,6 +26,7 @@ using tnl::LockTable;
 using tnl::ReleaseBy;
 using tnl::ReleaseOutcome;
 using tnl::RenewOutcome;
+using tnl::UpdateOutcome;
 using Outcome = AcquireOutcome;
 using Kind = HoldKind;
 using namespace std::chrono_literals;
@@ -74,6 +75,14 @@ std::optional<ReleaseOutcome> release(tnl::LockBackend& backend, const LockId& i
 std::optional<RenewOutcome> renew(tnl::LockBackend& backend, const LockId& id, std::optional<LockTable::Clock::duration> ttl) {
   std::optional<RenewOutcome> outcome;
   backend.renew(id, ttl, [&](RenewOutcome o) { outcome = o; });
+  return outcome;
+}
+
+/// What an update answered.
+std::optional<UpdateOutcome> update(tnl::LockBackend& backend, const LockId& id, std::optional<std::string> who,
+                                    std::optional<std::string> reason) {
+  std::optional<UpdateOutcome> outcome;
+  backend.update(id, tnl::HoldUpdate{std::move(who), std::move(reason)}, [&](UpdateOutcome o) { outcome = o; });
   return outcome;
 }
 
@@ -188,6 +197,41 @@ TEST_CASE("an unlock that cannot be written is not acknowledged and the lock sta
   CHECK_FALSE(f.table.find(id));
   CHECK(f.store.load().empty());
   CHECK(waiter.outcome == Outcome::granted);
+}
+
+TEST_CASE("an update is on disk before it is acknowledged; one that cannot be written changes nothing",
+          "[local_lock_backend][update]") {
+  Fixture f;
+  Answer created;
+  const LockId id = f.acquire(request("d", 1, Kind::detached), created);
+  REQUIRE(created.outcome == Outcome::granted);
+  Answer conn;
+  const LockId conn_id = f.acquire(request("c", 2, Kind::connection), conn);
+  REQUIRE(conn.outcome == Outcome::granted);
+
+  {
+    OtherConnection other(f.file);
+    other.exec("BEGIN IMMEDIATE");
+    CHECK(update(f.backend, id, std::string("new-who"), std::nullopt) == UpdateOutcome::not_saved);
+    CHECK(f.table.find(id)->holder.client_id == "client-1");
+    other.exec("COMMIT");
+  }
+  CHECK(f.store.load().at(0).who == "client-1");
+
+  CHECK(update(f.backend, id, std::string("new-who"), std::string("new-reason")) == UpdateOutcome::updated);
+  CHECK(f.table.find(id)->holder.client_id == "new-who");
+  CHECK(f.table.find(id)->holder.reason == "new-reason");
+  const auto saved = f.store.load();
+  REQUIRE(saved.size() == 1);
+  CHECK(saved[0].who == "new-who");
+  CHECK(saved[0].reason == "new-reason");
+
+  CHECK(update(f.backend, conn_id, std::string("x"), std::nullopt) == UpdateOutcome::held_by_connection);
+  CHECK(f.table.find(conn_id)->holder.client_id == "client-2");
+  CHECK(release(f.backend, id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  CHECK(update(f.backend, id, std::string("late"), std::nullopt) == UpdateOutcome::unknown);
+  CHECK_FALSE(f.table.find(id));
+  CHECK(f.store.load().empty());  // not written back
 }
 
 TEST_CASE("a connection hold gets a version 8 id naming its slot, a detached one a random id",

@@ -149,6 +149,31 @@ TEST_CASE("a database from before the boot clock's columns gets them in place, i
   CHECK(loaded[1].expires_boot == std::optional<LockStore::BootTime>(1'000ms));
 }
 
+TEST_CASE("update_holder saves a new who and/or reason, and nothing else", "[lock_store]") {
+  tnl::test::TempDir dir;
+  const auto file = dir.path() / "locks.sqlite3";
+  const auto saved = record(1, std::nullopt);
+  {
+    LockStore store(file);
+    REQUIRE(store.insert(saved));
+    REQUIRE(store.insert(record(2, std::nullopt)));
+    REQUIRE(store.update_holder(saved.id, std::string("new-who"), std::nullopt));
+    REQUIRE(store.update_holder(saved.id, std::nullopt, std::string("new-reason")));
+    // A lock not saved (a connection's): nothing to change, not a failure.
+    REQUIRE(store.update_holder(LockId{0x4000, 0x8000000000000009ULL}, std::string("x"), std::string("y")));
+  }
+  const auto loaded = LockStore(file).load();  // reopened: it was written
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].id == saved.id);
+  CHECK(loaded[0].who == "new-who");
+  CHECK(loaded[0].reason == "new-reason");
+  CHECK(loaded[0].name == saved.name);
+  CHECK(loaded[0].token == saved.token);
+  CHECK(loaded[0].created == saved.created);
+  CHECK(loaded[1].who == "who");  // the other one untouched
+  CHECK(loaded[1].reason == "because");
+}
+
 TEST_CASE("without a file the store keeps nothing and never fails", "[lock_store]") {
   LockStore store{std::filesystem::path{}};
   CHECK_FALSE(store.persistent());
