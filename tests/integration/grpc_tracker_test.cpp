@@ -224,7 +224,7 @@ TEST_CASE("ListLocks pages as per_page and page say, with total_count", "[grpc]"
   CHECK(client.list(std::nullopt, 2).response.locks_size() == 0);
 }
 
-TEST_CASE("UpdateLock: a held lock keeps its name; who and event_id change", "[grpc]") {
+TEST_CASE("UpdateLock: a held lock keeps its name, who and event_id change", "[grpc]") {
   GrpcServerProcess server;
   TrackerClient client(server.grpc_target());
   const auto created = client.create("svc", "owner", "prod", "db", "event-7");
