@@ -1256,6 +1256,9 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
     }
     if (!found || !found->holds || found->value.kind == HoldKind::delay) return done(UpdateOutcome::unknown);
     if (found->value.kind == HoldKind::connection) return done(UpdateOutcome::held_by_connection);
+    // Still on its replica's lease (own_lease): granted, but not moved to its own lease yet,
+    // which rewrites the value: its creator has not heard of it, and the update would be lost.
+    if (found->lease != 0 && own_lease(*found) == 0) return done(UpdateOutcome::unknown);
     etcd::LockValue value = found->value;
     if (changes.client_id) value.client_id = *changes.client_id;
     if (changes.reason) value.reason = *changes.reason;
