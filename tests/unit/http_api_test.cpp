@@ -808,3 +808,98 @@ TEST_CASE("HTTP: a renewal whose record cannot be read is 503 backend unavailabl
   f.backend.answer_read(0, failed_read());
   check_backend_unavailable(renewed);
 }
+
+TEST_CASE("HTTP: PUT /lock/{id} reads, updates, reads again, and each backend outcome has its answer",
+          "[http_api][async][update]") {
+  ScriptedFixture f;
+  const auto id = tnl::test::ScriptedLockBackend::make_id(11);
+  const std::string path = "/api/v1alpha1/lock/" + id.str();
+  const auto put = [&](const std::string& body) { return f.send(Fixture::json_request("PUT", path, body)); };
+
+  const auto updated = put(R"({"who":"new","event_id":"e2"})");
+  REQUIRE(f.backend.reads.size() == 1);
+  CHECK(f.backend.reads[0].query.id == id);
+  f.backend.answer_read(0, view_with("a", id, "old"));
+  REQUIRE(f.backend.updates.size() == 1);
+  CHECK(f.backend.updates[0].id == id);
+  CHECK(f.backend.updates[0].changes.client_id == std::optional<std::string>("new"));
+  CHECK(f.backend.updates[0].changes.reason == std::optional<std::string>("e2"));
+  CHECK(updated->calls == 0);
+  f.backend.answer_update(0, tnl::UpdateOutcome::updated);
+  CHECK(updated->calls == 0);  // the record is read again first
+  REQUIRE(f.backend.reads.size() == 2);
+  f.backend.answer_read(1, view_with("a", id, "new"));
+  REQUIRE(updated->calls == 1);
+  CHECK(updated->response->status == 200);
+  CHECK(updated->response->changed_locks);
+  CHECK(body_of(*updated->response).at("who") == "new");
+
+  for (const auto& [outcome, status] : std::vector<std::pair<tnl::UpdateOutcome, int>>{
+           {tnl::UpdateOutcome::unknown, 404},
+           {tnl::UpdateOutcome::held_by_connection, 409},
+           {tnl::UpdateOutcome::not_saved, 503},
+           {tnl::UpdateOutcome::unavailable, 503}}) {
+    const auto answer = put(R"({"who":"new"})");
+    f.backend.answer_read(f.backend.reads.size() - 1, view_with("a", id, "old"));
+    f.backend.answer_update(f.backend.updates.size() - 1, outcome);
+    REQUIRE(answer->calls == 1);
+    CHECK(answer->response->status == status);
+    CHECK_FALSE(answer->response->changed_locks);
+  }
+  const std::size_t asked = f.backend.updates.size();
+
+  // Nothing to change: the record, and nothing asked of the backend.
+  const auto same = put(R"({"who":"old","service":"a"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, view_with("a", id, "old"));
+  REQUIRE(same->calls == 1);
+  CHECK(same->response->status == 200);
+  // A move: 409.
+  const auto moved = put(R"({"who":"x","service":"b"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, view_with("a", id, "old"));
+  REQUIRE(moved->calls == 1);
+  CHECK(moved->response->status == 409);
+  // Not held at the first read: 404; not readable: 503, never a 404.
+  const auto gone = put(R"({"who":"x"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, empty_view());
+  REQUIRE(gone->calls == 1);
+  CHECK(gone->response->status == 404);
+  const auto unreadable = put(R"({"who":"x"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, failed_read());
+  check_backend_unavailable(unreadable);
+  CHECK(f.backend.updates.size() == asked);
+
+  // Updated, but its record cannot be read: 503 (a retry updates again, harmlessly).
+  const auto unread = put(R"({"who":"y"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, view_with("a", id, "old"));
+  f.backend.answer_update(f.backend.updates.size() - 1, tnl::UpdateOutcome::updated);
+  f.backend.answer_read(f.backend.reads.size() - 1, failed_read());
+  check_backend_unavailable(unread);
+
+  // The API gone before the backend answers: 503, nothing more asked.
+  const auto late = put(R"({"who":"z"})");
+  f.backend.answer_read(f.backend.reads.size() - 1, view_with("a", id, "old"));
+  const std::size_t reads = f.backend.reads.size();
+  f.api.reset();
+  f.backend.answer_update(f.backend.updates.size() - 1, tnl::UpdateOutcome::updated);
+  REQUIRE(late->calls == 1);
+  CHECK(late->response->status == 503);
+  CHECK(body_of(*late->response).at("error") == "server is shutting down");
+  CHECK(f.backend.reads.size() == reads);
+}
+
+TEST_CASE("HTTP: PUT /lock/{id} checks its body before asking the backend", "[http_api][update]") {
+  ScriptedFixture f;
+  const std::string path = "/api/v1alpha1/lock/" + tnl::test::ScriptedLockBackend::make_id(12).str();
+  for (const std::string body : {R"([1])", R"({"who":1})", R"({"who":"a\u0001"})", R"({"event_id":false})",
+                                 R"({"reason":"a","event_id":"b"})", R"({"environment":[]})", "{"}) {
+    INFO(body);
+    const auto answer = f.send(Fixture::json_request("PUT", path, body));
+    REQUIRE(answer->calls == 1);
+    CHECK(answer->response->status == 400);
+  }
+  const auto bad_id = f.send(Fixture::json_request("PUT", "/api/v1alpha1/lock/nope", R"({"who":"x"})"));
+  REQUIRE(bad_id->calls == 1);
+  CHECK(bad_id->response->status == 400);
+  CHECK(f.backend.reads.empty());
+  CHECK(f.backend.updates.empty());
+}
