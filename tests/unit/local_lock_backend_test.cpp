@@ -199,7 +199,7 @@ TEST_CASE("an unlock that cannot be written is not acknowledged and the lock sta
   CHECK(waiter.outcome == Outcome::granted);
 }
 
-TEST_CASE("an update is on disk before it is acknowledged; one that cannot be written changes nothing",
+TEST_CASE("an update is on disk before it is acknowledged, one that cannot be written changes nothing",
           "[local_lock_backend][update]") {
   Fixture f;
   Answer created;
