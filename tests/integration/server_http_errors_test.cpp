@@ -122,12 +122,13 @@ TEST_CASE("http: a wrong method is 405 with an Allow header", "[http][errors]") 
   const HttpReply post_list = http.post(api + "/locks/list", std::string("{}"));
   CHECK_STATUS(post_list, 405);
   CHECK(post_list.header("allow") == "GET");
-  // /lock/{id} takes GET and DELETE.
-  const HttpReply put_id = http.request("PUT", api + "/lock/" + std::string(unknown_id), "{}");
-  CHECK_STATUS(put_id, 405);
-  const std::string allow = put_id.header("allow").value_or("");
+  // /lock/{id} takes GET, DELETE and PUT (an update).
+  const HttpReply post_id = http.request("POST", api + "/lock/" + std::string(unknown_id), "{}");
+  CHECK_STATUS(post_id, 405);
+  const std::string allow = post_id.header("allow").value_or("");
   CHECK(contains(allow, "GET"));
   CHECK(contains(allow, "DELETE"));
+  CHECK(contains(allow, "PUT"));
   CHECK(list(http)["total"] == 0);
 }
 
