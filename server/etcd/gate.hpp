@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace tnl::etcd {
 
@@ -78,6 +79,15 @@ class Gate : public std::enable_shared_from_this<Gate> {
 
  private:
   explicit Gate(asio::io_context& io);
+  /// A result handed over, waiting for the loop.
+  struct Queued {
+    std::function<void()> on_loop;
+    bool leaves = false;  ///< the call's last result: its work on the loop ends with it
+  };
+  /// Under mutex_, gate open: queues `item`; the first one queued asks the loop for a drain.
+  void enqueue(Queued item);
+  /// Loop thread: runs every result queued so far, in order, while the gate stays open.
+  void drain();
   /// Loop thread: one call's result was handled; drops the work guard after the last.
   void release_work();
   /// Any thread: a call object that entered is destroyed.
@@ -89,6 +99,9 @@ class Gate : public std::enable_shared_from_this<Gate> {
   bool closed_ = false;                                ///< guarded by mutex_
   std::unordered_map<Call*, std::shared_ptr<Call>> calls_;  ///< guarded by mutex_
   std::size_t alive_ = 0;                              ///< guarded by mutex_
+  /// Results not handed to the loop yet (guarded by mutex_): one asio::post for all of them,
+  /// however many gRPC completes before the loop gets to them.
+  std::vector<Queued> queued_;
   // Loop thread only:
   bool loop_open_ = true;
   std::size_t working_ = 0;  ///< results not handled yet on the loop
