@@ -1,9 +1,9 @@
 // The one door between gRPC's threads and the event loop.
 //
 // gRPC runs its completions (unary callbacks, stream reactions) on its own threads. They
-// touch nothing of ours but their own call object and this gate: they hand each result to
-// the io_context with asio::post, and the handler runs on the event loop only while the
-// gate is open. close() (the owner's destructor, on the loop) shuts the gate, cancels every
+// touch nothing of ours but their own call object and this gate: they queue each result for
+// the io_context (one asio::post for all results queued before the loop drains them), and
+// each runs on the event loop only while the gate is open. close() (the owner's destructor, on the loop) shuts the gate, cancels every
 // call in flight and waits, bounded, until gRPC has let go of all of them: afterwards no
 // completion posts anything, and handlers posted before close() do nothing when they run.
 // The gate also keeps work on the io_context while calls are in flight, so that a loop
