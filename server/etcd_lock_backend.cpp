@@ -432,6 +432,14 @@ void EtcdLockBackend::add_acquire(const LockId& id, TxnRequest& txn) {
 void EtcdLockBackend::flush_acquires() {
   if (acquire_in_flight_) return;
   TxnRequest txn;
+  // Plain deletions waiting go first in the same transaction (one call, one raft entry and
+  // one watch message for both; the ranges after them see those keys gone), in both
+  // branches, leaving room for at least 16 mutex requests.
+  std::vector<std::uint64_t> deletes;
+  if (!acquire_queue_.empty()) {
+    const int room = max_batch_ops - 4 * static_cast<int>(std::min<std::size_t>(acquire_queue_.size(), 16));
+    deletes = take_deletes(txn, true, room);
+  }
   std::vector<std::pair<LockId, int>> batch;  // request, its first operation
   std::set<std::string_view> names;           // views of names of requests in `batch`
   std::deque<LockId> later;                   // a second request on a name: the next batch
@@ -463,16 +471,18 @@ void EtcdLockBackend::flush_acquires() {
   }
   // Deferred ones go first next time, in the order they were asked.
   acquire_queue_.insert(acquire_queue_.begin(), later.begin(), later.end());
-  if (!batch.empty()) {
+  if (!batch.empty() || !deletes.empty()) {
     acquire_in_flight_ = true;
-    ++acquire_batches_;
-    client_.txn(std::move(txn), guarded([this, batch = std::move(batch)](const grpc::Status& status,
-                                                                          TxnResponse& response) {
+    ++(batch.empty() ? delete_batches_ : acquire_batches_);
+    client_.txn(std::move(txn), guarded([this, batch = std::move(batch), deletes = std::move(deletes)](
+                                            const grpc::Status& status, TxnResponse& response) {
       acquire_in_flight_ = false;
+      if (!deletes.empty()) deletes_done(deletes, status);
       // Each request of the batch is answered as a single one would be (the guard is checked
       // for each, at its answer; a failed batch fails every request in it).
       for (const auto& [id, first_op] : batch) on_acquired(id, status, response, first_op);
       flush_acquires();
+      flush_deletes();
     }));
   }
   for (const auto& id : refused) finish(id, AcquireOutcome::unavailable);
@@ -933,47 +943,62 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
 }
 
 void EtcdLockBackend::flush_deletes() {
-  if (delete_in_flight_ || delete_queue_.empty()) return;
-  // No compare: a key P + N + "/" + id and its index are made by one acquire of one request
-  // (ids are unique) and never made again once deleted, so deleting them whatever their
-  // create revision deletes only what the guarded deletion would (a key already gone is a
-  // no-op); a put that moved it (a detached lock, a lock-delay) keeps the create revision,
-  // which the guard did not tell apart either.
+  // While an acquire batch is on its way, deletions wait for it: they go with the next one
+  // (flush_acquires), or alone when it returns with no acquire queued.
+  if (delete_in_flight_ || acquire_in_flight_ || delete_queue_.empty()) return;
   TxnRequest txn;
-  std::vector<std::uint64_t> batch;
-  while (!delete_queue_.empty() && txn.success_size() + 2 <= max_batch_ops) {
-    const std::uint64_t number = delete_queue_.front();
-    delete_queue_.pop_front();
-    const auto it = cleanups_.find(number);
-    if (it == cleanups_.end()) continue;
-    erase(txn, it->second.key);
-    erase(txn, it->second.index_key);
-    batch.push_back(number);
-  }
+  std::vector<std::uint64_t> batch = take_deletes(txn, false, max_batch_ops);
   if (batch.empty()) return;
   delete_in_flight_ = true;
   ++delete_batches_;
   client_.txn(std::move(txn), guarded([this, batch = std::move(batch)](const grpc::Status& status, TxnResponse&) {
     delete_in_flight_ = false;
-    check_guard();
-    if (!status.ok()) failed("deleting keys", status);
-    bool first_try = false;
-    for (const auto number : batch) {
-      if (first_tries_.erase(number) != 0) first_try = true;
-      const auto it = cleanups_.find(number);
-      if (it == cleanups_.end()) continue;
-      if (!status.ok()) {
-        retry_cleanup(number);  // each alone, with its own backoff (it may join a later batch)
-        continue;
-      }
-      ++local_changes_;
-      auto gone = std::move(it->second.gone);
-      cleanups_.erase(it);
-      if (gone) gone();
-    }
-    if (first_try) start_listing();
+    deletes_done(batch, status);
     flush_deletes();
   }));
+}
+
+std::vector<std::uint64_t> EtcdLockBackend::take_deletes(TxnRequest& txn, bool both_branches, int max_ops) {
+  // No compare: a key P + N + "/" + id and its index are made by one acquire of one request
+  // (ids are unique) and never made again once deleted, so deleting them whatever their
+  // create revision deletes only what the guarded deletion would (a key already gone is a
+  // no-op); a put that moved it (a detached lock, a lock-delay) keeps the create revision,
+  // which the guard did not tell apart either.
+  std::vector<std::uint64_t> batch;
+  int ops = 0;
+  while (!delete_queue_.empty() && ops + 2 <= max_ops) {
+    const std::uint64_t number = delete_queue_.front();
+    delete_queue_.pop_front();
+    const auto it = cleanups_.find(number);
+    if (it == cleanups_.end()) continue;
+    for (const std::string* key : {&it->second.key, &it->second.index_key}) {
+      txn.add_success()->mutable_request_delete_range()->set_key(*key);
+      if (both_branches) txn.add_failure()->mutable_request_delete_range()->set_key(*key);
+    }
+    ops += 2;
+    batch.push_back(number);
+  }
+  return batch;
+}
+
+void EtcdLockBackend::deletes_done(const std::vector<std::uint64_t>& batch, const grpc::Status& status) {
+  check_guard();
+  if (!status.ok()) failed("deleting keys", status);
+  bool first_try = false;
+  for (const auto number : batch) {
+    if (first_tries_.erase(number) != 0) first_try = true;
+    const auto it = cleanups_.find(number);
+    if (it == cleanups_.end()) continue;
+    if (!status.ok()) {
+      retry_cleanup(number);  // each alone, with its own backoff (it may join a later batch)
+      continue;
+    }
+    ++local_changes_;
+    auto gone = std::move(it->second.gone);
+    cleanups_.erase(it);
+    if (gone) gone();
+  }
+  if (first_try) start_listing();
 }
 
 void EtcdLockBackend::retry_cleanup(std::uint64_t number) {

@@ -240,8 +240,13 @@ class EtcdLockBackend final : public LockBackend {
   void add_cleanup(Cleanup cleanup);
   void run_cleanup(std::uint64_t number);
   /// Sends the queued plain deletions as ONE transaction of DeleteRange operations (unless
-  /// one is on its way: then when it returns).
+  /// one, or an acquire batch, is on its way: then when it returns; see take_deletes()).
   void flush_deletes();
+  /// Moves queued plain deletions (at most `max_ops` operations) into `success` and
+  /// `failure` (the same DeleteRanges in each, when given); returns their cleanup numbers.
+  std::vector<std::uint64_t> take_deletes(etcdserverpb::TxnRequest& txn, bool both_branches, int max_ops);
+  /// The transaction carrying deletions `batch` was answered with `status`.
+  void deletes_done(const std::vector<std::uint64_t>& batch, const grpc::Status& status);
   void retry_cleanup(std::uint64_t number);
   /// The record of a lock found by id from any replica: its key, name, value, create
   /// revision, lease and whether it holds.

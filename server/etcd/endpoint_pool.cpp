@@ -33,6 +33,9 @@ EndpointPool::EndpointPool(const ClientOptions& options)
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, clamp_ms(std::max(options.call_timeout, std::chrono::milliseconds(1000))));
   // A listing of many locks is one Range response: larger than gRPC's default 4 MiB limit.
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
+  // No bandwidth-delay probing: on a busy connection gRPC pings with most data frames it
+  // reads (a send and a ping ack to read each), for a window our small messages never need.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   for (const auto& endpoint : options.endpoints) {
     Member member;
     member.endpoint = endpoint;

@@ -41,9 +41,7 @@ void Gate::post(std::function<void()> on_loop) {
   // Under the lock: close() cannot return between this check and the post, so nothing is
   // posted once the owner (and possibly the io_context after it) may be gone.
   if (closed_) return;
-  asio::post(io_, [self = shared_from_this(), on_loop = std::move(on_loop)] {
-    if (self->loop_open_) on_loop();
-  });
+  enqueue(Queued{std::move(on_loop), false});
 }
 
 void Gate::leave(Call* call, std::function<void()> on_loop) {
@@ -54,16 +52,28 @@ void Gate::leave(Call* call, std::function<void()> on_loop) {
       keep = std::move(it->second);
       calls_.erase(it);
     }
-    if (!closed_) {
-      asio::post(io_, [self = shared_from_this(), on_loop = std::move(on_loop)] {
-        if (!self->loop_open_) return;
-        on_loop();
-        // on_loop may have closed the gate (its owner destroyed): then the guard is gone.
-        if (self->loop_open_) self->release_work();
-      });
-    }
+    if (!closed_) enqueue(Queued{std::move(on_loop), true});
   }
   left_.notify_all();
+}
+
+void Gate::enqueue(Queued item) {
+  queued_.push_back(std::move(item));
+  if (queued_.size() == 1) asio::post(io_, [self = shared_from_this()] { self->drain(); });
+}
+
+void Gate::drain() {
+  std::vector<Queued> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(queued_);
+  }
+  for (auto& item : batch) {
+    // A result may close the gate (its owner destroyed): the rest are dropped.
+    if (!loop_open_) return;
+    item.on_loop();
+    if (item.leaves && loop_open_) release_work();
+  }
 }
 
 void Gate::release_work() {

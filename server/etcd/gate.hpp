@@ -1,9 +1,9 @@
 // The one door between gRPC's threads and the event loop.
 //
 // gRPC runs its completions (unary callbacks, stream reactions) on its own threads. They
-// touch nothing of ours but their own call object and this gate: they hand each result to
-// the io_context with asio::post, and the handler runs on the event loop only while the
-// gate is open. close() (the owner's destructor, on the loop) shuts the gate, cancels every
+// touch nothing of ours but their own call object and this gate: they queue each result for
+// the io_context (one asio::post for all results queued before the loop drains them), and
+// each runs on the event loop only while the gate is open. close() (the owner's destructor, on the loop) shuts the gate, cancels every
 // call in flight and waits, bounded, until gRPC has let go of all of them: afterwards no
 // completion posts anything, and handlers posted before close() do nothing when they run.
 // The gate also keeps work on the io_context while calls are in flight, so that a loop
@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace tnl::etcd {
 
@@ -78,6 +79,15 @@ class Gate : public std::enable_shared_from_this<Gate> {
 
  private:
   explicit Gate(asio::io_context& io);
+  /// A result handed over, waiting for the loop.
+  struct Queued {
+    std::function<void()> on_loop;
+    bool leaves = false;  ///< the call's last result: its work on the loop ends with it
+  };
+  /// Under mutex_, gate open: queues `item`; the first one queued asks the loop for a drain.
+  void enqueue(Queued item);
+  /// Loop thread: runs every result queued so far, in order, while the gate stays open.
+  void drain();
   /// Loop thread: one call's result was handled; drops the work guard after the last.
   void release_work();
   /// Any thread: a call object that entered is destroyed.
@@ -89,6 +99,9 @@ class Gate : public std::enable_shared_from_this<Gate> {
   bool closed_ = false;                                ///< guarded by mutex_
   std::unordered_map<Call*, std::shared_ptr<Call>> calls_;  ///< guarded by mutex_
   std::size_t alive_ = 0;                              ///< guarded by mutex_
+  /// Results not handed to the loop yet (guarded by mutex_): one asio::post for all of them,
+  /// however many gRPC completes before the loop gets to them.
+  std::vector<Queued> queued_;
   // Loop thread only:
   bool loop_open_ = true;
   std::size_t working_ = 0;  ///< results not handled yet on the loop

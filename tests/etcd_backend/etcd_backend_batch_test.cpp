@@ -244,3 +244,37 @@ TEST_CASE("etcd backend batches: free names are granted by the puts alone, one t
     CHECK(waiter->token == free->token);  // its key was made in the same transaction
   }
 }
+
+TEST_CASE("etcd backend batches: deletions queued behind an acquire batch go first in the next one", "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  auto x = cluster.lock_now(a, "x");
+  REQUIRE(x->granted());
+  const auto acquires = a.acquire_batches();
+  const auto deletes = a.delete_batches();
+  auto alone = cluster.lock(a, "d0");  // on its way: what follows waits for it
+  std::optional<ReleaseOutcome> released;
+  a.release(x->id, ReleaseBy::holder, "released by test", [&](ReleaseOutcome o) { released = o; });
+  auto again = cluster.lock(a, "x");  // queued after x's deletion
+  auto other = cluster.lock(a, "d1");
+  CHECK_FALSE(released.has_value());
+  cluster.settle(alone);
+  cluster.settle(again);
+  cluster.settle(other);
+  REQUIRE(run_until(cluster.io, [&] { return released.has_value(); }));
+  CHECK(*released == ReleaseOutcome::released);
+  // One more transaction: x's deletion, then {x again, d1}; no deletion sent alone. Its
+  // ranges saw x's old key gone: granted at once, with a later token.
+  CHECK(a.acquire_batches() == acquires + 2);
+  CHECK(a.delete_batches() == deletes);
+  REQUIRE(again->granted());
+  REQUIRE(other->granted());
+  CHECK(again->token == other->token);
+  CHECK(again->token > x->token);
+  CHECK(keys_under(cluster.etcd, "/test/x/") == 1);
+  CHECK(keys_under(cluster.etcd, "/test/.ids/") == 3);
+  // Released with nothing else queued: a deletion alone again.
+  CHECK(cluster.release(a, again->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  CHECK(a.delete_batches() == deletes + 1);
+  CHECK(cluster.lock_now(cluster.b(), "x")->granted());
+}
