@@ -219,9 +219,11 @@ for _ in 1 2 3; do
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
+# A put of ours overwritten by distlock's unconditional PUT shows as an overlap, or as our
+# hold told lost (our command then fails): both are two holders.
+expect "overlaps" "$(cat "$work/overlaps" 2>/dev/null | wc -l)" 0
 [[ ! -s $work/errors ]] || fail "runners failed: $(sort "$work/errors" | uniq -c)"
 expect "sections run" "$(wc -l <"$work/sections")" $((6 * rounds))
-expect "overlaps" "$(cat "$work/overlaps" 2>/dev/null | wc -l)" 0
 
 step "kill -9 of the replica frees its connection hold for an emulated distlock waiting on it"
 distlock --lock-name=percona_prod -- sh -c "touch '$work/killed-holding'; sleep 60" &
