@@ -90,11 +90,11 @@ EtcdLockBackend::EtcdLockBackend(asio::io_context& io, etcd::Client& client, Etc
       stats_(stats),
       layout_(options_.prefix),
       distlock_(options_.distlock_layout, layout_.prefix()),
-      foreign_salt_(ids_.next()),
       guard_timer_(io),
       session_retry_(io),
       wait_timer_(
           io, [this] { return next_wait_deadline(); }, [this](Clock::time_point now) { expire_waits(now); }) {
+  foreign_salt_ = ids_.next();  // ids_ is made after the initialiser list could use it
   start_session();
 }
 
