@@ -102,15 +102,22 @@ std::string EtcdLockBackend::index_value(const std::string& key, const LockValue
   return etcd::DistlockLayout::index_value(key, value);
 }
 
-LockId EtcdLockBackend::foreign_distlock_id(Revision created) const {
-  return LockId{foreign_salt_.high, foreign_salt_.low ^ static_cast<std::uint64_t>(created)};
+LockId EtcdLockBackend::foreign_distlock_id(Revision created, std::unordered_map<Revision, LockId>& seen) {
+  const auto known = foreign_ids_.find(created);
+  const LockId id = known != foreign_ids_.end() ? known->second : ids_.next();
+  if (known == foreign_ids_.end()) {
+    foreign_ids_.emplace(created, id);
+    foreign_revisions_.emplace(id, created);
+  }
+  seen.emplace(created, id);
+  return id;
 }
 
 std::optional<EtcdLockBackend::Revision> EtcdLockBackend::foreign_distlock_revision(const LockId& id) const {
-  if (!distlock_.enabled() || id.high != foreign_salt_.high) return std::nullopt;
-  const std::uint64_t created = id.low ^ foreign_salt_.low;
-  if (created == 0 || created > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-  return static_cast<Revision>(created);
+  if (!distlock_.enabled()) return std::nullopt;
+  const auto it = foreign_revisions_.find(id);
+  if (it == foreign_revisions_.end()) return std::nullopt;
+  return it->second;
 }
 
 // --- acquire ---
@@ -458,7 +465,7 @@ void EtcdLockBackend::find_foreign_distlock(const LockId& id, Revision created, 
 }
 
 void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Listing& listing,
-                                         const std::optional<std::string>& only, WallClock::time_point as_of) const {
+                                         const std::optional<std::string>& only, WallClock::time_point as_of) {
   // Our records of the keys, from their indexes: key -> (record, create revision).
   std::map<std::string, std::pair<LockValue, Revision>> ours;
   for (const auto& kv : response.kvs()) {
@@ -469,6 +476,7 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
   }
   auto& totals = listing.totals;
   bool added = false;
+  std::unordered_map<Revision, LockId> seen;  // the foreign keys of this listing
   for (const auto& kv : response.kvs()) {
     const auto name = distlock_.name_for_key(kv.key());
     if (!name || (only && *name != *only)) continue;
@@ -479,7 +487,7 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     } else {
       // A real distlock's (or anyone's): its value is "<unix s>;<host>;<reason>".
       const etcd::DistlockValue written = etcd::parse_distlock_value(kv.value());
-      hold.id = foreign_distlock_id(kv.create_revision());
+      hold.id = foreign_distlock_id(kv.create_revision(), seen);
       hold.kind = kv.lease() == 0 ? HoldKind::detached : HoldKind::connection;
       hold.client_id = written.host;
       hold.reason = written.reason;
@@ -513,6 +521,12 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     ++totals.held_names;
     listing.names.push_back(std::move(entry));
     added = true;
+  }
+  if (!only) {
+    // Every key is in this listing: the ids of keys gone are forgotten (bounded by etcd's keys).
+    foreign_revisions_.clear();
+    for (const auto& [created, id] : seen) foreign_revisions_.emplace(id, created);
+    foreign_ids_ = std::move(seen);
   }
   if (added) {
     std::sort(listing.names.begin(), listing.names.end(),

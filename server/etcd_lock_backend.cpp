@@ -94,7 +94,6 @@ EtcdLockBackend::EtcdLockBackend(asio::io_context& io, etcd::Client& client, Etc
       session_retry_(io),
       wait_timer_(
           io, [this] { return next_wait_deadline(); }, [this](Clock::time_point now) { expire_waits(now); }) {
-  foreign_salt_ = ids_.next();  // ids_ is made after the initialiser list could use it
   start_session();
 }
 

@@ -312,16 +312,19 @@ class EtcdLockBackend final : public LockBackend {
   bool on_distlock_event(const mvccpb::Event& event);
   /// Deletes what an acquire whose answer was lost may have put (found through its index).
   void clean_unsure_distlock(const LockId& id, std::string key, std::uint64_t epoch, int attempts);
-  /// The id shown for a distlock-layout key that is not ours (a real distlock's), from its
-  /// create revision; unguessable without this replica's salt (an id is a capability).
-  [[nodiscard]] LockId foreign_distlock_id(Revision created) const;
+  /// The id shown for a distlock-layout key that is not ours (a real distlock's) with this
+  /// create revision: a random one, remembered while listings show the key (an id is a
+  /// capability: never one made from the revision, which listings show as the token).
+  LockId foreign_distlock_id(Revision created, std::unordered_map<Revision, LockId>& seen);
+  /// The create revision of the key a foreign id was shown for; nullopt for any other id.
   [[nodiscard]] std::optional<Revision> foreign_distlock_revision(const LockId& id) const;
   void find_distlock(const LockId& id, const etcd::DistlockLayout::Index& index, Revision index_created,
                      FoundDone done);
   void find_foreign_distlock(const LockId& id, Revision created, FoundDone done);
   /// Adds the distlock-layout keys of a Range over the prefix to `listing`.
+  /// A listing of every name (`only` unset) forgets the foreign ids of keys gone.
   void add_distlock_names(const etcdserverpb::RangeResponse& response, etcd::Listing& listing,
-                          const std::optional<std::string>& only, WallClock::time_point as_of) const;
+                          const std::optional<std::string>& only, WallClock::time_point as_of);
   void read_distlock_by_id(LockQuery query, const etcd::DistlockLayout::Index& index, Revision index_created,
                            ReadDone done);
   /// A lock key's value: distlock's for a distlock-layout key, ours (JSON) otherwise.
@@ -354,8 +357,9 @@ class EtcdLockBackend final : public LockBackend {
   std::map<std::string, DistlockQueue> distlock_queues_;
   /// The latest deletion of a key of distlock's internal mutex the watch reported.
   Revision distlock_mutex_deleted_ = 0;
-  /// See foreign_distlock_id().
-  LockId foreign_salt_;
+  /// See foreign_distlock_id(): create revision -> id, and back.
+  std::unordered_map<Revision, LockId> foreign_ids_;
+  std::unordered_map<LockId, Revision> foreign_revisions_;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 
   etcd::LeaseGuard guard_;
