@@ -243,4 +243,6 @@ kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 [[ $(key_value /distlock/percona_prod) == *";emuhost;waiter" ]] || fail "the key is not the emulated distlock's"
 
+# Under the sanitizers (build/asan), a report in the server's log is a failure.
+if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$work/server.log"; then fail "sanitizer report"; fi
 echo "PASS"
