@@ -375,6 +375,11 @@ LockId EtcdLockBackend::acquire(AcquireRequest request, AcquireDone done, std::w
     done(AcquireResult{AcquireOutcome::unavailable, id, 0});
     return id;
   }
+  if (distlock_.reserved(request.name)) {
+    // Its recipe keys would be distlock's internal mutex (docs/HA.md): refused, never queued.
+    done(AcquireResult{AcquireOutcome::limit_mismatch, id, 0});
+    return id;
+  }
   Request& entry = requests_[id];
   if (auto key = distlock_.key_for(request.name)) {
     entry.key = std::move(*key);

@@ -92,6 +92,8 @@ std::optional<std::string> DistlockLayout::name_for_key(std::string_view key) co
   return lock_name;
 }
 
+bool DistlockLayout::reserved(std::string_view lock_name) const { return enabled_ && lock_name == mutex_name; }
+
 bool DistlockLayout::is_mutex_key(std::string_view key) const {
   return enabled_ && key.size() > mutex_prefix_.size() && key.compare(0, mutex_prefix_.size(), mutex_prefix_) == 0;
 }

@@ -68,6 +68,9 @@ class DistlockLayout {
   [[nodiscard]] std::optional<std::string> name_for_key(std::string_view key) const;
   /// Whether `key` is one of distlock's internal mutex keys (P + "__internal_lock/...").
   [[nodiscard]] bool is_mutex_key(std::string_view key) const;
+  /// Whether `lock_name` may not be used (when enabled): "__internal_lock", whose recipe keys
+  /// would be distlock's internal mutex keys.
+  [[nodiscard]] bool reserved(std::string_view lock_name) const;
   /// P + "__internal_lock/": the range of distlock's internal mutex.
   [[nodiscard]] const std::string& mutex_prefix() const { return mutex_prefix_; }
 

@@ -60,6 +60,9 @@ TEST_CASE("etcd distlock layout: a connection lock is the plain key on the repli
   REQUIRE(plain->granted());
   CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/plain/" + plain->id.str()}).find("/test/plain/") !=
         std::string::npos);
+  // The recipe keys of "__internal_lock" would be distlock's internal mutex: refused.
+  CHECK(cluster.lock_now(cluster.a(), "__internal_lock")->outcome == AcquireOutcome::limit_mismatch);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/__internal_lock/"}).empty());
   auto other_realm = cluster.lock_now(cluster.a(), "__other__-m");
   REQUIRE(other_realm->granted());
   CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/__other__-m/" + other_realm->id.str()}) != "");
@@ -139,7 +142,8 @@ TEST_CASE("etcd distlock layout: a real distlock lock excludes ours, is listed, 
   // The id shown is this replica's to act on; a renewal is refused (no lease of ours to give).
   CHECK(cluster.renew(cluster.a(), holder.id, 10s) == RenewOutcome::unknown);
   CHECK(cluster.release(cluster.a(), holder.id, ReleaseBy::unlock) == ReleaseOutcome::released);
-  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/real"}).empty());
+  // Gone (B's waiter may have made it again already: then it is B's, with B's value).
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/real"}).find("node-3") == std::string::npos);
   cluster.settle(waiter);
   CHECK(waiter->granted());
   CHECK(cluster.release(cluster.a(), holder.id, ReleaseBy::unlock) == ReleaseOutcome::unknown);

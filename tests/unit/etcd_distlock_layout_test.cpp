@@ -42,6 +42,9 @@ TEST_CASE("distlock layout: the realm's names are distlock's keys, nothing else 
   CHECK_FALSE(layout.name_for_key("/other/percona_prod"));
 
   CHECK(layout.mutex_prefix() == "/distlock/__internal_lock/");
+  CHECK(layout.reserved("__internal_lock"));
+  CHECK_FALSE(layout.reserved("__distlock__-__internal_lock"));
+  CHECK_FALSE(DistlockLayout(false, "/distlock/").reserved("__internal_lock"));
   CHECK(layout.is_mutex_key("/distlock/__internal_lock/694d8c2f3a1b"));
   CHECK_FALSE(layout.is_mutex_key("/distlock/__internal_lock/"));
   CHECK_FALSE(layout.is_mutex_key("/distlock/__internal_lockx/1"));
