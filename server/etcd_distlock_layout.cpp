@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "etcd/etcd_client.hpp"
 #include "etcd/etcd_listing.hpp"
@@ -172,7 +173,10 @@ void EtcdLockBackend::try_distlock(const LockId& id) {
   auto* held = txn.add_failure()->mutable_request_range();
   held->set_key(request.key);
   held->set_count_only(true);
-  client_.txn(std::move(txn), guarded([this, id](const grpc::Status& status, TxnResponse& response) {
+  client_.txn(std::move(txn), guarded([this, id](const grpc::Status& answered, TxnResponse& response) {
+    const grpc::Status status = std::exchange(lose_next_distlock_answer_, false)
+                                    ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
+                                    : answered;
     on_distlock_tried(id, status, response);
   }));
 }

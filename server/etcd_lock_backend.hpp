@@ -134,6 +134,9 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: the next renewal's transaction is applied by etcd but its answer is lost
   /// (reported DEADLINE_EXCEEDED), as when a member answers after the call's deadline.
   void lose_next_renew_answer_for_test() { lose_next_renew_answer_ = true; }
+  /// Tests only: the next distlock-layout acquire's transaction is applied by etcd but its
+  /// answer is lost (reported DEADLINE_EXCEEDED).
+  void lose_next_distlock_answer_for_test() { lose_next_distlock_answer_ = true; }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -393,6 +396,8 @@ class EtcdLockBackend final : public LockBackend {
 
   /// See lose_next_renew_answer_for_test().
   bool lose_next_renew_answer_ = false;
+  /// See lose_next_distlock_answer_for_test().
+  bool lose_next_distlock_answer_ = false;
   std::map<std::uint64_t, Cleanup> cleanups_;
   /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
   std::deque<std::uint64_t> delete_queue_;

@@ -224,3 +224,16 @@ TEST_CASE("etcd distlock layout: a hold deleted by distlock --unlock is lost, an
   REQUIRE(run_until(cluster.io, [&] { return cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/w"}).empty(); }));
   CHECK(cluster.lock_now(cluster.a(), "__test__-w")->granted());
 }
+
+TEST_CASE("etcd distlock layout: an acquire applied by etcd but whose answer was lost leaves no key behind",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  cluster.a().lose_next_distlock_answer_for_test();
+  auto lost = cluster.lock_now(cluster.a(), "__test__-s");
+  CHECK(lost->outcome == AcquireOutcome::unavailable);
+  // The key was put (on A's lease, alive): found through its index and deleted, as made.
+  REQUIRE(run_until(cluster.io, [&] { return cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/s"}).empty(); },
+                    5s));
+  CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}).empty());
+  CHECK(cluster.lock_now(cluster.b(), "__test__-s")->granted());
+}
