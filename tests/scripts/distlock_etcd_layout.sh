@@ -69,8 +69,9 @@ emu_lock() {
     [[ $answer == ok ]] && return 0
     [[ $answer == busy ]] || fail "emu_try said '$answer'"
     [[ $SECONDS -lt $deadline ]] || return 1
-    # distlock waits for the key's DELETE; a bounded watch, then it looks again.
-    timeout 0.5 etcdctl --endpoints="$EP" watch "/distlock/$1" >/dev/null 2>&1 || true
+    # distlock waits for the key's DELETE: here a short random pause, then it looks again
+    # (`etcdctl watch` does not end at the first event; looking more often is never less safe).
+    sleep "0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 9 + 1 ))"
   done
 }
 # emu_unlock NAME: distlock --unlock: deletes the key whoever made it.
@@ -195,20 +196,20 @@ if mkdir "$1/inside" 2>/dev/null; then
 else
   echo overlap >>"$1/overlaps"
 fi
-echo done >>"$1/sections"
+echo "$2" >>"$1/sections"
 SECTION
 chmod +x "$work/bin/section"
 rounds=6
 emu_runner() {
   for _ in $(seq "$rounds"); do
     emu_lock race emu 60 || { echo "emu gave up" >>"$work/errors"; return; }
-    section "$work"
+    section "$work" emu
     ctl del /distlock/race >/dev/null
   done
 }
 our_runner() {
   for _ in $(seq "$rounds"); do
-    distlock --lock-name=race --timeout=60 -- section "$work" || echo "ours failed" >>"$work/errors"
+    distlock --lock-name=race --timeout=60 -- section "$work" ours || echo "ours failed" >>"$work/errors"
   done
 }
 pids=()
@@ -224,6 +225,12 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 expect "overlaps" "$(cat "$work/overlaps" 2>/dev/null | wc -l)" 0
 [[ ! -s $work/errors ]] || fail "runners failed: $(sort "$work/errors" | uniq -c)"
 expect "sections run" "$(wc -l <"$work/sections")" $((6 * rounds))
+expect "sections of the emulated distlocks" "$(grep -c '^emu$' "$work/sections")" $((3 * rounds))
+expect "sections of ours" "$(grep -c '^ours$' "$work/sections")" $((3 * rounds))
+# How the two sides alternated (a run of one side only would test nothing).
+switches=$(uniq "$work/sections" | wc -l)
+echo "   ok: the holder changed side $((switches - 1)) times"
+(( switches > 5 )) || fail "the two sides hardly interleaved"
 
 step "kill -9 of the replica frees its connection hold for an emulated distlock waiting on it"
 distlock --lock-name=percona_prod -- sh -c "touch '$work/killed-holding'; sleep 60" &
