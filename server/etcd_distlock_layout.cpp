@@ -370,11 +370,17 @@ bool EtcdLockBackend::on_distlock_event(const mvccpb::Event& event) {
   }
   if (const auto name = distlock_.name_for_key(kv.key())) {
     // One of our connection holds deleted (distlock --unlock, etcdctl del) or moved to
-    // another lease by another: it is lost. Our own releases forget the hold first.
+    // another lease by another: it is lost. Our own releases forget the hold first. The key
+    // is made again and again (not one key per request, as in the recipe): a deletion the
+    // watch reports only now may be of an earlier key of the name, deleted before ours was
+    // made (the watch may lag behind our acquire's answer): only a later one is ours.
     std::vector<LockId> lost;
     for (const auto& [id, hold] : holds_) {
       if (hold.key != kv.key()) continue;
-      if (deleted || (kv.create_revision() == hold.revision && kv.lease() != hold.lease)) lost.push_back(id);
+      if (deleted ? kv.mod_revision() > hold.revision
+                  : kv.create_revision() == hold.revision && kv.lease() != hold.lease) {
+        lost.push_back(id);
+      }
     }
     for (const auto& id : lost) {
       spdlog::warn("lock '{}' deleted or taken over in etcd by another (distlock layout)", *name);

@@ -90,7 +90,7 @@ unset DISTLOCK_LOCKNAME DISTLOCK_REASON DISTLOCK_TIMEOUT DISTLOCK_PREFIX DISTLOC
 export DISTLOCK_CONFIG=/dev/null
 
 start_replica() {
-  start_http_server --backend etcd --etcd-endpoints "$EP" --etcd-prefix /distlock/ --etcd-lease-ttl 2
+  start_http_server --backend etcd --etcd-endpoints "$EP" --etcd-prefix /distlock/ --etcd-lease-ttl 4
   export DISTLOCK_ENDPOINTS=127.0.0.1:$PORT
 }
 start_replica
@@ -245,7 +245,7 @@ wait "$server_pid" 2>/dev/null || true
 server_pid=
 start=$SECONDS
 wait "$emu_waiter" || fail "the emulated distlock did not get the lock after the replica died"
-echo "   ok: the emulated distlock got it $((SECONDS - start)) s after kill -9 (lease TTL 2 s)"
+echo "   ok: the emulated distlock got it $((SECONDS - start)) s after kill -9 (lease TTL 4 s)"
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 [[ $(key_value /distlock/percona_prod) == *";emuhost;waiter" ]] || fail "the key is not the emulated distlock's"
