@@ -5,7 +5,10 @@
 // Layout (etcd/etcd_keys.hpp): a request on name N is the key P + N + "/" + id, with the
 // index P + ".ids/" + id next to it; the `limit` earliest keys under P + N + "/" by create
 // revision hold (etcd's own recipe, so `etcdctl lock P+N` and we exclude each other); a
-// grant's fencing token is its key's create revision.
+// grant's fencing token is its key's create revision. With distlock's layout
+// (EtcdBackendOptions::distlock_layout), the names of the realm's distlock realm are the key
+// P + NAME instead, as a real distlock keeps them (etcd/distlock_layout.hpp; the acquire,
+// waits, watch events and listing for them: etcd_distlock_layout.cpp).
 //
 // One lease per replica, kept alive by one keepalive stream: every connection request's key
 // is on it (and a detached request's while it waits). A granted detached lock moves to its
