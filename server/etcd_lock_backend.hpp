@@ -6,7 +6,7 @@
 // index P + ".ids/" + id next to it; the `limit` earliest keys under P + N + "/" by create
 // revision hold (etcd's own recipe, so `etcdctl lock P+N` and we exclude each other); a
 // grant's fencing token is its key's create revision. With distlock's layout
-// (EtcdBackendOptions::distlock_layout), the names of the realm's distlock realm are the key
+// (EtcdBackendOptions::distlock_layout), the lock names of P's own distlock realm are the key
 // P + NAME instead, as a real distlock keeps them (etcd/distlock_layout.hpp; the acquire,
 // waits, watch events and listing for them: etcd_distlock_layout.cpp).
 //
