@@ -82,14 +82,6 @@ const std::shared_ptr<const std::vector<NameRecord>>& empty_listing() {
 
 }  // namespace
 
-template <class F>
-auto EtcdLockBackend::guarded(F f) {
-  return [life = std::weak_ptr<char>(life_), f = std::move(f)](auto&&... args) mutable {
-    if (life.expired()) return;
-    f(std::forward<decltype(args)>(args)...);
-  };
-}
-
 EtcdLockBackend::EtcdLockBackend(asio::io_context& io, etcd::Client& client, EtcdBackendOptions options,
                                  ServerStats& stats)
     : io_(io),
@@ -97,6 +89,7 @@ EtcdLockBackend::EtcdLockBackend(asio::io_context& io, etcd::Client& client, Etc
       options_(std::move(options)),
       stats_(stats),
       layout_(options_.prefix),
+      distlock_(options_.distlock_layout, layout_.prefix()),
       guard_timer_(io),
       session_retry_(io),
       wait_timer_(
@@ -256,6 +249,7 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
   for (const auto& event : events) {
     const auto& kv = event.kv();
     watched_ = std::max(watched_, kv.mod_revision());
+    if (distlock_.enabled() && on_distlock_event(event)) continue;
     const etcd::ParsedKey parsed = layout_.parse(kv.key());
     if (parsed.kind != etcd::ParsedKey::Kind::lock) continue;
     const std::string name(parsed.name);
@@ -343,6 +337,9 @@ void EtcdLockBackend::on_compacted() {
     const auto request = requests_.find(id);
     if (request != requests_.end() && request->second.phase == Request::Phase::waiting) recheck(id);
   }
+  std::vector<std::string> distlock_names;
+  for (const auto& [name, queue] : distlock_queues_) distlock_names.push_back(name);
+  for (const auto& name : distlock_names) wake_distlock(name);
 }
 
 void EtcdLockBackend::stop_keepalives_for_test() { keep_alive_.reset(); }
@@ -352,6 +349,12 @@ void EtcdLockBackend::stop_keepalives_for_test() { keep_alive_.reset(); }
 std::string EtcdLockBackend::value_for(const LockId& id, const Request& request, HoldKind kind,
                                        WallClock::time_point since,
                                        std::optional<WallClock::time_point> expires) const {
+  return etcd::encode(lock_value_for(id, request, kind, since, expires));
+}
+
+LockValue EtcdLockBackend::lock_value_for(const LockId& id, const Request& request, HoldKind kind,
+                                          WallClock::time_point since,
+                                          std::optional<WallClock::time_point> expires) const {
   LockValue value;
   value.id = id;
   value.kind = kind;
@@ -363,7 +366,7 @@ std::string EtcdLockBackend::value_for(const LockId& id, const Request& request,
   if (expires) value.expires_ms = etcd::to_ms(*expires);
   value.fenced = request.request.shows_token || request.request.kind == HoldKind::detached;
   value.replica = options_.replica;
-  return etcd::encode(value);
+  return value;
 }
 
 LockId EtcdLockBackend::acquire(AcquireRequest request, AcquireDone done, std::weak_ptr<HoldWatcher> watcher) {
@@ -372,7 +375,24 @@ LockId EtcdLockBackend::acquire(AcquireRequest request, AcquireDone done, std::w
     done(AcquireResult{AcquireOutcome::unavailable, id, 0});
     return id;
   }
+  if (distlock_.reserved(request.name)) {
+    // Its recipe keys would be distlock's internal mutex (docs/HA.md): refused, never queued.
+    done(AcquireResult{AcquireOutcome::limit_mismatch, id, 0});
+    return id;
+  }
   Request& entry = requests_[id];
+  if (auto key = distlock_.key_for(request.name)) {
+    entry.key = std::move(*key);
+    entry.epoch = epoch_;
+    entry.asked = Clock::now();
+    entry.asked_wall = WallClock::now();
+    entry.done = std::move(done);
+    entry.watcher = std::move(watcher);
+    entry.request = std::move(request);
+    entry.distlock = true;
+    start_distlock(id);
+    return id;
+  }
   entry.key = layout_.lock_key(request.name, id);
   entry.epoch = epoch_;
   entry.asked = Clock::now();
@@ -715,8 +735,9 @@ void EtcdLockBackend::move_detached(const LockId& id, std::int64_t lease) {
   }
   TxnRequest txn;
   compare_created(txn, request.key, request.revision);
-  put(txn, request.key, value_for(id, request, HoldKind::detached, WallClock::now(), expires), lease);
-  put(txn, layout_.index_key(id), request.key, lease);
+  const LockValue value = lock_value_for(id, request, HoldKind::detached, WallClock::now(), expires);
+  put(txn, request.key, key_value(request.key, value), lease);
+  put(txn, layout_.index_key(id), index_value(request.key, value), lease);
   client_.txn(std::move(txn), guarded([this, id, lease](const grpc::Status& status, TxnResponse& response) {
     const bool vouched = check_guard();
     const auto it = requests_.find(id);
@@ -771,6 +792,7 @@ void EtcdLockBackend::finish(const LockId& id, AcquireOutcome outcome) {
 void EtcdLockBackend::drop(const LockId& id) {
   const auto it = requests_.find(id);
   if (it == requests_.end()) return;
+  if (it->second.distlock) return drop_distlock(id);
   Request& request = it->second;
   forget_deadline(id, request);
   if (request.phase == Request::Phase::queued) {
@@ -839,7 +861,9 @@ void EtcdLockBackend::expire_waits(Clock::time_point now) {
   for (const auto& id : due) {
     const auto it = requests_.find(id);
     // A request being granted (a detached move) is answered by its move.
-    if (it != requests_.end() && it->second.phase != Request::Phase::moving) finish(id, AcquireOutcome::timed_out);
+    if (it != requests_.end() && it->second.phase != Request::Phase::moving) {
+      finish(id, it->second.nowait ? AcquireOutcome::not_granted : AcquireOutcome::timed_out);
+    }
   }
 }
 
@@ -877,7 +901,7 @@ void EtcdLockBackend::run_cleanup(std::uint64_t number) {
     return;
   }
   ++cleanup.attempts;
-  if (!cleanup.delay && !cleanup.then && cleanup.on_lease == 0) {
+  if (!cleanup.delay && !cleanup.then && cleanup.on_lease == 0 && !cleanup.exact) {
     // A plain deletion of our own unique key: batched with the others (see flush_deletes()).
     if (cleanup.attempts == 1) first_tries_.insert(number);
     delete_queue_.push_back(number);
@@ -1041,7 +1065,10 @@ void EtcdLockBackend::release(const LockId& id, ReleaseBy by, std::string_view w
     cleanup.index_key = layout_.index_key(id);
     cleanup.revision = hold.revision;
     cleanup.epoch = hold.epoch;
-    if (!consented && options_.lock_delay > std::chrono::milliseconds::zero() && !shut_down_) {
+    // distlock's key P + NAME is made again by others once free: deleted only as we made it,
+    // and left with no lock-delay (distlock knows none).
+    cleanup.exact = distlock_.name_for_key(hold.key).has_value();
+    if (!consented && options_.lock_delay > std::chrono::milliseconds::zero() && !shut_down_ && !cleanup.exact) {
       LockValue value;
       value.id = id;
       value.kind = HoldKind::delay;
@@ -1148,7 +1175,9 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
       answer(ReleaseOutcome::released);
     }));
   };
-  if (!connection || options_.lock_delay <= std::chrono::milliseconds::zero()) return send(0);
+  if (!connection || options_.lock_delay <= std::chrono::milliseconds::zero() || distlock_.name_for_key(found.key)) {
+    return send(0);
+  }
   // A connection hold taken away leaves its lock-delay: the key moves to a lease of that length.
   client_.lease_grant(ceil_seconds(options_.lock_delay),
                       guarded([this, send, answer](const grpc::Status& status,
@@ -1164,6 +1193,7 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
 std::int64_t EtcdLockBackend::own_lease(const Found& found) { return found.value.expires_ms ? found.lease : 0; }
 
 void EtcdLockBackend::find(const LockId& id, FoundDone done) {
+  if (const auto created = foreign_distlock_revision(id)) return find_foreign_distlock(id, *created, std::move(done));
   RangeRequest range;
   range.set_key(layout_.index_key(id));
   client_.range(std::move(range), guarded([this, id, done = std::move(done)](const grpc::Status& status,
@@ -1171,6 +1201,9 @@ void EtcdLockBackend::find(const LockId& id, FoundDone done) {
     if (!status.ok()) return done(status, std::nullopt);
     if (response.kvs_size() == 0) return done(status, std::nullopt);
     const std::string key = response.kvs(0).value();
+    if (const auto index = distlock_.parse_index(key)) {
+      return find_distlock(id, *index, response.kvs(0).create_revision(), std::move(done));
+    }
     const etcd::ParsedKey parsed = layout_.parse(key);
     if (parsed.kind != etcd::ParsedKey::Kind::lock) return done(status, std::nullopt);
     const std::string name(parsed.name);
@@ -1205,6 +1238,8 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
   check_guard();
   if (holds_.count(id) != 0) return done(RenewOutcome::held_by_connection);
   if (shut_down_) return done(RenewOutcome::unavailable);
+  // A real distlock's lock has no lease to renew (and is not ours to give one).
+  if (foreign_distlock_revision(id)) return done(RenewOutcome::unknown);
   find(id, guarded([this, id, ttl, done = std::move(done)](const grpc::Status& status,
                                                            std::optional<Found> found) mutable {
     if (!status.ok()) {
@@ -1223,8 +1258,8 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
       }
       TxnRequest txn;
       compare_created(txn, found.key, found.revision);
-      put(txn, found.key, etcd::encode(value), lease);
-      put(txn, layout_.index_key(id), found.key, lease);
+      put(txn, found.key, key_value(found.key, value), lease);
+      put(txn, layout_.index_key(id), index_value(found.key, value), lease);
       client_.txn(std::move(txn), guarded([this, id, lease, found, answer](const grpc::Status& answered,
                                                                            TxnResponse& response) {
         const RenewDone& done = *answer;
@@ -1361,9 +1396,13 @@ void EtcdLockBackend::start_listing() {
     const auto building = Clock::now();
     std::vector<etcd::KeyEntry> entries;
     entries.reserve(static_cast<std::size_t>(response.kvs_size()));
-    for (const auto& kv : response.kvs()) entries.push_back(etcd::KeyEntry{kv.key(), kv.value(), kv.create_revision()});
+    for (const auto& kv : response.kvs()) {
+      if (distlock_.is_mutex_key(kv.key())) continue;  // distlock's internal mutex: no lock
+      entries.push_back(etcd::KeyEntry{kv.key(), kv.value(), kv.create_revision()});
+    }
     listing_wall_ = WallClock::now();
     etcd::Listing built = etcd::build_listing(layout_, entries, std::nullopt, listing_wall_);
+    if (distlock_.enabled()) add_distlock_names(response, built, std::nullopt, listing_wall_);
     listing_ = std::make_shared<const std::vector<NameRecord>>(std::move(built.names));
     listing_totals_ = built.totals;
     listing_revision_ = response.header().revision();
@@ -1421,6 +1460,9 @@ void EtcdLockBackend::read_by_id(LockQuery query, ReadDone done) {
       return view;
     };
     if (response.kvs_size() == 0) return done(empty());
+    if (const auto index = distlock_.parse_index(response.kvs(0).value())) {
+      return read_distlock_by_id(std::move(query), *index, response.kvs(0).create_revision(), std::move(done));
+    }
     const etcd::ParsedKey parsed = layout_.parse(response.kvs(0).value());
     if (parsed.kind != etcd::ParsedKey::Kind::lock) return done(empty());
     const std::string name(parsed.name);

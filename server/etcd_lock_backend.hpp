@@ -5,7 +5,10 @@
 // Layout (etcd/etcd_keys.hpp): a request on name N is the key P + N + "/" + id, with the
 // index P + ".ids/" + id next to it; the `limit` earliest keys under P + N + "/" by create
 // revision hold (etcd's own recipe, so `etcdctl lock P+N` and we exclude each other); a
-// grant's fencing token is its key's create revision.
+// grant's fencing token is its key's create revision. With distlock's layout
+// (EtcdBackendOptions::distlock_layout), the lock names of P's own distlock realm are the key
+// P + NAME instead, as a real distlock keeps them (etcd/distlock_layout.hpp; the acquire,
+// waits, watch events and listing for them: etcd_distlock_layout.cpp).
 //
 // One lease per replica, kept alive by one keepalive stream: every connection request's key
 // is on it (and a detached request's while it waits). A granted detached lock moves to its
@@ -44,9 +47,11 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "deadline_timer.hpp"
+#include "etcd/distlock_layout.hpp"
 #include "etcd/etcd_keys.hpp"
 #include "etcd/lease_guard.hpp"
 #include "etcd/waiter_queues.hpp"
@@ -57,6 +62,7 @@
 
 namespace etcdserverpb {
 class RangeResponse;
+class ResponseOp;
 class TxnResponse;
 class TxnRequest;
 }  // namespace etcdserverpb
@@ -74,6 +80,7 @@ namespace etcd {
 class Client;
 class KeepAlive;
 class Watch;
+struct Listing;
 }  // namespace etcd
 
 struct EtcdBackendOptions {
@@ -81,6 +88,8 @@ struct EtcdBackendOptions {
   std::chrono::seconds lease_ttl{10};
   std::chrono::milliseconds lock_delay{0};
   std::string replica;  // "host:port" of this replica, shown in listings and logs
+  /// The realm's distlock names kept as distlock keeps them (--etcd-layout; etcd/distlock_layout.hpp).
+  bool distlock_layout = false;
 };
 
 class EtcdLockBackend final : public LockBackend {
@@ -129,6 +138,9 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: the next renewal's transaction is applied by etcd but its answer is lost
   /// (reported DEADLINE_EXCEEDED), as when a member answers after the call's deadline.
   void lose_next_renew_answer_for_test() { lose_next_renew_answer_ = true; }
+  /// Tests only: the next distlock-layout acquire's transaction is applied by etcd but its
+  /// answer is lost (reported DEADLINE_EXCEEDED).
+  void lose_next_distlock_answer_for_test() { lose_next_distlock_answer_ = true; }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -155,6 +167,11 @@ class EtcdLockBackend final : public LockBackend {
     bool abandoned = false;
     Clock::time_point asked;
     WallClock::time_point asked_wall;
+    /// In distlock's layout (its key is P + NAME; etcd_distlock_layout.cpp).
+    bool distlock = false;
+    /// distlock layout, a request that does not wait: it waits only for distlock's internal
+    /// mutex, briefly, and its deadline's expiry answers not_granted.
+    bool nowait = false;
   };
 
   /// A connection hold of this replica.
@@ -183,6 +200,9 @@ class EtcdLockBackend final : public LockBackend {
     std::optional<std::chrono::milliseconds> delay;
     std::string delay_value;
     int attempts = 0;
+    /// Always guarded by `revision` (never batched without a compare): a distlock-layout key
+    /// P + NAME is made again by others once deleted.
+    bool exact = false;
     /// Told once, with whether it was done (an admin's release waits for it).
     std::function<void(bool done)> then;
     /// Told once the key is gone from etcd, or left to its lease (given up): a holder's own
@@ -192,7 +212,12 @@ class EtcdLockBackend final : public LockBackend {
 
   /// Runs `f` only while this backend lives (calls in flight may outlast it).
   template <class F>
-  auto guarded(F f);
+  auto guarded(F f) {
+    return [life = std::weak_ptr<char>(life_), f = std::move(f)](auto&&... args) mutable {
+      if (life.expired()) return;
+      f(std::forward<decltype(args)>(args)...);
+    };
+  }
 
   // The session: lease, keepalive, watch, guard.
   void start_session();
@@ -281,6 +306,48 @@ class EtcdLockBackend final : public LockBackend {
   /// A warning at most once per 5 s per kind, with how many were left out meanwhile.
   void warn_limited(int kind, const std::string& text);
 
+  // distlock's layout (etcd_distlock_layout.cpp).
+  /// A request on a distlock-layout name, just made: answered, queued, or tried.
+  void start_distlock(const LockId& id);
+  /// One acquire transaction: the key is put only while it is absent and distlock's
+  /// internal mutex is free.
+  void try_distlock(const LockId& id);
+  void on_distlock_tried(const LockId& id, const grpc::Status& status, etcdserverpb::TxnResponse& response);
+  /// Tries the requests of `name` that may go now (the first waiting one, and those not waiting).
+  void wake_distlock(const std::string& name);
+  /// drop() of a distlock-layout request.
+  void drop_distlock(const LockId& id);
+  /// Takes request `id` out of its name's local queue; true when it was the first waiting one.
+  bool unqueue_distlock(const std::string& name, const LockId& id);
+  /// A watch event on a distlock-layout key, distlock's mutex or an index of ours in that
+  /// layout; false: not one (the recipe's handling goes on).
+  bool on_distlock_event(const mvccpb::Event& event);
+  /// Deletes what an acquire whose answer was lost may have put (found through its index).
+  void clean_unsure_distlock(const LockId& id, std::string key, std::uint64_t epoch, int attempts);
+  /// The id shown for a distlock-layout key that is not ours (a real distlock's) with this
+  /// create revision: a random one, remembered while listings show the key (an id is a
+  /// capability: never one made from the revision, which listings show as the token).
+  LockId foreign_distlock_id(Revision created, std::unordered_map<Revision, LockId>& seen);
+  /// The create revision of the key a foreign id was shown for; nullopt for any other id.
+  [[nodiscard]] std::optional<Revision> foreign_distlock_revision(const LockId& id) const;
+  void find_distlock(const LockId& id, const etcd::DistlockLayout::Index& index, Revision index_created,
+                     FoundDone done);
+  void find_foreign_distlock(const LockId& id, Revision created, FoundDone done);
+  /// Adds the distlock-layout keys of a Range over the prefix to `listing`.
+  /// A listing of every name (`only` unset) forgets the foreign ids of keys gone.
+  void add_distlock_names(const etcdserverpb::RangeResponse& response, etcd::Listing& listing,
+                          const std::optional<std::string>& only, WallClock::time_point as_of);
+  void read_distlock_by_id(LockQuery query, const etcd::DistlockLayout::Index& index, Revision index_created,
+                           ReadDone done);
+  /// A lock key's value: distlock's for a distlock-layout key, ours (JSON) otherwise.
+  [[nodiscard]] std::string key_value(const std::string& key, const etcd::LockValue& value) const;
+  /// An index's value: the key, and in distlock's layout the record too.
+  [[nodiscard]] std::string index_value(const std::string& key, const etcd::LockValue& value) const;
+
+  /// The record of request `id`'s key, of `kind`, since `since`, ending at `expires`.
+  [[nodiscard]] etcd::LockValue lock_value_for(const LockId& id, const Request& request, HoldKind kind,
+                                               WallClock::time_point since,
+                                               std::optional<WallClock::time_point> expires) const;
   /// The value of request `id`'s key, of `kind`, since `since`, ending at `expires`.
   [[nodiscard]] std::string value_for(const LockId& id, const Request& request, HoldKind kind,
                                       WallClock::time_point since,
@@ -291,6 +358,20 @@ class EtcdLockBackend final : public LockBackend {
   EtcdBackendOptions options_;
   ServerStats& stats_;
   etcd::KeyLayout layout_;
+  etcd::DistlockLayout distlock_;
+  /// A distlock-layout name's local waiters, first asked first (distlock itself has no
+  /// order: FIFO holds among this replica's requests only), and the latest deletion of its
+  /// key the watch reported.
+  struct DistlockQueue {
+    std::deque<LockId> ids;
+    Revision deleted = 0;
+  };
+  std::map<std::string, DistlockQueue> distlock_queues_;
+  /// The latest deletion of a key of distlock's internal mutex the watch reported.
+  Revision distlock_mutex_deleted_ = 0;
+  /// See foreign_distlock_id(): create revision -> id, and back.
+  std::unordered_map<Revision, LockId> foreign_ids_;
+  std::unordered_map<LockId, Revision> foreign_revisions_;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 
   etcd::LeaseGuard guard_;
@@ -324,6 +405,8 @@ class EtcdLockBackend final : public LockBackend {
 
   /// See lose_next_renew_answer_for_test().
   bool lose_next_renew_answer_ = false;
+  /// See lose_next_distlock_answer_for_test().
+  bool lose_next_distlock_answer_ = false;
   std::map<std::uint64_t, Cleanup> cleanups_;
   /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
   std::deque<std::uint64_t> delete_queue_;

@@ -114,10 +114,12 @@ std::unique_ptr<LockBackend> Server::make_backend() {
     EtcdBackendOptions options;
     options.prefix = config_.etcd.prefix;
     options.lease_ttl = config_.etcd.lease_ttl;
+    options.distlock_layout = config_.etcd.distlock_layout;
     options.lock_delay = config_.lock_delay;
     options.replica = replica_name(config_);
-    spdlog::info("locks in etcd at {} under {} (replica {}, lease TTL {} s)", fmt::join(config_.etcd.endpoints, ","),
-                 options.prefix, options.replica, options.lease_ttl.count());
+    spdlog::info("locks in etcd at {} under {} (replica {}, lease TTL {} s, {} layout)",
+                 fmt::join(config_.etcd.endpoints, ","), options.prefix, options.replica, options.lease_ttl.count(),
+                 options.distlock_layout ? "distlock" : "recipe");
     stats_.backend = "etcd";
     stats_.store = "etcd:";  // completed with etcd's cluster id when it first answers
     auto etcd = std::make_unique<EtcdLockBackend>(io_, *etcd_client_, std::move(options), stats_);

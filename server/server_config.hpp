@@ -43,6 +43,11 @@ struct EtcdConfig {
   std::string prefix = "/tcpnetlock/";
   /// TTL of the replica's one lease: how long its connection locks outlive it when it dies.
   std::chrono::seconds lease_ttl{10};
+  /// --etcd-layout as given: "recipe", "distlock" or "auto".
+  std::string layout = "auto";
+  /// Whether the realm's distlock names are kept as distlock keeps them (--etcd-layout
+  /// resolved against the prefix: auto is distlock for exactly "/distlock/").
+  bool distlock_layout = false;
 };
 
 struct ServerConfig {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_format.hpp"
+#include "etcd/distlock_layout.hpp"
 #include "etcd/endpoints.hpp"
 #include "protocol.hpp"
 #include "version.hpp"
@@ -221,13 +222,13 @@ void apply_config_file(CLI::App& app, const std::string& file, Sources& sources)
 /// it can), and checks what goes with which backend; the error to print, if any.
 std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sources, const std::string& backend,
                                          const std::string& endpoints, const std::string& prefix,
-                                         const std::string& lease_ttl, const std::string& start_grace,
-                                         ServerConfig& config) {
+                                         const std::string& lease_ttl, const std::string& layout,
+                                         const std::string& start_grace, ServerConfig& config) {
   const auto given = [&app](const std::string& name) { return app.get_option("--" + name)->count() > 0; };
   config.backend = backend == "etcd" ? BackendKind::etcd : BackendKind::local;
   if (config.backend == BackendKind::local) {
     // Not ignored: replicas meant to share etcd that each ran alone would each grant every lock.
-    for (const std::string name : {"etcd-endpoints", "etcd-prefix", "etcd-lease-ttl"}) {
+    for (const std::string name : {"etcd-endpoints", "etcd-prefix", "etcd-lease-ttl", "etcd-layout"}) {
       if (given(name)) {
         return "--" + name + from(sources, name) + " is for --backend etcd, but the backend is local" +
                from(sources, "backend") + ": add --backend etcd, or leave --" + name + " out";
@@ -250,6 +251,12 @@ std::optional<std::string> apply_backend(const CLI::App& app, const Sources& sou
   }
   config.etcd.prefix = prefix.back() == '/' ? prefix : prefix + "/";
   config.etcd.lease_ttl = std::chrono::seconds(*whole_number(lease_ttl, min_etcd_lease_ttl, max_etcd_lease_ttl));
+  const auto choice = etcd::parse_layout_choice(layout);
+  if (!choice) {
+    return "--etcd-layout: '" + layout + "' is not one of recipe, distlock, auto" + from(sources, "etcd-layout");
+  }
+  config.etcd.layout = std::string(etcd::layout_choice_name(*choice));
+  config.etcd.distlock_layout = etcd::uses_distlock_layout(*choice, config.etcd.prefix);
   if (!config.state_dir.empty()) {
     return "--state-dir" + from(sources, "state-dir") +
            " is for the local backend: with --backend etcd, detached locks are kept in etcd";
@@ -349,6 +356,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
   std::string etcd_endpoints;
   std::string etcd_prefix = EtcdConfig{}.prefix;
   std::string etcd_lease_ttl = std::to_string(EtcdConfig{}.lease_ttl.count());
+  std::string etcd_layout = EtcdConfig{}.layout;
 
   CLI::App app{"tcpnetlock_server: a lock server; a lock is held for as long as its TCP connection is open"};
   cli::use_help_format(app);  // common/cli_format: wrapped at 99 columns, no type/range clutter
@@ -463,6 +471,14 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
       ->capture_default_str()
       ->check(whole_seconds(min_etcd_lease_ttl, max_etcd_lease_ttl))
       ->type_name("SECONDS");
+  app.add_option("--etcd-layout", etcd_layout,
+                 "With --backend etcd: how locks are laid out: 'recipe' (etcd's lock recipe, PREFIX + NAME + '/' + "
+                 "id, so that 'etcdctl lock' excludes us), 'distlock' (the realm's distlock names, "
+                 "tcpnetlock_distlock's, as distlock keeps them, PREFIX + NAME, so that a real distlock excludes us; "
+                 "other names as recipe) or 'auto' (distlock when --etcd-prefix is exactly /distlock/); environment "
+                 "TCPNETLOCK_ETCD_LAYOUT")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"recipe", "distlock", "auto"}));
   add_tls_options(app, config.tls);
   app.add_flag("--debug", options.debug, "Log every connection");
   app.add_flag("--info", options.info, "Log every lock granted, refused and freed");
@@ -557,7 +573,7 @@ ParsedServerOptions parse_server_options(int argc, const char* const* argv) {
     }
   }
   if (const auto problem = apply_backend(app, sources, backend, etcd_endpoints, etcd_prefix, etcd_lease_ttl,
-                                          start_grace, config)) {
+                                          etcd_layout, start_grace, config)) {
     return invalid(*problem);
   }
   options.log_format = *parse_log_format(log_format);  // checked above

@@ -100,7 +100,10 @@ struct Replica {
 /// One etcd, one loop, two replicas with one realm prefix.
 class Cluster {
  public:
-  explicit Cluster(std::chrono::seconds ttl = 4s, std::chrono::milliseconds lock_delay = 0ms) {
+  /// `distlock_layout`: the realm's distlock names ("__test__-NAME") as distlock keeps them.
+  explicit Cluster(std::chrono::seconds ttl = 4s, std::chrono::milliseconds lock_delay = 0ms,
+                   bool distlock_layout = false)
+      : distlock_layout_(distlock_layout) {
     keep_grpc_callback_queue();
     for (int i = 0; i < 2; ++i) add(ttl, lock_delay);
     REQUIRE(run_until(io, [&] { return a().available() && b().available(); }, 15s));
@@ -121,6 +124,7 @@ class Cluster {
     options.lease_ttl = ttl;
     options.lock_delay = lock_delay;
     options.replica = "replica-" + std::to_string(replicas.size());
+    options.distlock_layout = distlock_layout_;
     replica->backend = std::make_unique<EtcdLockBackend>(io, *replica->client, options, replica->stats);
     replicas.push_back(std::move(replica));
   }
@@ -195,6 +199,9 @@ class Cluster {
   EtcdCluster etcd{tnl::test::EtcdClusterOptions{1, std::chrono::milliseconds(50), std::chrono::milliseconds(500)}};
   asio::io_context io;
   std::vector<std::unique_ptr<Replica>> replicas;
+
+ private:
+  bool distlock_layout_ = false;
 };
 
 inline const tnl::NameRecord* find_name(const LockView& view, const std::string& name) {

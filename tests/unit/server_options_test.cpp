@@ -649,6 +649,8 @@ TEST_CASE("server options: every option comes from the command line, else the en
       {"etcd-lease-ttl", {"--etcd-lease-ttl", "4"}, "3", "2", "2", "3", "4", "10",
        [](const auto& o) { return std::to_string(o.config.etcd.lease_ttl.count()); },
        {"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}},
+      {"etcd-layout", {"--etcd-layout", "auto"}, "distlock", q("recipe"), "recipe", "distlock", "auto", "auto",
+       [](const auto& o) { return o.config.etcd.layout; }, {"--backend", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}},
   };
   // With the tls-port row's values, "8001true" etc.
   const auto expected = [](const Layered& row, const std::string& value) {
@@ -784,10 +786,12 @@ TEST_CASE("server options: the backend's environment variables are TCPNETLOCK_BA
   CHECK(tnl::server_environment_name("etcd-endpoints") == "TCPNETLOCK_ETCD_ENDPOINTS");
   CHECK(tnl::server_environment_name("etcd-prefix") == "TCPNETLOCK_ETCD_PREFIX");
   CHECK(tnl::server_environment_name("etcd-lease-ttl") == "TCPNETLOCK_ETCD_LEASE_TTL");
+  CHECK(tnl::server_environment_name("etcd-layout") == "TCPNETLOCK_ETCD_LAYOUT");
   CHECK(tnl::server_environment_name("lock-delay") == "TCPNETLOCK_SERVER_LOCK_DELAY");  // the others as before
   const std::string help = parse({"--help"}).output;
-  for (const char* name : {"--backend", "--etcd-endpoints", "--etcd-prefix", "--etcd-lease-ttl", "TCPNETLOCK_BACKEND",
-                           "TCPNETLOCK_ETCD_ENDPOINTS", "TCPNETLOCK_ETCD_PREFIX", "TCPNETLOCK_ETCD_LEASE_TTL"}) {
+  for (const char* name : {"--backend", "--etcd-endpoints", "--etcd-prefix", "--etcd-lease-ttl", "--etcd-layout",
+                           "TCPNETLOCK_BACKEND", "TCPNETLOCK_ETCD_ENDPOINTS", "TCPNETLOCK_ETCD_PREFIX",
+                           "TCPNETLOCK_ETCD_LEASE_TTL", "TCPNETLOCK_ETCD_LAYOUT"}) {
     INFO(name);
     CHECK(contains(help, name));
   }
@@ -822,6 +826,14 @@ TEST_CASE("server options: --backend etcd and its settings", "[server_options][e
     CHECK(with({"--etcd-prefix", "/realm/"}).etcd.prefix == "/realm/");
     CHECK(with({"--etcd-prefix", "locks"}).etcd.prefix == "locks/");
     CHECK(with({"--etcd-lease-ttl", "2"}).etcd.lease_ttl == 2s);
+    // --etcd-layout: auto is distlock's layout for exactly /distlock/ (its default prefix).
+    CHECK_FALSE(with({}).etcd.distlock_layout);
+    CHECK(with({}).etcd.layout == "auto");
+    CHECK(with({"--etcd-prefix", "/distlock/"}).etcd.distlock_layout);
+    CHECK(with({"--etcd-prefix", "/distlock"}).etcd.distlock_layout);
+    CHECK_FALSE(with({"--etcd-prefix", "/distlock/staging/"}).etcd.distlock_layout);
+    CHECK_FALSE(with({"--etcd-prefix", "/distlock/", "--etcd-layout", "recipe"}).etcd.distlock_layout);
+    CHECK(with({"--etcd-prefix", "/staging/", "--etcd-layout", "distlock"}).etcd.distlock_layout);
     CHECK(with({"--etcd-lease-ttl", "3600"}).etcd.lease_ttl == 3600s);
   }
   SECTION("no start grace with etcd, whatever the lock-delay; --lock-delay works") {
@@ -896,6 +908,7 @@ TEST_CASE("server options: what the etcd backend refuses, each with its reason",
     CHECK(contains(error, file.path));
   }
   SECTION("an empty prefix, or one with spaces or control characters") {
+    CHECK(contains(with({"--etcd-layout", "distlok"}), "--etcd-layout"));
     for (const char* bad : {"", "/a b/", "/a\tb/", "/a\nb"}) {
       INFO("'" << bad << "'");
       CHECK(contains(with({"--etcd-prefix", bad}), "--etcd-prefix"));
@@ -905,6 +918,7 @@ TEST_CASE("server options: what the etcd backend refuses, each with its reason",
     for (const auto& args : std::vector<std::vector<std::string>>{{"--etcd-endpoints", "127.0.0.1:2379"},
                                                                    {"--etcd-prefix", "/x/"},
                                                                    {"--etcd-lease-ttl", "5"},
+                                                                   {"--etcd-layout", "distlock"},
                                                                    {"--backend", "local", "--etcd-prefix", "/x/"}}) {
       INFO(args.front());
       const std::string error = error_of(args);

@@ -1,0 +1,239 @@
+// EtcdLockBackend in distlock's layout (--etcd-layout distlock): the realm's distlock names
+// ("__test__-NAME" for the prefix /test/) are the key /test/NAME, as a real distlock keeps
+// them. A real distlock's doings are written here with etcdctl: its mutex key under
+// /test/__internal_lock/, its unconditional PUT of /test/NAME, its --unlock (a delete).
+#include <fmt/format.h>
+
+#include "etcd_backend_cluster.hpp"
+
+namespace {
+
+/// The lease and create revision of `key` from `etcdctl get -w json` ("" when absent).
+std::string field(const std::string& json, const std::string& name) {
+  const auto at = json.find("\"" + name + "\":");
+  if (at == std::string::npos) return "";
+  auto begin = at + name.size() + 3;
+  auto end = json.find_first_of(",}", begin);
+  return json.substr(begin, end - begin);
+}
+
+}  // namespace
+
+TEST_CASE("etcd distlock layout: a connection lock is the plain key on the replica lease, tokens, local FIFO",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto held = cluster.lock_now(cluster.a(), "__test__-m");
+  REQUIRE(held->granted());
+  const std::string json = cluster.etcd.etcdctl_out({"get", "/test/m", "-w", "json"});
+  CHECK(field(json, "create_revision") == std::to_string(held->token));
+  CHECK(field(json, "lease") == std::to_string(cluster.a().lease()));
+  const std::string value = cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/m"});
+  CHECK(value.find(";client;") != std::string::npos);  // "<unix s>;<host>;<reason>"
+  CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/m/"}).find("/test/m/") == std::string::npos);
+
+  CHECK(cluster.lock_now(cluster.b(), "__test__-m")->outcome == AcquireOutcome::not_granted);
+  CHECK(cluster.lock_now(cluster.a(), "__test__-m")->outcome == AcquireOutcome::not_granted);
+  // B's waiters in the order they asked (FIFO among one replica's waiters).
+  auto first = cluster.lock(cluster.b(), "__test__-m", 0ms);
+  cluster.run_for(100ms);
+  auto second = cluster.lock(cluster.b(), "__test__-m", 0ms);
+  cluster.run_for(200ms);
+  CHECK(first->calls + second->calls == 0);
+  // A request that does not wait is refused while B's waiters wait.
+  CHECK(cluster.lock_now(cluster.b(), "__test__-m")->outcome == AcquireOutcome::not_granted);
+
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(first);
+  REQUIRE(first->granted());
+  CHECK(first->token > held->token);
+  cluster.run_for(200ms);
+  CHECK(second->calls == 0);
+  CHECK(cluster.release(cluster.b(), first->id, ReleaseBy::holder) == ReleaseOutcome::released);
+  cluster.settle(second);
+  REQUIRE(second->granted());
+  CHECK(second->token > first->token);
+
+  // A semaphore cannot be laid out in distlock's key; other names keep the recipe.
+  CHECK(cluster.lock_now(cluster.a(), "__test__-sem", 2)->outcome == AcquireOutcome::limit_mismatch);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/sem"}).empty());
+  auto plain = cluster.lock_now(cluster.a(), "plain");
+  REQUIRE(plain->granted());
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/plain/" + plain->id.str()}).find("/test/plain/") !=
+        std::string::npos);
+  // The recipe keys of "__internal_lock" would be distlock's internal mutex: refused.
+  CHECK(cluster.lock_now(cluster.a(), "__internal_lock")->outcome == AcquireOutcome::limit_mismatch);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/__internal_lock/"}).empty());
+  auto other_realm = cluster.lock_now(cluster.a(), "__other__-m");
+  REQUIRE(other_realm->granted());
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/__other__-m/" + other_realm->id.str()}) != "");
+}
+
+TEST_CASE("etcd distlock layout: detached locks, TTL and inf, renewed, listed and unlocked from the other replica",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto timed = cluster.lock(cluster.a(), "__test__-d1", std::nullopt, 1, nullptr, HoldKind::detached, 2s);
+  cluster.settle(timed);
+  REQUIRE(timed->granted());
+  auto forever = cluster.lock(cluster.a(), "__test__-d2", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(forever);
+  REQUIRE(forever->granted());
+  // ttl:inf has no lease, as distlock's own; a TTL has a lease of its own.
+  CHECK(field(cluster.etcd.etcdctl_out({"get", "/test/d2", "-w", "json"}), "lease").empty());
+  const std::string timed_lease = field(cluster.etcd.etcdctl_out({"get", "/test/d1", "-w", "json"}), "lease");
+  CHECK(!timed_lease.empty());
+  CHECK(timed_lease != std::to_string(cluster.a().lease()));
+
+  const auto view = cluster.read(cluster.b(), LockQuery{std::nullopt, {}, true, true});
+  const auto* d1 = find_name(view, "__test__-d1");
+  REQUIRE(d1 != nullptr);
+  REQUIRE(d1->holders.size() == 1);
+  CHECK(d1->holders[0].id == timed->id);
+  CHECK(d1->holders[0].kind == HoldKind::detached);
+  CHECK(d1->holders[0].expires.has_value());
+  CHECK(d1->holders[0].token == timed->token);
+  const auto* d2 = find_name(view, "__test__-d2");
+  REQUIRE(d2 != nullptr);
+  CHECK_FALSE(d2->holders[0].expires.has_value());
+  CHECK(view.totals.detached_holds == 2);
+  // Read by id, from the other replica.
+  const auto by_id = cluster.read(cluster.b(), LockQuery{std::nullopt, forever->id, true, true});
+  REQUIRE(by_id.names);
+  REQUIRE(by_id.names->size() == 1);
+  CHECK((*by_id.names)[0].name == "__test__-d2");
+
+  // Renewed from B to a minute: it outlives its first lease; then back to 1 s: it ends.
+  CHECK(cluster.renew(cluster.b(), timed->id, 60s) == RenewOutcome::renewed);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/d1"}).find(";client;") != std::string::npos);
+  cluster.run_for(3000ms);
+  CHECK(cluster.lock_now(cluster.b(), "__test__-d1")->outcome == AcquireOutcome::not_granted);
+  CHECK(cluster.renew(cluster.b(), timed->id, 1s) == RenewOutcome::renewed);
+  auto waiter = cluster.lock(cluster.b(), "__test__-d1", 10000ms);
+  cluster.settle(waiter);
+  CHECK(waiter->granted());
+
+  // ttl:inf unlocked by id from the other replica; a connection hold is not the unlock's.
+  CHECK(cluster.release(cluster.b(), forever->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/d2"}).empty());
+  CHECK(cluster.release(cluster.b(), forever->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+  CHECK(cluster.release(cluster.a(), waiter->id, ReleaseBy::unlock) == ReleaseOutcome::held_by_connection);
+  CHECK(cluster.release(cluster.a(), waiter->id, ReleaseBy::unlock) == ReleaseOutcome::held_by_connection);
+}
+
+TEST_CASE("etcd distlock layout: a real distlock lock excludes ours, is listed, and is unlocked through the listing",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  cluster.etcd.etcdctl_out({"put", "/test/real", "1700000000;node-3;Upgrade RPMs on node-3"});
+  cluster.etcd.etcdctl_out({"put", "/test/odd", "not a distlock value"});
+  CHECK(cluster.lock_now(cluster.a(), "__test__-real")->outcome == AcquireOutcome::not_granted);
+  auto waiter = cluster.lock(cluster.b(), "__test__-real", 0ms);
+  cluster.run_for(200ms);
+  CHECK(waiter->calls == 0);
+
+  const auto view = cluster.read(cluster.a(), LockQuery{std::nullopt, {}, true, true});
+  const auto* real = find_name(view, "__test__-real");
+  REQUIRE(real != nullptr);
+  REQUIRE(real->holders.size() == 1);
+  const auto& holder = real->holders[0];
+  CHECK(holder.kind == HoldKind::detached);  // no lease
+  CHECK(holder.client_id == "node-3");
+  CHECK(holder.reason == "Upgrade RPMs on node-3");
+  CHECK(std::chrono::duration_cast<std::chrono::seconds>(holder.since.time_since_epoch()).count() == 1700000000);
+  CHECK(find_name(view, "__test__-odd") != nullptr);  // a malformed value is still a lock
+  // The id shown is this replica's to act on; a renewal is refused (no lease of ours to give).
+  CHECK(cluster.renew(cluster.a(), holder.id, 10s) == RenewOutcome::unknown);
+  CHECK(cluster.release(cluster.a(), holder.id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  // Gone (B's waiter may have made it again already: then it is B's, with B's value).
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/real"}).find("node-3") == std::string::npos);
+  cluster.settle(waiter);
+  CHECK(waiter->granted());
+  CHECK(cluster.release(cluster.a(), holder.id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+
+  // A foreign key with a lease is a connection's: never taken by an unlock.
+  const std::string lease = cluster.etcd.etcdctl_out({"lease", "grant", "30"});
+  const auto hex_at = lease.find("lease ") + 6;
+  const std::string lease_hex = lease.substr(hex_at, lease.find(' ', hex_at) - hex_at);
+  cluster.etcd.etcdctl_out({"put", "--lease=" + lease_hex, "/test/leased", "1;h;r"});
+  const auto leased_view = cluster.read(cluster.a(), LockQuery{std::string("__test__-leased"), {}, true, true});
+  const auto* leased = find_name(leased_view, "__test__-leased");
+  REQUIRE(leased != nullptr);
+  CHECK(leased->holders[0].kind == HoldKind::connection);
+  CHECK(cluster.release(cluster.a(), leased->holders[0].id, ReleaseBy::unlock) == ReleaseOutcome::held_by_connection);
+  CHECK_FALSE(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/leased"}).empty());
+}
+
+TEST_CASE("etcd distlock layout: nothing is put while the internal mutex of distlock is held", "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  // A distlock between its mutex and its PUT: its GET may have found the name free.
+  cluster.etcd.etcdctl_out({"put", "/test/__internal_lock/694d8c2f3a1b", ""});
+  auto nowait = cluster.lock(cluster.a(), "__test__-x");
+  auto waiter = cluster.lock(cluster.b(), "__test__-y", 0ms);
+  cluster.run_for(500ms);
+  CHECK(nowait->calls == 0);  // waits for the mutex, briefly
+  CHECK(waiter->calls == 0);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/x"}).empty());
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/y"}).empty());
+  // The mutex is not listed as a lock.
+  CHECK(find_name(cluster.read(cluster.a(), LockQuery{std::nullopt, {}, true, true}), "__internal_lock") == nullptr);
+  // The mutex freed: both go.
+  cluster.etcd.etcdctl_out({"del", "/test/__internal_lock/694d8c2f3a1b"});
+  cluster.settle(nowait);
+  cluster.settle(waiter);
+  CHECK(nowait->granted());
+  CHECK(waiter->granted());
+
+  // A mutex held longer than a request that does not wait will wait: not granted.
+  cluster.etcd.etcdctl_out({"put", "/test/__internal_lock/694d8c2f3a1c", ""});
+  const auto asked = Clock::now();
+  auto refused = cluster.lock(cluster.a(), "__test__-z");
+  cluster.settle(refused);
+  CHECK(refused->outcome == AcquireOutcome::not_granted);
+  CHECK(Clock::now() - asked >= 1500ms);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/z"}).empty());
+  cluster.etcd.etcdctl_out({"del", "/test/__internal_lock/694d8c2f3a1c"});
+}
+
+TEST_CASE("etcd distlock layout: a hold deleted by distlock --unlock is lost, and no release deletes the key of another",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 2000ms, true);  // a lock-delay too: distlock's key never gets one
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "__test__-u", 1, watcher);
+  REQUIRE(held->granted());
+  cluster.etcd.etcdctl_out({"del", "/test/u"});  // distlock --unlock: whoever made it
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+  CHECK(watcher->lost_ids[0].second == "released by admin");
+  CHECK(cluster.a().hold_count() == 0);
+  // A real distlock takes it; our old holder's release must not delete it.
+  cluster.etcd.etcdctl_out({"put", "/test/u", "1;node-3;mine now"});
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) != ReleaseOutcome::released);
+  cluster.run_for(300ms);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/u"}).find("mine now") != std::string::npos);
+
+  // The same for a detached lock of ours: deleted and taken by distlock, then unlocked by our id.
+  auto detached = cluster.lock(cluster.a(), "__test__-v", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(detached);
+  REQUIRE(detached->granted());
+  cluster.etcd.etcdctl_out({"del", "/test/v"});
+  cluster.etcd.etcdctl_out({"put", "/test/v", "1;node-3;mine now"});
+  CHECK(cluster.release(cluster.b(), detached->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/v"}).find("mine now") != std::string::npos);
+
+  // A connection hold that ends without consent leaves no lock-delay in distlock's key.
+  auto gone = cluster.lock_now(cluster.b(), "__test__-w");
+  REQUIRE(gone->granted());
+  CHECK(cluster.release(cluster.b(), gone->id, ReleaseBy::holder_gone) == ReleaseOutcome::released);
+  REQUIRE(run_until(cluster.io, [&] { return cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/w"}).empty(); }));
+  CHECK(cluster.lock_now(cluster.a(), "__test__-w")->granted());
+}
+
+TEST_CASE("etcd distlock layout: an acquire applied by etcd but whose answer was lost leaves no key behind",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  cluster.a().lose_next_distlock_answer_for_test();
+  auto lost = cluster.lock_now(cluster.a(), "__test__-s");
+  CHECK(lost->outcome == AcquireOutcome::unavailable);
+  // The key was put (on A's lease, alive): found through its index and deleted, as made.
+  REQUIRE(run_until(cluster.io, [&] { return cluster.etcd.etcdctl_out({"get", "--keys-only", "/test/s"}).empty(); },
+                    5s));
+  CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}).empty());
+  CHECK(cluster.lock_now(cluster.b(), "__test__-s")->granted());
+}
