@@ -1308,6 +1308,8 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
   check_guard();
   if (holds_.count(id) != 0) return done(UpdateOutcome::held_by_connection);
   if (shut_down_) return done(UpdateOutcome::unavailable);
+  // A real distlock's lock is not ours to rewrite (its value is distlock's record).
+  if (foreign_distlock_revision(id)) return done(UpdateOutcome::unknown);
   find(id, guarded([this, id, changes = std::move(changes), done = std::move(done)](
                        const grpc::Status& status, std::optional<Found> found) mutable {
     if (!status.ok()) {
@@ -1316,6 +1318,7 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
     }
     if (!found || !found->holds || found->value.kind == HoldKind::delay) return done(UpdateOutcome::unknown);
     if (found->value.kind == HoldKind::connection) return done(UpdateOutcome::held_by_connection);
+    if (found->value.foreign) return done(UpdateOutcome::unknown);
     // Still on its replica's lease (own_lease): granted, but not moved to its own lease yet,
     // which rewrites the value: its creator has not heard of it, and the update would be lost.
     if (found->lease != 0 && own_lease(*found) == 0) return done(UpdateOutcome::unknown);
@@ -1324,7 +1327,9 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
     if (changes.reason) value.reason = *changes.reason;
     TxnRequest txn;
     compare_created(txn, found->key, found->revision);
-    put(txn, found->key, etcd::encode(value), found->lease);
+    // In distlock's layout the key holds distlock's record and the index ours: both change.
+    put(txn, found->key, key_value(found->key, value), found->lease);
+    if (distlock_.name_for_key(found->key)) put(txn, layout_.index_key(id), index_value(found->key, value), found->lease);
     client_.txn(std::move(txn), guarded([this, id, name = found->name, done = std::move(done)](
                                             const grpc::Status& status, TxnResponse& response) {
       if (!status.ok()) {

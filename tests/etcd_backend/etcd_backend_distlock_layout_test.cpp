@@ -237,3 +237,45 @@ TEST_CASE("etcd distlock layout: an acquire applied by etcd but whose answer was
   CHECK(cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}).empty());
   CHECK(cluster.lock_now(cluster.b(), "__test__-s")->granted());
 }
+
+TEST_CASE("etcd distlock layout: an update rewrites distlock's record and ours, never a real distlock's",
+          "[etcd][distlock-layout][update]") {
+  Cluster cluster(4s, 0ms, true);
+  auto forever = cluster.lock(cluster.a(), "__test__-u", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(forever);
+  REQUIRE(forever->granted());
+  std::optional<tnl::UpdateOutcome> outcome;
+  cluster.b().update(forever->id, tnl::HoldUpdate{std::string("node-9"), std::string("new reason")},
+                     [&](tnl::UpdateOutcome o) { outcome = o; });
+  REQUIRE(run_until(cluster.io, [&] { return outcome.has_value(); }));
+  CHECK(*outcome == tnl::UpdateOutcome::updated);
+  // The key still holds distlock's "<unix s>;<host>;<reason>", no lease; the token is kept.
+  const std::string value = cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/u"});
+  CHECK(value.find(";node-9;new reason") != std::string::npos);
+  CHECK(value.find('{') == std::string::npos);
+  CHECK(field(cluster.etcd.etcdctl_out({"get", "/test/u", "-w", "json"}), "lease").empty());
+  for (EtcdLockBackend* replica : {&cluster.a(), &cluster.b()}) {
+    REQUIRE(run_until(cluster.io, [&] {
+      const auto view = cluster.read(*replica, LockQuery{std::nullopt, {}, true, true});
+      const auto* record = find_name(view, "__test__-u");
+      return record && !record->holders.empty() && record->holders[0].client_id == "node-9";
+    }));
+    const auto view = cluster.read(*replica, LockQuery{std::nullopt, {}, true, true});
+    const auto& holder = find_name(view, "__test__-u")->holders[0];
+    CHECK(holder.id == forever->id);
+    CHECK(holder.reason == "new reason");
+    CHECK(holder.token == forever->token);
+  }
+
+  // A real distlock's lock: its record is distlock's, not ours to rewrite.
+  cluster.etcd.etcdctl_out({"put", "/test/real", "1700000000;node-3;Upgrade RPMs"});
+  const auto view = cluster.read(cluster.a(), LockQuery{std::nullopt, {}, true, true});
+  const auto* real = find_name(view, "__test__-real");
+  REQUIRE(real != nullptr);
+  outcome.reset();
+  cluster.a().update(real->holders[0].id, tnl::HoldUpdate{std::string("x"), std::string("y")},
+                     [&](tnl::UpdateOutcome o) { outcome = o; });
+  REQUIRE(run_until(cluster.io, [&] { return outcome.has_value(); }));
+  CHECK(*outcome == tnl::UpdateOutcome::unknown);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/real"}) == "1700000000;node-3;Upgrade RPMs\n");
+}
