@@ -11,8 +11,9 @@
 // over each transport, not queueing. Reported per transport and client count (medians of
 // the repetitions, which alternate transports): pairs per second, p50/p99 of one pair, the
 // server's CPU time per pair (user + system from /proc/PID/stat over the measured
-// interval), and the load generator's own CPU. Then, per client count, whether gRPC costs
-// the server no more CPU per lock than HTTP.
+// interval), its context switches per pair (all its threads: thread hand-offs are what a
+// gRPC call costs most), and the load generator's own CPU. Then, per client count, whether
+// gRPC costs the server no more CPU per lock than HTTP.
 //
 //   bench_grpc --server build/release/bin/tcpnetlock_server            # 1,4,16 clients, 3 x 2 s
 //   bench_grpc --server ... --smoke                                    # tiny, for CI
@@ -62,6 +63,7 @@ struct Figures {
   double server_cpu_pct = 0;  ///< of one core
   double loadgen_cpu_us = 0;  ///< per pair
   double loadgen_cpu_pct = 0;
+  double server_switches = 0;  ///< the server's context switches (all its threads) per pair
 };
 
 std::string read_file(const std::string& path) {
@@ -88,6 +90,25 @@ int thread_count(pid_t pid) {
     closedir(tasks);
   }
   return count;
+}
+
+/// Context switches (voluntary and not) of every thread of process `pid` so far.
+double context_switches(pid_t pid) {
+  double total = 0;
+  const std::string tasks_path = "/proc/" + std::to_string(pid) + "/task";
+  DIR* tasks = opendir(tasks_path.c_str());
+  if (tasks == nullptr) return 0;
+  while (const dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream status(tasks_path + "/" + entry->d_name + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      // "voluntary_ctxt_switches:\t123" and "nonvoluntary_ctxt_switches:\t4"
+      if (line.find("ctxt_switches:") != std::string::npos) total += std::stod(line.substr(line.find(':') + 1));
+    }
+  }
+  closedir(tasks);
+  return total;
 }
 
 /// Runs `clients` clients of `transport` for `seconds` against the server; throws if any fails.
@@ -138,6 +159,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
     });
   }
   double server_before = 0;
+  double switches_before = 0;
   double own_before = 0;
   Clock::time_point started;
   {
@@ -148,6 +170,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
       stop = true;
     }
     server_before = cpu_seconds(server_pid);
+    switches_before = context_switches(server_pid);
     own_before = own_cpu_seconds();
     started = Clock::now();
     deadline = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
@@ -158,6 +181,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
   const double elapsed = seconds_between(started, Clock::now());
   const double server_cpu = cpu_seconds(server_pid) - server_before;
   const double own_cpu = own_cpu_seconds() - own_before;
+  const double switches = context_switches(server_pid) - switches_before;
   if (!failure.empty()) throw std::runtime_error(failure);
 
   std::vector<double> all;
@@ -170,7 +194,8 @@ Figures run_once(Transport transport, int clients, const Options& options, const
           server_cpu * 1e6 / pairs,
           100 * server_cpu / elapsed,
           own_cpu * 1e6 / pairs,
-          100 * own_cpu / elapsed};
+          100 * own_cpu / elapsed,
+          switches / pairs};
 }
 
 /// The median of `field` over `runs`.
@@ -288,10 +313,12 @@ int main(int argc, char** argv) {
   fmt::print("{:.0f} s; server threads at the end: {}; CPU time used by anything else meanwhile: {:.1f} s "
              "({:.0f}% of one core)\n\n",
              wall, server_threads, others, 100 * others / wall);
-  fmt::print("medians of {} run(s); a pair = lock a free name + release it; CPU us per pair\n\n", options.repetitions);
-  const std::string header = fmt::format("{:<11} {:>4} {:>10} {:>9} {:>9} {:>13} {:>10} {:>14} {:>11}", "transport",
-                                         "c", "pairs/s", "p50 us", "p99 us", "server us/op", "server %",
-                                         "loadgen us/op", "loadgen %");
+  fmt::print("medians of {} run(s); a pair = lock a free name + release it; CPU us per pair; cs/op: the server's\n"
+             "context switches per pair (all its threads)\n\n",
+             options.repetitions);
+  const std::string header =
+      fmt::format("{:<11} {:>4} {:>10} {:>9} {:>9} {:>13} {:>10} {:>14} {:>11} {:>11}", "transport", "c", "pairs/s",
+                  "p50 us", "p99 us", "server us/op", "server %", "loadgen us/op", "loadgen %", "server cs/op");
   fmt::print("{}\n{}\n", header, std::string(header.size(), '-'));
   for (int clients : options.clients) {
     for (const auto transport : transports) {
@@ -302,11 +329,11 @@ int main(int argc, char** argv) {
       const auto runs = results.find(key);
       if (runs == results.end()) continue;
       const auto& r = runs->second;
-      fmt::print("{:<11} {:>4} {:>10.0f} {:>9.1f} {:>9.1f} {:>13.1f} {:>10.0f} {:>14.1f} {:>11.0f}\n",
+      fmt::print("{:<11} {:>4} {:>10.0f} {:>9.1f} {:>9.1f} {:>13.1f} {:>10.0f} {:>14.1f} {:>11.0f} {:>11.1f}\n",
                  transport_name(transport), clients, median_of(r, &Figures::pairs_per_second),
                  median_of(r, &Figures::p50_us), median_of(r, &Figures::p99_us), median_of(r, &Figures::server_cpu_us),
                  median_of(r, &Figures::server_cpu_pct), median_of(r, &Figures::loadgen_cpu_us),
-                 median_of(r, &Figures::loadgen_cpu_pct));
+                 median_of(r, &Figures::loadgen_cpu_pct), median_of(r, &Figures::server_switches));
     }
   }
   fmt::print("\n");

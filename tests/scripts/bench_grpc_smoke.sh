@@ -26,11 +26,11 @@ timeout 120 "$TNL_BIN_DIR/bench_grpc" --server "$TNL_BIN_DIR/tcpnetlock_server" 
 ((status == 0)) || fail "bench_grpc exited with status $status"
 ! grep -q FAILED "$work/out" || fail "a measurement failed"
 
-# "grpc           1       4516     136.6    3754.4         140.4         63           76.7          35"
+# "grpc           1       4516     136.6    3754.4         140.4         63           76.7          35        30.9"
 number='[0-9]+(\.[0-9]+)?'
 for transport in grpc http line-ttl line-cycle; do
   for clients in 1 4; do
-    grep -Eq "^$transport +$clients( +$number){7}\$" "$work/out" || fail "no row for $transport at $clients clients"
+    grep -Eq "^$transport +$clients( +$number){8}\$" "$work/out" || fail "no row for $transport at $clients clients"
     # Some pairs were made, and the server's CPU was read.
     grep -Eq "^$transport +$clients +[1-9][0-9]* " "$work/out" || fail "no pair completed over $transport at $clients clients"
   done
