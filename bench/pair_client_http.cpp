@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "line_connection.hpp"
 #include "pair_client.hpp"
 
 namespace bench {
@@ -96,7 +97,7 @@ class HttpPairClient final : public PairClient {
   /// Appends what the socket has to input_; throws on EOF, error, timeout or an oversized answer.
   void receive() {
     char chunk[16384];
-    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    const ssize_t got = recv_spinning(fd_, chunk, sizeof chunk, LineConnection::spin_limit);
     if (got == 0) throw std::runtime_error("HTTP connection closed by the server");
     if (got < 0) throw std::runtime_error(std::string("HTTP receive failed: ") + std::strerror(errno));
     input_.append(chunk, static_cast<std::size_t>(got));

@@ -22,14 +22,14 @@ class LineTtlPairClient final : public PairClient {
     {
       LineConnection connection(port_);
       connection.send("lock,name:" + name + ",ttl:inf\n");
-      const std::string answer = connection.read_line();
+      const std::string answer = connection.read_line(LineConnection::Wait::spin);
       if (answer.rfind("ok,id:", 0) != 0) throw std::runtime_error("expected 'ok,id:ID', got '" + answer + "'");
       id = answer.substr(6);
       connection.read_to_eof();
     }
     LineConnection connection(port_);
     connection.send("unlock,id:" + id + "\n");
-    connection.expect("released");
+    connection.expect("released", LineConnection::Wait::spin);
     connection.read_to_eof();
   }
 
@@ -45,9 +45,9 @@ class LineCyclePairClient final : public PairClient {
   void pair(const std::string& name) override {
     LineConnection connection(port_);
     connection.send("lock,name:" + name + "\n");
-    connection.expect("ok");
+    connection.expect("ok", LineConnection::Wait::spin);
     connection.send("release\n");
-    connection.expect("released");
+    connection.expect("released", LineConnection::Wait::spin);
     connection.read_to_eof();
   }
 
