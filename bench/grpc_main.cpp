@@ -111,9 +111,11 @@ double context_switches(pid_t pid) {
   return total;
 }
 
-/// Runs `clients` clients of `transport` for `seconds` against the server; throws if any fails.
+/// Runs `clients` clients of `transport` for `seconds` against the server; throws if any
+/// fails. The HTTP and line clients poll for their answers while there are no more of
+/// them than `loadgen_cpus` (make_pair_client's `spin`).
 Figures run_once(Transport transport, int clients, const Options& options, const Ports& ports, pid_t server_pid,
-                 long& name_serial) {
+                 long& name_serial, int loadgen_cpus) {
   std::mutex mutex;
   std::condition_variable changed;
   int ready = 0;
@@ -131,7 +133,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
       try {
         // Names of this client's own: "bench-SERIAL", a range no other client or run uses.
         long serial = first_serial + static_cast<long>(c) * (options.max_pairs + 1);
-        auto client = make_pair_client(transport, ports);
+        auto client = make_pair_client(transport, ports, clients <= loadgen_cpus);
         client->pair("bench-" + std::to_string(serial++));  // warm-up: connects the channel
         auto& mine = micros[static_cast<std::size_t>(c)];
         mine.reserve(static_cast<std::size_t>(std::min(options.max_pairs, 1'000'000L)));
@@ -236,9 +238,12 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_open_file_limit();
   int server_cpu = -1;
+  // CPUs the load generator has to itself: the one it is pinned to, or half the machine's.
+  int loadgen_cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
   std::string placement = "not pinned to CPUs";
   if (const auto cpus = two_cpus(); cpus && !options.no_pin && pin_to_cpu(cpus->first)) {
     server_cpu = cpus->second;
+    loadgen_cpus = 1;
     placement = fmt::format("load generator on CPU {}, server on CPU {}", cpus->first, cpus->second);
   }
   std::vector<Transport> transports;
@@ -281,7 +286,7 @@ int main(int argc, char** argv) {
         for (const auto transport : transports) {
           const auto key = std::make_pair(clients, transport);
           try {
-            const Figures figures = run_once(transport, clients, options, ports, server.pid(), name_serial);
+            const Figures figures = run_once(transport, clients, options, ports, server.pid(), name_serial, loadgen_cpus);
             results[key].push_back(figures);
             fmt::print(stderr, "  {:<10} c={:<3} rep {}: {:.0f} pairs/s, p99 {:.0f} us, server {:.1f} us/pair\n",
                        transport_name(transport), clients, repetition, figures.pairs_per_second, figures.p99_us,

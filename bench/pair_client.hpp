@@ -40,7 +40,10 @@ class PairClient {
   virtual void pair(const std::string& name) = 0;
 };
 
-/// A client of `transport`, connected (or ready to connect) to `ports`.
-std::unique_ptr<PairClient> make_pair_client(Transport transport, const Ports& ports);
+/// A client of `transport`, connected (or ready to connect) to `ports`. With `spin`, the
+/// HTTP and line-protocol clients poll for each answer for a moment before they sleep in
+/// recv() (LineConnection::Wait::spin): worth it only while each client thread has a CPU of
+/// its own, since a polling thread takes the CPU from the others.
+std::unique_ptr<PairClient> make_pair_client(Transport transport, const Ports& ports, bool spin);
 
 }  // namespace bench

@@ -33,7 +33,7 @@ std::string json_string(const std::string& json, const std::string& key) {
 
 class HttpPairClient final : public PairClient {
  public:
-  explicit HttpPairClient(std::uint16_t port) : host_("127.0.0.1:" + std::to_string(port)) {
+  HttpPairClient(std::uint16_t port, bool spin) : spin_(spin ? LineConnection::spin_limit : std::chrono::microseconds(0)), host_("127.0.0.1:" + std::to_string(port)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_in address{};
@@ -97,7 +97,7 @@ class HttpPairClient final : public PairClient {
   /// Appends what the socket has to input_; throws on EOF, error, timeout or an oversized answer.
   void receive() {
     char chunk[16384];
-    const ssize_t got = recv_spinning(fd_, chunk, sizeof chunk, LineConnection::spin_limit);
+    const ssize_t got = recv_spinning(fd_, chunk, sizeof chunk, spin_);
     if (got == 0) throw std::runtime_error("HTTP connection closed by the server");
     if (got < 0) throw std::runtime_error(std::string("HTTP receive failed: ") + std::strerror(errno));
     input_.append(chunk, static_cast<std::size_t>(got));
@@ -105,6 +105,7 @@ class HttpPairClient final : public PairClient {
   }
 
   int fd_ = -1;
+  std::chrono::microseconds spin_;  ///< how long to poll for an answer before sleeping
   std::string host_;   ///< the Host header
   std::string input_;  ///< received, not yet consumed
   std::string body_;   ///< the last answer's body
@@ -112,6 +113,8 @@ class HttpPairClient final : public PairClient {
 
 }  // namespace
 
-std::unique_ptr<PairClient> make_http_pair_client(std::uint16_t port) { return std::make_unique<HttpPairClient>(port); }
+std::unique_ptr<PairClient> make_http_pair_client(std::uint16_t port, bool spin) {
+  return std::make_unique<HttpPairClient>(port, spin);
+}
 
 }  // namespace bench

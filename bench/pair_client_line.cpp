@@ -7,7 +7,7 @@
 namespace bench {
 
 std::unique_ptr<PairClient> make_grpc_pair_client(std::uint16_t port);
-std::unique_ptr<PairClient> make_http_pair_client(std::uint16_t port);
+std::unique_ptr<PairClient> make_http_pair_client(std::uint16_t port, bool spin);
 
 namespace {
 
@@ -15,44 +15,46 @@ namespace {
 /// and closes, so the release is `unlock,id:ID` on a second connection.
 class LineTtlPairClient final : public PairClient {
  public:
-  explicit LineTtlPairClient(std::uint16_t port) : port_(port) {}
+  LineTtlPairClient(std::uint16_t port, LineConnection::Wait wait) : port_(port), wait_(wait) {}
 
   void pair(const std::string& name) override {
     std::string id;
     {
       LineConnection connection(port_);
       connection.send("lock,name:" + name + ",ttl:inf\n");
-      const std::string answer = connection.read_line(LineConnection::Wait::spin);
+      const std::string answer = connection.read_line(wait_);
       if (answer.rfind("ok,id:", 0) != 0) throw std::runtime_error("expected 'ok,id:ID', got '" + answer + "'");
       id = answer.substr(6);
       connection.read_to_eof();
     }
     LineConnection connection(port_);
     connection.send("unlock,id:" + id + "\n");
-    connection.expect("released", LineConnection::Wait::spin);
+    connection.expect("released", wait_);
     connection.read_to_eof();
   }
 
  private:
   std::uint16_t port_;
+  LineConnection::Wait wait_;  ///< how answers are awaited
 };
 
 /// A connection lock: connect, `lock`, `ok`, `release`, `released`, the server's EOF, close.
 class LineCyclePairClient final : public PairClient {
  public:
-  explicit LineCyclePairClient(std::uint16_t port) : port_(port) {}
+  LineCyclePairClient(std::uint16_t port, LineConnection::Wait wait) : port_(port), wait_(wait) {}
 
   void pair(const std::string& name) override {
     LineConnection connection(port_);
     connection.send("lock,name:" + name + "\n");
-    connection.expect("ok", LineConnection::Wait::spin);
+    connection.expect("ok", wait_);
     connection.send("release\n");
-    connection.expect("released", LineConnection::Wait::spin);
+    connection.expect("released", wait_);
     connection.read_to_eof();
   }
 
  private:
   std::uint16_t port_;
+  LineConnection::Wait wait_;  ///< how answers are awaited
 };
 
 }  // namespace
@@ -71,12 +73,13 @@ std::vector<Transport> all_transports() {
   return {Transport::grpc, Transport::http, Transport::line_ttl, Transport::line_cycle};
 }
 
-std::unique_ptr<PairClient> make_pair_client(Transport transport, const Ports& ports) {
+std::unique_ptr<PairClient> make_pair_client(Transport transport, const Ports& ports, bool spin) {
+  const auto wait = spin ? LineConnection::Wait::spin : LineConnection::Wait::block;
   switch (transport) {
     case Transport::grpc: return make_grpc_pair_client(ports.grpc);
-    case Transport::http: return make_http_pair_client(ports.http);
-    case Transport::line_ttl: return std::make_unique<LineTtlPairClient>(ports.line);
-    case Transport::line_cycle: return std::make_unique<LineCyclePairClient>(ports.line);
+    case Transport::http: return make_http_pair_client(ports.http, spin);
+    case Transport::line_ttl: return std::make_unique<LineTtlPairClient>(ports.line, wait);
+    case Transport::line_cycle: return std::make_unique<LineCyclePairClient>(ports.line, wait);
   }
   throw std::logic_error("unknown transport");
 }
