@@ -1,9 +1,8 @@
 // One unary gRPC call, handed from gRPC's threads to the event loop and answered there.
 //
 // gRPC runs a method (and OnCancel, OnDone) on its own threads. Those touch nothing of the
-// lock state: the method posts the call to the loop (GrpcFrontEnd), OnCancel posts the
-// cancellation, and OnDone posts only what needs the loop (an answer that was not
-// delivered: its lock is given back; GrpcCall::over). On the loop, GrpcCall is the call's handle: it is answered
+// lock state: the method posts the call to the loop (GrpcFrontEnd), and OnCancel and
+// OnDone post what they learnt. On the loop, GrpcCall is the call's handle: it is answered
 // with finish() exactly once; the reactor (and the request and response messages, which
 // gRPC owns) stay valid until then, since gRPC runs OnDone only after Finish. After
 // finish() the loop touches neither.
