@@ -40,17 +40,7 @@ inline std::optional<std::chrono::steady_clock::time_point> answer_by(std::chron
   return now + left - margin;
 }
 
-/// gRPC's end of a unary call, which the loop answers through: a reactor of the callback API
-/// (GrpcUnaryReactor) or a call of the async API (GrpcAsyncCall).
-class GrpcCallEnd {
- public:
-  virtual ~GrpcCallEnd() = default;
-  /// Loop: sends the answer (once). gRPC then reports the call over (GrpcCall::over).
-  virtual void answer(const grpc::Status& status) = 0;
-};
-
-/// The loop's side of one call. Loop thread only, but for the fields set before it is
-/// posted and over(), which gRPC's thread runs once the call is over (after finish()).
+/// The loop's side of one call. Loop thread only, but for the fields set before it is posted.
 class GrpcCall {
  public:
   /// Set on gRPC's thread before the call is posted (read-only afterwards).
@@ -60,7 +50,7 @@ class GrpcCall {
   /// The size of the answer's message (empty: not counted); read by finish() only.
   std::function<std::size_t()> answer_size;
 
-  explicit GrpcCall(GrpcCallEnd* end) : end_(end) {}
+  explicit GrpcCall(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
 
   /// Answers the call; later calls do nothing.
   void finish(const grpc::Status& status) {
@@ -69,22 +59,21 @@ class GrpcCall {
     on_cancel_ = nullptr;
     if (status.ok() && answer_size) answer_bytes_ = answer_size();
     if (on_finish_) std::exchange(on_finish_, nullptr)();
-    GrpcCallEnd* end = std::exchange(end_, nullptr);
-    etcd::tsan_release(end);  // what the loop did happens before over() (uninstrumented gRPC between)
-    end->answer(status);
+    etcd::tsan_release(reactor_);  // what the loop did happens before OnDone (uninstrumented gRPC between)
+    reactor_->Finish(status);
+    reactor_ = nullptr;
   }
   [[nodiscard]] bool finished() const { return finished_; }
   /// Whether the client cancelled it (or its deadline passed) before it was answered.
   [[nodiscard]] bool cancelled() const { return cancelled_; }
   /// Runs `action` if the client cancels before the call is answered.
   void on_cancel(std::function<void()> action) { on_cancel_ = std::move(action); }
-  /// Runs `action` on the loop once the call is over, if gRPC could not hand the answer
-  /// over (the client cancelled, or went away). Set before finish().
-  void on_undelivered(std::function<void()> action) { on_undelivered_ = std::move(action); }
+  /// Runs `action` once the call is over: `delivered` false when gRPC could not hand the
+  /// answer over (the client cancelled, or went away).
+  void on_done(std::function<void(bool delivered)> action) { on_done_ = std::move(action); }
   /// Runs `action` when finish() is called (the front end forgets the call).
   void on_finish(std::function<void()> action) { on_finish_ = std::move(action); }
-  /// Runs `action` once gRPC is done with the call, answered or not, on gRPC's thread or
-  /// the loop (it must be safe on either). Set before finish() (by on_finish's action).
+  /// Runs `action` once gRPC is done with the call (after on_done's), answered or not.
   void on_over(std::function<void()> action) { on_over_ = std::move(action); }
   /// The size of the OK answer given (0 before, or when not counted).
   [[nodiscard]] std::size_t answer_bytes() const { return answer_bytes_; }
@@ -94,32 +83,25 @@ class GrpcCall {
     cancelled_ = true;
     if (!finished_ && on_cancel_) std::exchange(on_cancel_, nullptr)();
   }
-  /// gRPC's thread, once the call is over (it was finished: gRPC reports a call over only
-  /// after its answer was given): runs on_over's action here, and posts on_undelivered's to
-  /// the loop if the answer did not reach the client. A delivered answer costs the loop no
-  /// second wake-up. Reads only what the loop set before finish(), which happens before this.
-  static void over(asio::io_context& io, std::shared_ptr<GrpcCall> call, bool delivered) {
-    if (call->on_over_) std::exchange(call->on_over_, nullptr)();
-    if (!delivered && call->on_undelivered_) {
-      asio::post(io, [call = std::move(call)] {
-        if (call->on_undelivered_) std::exchange(call->on_undelivered_, nullptr)();
-      });
-    }
+  /// Loop: gRPC says the call is over.
+  void done(bool delivered) {
+    if (on_done_) std::exchange(on_done_, nullptr)(delivered);
+    if (on_over_) std::exchange(on_over_, nullptr)();
   }
 
  private:
-  GrpcCallEnd* end_;
+  grpc::ServerUnaryReactor* reactor_;
   bool finished_ = false;
   bool cancelled_ = false;
   std::function<void()> on_cancel_;
-  std::function<void()> on_undelivered_;
+  std::function<void(bool)> on_done_;
   std::function<void()> on_finish_;
   std::function<void()> on_over_;
   std::size_t answer_bytes_ = 0;
 };
 
 /// gRPC's side: the reactor, created and run on gRPC's threads. Deletes itself in OnDone.
-class GrpcUnaryReactor final : public grpc::ServerUnaryReactor, public GrpcCallEnd {
+class GrpcUnaryReactor final : public grpc::ServerUnaryReactor {
  public:
   GrpcUnaryReactor(asio::io_context& io, grpc::CallbackServerContext* context)
       : io_(io), context_(context), call_(std::make_shared<GrpcCall>(this)) {
@@ -139,13 +121,10 @@ class GrpcUnaryReactor final : public grpc::ServerUnaryReactor, public GrpcCallE
     asio::post(io_, [call = call_] { call->cancelled_by_client(); });
     etcd::tsan_release(this);
   }
-  void answer(const grpc::Status& status) override { Finish(status); }
-
   void OnDone() override {
     etcd::tsan_acquire(this);
-    etcd::tsan_acquire(static_cast<GrpcCallEnd*>(this));  // finish()'s release
     // IsCancelled() may be read here: true when the answer did not reach the client.
-    GrpcCall::over(io_, std::move(call_), !context_->IsCancelled());
+    asio::post(io_, [call = std::move(call_), delivered = !context_->IsCancelled()] { call->done(delivered); });
     delete this;
   }
 

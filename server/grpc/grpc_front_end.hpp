@@ -93,12 +93,11 @@ class GrpcFrontEnd {
   std::uint16_t port_ = 0;
   /// Calls posted to the loop and not answered yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcCall>> calls_;
-  /// Calls answered that gRPC is not done with yet, and the bytes of their answers (counted up
-  /// on the loop, down by the calls' on_over actions on gRPC's thread, which may run after
-  /// this is gone).
+  /// Calls answered that gRPC is not done with yet, and the bytes of their answers (loop only;
+  /// shared with the calls' on_over actions, which may run after this is gone).
   struct Undelivered {
-    std::atomic<std::size_t> calls{0};
-    std::atomic<std::size_t> bytes{0};
+    std::size_t calls = 0;
+    std::size_t bytes = 0;
   };
   std::shared_ptr<Undelivered> undelivered_ = std::make_shared<Undelivered>();
   /// Acquire streams not ended yet (loop only).

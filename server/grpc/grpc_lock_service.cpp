@@ -176,7 +176,9 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
                     made.since = view.ok ? view.as_of : std::chrono::system_clock::now();
                     answer(name, made);
                   }
-                  call->on_undelivered(give_back);
+                  call->on_done([give_back](bool delivered) {
+                    if (!delivered) give_back();
+                  });
                   call->finish(Status::OK);
                 });
           case AcquireOutcome::failed:
