@@ -1,106 +1,355 @@
-// bench_grpc: Tracker's gRPC CreateLock + UnLock pairs against a running tcpnetlock_server
-// (issue 14), with N clients each on its own channel and its own lock names, synchronous
-// stubs: pairs per second, the p50/p99 of one pair, and the server's CPU per pair (from
-// /proc/PID/stat, when --server-pid is given).
+// bench_grpc: issue 14's benchmark. One tcpnetlock_server (local backend) is started with
+// its lock port, HTTP and gRPC on 127.0.0.1, and for each client count (1, 4, 16) C
+// clients each lock a fresh name and release it, again and again for a fixed time, over:
 //
-//   bench_grpc --target 127.0.0.1:7656 --clients 1,4,16 --seconds 3 --server-pid PID
-#include <grpcpp/grpcpp.h>
-
+//   grpc        Tracker's CreateLock + UnLock (generated stubs, one channel per client)
+//   http        POST /api/v1alpha1/lock + DELETE /api/v1alpha1/lock/{id} (keep-alive)
+//   line-ttl    lock,name:X,ttl:inf (answer ok,id:ID, the server closes) + unlock,id:ID
+//   line-cycle  a connection lock: connect, lock, ok, release, released, close
+//
+// Every client has names of its own (never contended): this measures what a lock costs
+// over each transport, not queueing. Reported per transport and client count (medians of
+// the repetitions, which alternate transports): pairs per second, p50/p99 of one pair, the
+// server's CPU time per pair (user + system from /proc/PID/stat over the measured
+// interval), its context switches per pair (all its threads: thread hand-offs are what a
+// gRPC call costs most), and the load generator's own CPU. Then, per client count, whether
+// gRPC costs the server no more CPU per lock than HTTP.
+//
+//   bench_grpc --server build/release/bin/tcpnetlock_server            # 1,4,16 clients, 3 x 2 s
+//   bench_grpc --server ... --smoke                                    # tiny, for CI
+//
+// Exit status: 0 when every measurement ran, 1 when one failed, 2 on bad options.
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
+#include <dirent.h>
+#include <fmt/format.h>
 #include <fstream>
-#include <sstream>
-#include <string>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
-#include <vector>
 
-#include "tracker/lock/v1alpha1/lock.grpc.pb.h"
+#include "measure.hpp"
+#include "pair_client.hpp"
+#include "server_process.hpp"
 
 namespace {
 
-namespace lockpb = ::tracker::lock::v1alpha1;
-using Clock = std::chrono::steady_clock;
+using namespace bench;
 
-/// The process's user + system CPU time in seconds (0 when unreadable).
-double cpu_seconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  long ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+/// Everything the command line sets.
+struct Options {
+  std::string server;
+  std::vector<std::string> server_args;
+  std::vector<int> clients{1, 4, 16};
+  std::vector<std::string> transports{"grpc", "http", "line-ttl", "line-cycle"};
+  double seconds = 2;
+  int repetitions = 3;
+  long max_pairs = 10'000'000;  ///< per client and run: the loop's bound besides the time
+  bool no_pin = false;
+  bool smoke = false;
+};
+
+/// One run's figures.
+struct Figures {
+  double pairs_per_second = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double server_cpu_us = 0;   ///< per pair
+  double server_cpu_pct = 0;  ///< of one core
+  double loadgen_cpu_us = 0;  ///< per pair
+  double loadgen_cpu_pct = 0;
+  double server_switches = 0;  ///< the server's context switches (all its threads) per pair
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Waits (at most 10 s) for the port the server writes to `path` (whole: it renames a temporary file).
+std::uint16_t await_port(const std::string& path) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    const std::string text = read_file(path);
+    if (!text.empty()) return static_cast<std::uint16_t>(std::stoi(text));
+    if (Clock::now() > deadline) throw std::runtime_error("the server wrote no port to " + path + " within 10 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// How many threads process `pid` runs.
+int thread_count(pid_t pid) {
+  int count = 0;
+  if (DIR* tasks = opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
+    while (const dirent* entry = readdir(tasks)) count += entry->d_name[0] != '.';
+    closedir(tasks);
+  }
+  return count;
+}
+
+/// Context switches (voluntary and not) of every thread of process `pid` so far.
+double context_switches(pid_t pid) {
+  double total = 0;
+  const std::string tasks_path = "/proc/" + std::to_string(pid) + "/task";
+  DIR* tasks = opendir(tasks_path.c_str());
+  if (tasks == nullptr) return 0;
+  while (const dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream status(tasks_path + "/" + entry->d_name + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      // "voluntary_ctxt_switches:\t123" and "nonvoluntary_ctxt_switches:\t4"
+      if (line.find("ctxt_switches:") != std::string::npos) total += std::stod(line.substr(line.find(':') + 1));
+    }
+  }
+  closedir(tasks);
+  return total;
+}
+
+/// Runs `clients` clients of `transport` for `seconds` against the server; throws if any
+/// fails. The HTTP and line clients poll for their answers while there are no more of
+/// them than `loadgen_cpus` (make_pair_client's `spin`).
+Figures run_once(Transport transport, int clients, const Options& options, const Ports& ports, pid_t server_pid,
+                 long& name_serial, int loadgen_cpus) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int ready = 0;
+  bool go = false;
+  std::atomic<bool> stop{false};
+  std::string failure;
+  Clock::time_point deadline;
+  std::vector<std::vector<double>> micros(static_cast<std::size_t>(clients));
+  const long first_serial = name_serial;
+  name_serial += static_cast<long>(clients) * (options.max_pairs + 1);
+
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      try {
+        // Names of this client's own: "bench-SERIAL", a range no other client or run uses.
+        long serial = first_serial + static_cast<long>(c) * (options.max_pairs + 1);
+        auto client = make_pair_client(transport, ports, clients <= loadgen_cpus);
+        client->pair("bench-" + std::to_string(serial++));  // warm-up: connects the channel
+        auto& mine = micros[static_cast<std::size_t>(c)];
+        mine.reserve(static_cast<std::size_t>(std::min(options.max_pairs, 1'000'000L)));
+        {
+          std::unique_lock<std::mutex> lock(mutex);
+          ++ready;
+          changed.notify_all();
+          // Bounded: main sets go, or stop on a failure, within its own deadline.
+          changed.wait(lock, [&] { return go || stop; });
+        }
+        for (long n = 0; n < options.max_pairs && !stop && Clock::now() < deadline; ++n) {
+          const auto begin = Clock::now();
+          client->pair("bench-" + std::to_string(serial++));
+          mine.push_back(micros_between(begin, Clock::now()));
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (failure.empty()) failure = e.what();
+        stop = true;
+        changed.notify_all();
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      ++ready;  // counts as ready too, so that main never waits for a client that failed
+      changed.notify_all();
+    });
+  }
+  double server_before = 0;
+  double switches_before = 0;
+  double own_before = 0;
+  Clock::time_point started;
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    const bool all_ready = changed.wait_for(lock, std::chrono::seconds(30), [&] { return ready >= clients || stop; });
+    if (!all_ready) {
+      failure = "clients not connected within 30 s";
+      stop = true;
+    }
+    server_before = cpu_seconds(server_pid);
+    switches_before = context_switches(server_pid);
+    own_before = own_cpu_seconds();
+    started = Clock::now();
+    deadline = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+    go = true;
+    changed.notify_all();
+  }
+  for (auto& thread : threads) thread.join();
+  const double elapsed = seconds_between(started, Clock::now());
+  const double server_cpu = cpu_seconds(server_pid) - server_before;
+  const double own_cpu = own_cpu_seconds() - own_before;
+  const double switches = context_switches(server_pid) - switches_before;
+  if (!failure.empty()) throw std::runtime_error(failure);
+
+  std::vector<double> all;
+  for (const auto& one : micros) all.insert(all.end(), one.begin(), one.end());
+  if (all.empty()) throw std::runtime_error("no pair completed");
+  const double pairs = static_cast<double>(all.size());
+  return {pairs / elapsed,
+          percentile(all, 0.50),
+          percentile(all, 0.99),
+          server_cpu * 1e6 / pairs,
+          100 * server_cpu / elapsed,
+          own_cpu * 1e6 / pairs,
+          100 * own_cpu / elapsed,
+          switches / pairs};
+}
+
+/// The median of `field` over `runs`.
+double median_of(const std::vector<Figures>& runs, double Figures::*field) {
+  std::vector<double> values;
+  for (const auto& run : runs) values.push_back(run.*field);
+  return median(values);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string target = "127.0.0.1:7656";
-  std::string clients_list = "1,4,16";
-  double seconds = 3;
-  int server_pid = 0;
-  CLI::App app{"bench_grpc: gRPC CreateLock+UnLock pairs per second against a running server"};
-  app.add_option("--target", target, "the server's gRPC ADDRESS:PORT");
-  app.add_option("--clients", clients_list, "client counts, comma-separated");
-  app.add_option("--seconds", seconds, "seconds per client count");
-  app.add_option("--server-pid", server_pid, "the server's pid, for its CPU per pair");
-  CLI11_PARSE(app, argc, argv);
-
-  std::printf("%-8s %12s %10s %10s %14s\n", "clients", "pairs/s", "p50 ms", "p99 ms", "server CPU/pair");
-  std::stringstream list(clients_list);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    const int clients = std::stoi(item);
-    std::atomic<bool> stop{false};
-    std::vector<std::vector<double>> latencies(static_cast<std::size_t>(clients));
-    std::atomic<long> failures{0};
-    const double cpu_before = cpu_seconds(server_pid);
-    const auto started = Clock::now();
-    std::vector<std::thread> threads;
-    for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&, c] {
-        auto stub = lockpb::LockService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-        for (long n = 0; !stop; ++n) {
-          const auto begin = Clock::now();
-          lockpb::CreateLockRequest create;
-          create.set_service("bench-" + std::to_string(c) + "-" + std::to_string(n % 64));
-          create.set_who("bench");
-          lockpb::CreateLockResponse created;
-          grpc::ClientContext create_context;
-          if (!stub->CreateLock(&create_context, create, &created).ok()) {
-            ++failures;
-            continue;
-          }
-          lockpb::UnLockRequest unlock;
-          unlock.set_id(created.lock().id());
-          lockpb::UnLockResponse released;
-          grpc::ClientContext unlock_context;
-          if (!stub->UnLock(&unlock_context, unlock, &released).ok()) ++failures;
-          latencies[static_cast<std::size_t>(c)].push_back(
-              std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    stop = true;
-    for (auto& thread : threads) thread.join();
-    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-    const double cpu = cpu_seconds(server_pid) - cpu_before;
-    std::vector<double> all;
-    for (const auto& one : latencies) all.insert(all.end(), one.begin(), one.end());
-    std::sort(all.begin(), all.end());
-    const auto at = [&](double q) { return all.empty() ? 0.0 : all[static_cast<std::size_t>(q * (all.size() - 1))]; };
-    std::printf("%-8d %12.0f %10.3f %10.3f %11.1f us%s\n", clients, all.size() / elapsed, at(0.5), at(0.99),
-                all.empty() || server_pid <= 0 ? 0.0 : cpu / all.size() * 1e6,
-                failures ? (" (" + std::to_string(failures.load()) + " failed)").c_str() : "");
+  Options options;
+  CLI::App app{"bench_grpc: lock + release pairs over gRPC, HTTP and the line protocol against one server"};
+  app.add_option("--server", options.server, "The server's binary (started with its lock port, --http and --grpc on 127.0.0.1)")
+      ->required();
+  app.add_option("--server-arg", options.server_args, "Extra argument for the server (repeatable)")->allow_extra_args(false);
+  app.add_option("--clients", options.clients, "Concurrent clients, comma-separated")->delimiter(',')->check(CLI::Range(1, 256));
+  app.add_option("--transports", options.transports, "Which transports")
+      ->delimiter(',')->check(CLI::IsMember({"grpc", "http", "line-ttl", "line-cycle"}));
+  app.add_option("--seconds", options.seconds, "Seconds per run")->capture_default_str()->check(CLI::Range(0.01, 600.0));
+  app.add_option("--repetitions", options.repetitions, "Runs of each transport and client count; medians are reported")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--max-pairs", options.max_pairs, "At most this many pairs per client and run")
+      ->capture_default_str()->check(CLI::Range(1L, 100'000'000L));
+  app.add_flag("--no-pin", options.no_pin, "Do not pin the load generator to one CPU and the server to another");
+  app.add_flag("--smoke", options.smoke, "1 and 4 clients, 0.1 s, once (for CI: rows, not timings)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
-  return 0;
+  if (options.smoke) {
+    options.clients = {1, 4};
+    options.seconds = 0.1;
+    options.repetitions = 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_open_file_limit();
+  int server_cpu = -1;
+  // CPUs the load generator has to itself: the one it is pinned to, or half the machine's.
+  int loadgen_cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  std::string placement = "not pinned to CPUs";
+  if (const auto cpus = two_cpus(); cpus && !options.no_pin && pin_to_cpu(cpus->first)) {
+    server_cpu = cpus->second;
+    loadgen_cpus = 1;
+    placement = fmt::format("load generator on CPU {}, server on CPU {}", cpus->first, cpus->second);
+  }
+  std::vector<Transport> transports;
+  for (const auto transport : all_transports()) {
+    if (std::find(options.transports.begin(), options.transports.end(), transport_name(transport)) != options.transports.end()) {
+      transports.push_back(transport);
+    }
+  }
+
+  char pattern[] = "/tmp/tnl-bench-grpc-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) {
+    fmt::print(stderr, "bench_grpc: mkdtemp failed\n");
+    return 1;
+  }
+  const std::string directory = pattern;
+  std::vector<std::string> argv_server{options.server,           "--http", "127.0.0.1:0", "--http-port-file",
+                                       directory + "/http-port", "--grpc", "127.0.0.1:0", "--grpc-port-file",
+                                       directory + "/grpc-port"};
+  argv_server.insert(argv_server.end(), options.server_args.begin(), options.server_args.end());
+
+  std::map<std::pair<int, Transport>, std::vector<Figures>> results;
+  std::map<std::pair<int, Transport>, std::string> failures;
+  int server_threads = 0;
+  const auto started = Clock::now();
+  const double machine_before = machine_busy_seconds();
+  const double ours_before = own_cpu_seconds() + children_cpu_seconds();
+  double server_total_cpu = 0;
+  try {
+    ServerProcess server(argv_server, server_cpu);
+    Ports ports;
+    ports.line = server.port();
+    ports.http = await_port(directory + "/http-port");
+    ports.grpc = await_port(directory + "/grpc-port");
+    fmt::print("bench_grpc: one server (pid {}, local backend), {} s per run, {} repetitions, {}\n", server.pid(),
+               options.seconds, options.repetitions, placement);
+    std::fflush(stdout);
+    long name_serial = 0;
+    for (int clients : options.clients) {
+      for (int repetition = 1; repetition <= options.repetitions; ++repetition) {
+        for (const auto transport : transports) {
+          const auto key = std::make_pair(clients, transport);
+          try {
+            const Figures figures = run_once(transport, clients, options, ports, server.pid(), name_serial, loadgen_cpus);
+            results[key].push_back(figures);
+            fmt::print(stderr, "  {:<10} c={:<3} rep {}: {:.0f} pairs/s, p99 {:.0f} us, server {:.1f} us/pair\n",
+                       transport_name(transport), clients, repetition, figures.pairs_per_second, figures.p99_us,
+                       figures.server_cpu_us);
+          } catch (const std::exception& e) {
+            failures.emplace(key, e.what());
+            fmt::print(stderr, "  {:<10} c={:<3} rep {}: FAILED: {}\n", transport_name(transport), clients, repetition,
+                       e.what());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      }
+    }
+    server_threads = thread_count(server.pid());
+    server_total_cpu = cpu_seconds(server.pid());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_grpc: {}\n", e.what());
+    ::unlink((directory + "/http-port").c_str());
+    ::unlink((directory + "/grpc-port").c_str());
+    ::rmdir(directory.c_str());
+    return 1;
+  }
+  for (const char* name : {"/http-port", "/grpc-port", "/http-port.tmp", "/grpc-port.tmp"}) ::unlink((directory + name).c_str());
+  ::rmdir(directory.c_str());
+
+  const double wall = seconds_between(started, Clock::now());
+  const double ours = own_cpu_seconds() + server_total_cpu - ours_before;
+  const double others = machine_busy_seconds() - machine_before - ours;
+  fmt::print("{:.0f} s; server threads at the end: {}; CPU time used by anything else meanwhile: {:.1f} s "
+             "({:.0f}% of one core)\n\n",
+             wall, server_threads, others, 100 * others / wall);
+  fmt::print("medians of {} run(s); a pair = lock a free name + release it; CPU us per pair; cs/op: the server's\n"
+             "context switches per pair (all its threads)\n\n",
+             options.repetitions);
+  const std::string header =
+      fmt::format("{:<11} {:>4} {:>10} {:>9} {:>9} {:>13} {:>10} {:>14} {:>11} {:>11}", "transport", "c", "pairs/s",
+                  "p50 us", "p99 us", "server us/op", "server %", "loadgen us/op", "loadgen %", "server cs/op");
+  fmt::print("{}\n{}\n", header, std::string(header.size(), '-'));
+  for (int clients : options.clients) {
+    for (const auto transport : transports) {
+      const auto key = std::make_pair(clients, transport);
+      if (const auto failed = failures.find(key); failed != failures.end()) {
+        fmt::print("{:<11} {:>4} FAILED: {}\n", transport_name(transport), clients, failed->second);
+      }
+      const auto runs = results.find(key);
+      if (runs == results.end()) continue;
+      const auto& r = runs->second;
+      fmt::print("{:<11} {:>4} {:>10.0f} {:>9.1f} {:>9.1f} {:>13.1f} {:>10.0f} {:>14.1f} {:>11.0f} {:>11.1f}\n",
+                 transport_name(transport), clients, median_of(r, &Figures::pairs_per_second),
+                 median_of(r, &Figures::p50_us), median_of(r, &Figures::p99_us), median_of(r, &Figures::server_cpu_us),
+                 median_of(r, &Figures::server_cpu_pct), median_of(r, &Figures::loadgen_cpu_us),
+                 median_of(r, &Figures::loadgen_cpu_pct), median_of(r, &Figures::server_switches));
+    }
+  }
+  fmt::print("\n");
+  for (int clients : options.clients) {
+    const auto grpc = results.find({clients, Transport::grpc});
+    const auto http = results.find({clients, Transport::http});
+    if (grpc == results.end() || http == results.end()) continue;
+    const double g = median_of(grpc->second, &Figures::server_cpu_us);
+    const double h = median_of(http->second, &Figures::server_cpu_us);
+    fmt::print("c={}: server CPU per pair gRPC {:.1f} us, HTTP {:.1f} us, gRPC/HTTP {:.2f}: {}\n", clients, g, h,
+               h > 0 ? g / h : 0.0, g <= h ? "gRPC <= HTTP" : "gRPC costs MORE than HTTP");
+  }
+  return failures.empty() ? 0 : 1;
 }

@@ -67,7 +67,8 @@ std::string LineConnection::read_line(Wait wait) {
     }
     searched = buffer_.size();
     char chunk[65536];
-    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, wait == Wait::poll ? MSG_DONTWAIT : 0);
+    const ssize_t got = wait == Wait::spin ? recv_spinning(fd_, chunk, sizeof chunk, spin_limit)
+                                           : ::recv(fd_, chunk, sizeof chunk, wait == Wait::poll ? MSG_DONTWAIT : 0);
     if (got < 0 && wait == Wait::poll && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (std::chrono::steady_clock::now() > give_up) throw std::runtime_error("no answer within the receive timeout");
       continue;
@@ -89,6 +90,15 @@ void LineConnection::read_to_eof() {
   const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
   if (got > 0) throw std::runtime_error("unexpected data: '" + std::string(chunk, static_cast<std::size_t>(got)) + "'");
   if (got < 0) throw std::runtime_error(std::string("receive failed: ") + std::strerror(errno));
+}
+
+ssize_t recv_spinning(int fd, char* buffer, std::size_t size, std::chrono::microseconds spin) {
+  const auto until = std::chrono::steady_clock::now() + spin;
+  do {
+    const ssize_t got = ::recv(fd, buffer, size, MSG_DONTWAIT);
+    if (got >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return got;
+  } while (std::chrono::steady_clock::now() < until);
+  return ::recv(fd, buffer, size, 0);
 }
 
 std::string query(std::uint16_t port, std::string_view request_line) {

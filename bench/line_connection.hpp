@@ -3,6 +3,9 @@
 // after a receive timeout, so a server that stops answering cannot hang the benchmark.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,7 +29,11 @@ class LineConnection {
     block,  ///< in recv(): the thread sleeps and is woken by the kernel
     poll,   ///< recv(MSG_DONTWAIT) in a loop: the thread stays on its CPU, so a latency
             ///< measured this way does not include the reader's own wake-up
+    spin,   ///< as poll for at most spin_limit, then as block: a quick answer is read
+            ///< without a wake-up, a slow one costs no CPU
   };
+  /// How long Wait::spin polls before it sleeps in recv().
+  static constexpr std::chrono::microseconds spin_limit{200};
   /// The next answer line, without its "\n"; throws on EOF, error or timeout.
   std::string read_line(Wait wait = Wait::block);
   /// Reads a line and throws unless it is exactly `answer`.
@@ -41,6 +48,10 @@ class LineConnection {
   int fd_ = -1;
   std::string buffer_;
 };
+
+/// recv() on `fd` (a blocking socket) that first polls with MSG_DONTWAIT for at most
+/// `spin` (LineConnection::Wait::spin); returns what recv() returns.
+ssize_t recv_spinning(int fd, char* buffer, std::size_t size, std::chrono::microseconds spin);
 
 /// One request on a fresh connection; returns the answer line (the server then closes).
 std::string query(std::uint16_t port, std::string_view request_line);
