@@ -99,13 +99,6 @@ struct Fixture {
   }
 };
 
-/// A listing's record of the hold `id`.
-tnl::HoldRecord record_of(const LockId& id) {
-  tnl::HoldRecord record;
-  record.id = id;
-  return record;
-}
-
 }  // namespace
 
 TEST_CASE("deferring backend: a call reaches the inner backend at once, its answer the caller on a later turn",
