@@ -161,3 +161,33 @@ TEST_CASE("etcd backend: an update racing a renewal keeps the renewed lease and 
     REQUIRE(cluster.release(cluster.a(), held->id, ReleaseBy::unlock) == ReleaseOutcome::released);
   }
 }
+
+// Two updates at once from two replicas, one of the who and one of the reason: both are
+// answered `updated`, so both must be kept (neither written over a value read before the other).
+TEST_CASE("etcd backend: two updates at once of different fields both stay", "[etcd][update]") {
+  Cluster cluster;
+  for (int round = 0; round < 10; ++round) {
+    INFO("round " << round);
+    const std::string name = "both-" + std::to_string(round);
+    auto held = cluster.lock(cluster.a(), name, std::nullopt, 1, nullptr, HoldKind::detached, 30s);
+    cluster.settle(held);
+    REQUIRE(held->granted());
+    std::optional<UpdateOutcome> who_done;
+    std::optional<UpdateOutcome> reason_done;
+    const std::string who = "who-" + std::to_string(round);
+    const std::string reason = "reason-" + std::to_string(round);
+    cluster.a().update(held->id, HoldUpdate{who, std::nullopt}, [&](UpdateOutcome o) { who_done = o; });
+    cluster.b().update(held->id, HoldUpdate{std::nullopt, reason}, [&](UpdateOutcome o) { reason_done = o; });
+    REQUIRE(run_until(cluster.io, [&] { return who_done.has_value() && reason_done.has_value(); }));
+    CHECK(*who_done == UpdateOutcome::updated);
+    CHECK(*reason_done == UpdateOutcome::updated);
+    for (EtcdLockBackend* replica : {&cluster.a(), &cluster.b()}) {
+      const LockView view = cluster.read(*replica, LockQuery{std::nullopt, held->id, true});
+      const auto* holder = tnl::find_holder(view, held->id).second;
+      REQUIRE(holder);
+      CHECK(holder->client_id == who);
+      CHECK(holder->reason == reason);
+    }
+    REQUIRE(cluster.release(cluster.a(), held->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  }
+}
