@@ -436,6 +436,7 @@ void EtcdLockBackend::find_distlock(const LockId& id, const etcd::DistlockLayout
     found.name = distlock_.name_for_key(index.key).value_or(std::string{});
     found.value = index.value;
     found.revision = index_created;
+    found.modified = response.kvs(0).mod_revision();
     found.lease = response.kvs(0).lease();
     found.holds = true;
     done(status, std::move(found));
@@ -466,6 +467,7 @@ void EtcdLockBackend::find_foreign_distlock(const LockId& id, Revision created, 
       found.value.client_id = written.host;
       found.value.reason = written.reason;
       found.revision = created;
+      found.modified = kv.mod_revision();
       found.lease = kv.lease();
       found.holds = true;
       return done(status, std::move(found));

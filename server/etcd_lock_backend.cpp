@@ -56,6 +56,18 @@ void compare_created(TxnRequest& txn, const std::string& key, std::int64_t revis
   compare->set_create_revision(revision);
 }
 
+/// Only while `key` is as it was read at `revision` (its mod revision): unchanged since.
+void compare_modified(TxnRequest& txn, const std::string& key, std::int64_t revision) {
+  Compare* compare = txn.add_compare();
+  compare->set_result(Compare::EQUAL);
+  compare->set_target(Compare::MOD);
+  compare->set_key(key);
+  compare->set_mod_revision(revision);
+}
+
+/// How often a renewal or an update finds the key again when it changed under it.
+constexpr int max_change_attempts = 8;
+
 void put(etcdserverpb::RequestOp* request, const std::string& key, const std::string& value, std::int64_t lease) {
   auto* op = request->mutable_request_put();
   op->set_key(key);
@@ -1224,6 +1236,7 @@ void EtcdLockBackend::find(const LockId& id, FoundDone done) {
         found.name = name;
         found.value = etcd::decode(kv.value());
         found.revision = kv.create_revision();
+        found.modified = kv.mod_revision();
         found.lease = kv.lease();
         found.holds = static_cast<std::size_t>(i) < limit;
         if (found.value.id != id) return done(status, std::nullopt);
@@ -1249,74 +1262,104 @@ void EtcdLockBackend::renew(const LockId& id, std::optional<Clock::duration> ttl
     if (!found || !found->holds || found->value.kind == HoldKind::delay) return done(RenewOutcome::unknown);
     if (found->value.kind == HoldKind::connection) return done(RenewOutcome::held_by_connection);
     auto answer = std::make_shared<RenewDone>(std::move(done));
-    auto move = [this, id, ttl, found = *found, answer](std::int64_t lease) {
-      LockValue value = found.value;
-      if (ttl) {
-        value.expires_ms = etcd::to_ms(WallClock::now() + std::chrono::duration_cast<WallClock::duration>(*ttl));
-      } else {
-        value.expires_ms.reset();
-      }
-      TxnRequest txn;
-      compare_created(txn, found.key, found.revision);
-      put(txn, found.key, key_value(found.key, value), lease);
-      put(txn, layout_.index_key(id), index_value(found.key, value), lease);
-      client_.txn(std::move(txn), guarded([this, id, lease, found, answer](const grpc::Status& answered,
-                                                                           TxnResponse& response) {
-        const RenewDone& done = *answer;
-        const grpc::Status status = std::exchange(lose_next_renew_answer_, false)
-                                        ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
-                                        : answered;
-        if (!status.ok()) {
-          failed("renewing a detached lock", status);
-          // Not revoked: etcd may have applied the move (only its answer failed), and revoking
-          // the new lease would delete a lock its holder still holds. Unused, it just expires.
-          return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                          ? RenewOutcome::unavailable
-                          : RenewOutcome::not_saved);
-        }
-        if (!response.succeeded()) {
-          ++txn_failed_;
-          if (lease != 0) client_.lease_revoke(lease, [](const grpc::Status&, auto&) {});
-          return done(RenewOutcome::unknown);
-        }
-        // The old lease has nothing on it any more.
-        if (const auto own = own_lease(found); own != 0 && own != lease) {
-          client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
-        }
-        spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
-        ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
-        done(RenewOutcome::renewed);
-      }));
-    };
-    if (!ttl) return move(0);
-    client_.lease_grant(ceil_seconds(*ttl), guarded([this, move, answer](const grpc::Status& status,
-                                                                         etcdserverpb::LeaseGrantResponse& response) {
+    if (!ttl) return renew_found(id, ttl, *found, 0, answer, max_change_attempts);
+    client_.lease_grant(ceil_seconds(*ttl), guarded([this, id, ttl, found = *found, answer](
+                                                        const grpc::Status& status,
+                                                        etcdserverpb::LeaseGrantResponse& response) {
       if (!status.ok() || !response.error().empty()) {
         failed("lease grant for a renewal", status);
         return (*answer)(RenewOutcome::unavailable);
       }
-      move(response.id());
+      renew_found(id, ttl, found, response.id(), answer, max_change_attempts);
     }));
   }));
 }
 
-// Rewrites the lock key's value only while it is the key found (its create revision): a
-// key released and made again meanwhile (another grant, maybe with this very name) is left
-// alone and the update is unknown. The key keeps its lease, so its expiry is unchanged.
+// Guarded by the key's mod revision, not only its create revision: a value written from a
+// stale read would undo an update made since (its who) or an earlier renewal (its expiry).
+void EtcdLockBackend::renew_found(const LockId& id, std::optional<Clock::duration> ttl, const Found& found,
+                                  std::int64_t lease, std::shared_ptr<RenewDone> answer, int attempts) {
+  LockValue value = found.value;
+  if (ttl) {
+    value.expires_ms = etcd::to_ms(WallClock::now() + std::chrono::duration_cast<WallClock::duration>(*ttl));
+  } else {
+    value.expires_ms.reset();
+  }
+  TxnRequest txn;
+  compare_created(txn, found.key, found.revision);
+  compare_modified(txn, found.key, found.modified);
+  put(txn, found.key, key_value(found.key, value), lease);
+  put(txn, layout_.index_key(id), index_value(found.key, value), lease);
+  client_.txn(std::move(txn), guarded([this, id, ttl, lease, found, answer, attempts](const grpc::Status& answered,
+                                                                                    TxnResponse& response) {
+    const RenewDone& done = *answer;
+    const grpc::Status status = std::exchange(lose_next_renew_answer_, false)
+                                    ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
+                                    : answered;
+    if (!status.ok()) {
+      failed("renewing a detached lock", status);
+      // Not revoked: etcd may have applied the move (only its answer failed), and revoking
+      // the new lease would delete a lock its holder still holds. Unused, it just expires.
+      return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                      ? RenewOutcome::unavailable
+                      : RenewOutcome::not_saved);
+    }
+    if (!response.succeeded()) {
+      ++txn_failed_;
+      const auto give_up = [this, lease, answer](RenewOutcome outcome) {
+        if (lease != 0) client_.lease_revoke(lease, [](const grpc::Status&, auto&) {});
+        (*answer)(outcome);
+      };
+      if (attempts <= 1) return give_up(RenewOutcome::unavailable);
+      // Changed since it was read (an update, another renewal): read it again and retry;
+      // released or made again meanwhile, it is unknown.
+      return find(id, guarded([this, id, ttl, lease, created = found.revision, answer, attempts, give_up](
+                                  const grpc::Status& status, std::optional<Found> again) {
+        if (!status.ok()) {
+          failed("finding a lock by id", status);
+          return give_up(RenewOutcome::unavailable);
+        }
+        if (!again || !again->holds || again->value.kind != HoldKind::detached || again->revision != created) {
+          return give_up(RenewOutcome::unknown);
+        }
+        renew_found(id, ttl, *again, lease, answer, attempts - 1);
+      }));
+    }
+    // The old lease has nothing on it any more.
+    if (const auto own = own_lease(found); own != 0 && own != lease) {
+      client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
+    }
+    spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
+    ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
+    done(RenewOutcome::renewed);
+  }));
+}
+
+// Rewrites the lock key's value only while it is the value found (its mod revision), with
+// the lease it is on: a key released and made again meanwhile is left alone (unknown); one
+// renewed meanwhile (moved to a new lease, the old one revoked) is read again, so that the
+// update neither puts it back on the revoked lease nor undoes the renewal's expiry.
 void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone done) {
   check_guard();
   if (holds_.count(id) != 0) return done(UpdateOutcome::held_by_connection);
   if (shut_down_) return done(UpdateOutcome::unavailable);
   // A real distlock's lock is not ours to rewrite (its value is distlock's record).
   if (foreign_distlock_revision(id)) return done(UpdateOutcome::unknown);
-  find(id, guarded([this, id, changes = std::move(changes), done = std::move(done)](
+  update_attempt(id, std::move(changes), std::move(done), 0, max_change_attempts);
+}
+
+void EtcdLockBackend::update_attempt(const LockId& id, HoldUpdate changes, UpdateDone done, Revision created,
+                                     int attempts) {
+  find(id, guarded([this, id, changes = std::move(changes), done = std::move(done), created, attempts](
                        const grpc::Status& status, std::optional<Found> found) mutable {
     if (!status.ok()) {
       failed("finding a lock by id", status);
       return done(UpdateOutcome::unavailable);
     }
     if (!found || !found->holds || found->value.kind == HoldKind::delay) return done(UpdateOutcome::unknown);
+    // Found again after a change: another key (released and made again) is not this lock.
+    if (created != 0 && found->revision != created) return done(UpdateOutcome::unknown);
     if (found->value.kind == HoldKind::connection) return done(UpdateOutcome::held_by_connection);
     if (found->value.foreign) return done(UpdateOutcome::unknown);
     // Still on its replica's lease (own_lease): granted, but not moved to its own lease yet,
@@ -1327,14 +1370,18 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
     if (changes.reason) value.reason = *changes.reason;
     TxnRequest txn;
     compare_created(txn, found->key, found->revision);
+    compare_modified(txn, found->key, found->modified);
     // In distlock's layout the key holds distlock's record and the index ours: both change.
     put(txn, found->key, key_value(found->key, value), found->lease);
     if (distlock_.name_for_key(found->key)) put(txn, layout_.index_key(id), index_value(found->key, value), found->lease);
-    client_.txn(std::move(txn), guarded([this, id, name = found->name, done = std::move(done)](
-                                            const grpc::Status& status, TxnResponse& response) {
+    client_.txn(std::move(txn), guarded([this, id, name = found->name, created = found->revision, attempts,
+                                         changes = std::move(changes),
+                                         done = std::move(done)](const grpc::Status& status,
+                                                                 TxnResponse& response) mutable {
       if (!status.ok()) {
         failed("updating a detached lock", status);
-        if (lease_not_found(status)) return done(UpdateOutcome::unknown);  // its lease ran out: gone
+        // Its lease ran out (the value read was current: nothing else moved it): gone.
+        if (lease_not_found(status)) return done(UpdateOutcome::unknown);
         return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                         ? UpdateOutcome::unavailable
@@ -1342,7 +1389,9 @@ void EtcdLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone do
       }
       if (!response.succeeded()) {
         ++txn_failed_;
-        return done(UpdateOutcome::unknown);  // released (or expired) since it was found
+        // Changed since it was read (renewed, updated) or released: read it again.
+        if (attempts <= 1) return done(UpdateOutcome::unavailable);
+        return update_attempt(id, std::move(changes), std::move(done), created, attempts - 1);
       }
       spdlog::info("detached lock '{}' ({}) updated", name, id.log_str());
       ++local_changes_;  // the shared listing shows the new values to whoever reads next

@@ -280,6 +280,9 @@ class EtcdLockBackend final : public LockBackend {
     std::string name;
     etcd::LockValue value;
     Revision revision = 0;
+    /// Its mod revision: a change guarded by it is made only to the value found (a renewal,
+    /// an update or a move since then fails it).
+    Revision modified = 0;
     std::int64_t lease = 0;
     bool holds = false;
   };
@@ -290,6 +293,14 @@ class EtcdLockBackend final : public LockBackend {
   using FoundDone = std::function<void(const grpc::Status& status, std::optional<Found> found)>;
   void find(const LockId& id, FoundDone done);
   void release_found(const LockId& id, ReleaseBy by, std::string who, const Found& found, ReleaseDone done);
+  /// Renewal of `found` onto `lease` (granted for it; 0: none), guarded by its mod revision:
+  /// found again and tried again (at most `attempts` times) when it changed meanwhile.
+  void renew_found(const LockId& id, std::optional<Clock::duration> ttl, const Found& found, std::int64_t lease,
+                   std::shared_ptr<RenewDone> answer, int attempts);
+  /// Update of `found`, guarded by its mod revision, so that it keeps the key's lease and
+  /// expiry as they are now (a renewal moves the key to a new lease and revokes the old
+  /// one): found again and tried again (at most `attempts` times) when it changed meanwhile.
+  void update_attempt(const LockId& id, HoldUpdate changes, UpdateDone done, Revision created, int attempts);
 
   // Reads.
   /// Sends the Range behind the shared listing for the readers waiting, unless one is on

@@ -1,6 +1,8 @@
 // EtcdLockBackend::update (Tracker's UpdateLock): a detached lock's who and reason are
 // rewritten in its key, seen from every replica, with its lease, token and key kept; a key
 // released (and made again) meanwhile is never written.
+#include <sstream>
+
 #include "etcd_backend_cluster.hpp"
 #include "tracker_locks.hpp"
 
@@ -114,4 +116,78 @@ TEST_CASE("etcd backend: an update racing a release never brings the lock back, 
   }
   INFO("updated " << updated << ", unknown " << unknown);
   CHECK(updated + unknown == 20);
+}
+
+// A renewal moves the key to a new lease and revokes the old one; an update found the key
+// before (on the old lease, with the old expiry) must neither put it back on the old lease
+// (revoked with it: the lock would vanish while its holder holds it), nor be answered
+// unknown for a lock still held, nor be overwritten by the renewal once answered.
+TEST_CASE("etcd backend: an update racing a renewal keeps the renewed lease and the new who", "[etcd][update]") {
+  Cluster cluster;
+  for (int round = 0; round < 16; ++round) {
+    INFO("round " << round);
+    const std::string name = "renew-race-" + std::to_string(round);
+    auto held = cluster.lock(cluster.a(), name, std::nullopt, 1, nullptr, HoldKind::detached, 20s);
+    cluster.settle(held);
+    REQUIRE(held->granted());
+    std::optional<RenewOutcome> renewed;
+    cluster.a().renew(held->id, 60s, [&](RenewOutcome o) { renewed = o; });
+    // The update starts a little later each round, so that its find and its transaction
+    // fall before, between and after the renewal's steps.
+    for (int step = 0; step < round; ++step) cluster.io.run_one_for(std::chrono::milliseconds(50));
+    std::optional<UpdateOutcome> updated;
+    const std::string who = "who-" + std::to_string(round);
+    cluster.b().update(held->id, HoldUpdate{who, std::nullopt}, [&](UpdateOutcome o) { updated = o; });
+    REQUIRE(run_until(cluster.io, [&] { return renewed.has_value() && updated.has_value(); }));
+    CHECK(*renewed == RenewOutcome::renewed);
+    CHECK(*updated == UpdateOutcome::updated);
+    // The key is on the renewal's lease (60 s), not the revoked one (20 s), and shows both changes.
+    const std::string out = cluster.etcd.etcdctl_out({"get", "--prefix", "/test/" + name + "/", "-w", "json"});
+    INFO("etcd: " << out);
+    const auto at = out.find("\"lease\":");
+    REQUIRE(at != std::string::npos);
+    const long long lease = std::stoll(out.substr(at + 8));
+    std::ostringstream hex;
+    hex << std::hex << lease;
+    const std::string ttl = cluster.etcd.etcdctl_out({"lease", "timetolive", hex.str()});
+    INFO(ttl);
+    CHECK(ttl.find("granted with TTL(60s)") != std::string::npos);
+    const LockView view = cluster.read(cluster.b(), LockQuery{std::nullopt, held->id, true});
+    const auto* holder = tnl::find_holder(view, held->id).second;
+    REQUIRE(holder);
+    CHECK(holder->client_id == who);
+    REQUIRE(holder->expires);
+    CHECK(*holder->expires > std::chrono::system_clock::now() + 40s);
+    REQUIRE(cluster.release(cluster.a(), held->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  }
+}
+
+// Two updates at once from two replicas, one of the who and one of the reason: both are
+// answered `updated`, so both must be kept (neither written over a value read before the other).
+TEST_CASE("etcd backend: two updates at once of different fields both stay", "[etcd][update]") {
+  Cluster cluster;
+  for (int round = 0; round < 10; ++round) {
+    INFO("round " << round);
+    const std::string name = "both-" + std::to_string(round);
+    auto held = cluster.lock(cluster.a(), name, std::nullopt, 1, nullptr, HoldKind::detached, 30s);
+    cluster.settle(held);
+    REQUIRE(held->granted());
+    std::optional<UpdateOutcome> who_done;
+    std::optional<UpdateOutcome> reason_done;
+    const std::string who = "who-" + std::to_string(round);
+    const std::string reason = "reason-" + std::to_string(round);
+    cluster.a().update(held->id, HoldUpdate{who, std::nullopt}, [&](UpdateOutcome o) { who_done = o; });
+    cluster.b().update(held->id, HoldUpdate{std::nullopt, reason}, [&](UpdateOutcome o) { reason_done = o; });
+    REQUIRE(run_until(cluster.io, [&] { return who_done.has_value() && reason_done.has_value(); }));
+    CHECK(*who_done == UpdateOutcome::updated);
+    CHECK(*reason_done == UpdateOutcome::updated);
+    for (EtcdLockBackend* replica : {&cluster.a(), &cluster.b()}) {
+      const LockView view = cluster.read(*replica, LockQuery{std::nullopt, held->id, true});
+      const auto* holder = tnl::find_holder(view, held->id).second;
+      REQUIRE(holder);
+      CHECK(holder->client_id == who);
+      CHECK(holder->reason == reason);
+    }
+    REQUIRE(cluster.release(cluster.a(), held->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  }
 }
