@@ -231,8 +231,25 @@ void EtcdLockBackend::lose_session(std::string_view why) {
     if (!request.abandoned) asked.push_back(id);
   }
   for (const auto& id : asked) finish(id, AcquireOutcome::unavailable);
-  if (had_lease) revoke(old, 5);
+  // Not at once: revoking deletes the holders' keys, and another replica grants their names
+  // a round trip later, well inside the margin their `lost` was to have (seen: a holder that
+  // checked its lock just before wrote after the next holder began).
+  if (had_lease) revoke_at(old, guard_.earliest_end().value_or(Clock::now()));
   if (!shut_down_) start_session();
+}
+
+void EtcdLockBackend::revoke_at(std::int64_t lease, Clock::time_point at) {
+  if (at <= Clock::now()) {
+    revoke(lease, 5);
+    return;
+  }
+  auto timer = std::make_shared<SteadyTimer>(io_);
+  revoke_timers_.push_front(timer);
+  timer->expires_at(at);
+  timer->async_wait(guarded([this, timer, lease](std::error_code error) {
+    revoke_timers_.remove(timer);
+    if (!error) revoke(lease, 5);
+  }));
 }
 
 void EtcdLockBackend::revoke(std::int64_t lease, int attempts_left) {
@@ -1558,6 +1575,9 @@ void EtcdLockBackend::shut_down() {
   std::error_code ignored;
   guard_timer_.cancel(ignored);
   session_retry_.cancel(ignored);
+  // Old leases not revoked yet end by themselves (their holders were told lost; keeping the
+  // loop for their timers would hold the shutdown up for up to a margin).
+  for (const auto& timer : revoke_timers_) timer->cancel(ignored);
   keep_alive_.reset();
   watch_.reset();
   // Holds stay known (not told lost: their connections are closing); their releases are

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -228,6 +229,10 @@ class EtcdLockBackend final : public LockBackend {
   /// The lease cannot be vouched for: holds lost, requests unavailable, lease revoked, new session.
   void lose_session(std::string_view why);
   void revoke(std::int64_t lease, int attempts_left);
+  /// Revokes `lease` (given up) once etcd could have ended it by itself (`at`, the latest
+  /// acknowledged send + TTL): never sooner, so that its holders' `lost` keeps the guard's
+  /// margin before anyone else is granted their names. Dropped by shut_down().
+  void revoke_at(std::int64_t lease, Clock::time_point at);
   void start_watch(Revision from);
   void on_events(const std::vector<mvccpb::Event>& events);
   void on_compacted();
@@ -396,6 +401,8 @@ class EtcdLockBackend final : public LockBackend {
   Revision watched_ = 0;  ///< the latest revision the watch reported
   SteadyTimer guard_timer_;
   SteadyTimer session_retry_;
+  /// Timers of revocations waiting for their lease's earliest end (revoke_at()).
+  std::list<std::shared_ptr<SteadyTimer>> revoke_timers_;
   std::chrono::milliseconds session_backoff_{50};
 
   LockIdGenerator ids_;

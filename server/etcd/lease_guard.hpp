@@ -52,6 +52,7 @@ class LeaseGuard {
     lease_ = lease;
     state_ = State::valid;
     valid_until_ = TimePoint::min();
+    earliest_end_ = TimePoint::min();
     last_ack_sent_ = sent;
     extend(sent, ttl_seconds);
     if (valid_until_ <= sent) state_ = State::expired;
@@ -97,6 +98,12 @@ class LeaseGuard {
     if (state_ == State::none) return std::nullopt;
     return valid_until_;
   }
+  /// The earliest time etcd could end the lease by itself (latest send + its TTL), as far
+  /// as acknowledged; nullopt without a lease. Stays after give_up().
+  [[nodiscard]] std::optional<TimePoint> earliest_end() const {
+    if (state_ == State::none) return std::nullopt;
+    return earliest_end_;
+  }
   /// The send time of the latest acknowledged keepalive (or of the grant); nullopt without a lease.
   [[nodiscard]] std::optional<TimePoint> last_ack_sent() const {
     if (state_ == State::none) return std::nullopt;
@@ -108,11 +115,13 @@ class LeaseGuard {
     const Clock::duration ttl = std::chrono::seconds(ttl_seconds);
     const auto until = sent + ttl - margin(ttl);
     valid_until_ = std::max(valid_until_, until);
+    earliest_end_ = std::max(earliest_end_, sent + ttl);
   }
 
   State state_ = State::none;
   std::int64_t lease_ = 0;
   TimePoint valid_until_ = TimePoint::min();
+  TimePoint earliest_end_ = TimePoint::min();
   TimePoint last_ack_sent_{};
 };
 

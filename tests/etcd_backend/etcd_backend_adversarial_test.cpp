@@ -82,3 +82,62 @@ TEST_CASE("etcd backend adversarial: renew or unlock of a detached lock still on
     cluster.etcd.etcdctl_out({"del", "/test/.ids/" + id});
   }
 }
+
+namespace {
+
+/// The send time of `backend`'s latest acknowledged keepalive, from its metrics.
+Clock::time_point last_ack_sent(const EtcdLockBackend& backend) {
+  std::string out;
+  backend.render_metrics(out);
+  const auto now = Clock::now();
+  const std::string metric = "\ntcpnetlock_etcd_lease_keepalive_age_seconds ";
+  const auto at = out.find(metric);
+  REQUIRE(at != std::string::npos);
+  const double age = std::stod(out.substr(at + metric.size()));
+  return now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(age));
+}
+
+}  // namespace
+
+TEST_CASE("etcd backend adversarial: a replica whose guard lapsed never deletes its holders' keys before etcd "
+          "could have ended the lease itself",
+          "[etcd]") {
+  // The guard keeps a margin before the lease can end so that the holders' `lost` goes out
+  // before anyone else can be granted. Revoking the old lease at once, as soon as the
+  // replica gave it up, deleted the holders' keys right after `lost` (tens of ms: the
+  // random-kills run saw a holder write after the next one began).
+  Cluster cluster(20s);
+  cluster.add(2s, 0ms);  // replica C: TTL 2 s, margin 1 s
+  EtcdLockBackend& c = *cluster.replicas[2]->backend;
+  REQUIRE(run_until(cluster.io, [&] { return c.available(); }, 15s));
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(c, "gl", 1, watcher);
+  REQUIRE(held->granted());
+  // B (TTL 20 s) waits for it; its grant time is taken in its completion.
+  std::optional<Clock::time_point> granted_at;
+  std::optional<AcquireOutcome> outcome;
+  AcquireRequest request;
+  request.name = "gl";
+  request.limit = 1;
+  request.client_id = "waiter";
+  request.peer = "127.0.0.1:2";
+  request.deadline = Clock::time_point::max();
+  cluster.b().acquire(request, [&](const AcquireResult& result) {
+    outcome = result.outcome;
+    granted_at = Clock::now();
+  }, {});
+  cluster.run_for(300ms);
+  REQUIRE_FALSE(outcome.has_value());
+  // A keepalive acknowledged just now, then a pause past C's guard (S + 1 s) but not past
+  // the lease itself (S + 2 s).
+  REQUIRE(run_until(cluster.io, [&] { return Clock::now() - last_ack_sent(c) < 100ms; }));
+  const auto sent = last_ack_sent(c);
+  std::this_thread::sleep_for(1200ms);
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+  REQUIRE(run_until(cluster.io, [&] { return outcome.has_value(); }, 15s));
+  CHECK(*outcome == AcquireOutcome::granted);
+  // Not before etcd could have ended C's lease by itself (20 ms for the metric's rounding).
+  INFO("granted " << std::chrono::duration_cast<std::chrono::milliseconds>(*granted_at - sent).count()
+                   << " ms after the last acknowledged keepalive was sent");
+  CHECK(*granted_at >= sent + 2s - 20ms);
+}

@@ -278,3 +278,69 @@ TEST_CASE("etcd backend batches: deletions queued behind an acquire batch go fir
   CHECK(a.delete_batches() == deletes + 1);
   CHECK(cluster.lock_now(cluster.b(), "x")->granted());
 }
+
+TEST_CASE("etcd backend batches: many deletions behind an acquire batch never overfill a transaction, the acquires "
+          "keep their room, and a name freed later is granted to its waiter",
+          "[etcd]") {
+  Cluster cluster;
+  EtcdLockBackend& a = cluster.a();
+  std::vector<std::shared_ptr<Answer>> held;
+  for (int i = 0; i < 100; ++i) held.push_back(cluster.lock(a, fmt::format("h{}", i)));
+  for (const auto& answer : held) cluster.settle(answer);
+  for (const auto& answer : held) REQUIRE(answer->granted());
+  auto alone = cluster.lock(a, "z");  // on its way: everything below queues behind it
+  // 100 deletions (200 operations: more than one transaction holds) ...
+  std::vector<ReleaseOutcome> released;
+  for (const auto& answer : held) {
+    a.release(answer->id, ReleaseBy::holder, "released by test", [&](ReleaseOutcome o) { released.push_back(o); });
+  }
+  // ... then 20 acquires of free names, and a waiter on a name whose deletion is queued.
+  std::vector<std::shared_ptr<Answer>> asked;
+  for (int i = 0; i < 20; ++i) asked.push_back(cluster.lock(a, fmt::format("q{}", i)));
+  auto again = cluster.lock(a, "h99", 0ms);
+  const auto acquires = a.acquire_batches();
+  cluster.settle(alone);
+  for (const auto& answer : asked) cluster.settle(answer);
+  cluster.settle(again);
+  REQUIRE(alone->granted());
+  // Every transaction within etcd's 128 operations (else etcd refuses it whole).
+  for (const auto& answer : asked) CHECK(answer->granted());
+  CHECK(again->granted());
+  REQUIRE(run_until(cluster.io, [&] { return a.cleanup_count() == 0 && released.size() == 100; }));
+  CHECK(released == std::vector<ReleaseOutcome>(100, ReleaseOutcome::released));
+  // The 21 acquires went in at most two transactions (16 mutexes at least in each).
+  CHECK(a.acquire_batches() <= acquires + 3);
+  for (int i = 0; i < 99; ++i) CHECK(keys_under(cluster.etcd, fmt::format("/test/h{}/", i)) == 0);
+  CHECK(keys_under(cluster.etcd, "/test/h99/") == 1);
+  CHECK(keys_under(cluster.etcd, "/test/.ids/") == 22);
+  CHECK(cluster.lock_now(cluster.b(), "h42")->granted());
+}
+
+TEST_CASE("etcd backend batches: deletions riding in a failed acquire transaction are retried, released answered "
+          "only once deleted",
+          "[etcd]") {
+  Cluster cluster(20s);  // the guard outlives the 1 s deadlines (see above)
+  EtcdLockBackend& a = cluster.a();
+  std::vector<std::shared_ptr<Answer>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(cluster.lock_now(a, fmt::format("r{}", i)));
+  for (const auto& answer : held) REQUIRE(answer->granted());
+  cluster.etcd.pause(0);
+  auto alone = cluster.lock(a, "p0");  // fails by its deadline
+  std::vector<ReleaseOutcome> released;
+  for (const auto& answer : held) {
+    a.release(answer->id, ReleaseBy::holder, "released by test", [&](ReleaseOutcome o) { released.push_back(o); });
+  }
+  auto next = cluster.lock(a, "p1", 0ms);  // rides with the deletions: fails too
+  cluster.settle(alone);
+  cluster.settle(next);
+  CHECK(next->outcome == AcquireOutcome::unavailable);
+  CHECK(released.empty());  // never answered before the key is gone
+  CHECK(a.cleanup_count() >= 3);
+  cluster.etcd.resume(0);
+  REQUIRE(run_until(cluster.io, [&] { return released.size() == 3 && a.cleanup_count() == 0; }, 20s));
+  CHECK(released == std::vector<ReleaseOutcome>(3, ReleaseOutcome::released));
+  for (int i = 0; i < 3; ++i) {
+    CHECK(keys_under(cluster.etcd, fmt::format("/test/r{}/", i)) == 0);
+    CHECK(cluster.lock_now(cluster.b(), fmt::format("r{}", i))->granted());
+  }
+}

@@ -131,3 +131,18 @@ TEST_CASE("lease guard: given up, then reset", "[etcd][lease_guard]") {
   guard.give_up();
   CHECK(guard.state() == State::none);
 }
+
+TEST_CASE("lease guard: the earliest end is the latest acknowledged send + TTL, kept when given up",
+          "[etcd][lease_guard]") {
+  LeaseGuard guard;
+  CHECK_FALSE(guard.earliest_end().has_value());
+  guard.start(7, t0, 10);
+  CHECK(guard.earliest_end() == t0 + 10s);
+  CHECK(guard.valid_until() == t0 + 8s);  // the margin before it
+  CHECK(guard.acknowledged(7, t0 + 3s, 10, t0 + 4s) == State::valid);
+  CHECK(guard.earliest_end() == t0 + 13s);
+  CHECK(guard.acknowledged(7, t0 + 2s, 10, t0 + 5s) == State::valid);  // an older answer
+  CHECK(guard.earliest_end() == t0 + 13s);
+  guard.give_up();  // what the backend revokes no sooner than
+  CHECK(guard.earliest_end() == t0 + 13s);
+}
