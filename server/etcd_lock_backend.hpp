@@ -221,6 +221,11 @@ class EtcdLockBackend final : public LockBackend {
 
   // The session: lease, keepalive, watch, guard.
   void start_session();
+  /// Writes the prefix's layout in etcd (P + layout_marker) when none is, or reads it; goes on
+  /// to grant_lease() only when it is this server's.
+  void check_layout();
+  /// Asks for the replica's lease (start_session, once the layout is checked).
+  void grant_lease();
   void on_ack(std::int64_t lease, Clock::time_point sent, std::int64_t ttl);
   /// Acts on an expired guard first: true while the replica can vouch for its lease.
   bool check_guard();
@@ -378,6 +383,10 @@ class EtcdLockBackend final : public LockBackend {
   std::int64_t lease_ = 0;
   std::uint64_t epoch_ = 0;  ///< one per lease granted
   bool granting_ = false;
+  /// Whether the prefix's layout in etcd was found to be the other one (not serving).
+  bool layout_conflict_ = false;
+  /// After P without its '/' (/distlock.tcpnetlock-layout): the key saying which layout P is in.
+  static constexpr std::string_view layout_marker = ".tcpnetlock-layout";
   bool shut_down_ = false;
   bool revoking_ = false;
   std::unique_ptr<etcd::KeepAlive> keep_alive_;

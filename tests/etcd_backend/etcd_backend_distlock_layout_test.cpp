@@ -279,3 +279,38 @@ TEST_CASE("etcd distlock layout: an update rewrites distlock's record and ours, 
   CHECK(*outcome == tnl::UpdateOutcome::unknown);
   CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/real"}) == "1700000000;node-3;Upgrade RPMs\n");
 }
+
+// A misconfiguration: replicas of one prefix in the two layouts would keep one name in two
+// keys (P + NAME and P + encode(P) + "-" + NAME + "/" + id) and each grant it. The layout of
+// the prefix is written once in etcd; a replica of the other layout refuses to serve.
+TEST_CASE("etcd distlock layout: a replica in the recipe layout on a distlock-layout prefix refuses to serve",
+          "[etcd][distlock-layout]") {
+  for (const bool first_distlock : {true, false}) {
+    CAPTURE(first_distlock);
+    Cluster cluster(4s, 0ms, first_distlock);
+    auto held = cluster.lock_now(cluster.a(), "__test__-mix");
+    REQUIRE(held->granted());
+    auto detached = cluster.lock(cluster.b(), "__test__-mixd", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+    cluster.settle(detached);
+    REQUIRE(detached->granted());
+    cluster.add(4s, 0ms, !first_distlock);
+    EtcdLockBackend& other = *cluster.replicas[2]->backend;
+    cluster.run_for(1500ms);
+    CHECK_FALSE(other.available());
+    std::string metrics;
+    other.render_metrics(metrics);
+    CHECK(metrics.find("tcpnetlock_etcd_layout_conflict 1") != std::string::npos);
+    CHECK(cluster.lock_now(other, "__test__-mix")->outcome != AcquireOutcome::granted);
+    CHECK(cluster.lock_now(other, "__test__-mixd")->outcome != AcquireOutcome::granted);
+    // The replicas of the prefix's layout serve on.
+    CHECK(cluster.a().available());
+    CHECK(cluster.lock_now(cluster.b(), "__test__-mix")->outcome == AcquireOutcome::not_granted);
+    // The marker is no lock of either layout.
+    const LockView view = cluster.read(cluster.a());
+    REQUIRE(view.names);
+    for (const auto& record : *view.names) CHECK(record.name.find("layout") == std::string::npos);
+    CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test.tcpnetlock-layout"}) ==
+          (first_distlock ? "distlock\n" : "recipe\n"));
+    cluster.replicas[2]->backend.reset();
+  }
+}
