@@ -103,6 +103,15 @@ std::string EtcdLockBackend::index_value(const std::string& key, const LockValue
   return etcd::DistlockLayout::index_value(key, value);
 }
 
+bool EtcdLockBackend::distlock_key_ours(const mvccpb::KeyValue& kv, const etcd::DistlockLayout::Index& index,
+                                        Revision index_created) const {
+  // The create revision alone is not enough: a distlock that lost its mutex (its session
+  // gone between its GET and its PUT) PUTs over our key without a compare, which keeps the
+  // create revision (and no lease, as a ttl:inf lock of ours). Every write of ours writes the
+  // key and the index together, so the key still says what the index says while it is ours.
+  return kv.key() == index.key && kv.create_revision() == index_created && kv.value() == key_value(index.key, index.value);
+}
+
 LockId EtcdLockBackend::foreign_distlock_id(Revision created, std::unordered_map<Revision, LockId>& seen) {
   const auto known = foreign_ids_.find(created);
   const LockId id = known != foreign_ids_.end() ? known->second : ids_.next();
@@ -427,7 +436,7 @@ void EtcdLockBackend::find_distlock(const LockId& id, const etcd::DistlockLayout
                                               const grpc::Status& status, RangeResponse& response) {
     if (!status.ok()) return done(status, std::nullopt);
     // The key is ours only while it is the one made with the index.
-    if (response.kvs_size() == 0 || response.kvs(0).create_revision() != index_created) {
+    if (response.kvs_size() == 0 || !distlock_key_ours(response.kvs(0), index, index_created)) {
       return done(status, std::nullopt);
     }
     if (index.value.id != id) return done(status, std::nullopt);
@@ -477,11 +486,12 @@ void EtcdLockBackend::find_foreign_distlock(const LockId& id, Revision created, 
 void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Listing& listing,
                                          const std::optional<std::string>& only, WallClock::time_point as_of) {
   // Our records of the keys, from their indexes: key -> (record, create revision).
-  std::map<std::string, std::pair<LockValue, Revision>> ours;
+  std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>> ours;
   for (const auto& kv : response.kvs()) {
     if (layout_.parse(kv.key()).kind != etcd::ParsedKey::Kind::index) continue;
     if (auto index = distlock_.parse_index(kv.value())) {
-      ours[index->key] = {std::move(index->value), kv.create_revision()};
+      const std::string key = index->key;
+      ours[key] = {std::move(*index), kv.create_revision()};
     }
   }
   auto& totals = listing.totals;
@@ -492,8 +502,8 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     if (!name || (only && *name != *only)) continue;
     HoldRecord hold;
     const auto record = ours.find(kv.key());
-    if (record != ours.end() && record->second.second == kv.create_revision()) {
-      hold = etcd::hold_record(record->second.first, kv.create_revision(), as_of);
+    if (record != ours.end() && distlock_key_ours(kv, record->second.first, record->second.second)) {
+      hold = etcd::hold_record(record->second.first.value, kv.create_revision(), as_of);
     } else {
       // A real distlock's (or anyone's): its value is "<unix s>;<host>;<reason>".
       const etcd::DistlockValue written = etcd::parse_distlock_value(kv.value());
@@ -559,7 +569,7 @@ void EtcdLockBackend::read_distlock_by_id(LockQuery query, const etcd::DistlockL
     view.version = static_cast<std::uint64_t>(response.header().revision());
     view.totals = listing_totals_;
     std::vector<NameRecord> names;
-    if (response.kvs_size() > 0 && response.kvs(0).create_revision() == index_created) {
+    if (response.kvs_size() > 0 && distlock_key_ours(response.kvs(0), index, index_created)) {
       NameRecord record;
       record.name = distlock_.name_for_key(index.key).value_or(std::string{});
       record.holders.push_back(etcd::hold_record(index.value, index_created, view.as_of));

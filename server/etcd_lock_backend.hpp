@@ -329,6 +329,10 @@ class EtcdLockBackend final : public LockBackend {
   bool on_distlock_event(const mvccpb::Event& event);
   /// Deletes what an acquire whose answer was lost may have put (found through its index).
   void clean_unsure_distlock(const LockId& id, std::string key, std::uint64_t epoch, int attempts);
+  /// Whether `kv` is still our key that `index` (made at `index_created`) describes: the same
+  /// create revision and the value we wrote with the index.
+  [[nodiscard]] bool distlock_key_ours(const mvccpb::KeyValue& kv, const etcd::DistlockLayout::Index& index,
+                                       Revision index_created) const;
   /// The id shown for a distlock-layout key that is not ours (a real distlock's) with this
   /// create revision: a random one, remembered while listings show the key (an id is a
   /// capability: never one made from the revision, which listings show as the token).

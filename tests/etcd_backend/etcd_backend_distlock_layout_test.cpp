@@ -314,3 +314,33 @@ TEST_CASE("etcd distlock layout: a replica in the recipe layout on a distlock-la
     cluster.replicas[2]->backend.reset();
   }
 }
+
+// A distlock paused past its session between its GET and its unconditional PUT (its mutex
+// gone with its lease) overwrites a key we made meanwhile: same create revision, its value.
+// That key is distlock's now: our connection holder is told lost, and our id no longer
+// unlocks (or lists) a detached one.
+TEST_CASE("etcd distlock layout: a key overwritten by a late distlock PUT is no longer ours",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "__test__-ow", 1, watcher);
+  REQUIRE(held->granted());
+  cluster.etcd.etcdctl_out({"put", "/test/ow", "1;node-3;late put"});
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) != ReleaseOutcome::released);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/ow"}).find("late put") != std::string::npos);
+
+  auto detached = cluster.lock(cluster.a(), "__test__-owd", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(detached);
+  REQUIRE(detached->granted());
+  cluster.etcd.etcdctl_out({"put", "/test/owd", "1;node-3;late put"});
+  cluster.run_for(200ms);
+  const LockView view = cluster.read(cluster.b());
+  const auto* record = find_name(view, "__test__-owd");
+  REQUIRE(record);
+  REQUIRE(record->holders.size() == 1);
+  CHECK(record->holders[0].client_id == "node-3");
+  CHECK(record->holders[0].id != detached->id);
+  CHECK(cluster.release(cluster.b(), detached->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
+}
