@@ -542,6 +542,7 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     listing.names.push_back(std::move(entry));
     added = true;
   }
+  if (!only) delete_orphan_indexes(response, ours);
   if (!only) {
     // Every key is in this listing: the ids of keys gone are forgotten (bounded by etcd's keys).
     foreign_revisions_.clear();
@@ -551,6 +552,38 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
   if (added) {
     std::sort(listing.names.begin(), listing.names.end(),
               [](const NameRecord& a, const NameRecord& b) { return a.name < b.name; });
+  }
+}
+
+void EtcdLockBackend::delete_orphan_indexes(
+    const RangeResponse& response, const std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>>& ours) {
+  // An index whose key is gone or made again by another (a real distlock's --unlock or
+  // PUT): ours no more. One on a lease goes with it; a lease-less one (ttl:inf) would stay
+  // for ever. Deleted only while the key is still not the one the index was made with.
+  std::unordered_map<std::string, Revision> created;
+  for (const auto& kv : response.kvs()) {
+    if (ours.count(kv.key()) != 0) created.emplace(kv.key(), kv.create_revision());
+  }
+  constexpr int most = 64;  // per listing: the next listing goes on
+  int sent = 0;
+  for (const auto& kv : response.kvs()) {
+    if (sent >= most) break;
+    if (kv.lease() != 0 || layout_.parse(kv.key()).kind != etcd::ParsedKey::Kind::index) continue;
+    const auto index = distlock_.parse_index(kv.value());
+    if (!index) continue;
+    const auto key = created.find(index->key);
+    if (key != created.end() && key->second == kv.create_revision()) continue;
+    TxnRequest txn;
+    compare_created(txn, kv.key(), kv.create_revision());
+    Compare* remade = txn.add_compare();
+    remade->set_key(index->key);
+    remade->set_target(Compare::CREATE);
+    remade->set_result(Compare::NOT_EQUAL);
+    remade->set_create_revision(kv.create_revision());
+    txn.add_success()->mutable_request_delete_range()->set_key(kv.key());
+    spdlog::info("lock key '{}': deleting our index {} of it, made again or deleted by another", index->key, kv.key());
+    client_.txn(std::move(txn), guarded([](const grpc::Status&, TxnResponse&) {}));  // else the next listing
+    ++sent;
   }
 }
 

@@ -329,6 +329,10 @@ class EtcdLockBackend final : public LockBackend {
   bool on_distlock_event(const mvccpb::Event& event);
   /// Deletes what an acquire whose answer was lost may have put (found through its index).
   void clean_unsure_distlock(const LockId& id, std::string key, std::uint64_t epoch, int attempts);
+  /// Deletes (a bounded number of) the lease-less indexes of a full listing whose distlock
+  /// key is gone or was made again by another; `ours`: key -> (index, its create revision).
+  void delete_orphan_indexes(const etcdserverpb::RangeResponse& response,
+                             const std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>>& ours);
   /// Whether `kv` is still our key that `index` (made at `index_created`) describes: the same
   /// create revision and the value we wrote with the index.
   [[nodiscard]] bool distlock_key_ours(const mvccpb::KeyValue& kv, const etcd::DistlockLayout::Index& index,

@@ -344,3 +344,33 @@ TEST_CASE("etcd distlock layout: a key overwritten by a late distlock PUT is no 
   CHECK(cluster.release(cluster.b(), detached->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
   CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
 }
+
+// Our ttl:inf lock has no lease, nor has its index: when a real distlock deletes (--unlock)
+// or overwrites the key, nothing of ours deletes the index, which would stay in etcd for ever
+// (one more per such unlock). A listing that finds an index whose key is gone or remade
+// deletes it (only while the key is still not the one it was made with).
+TEST_CASE("etcd distlock layout: the index of a lease-less lock deleted by distlock does not stay in etcd",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto detached = cluster.lock(cluster.a(), "__test__-orph", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(detached);
+  REQUIRE(detached->granted());
+  auto remade = cluster.lock(cluster.a(), "__test__-orph2", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(remade);
+  REQUIRE(remade->granted());
+  auto kept = cluster.lock(cluster.a(), "__test__-orph3", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(kept);
+  REQUIRE(kept->granted());
+  cluster.etcd.etcdctl_out({"del", "/test/orph"});                       // distlock --unlock
+  cluster.etcd.etcdctl_out({"del", "/test/orph2"});
+  cluster.etcd.etcdctl_out({"put", "/test/orph2", "1;node-3;mine now"});  // and its lock
+  const auto indexes = [&] { return cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}); };
+  REQUIRE(run_until(cluster.io, [&] {
+    (void)cluster.read(cluster.b());
+    const std::string left = indexes();
+    return left.find(detached->id.str()) == std::string::npos && left.find(remade->id.str()) == std::string::npos;
+  }, 5s));
+  CHECK(indexes().find(kept->id.str()) != std::string::npos);  // a live one stays
+  CHECK(cluster.release(cluster.b(), kept->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/orph2"}).find("mine now") != std::string::npos);
+}
