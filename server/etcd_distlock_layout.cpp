@@ -186,6 +186,10 @@ void EtcdLockBackend::try_distlock(const LockId& id) {
     const grpc::Status status = std::exchange(lose_next_distlock_answer_, false)
                                     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
                                     : answered;
+    if (std::exchange(hold_next_answer_, false)) {
+      held_answer_ = [this, id, status, response]() mutable { on_distlock_tried(id, status, response); };
+      return;
+    }
     on_distlock_tried(id, status, response);
   }));
 }

@@ -307,6 +307,7 @@ void EtcdLockBackend::start_watch(Revision from) {
 }
 
 void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
+  if (drop_events_) return;
   check_guard();
   for (const auto& event : events) {
     const auto& kv = event.kv();
@@ -394,6 +395,19 @@ void EtcdLockBackend::on_compacted() {
       }
     }
     for (const auto& id : gone) take_away(id, lost_reason::released_by_admin);
+    if (distlock_.enabled()) {
+      // A deletion missed may be of any name or of distlock's mutex: a try answered as
+      // busy at a revision before this read tries again (one on its way now was skipped by
+      // the wake below and would otherwise wait for an event that never comes).
+      const Revision now = response.header().revision();
+      distlock_mutex_deleted_ = std::max(distlock_mutex_deleted_, now);
+      std::vector<std::string> names;
+      for (auto& [name, queue] : distlock_queues_) {
+        queue.deleted = std::max(queue.deleted, now);
+        names.push_back(name);
+      }
+      for (const auto& name : names) wake_distlock(name);
+    }
   }));
   for (const auto& [name, id] : waiters_.all_active()) {
     const auto request = requests_.find(id);

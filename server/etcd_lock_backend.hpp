@@ -141,6 +141,19 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: the next distlock-layout acquire's transaction is applied by etcd but its
   /// answer is lost (reported DEADLINE_EXCEEDED).
   void lose_next_distlock_answer_for_test() { lose_next_distlock_answer_ = true; }
+  /// Test only: the watch's events are dropped while `drop` (as if the watch missed them).
+  void drop_watch_events_for_test(bool drop) { drop_events_ = drop; }
+  /// Test only: what the watch does when etcd says it missed events (compacted).
+  void compacted_for_test() { on_compacted(); }
+  /// Test only: the next distlock-layout acquire's answer is kept until release_held_answer_for_test().
+  void hold_next_distlock_answer_for_test() { hold_next_answer_ = true; }
+  /// Test only: delivers the answer kept; false when none is kept yet.
+  bool release_held_answer_for_test() {
+    if (!held_answer_) return false;
+    auto answer = std::move(held_answer_);
+    answer();
+    return true;
+  }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -424,6 +437,11 @@ class EtcdLockBackend final : public LockBackend {
   bool lose_next_renew_answer_ = false;
   /// See lose_next_distlock_answer_for_test().
   bool lose_next_distlock_answer_ = false;
+  /// See drop_watch_events_for_test().
+  bool drop_events_ = false;
+  /// See hold_next_distlock_answer_for_test().
+  bool hold_next_answer_ = false;
+  std::function<void()> held_answer_;
   std::map<std::uint64_t, Cleanup> cleanups_;
   /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
   std::deque<std::uint64_t> delete_queue_;

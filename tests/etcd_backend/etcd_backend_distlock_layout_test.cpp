@@ -374,3 +374,23 @@ TEST_CASE("etcd distlock layout: the index of a lease-less lock deleted by distl
   CHECK(cluster.release(cluster.b(), kept->id, ReleaseBy::unlock) == ReleaseOutcome::released);
   CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/orph2"}).find("mine now") != std::string::npos);
 }
+
+// A waiter's transaction evaluated while the key is held, answered only after the watch
+// missed (compaction) the key's deletion: the re-check after the compaction ran while the
+// transaction was on its way and skipped it. It must try again, not wait for ever.
+TEST_CASE("etcd distlock layout: a waiter whose try was on its way during a compaction tries again",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  cluster.etcd.etcdctl_out({"put", "/test/cw", "1;node-3;held"});  // a real distlock's
+  cluster.b().drop_watch_events_for_test(true);
+  cluster.b().hold_next_distlock_answer_for_test();
+  auto waiter = cluster.lock(cluster.b(), "__test__-cw", 0ms);  // waits for ever
+  cluster.run_for(500ms);  // its transaction is answered (held), the answer kept
+  cluster.etcd.etcdctl_out({"del", "/test/cw"});                // distlock --unlock, missed
+  cluster.b().compacted_for_test();
+  cluster.run_for(500ms);  // the re-read after the compaction is answered
+  cluster.b().drop_watch_events_for_test(false);
+  REQUIRE(cluster.b().release_held_answer_for_test());
+  REQUIRE(run_until(cluster.io, [&] { return waiter->calls > 0; }, 5s));
+  CHECK(waiter->granted());
+}
