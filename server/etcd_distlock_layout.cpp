@@ -564,9 +564,9 @@ void EtcdLockBackend::delete_orphan_indexes(
   // An index whose key is gone or made again by another (a real distlock's --unlock or
   // PUT): ours no more. One on a lease goes with it; a lease-less one (ttl:inf) would stay
   // for ever. Deleted only while the key is still not the one the index was made with.
-  std::unordered_map<std::string, Revision> created;
+  std::unordered_map<std::string, const mvccpb::KeyValue*> keys;
   for (const auto& kv : response.kvs()) {
-    if (ours.count(kv.key()) != 0) created.emplace(kv.key(), kv.create_revision());
+    if (ours.count(kv.key()) != 0) keys.emplace(kv.key(), &kv);
   }
   constexpr int most = 64;  // per listing: the next listing goes on
   int sent = 0;
@@ -575,15 +575,28 @@ void EtcdLockBackend::delete_orphan_indexes(
     if (kv.lease() != 0 || layout_.parse(kv.key()).kind != etcd::ParsedKey::Kind::index) continue;
     const auto index = distlock_.parse_index(kv.value());
     if (!index) continue;
-    const auto key = created.find(index->key);
-    if (key != created.end() && key->second == kv.create_revision()) continue;
+    const auto key = keys.find(index->key);
+    const bool same_key = key != keys.end() && key->second->create_revision() == kv.create_revision();
+    if (same_key && distlock_key_ours(*key->second, *index, kv.create_revision())) continue;
     TxnRequest txn;
     compare_created(txn, kv.key(), kv.create_revision());
-    Compare* remade = txn.add_compare();
-    remade->set_key(index->key);
-    remade->set_target(Compare::CREATE);
-    remade->set_result(Compare::NOT_EQUAL);
-    remade->set_create_revision(kv.create_revision());
+    Compare* unchanged = txn.add_compare();  // no update of ours since this listing
+    unchanged->set_key(kv.key());
+    unchanged->set_target(Compare::MOD);
+    unchanged->set_result(Compare::EQUAL);
+    unchanged->set_mod_revision(kv.mod_revision());
+    Compare* other = txn.add_compare();
+    other->set_key(index->key);
+    if (same_key) {
+      // Overwritten by a distlock's late PUT (the same create revision, not our value).
+      other->set_target(Compare::VALUE);
+      other->set_result(Compare::NOT_EQUAL);
+      other->set_value(key_value(index->key, index->value));
+    } else {
+      other->set_target(Compare::CREATE);
+      other->set_result(Compare::NOT_EQUAL);
+      other->set_create_revision(kv.create_revision());
+    }
     txn.add_success()->mutable_request_delete_range()->set_key(kv.key());
     spdlog::info("lock key '{}': deleting our index {} of it, made again or deleted by another", index->key, kv.key());
     client_.txn(std::move(txn), guarded([](const grpc::Status&, TxnResponse&) {}));  // else the next listing

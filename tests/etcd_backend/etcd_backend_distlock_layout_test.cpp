@@ -343,6 +343,13 @@ TEST_CASE("etcd distlock layout: a key overwritten by a late distlock PUT is no 
   CHECK(record->holders[0].id != detached->id);
   CHECK(cluster.release(cluster.b(), detached->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
   CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
+  // Our lease-less index of it goes with a listing (it would stay for ever).
+  REQUIRE(run_until(cluster.io, [&] {
+    (void)cluster.read(cluster.a());
+    return cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}).find(detached->id.str()) ==
+           std::string::npos;
+  }, 5s));
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
 }
 
 // Our ttl:inf lock has no lease, nor has its index: when a real distlock deletes (--unlock)
