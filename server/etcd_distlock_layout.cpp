@@ -103,6 +103,15 @@ std::string EtcdLockBackend::index_value(const std::string& key, const LockValue
   return etcd::DistlockLayout::index_value(key, value);
 }
 
+bool EtcdLockBackend::distlock_key_ours(const mvccpb::KeyValue& kv, const etcd::DistlockLayout::Index& index,
+                                        Revision index_created) const {
+  // The create revision alone is not enough: a distlock that lost its mutex (its session
+  // gone between its GET and its PUT) PUTs over our key without a compare, which keeps the
+  // create revision (and no lease, as a ttl:inf lock of ours). Every write of ours writes the
+  // key and the index together, so the key still says what the index says while it is ours.
+  return kv.key() == index.key && kv.create_revision() == index_created && kv.value() == key_value(index.key, index.value);
+}
+
 LockId EtcdLockBackend::foreign_distlock_id(Revision created, std::unordered_map<Revision, LockId>& seen) {
   const auto known = foreign_ids_.find(created);
   const LockId id = known != foreign_ids_.end() ? known->second : ids_.next();
@@ -177,6 +186,10 @@ void EtcdLockBackend::try_distlock(const LockId& id) {
     const grpc::Status status = std::exchange(lose_next_distlock_answer_, false)
                                     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answer lost (test)")
                                     : answered;
+    if (std::exchange(hold_next_answer_, false)) {
+      held_answer_ = [this, id, status, response]() mutable { on_distlock_tried(id, status, response); };
+      return;
+    }
     on_distlock_tried(id, status, response);
   }));
 }
@@ -427,7 +440,7 @@ void EtcdLockBackend::find_distlock(const LockId& id, const etcd::DistlockLayout
                                               const grpc::Status& status, RangeResponse& response) {
     if (!status.ok()) return done(status, std::nullopt);
     // The key is ours only while it is the one made with the index.
-    if (response.kvs_size() == 0 || response.kvs(0).create_revision() != index_created) {
+    if (response.kvs_size() == 0 || !distlock_key_ours(response.kvs(0), index, index_created)) {
       return done(status, std::nullopt);
     }
     if (index.value.id != id) return done(status, std::nullopt);
@@ -479,11 +492,12 @@ void EtcdLockBackend::find_foreign_distlock(const LockId& id, Revision created, 
 void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Listing& listing,
                                          const std::optional<std::string>& only, WallClock::time_point as_of) {
   // Our records of the keys, from their indexes: key -> (record, create revision).
-  std::map<std::string, std::pair<LockValue, Revision>> ours;
+  std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>> ours;
   for (const auto& kv : response.kvs()) {
     if (layout_.parse(kv.key()).kind != etcd::ParsedKey::Kind::index) continue;
     if (auto index = distlock_.parse_index(kv.value())) {
-      ours[index->key] = {std::move(index->value), kv.create_revision()};
+      const std::string key = index->key;
+      ours[key] = {std::move(*index), kv.create_revision()};
     }
   }
   auto& totals = listing.totals;
@@ -494,8 +508,8 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     if (!name || (only && *name != *only)) continue;
     HoldRecord hold;
     const auto record = ours.find(kv.key());
-    if (record != ours.end() && record->second.second == kv.create_revision()) {
-      hold = etcd::hold_record(record->second.first, kv.create_revision(), as_of);
+    if (record != ours.end() && distlock_key_ours(kv, record->second.first, record->second.second)) {
+      hold = etcd::hold_record(record->second.first.value, kv.create_revision(), as_of);
     } else {
       // A real distlock's (or anyone's): its value is "<unix s>;<host>;<reason>".
       const etcd::DistlockValue written = etcd::parse_distlock_value(kv.value());
@@ -534,6 +548,7 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
     listing.names.push_back(std::move(entry));
     added = true;
   }
+  if (!only) delete_orphan_indexes(response, ours);
   if (!only) {
     // Every key is in this listing: the ids of keys gone are forgotten (bounded by etcd's keys).
     foreign_revisions_.clear();
@@ -543,6 +558,51 @@ void EtcdLockBackend::add_distlock_names(const RangeResponse& response, etcd::Li
   if (added) {
     std::sort(listing.names.begin(), listing.names.end(),
               [](const NameRecord& a, const NameRecord& b) { return a.name < b.name; });
+  }
+}
+
+void EtcdLockBackend::delete_orphan_indexes(
+    const RangeResponse& response, const std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>>& ours) {
+  // An index whose key is gone or made again by another (a real distlock's --unlock or
+  // PUT): ours no more. One on a lease goes with it; a lease-less one (ttl:inf) would stay
+  // for ever. Deleted only while the key is still not the one the index was made with.
+  std::unordered_map<std::string, const mvccpb::KeyValue*> keys;
+  for (const auto& kv : response.kvs()) {
+    if (ours.count(kv.key()) != 0) keys.emplace(kv.key(), &kv);
+  }
+  constexpr int most = 64;  // per listing: the next listing goes on
+  int sent = 0;
+  for (const auto& kv : response.kvs()) {
+    if (sent >= most) break;
+    if (kv.lease() != 0 || layout_.parse(kv.key()).kind != etcd::ParsedKey::Kind::index) continue;
+    const auto index = distlock_.parse_index(kv.value());
+    if (!index) continue;
+    const auto key = keys.find(index->key);
+    const bool same_key = key != keys.end() && key->second->create_revision() == kv.create_revision();
+    if (same_key && distlock_key_ours(*key->second, *index, kv.create_revision())) continue;
+    TxnRequest txn;
+    compare_created(txn, kv.key(), kv.create_revision());
+    Compare* unchanged = txn.add_compare();  // no update of ours since this listing
+    unchanged->set_key(kv.key());
+    unchanged->set_target(Compare::MOD);
+    unchanged->set_result(Compare::EQUAL);
+    unchanged->set_mod_revision(kv.mod_revision());
+    Compare* other = txn.add_compare();
+    other->set_key(index->key);
+    if (same_key) {
+      // Overwritten by a distlock's late PUT (the same create revision, not our value).
+      other->set_target(Compare::VALUE);
+      other->set_result(Compare::NOT_EQUAL);
+      other->set_value(key_value(index->key, index->value));
+    } else {
+      other->set_target(Compare::CREATE);
+      other->set_result(Compare::NOT_EQUAL);
+      other->set_create_revision(kv.create_revision());
+    }
+    txn.add_success()->mutable_request_delete_range()->set_key(kv.key());
+    spdlog::info("lock key '{}': deleting our index {} of it, made again or deleted by another", index->key, kv.key());
+    client_.txn(std::move(txn), guarded([](const grpc::Status&, TxnResponse&) {}));  // else the next listing
+    ++sent;
   }
 }
 
@@ -561,7 +621,7 @@ void EtcdLockBackend::read_distlock_by_id(LockQuery query, const etcd::DistlockL
     view.version = static_cast<std::uint64_t>(response.header().revision());
     view.totals = listing_totals_;
     std::vector<NameRecord> names;
-    if (response.kvs_size() > 0 && response.kvs(0).create_revision() == index_created) {
+    if (response.kvs_size() > 0 && distlock_key_ours(response.kvs(0), index, index_created)) {
       NameRecord record;
       record.name = distlock_.name_for_key(index.key).value_or(std::string{});
       record.holders.push_back(etcd::hold_record(index.value, index_created, view.as_of));

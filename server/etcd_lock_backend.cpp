@@ -119,6 +119,68 @@ EtcdLockBackend::~EtcdLockBackend() {
 void EtcdLockBackend::start_session() {
   if (granting_ || shut_down_) return;
   granting_ = true;
+  check_layout();
+}
+
+void EtcdLockBackend::check_layout() {
+  // Replicas of one prefix in the two layouts keep a realm name in two keys (P + NAME, and
+  // P + name + "/" + id) and would each grant it. The prefix's layout is written once, with
+  // no lease (detached locks outlive every replica), as P without its last '/' +
+  // layout_marker; a replica of the other layout refuses
+  // to serve until an operator deletes it (docs/HA.md).
+  // Beside the prefix, not under it: no listing, watch or distlock lock name of P sees it.
+  const std::string& prefix = layout_.prefix();
+  const std::string key = prefix.substr(0, prefix.size() - 1) + std::string(layout_marker);
+  const std::string mine = distlock_.enabled() ? "distlock" : "recipe";
+  etcdserverpb::TxnRequest txn;
+  auto* compare = txn.add_compare();
+  compare->set_key(key);
+  compare->set_target(etcdserverpb::Compare::VERSION);
+  compare->set_result(etcdserverpb::Compare::EQUAL);
+  compare->set_version(0);
+  auto* put = txn.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(mine);
+  txn.add_failure()->mutable_request_range()->set_key(key);
+  client_.txn(std::move(txn), guarded([this, key, mine](const grpc::Status& status, etcdserverpb::TxnResponse& response) {
+    if (shut_down_) {
+      granting_ = false;
+      return;
+    }
+    std::string problem;
+    if (!status.ok()) {
+      problem = fmt::format("etcd: cannot read the layout of prefix {}: {}", layout_.prefix(), status.error_message());
+    } else if (!response.succeeded()) {
+      const auto& responses = response.responses();
+      const std::string written = responses.size() > 0 && responses[0].response_range().kvs_size() > 0
+                                      ? responses[0].response_range().kvs(0).value()
+                                      : mine;  // deleted meanwhile: tried again below
+      if (responses.size() == 0 || responses[0].response_range().kvs_size() == 0) {
+        problem = fmt::format("etcd: the layout of prefix {} changed while read", layout_.prefix());
+      } else if (written != mine) {
+        problem = fmt::format(
+            "etcd: prefix {} is in the {} layout ({} says so) and this server in the {} layout: not serving "
+            "(the same lock would be granted twice; see --etcd-layout in docs/HA.md)",
+            layout_.prefix(), written.substr(0, 64), key, mine);
+      }
+    }
+    if (!problem.empty()) {
+      granting_ = false;
+      layout_conflict_ = true;
+      warn_limited(limit_session, problem);
+      session_retry_.expires_after(session_backoff_);
+      session_backoff_ = std::min(backoff_max, session_backoff_ * 2);
+      session_retry_.async_wait(guarded([this](std::error_code error) {
+        if (!error) start_session();
+      }));
+      return;
+    }
+    layout_conflict_ = false;
+    grant_lease();
+  }));
+}
+
+void EtcdLockBackend::grant_lease() {
   const auto sent = Clock::now();
   client_.lease_grant(options_.lease_ttl.count(), guarded([this, sent](const grpc::Status& status,
                                                                         etcdserverpb::LeaseGrantResponse& response) {
@@ -274,6 +336,7 @@ void EtcdLockBackend::start_watch(Revision from) {
 }
 
 void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
+  if (drop_events_) return;
   check_guard();
   for (const auto& event : events) {
     const auto& kv = event.kv();
@@ -361,6 +424,19 @@ void EtcdLockBackend::on_compacted() {
       }
     }
     for (const auto& id : gone) take_away(id, lost_reason::released_by_admin);
+    if (distlock_.enabled()) {
+      // A deletion missed may be of any name or of distlock's mutex: a try answered as
+      // busy at a revision before this read tries again (one on its way now was skipped by
+      // the wake below and would otherwise wait for an event that never comes).
+      const Revision now = response.header().revision();
+      distlock_mutex_deleted_ = std::max(distlock_mutex_deleted_, now);
+      std::vector<std::string> names;
+      for (auto& [name, queue] : distlock_queues_) {
+        queue.deleted = std::max(queue.deleted, now);
+        names.push_back(name);
+      }
+      for (const auto& name : names) wake_distlock(name);
+    }
   }));
   for (const auto& [name, id] : waiters_.all_active()) {
     const auto request = requests_.find(id);
@@ -1671,8 +1747,12 @@ void EtcdLockBackend::render_metrics(std::string& out) const {
                  "# HELP tcpnetlock_etcd_holds_lost_total Holds this replica told `lost` (lease given up, taken by "
                  "an admin or another).\n"
                  "# TYPE tcpnetlock_etcd_holds_lost_total counter\n"
-                 "tcpnetlock_etcd_holds_lost_total {}\n",
-                 available() ? 1 : 0, holds_lost_);
+                 "tcpnetlock_etcd_holds_lost_total {}\n"
+                 "# HELP tcpnetlock_etcd_layout_conflict Whether etcd says the prefix is in the other --etcd-layout "
+                 "(not serving).\n"
+                 "# TYPE tcpnetlock_etcd_layout_conflict gauge\n"
+                 "tcpnetlock_etcd_layout_conflict {}\n",
+                 available() ? 1 : 0, holds_lost_, layout_conflict_ ? 1 : 0);
 }
 
 }  // namespace tnl

@@ -142,6 +142,19 @@ class EtcdLockBackend final : public LockBackend {
   /// Tests only: the next distlock-layout acquire's transaction is applied by etcd but its
   /// answer is lost (reported DEADLINE_EXCEEDED).
   void lose_next_distlock_answer_for_test() { lose_next_distlock_answer_ = true; }
+  /// Test only: the watch's events are dropped while `drop` (as if the watch missed them).
+  void drop_watch_events_for_test(bool drop) { drop_events_ = drop; }
+  /// Test only: what the watch does when etcd says it missed events (compacted).
+  void compacted_for_test() { on_compacted(); }
+  /// Test only: the next distlock-layout acquire's answer is kept until release_held_answer_for_test().
+  void hold_next_distlock_answer_for_test() { hold_next_answer_ = true; }
+  /// Test only: delivers the answer kept; false when none is kept yet.
+  bool release_held_answer_for_test() {
+    if (!held_answer_) return false;
+    auto answer = std::move(held_answer_);
+    answer();
+    return true;
+  }
 
  private:
   using WallClock = std::chrono::system_clock;
@@ -222,6 +235,11 @@ class EtcdLockBackend final : public LockBackend {
 
   // The session: lease, keepalive, watch, guard.
   void start_session();
+  /// Writes the prefix's layout in etcd (P + layout_marker) when none is, or reads it; goes on
+  /// to grant_lease() only when it is this server's.
+  void check_layout();
+  /// Asks for the replica's lease (start_session, once the layout is checked).
+  void grant_lease();
   void on_ack(std::int64_t lease, Clock::time_point sent, std::int64_t ttl);
   /// Acts on an expired guard first: true while the replica can vouch for its lease.
   bool check_guard();
@@ -340,6 +358,14 @@ class EtcdLockBackend final : public LockBackend {
   bool on_distlock_event(const mvccpb::Event& event);
   /// Deletes what an acquire whose answer was lost may have put (found through its index).
   void clean_unsure_distlock(const LockId& id, std::string key, std::uint64_t epoch, int attempts);
+  /// Deletes (a bounded number of) the lease-less indexes of a full listing whose distlock
+  /// key is gone or was made again by another; `ours`: key -> (index, its create revision).
+  void delete_orphan_indexes(const etcdserverpb::RangeResponse& response,
+                             const std::map<std::string, std::pair<etcd::DistlockLayout::Index, Revision>>& ours);
+  /// Whether `kv` is still our key that `index` (made at `index_created`) describes: the same
+  /// create revision and the value we wrote with the index.
+  [[nodiscard]] bool distlock_key_ours(const mvccpb::KeyValue& kv, const etcd::DistlockLayout::Index& index,
+                                       Revision index_created) const;
   /// The id shown for a distlock-layout key that is not ours (a real distlock's) with this
   /// create revision: a random one, remembered while listings show the key (an id is a
   /// capability: never one made from the revision, which listings show as the token).
@@ -394,6 +420,10 @@ class EtcdLockBackend final : public LockBackend {
   std::int64_t lease_ = 0;
   std::uint64_t epoch_ = 0;  ///< one per lease granted
   bool granting_ = false;
+  /// Whether the prefix's layout in etcd was found to be the other one (not serving).
+  bool layout_conflict_ = false;
+  /// After P without its '/' (/distlock.tcpnetlock-layout): the key saying which layout P is in.
+  static constexpr std::string_view layout_marker = ".tcpnetlock-layout";
   bool shut_down_ = false;
   bool revoking_ = false;
   std::unique_ptr<etcd::KeepAlive> keep_alive_;
@@ -425,6 +455,11 @@ class EtcdLockBackend final : public LockBackend {
   bool lose_next_renew_answer_ = false;
   /// See lose_next_distlock_answer_for_test().
   bool lose_next_distlock_answer_ = false;
+  /// See drop_watch_events_for_test().
+  bool drop_events_ = false;
+  /// See hold_next_distlock_answer_for_test().
+  bool hold_next_answer_ = false;
+  std::function<void()> held_answer_;
   std::map<std::uint64_t, Cleanup> cleanups_;
   /// Plain deletions (no lock-delay, nobody waiting for the outcome) waiting for the batch on its way.
   std::deque<std::uint64_t> delete_queue_;

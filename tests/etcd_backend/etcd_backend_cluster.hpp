@@ -113,7 +113,8 @@ class Cluster {
     for (auto& replica : replicas) replica->client.reset();
   }
 
-  void add(std::chrono::seconds ttl, std::chrono::milliseconds lock_delay) {
+  /// `layout`: this replica's layout (distlock's when true); the cluster's when unset.
+  void add(std::chrono::seconds ttl, std::chrono::milliseconds lock_delay, std::optional<bool> layout = std::nullopt) {
     auto replica = std::make_unique<Replica>();
     tnl::etcd::ClientOptions client_options;
     client_options.endpoints = {etcd.address(0)};
@@ -124,7 +125,7 @@ class Cluster {
     options.lease_ttl = ttl;
     options.lock_delay = lock_delay;
     options.replica = "replica-" + std::to_string(replicas.size());
-    options.distlock_layout = distlock_layout_;
+    options.distlock_layout = layout.value_or(distlock_layout_);
     replica->backend = std::make_unique<EtcdLockBackend>(io, *replica->client, options, replica->stats);
     replicas.push_back(std::move(replica));
   }

@@ -279,3 +279,125 @@ TEST_CASE("etcd distlock layout: an update rewrites distlock's record and ours, 
   CHECK(*outcome == tnl::UpdateOutcome::unknown);
   CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/real"}) == "1700000000;node-3;Upgrade RPMs\n");
 }
+
+// A misconfiguration: replicas of one prefix in the two layouts would keep one name in two
+// keys (P + NAME and P + encode(P) + "-" + NAME + "/" + id) and each grant it. The layout of
+// the prefix is written once in etcd; a replica of the other layout refuses to serve.
+TEST_CASE("etcd distlock layout: a replica in the recipe layout on a distlock-layout prefix refuses to serve",
+          "[etcd][distlock-layout]") {
+  for (const bool first_distlock : {true, false}) {
+    CAPTURE(first_distlock);
+    Cluster cluster(4s, 0ms, first_distlock);
+    auto held = cluster.lock_now(cluster.a(), "__test__-mix");
+    REQUIRE(held->granted());
+    auto detached = cluster.lock(cluster.b(), "__test__-mixd", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+    cluster.settle(detached);
+    REQUIRE(detached->granted());
+    cluster.add(4s, 0ms, !first_distlock);
+    EtcdLockBackend& other = *cluster.replicas[2]->backend;
+    cluster.run_for(1500ms);
+    CHECK_FALSE(other.available());
+    std::string metrics;
+    other.render_metrics(metrics);
+    CHECK(metrics.find("tcpnetlock_etcd_layout_conflict 1") != std::string::npos);
+    CHECK(cluster.lock_now(other, "__test__-mix")->outcome != AcquireOutcome::granted);
+    CHECK(cluster.lock_now(other, "__test__-mixd")->outcome != AcquireOutcome::granted);
+    // The replicas of the prefix's layout serve on.
+    CHECK(cluster.a().available());
+    CHECK(cluster.lock_now(cluster.b(), "__test__-mix")->outcome == AcquireOutcome::not_granted);
+    // The marker is no lock of either layout.
+    const LockView view = cluster.read(cluster.a());
+    REQUIRE(view.names);
+    for (const auto& record : *view.names) CHECK(record.name.find("layout") == std::string::npos);
+    CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test.tcpnetlock-layout"}) ==
+          (first_distlock ? "distlock\n" : "recipe\n"));
+    cluster.replicas[2]->backend.reset();
+  }
+}
+
+// A distlock paused past its session between its GET and its unconditional PUT (its mutex
+// gone with its lease) overwrites a key we made meanwhile: same create revision, its value.
+// That key is distlock's now: our connection holder is told lost, and our id no longer
+// unlocks (or lists) a detached one.
+TEST_CASE("etcd distlock layout: a key overwritten by a late distlock PUT is no longer ours",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto watcher = std::make_shared<Watcher>();
+  auto held = cluster.lock_now(cluster.a(), "__test__-ow", 1, watcher);
+  REQUIRE(held->granted());
+  cluster.etcd.etcdctl_out({"put", "/test/ow", "1;node-3;late put"});
+  REQUIRE(run_until(cluster.io, [&] { return !watcher->lost_ids.empty(); }));
+  CHECK(cluster.release(cluster.a(), held->id, ReleaseBy::holder) != ReleaseOutcome::released);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/ow"}).find("late put") != std::string::npos);
+
+  auto detached = cluster.lock(cluster.a(), "__test__-owd", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(detached);
+  REQUIRE(detached->granted());
+  cluster.etcd.etcdctl_out({"put", "/test/owd", "1;node-3;late put"});
+  cluster.run_for(200ms);
+  const LockView view = cluster.read(cluster.b());
+  const auto* record = find_name(view, "__test__-owd");
+  REQUIRE(record);
+  REQUIRE(record->holders.size() == 1);
+  CHECK(record->holders[0].client_id == "node-3");
+  CHECK(record->holders[0].id != detached->id);
+  CHECK(cluster.release(cluster.b(), detached->id, ReleaseBy::unlock) == ReleaseOutcome::unknown);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
+  // Our lease-less index of it goes with a listing (it would stay for ever).
+  REQUIRE(run_until(cluster.io, [&] {
+    (void)cluster.read(cluster.a());
+    return cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}).find(detached->id.str()) ==
+           std::string::npos;
+  }, 5s));
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/owd"}).find("late put") != std::string::npos);
+}
+
+// Our ttl:inf lock has no lease, nor has its index: when a real distlock deletes (--unlock)
+// or overwrites the key, nothing of ours deletes the index, which would stay in etcd for ever
+// (one more per such unlock). A listing that finds an index whose key is gone or remade
+// deletes it (only while the key is still not the one it was made with).
+TEST_CASE("etcd distlock layout: the index of a lease-less lock deleted by distlock does not stay in etcd",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  auto detached = cluster.lock(cluster.a(), "__test__-orph", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(detached);
+  REQUIRE(detached->granted());
+  auto remade = cluster.lock(cluster.a(), "__test__-orph2", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(remade);
+  REQUIRE(remade->granted());
+  auto kept = cluster.lock(cluster.a(), "__test__-orph3", std::nullopt, 1, nullptr, HoldKind::detached, std::nullopt);
+  cluster.settle(kept);
+  REQUIRE(kept->granted());
+  cluster.etcd.etcdctl_out({"del", "/test/orph"});                       // distlock --unlock
+  cluster.etcd.etcdctl_out({"del", "/test/orph2"});
+  cluster.etcd.etcdctl_out({"put", "/test/orph2", "1;node-3;mine now"});  // and its lock
+  const auto indexes = [&] { return cluster.etcd.etcdctl_out({"get", "--prefix", "--keys-only", "/test/.ids/"}); };
+  REQUIRE(run_until(cluster.io, [&] {
+    (void)cluster.read(cluster.b());
+    const std::string left = indexes();
+    return left.find(detached->id.str()) == std::string::npos && left.find(remade->id.str()) == std::string::npos;
+  }, 5s));
+  CHECK(indexes().find(kept->id.str()) != std::string::npos);  // a live one stays
+  CHECK(cluster.release(cluster.b(), kept->id, ReleaseBy::unlock) == ReleaseOutcome::released);
+  CHECK(cluster.etcd.etcdctl_out({"get", "--print-value-only", "/test/orph2"}).find("mine now") != std::string::npos);
+}
+
+// A waiter's transaction evaluated while the key is held, answered only after the watch
+// missed (compaction) the key's deletion: the re-check after the compaction ran while the
+// transaction was on its way and skipped it. It must try again, not wait for ever.
+TEST_CASE("etcd distlock layout: a waiter whose try was on its way during a compaction tries again",
+          "[etcd][distlock-layout]") {
+  Cluster cluster(4s, 0ms, true);
+  cluster.etcd.etcdctl_out({"put", "/test/cw", "1;node-3;held"});  // a real distlock's
+  cluster.b().drop_watch_events_for_test(true);
+  cluster.b().hold_next_distlock_answer_for_test();
+  auto waiter = cluster.lock(cluster.b(), "__test__-cw", 0ms);  // waits for ever
+  cluster.run_for(500ms);  // its transaction is answered (held), the answer kept
+  cluster.etcd.etcdctl_out({"del", "/test/cw"});                // distlock --unlock, missed
+  cluster.b().compacted_for_test();
+  cluster.run_for(500ms);  // the re-read after the compaction is answered
+  cluster.b().drop_watch_events_for_test(false);
+  REQUIRE(cluster.b().release_held_answer_for_test());
+  REQUIRE(run_until(cluster.io, [&] { return waiter->calls > 0; }, 5s));
+  CHECK(waiter->granted());
+}
