@@ -168,15 +168,19 @@ void EtcdLockBackend::check_layout() {
       granting_ = false;
       layout_conflict_ = true;
       warn_limited(limit_session, problem);
-      session_retry_.expires_after(session_backoff_);
-      session_backoff_ = std::min(backoff_max, session_backoff_ * 2);
-      session_retry_.async_wait(guarded([this](std::error_code error) {
-        if (!error) start_session();
-      }));
+      retry_session();
       return;
     }
     layout_conflict_ = false;
     grant_lease();
+  }));
+}
+
+void EtcdLockBackend::retry_session() {
+  session_retry_.expires_after(session_backoff_);
+  session_backoff_ = std::min(backoff_max, session_backoff_ * 2);
+  session_retry_.async_wait(guarded([this](std::error_code error) {
+    if (!error) start_session();
   }));
 }
 
@@ -193,11 +197,7 @@ void EtcdLockBackend::grant_lease() {
     if (!status.ok() || !response.error().empty()) {
       warn_limited(limit_session, fmt::format("etcd: cannot grant the replica's lease: {}",
                                               status.ok() ? response.error() : status.error_message()));
-      session_retry_.expires_after(session_backoff_);
-      session_backoff_ = std::min(backoff_max, session_backoff_ * 2);
-      session_retry_.async_wait(guarded([this](std::error_code error) {
-        if (!error) start_session();
-      }));
+      retry_session();
       return;
     }
     session_backoff_ = backoff_min;

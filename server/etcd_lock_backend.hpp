@@ -240,6 +240,8 @@ class EtcdLockBackend final : public LockBackend {
   void check_layout();
   /// Asks for the replica's lease (start_session, once the layout is checked).
   void grant_lease();
+  /// Starts the session again after the backoff, which doubles up to its maximum.
+  void retry_session();
   void on_ack(std::int64_t lease, Clock::time_point sent, std::int64_t ttl);
   /// Acts on an expired guard first: true while the replica can vouch for its lease.
   bool check_guard();
