@@ -81,6 +81,13 @@ void put(TxnRequest& txn, const std::string& key, const std::string& value, std:
 
 void erase(TxnRequest& txn, const std::string& key) { txn.add_success()->mutable_request_delete_range()->set_key(key); }
 
+/// Whether a failed write may be tried again (etcd out of reach, or too slow): the answer is
+/// `unavailable`; any other failure is `not_saved`.
+bool unreachable(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
 /// Whether a failed call says our lease is gone (a put on it, a revoke).
 bool lease_not_found(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::NOT_FOUND &&
@@ -1393,10 +1400,7 @@ void EtcdLockBackend::renew_found(const LockId& id, std::optional<Clock::duratio
       failed("renewing a detached lock", status);
       // Not revoked: etcd may have applied the move (only its answer failed), and revoking
       // the new lease would delete a lock its holder still holds. Unused, it just expires.
-      return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                      ? RenewOutcome::unavailable
-                      : RenewOutcome::not_saved);
+      return done(unreachable(status) ? RenewOutcome::unavailable : RenewOutcome::not_saved);
     }
     if (!response.succeeded()) {
       ++txn_failed_;
@@ -1475,10 +1479,7 @@ void EtcdLockBackend::update_attempt(const LockId& id, HoldUpdate changes, Updat
         failed("updating a detached lock", status);
         // Its lease ran out (the value read was current: nothing else moved it): gone.
         if (lease_not_found(status)) return done(UpdateOutcome::unknown);
-        return done(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                        ? UpdateOutcome::unavailable
-                        : UpdateOutcome::not_saved);
+        return done(unreachable(status) ? UpdateOutcome::unavailable : UpdateOutcome::not_saved);
       }
       if (!response.succeeded()) {
         ++txn_failed_;
