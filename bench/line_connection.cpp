@@ -18,23 +18,27 @@ namespace {
 constexpr int receive_timeout_seconds = 30;
 }
 
-LineConnection::LineConnection(std::uint16_t port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+int connect_loopback(std::uint16_t port, int receive_timeout_seconds, const std::string& what) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     const int error = errno;
-    ::close(fd_);
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(error));
+    ::close(fd);
+    throw std::runtime_error("cannot connect to " + what + ": " + std::strerror(error));
   }
   const int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   timeval timeout{receive_timeout_seconds, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
 }
+
+LineConnection::LineConnection(std::uint16_t port)
+    : fd_(connect_loopback(port, receive_timeout_seconds, "127.0.0.1:" + std::to_string(port))) {}
 
 LineConnection::LineConnection(LineConnection&& other) noexcept
     : fd_(other.fd_), buffer_(std::move(other.buffer_)) {

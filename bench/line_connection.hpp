@@ -59,4 +59,8 @@ std::string query(std::uint16_t port, std::string_view request_line);
 /// The integer value of `"key":N` in a one-line JSON answer, or -1 when it is absent.
 long json_integer(const std::string& json, const std::string& key);
 
+/// A TCP connection to 127.0.0.1:`port` with TCP_NODELAY and a receive timeout of
+/// `receive_timeout_seconds`; throws naming `what` when it cannot connect.
+[[nodiscard]] int connect_loopback(std::uint16_t port, int receive_timeout_seconds, const std::string& what);
+
 }  // namespace bench

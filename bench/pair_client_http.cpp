@@ -34,21 +34,7 @@ std::string json_string(const std::string& json, const std::string& key) {
 class HttpPairClient final : public PairClient {
  public:
   HttpPairClient(std::uint16_t port, bool spin) : spin_(spin ? LineConnection::spin_limit : std::chrono::microseconds(0)), host_("127.0.0.1:" + std::to_string(port)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      const int error = errno;
-      ::close(fd_);
-      throw std::runtime_error("cannot connect to HTTP " + host_ + ": " + std::strerror(error));
-    }
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval timeout{receive_timeout_seconds, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    fd_ = connect_loopback(port, receive_timeout_seconds, "HTTP " + host_);
   }
   HttpPairClient(const HttpPairClient&) = delete;
   HttpPairClient& operator=(const HttpPairClient&) = delete;
