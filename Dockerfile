@@ -15,7 +15,7 @@
 #
 # Tracker's gRPC API (port 7656, docs/GRPC.md) is on loopback too: publish it the same way
 # with -p 7656:7656 and --grpc 0.0.0.0:7656 (it too needs the admin token off loopback).
-# The runtime packages below already hold what it links (libgrpc++1.51's grpc++_reflection).
+# It is served with libnghttp2 (HTTP/2) and protobuf, both among the runtime packages below.
 #
 # Kubernetes manifests: deploy/kubernetes/.
 #
@@ -55,7 +55,7 @@ RUN scripts/build.sh --target tcpnetlock_server --target tcpnetlock_client --tar
 # no -dev package. tcpnetlock_do and tcpnetlock_client need none of these (static).
 FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0 libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libyaml-cpp0.7 \
+ && apt-get install -y --no-install-recommends libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0 libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libnghttp2-14 libyaml-cpp0.7 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tcpnetlock \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

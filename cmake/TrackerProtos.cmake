@@ -39,3 +39,27 @@ target_include_directories(tnl_tracker_proto SYSTEM PUBLIC ${TNL_TRACKER_PROTO_G
 target_link_libraries(tnl_tracker_proto PUBLIC gRPC::grpc++ protobuf::libprotobuf)
 # Generated code is not ours to fix (as tnl_etcd_proto): no warnings, sanitizer flags kept.
 target_compile_options(tnl_tracker_proto PRIVATE -w)
+
+# The reflection service's messages (grpc.reflection.v1alpha), for the server's own reflection
+# (server/grpc/grpc_reflection.*): generated from the .proto Debian ships with gRPC-Go
+# (golang-google-grpc-dev), as "grpc_reflection_v1alpha/reflection.pb.h". Only the server
+# links them: gRPC's libgrpc++_reflection has the same messages, and must not be linked beside.
+set(TNL_GRPC_REFLECTION_PROTO_DIR /usr/share/gocode/src/google.golang.org/grpc/reflection
+    CACHE PATH "Directory holding grpc_reflection_v1alpha/reflection.proto (golang-google-grpc-dev)")
+set(_tnl_reflection_proto ${TNL_GRPC_REFLECTION_PROTO_DIR}/grpc_reflection_v1alpha/reflection.proto)
+if(NOT EXISTS ${_tnl_reflection_proto})
+  message(FATAL_ERROR "${_tnl_reflection_proto} not found: install golang-google-grpc-dev")
+endif()
+set(_tnl_reflection_outputs ${TNL_TRACKER_PROTO_GEN_DIR}/grpc_reflection_v1alpha/reflection.pb.cc
+                            ${TNL_TRACKER_PROTO_GEN_DIR}/grpc_reflection_v1alpha/reflection.pb.h)
+add_custom_command(OUTPUT ${_tnl_reflection_outputs}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${TNL_TRACKER_PROTO_GEN_DIR}
+  COMMAND ${Protobuf_PROTOC_EXECUTABLE} -I${TNL_GRPC_REFLECTION_PROTO_DIR} --cpp_out=${TNL_TRACKER_PROTO_GEN_DIR}
+          ${_tnl_reflection_proto}
+  DEPENDS ${_tnl_reflection_proto} ${Protobuf_PROTOC_EXECUTABLE}
+  COMMENT "protoc: grpc_reflection_v1alpha/reflection.proto"
+  VERBATIM)
+add_library(tnl_reflection_proto STATIC ${_tnl_reflection_outputs})
+target_include_directories(tnl_reflection_proto SYSTEM PUBLIC ${TNL_TRACKER_PROTO_GEN_DIR})
+target_link_libraries(tnl_reflection_proto PUBLIC protobuf::libprotobuf)
+target_compile_options(tnl_reflection_proto PRIVATE -w)

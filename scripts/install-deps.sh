@@ -17,9 +17,9 @@ set -euo pipefail
 # runtime stage installs exactly these; tests/scripts/runtime_image.sh checks that they suffice.
 # The etcd backend's gRPC client: gRPC C++ and C core, protobuf, and what they load
 # (abseil, c-ares, re2; found with ldd and dpkg -S on a binary linking tnl_etcd_proto).
-# The gRPC front end (--grpc) needs nothing more: libgrpc++1.51 has grpc++_reflection.
+# The gRPC front end (--grpc): HTTP/2 from libnghttp2, messages from protobuf.
 RUNTIME_PACKAGES=(libfmt9 libspdlog1.10 libhttp-parser2.9 libsqlite3-0 libcurl4 libssl3 libsystemd0
-  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9)
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libc-ares2 libre2-9 libnghttp2-14)
 # tcpnetlock_distlock's YAML config file (distlock's /etc/distlock/distlock.yaml).
 RUNTIME_PACKAGES+=(libyaml-cpp0.7)
 
@@ -36,6 +36,9 @@ BUILD_PACKAGES=(
   # v3 API and of what they import (gogo, googleapis), from which the stubs are generated.
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
+  # The gRPC front end: HTTP/2 (libnghttp2), and the reflection service's .proto, which
+  # Debian ships with gRPC-Go.
+  libnghttp2-dev golang-google-grpc-dev
 )
 
 # What the test suite and the scripts use besides the build: ps/kill (procps), nc for the
@@ -55,8 +58,9 @@ TEST_PACKAGES+=(buildah)
 # (etcd-client), and Python's gRPC for scripted etcd clients.
 TEST_PACKAGES+=(etcd-server etcd-client python3-grpcio)
 # The gRPC front end's reflection-only client test (tests/scripts/grpc_reflection.sh):
-# Python's protobuf, and the reflection service's .proto (golang-google-grpc-dev ships it).
-TEST_PACKAGES+=(python3-protobuf golang-google-grpc-dev)
+# Python's protobuf (and the reflection .proto, a build package already).
+# The HTTP/2 wire test (tests/scripts/grpc_h2_wire.sh) speaks raw HTTP/2 with python3-h2.
+TEST_PACKAGES+=(python3-protobuf python3-h2)
 
 mode=all
 for arg in "$@"; do

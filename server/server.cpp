@@ -202,7 +202,7 @@ void Server::start_grpc() {
                     " without --admin-token-file: anyone on the network could release locks");
   }
   try {
-    grpc_ = std::make_unique<GrpcFrontEnd>(io_, *backend_, config_.grpc_address, config_.grpc_port,
+    grpc_ = std::make_unique<GrpcFrontEnd>(io_, *backend_, descriptors_, config_.grpc_address, config_.grpc_port,
                                            config_.admin_token);
   } catch (const std::exception& e) {
     if (!config_.grpc_default_address) throw BindError("cannot serve gRPC: " + std::string(e.what()));
@@ -305,7 +305,7 @@ void Server::shut_down() {
   // stops too, and the loop with it, so that an idle keep-alive client cannot hold us up.
   connections_.shut_down_all([this] {
     if (http_) http_->close();
-    // Stops on a thread of its own while the loop runs on (finish_shut_down waits for it).
+    // GOAWAY, and each connection closes once written (finish_shut_down waits for it).
     if (grpc_) grpc_->shut_down();
     // The etcd lease's revocation is bounded by the client's call deadline; a little more here.
     shutdown_deadline_ = std::chrono::steady_clock::now() + etcd::ClientOptions{}.call_timeout * 2;
@@ -314,7 +314,7 @@ void Server::shut_down() {
 }
 
 void Server::finish_shut_down() {
-  // The gRPC server's Shutdown is bounded by its own deadline (GrpcFrontEnd::shut_down).
+  // gRPC's connections close within their own deadline (GrpcFrontEnd::shut_down).
   const bool grpc_running = grpc_ && !grpc_->stopped();
   if (grpc_running || (etcd_ != nullptr && etcd_->revoking() && std::chrono::steady_clock::now() < shutdown_deadline_)) {
     shutdown_timer_.expires_after(std::chrono::milliseconds(10));

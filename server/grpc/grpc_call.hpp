@@ -1,18 +1,17 @@
-// One unary gRPC call, handed from gRPC's threads to the event loop and answered there.
+// One unary gRPC call on the event loop.
 //
-// gRPC runs a method (and OnCancel, OnDone) on its own threads. Those touch nothing of the
-// lock state: the method posts the call to the loop (GrpcFrontEnd), and OnCancel and
-// OnDone post what they learnt. On the loop, GrpcCall is the call's handle: it is answered
-// with finish() exactly once; the reactor (and the request and response messages, which
-// gRPC owns) stay valid until then, since gRPC runs OnDone only after Finish. After
-// finish() the loop touches neither.
+// The transport (GrpcH2Stream, on the loop too) parses the request, makes the GrpcCall with
+// the response message to fill and the GrpcReply to send it through, and hands it to the
+// method. The call is answered with finish() exactly once; the request and response stay
+// valid until then. The transport tells the call when the client cancelled and when the
+// stream is over; on_done's action runs only once both the call is finished and the stream
+// over, whichever comes last, as with gRPC's own reactors.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/status.h>
+#include <google/protobuf/message_lite.h>
 
 #include <algorithm>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -20,8 +19,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-
-#include "etcd/tsan_annotations.hpp"
 
 namespace tnl {
 
@@ -40,98 +37,81 @@ inline std::optional<std::chrono::steady_clock::time_point> answer_by(std::chron
   return now + left - margin;
 }
 
-/// The loop's side of one call. Loop thread only, but for the fields set before it is posted.
+/// Where a unary call's answer goes: the transport's stream.
+class GrpcReply {
+ public:
+  virtual ~GrpcReply() = default;
+  /// Sends `status`, with `response` before it when the status is OK.
+  virtual void send(const grpc::Status& status, const google::protobuf::MessageLite& response) = 0;
+};
+
+/// The loop's handle of one unary call (loop thread only).
 class GrpcCall {
  public:
-  /// Set on gRPC's thread before the call is posted (read-only afterwards).
+  /// Set by the transport before the call is handed to its method (read-only afterwards).
   std::string authorization;  ///< the `authorization` metadata, or empty
   std::string peer;           ///< the client's address, for logs
-  std::chrono::system_clock::time_point deadline;  ///< the call's deadline (max: none)
-  /// The size of the answer's message (empty: not counted); read by finish() only.
-  std::function<std::size_t()> answer_size;
+  std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();  ///< max: none
 
-  explicit GrpcCall(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
+  /// `response`: the message finish() sends with OK (owned by the transport, outlives the call).
+  GrpcCall(std::shared_ptr<GrpcReply> reply, const google::protobuf::MessageLite& response)
+      : reply_(std::move(reply)), response_(response) {}
 
   /// Answers the call; later calls do nothing.
   void finish(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
     on_cancel_ = nullptr;
-    if (status.ok() && answer_size) answer_bytes_ = answer_size();
+    if (status.ok()) answer_bytes_ = response_.ByteSizeLong();
     if (on_finish_) std::exchange(on_finish_, nullptr)();
-    etcd::tsan_release(reactor_);  // what the loop did happens before OnDone (uninstrumented gRPC between)
-    reactor_->Finish(status);
-    reactor_ = nullptr;
+    std::exchange(reply_, nullptr)->send(status, response_);
+    if (over_) run_done(*over_);
   }
   [[nodiscard]] bool finished() const { return finished_; }
   /// Whether the client cancelled it (or its deadline passed) before it was answered.
   [[nodiscard]] bool cancelled() const { return cancelled_; }
   /// Runs `action` if the client cancels before the call is answered.
   void on_cancel(std::function<void()> action) { on_cancel_ = std::move(action); }
-  /// Runs `action` once the call is over: `delivered` false when gRPC could not hand the
-  /// answer over (the client cancelled, or went away).
+  /// Runs `action` once the call is over: `delivered` false when the answer could not be
+  /// handed to the client (it cancelled, or went away).
   void on_done(std::function<void(bool delivered)> action) { on_done_ = std::move(action); }
   /// Runs `action` when finish() is called (the front end forgets the call).
   void on_finish(std::function<void()> action) { on_finish_ = std::move(action); }
-  /// Runs `action` once gRPC is done with the call (after on_done's), answered or not.
+  /// Runs `action` once the call is over (after on_done's), answered or not.
   void on_over(std::function<void()> action) { on_over_ = std::move(action); }
-  /// The size of the OK answer given (0 before, or when not counted).
+  /// The size of the OK answer given (0 before, or after an error status).
   [[nodiscard]] std::size_t answer_bytes() const { return answer_bytes_; }
 
-  /// Loop: gRPC says the call was cancelled.
+  /// Transport: the client cancelled (or its deadline passed).
   void cancelled_by_client() {
     cancelled_ = true;
     if (!finished_ && on_cancel_) std::exchange(on_cancel_, nullptr)();
   }
-  /// Loop: gRPC says the call is over.
+  /// Transport: the stream is over (`delivered`: the answer was written to the client).
+  /// Before finish(), on_done's action waits for it.
   void done(bool delivered) {
+    if (over_) return;
+    over_ = delivered;
+    if (finished_) run_done(delivered);
+  }
+
+ private:
+  void run_done(bool delivered) {
     if (on_done_) std::exchange(on_done_, nullptr)(delivered);
     if (on_over_) std::exchange(on_over_, nullptr)();
   }
 
- private:
-  grpc::ServerUnaryReactor* reactor_;
+  std::shared_ptr<GrpcReply> reply_;
+  const google::protobuf::MessageLite& response_;
   bool finished_ = false;
   bool cancelled_ = false;
+  /// Set once the stream is over: whether the answer was delivered.
+  std::optional<bool> over_;
   std::function<void()> on_cancel_;
   std::function<void(bool)> on_done_;
   std::function<void()> on_finish_;
   std::function<void()> on_over_;
   std::size_t answer_bytes_ = 0;
-};
-
-/// gRPC's side: the reactor, created and run on gRPC's threads. Deletes itself in OnDone.
-class GrpcUnaryReactor final : public grpc::ServerUnaryReactor {
- public:
-  GrpcUnaryReactor(asio::io_context& io, grpc::CallbackServerContext* context)
-      : io_(io), context_(context), call_(std::make_shared<GrpcCall>(this)) {
-    etcd::tsan_release(this);  // made on one gRPC thread, its reactions may run on others
-  }
-
-  /// The loop's handle (hand it to the loop with asio::post only).
-  [[nodiscard]] const std::shared_ptr<GrpcCall>& call() const { return call_; }
-
-  /// The reactions only post to the loop and never block: gRPC may run them on the thread
-  /// that completed the call's last operation rather than hand them to its executor (an
-  /// extra thread hop, and one ThreadSanitizer cannot follow through uninstrumented gRPC).
-  bool InternalInlineable() override { return true; }
-
-  void OnCancel() override {
-    etcd::tsan_acquire(this);
-    asio::post(io_, [call = call_] { call->cancelled_by_client(); });
-    etcd::tsan_release(this);
-  }
-  void OnDone() override {
-    etcd::tsan_acquire(this);
-    // IsCancelled() may be read here: true when the answer did not reach the client.
-    asio::post(io_, [call = std::move(call_), delivered = !context_->IsCancelled()] { call->done(delivered); });
-    delete this;
-  }
-
- private:
-  asio::io_context& io_;
-  grpc::CallbackServerContext* context_;
-  std::shared_ptr<GrpcCall> call_;
 };
 
 }  // namespace tnl

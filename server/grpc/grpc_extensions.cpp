@@ -111,10 +111,8 @@ void GrpcExtensions::renew(const std::shared_ptr<GrpcCall>& call, const ext::Ren
 
 void GrpcExtensions::acquire(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request,
                              std::function<void()> on_end) {
-  GrpcCall credentials(nullptr);  // admit() reads only the caller's metadata
-  credentials.authorization = hold->authorization;
-  credentials.peer = hold->peer;
-  if (Status refused = locks_.admit(credentials, GrpcLockService::Access::changes_locks); !refused.ok()) {
+  if (Status refused = locks_.admit(hold->authorization, hold->peer, GrpcLockService::Access::changes_locks);
+      !refused.ok()) {
     return hold->refuse(refused);
   }
   std::string problem;

@@ -1,160 +1,119 @@
 #include "grpc_front_end.hpp"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include <asio/post.hpp>
-#include <mutex>
-#include <stdexcept>
+#include <asio/ip/address.hpp>
 #include <utility>
 
-#include "etcd/tsan_annotations.hpp"
-#include "tcpnetlock/v1/lock_extensions.grpc.pb.h"
-#include "tracker/lock/v1alpha1/lock.grpc.pb.h"
+#include "grpc_h2_connection.hpp"
+#include "grpc_method_handlers.hpp"
+#include "socket_options.hpp"
 
 namespace tnl {
 
 namespace {
 
-/// "ADDRESS:PORT", an IPv6 address in brackets, as gRPC takes it.
-std::string target(const std::string& address, std::uint16_t port) {
-  const bool v6 = address.find(':') != std::string::npos;
-  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
-}
-
-#if defined(__SANITIZE_THREAD__)
-extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
-extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
-#endif
-
-/// For its lifetime, ThreadSanitizer does not record this thread's writes (TSan builds only).
-struct TsanIgnoreWrites {
-#if defined(__SANITIZE_THREAD__)
-  TsanIgnoreWrites() { AnnotateIgnoreWritesBegin(__FILE__, __LINE__); }
-  ~TsanIgnoreWrites() { AnnotateIgnoreWritesEnd(__FILE__, __LINE__); }
-#endif
-  TsanIgnoreWrites(const TsanIgnoreWrites&) = delete;
-  TsanIgnoreWrites& operator=(const TsanIgnoreWrites&) = delete;
-#if !defined(__SANITIZE_THREAD__)
-  TsanIgnoreWrites() = default;
-#endif
-};
-
 grpc::Status going() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"); }
 
-/// gRPC's thread: what the loop needs of a call's context (the context is not read there).
-void copy_context(grpc::CallbackServerContext& context, std::string& authorization, std::string& peer,
-                  std::chrono::system_clock::time_point& deadline) {
-  const auto& metadata = context.client_metadata();
-  if (const auto found = metadata.find("authorization"); found != metadata.end()) {
-    authorization.assign(found->second.data(), found->second.size());
-  }
-  peer = context.peer();
-  deadline = context.deadline();
+/// A socket listening on the --grpc address. Unlike gRPC's own server (SO_REUSEPORT), a
+/// second server cannot share the port: it fails to bind it.
+TcpAcceptor listen(asio::io_context& io, const std::string& address, std::uint16_t port) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address), port);
+  TcpAcceptor acceptor(io);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(TcpAcceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor;
 }
+
+constexpr std::string_view lock_service = "/tracker.lock.v1alpha1.LockService/";
+constexpr std::string_view extension_service = "/tcpnetlock.v1.LockExtensions/";
+constexpr std::string_view reflection_service = "/grpc.reflection.v1alpha.ServerReflection/";
 
 }  // namespace
 
-/// gRPC's side of LockService: each method, on gRPC's thread, makes the call's reactor and
-/// posts the call to the loop; nothing else.
-class GrpcFrontEnd::Service final : public tracker::LockService::CallbackService {
- public:
-  explicit Service(GrpcFrontEnd& front) : front_(front) {}
+GrpcFrontEnd::GrpcFrontEnd(asio::io_context& io, LockBackend& backend, DescriptorReserve& reserve,
+                           const std::string& address, std::uint16_t port, std::string admin_token)
+    : io_(io),
+      locks_(backend, std::move(admin_token)),
+      reflection_({"tracker.lock.v1alpha1.LockService", "tcpnetlock.v1.LockExtensions",
+                   "grpc.reflection.v1alpha.ServerReflection"}),
+      stop_timer_(io) {
+  acceptor_ = std::make_unique<Acceptor>(
+      listen(io, address, port), reserve, std::string(),
+      [this](TcpSocket socket, const asio::ip::tcp::endpoint& peer) { on_accept(std::move(socket), peer); },
+      [this] {
+        spdlog::warn("refused a gRPC connection: out of file descriptors ({} open gRPC connections)",
+                     connections_.size());
+      },
+      [this] { return connections_.size() < max_connections; });
+  const auto bound = acceptor_->local_endpoint();
+  port_ = bound.port();
+  acceptor_->start();
+  spdlog::info("gRPC API (tracker.lock.v1alpha1.LockService) on {}", format_endpoint(bound));
+}
 
-  grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const tracker::CreateLockRequest* request,
-                                       tracker::CreateLockResponse* response) override {
-    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
-      locks.create_lock(call, *request, *response);
-    });
-  }
-  grpc::ServerUnaryReactor* GetLock(grpc::CallbackServerContext* context, const tracker::GetLockRequest* request,
-                                    tracker::GetLockResponse* response) override {
-    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
-      locks.get_lock(call, *request, *response);
-    });
-  }
-  grpc::ServerUnaryReactor* UnLock(grpc::CallbackServerContext* context, const tracker::UnLockRequest* request,
-                                   tracker::UnLockResponse* response) override {
-    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
-      locks.unlock(call, *request, *response);
-    });
-  }
-  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* context, const tracker::ListLocksRequest* request,
-                                      tracker::ListLocksResponse* response) override {
-    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
-      locks.list_locks(call, *request, *response);
-    });
-  }
-  grpc::ServerUnaryReactor* UpdateLock(grpc::CallbackServerContext* context, const tracker::UpdateLockRequest* request,
-                                       tracker::UpdateLockResponse* response) override {
-    return start(context, response, [request, response](GrpcLockService& locks, const std::shared_ptr<GrpcCall>& call) {
-      locks.update_lock(call, *request, *response);
-    });
-  }
+GrpcFrontEnd::~GrpcFrontEnd() {
+  // Not shut down through the loop (the server failed to start or to serve): what is
+  // waiting is answered, and every connection closed, here.
+  end_streams();
+  acceptor_->close();
+  auto connections = std::move(connections_);
+  connections_.clear();
+  for (auto& [raw, connection] : connections) connection->close();
+}
 
- private:
-  template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
-                                  Run run) {
-    return front_.start_unary(context, response, front_.locks_, std::move(run));
+std::unique_ptr<GrpcStreamHandler> GrpcFrontEnd::handler_for(std::string_view path) {
+  // Each unary method: the call dispatched (refused while shutting down, or over the limits)
+  // to the service's method.
+  const auto unary = [this](auto method, auto& service) {
+    return [this, method, &service](const std::shared_ptr<GrpcCall>& call, const auto& request, auto& response) {
+      dispatch(call, [&] { (service.*method)(call, request, response); });
+    };
+  };
+  if (path.substr(0, lock_service.size()) == lock_service) {
+    const auto name = path.substr(lock_service.size());
+    if (name == "CreateLock") {
+      return std::make_unique<UnaryHandler<tracker::CreateLockRequest, tracker::CreateLockResponse>>(
+          unary(&GrpcLockService::create_lock, locks_));
+    }
+    if (name == "GetLock") {
+      return std::make_unique<UnaryHandler<tracker::GetLockRequest, tracker::GetLockResponse>>(
+          unary(&GrpcLockService::get_lock, locks_));
+    }
+    if (name == "UnLock") {
+      return std::make_unique<UnaryHandler<tracker::UnLockRequest, tracker::UnLockResponse>>(
+          unary(&GrpcLockService::unlock, locks_));
+    }
+    if (name == "ListLocks") {
+      return std::make_unique<UnaryHandler<tracker::ListLocksRequest, tracker::ListLocksResponse>>(
+          unary(&GrpcLockService::list_locks, locks_));
+    }
+    if (name == "UpdateLock") {
+      return std::make_unique<UnaryHandler<tracker::UpdateLockRequest, tracker::UpdateLockResponse>>(
+          unary(&GrpcLockService::update_lock, locks_));
+    }
+  } else if (path.substr(0, extension_service.size()) == extension_service) {
+    const auto name = path.substr(extension_service.size());
+    if (name == "CreateLock") {
+      return std::make_unique<UnaryHandler<ext::CreateLockRequest, ext::CreateLockResponse>>(
+          unary(&GrpcExtensions::create_lock, extensions_));
+    }
+    if (name == "Renew") {
+      return std::make_unique<UnaryHandler<ext::RenewRequest, ext::RenewResponse>>(
+          unary(&GrpcExtensions::renew, extensions_));
+    }
+    if (name == "Acquire") {
+      return std::make_unique<AcquireHandler>(
+          [this](const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request) {
+        dispatch_stream(hold, request);
+      });
+    }
+  } else if (path == std::string(reflection_service) + "ServerReflectionInfo") {
+    return std::make_unique<ReflectionHandler>(reflection_);
   }
-
-  GrpcFrontEnd& front_;
-};
-
-/// gRPC's side of LockExtensions, as Service.
-class GrpcFrontEnd::ExtensionService final : public ext::LockExtensions::CallbackService {
- public:
-  explicit ExtensionService(GrpcFrontEnd& front) : front_(front) {}
-
-  grpc::ServerUnaryReactor* CreateLock(grpc::CallbackServerContext* context, const ext::CreateLockRequest* request,
-                                       ext::CreateLockResponse* response) override {
-    return start(context, response,
-                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
-      extensions.create_lock(call, *request, *response);
-    });
-  }
-  grpc::ServerUnaryReactor* Renew(grpc::CallbackServerContext* context, const ext::RenewRequest* request,
-                                  ext::RenewResponse* response) override {
-    return start(context, response,
-                 [request, response](GrpcExtensions& extensions, const std::shared_ptr<GrpcCall>& call) {
-      extensions.renew(call, *request, *response);
-    });
-  }
-  grpc::ServerWriteReactor<ext::AcquireEvent>* Acquire(grpc::CallbackServerContext* context,
-                                                       const ext::AcquireRequest* request) override {
-    etcd::tsan_acquire(&front_);  // see the constructor
-    auto* reactor = new GrpcStreamReactor(front_.io_, context);
-    std::shared_ptr<GrpcStreamHold> hold = reactor->hold();
-    copy_context(*context, hold->authorization, hold->peer, hold->deadline);
-    asio::post(front_.io_, [front = &front_, hold, request] { front->dispatch_stream(hold, *request); });
-    return reactor;
-  }
-
- private:
-  template <typename Run>
-  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const google::protobuf::MessageLite* response,
-                                  Run run) {
-    return front_.start_unary(context, response, front_.extensions_, std::move(run));
-  }
-
-  GrpcFrontEnd& front_;
-};
-
-template <typename Handler, typename Run>
-grpc::ServerUnaryReactor* GrpcFrontEnd::start_unary(grpc::CallbackServerContext* context,
-                                                    const google::protobuf::MessageLite* response, Handler& handler,
-                                                    Run run) {
-  etcd::tsan_acquire(this);  // see the constructor
-  auto* reactor = new GrpcUnaryReactor(io_, context);
-  std::shared_ptr<GrpcCall> call = reactor->call();
-  copy_context(*context, call->authorization, call->peer, call->deadline);
-  call->answer_size = [response] { return response->ByteSizeLong(); };
-  asio::post(io_, [this, &handler, call, run = std::move(run)] {
-    dispatch(call, [&handler, &call, &run] { run(handler, call); });
-  });
-  return reactor;
+  return nullptr;
 }
 
 void GrpcFrontEnd::dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request) {
@@ -170,57 +129,28 @@ void GrpcFrontEnd::dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, 
   if (hold->finished()) streams_.erase(hold);
 }
 
-GrpcFrontEnd::GrpcFrontEnd(asio::io_context& io, LockBackend& backend, const std::string& address,
-                           std::uint16_t port, std::string admin_token)
-    : io_(io), locks_(backend, std::move(admin_token)) {
-  {
-    // The services (gRPC's method handlers in them) are read by gRPC's threads, which the
-    // etcd client may have started already: the hand-over is the server's start, inside
-    // uninstrumented libgrpc, that ThreadSanitizer cannot see. Their construction is not
-    // recorded for it (a no-op in other builds); nothing writes them afterwards.
-    [[maybe_unused]] TsanIgnoreWrites ignore;
-    service_ = std::make_unique<Service>(*this);
-    extension_service_ = std::make_unique<ExtensionService>(*this);
-  }
-  // Server reflection (grpcurl needs no .proto): a plugin every later ServerBuilder adds.
-  static std::once_flag reflection;
-  std::call_once(reflection, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
-  grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default: a second server would share the port (each taking
-  // some of the calls) instead of failing to bind it.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);
-  int selected = 0;
-  const std::string where = target(address, port);
-  builder.AddListeningPort(where, grpc::InsecureServerCredentials(), &selected);
-  builder.RegisterService(service_.get());
-  builder.RegisterService(extension_service_.get());
-  // A client that vanished without closing (its host gone) is noticed as the lock port's
-  // keepalive notices it: a ping every 10 s, given up on after 5 s without an answer; its
-  // streams end, and their locks are released.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
-  // Everything made so far happens before the method handlers that gRPC's threads run
-  // (they acquire this): the hand-over is inside uninstrumented libgrpc.
-  etcd::tsan_release(this);
-  server_ = builder.BuildAndStart();
-  if (!server_ || selected <= 0) {
-    server_.reset();
-    throw std::runtime_error("cannot listen on " + where + " (in use, or not an address of this host)");
-  }
-  port_ = static_cast<std::uint16_t>(selected);
-  spdlog::info("gRPC API (tracker.lock.v1alpha1.LockService) on {}", target(address, port_));
+void GrpcFrontEnd::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer) {
+  if (stopping_) return;
+  std::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  auto connection = std::make_shared<GrpcH2Connection>(io_, std::move(socket), format_endpoint(peer), *this,
+                                                       [this](GrpcH2Connection* closed) { on_close(closed); });
+  connections_.emplace(connection.get(), connection);
+  connection->start();
 }
 
-GrpcFrontEnd::~GrpcFrontEnd() {
-  if (!stopper_.joinable()) {
-    // Not shut down through the loop (the server failed to start or to serve): nothing
-    // can be waiting on a loop that no longer runs but what is answered here.
-    end_streams();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+void GrpcFrontEnd::on_close(GrpcH2Connection* connection) {
+  // Kept until the end of this turn: the connection may be on the stack.
+  if (auto found = connections_.find(connection); found != connections_.end()) {
+    asio::post(io_, [keep = std::move(found->second)] {});
+    connections_.erase(found);
   }
-  if (stopper_.joinable()) stopper_.join();
+  if (acceptor_ && !stopping_) acceptor_->resume();
+  if (stopping_ && connections_.empty() && !stopped_) {
+    stopped_ = true;
+    stop_timer_.cancel();
+    spdlog::info("gRPC API stopped");
+  }
 }
 
 void GrpcFrontEnd::refuse_calls() {
@@ -241,15 +171,25 @@ void GrpcFrontEnd::end_streams() {
 }
 
 void GrpcFrontEnd::shut_down(std::chrono::milliseconds deadline) {
-  if (stopper_.joinable() || stopped_) return;
+  if (stopping_) return;
   end_streams();
-  // Shutdown blocks until every call is over, and the calls need the loop: not on the loop.
-  stopper_ = std::thread([this, until = std::chrono::system_clock::now() + deadline] {
-    server_->Shutdown(until);
-    asio::post(io_, [this] {
-      stopped_ = true;
-      spdlog::info("gRPC API stopped");
-    });
+  stopping_ = true;
+  acceptor_->close();
+  if (connections_.empty()) {
+    stopped_ = true;
+    spdlog::info("gRPC API stopped");
+    return;
+  }
+  // GOAWAY: each connection closes once its answers are written.
+  std::vector<std::shared_ptr<GrpcH2Connection>> open;
+  for (auto& [raw, connection] : connections_) open.push_back(connection);
+  for (auto& connection : open) connection->go_away();
+  stop_timer_.expires_after(deadline);
+  stop_timer_.async_wait([this](std::error_code error) {
+    if (error || stopped_) return;
+    std::vector<std::shared_ptr<GrpcH2Connection>> left;
+    for (auto& [raw, connection] : connections_) left.push_back(connection);
+    for (auto& connection : left) connection->close();
   });
 }
 

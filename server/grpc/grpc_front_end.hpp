@@ -1,39 +1,42 @@
 // The gRPC front end (--grpc): Tracker's tracker.lock.v1alpha1.LockService and our
-// tcpnetlock.v1.LockExtensions on gRPC's callback API, with server reflection, next to the
-// one event loop.
+// tcpnetlock.v1.LockExtensions, with server reflection, served on the one event loop.
 //
-// gRPC's threads never touch lock state: each call is posted to the loop (asio::post),
-// which answers it there (GrpcCall, GrpcLockService). Shutdown: shut_down() answers every
-// call still waiting with UNAVAILABLE and refuses new ones on the loop, then a thread of its
-// own runs grpc::Server::Shutdown (with a deadline; it blocks until every call is over,
-// which needs the loop to keep running); stopped() turns true on the loop once it returned.
-// The server calls refuse_calls() when its shutdown begins and shut_down() once its
-// connections have closed: a call that reaches gRPC in the instant it stops may be answered
-// CANCELLED by gRPC itself.
+// gRPC's HTTP/2 framing is done here (GrpcH2Connection, on Debian's libnghttp2), not by
+// gRPC's own server, whose callback API hands every call between two threads of its own
+// and the loop (some 28 context switches per call against 2 for HTTP/1.1). The table of
+// methods (handler_for) maps each path to its handler; the handlers hand calls to
+// GrpcLockService and GrpcExtensions. Shutdown: refuse_calls() answers every call waiting
+// UNAVAILABLE and refuses new ones; end_streams() ends the Acquire streams; shut_down()
+// sends GOAWAY and closes each connection once its answers are written (at the latest
+// after a deadline); stopped() turns true once all are closed.
 #pragma once
 
 #include <asio/io_context.hpp>
-#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "acceptor.hpp"
+#include "descriptor_reserve.hpp"
 #include "grpc_call.hpp"
 #include "grpc_extensions.hpp"
 #include "grpc_lock_service.hpp"
+#include "grpc_reflection.hpp"
+#include "grpc_stream_handler.hpp"
 #include "grpc_stream_hold.hpp"
+#include "io_types.hpp"
 #include "lock_backend.hpp"
-
-namespace grpc {
-class Server;
-}  // namespace grpc
 
 namespace tnl {
 
-class GrpcFrontEnd {
+class GrpcH2Connection;
+
+class GrpcFrontEnd final : public GrpcMethods {
  public:
   /// Most calls waiting on the loop at once; more get RESOURCE_EXHAUSTED.
   static constexpr std::size_t max_calls_in_flight = 4096;
@@ -42,12 +45,13 @@ class GrpcFrontEnd {
   /// reads (a zero HTTP/2 window) could otherwise make the server hold every answer it asks
   /// for: 100 ListLocks per connection, each up to some 500 KB, without end.
   static constexpr std::size_t max_undelivered_bytes = 32 * 1024 * 1024;
-  /// Largest request message accepted (a lock request is a few hundred bytes), as HTTP's body.
-  static constexpr int max_message_bytes = 8 * 1024;
+  /// Most client connections at once; newcomers wait in the backlog meanwhile.
+  static constexpr std::size_t max_connections = 1024;
 
-  /// Listens on `address`:`port` (0: a free one); throws std::runtime_error when it cannot.
-  GrpcFrontEnd(asio::io_context& io, LockBackend& backend, const std::string& address, std::uint16_t port,
-               std::string admin_token);
+  /// Listens on `address`:`port` (0: a free one); throws std::system_error when it cannot.
+  /// A connection refused for lack of descriptors is closed (see Acceptor).
+  GrpcFrontEnd(asio::io_context& io, LockBackend& backend, DescriptorReserve& reserve, const std::string& address,
+               std::uint16_t port, std::string admin_token);
   ~GrpcFrontEnd();
   GrpcFrontEnd(const GrpcFrontEnd&) = delete;
   GrpcFrontEnd& operator=(const GrpcFrontEnd&) = delete;
@@ -61,35 +65,34 @@ class GrpcFrontEnd {
   /// Loop: refuse_calls(), and ends every Acquire stream UNAVAILABLE, releasing its lock
   /// (call it after the backend's shut_down(), so that nothing passes to a waiter).
   void end_streams();
-  /// Loop: end_streams(), then stops the gRPC server on a thread of its own (calls in
-  /// flight get until `deadline` from now, then gRPC cancels them).
+  /// Loop: end_streams(), stops accepting and sends every connection GOAWAY; each closes
+  /// once its answers are written, or at `deadline` from now.
   void shut_down(std::chrono::milliseconds deadline = std::chrono::seconds(2));
-  /// Loop: true once the gRPC server has stopped (every call over).
+  /// Loop: true once every connection has closed after shut_down().
   [[nodiscard]] bool stopped() const { return stopped_; }
 
-  /// Loop: takes one call posted from gRPC's thread; `run` answers it unless refused first.
+  /// The method table: a handler for `path`, or null (UNIMPLEMENTED).
+  std::unique_ptr<GrpcStreamHandler> handler_for(std::string_view path) override;
+
+  /// Loop: takes one unary call; `run` answers it unless refused first.
   template <typename Run>
   void dispatch(const std::shared_ptr<GrpcCall>& call, Run run);
-  /// Loop: takes one Acquire stream posted from gRPC's thread.
+  /// Loop: takes one Acquire stream.
   void dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request);
 
  private:
-  class Service;
-  class ExtensionService;
-
-  /// gRPC's thread: the reactor of a unary call, with what the loop needs of the context
-  /// copied into the call (the context is not read on the loop) and the size of its answer
-  /// counted, and the call posted to the loop, where `run(handler, call)` answers it.
-  template <typename Handler, typename Run>
-  grpc::ServerUnaryReactor* start_unary(grpc::CallbackServerContext* context,
-                                        const google::protobuf::MessageLite* response, Handler& handler, Run run);
+  /// Takes a new connection.
+  void on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer);
+  /// A connection closed: forgotten; the last one after shut_down() stops the front end.
+  void on_close(GrpcH2Connection* connection);
 
   asio::io_context& io_;
   GrpcLockService locks_;
   GrpcExtensions extensions_{locks_};
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<ExtensionService> extension_service_;
-  std::unique_ptr<grpc::Server> server_;
+  GrpcReflection reflection_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::unordered_map<GrpcH2Connection*, std::shared_ptr<GrpcH2Connection>> connections_;
+  SteadyTimer stop_timer_;
   std::uint16_t port_ = 0;
   /// Calls posted to the loop and not answered yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcCall>> calls_;
@@ -103,8 +106,8 @@ class GrpcFrontEnd {
   /// Acquire streams not ended yet (loop only).
   std::unordered_set<std::shared_ptr<GrpcStreamHold>> streams_;
   bool shutting_down_ = false;
+  bool stopping_ = false;
   bool stopped_ = false;
-  std::thread stopper_;
 };
 
 template <typename Run>

@@ -78,13 +78,16 @@ GrpcLockService::GrpcLockService(LockBackend& backend, std::string admin_token)
     : backend_(backend), admin_token_(std::move(admin_token)) {}
 
 grpc::Status GrpcLockService::admit(const GrpcCall& call, Access access) const {
+  return admit(call.authorization, call.peer, access);
+}
+
+grpc::Status GrpcLockService::admit(const std::string& authorization, const std::string& peer, Access access) const {
   if (!ready_) return server_going();
   // As HTTP: a token given where none is needed is still checked, so that a caller who
   // meant to authenticate hears that it did not.
-  const bool needs_token =
-      access == Access::changes_locks || (access == Access::lists_ids && !call.authorization.empty());
-  if (needs_token && !bearer_token_matches(call.authorization, admin_token_)) {
-    spdlog::warn("gRPC call from {}: missing or invalid bearer token", call.peer);
+  const bool needs_token = access == Access::changes_locks || (access == Access::lists_ids && !authorization.empty());
+  if (needs_token && !bearer_token_matches(authorization, admin_token_)) {
+    spdlog::warn("gRPC call from {}: missing or invalid bearer token", peer);
     return Status(StatusCode::UNAUTHENTICATED, "missing or invalid bearer token");
   }
   if (!backend_.available()) return backend_unavailable();

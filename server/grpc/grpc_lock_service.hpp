@@ -46,6 +46,8 @@ class GrpcLockService {
   /// The status to answer before anything else, or OK: UNAUTHENTICATED as HTTP's 401,
   /// UNAVAILABLE while the backend cannot serve.
   [[nodiscard]] grpc::Status admit(const GrpcCall& call, Access access) const;
+  /// As admit(call, access), for a caller's `authorization` metadata and address.
+  [[nodiscard]] grpc::Status admit(const std::string& authorization, const std::string& peer, Access access) const;
   /// Whether lock ids may be shown to this caller.
   [[nodiscard]] bool reveals_ids(const GrpcCall& call) const;
 

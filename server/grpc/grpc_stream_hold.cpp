@@ -2,9 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <asio/post.hpp>
-
-#include "etcd/tsan_annotations.hpp"
 #include "grpc_lock_service.hpp"
 #include "tracker_lock_name.hpp"
 
@@ -46,8 +43,7 @@ void GrpcStreamHold::start(LockBackend& backend, AcquireRequest request, std::fu
             fill_lock(*granted.mutable_lock(), self->name_, holder, true);
             granted.set_fencing_token(result.token);
             self->writing_ = true;
-            etcd::tsan_release(self->reactor_);
-            self->reactor_->StartWrite(&self->event_);
+            self->writer_->write(self->event_);
             return;
           }
           case AcquireOutcome::timed_out:
@@ -103,9 +99,7 @@ void GrpcStreamHold::lost(const LockId& id, std::string_view reason) {
   }
   event_.mutable_lost()->set_reason(std::string(reason));
   finished_ = true;
-  etcd::tsan_release(reactor_);
-  reactor_->StartWriteAndFinish(&event_, grpc::WriteOptions(), status);
-  reactor_ = nullptr;
+  std::exchange(writer_, nullptr)->write_and_finish(event_, status);
   if (on_end_) std::exchange(on_end_, nullptr)();
 }
 
@@ -116,9 +110,7 @@ void GrpcStreamHold::write_done(bool ok) {
   if (lost_after_write_ && finish_after_write_) {
     lost_after_write_ = false;
     finished_ = true;
-    etcd::tsan_release(reactor_);
-    reactor_->StartWriteAndFinish(&event_, grpc::WriteOptions(), *finish_after_write_);
-    reactor_ = nullptr;
+    std::exchange(writer_, nullptr)->write_and_finish(event_, *finish_after_write_);
     if (on_end_) std::exchange(on_end_, nullptr)();
     return;
   }
@@ -137,36 +129,8 @@ void GrpcStreamHold::finish(const Status& status) {
     return;
   }
   finished_ = true;
-  etcd::tsan_release(reactor_);
-  reactor_->Finish(status);
-  reactor_ = nullptr;
+  std::exchange(writer_, nullptr)->finish(status);
   if (on_end_) std::exchange(on_end_, nullptr)();
-}
-
-GrpcStreamReactor::GrpcStreamReactor(asio::io_context& io, grpc::CallbackServerContext*)
-    : io_(io), hold_(std::make_shared<GrpcStreamHold>(this)) {
-  etcd::tsan_release(this);  // made on one gRPC thread, its reactions run on others
-}
-
-// Each reaction acquires what came before it (the loop's StartWrite/Finish, earlier
-// reactions on other gRPC threads) and releases what it did for the next: gRPC orders them
-// inside uninstrumented libgrpc, which ThreadSanitizer cannot see (no-ops in other builds).
-void GrpcStreamReactor::OnWriteDone(bool ok) {
-  etcd::tsan_acquire(this);
-  asio::post(io_, [hold = hold_, ok] { hold->write_done(ok); });
-  etcd::tsan_release(this);
-}
-
-void GrpcStreamReactor::OnCancel() {
-  etcd::tsan_acquire(this);
-  asio::post(io_, [hold = hold_] { hold->cancelled(); });
-  etcd::tsan_release(this);
-}
-
-void GrpcStreamReactor::OnDone() {
-  etcd::tsan_acquire(this);
-  asio::post(io_, [hold = std::move(hold_)] { hold->done(); });
-  delete this;
 }
 
 }  // namespace tnl
