@@ -15,12 +15,22 @@
 // gRPC call costs most), and the load generator's own CPU. Then, per client count, whether
 // gRPC costs the server no more CPU per lock than HTTP.
 //
+// A server's CPU per request depends on how busy it is: one that is woken for every request
+// pays for each wake-up, one kept busy handles several per wake-up. Run flat out, the
+// transports do not load the server alike (gRPC's client library costs the load generator
+// several times what HTTP's does, so the server waits more between gRPC calls). So every
+// transport is run a second time at one same pace, half the slowest one's flat-out pairs/s
+// at that client count (--no-equal-pace skips it): there, CPU per pair compares the
+// transports' own costs.
+//
 //   bench_grpc --server build/release/bin/tcpnetlock_server            # 1,4,16 clients, 3 x 2 s
 //   bench_grpc --server ... --smoke                                    # tiny, for CI
 //
 // Exit status: 0 when every measurement ran, 1 when one failed, 2 on bad options.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -52,6 +62,8 @@ struct Options {
   long max_pairs = 10'000'000;  ///< per client and run: the loop's bound besides the time
   bool no_pin = false;
   bool smoke = false;
+  bool equal_pace = true;  ///< run every transport again at one same pace
+  double pace = 0;         ///< that pace (pairs/s); 0: half the slowest transport's flat-out rate
 };
 
 /// One run's figures.
@@ -113,15 +125,18 @@ double context_switches(pid_t pid) {
 
 /// Runs `clients` clients of `transport` for `seconds` against the server; throws if any
 /// fails. The HTTP and line clients poll for their answers while there are no more of
-/// them than `loadgen_cpus` (make_pair_client's `spin`).
+/// them than `loadgen_cpus` (make_pair_client's `spin`). `pace` > 0: the clients start
+/// `pace` pairs per second between them, evenly spaced (a client late for its slot starts
+/// its next pair at once); 0: each as fast as it can.
 Figures run_once(Transport transport, int clients, const Options& options, const Ports& ports, pid_t server_pid,
-                 long& name_serial, int loadgen_cpus) {
+                 long& name_serial, int loadgen_cpus, double pace) {
   std::mutex mutex;
   std::condition_variable changed;
   int ready = 0;
   bool go = false;
   std::atomic<bool> stop{false};
   std::string failure;
+  Clock::time_point started;
   Clock::time_point deadline;
   std::vector<std::vector<double>> micros(static_cast<std::size_t>(clients));
   const long first_serial = name_serial;
@@ -144,7 +159,16 @@ Figures run_once(Transport transport, int clients, const Options& options, const
           // Bounded: main sets go, or stop on a failure, within its own deadline.
           changed.wait(lock, [&] { return go || stop; });
         }
+        // This client's slots: every clients/pace seconds, the clients' staggered evenly.
+        const auto interval = std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(pace > 0 ? clients / pace : 0.0));
+        auto slot = started + interval * c / clients;
         for (long n = 0; n < options.max_pairs && !stop && Clock::now() < deadline; ++n) {
+          if (pace > 0) {
+            std::this_thread::sleep_until(std::min(slot, deadline));
+            slot += interval;
+            if (Clock::now() >= deadline) break;
+          }
           const auto begin = Clock::now();
           client->pair("bench-" + std::to_string(serial++));
           mine.push_back(micros_between(begin, Clock::now()));
@@ -163,7 +187,6 @@ Figures run_once(Transport transport, int clients, const Options& options, const
   double server_before = 0;
   double switches_before = 0;
   double own_before = 0;
-  Clock::time_point started;
   {
     std::unique_lock<std::mutex> lock(mutex);
     const bool all_ready = changed.wait_for(lock, std::chrono::seconds(30), [&] { return ready >= clients || stop; });
@@ -225,6 +248,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(1L, 100'000'000L));
   app.add_flag("--no-pin", options.no_pin, "Do not pin the load generator to one CPU and the server to another");
   app.add_flag("--smoke", options.smoke, "1 and 4 clients, 0.1 s, once (for CI: rows, not timings)");
+  app.add_option("--pace", options.pace, "The second round's pace in pairs/s (default: half the slowest's flat-out rate)")
+      ->check(CLI::Range(0.0, 1e7));
+  app.add_flag("!--no-equal-pace", options.equal_pace,
+               "Skip the second round, where every transport runs at one same pace (half the slowest's pairs/s)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -264,8 +291,12 @@ int main(int argc, char** argv) {
                                        directory + "/grpc-port"};
   argv_server.insert(argv_server.end(), options.server_args.begin(), options.server_args.end());
 
-  std::map<std::pair<int, Transport>, std::vector<Figures>> results;
-  std::map<std::pair<int, Transport>, std::string> failures;
+  using Results = std::map<std::pair<int, Transport>, std::vector<Figures>>;
+  using Failures = std::map<std::pair<int, Transport>, std::string>;
+  Results results;       // flat out
+  Results paced;         // every transport at one same pace
+  std::map<int, double> paces;  // per client count
+  Failures failures;
   int server_threads = 0;
   const auto started = Clock::now();
   const double machine_before = machine_busy_seconds();
@@ -281,24 +312,49 @@ int main(int argc, char** argv) {
                options.seconds, options.repetitions, placement);
     std::fflush(stdout);
     long name_serial = 0;
-    for (int clients : options.clients) {
-      for (int repetition = 1; repetition <= options.repetitions; ++repetition) {
-        for (const auto transport : transports) {
-          const auto key = std::make_pair(clients, transport);
-          try {
-            const Figures figures = run_once(transport, clients, options, ports, server.pid(), name_serial, loadgen_cpus);
-            results[key].push_back(figures);
-            fmt::print(stderr, "  {:<10} c={:<3} rep {}: {:.0f} pairs/s, p99 {:.0f} us, server {:.1f} us/pair\n",
-                       transport_name(transport), clients, repetition, figures.pairs_per_second, figures.p99_us,
-                       figures.server_cpu_us);
-          } catch (const std::exception& e) {
-            failures.emplace(key, e.what());
-            fmt::print(stderr, "  {:<10} c={:<3} rep {}: FAILED: {}\n", transport_name(transport), clients, repetition,
-                       e.what());
+    // One round: every client count, repetition and transport (alternating), at `pace_of(clients)`.
+    const auto round = [&](Results& into, const std::function<double(int)>& pace_of) {
+      for (int clients : options.clients) {
+        const double pace = pace_of(clients);
+        for (int repetition = 1; repetition <= options.repetitions; ++repetition) {
+          for (const auto transport : transports) {
+            const auto key = std::make_pair(clients, transport);
+            try {
+              const Figures figures =
+                  run_once(transport, clients, options, ports, server.pid(), name_serial, loadgen_cpus, pace);
+              into[key].push_back(figures);
+              fmt::print(stderr, "  {:<10} c={:<3} rep {}{}: {:.0f} pairs/s, p99 {:.0f} us, server {:.1f} us/pair\n",
+                         transport_name(transport), clients, repetition, pace > 0 ? " (paced)" : "",
+                         figures.pairs_per_second, figures.p99_us, figures.server_cpu_us);
+            } catch (const std::exception& e) {
+              failures.emplace(key, e.what());
+              fmt::print(stderr, "  {:<10} c={:<3} rep {}: FAILED: {}\n", transport_name(transport), clients, repetition,
+                         e.what());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
           }
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
       }
+    };
+    round(results, [](int) { return 0.0; });
+    if (options.equal_pace) {
+      // Half the slowest transport's flat-out rate: every transport keeps up with it easily
+      // (a load generator near its limit falls behind its slots, then catches up in bursts).
+      for (int clients : options.clients) {
+        double slowest = 0;
+        for (const auto transport : transports) {
+          const auto runs = results.find({clients, transport});
+          if (runs == results.end()) continue;
+          const double rate = median_of(runs->second, &Figures::pairs_per_second);
+          slowest = slowest == 0 ? rate : std::min(slowest, rate);
+        }
+        if (options.pace > 0) {
+          paces[clients] = options.pace;
+        } else if (slowest > 0) {
+          paces[clients] = 0.5 * slowest;
+        }
+      }
+      round(paced, [&](int clients) { return paces.count(clients) != 0 ? paces[clients] : 0.0; });
     }
     server_threads = thread_count(server.pid());
     server_total_cpu = cpu_seconds(server.pid());
@@ -319,37 +375,48 @@ int main(int argc, char** argv) {
              "({:.0f}% of one core)\n\n",
              wall, server_threads, others, 100 * others / wall);
   fmt::print("medians of {} run(s); a pair = lock a free name + release it; CPU us per pair; cs/op: the server's\n"
-             "context switches per pair (all its threads)\n\n",
+             "context switches per pair (all its threads)\n",
              options.repetitions);
-  const std::string header =
-      fmt::format("{:<11} {:>4} {:>10} {:>9} {:>9} {:>13} {:>10} {:>14} {:>11} {:>11}", "transport", "c", "pairs/s",
-                  "p50 us", "p99 us", "server us/op", "server %", "loadgen us/op", "loadgen %", "server cs/op");
-  fmt::print("{}\n{}\n", header, std::string(header.size(), '-'));
-  for (int clients : options.clients) {
-    for (const auto transport : transports) {
-      const auto key = std::make_pair(clients, transport);
-      if (const auto failed = failures.find(key); failed != failures.end()) {
-        fmt::print("{:<11} {:>4} FAILED: {}\n", transport_name(transport), clients, failed->second);
+  const auto table = [&](const Results& rounds, const std::string& title) {
+    fmt::print("\n{}\n\n", title);
+    const std::string header =
+        fmt::format("{:<11} {:>4} {:>10} {:>9} {:>9} {:>13} {:>10} {:>14} {:>11} {:>11}", "transport", "c", "pairs/s",
+                    "p50 us", "p99 us", "server us/op", "server %", "loadgen us/op", "loadgen %", "server cs/op");
+    fmt::print("{}\n{}\n", header, std::string(header.size(), '-'));
+    for (int clients : options.clients) {
+      for (const auto transport : transports) {
+        const auto key = std::make_pair(clients, transport);
+        const auto runs = rounds.find(key);
+        if (runs == rounds.end()) {
+          if (const auto failed = failures.find(key); failed != failures.end()) {
+            fmt::print("{:<11} {:>4} FAILED: {}\n", transport_name(transport), clients, failed->second);
+          }
+          continue;
+        }
+        const auto& r = runs->second;
+        fmt::print("{:<11} {:>4} {:>10.0f} {:>9.1f} {:>9.1f} {:>13.1f} {:>10.0f} {:>14.1f} {:>11.0f} {:>11.1f}\n",
+                   transport_name(transport), clients, median_of(r, &Figures::pairs_per_second),
+                   median_of(r, &Figures::p50_us), median_of(r, &Figures::p99_us), median_of(r, &Figures::server_cpu_us),
+                   median_of(r, &Figures::server_cpu_pct), median_of(r, &Figures::loadgen_cpu_us),
+                   median_of(r, &Figures::loadgen_cpu_pct), median_of(r, &Figures::server_switches));
       }
-      const auto runs = results.find(key);
-      if (runs == results.end()) continue;
-      const auto& r = runs->second;
-      fmt::print("{:<11} {:>4} {:>10.0f} {:>9.1f} {:>9.1f} {:>13.1f} {:>10.0f} {:>14.1f} {:>11.0f} {:>11.1f}\n",
-                 transport_name(transport), clients, median_of(r, &Figures::pairs_per_second),
-                 median_of(r, &Figures::p50_us), median_of(r, &Figures::p99_us), median_of(r, &Figures::server_cpu_us),
-                 median_of(r, &Figures::server_cpu_pct), median_of(r, &Figures::loadgen_cpu_us),
-                 median_of(r, &Figures::loadgen_cpu_pct), median_of(r, &Figures::server_switches));
     }
-  }
-  fmt::print("\n");
-  for (int clients : options.clients) {
-    const auto grpc = results.find({clients, Transport::grpc});
-    const auto http = results.find({clients, Transport::http});
-    if (grpc == results.end() || http == results.end()) continue;
-    const double g = median_of(grpc->second, &Figures::server_cpu_us);
-    const double h = median_of(http->second, &Figures::server_cpu_us);
-    fmt::print("c={}: server CPU per pair gRPC {:.1f} us, HTTP {:.1f} us, gRPC/HTTP {:.2f}: {}\n", clients, g, h,
-               h > 0 ? g / h : 0.0, g <= h ? "gRPC <= HTTP" : "gRPC costs MORE than HTTP");
+    fmt::print("\n");
+    for (int clients : options.clients) {
+      const auto grpc = rounds.find({clients, Transport::grpc});
+      const auto http = rounds.find({clients, Transport::http});
+      if (grpc == rounds.end() || http == rounds.end()) continue;
+      const double g = median_of(grpc->second, &Figures::server_cpu_us);
+      const double h = median_of(http->second, &Figures::server_cpu_us);
+      fmt::print("c={}: server CPU per pair gRPC {:.1f} us, HTTP {:.1f} us, gRPC/HTTP {:.2f}: {}\n", clients, g, h,
+                 h > 0 ? g / h : 0.0, g <= h ? "gRPC <= HTTP" : "gRPC costs MORE than HTTP");
+    }
+  };
+  table(results, "flat out: each client starts its next pair as soon as the last is answered");
+  if (options.equal_pace && !paced.empty()) {
+    std::string rates;
+    for (const auto& [clients, pace] : paces) rates += fmt::format("{}{:.0f} pairs/s at c={}", rates.empty() ? "" : ", ", pace, clients);
+    table(paced, "at one same pace for every transport (half the slowest's flat-out rate): " + rates);
   }
   return failures.empty() ? 0 : 1;
 }

@@ -32,7 +32,12 @@ GrpcH2Connection::~GrpcH2Connection() {
 
 void GrpcH2Connection::start() {
   static nghttp2_session_callbacks* const shared = GrpcH2Callbacks::make();
-  nghttp2_session_server_new(&session_, shared, this);
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  // Closed streams are kept only for HTTP/2's priority tree, which gRPC does not use.
+  nghttp2_option_set_no_closed_streams(option, 1);
+  nghttp2_session_server_new2(&session_, shared, this, option);
+  nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_concurrent_streams},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(GrpcH2Stream::max_header_bytes)},

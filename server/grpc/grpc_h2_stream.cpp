@@ -85,14 +85,16 @@ void GrpcH2Stream::headers_done(GrpcMethods& methods) {
   }
   handler_ = methods.handler_for(request_.path);
   if (!handler_) return send_status(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + request_.path));
-  if (request_.deadline != std::chrono::system_clock::time_point::max()) {
-    deadline_timer_ = std::make_unique<SteadyTimer>(io_);
-    deadline_timer_->expires_after(request_.deadline - std::chrono::system_clock::now());
-    deadline_timer_->async_wait([weak = weak_from_this()](std::error_code error) {
-      if (error) return;
-      if (auto self = weak.lock()) self->deadline_passed();
-    });
-  }
+}
+
+void GrpcH2Stream::arm_deadline() {
+  if (answered() || deadline_timer_ || request_.deadline == std::chrono::system_clock::time_point::max()) return;
+  deadline_timer_ = std::make_unique<SteadyTimer>(io_);
+  deadline_timer_->expires_after(request_.deadline - std::chrono::system_clock::now());
+  deadline_timer_->async_wait([weak = weak_from_this()](std::error_code error) {
+    if (error) return;
+    if (auto self = weak.lock()) self->deadline_passed();
+  });
 }
 
 void GrpcH2Stream::data(std::string_view bytes) {
@@ -123,6 +125,9 @@ void GrpcH2Stream::end_of_request() {
     return send_status(grpc::Status(grpc::StatusCode::INTERNAL, "the stream ended inside a message"));
   }
   handler_->end_of_requests(*this);
+  // Most calls are answered at once: a timer only for those still open (waiting, or a
+  // stream). A client that never half-closes its side is bounded by its own deadline.
+  arm_deadline();
 }
 
 bool GrpcH2Stream::closed(std::uint32_t error_code) {

@@ -98,6 +98,8 @@ class GrpcH2Stream final : public GrpcReply,
   void start_response();
   /// Tells nghttp2 the data source has bytes again (after it deferred).
   void resume();
+  /// Starts the deadline's timer (once), unless answered or there is none.
+  void arm_deadline();
   /// The deadline passed before the stream was answered.
   void deadline_passed();
   /// A closed stream may be the last owner of its handler's call, which may be on the

@@ -9,7 +9,7 @@
 using namespace std::chrono_literals;
 using tnl::grpc_wire::MessageReader;
 
-TEST_CASE("grpc-timeout: every unit, and malformed values refused", "[grpc][wire]") {
+TEST_CASE("grpc-timeout: every unit read and malformed values refused", "[grpc][wire]") {
   using tnl::grpc_wire::parse_timeout;
   CHECK(parse_timeout("1H") == std::chrono::nanoseconds(1h));
   CHECK(parse_timeout("2M") == std::chrono::nanoseconds(2min));
@@ -18,15 +18,16 @@ TEST_CASE("grpc-timeout: every unit, and malformed values refused", "[grpc][wire
   CHECK(parse_timeout("7u") == std::chrono::nanoseconds(7us));
   CHECK(parse_timeout("99999999n") == std::chrono::nanoseconds(99'999'999));
   CHECK(parse_timeout("0S") == std::chrono::nanoseconds(0));
-  // The longest allowed, in hours, does not overflow.
-  CHECK(parse_timeout("99999999H") == std::chrono::nanoseconds(99'999'999LL * 3'600'000'000'000LL));
+  // The longest allowed, in hours (11,000 years), saturates instead of overflowing.
+  CHECK(parse_timeout("99999999H") == std::chrono::nanoseconds::max());
+  CHECK(parse_timeout("2562047H") == std::chrono::nanoseconds(2'562'047LL * 3'600'000'000'000LL));
   for (const char* bad : {"", "S", "1", "1s", "-1S", "1.5S", "123456789S", "1 S", "S1", "1SS", "0x1S"}) {
     INFO(bad);
     CHECK_FALSE(parse_timeout(bad));
   }
 }
 
-TEST_CASE("grpc-message: printable ASCII kept, the rest and '%' percent-encoded", "[grpc][wire]") {
+TEST_CASE("grpc-message: printable ASCII kept and the rest with '%' percent-encoded", "[grpc][wire]") {
   using tnl::grpc_wire::percent_encode;
   CHECK(percent_encode("lock already exists: {\"id\":\"x\"}") == "lock already exists: {\"id\":\"x\"}");
   CHECK(percent_encode("100% sure") == "100%25 sure");
@@ -35,7 +36,7 @@ TEST_CASE("grpc-message: printable ASCII kept, the rest and '%' percent-encoded"
   CHECK(percent_encode(std::string("\0\x7f", 2)) == "%00%7F");
 }
 
-TEST_CASE("gRPC messages: framed, and cut from DATA however it is split", "[grpc][wire]") {
+TEST_CASE("gRPC messages: framed and cut from DATA however it is split", "[grpc][wire]") {
   const std::string one = tnl::grpc_wire::frame("hello");
   REQUIRE(one == std::string("\0\0\0\0\5hello", 10));
   const std::string two = one + tnl::grpc_wire::frame("") + tnl::grpc_wire::frame("world!");
@@ -53,7 +54,7 @@ TEST_CASE("gRPC messages: framed, and cut from DATA however it is split", "[grpc
   }
 }
 
-TEST_CASE("gRPC messages: a compressed one, or one past the limit, is refused from its prefix", "[grpc][wire]") {
+TEST_CASE("gRPC messages: a compressed one or one past the limit is refused from its prefix", "[grpc][wire]") {
   std::string message;
   MessageReader compressed(64);
   compressed.append(std::string("\1\0\0\0\1x", 6));
