@@ -12,18 +12,20 @@
 #   scripts/fuzz.sh -- ARGS...           extra libFuzzer arguments for every target
 #
 # Default executions: fuzz_line_request 10,000,000, fuzz_http_parser 10,000,000, fuzz_http_api 400,000, fuzz_store_row
-# 250,000 (each about 5 to 15 minutes on one core of a shared 2-core machine). The growing
+# 250,000, fuzz_grpc_h2 100,000 (each about 5 to 15 minutes on one core of a shared 2-core machine). The growing
 # corpus lives in build/fuzz/corpus/<target> (seeded from fuzz/corpus/<target>), crashing
 # inputs in build/fuzz/artifacts/<target>; nothing is written to the source tree unless
 # --save-corpus asks. The build directory can be overridden with TNL_FUZZ_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-declare -A default_runs=([fuzz_line_request]=10000000 [fuzz_http_parser]=10000000 [fuzz_http_api]=400000 [fuzz_store_row]=250000)
+declare -A default_runs=([fuzz_line_request]=10000000 [fuzz_http_parser]=10000000 [fuzz_http_api]=400000 [fuzz_store_row]=250000
+  [fuzz_grpc_h2]=100000)
 # Longest input per target: a request line (the server's limit is 1024 by default); four
 # HTTP strings per step and a body over the 8 KiB limit; a few rows of the state file.
-declare -A max_len=([fuzz_line_request]=2048 [fuzz_http_parser]=65536 [fuzz_http_api]=20000 [fuzz_store_row]=8192)
-all_targets=(fuzz_line_request fuzz_http_parser fuzz_http_api fuzz_store_row)
+declare -A max_len=([fuzz_line_request]=2048 [fuzz_http_parser]=65536 [fuzz_http_api]=20000 [fuzz_store_row]=8192
+  [fuzz_grpc_h2]=16384)
+all_targets=(fuzz_line_request fuzz_http_parser fuzz_http_api fuzz_store_row fuzz_grpc_h2)
 smoke_seconds=${TNL_FUZZ_SMOKE_SECONDS:-20}
 
 smoke=0

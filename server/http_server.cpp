@@ -35,18 +35,6 @@ HttpAllowedHosts allowed_hosts(const ServerConfig& config) {
   return HttpAllowedHosts();
 }
 
-/// A socket listening on the --http address (an IPv6 wildcard takes IPv4 too, as the
-/// system's default has it).
-TcpAcceptor listen(asio::io_context& io, const ServerConfig& config) {
-  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config.http_address), config.http_port);
-  TcpAcceptor acceptor(io);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(TcpAcceptor::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  return acceptor;
-}
-
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& reserve, ServerStats& stats,
@@ -65,7 +53,7 @@ HttpServer::HttpServer(asio::io_context& io, HttpApi& api, DescriptorReserve& re
       }),
       tls_(tls) {
   acceptor_ = std::make_unique<Acceptor>(
-      listen(io, config), reserve, refusal("server out of file descriptors, try again later"),
+      listen_on(io, config.http_address, config.http_port), reserve, refusal("server out of file descriptors, try again later"),
       [this](TcpSocket socket, const asio::ip::tcp::endpoint& peer) { on_accept(std::move(socket), peer); },
       [&stats, this] {
         ++stats.refused_connection_count;

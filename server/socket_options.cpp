@@ -1,5 +1,7 @@
 #include "socket_options.hpp"
 
+#include <asio/ip/address.hpp>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -71,6 +73,16 @@ void apply_keepalive(TcpSocket& socket, const TcpKeepalive& configured, const Ke
   if (schedule.give_up != configured.give_up_after()) {
     set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, user_timeout_millis(schedule.give_up), "TCP_USER_TIMEOUT");
   }
+}
+
+TcpAcceptor listen_on(asio::io_context& io, const std::string& address, std::uint16_t port) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address), port);
+  TcpAcceptor acceptor(io);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(TcpAcceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor;
 }
 
 void limit_send_buffer(TcpSocket& socket, int bytes) {

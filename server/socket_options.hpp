@@ -68,6 +68,10 @@ void limit_send_buffer(TcpSocket& socket, int bytes);
 /// Makes the next close of `socket` abortive: an RST, and unsent data is dropped.
 void reset_on_close(TcpSocket& socket);
 
+/// A socket bound to `address`:`port` (0: any free port) and listening (an IPv6 wildcard
+/// takes IPv4 too, as the system's default has it); throws std::system_error when it cannot.
+[[nodiscard]] TcpAcceptor listen_on(asio::io_context& io, const std::string& address, std::uint16_t port);
+
 /// "127.0.0.1:7654" or "[::1]:7654", for logs and `.locks`.
 [[nodiscard]] std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint);
 

@@ -15,18 +15,6 @@ namespace {
 
 grpc::Status going() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"); }
 
-/// A socket listening on the --grpc address. Unlike gRPC's own server (SO_REUSEPORT), a
-/// second server cannot share the port: it fails to bind it.
-TcpAcceptor listen(asio::io_context& io, const std::string& address, std::uint16_t port) {
-  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address), port);
-  TcpAcceptor acceptor(io);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(TcpAcceptor::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  return acceptor;
-}
-
 constexpr std::string_view lock_service = "/tracker.lock.v1alpha1.LockService/";
 constexpr std::string_view extension_service = "/tcpnetlock.v1.LockExtensions/";
 constexpr std::string_view reflection_service = "/grpc.reflection.v1alpha.ServerReflection/";
@@ -41,13 +29,14 @@ GrpcFrontEnd::GrpcFrontEnd(asio::io_context& io, LockBackend& backend, Descripto
                    "grpc.reflection.v1alpha.ServerReflection"}),
       stop_timer_(io) {
   acceptor_ = std::make_unique<Acceptor>(
-      listen(io, address, port), reserve, std::string(),
+      listen_on(io, address, port), reserve, std::string(),
       [this](TcpSocket socket, const asio::ip::tcp::endpoint& peer) { on_accept(std::move(socket), peer); },
       [this] {
         spdlog::warn("refused a gRPC connection: out of file descriptors ({} open gRPC connections)",
                      connections_.size());
       },
       [this] { return connections_.size() < max_connections; });
+  // Unlike gRPC's own server (SO_REUSEPORT), a second server cannot share the port.
   const auto bound = acceptor_->local_endpoint();
   port_ = bound.port();
   acceptor_->start();
@@ -133,6 +122,10 @@ void GrpcFrontEnd::on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& pe
   if (stopping_) return;
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  // What a client that does not read can make the kernel hold for it: about 128 KiB rather
+  // than the 4 MiB loopback's autotuning grows to (1,024 such clients: 4 GiB), besides the
+  // connection's own 64 KiB and its answers' share of the undelivered budget.
+  limit_send_buffer(socket, static_cast<int>(GrpcH2Connection::output_high_water));
   auto connection = std::make_shared<GrpcH2Connection>(io_, std::move(socket), format_endpoint(peer), *this,
                                                        [this](GrpcH2Connection* closed) { on_close(closed); });
   connections_.emplace(connection.get(), connection);

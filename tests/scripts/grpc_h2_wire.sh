@@ -33,16 +33,6 @@ raw() {
   "$python" "$here/lib/grpc_h2_raw.py" "$grpc_port" "$@" || fail "case '$1' (server pid $server_pid)"
 }
 
-# One line-protocol request on a fresh connection; prints the answer.
-line() {
-  exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-  printf '%s\n' "$1" >&5
-  local answer=
-  read -r -t 5 answer <&5 || true
-  exec 5>&-
-  echo "$answer"
-}
-
 # alive: the server runs, answers a normal gRPC call on a new connection, and grants a lock
 # on the line protocol (a new name each time; freed when the connection closes).
 checks=0

@@ -24,16 +24,6 @@ mkdir -p "$work/reflection"
 protoc -I"$(dirname "$reflection_proto")" --python_out="$work/reflection" "$reflection_proto"
 start_grpc_server
 
-# One line-protocol request on a fresh connection; prints the answer.
-line() {
-  exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-  printf '%s\n' "$1" >&5
-  local answer=
-  read -r -t 5 answer <&5 || true
-  exec 5>&-
-  echo "$answer"
-}
-
 step "a gRPC stream takes the lock"
 "$python" "$here/lib/grpc_reflection_client.py" "$work/reflection" "$GRPC_TARGET" hold \
   tcpnetlock.v1.LockExtensions/Acquire '{"service":"killed-holder","who":"python-holder"}' >"$work/events" 2>&1 &

@@ -68,41 +68,30 @@ def pb_varint(field, value):
     return varint(field << 3) + varint(value)
 
 
+def read_varint(data, i):
+    """The varint at data[i:] and the index after it."""
+    value = 0
+    shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, i
+
+
 def pb_fields(data):
     """(field, wire type, value) of a message's top level."""
     i = 0
     out = []
     while i < len(data):
-        key = 0
-        shift = 0
-        while True:
-            byte = data[i]
-            i += 1
-            key |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        key, i = read_varint(data, i)
         field, wire = key >> 3, key & 7
         if wire == 0:
-            value = 0
-            shift = 0
-            while True:
-                byte = data[i]
-                i += 1
-                value |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
+            value, i = read_varint(data, i)
         elif wire == 2:
-            length = 0
-            shift = 0
-            while True:
-                byte = data[i]
-                i += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
+            length, i = read_varint(data, i)
             value = bytes(data[i:i + length])
             i += length
         elif wire == 1:

@@ -24,6 +24,16 @@ fail() {
 }
 step() { echo "== $*"; }
 
+# line REQUEST: one line-protocol request on a fresh connection to $PORT; prints the answer.
+line() {
+  exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+  printf '%s\n' "$1" >&5
+  local answer=
+  read -r -t 5 answer <&5 || true
+  exec 5>&-
+  echo "$answer"
+}
+
 # start_http_server [ARG...]: the server on ephemeral loopback ports, with ARGs too; waits
 # (at most 10 s) until it serves HTTP.
 start_http_server() {
