@@ -57,8 +57,9 @@ std::unique_ptr<GrpcStreamHandler> GrpcFrontEnd::handler_for(std::string_view pa
   // Each unary method: the call dispatched (refused while shutting down, or over the limits)
   // to the service's method.
   const auto unary = [this](auto method, auto& service) {
-    return [this, method, &service](const std::shared_ptr<GrpcCall>& call, const auto& request, auto& response) {
-      dispatch(call, [&] { (service.*method)(call, request, response); });
+    return [front = this, method, &service](const std::shared_ptr<GrpcCall>& call, const auto& request,
+                                            auto& response) {
+      front->dispatch(call, [&] { (service.*method)(call, request, response); });
     };
   };
   if (path.substr(0, lock_service.size()) == lock_service) {
