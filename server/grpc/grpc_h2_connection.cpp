@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <asio/write.hpp>
 #include <string_view>
 
 namespace tnl {
@@ -24,7 +23,11 @@ GrpcH2Connection::GrpcH2Connection(asio::io_context& io, TcpSocket socket, std::
       peer_(std::move(peer)),
       methods_(methods),
       on_close_(std::move(on_close)),
-      keepalive_(io) {}
+      keepalive_(io) {
+  // Writes are tried at once and, when the socket is full, again once it says it is ready.
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
 
 GrpcH2Connection::~GrpcH2Connection() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -121,48 +124,62 @@ void GrpcH2Connection::on_read(std::error_code error, std::size_t bytes) {
 
 void GrpcH2Connection::flush() {
   if (closed_ || receiving_) return;
-  while (output_.size() < output_high_water) {
-    const std::uint8_t* data = nullptr;
-    const ssize_t size = nghttp2_session_mem_send(session_, &data);
-    if (size < 0) {
-      spdlog::info("gRPC connection from {} closed: {}", peer_, nghttp2_strerror(static_cast<int>(size)));
+  for (;;) {
+    while (output_.size() < output_high_water) {
+      const std::uint8_t* data = nullptr;
+      const ssize_t size = nghttp2_session_mem_send(session_, &data);
+      if (size < 0) {
+        spdlog::info("gRPC connection from {} closed: {}", peer_, nghttp2_strerror(static_cast<int>(size)));
+        return close();
+      }
+      if (size == 0) break;
+      output_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+      pulled_ += static_cast<std::uint64_t>(size);
+    }
+    // Streams closed in that flush are delivered once everything pulled so far is written.
+    for (auto it = deliveries_.rbegin(); it != deliveries_.rend() && it->at == 0; ++it) it->at = pulled_;
+    if (write_in_flight_) return;  // output_ goes on once the socket is writable
+    if (output_.empty()) break;
+    // Written at once, as far as the socket takes it (non-blocking): written_ is then always
+    // what the kernel has taken, which reaches the client even if the connection closes
+    // now. (An asynchronous write may have put bytes in the kernel that its completion,
+    // not run yet, would tell: a close meanwhile took answers already sent for undelivered,
+    // and gave back locks whose callers read OK.)
+    std::error_code error;
+    const std::size_t bytes = socket_.write_some(asio::buffer(output_), error);
+    if (error && error != asio::error::would_block && error != asio::error::try_again) {
+      spdlog::debug("gRPC connection from {}: writing: {}", peer_, error.message());
       return close();
     }
-    if (size == 0) break;
-    output_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
-    pulled_ += static_cast<std::uint64_t>(size);
+    written_ += bytes;
+    output_.erase(0, bytes);
+    deliver_written();
+    // A stream over may have released a lock, and its next holder's answer flushed here.
+    if (closed_ || write_in_flight_) return;
+    if (!output_.empty()) {
+      // The socket is full: the rest once it can take more.
+      write_in_flight_ = true;
+      socket_.async_wait(TcpSocket::wait_write, [self = shared_from_this()](std::error_code error) {
+        self->on_writable(error);
+      });
+      return;
+    }
   }
-  // Streams closed in that flush are delivered once everything pulled so far is written.
-  for (auto it = deliveries_.rbegin(); it != deliveries_.rend() && it->at == 0; ++it) it->at = pulled_;
-  if (!write_in_flight_ && !output_.empty()) {
-    writing_.swap(output_);
-    output_.clear();
-    write_in_flight_ = true;
-    asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](std::error_code error, std::size_t bytes) {
-      self->on_written(error, bytes);
-    });
-    return;
-  }
-  if (write_in_flight_) return;
   deliver_written();
   const bool done = failed_ || (going_away_ && streams_.empty()) ||
                     (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
   if (done) close();
 }
 
-void GrpcH2Connection::on_written(std::error_code error, std::size_t bytes) {
+void GrpcH2Connection::on_writable(std::error_code error) {
   write_in_flight_ = false;
   if (closed_) return;
   if (error) {
     spdlog::debug("gRPC connection from {}: writing: {}", peer_, error.message());
     return close();
   }
-  written_ += bytes;
-  writing_.clear();
-  deliver_written();
-  if (closed_) return;
   flush();
+  if (closed_) return;
   read();
 }
 
@@ -267,18 +284,22 @@ int GrpcH2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, 
 
 namespace {
 
-/// A stream whose answer ended while the client still sends is reset with NO_ERROR (as
-/// RFC 9113 8.1 allows), so that it closes instead of waiting for the client.
-int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+}  // namespace
+
+/// The stream learns that its answer's last frame went out (is in the output, to be
+/// written): only then can its answer reach the client whole. A stream whose answer ended
+/// while the client still sends is reset with NO_ERROR (as RFC 9113 8.1 allows), so that it
+/// closes instead of waiting for the client.
+int GrpcH2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
-      nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
-    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    if (GrpcH2Stream* stream = self_of(user_data).stream(frame->hd.stream_id)) stream->end_sent();
+    if (nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
   }
   return 0;
 }
-
-}  // namespace
 
 nghttp2_session_callbacks* GrpcH2Callbacks::make() {
   nghttp2_session_callbacks* callbacks = nullptr;
@@ -288,7 +309,7 @@ nghttp2_session_callbacks* GrpcH2Callbacks::make() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, GrpcH2Connection::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, GrpcH2Connection::on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, GrpcH2Connection::on_stream_close);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, GrpcH2Connection::on_frame_send);
   return callbacks;
 }
 

@@ -3,8 +3,11 @@
 //
 // Bytes read go through nghttp2_session_mem_recv, whose callbacks feed the streams
 // (GrpcH2Stream); what nghttp2 has to send is pulled with nghttp2_session_mem_send into one
-// buffer while another is being written. Bounded: one read buffer; the output pulled only
-// while less than `output_high_water` waits (reading pauses meanwhile); at most 100
+// buffer and written at once, non-blocking, as far as the socket takes it (the rest once it
+// is writable), so that the bytes the kernel took are always known: a stream is delivered
+// once its last byte is among them, and only then (a close gives back the others' locks).
+// Bounded: one read buffer; the output pulled only while less than `output_high_water`
+// waits (reading pauses meanwhile); at most 100
 // streams (SETTINGS_MAX_CONCURRENT_STREAMS, enforced by nghttp2), each holding at most one
 // request message; nghttp2's own limits against floods of PINGs, SETTINGS and resets.
 // A peer that stops answering PINGs (its host gone) is closed: every stream is cancelled,
@@ -74,14 +77,17 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
                                 const std::uint8_t* data, std::size_t length, void* user_data);
   static int on_stream_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t error_code,
                              void* user_data);
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data);
 
   /// The stream `id`, or null.
   GrpcH2Stream* stream(std::int32_t id) const;
   void read();
   void on_read(std::error_code error, std::size_t bytes);
-  /// Pulls what nghttp2 has to send and writes it; closes when the session is done.
+  /// Pulls what nghttp2 has to send and writes what the socket takes now (non-blocking),
+  /// the rest once it is writable; closes when the session is done.
   void flush();
-  void on_written(std::error_code error, std::size_t bytes);
+  /// The socket can take more after a write stopped short.
+  void on_writable(std::error_code error);
   /// Delivers the streams whose last bytes have now been written.
   void deliver_written();
   /// Arms the keepalive timer: a PING after ping_interval, or the end after ping_timeout.
@@ -103,16 +109,15 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
   };
   std::deque<Delivery> deliveries_;
   std::array<std::uint8_t, 16 * 1024> input_{};
-  std::string output_;   ///< pulled from nghttp2, not being written yet
-  std::string writing_;  ///< being written
+  std::string output_;   ///< pulled from nghttp2, not taken by the socket yet
   std::uint64_t pulled_ = 0;   ///< bytes pulled from nghttp2 so far
-  std::uint64_t written_ = 0;  ///< bytes written to the socket so far
+  std::uint64_t written_ = 0;  ///< bytes the socket (the kernel) has taken so far
   SteadyTimer keepalive_;
   bool ping_outstanding_ = false;
   bool receiving_ = false;     ///< inside nghttp2_session_mem_recv
   bool flush_pending_ = false; ///< send_soon() while receiving
   bool reading_ = false;       ///< a read is in flight
-  bool write_in_flight_ = false;
+  bool write_in_flight_ = false;  ///< waiting for the socket to take the rest of output_
   bool going_away_ = false;
   bool failed_ = false;        ///< a protocol error: close once what nghttp2 queued is written
   bool closed_ = false;

@@ -130,9 +130,11 @@ void GrpcH2Stream::end_of_request() {
   arm_deadline();
 }
 
-bool GrpcH2Stream::closed(std::uint32_t error_code) {
+bool GrpcH2Stream::closed(std::uint32_t /*error_code*/) {
   if (closed_) return false;
-  const bool whole = answered_ && !cancelled_ && error_code == NGHTTP2_NO_ERROR;
+  // Not `error_code`: after our END_STREAM, a reset (ours with NO_ERROR, or the client's)
+  // cannot call back the answer already in the output.
+  const bool whole = answered_ && end_sent_ && !cancelled_;
   closed_ = true;
   if (deadline_timer_) deadline_timer_->cancel();
   if (!whole && !cancelled_) {

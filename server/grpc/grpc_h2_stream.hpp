@@ -66,8 +66,12 @@ class GrpcH2Stream final : public GrpcReply,
   void data(std::string_view bytes);
   /// The client half-closed its side.
   void end_of_request();
+  /// The frame ending the answer (END_STREAM) went out: pulled from nghttp2 to be written.
+  void end_sent() { end_sent_ = true; }
   /// The stream closed (`error_code`: HTTP/2's; NO_ERROR once both sides ended it).
-  /// Returns whether its answer went out whole, to be delivered once written.
+  /// Returns whether its answer went out whole (its END_STREAM was sent, whatever closed the
+  /// stream afterwards), to be delivered once written. An answer submitted but never sent
+  /// (the client reset the stream first, even with NO_ERROR) is not.
   bool closed(std::uint32_t error_code);
   /// The stream is over: its answer was written to the client, or could not be.
   void over(bool delivered);
@@ -123,6 +127,7 @@ class GrpcH2Stream final : public GrpcReply,
   bool response_started_ = false;
   bool deferred_ = false;
   bool answered_ = false;
+  bool end_sent_ = false;  ///< the answer's END_STREAM went out
   bool closed_ = false;
   bool cancelled_ = false;
   bool over_ = false;

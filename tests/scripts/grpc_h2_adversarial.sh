@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Adversarial HTTP/2 clients against the gRPC port, on the promise that a lock granted over
+# gRPC is held exactly when its caller read OK (tests/scripts/lib/grpc_h2_adversarial.py,
+# built on grpc_h2_raw.py): a CreateLock reset by the client with RST_STREAM(NO_ERROR)
+# before any answer went out must give the lock back (it did not: the answer submitted was
+# taken for an answer sent, and the lock stayed held for nobody, for ever); a slow reader
+# that half-closes its TCP side while big answers are stalled must find the lock held
+# exactly when it read OK (it did not: the close on its FIN, while a write was under way,
+# took answers the kernel already had for undelivered, and gave back a lock whose caller
+# then read OK: two holders).
+#
+# Loopback only; the server is on ephemeral ports and killed on exit. Every wait is bounded.
+set -euo pipefail
+
+: "${TNL_BIN_DIR:?set by ctest}"
+here=$(dirname "${BASH_SOURCE[0]}")
+source "$here/lib/python.bash"
+python=$(python_with "h2, hpack, hyperframe")
+if [[ -z $python ]]; then
+  echo "SKIPPED: needs python3-h2"
+  exit 77
+fi
+source "$here/lib/http_server.bash"
+
+start_grpc_server --info
+grpc_port=${GRPC_TARGET##*:}
+echo "gRPC at $GRPC_TARGET, lock port $PORT, server pid $server_pid"
+
+adv() {
+  "$python" "$here/lib/grpc_h2_adversarial.py" "$grpc_port" "$@" || fail "case '$1' (server pid $server_pid)"
+}
+
+step "1. CreateLock then RST_STREAM(NO_ERROR) in one segment: the grant is given back"
+for i in 1 2 3; do adv rst-no-error "$PORT" "adv-rst-$i"; done
+
+step "2. a slow reader half-closes while its answers are stalled: held exactly when OK was read"
+# 300 locks of ~80 bytes: each ListLocks answer some 30 KB, 40 of them past the socket buffers.
+adv slow-half-close "$PORT" adv-slow 300 0 1600 100
+
+kill -0 "$server_pid" 2>/dev/null || fail "the server died"
+echo "PASS"
