@@ -42,7 +42,9 @@ GrpcH2Stream::GrpcH2Stream(asio::io_context& io, std::weak_ptr<GrpcH2Connection>
                            std::string peer)
     : io_(io), connection_(std::move(connection)), id_(id), peer_(std::move(peer)) {}
 
-GrpcH2Stream::~GrpcH2Stream() = default;
+std::atomic<std::size_t> GrpcH2Stream::all_unsent_{0};
+
+GrpcH2Stream::~GrpcH2Stream() { all_unsent_.fetch_sub(unsent_bytes(), std::memory_order_relaxed); }
 
 std::shared_ptr<GrpcH2Connection> GrpcH2Stream::open_connection() const {
   if (closed_) return nullptr;
@@ -161,8 +163,14 @@ ssize_t GrpcH2Stream::read_data(std::uint8_t* buffer, std::size_t length, std::u
   const std::size_t n = std::min(length, out_.size() - out_pos_);
   std::memcpy(buffer, out_.data() + out_pos_, n);
   out_pos_ += n;
+  all_unsent_.fetch_sub(n, std::memory_order_relaxed);
   if (out_pos_ == out_.size()) {
-    out_.clear();
+    // A big backlog drained: its memory goes too (a reflection stream may have held MBs).
+    if (out_.capacity() > 64 * 1024) {
+      std::string().swap(out_);
+    } else {
+      out_.clear();
+    }
     out_pos_ = 0;
   }
   if (out_.empty()) {
@@ -217,6 +225,7 @@ void GrpcH2Stream::send_message(const google::protobuf::MessageLite& message) {
   bytes[3] = static_cast<std::uint8_t>(size >> 8);
   bytes[4] = static_cast<std::uint8_t>(size);
   message.SerializeWithCachedSizesToArray(bytes + 5);
+  all_unsent_.fetch_add(5 + size, std::memory_order_relaxed);
   start_response();
   resume();
 }

@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,10 @@ class GrpcH2Stream final : public GrpcReply,
   void send_status(const grpc::Status& status);
   /// Bytes of messages sent but not yet taken by nghttp2 (the client's window is full).
   [[nodiscard]] std::size_t unsent_bytes() const { return out_.size() - out_pos_; }
+  /// unsent_bytes() of every stream of the process: what clients that do not read make the
+  /// server hold (a stream's own limit alone allows 100 streams per connection, 1024
+  /// connections).
+  [[nodiscard]] static std::size_t all_unsent_bytes() { return all_unsent_.load(std::memory_order_relaxed); }
   /// Whether the status was sent (or the stream closed): nothing more goes out.
   [[nodiscard]] bool answered() const { return answered_ || closed_; }
 
@@ -119,6 +124,8 @@ class GrpcH2Stream final : public GrpcReply,
   std::unique_ptr<GrpcStreamHandler> handler_;
   grpc_wire::MessageReader reader_{max_message_bytes};
   std::unique_ptr<SteadyTimer> deadline_timer_;
+  /// Sum of every stream's unsent_bytes().
+  static std::atomic<std::size_t> all_unsent_;
   /// Framed messages not yet taken by nghttp2, from out_pos_ on.
   std::string out_;
   std::size_t out_pos_ = 0;

@@ -44,9 +44,12 @@ void ReflectionHandler::message(GrpcH2Stream& stream, std::string&& bytes) {
   if (!request.ParseFromString(bytes)) {
     return stream.send_status(grpc::Status(grpc::StatusCode::INTERNAL, "cannot parse the request message"));
   }
-  // A client that asks without reading the answers gets no more than this held for it.
+  // A client that asks without reading the answers gets no more than this held for it, and
+  // all such clients together no more than `most_unsent_overall` (100 streams a connection,
+  // 1024 connections, at 4 MB each, would be 400 GB).
   constexpr std::size_t most_unsent = 4 * 1024 * 1024;
-  if (stream.unsent_bytes() > most_unsent) {
+  constexpr std::size_t most_unsent_overall = 64 * 1024 * 1024;
+  if (stream.unsent_bytes() > most_unsent || GrpcH2Stream::all_unsent_bytes() > most_unsent_overall) {
     return stream.send_status(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "answers not read"));
   }
   stream.send_message(reflection_.answer(request, sent_));
