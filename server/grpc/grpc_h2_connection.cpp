@@ -124,6 +124,22 @@ void GrpcH2Connection::on_read(std::error_code error, std::size_t bytes) {
 
 void GrpcH2Connection::flush() {
   if (closed_ || receiving_) return;
+  // Not within itself: nghttp2_session_mem_send is not reentrant, and its callbacks (a
+  // stream closed as its RST_STREAM goes out) can release a lock whose next holder, on
+  // this connection, is answered at once. Pulled by the flush under way instead.
+  if (flushing_) {
+    flush_again_ = true;
+    return;
+  }
+  flushing_ = true;
+  do {
+    flush_again_ = false;
+    flush_once();
+  } while (flush_again_ && !closed_);
+  flushing_ = false;
+}
+
+void GrpcH2Connection::flush_once() {
   for (;;) {
     while (output_.size() < output_high_water) {
       const std::uint8_t* data = nullptr;

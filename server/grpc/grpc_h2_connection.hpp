@@ -86,6 +86,7 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
   /// Pulls what nghttp2 has to send and writes what the socket takes now (non-blocking),
   /// the rest once it is writable; closes when the session is done.
   void flush();
+  void flush_once();
   /// The socket can take more after a write stopped short.
   void on_writable(std::error_code error);
   /// Delivers the streams whose last bytes have now been written.
@@ -116,6 +117,8 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
   bool ping_outstanding_ = false;
   bool receiving_ = false;     ///< inside nghttp2_session_mem_recv
   bool flush_pending_ = false; ///< send_soon() while receiving
+  bool flushing_ = false;      ///< inside flush() (nghttp2_session_mem_send and its callbacks)
+  bool flush_again_ = false;   ///< flush() called meanwhile: once more when done
   bool reading_ = false;       ///< a read is in flight
   bool write_in_flight_ = false;  ///< waiting for the socket to take the rest of output_
   bool going_away_ = false;

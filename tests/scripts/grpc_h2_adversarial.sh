@@ -8,7 +8,10 @@
 # exactly when it read OK (it did not: the close on its FIN, while a write was under way,
 # took answers the kernel already had for undelivered, and gave back a lock whose caller
 # then read OK: two holders); reflection streams that never read must not grow the server's
-# memory without bound.
+# memory without bound; an Acquire stream that nghttp2 resets while sending (a
+# WINDOW_UPDATE overflowing its window) must hear RST_STREAM before the waiter on its lock
+# hears `granted` (it never did: the release granted the waiter, whose answer flushed
+# nghttp2_session_mem_send from within its own callback, and the RST_STREAM was lost).
 #
 # Loopback only; the server is on ephemeral ports and killed on exit. Every wait is bounded.
 set -euo pipefail
@@ -43,9 +46,12 @@ step "3. reflection streams that never read their answers: the server's memory s
 # (release build); now at most 64 MB overall. ASan's quarantine and shadow blur RSS: a
 # looser bound there.
 most_mb=200
-if grep -q AddressSanitizer "$TNL_BIN_DIR/tcpnetlock_server"; then most_mb=700; fi
+if grep -q __asan_init "$TNL_BIN_DIR/tcpnetlock_server"; then most_mb=700; fi
 adv reflection-flood "$server_pid" 4 "$most_mb"
 adv rst-no-error "$PORT" adv-after-flood
+
+step "4. a holding Acquire stream reset by nghttp2 as it sends: told (RST_STREAM) before its waiter is granted"
+for i in 1 2 3; do adv reset-hands-on "adv-reset-$i"; done
 
 kill -0 "$server_pid" 2>/dev/null || fail "the server died"
 echo "PASS"

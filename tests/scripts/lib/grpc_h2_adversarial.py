@@ -153,7 +153,38 @@ def case_reflection_flood(pid, connections, most_growth_mb):
         conn.close()
 
 
+def acquire_request(service, who, wait_seconds):
+    # tcpnetlock.v1.AcquireRequest: service = 1, who = 2, wait = 6 (Duration: seconds = 1).
+    return raw.pb_bytes(1, service) + raw.pb_bytes(2, who) + raw.pb_bytes(6, raw.pb_varint(1, wait_seconds))
+
+
+def case_reset_hands_on(service):
+    """Acquire stream A holds `service`, Acquire stream B (same connection) waits for it;
+    then a WINDOW_UPDATE overflowing A's window: nghttp2 resets A (RST_STREAM
+    FLOW_CONTROL_ERROR) while sending, its lock is released there and B granted at once.
+    A must hear that its stream ended (the RST_STREAM) no later than B hears `granted`:
+    else A still believes it holds the lock B was given."""
+    conn = raw.Connection()
+    conn.start()
+    a = conn.request(raw.EXTENSIONS + "Acquire", grpc_message(acquire_request(service, "holder-a", 0)))
+    conn.read_until(lambda: conn.streams[a].data, 5, "A's granted")
+    b = conn.request(raw.EXTENSIONS + "Acquire", grpc_message(acquire_request(service, "waiter-b", 5)))
+    conn.read_for(0.3)
+    check(not conn.streams[b].data, "B granted while A holds: " + conn.streams[b].describe())
+    conn.send(WindowUpdateFrame(a, window_increment=(1 << 31) - 1))
+    conn.read_until(lambda: conn.streams[b].data or conn.closed, 5, "B's granted")
+    conn.read_for(0.5)
+    check(conn.streams[b].data, "B not granted after A's reset: " + conn.streams[b].describe())
+    check(conn.streams[a].done or conn.closed,
+          "B was granted, but A never heard its stream end (no RST_STREAM, no trailers): two holders: " +
+          conn.streams[a].describe())
+    ok("A reset by nghttp2 (%s), then B granted" % conn.streams[a].kinds[-1])
+    raw.normal_call(conn, "a normal ListLocks on the same connection")
+    conn.close()
+
+
 CASES = {
+    "reset-hands-on": case_reset_hands_on,
     "reflection-flood": case_reflection_flood,
     "rst-no-error": case_rst_no_error,
     "slow-half-close": case_slow_half_close,
