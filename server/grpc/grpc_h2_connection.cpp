@@ -227,9 +227,14 @@ void GrpcH2Connection::on_keepalive(std::error_code) {
   flush();
 }
 
-int GrpcH2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+int GrpcH2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto& self = self_of(user_data);
+  if (GrpcH2Stream::alive() >= GrpcH2Stream::max_streams_alive) {
+    // Not made: its headers and data find no stream and are dropped.
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
   auto stream = std::make_shared<GrpcH2Stream>(self.io_, self.weak_from_this(), frame->hd.stream_id, self.peer_);
   self.streams_.emplace(frame->hd.stream_id, std::move(stream));
   return 0;

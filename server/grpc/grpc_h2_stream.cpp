@@ -40,11 +40,17 @@ ssize_t read_stream_data(nghttp2_session*, std::int32_t, std::uint8_t* buffer, s
 
 GrpcH2Stream::GrpcH2Stream(asio::io_context& io, std::weak_ptr<GrpcH2Connection> connection, std::int32_t id,
                            std::string peer)
-    : io_(io), connection_(std::move(connection)), id_(id), peer_(std::move(peer)) {}
+    : io_(io), connection_(std::move(connection)), id_(id), peer_(std::move(peer)) {
+  alive_.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::atomic<std::size_t> GrpcH2Stream::all_unsent_{0};
+std::atomic<std::size_t> GrpcH2Stream::alive_{0};
 
-GrpcH2Stream::~GrpcH2Stream() { all_unsent_.fetch_sub(unsent_bytes(), std::memory_order_relaxed); }
+GrpcH2Stream::~GrpcH2Stream() {
+  all_unsent_.fetch_sub(unsent_bytes(), std::memory_order_relaxed);
+  alive_.fetch_sub(1, std::memory_order_relaxed);
+}
 
 std::shared_ptr<GrpcH2Connection> GrpcH2Stream::open_connection() const {
   if (closed_) return nullptr;
@@ -128,7 +134,8 @@ void GrpcH2Stream::end_of_request() {
   }
   handler_->end_of_requests(*this);
   // Most calls are answered at once: a timer only for those still open (waiting, or a
-  // stream). A client that never half-closes its side is bounded by its own deadline.
+  // stream). A stream whose client never half-closes has none: it lasts until the client
+  // resets it or its connection closes (a stream a connection may hold among its 100).
   arm_deadline();
 }
 

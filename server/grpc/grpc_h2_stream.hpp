@@ -35,8 +35,13 @@ class GrpcH2Stream final : public GrpcReply,
  public:
   /// Largest request message taken (a lock request is a few hundred bytes, as HTTP's body).
   static constexpr std::size_t max_message_bytes = 8 * 1024;
-  /// Most bytes of header fields per request (as HTTP/2 counts them: name, value, 32).
-  static constexpr std::size_t max_header_bytes = 16 * 1024;
+  /// Most bytes of header fields per request (as HTTP/2 counts them: name, value, 32);
+  /// gRPC's own default limit on metadata.
+  static constexpr std::size_t max_header_bytes = 8 * 1024;
+  /// Most streams alive in the process, all connections together: each may hold a request's
+  /// headers and message (some 24 KiB), and 1,024 connections of 100 streams would be 2.4 GB.
+  /// Past it a new stream is refused (RST_STREAM REFUSED_STREAM: the client may retry).
+  static constexpr std::size_t max_streams_alive = 16 * 1024;
 
   /// What the request's headers say, as far as gRPC needs them.
   struct Request {
@@ -90,6 +95,8 @@ class GrpcH2Stream final : public GrpcReply,
   /// server hold (a stream's own limit alone allows 100 streams per connection, 1024
   /// connections).
   [[nodiscard]] static std::size_t all_unsent_bytes() { return all_unsent_.load(std::memory_order_relaxed); }
+  /// Streams alive in the process (open, or closed but held by a call not yet answered).
+  [[nodiscard]] static std::size_t alive() { return alive_.load(std::memory_order_relaxed); }
   /// Whether the status was sent (or the stream closed): nothing more goes out.
   [[nodiscard]] bool answered() const { return answered_ || closed_; }
 
@@ -126,6 +133,8 @@ class GrpcH2Stream final : public GrpcReply,
   std::unique_ptr<SteadyTimer> deadline_timer_;
   /// Sum of every stream's unsent_bytes().
   static std::atomic<std::size_t> all_unsent_;
+  /// Every GrpcH2Stream alive.
+  static std::atomic<std::size_t> alive_;
   /// Framed messages not yet taken by nghttp2, from out_pos_ on.
   std::string out_;
   std::size_t out_pos_ = 0;

@@ -89,7 +89,7 @@ step "6. two messages, none, a cut message, not a protobuf: grpc-status 13 (INTE
 raw framing
 alive
 
-step "7. a header block past 16 KiB: the stream reset, the connection goes on"
+step "7. a header block past 8 KiB: the stream reset, the connection goes on"
 raw huge-headers
 alive
 

@@ -607,6 +607,10 @@ def case_huge_headers():
     check(stream.rst is not None and not stream.blocks,
           "headers of 20 KB: not reset (RST_STREAM) without an answer: " + stream.describe())
     ok("a header block of 20 KB (HEADERS + CONTINUATION): RST_STREAM(%d), no answer" % stream.rst)
+    # Within the limit (8 KiB, as HTTP/2 counts: name, value and 32 per field): answered.
+    extra = [("x-some-%d" % i, "w" * 100) for i in range(40)]
+    stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), extra=extra)
+    expect_status(stream, OK, "40 headers of 100 bytes each (6 KB, within the limit)")
     # Many headers adding up past the limit.
     extra = [("x-many-%d" % i, "w" * 100) for i in range(200)]
     stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), extra=extra)
