@@ -214,9 +214,12 @@ LockId LocalLockBackend::acquire(AcquireRequest request, AcquireDone done, std::
 bool LocalLockBackend::cancel(const LockId& id) {
   if (Slot* slot = slot_of(id)) {
     if (slot->name == &pending_name_) return false;  // its completion is queued: it runs
-    const auto withdrawn = table_->cancel(*slot->name, id);
+    // A copy: slot->name is the table's key, gone with the name's entry once nobody holds
+    // or waits (a waiter alone in the start grace).
+    const std::string name = *slot->name;
+    const auto withdrawn = table_->cancel(name, id);
     if (!withdrawn) return false;  // completed already (granted, or refused)
-    spdlog::info("wait for '{}' by {} ({}) withdrawn", *slot->name, withdrawn->peer, withdrawn->client_id);
+    spdlog::info("wait for '{}' by {} ({}) withdrawn", name, withdrawn->peer, withdrawn->client_id);
     free_slot(static_cast<std::uint32_t>(id.owner() - 1));
     return true;
   }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <asio/post.hpp>
+
 #include <string_view>
 
 namespace tnl {
@@ -93,16 +95,41 @@ GrpcH2Stream* GrpcH2Connection::stream(std::int32_t id) const {
 void GrpcH2Connection::read() {
   if (closed_ || reading_ || failed_) return;
   // The client does not take what it asked for: no more requests from it until it does.
-  if (write_in_flight_ && output_.size() >= output_high_water) return;
+  if (write_in_flight_ && output_.size() >= output_high_water) {
+    read_at_once_ = true;  // bytes may wait in the socket that no new edge will announce
+    return;
+  }
   reading_ = true;
-  socket_.async_read_some(asio::buffer(input_), [self = shared_from_this()](std::error_code error, std::size_t bytes) {
+  if (std::exchange(read_at_once_, false)) {
+    asio::post(io_, [self = shared_from_this()] {
+      self->reading_ = false;
+      self->on_readable({});
+    });
+    return;
+  }
+  // Waits until the socket is readable, then reads: a speculative async_read_some costs a
+  // read in vain (EAGAIN) after every request.
+  socket_.async_wait(TcpSocket::wait_read, [self = shared_from_this()](std::error_code error) {
     self->reading_ = false;
-    self->on_read(error, bytes);
+    self->on_readable(error);
   });
 }
 
-void GrpcH2Connection::on_read(std::error_code error, std::size_t bytes) {
+void GrpcH2Connection::on_readable(std::error_code error) {
   if (closed_) return;
+  std::size_t bytes = 0;
+  if (!error) {
+    bytes = socket_.read_some(asio::buffer(input_), error);
+    if (error == asio::error::would_block || error == asio::error::try_again) return read();  // nothing after all
+    // A full buffer may leave bytes behind that no new edge of epoll (asio's EPOLLET)
+    // would announce: the next read is tried at once.
+    if (!error && bytes == input_.size()) read_at_once_ = true;
+  }
+  received(error, bytes);
+  read();
+}
+
+void GrpcH2Connection::received(std::error_code error, std::size_t bytes) {
   if (error) {
     if (error != asio::error::eof && error != asio::error::operation_aborted) {
       spdlog::debug("gRPC connection from {}: {}", peer_, error.message());
@@ -119,7 +146,6 @@ void GrpcH2Connection::on_read(std::error_code error, std::size_t bytes) {
     failed_ = true;
   }
   flush();
-  read();
 }
 
 void GrpcH2Connection::flush() {
