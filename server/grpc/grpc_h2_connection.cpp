@@ -96,7 +96,7 @@ void GrpcH2Connection::read() {
   if (closed_ || reading_ || failed_) return;
   // The client does not take what it asked for: no more requests from it until it does.
   if (write_in_flight_ && output_.size() >= output_high_water) {
-    read_at_once_ = true;  // bytes may wait in the socket that no new edge will announce
+    read_at_once_ = true;  // bytes may wait in the socket: read them first when reading again
     return;
   }
   reading_ = true;
@@ -107,8 +107,8 @@ void GrpcH2Connection::read() {
     });
     return;
   }
-  // Waits until the socket is readable, then reads: a speculative async_read_some costs a
-  // read in vain (EAGAIN) after every request.
+  // Waits until the socket is readable, then reads (asio re-arms epoll for the wait, so
+  // bytes already there are announced too).
   socket_.async_wait(TcpSocket::wait_read, [self = shared_from_this()](std::error_code error) {
     self->reading_ = false;
     self->on_readable(error);
@@ -121,8 +121,7 @@ void GrpcH2Connection::on_readable(std::error_code error) {
   if (!error) {
     bytes = socket_.read_some(asio::buffer(input_), error);
     if (error == asio::error::would_block || error == asio::error::try_again) return read();  // nothing after all
-    // A full buffer may leave bytes behind that no new edge of epoll (asio's EPOLLET)
-    // would announce: the next read is tried at once.
+    // A full buffer may leave bytes behind: the next read is tried at once.
     if (!error && bytes == input_.size()) read_at_once_ = true;
   }
   received(error, bytes);
