@@ -415,6 +415,14 @@ def expect_status(stream, status, what):
     ok("%s: grpc-status %d (%s)" % (what, status, stream.field("grpc-message")))
 
 
+def expect_http_status(stream, status, what):
+    """An HTTP error answer: `status`, the stream ended, no gRPC status."""
+    check(stream.ended and stream.blocks and stream.blocks[0].get(":status") == status,
+          "%s: not :status %s: %s" % (what, status, stream.describe()))
+    check(stream.grpc_status() is None, "%s: a gRPC status too: %s" % (what, stream.describe()))
+    ok("%s: :status %s" % (what, status))
+
+
 def normal_call(conn, what="a normal ListLocks"):
     stream = conn.call(LOCKS + "ListLocks", grpc_message(b""))
     expect_status(stream, OK, what)
@@ -500,23 +508,10 @@ def case_unknown_method():
 def case_http_errors():
     conn = Connection()
     conn.start()
-    stream = conn.call(LOCKS + "ListLocks", method="GET")
-    check(stream.ended and stream.blocks and stream.blocks[0].get(":status") == "405",
-          "GET: not :status 405: " + stream.describe())
-    check(stream.grpc_status() is None, "GET: a gRPC status too: " + stream.describe())
-    ok("GET: :status 405")
-    stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), content_type="text/plain")
-    check(stream.ended and stream.blocks and stream.blocks[0].get(":status") == "415",
-          "text/plain: not :status 415: " + stream.describe())
-    ok("content-type text/plain: :status 415")
-    stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), content_type=None)
-    check(stream.ended and stream.blocks and stream.blocks[0].get(":status") == "415",
-          "no content-type: not :status 415: " + stream.describe())
-    ok("no content-type: :status 415")
-    stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), content_type="application/grpcx")
-    check(stream.ended and stream.blocks and stream.blocks[0].get(":status") == "415",
-          "application/grpcx: not :status 415: " + stream.describe())
-    ok("content-type application/grpcx: :status 415")
+    expect_http_status(conn.call(LOCKS + "ListLocks", method="GET"), "405", "GET")
+    for content_type in ("text/plain", None, "application/grpcx"):
+        stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), content_type=content_type)
+        expect_http_status(stream, "415", "content-type %s" % (content_type or "(none)"))
     stream = conn.call(LOCKS + "ListLocks", grpc_message(b""), content_type="application/grpc+proto")
     expect_status(stream, OK, "content-type application/grpc+proto")
     normal_call(conn, "a normal ListLocks on the same connection")
