@@ -39,7 +39,11 @@ for i in 1 2 3; do adv rst-no-error "$PORT" "adv-rst-$i"; done
 
 step "2. a slow reader half-closes while its answers are stalled: held exactly when OK was read"
 # 300 locks of ~80 bytes: each ListLocks answer some 30 KB, 40 of them past the socket buffers.
-adv slow-half-close "$PORT" adv-slow 300 0 1600 100
+# Up to 1,200 KB read before the FIN (the two holders showed at 600 KB): past that the client
+# has read nearly everything first, and under a loaded ASan run a trial outlasted the
+# server's 15 s PING keepalive (the connection closed with the answer in the kernel, the
+# lock then held for nobody: a known limit, not this test's question).
+adv slow-half-close "$PORT" adv-slow 300 0 1200 100
 
 step "3. reflection streams that never read their answers: the server's memory stays bounded"
 # Before: 4 MB held per stream, 100 streams a connection: some 600 MB for 4 connections
