@@ -179,8 +179,8 @@ if ((fuzz)); then
   set -e
   # One line per target after fuzz.sh's "=== fuzz summary ===".
   summary=$(sed -n '/^=== fuzz summary ===$/,$p' "$log")
-  ran=$(grep -cE '^fuzz_[a-z_]+: ' <<<"$summary" || true)
-  crashed=$(grep -cE '^fuzz_[a-z_]+: .*CRASHED' <<<"$summary" || true)
+  ran=$(grep -cE '^fuzz_[a-z0-9_]+: ' <<<"$summary" || true)
+  crashed=$(grep -cE '^fuzz_[a-z0-9_]+: .*CRASHED' <<<"$summary" || true)
   rm -f "$log"
   total_passed=$((total_passed + ran - crashed))
   total_failed=$((total_failed + crashed))
