@@ -80,11 +80,7 @@ void GrpcH2Connection::close() {
 }
 
 void GrpcH2Connection::send_soon() {
-  if (receiving_) {
-    flush_pending_ = true;
-    return;
-  }
-  flush();
+  flush();  // does nothing while receiving: received() flushes once nghttp2 has the bytes
 }
 
 GrpcH2Stream* GrpcH2Connection::stream(std::int32_t id) const {
@@ -138,7 +134,6 @@ void GrpcH2Connection::received(std::error_code error, std::size_t bytes) {
   receiving_ = true;
   const ssize_t taken = nghttp2_session_mem_recv(session_, input_.data(), bytes);
   receiving_ = false;
-  flush_pending_ = false;
   if (taken < 0) {
     // nghttp2 queued a GOAWAY for most protocol errors: it goes out, then the connection closes.
     spdlog::info("gRPC connection from {} closed: {}", peer_, nghttp2_strerror(static_cast<int>(taken)));
@@ -328,9 +323,6 @@ int GrpcH2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, 
   return 0;
 }
 
-namespace {
-
-}  // namespace
 
 /// The stream learns that its answer's last frame went out (is in the output, to be
 /// written): only then can its answer reach the client whole. A stream whose answer ended

@@ -119,7 +119,6 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
   SteadyTimer keepalive_;
   bool ping_outstanding_ = false;
   bool receiving_ = false;     ///< inside nghttp2_session_mem_recv
-  bool flush_pending_ = false; ///< send_soon() while receiving
   bool flushing_ = false;      ///< inside flush() (nghttp2_session_mem_send and its callbacks)
   bool flush_again_ = false;   ///< flush() called meanwhile: once more when done
   bool reading_ = false;       ///< a read is in flight
