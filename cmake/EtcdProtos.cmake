@@ -82,6 +82,7 @@ endforeach()
 add_library(tnl_etcd_proto STATIC ${_tnl_etcd_proto_sources})
 target_include_directories(tnl_etcd_proto SYSTEM PUBLIC ${TNL_ETCD_PROTO_GEN_DIR})
 target_link_libraries(tnl_etcd_proto PUBLIC gRPC::grpc++ protobuf::libprotobuf)
+tnl_precompile(tnl_etcd_proto PROTOBUF GRPC)
 # Generated code is not ours to fix: -w silences every warning, so the project's warning
 # flags (-Wall -Wextra -Wpedantic, and -Werror where a build adds it) cannot fail it. The
 # sanitizer flags stay: the messages are instrumented like the code that uses them.

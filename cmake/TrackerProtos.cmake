@@ -37,6 +37,7 @@ endforeach()
 add_library(tnl_tracker_proto STATIC ${_tnl_tracker_sources})
 target_include_directories(tnl_tracker_proto SYSTEM PUBLIC ${TNL_TRACKER_PROTO_GEN_DIR})
 target_link_libraries(tnl_tracker_proto PUBLIC gRPC::grpc++ protobuf::libprotobuf)
+tnl_precompile(tnl_tracker_proto PROTOBUF GRPC)
 # Generated code is not ours to fix (as tnl_etcd_proto): no warnings, sanitizer flags kept.
 target_compile_options(tnl_tracker_proto PRIVATE -w)
 
