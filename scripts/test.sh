@@ -9,8 +9,8 @@
 #     where results cross from gRPC's threads to the event loop;
 #   - a short run of each fuzz target (scripts/fuzz.sh --smoke, clang, build/fuzz);
 #   - the image build (script/image_build: the Dockerfile, with buildah).
-# The sanitizer, fuzz and image builds compile in the background at nice 19 while the
-# Release suite runs (see below). Exits non-zero if anything fails.
+# The sanitizer, fuzz and image builds compile in the background, at a lower priority,
+# while the Release suite runs (see below). Exits non-zero if anything fails.
 #
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh --no-sanitize   only the Release build and its suite (quick loop)
@@ -122,21 +122,24 @@ timed() {
 timed "release build" scripts/build.sh
 
 # The other builds (ASan+UBSan, ThreadSanitizer, fuzz) and the image build compile while the
-# Release suite runs, in the background at nice 19: they take only the CPU the tests leave
-# idle (most tests wait on sockets and timers), so the tests' timing is as on a quiet
-# machine, and CI's wall time is not the sum of four builds and two suites. Each background
-# step writes its log and exit status to $bg_dir; wait_step waits for one.
+# Release suite runs, in the background at a lower priority: they take mostly the CPU the
+# tests leave idle (most tests wait on sockets and timers), and CI's wall time is not the
+# sum of four builds and two suites. The sanitizer builds at nice 10, the image build at
+# nice 19, so that the build the next suite waits for gets most of what is left. Each
+# background step writes its log and exit status to $bg_dir; wait_step waits for one.
 bg_dir=$(mktemp -d)
 bg_pids=()
 # Not left running if this script stops early.
 trap 'for pid in "${bg_pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done; rm -rf "$bg_dir"; true' EXIT
 
-# bg_steps NAME COMMAND [-- NAME COMMAND]...: runs the steps one after the other in the
-# background at nice 19; step NAME leaves $bg_dir/NAME.log, .rc and .seconds.
+# bg_steps NICE NAME COMMAND [-- NAME COMMAND]...: runs the steps one after the other in
+# the background at niceness NICE; step NAME leaves $bg_dir/NAME.log, .rc and .seconds.
 bg_steps() {
+  local niceness=$1
+  shift
   (
-    # The whole chain (and so every compiler it starts) at the lowest priority.
-    renice -n 19 -p "$BASHPID" >/dev/null
+    # The whole chain (and so every compiler it starts) at that priority.
+    renice -n "$niceness" -p "$BASHPID" >/dev/null
     while (($#)); do
       local name=$1 cmd=() started=$SECONDS
       shift
@@ -158,7 +161,7 @@ wait_step() {
   local name=$1 waited_from=$SECONDS rc
   while [[ ! -e $bg_dir/$name.rc ]]; do sleep 2; done
   rc=$(cat "$bg_dir/$name.rc")
-  timings+=("$name (background, nice 19): $(cat "$bg_dir/$name.seconds") s, waited for $((SECONDS - waited_from)) s")
+  timings+=("$name (background): $(cat "$bg_dir/$name.seconds") s, waited for $((SECONDS - waited_from)) s")
   if ((rc != 0)); then
     echo "=== $name failed (exit $rc); the end of its log: ==="
     tail -n 60 "$bg_dir/$name.log"
@@ -185,9 +188,9 @@ steps=()
 ((sanitize)) && steps+=(asan-build scripts/build.sh --sanitize --)
 ((tsan)) && steps+=(tsan-build scripts/build.sh --tsan --target etcd_client_tests --)
 ((fuzz)) && steps+=(fuzz-build env -u ASAN_OPTIONS -u UBSAN_OPTIONS scripts/fuzz.sh --build-only --)
-((${#steps[@]})) && bg_steps "${steps[@]}"
+((${#steps[@]})) && bg_steps 10 "${steps[@]}"
 if ((sanitize && whole)); then
-  bg_steps image-test run_ctest build/release -R "$image_test"
+  bg_steps 19 image-test run_ctest build/release -R "$image_test"
 fi
 
 # The Release suite: everything but the image build (above) and the deferred/ reruns, which
