@@ -128,8 +128,17 @@ timed() {
 # background step writes its log and exit status to $bg_dir; wait_step waits for one.
 bg_dir=$(mktemp -d)
 bg_pids=()
+
+# kill_tree PID: SIGTERM to PID and every process below it (compilers, buildah's steps).
+kill_tree() {
+  local child
+  kill -STOP "$1" 2>/dev/null  # no new children meanwhile
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+  kill -CONT "$1" 2>/dev/null
+}
 # Not left running if this script stops early.
-trap 'for pid in "${bg_pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done; rm -rf "$bg_dir"; true' EXIT
+trap 'for pid in "${bg_pids[@]}"; do kill_tree "$pid"; done; rm -rf "$bg_dir"; true' EXIT
 
 # bg_steps NICE NAME COMMAND [-- NAME COMMAND]...: runs the steps one after the other in
 # the background at niceness NICE; step NAME leaves $bg_dir/NAME.log, .rc and .seconds.
@@ -168,9 +177,8 @@ wait_step() {
   local name=$1 until=${2:-} waited_from=$SECONDS rc
   while [[ ! -e $bg_dir/$name.rc ]]; do
     if [[ -n $until ]] && ((SECONDS >= until)); then
-      pkill -TERM -P "${bg_chain[$name]}" 2>/dev/null
+      kill_tree "${bg_chain[$name]}"
       sleep 10  # its cleanup (the image build unmounts and removes its storage)
-      kill -TERM "${bg_chain[$name]}" 2>/dev/null
       echo "stopped: this run reached ${until} s" >>"$bg_dir/$name.log"
       echo 124 >"$bg_dir/$name.rc"
       echo $((SECONDS - waited_from)) >"$bg_dir/$name.seconds"
