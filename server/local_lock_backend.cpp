@@ -406,6 +406,18 @@ LockTotals LocalLockBackend::totals(const ClockReadings& clocks) const {
   return totals;
 }
 
+namespace {
+
+/// LockView::listed_at: when the listing was taken, only if before the view's as_of (a
+/// rebuild in this very read is as of it).
+std::optional<std::chrono::system_clock::time_point> earlier_than(std::chrono::system_clock::time_point listed,
+                                                                  std::chrono::system_clock::time_point as_of) {
+  if (listed < as_of) return listed;
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const LockQuery& query,
                                                                            const ClockReadings& clocks,
                                                                            std::uint64_t& version,
@@ -426,7 +438,7 @@ std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const
   const std::string key = only.value_or(std::string{});
   if (const auto cached = listings_.find(key); cached != listings_.end()) {
     if (!(query.id || query.fresh) || listings_version_ == table_->version()) {
-      listed_at = listings_listed_at_;  // shared: it may be as old as the listings
+      listed_at = earlier_than(listings_listed_at_, clocks.wall_now);  // shared: as old as the listings
       return cached->second;
     }
     // A read by id is the record of one hold, asked for right after its own change (HTTP's
@@ -439,7 +451,7 @@ std::shared_ptr<const LocalLockBackend::Listing> LocalLockBackend::listing(const
   }
   const auto started = Clock::now();
   auto built = std::make_shared<const Listing>(build_listing(only, clocks));
-  listed_at = listings_listed_at_;  // kept with the others: as old as they are
+  listed_at = earlier_than(listings_listed_at_, clocks.wall_now);  // kept with the others: as old as they are
   // A name nobody holds or awaits lists nothing: not worth keeping (and a client could ask
   // for any number of them).
   if (!only || (listings_.size() < max_listed_names && !built->empty())) {
