@@ -124,7 +124,7 @@ timed() {
 # Release suite runs, in the background at a lower priority: they take mostly the CPU the
 # tests leave idle (most tests wait on sockets and timers), and CI's wall time is not the
 # sum of four builds and two suites. The sanitizer builds at nice 10, the image build at
-# nice 19, so that the build the next suite waits for gets most of what is left. Each
+# nice 19, so that the build the next suite waits for gets nearly all of what is left. Each
 # background step writes its log and exit status to $bg_dir; wait_step waits for one.
 bg_dir=$(mktemp -d)
 bg_pids=()
@@ -212,20 +212,20 @@ tsan_tests='^etcd-client/'
 
 # The image build (tests/scripts/image_build.sh: the Dockerfile built for real with buildah:
 # debootstrap, apt downloads and a compile without a cache) depends only on the source tree:
-# it starts first, so that its downloads overlap the Release build, at nice 15 (below the
+# it starts first, so that its downloads overlap the Release build, at nice 19 (far below the
 # sanitizer builds, which the next suites wait for). Run here directly, not through ctest
 # (build/release is not configured yet). It is a compile of the server and clients as big as
 # the Release build's, and on CI's two cores the whole run must end within 90 minutes: if
 # everything else is done and the image is not built by the run's 72nd minute, it is stopped
 # and reported as not run (never as passed). On this machine (2 cores) from nothing, the
-# rest took about 72 minutes, so there the image build is mostly cut: run it alone with
+# rest took about 75 minutes, so there the image build is mostly cut: run it alone with
 # `ctest --test-dir build/release -R image_build` (15 to 21 minutes here).
 image_test='^script/image_build$'
 image_until=$((72 * 60))
 whole=0
 ((${#ctest_extra[@]} == 0)) && whole=1
 if ((sanitize && whole)); then
-  bg_steps 15 image-test env TNL_SOURCE_DIR="$PWD" bash tests/scripts/image_build.sh
+  bg_steps 19 image-test env TNL_SOURCE_DIR="$PWD" bash tests/scripts/image_build.sh
 fi
 
 timed "release build" scripts/build.sh
@@ -282,7 +282,9 @@ if ((fuzz)); then
     log=$(mktemp)
     set +e
     # With fuzz.sh's own sanitizer options, not the suite's (use-after-return checks slow fuzzing).
-    env -u ASAN_OPTIONS -u UBSAN_OPTIONS scripts/fuzz.sh --smoke 2>&1 | tee "$log"
+    # 10 s a target (fuzz.sh's own default is 20): CI's minutes are few.
+    env -u ASAN_OPTIONS -u UBSAN_OPTIONS TNL_FUZZ_SMOKE_SECONDS="${TNL_FUZZ_SMOKE_SECONDS:-10}" \
+      scripts/fuzz.sh --smoke 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
     # One line per target after fuzz.sh's "=== fuzz summary ===".
