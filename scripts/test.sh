@@ -145,8 +145,13 @@ trap 'for pid in "${bg_pids[@]}"; do kill_tree "$pid"; done; rm -rf "$bg_dir"; t
 bg_steps() {
   local niceness=$1
   shift
-  local step names=()
-  for step in "$@"; do [[ $step == -- ]] || names+=("$step"); done
+  # The step names: the first word, and each word after a --.
+  local word names=("$1") after_separator=0
+  for word in "${@:2}"; do
+    ((after_separator)) && names+=("$word")
+    after_separator=0
+    [[ $word == -- ]] && after_separator=1
+  done
   (
     # Not set -e here: a step that fails must still leave its exit status.
     set +e
@@ -164,10 +169,16 @@ bg_steps() {
     done
   ) &
   bg_pids+=($!)
-  # Each step's chain, for wait_step (the names are a superset: commands' words too).
-  for step in "${names[@]}"; do bg_chain[$step]=$!; done
+  # Each step's chain, for wait_step.
+  for word in "${names[@]}"; do bg_chain[$word]=$!; done
 }
 declare -A bg_chain=()
+
+# build_failed NAME: a background build that failed counts as one failure of the run.
+build_failed() {
+  failed_suites+=("$1")
+  total_failed=$((total_failed + 1))
+}
 
 # wait_step NAME [UNTIL]: waits for a background step (each build is bounded by the
 # compiler; a chain that died without an exit status ends the wait), prints its log's tail
@@ -258,8 +269,7 @@ if ((sanitize)); then
       timed "asan+ubsan tests" run_suite asan+ubsan build/asan
     fi
   else
-    failed_suites+=("asan+ubsan build")
-    total_failed=$((total_failed + 1))
+    build_failed "asan+ubsan build"
   fi
 fi
 
@@ -268,8 +278,7 @@ if ((tsan)); then
     TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
       timed "tsan tests" run_suite tsan build/tsan -R "$tsan_tests"
   else
-    failed_suites+=("tsan build")
-    total_failed=$((total_failed + 1))
+    build_failed "tsan build"
   fi
 fi
 
@@ -301,8 +310,7 @@ if ((fuzz)); then
     summaries+=("fuzz smoke: $((ran - crashed)) of $ran targets ran without a crash")
     timings+=("fuzz smoke: $((SECONDS - fuzz_started)) s")
   else
-    failed_suites+=("fuzz build")
-    total_failed=$((total_failed + 1))
+    build_failed "fuzz build"
   fi
 fi
 
