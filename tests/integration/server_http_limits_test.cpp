@@ -60,9 +60,13 @@ void check_probes(std::uint16_t port, int rounds) {
   }
 }
 
+/// How long a flood may go on: a minute, several under AddressSanitizer, where a loaded
+/// machine took more than a minute just to accept and answer 200 flooding connections.
+const auto flood_limit = std::chrono::duration_cast<std::chrono::seconds>(60s * sanitizer_slowdown);
+
 /// `connections` HTTP connections that pipeline `requests` over and over, as fast as the
 /// server answers them, reading and dropping the answers; from a thread, until destroyed
-/// (or for a minute at most).
+/// (or for flood_limit at most).
 class RequestFlood {
  public:
   RequestFlood(std::uint16_t port, int connections, const std::vector<std::string>& requests)
@@ -92,7 +96,7 @@ class RequestFlood {
 
  private:
   void run() {
-    const auto deadline = Clock::now() + 60s;
+    const auto deadline = Clock::now() + flood_limit;
     std::vector<char> sink(1 << 20);
     epoll_event events[64];
     while (!stop_ && Clock::now() < deadline) {
@@ -418,12 +422,22 @@ TEST_CASE("http: a flood of list and metrics requests keeps the probes answered"
   REQUIRE(holders.open(held, 500, "listed-", Clock::now() + 60s).empty());
   std::atomic<bool> stop{false};
   std::thread churn([&] {  // the table keeps changing: no listing stays current for long
-    const auto deadline = Clock::now() + 60s;
+    const auto deadline = Clock::now() + flood_limit;
     for (int i = 0; !stop && Clock::now() < deadline; ++i) {
       LineClient client(server.port());
       client.request("lock,name:churn");
     }
   });
+  // Stopped and joined however the test ends: a failed REQUIRE must not destroy a joinable
+  // thread (std::terminate would hide the failure behind "Subprocess aborted").
+  struct StopAndJoin {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopAndJoin() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } const stop_churn{stop, churn};
   {
     const std::string host = " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     RequestFlood flood(server.http_port(), 200,
@@ -432,7 +446,7 @@ TEST_CASE("http: a flood of list and metrics requests keeps the probes answered"
     // Once every flooding connection is accepted and served: the server accepts one
     // connection per turn of its event loop (as nginx does without multi_accept), so a
     // connection that comes behind 200 others waits for them to be accepted first.
-    REQUIRE(wait_until([&] { return flood.answered() == 200; }, 60s));
+    REQUIRE(wait_until([&] { return flood.answered() == 200; }, flood_limit));
     // Five probes, one after the other: most must come back within a Kubernetes probe's
     // default timeout (1 s; a pod is restarted after 3 failures in a row). Judged by the
     // median, so that a moment of CPU starvation on a shared test machine does not count.
