@@ -15,7 +15,7 @@
 namespace bench {
 
 namespace {
-constexpr int receive_timeout_seconds = 30;
+constexpr int line_receive_timeout_seconds = 30;
 }
 
 int connect_loopback(std::uint16_t port, int receive_timeout_seconds, const std::string& what) {
@@ -38,7 +38,7 @@ int connect_loopback(std::uint16_t port, int receive_timeout_seconds, const std:
 }
 
 LineConnection::LineConnection(std::uint16_t port)
-    : fd_(connect_loopback(port, receive_timeout_seconds, "127.0.0.1:" + std::to_string(port))) {}
+    : fd_(connect_loopback(port, line_receive_timeout_seconds, "127.0.0.1:" + std::to_string(port))) {}
 
 LineConnection::LineConnection(LineConnection&& other) noexcept
     : fd_(other.fd_), buffer_(std::move(other.buffer_)) {
@@ -56,7 +56,7 @@ void LineConnection::send(std::string_view line) const {
 }
 
 std::string LineConnection::read_line(Wait wait) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(receive_timeout_seconds);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(line_receive_timeout_seconds);
   std::size_t searched = 0;
   for (;;) {
     const auto newline = buffer_.find('\n', searched);

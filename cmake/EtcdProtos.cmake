@@ -87,3 +87,6 @@ tnl_precompile(tnl_etcd_proto PROTOBUF GRPC)
 # flags (-Wall -Wextra -Wpedantic, and -Werror where a build adds it) cannot fail it. The
 # sanitizer flags stay: the messages are instrumented like the code that uses them.
 target_compile_options(tnl_etcd_proto PRIVATE -w)
+# protoc's files each define the same file-local tables (schemas, file_default_instances):
+# they cannot share a unity source.
+set_target_properties(tnl_etcd_proto PROPERTIES UNITY_BUILD OFF)

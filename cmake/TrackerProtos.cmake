@@ -40,6 +40,8 @@ target_link_libraries(tnl_tracker_proto PUBLIC gRPC::grpc++ protobuf::libprotobu
 tnl_precompile(tnl_tracker_proto PROTOBUF GRPC)
 # Generated code is not ours to fix (as tnl_etcd_proto): no warnings, sanitizer flags kept.
 target_compile_options(tnl_tracker_proto PRIVATE -w)
+# Each generated file defines the same file-local tables: no unity build (see tnl_etcd_proto).
+set_target_properties(tnl_tracker_proto PROPERTIES UNITY_BUILD OFF)
 
 # The reflection service's messages (grpc.reflection.v1alpha), for the server's own reflection
 # (server/grpc/grpc_reflection.*): generated from the .proto Debian ships with gRPC-Go
@@ -64,3 +66,4 @@ add_library(tnl_reflection_proto STATIC ${_tnl_reflection_outputs})
 target_include_directories(tnl_reflection_proto SYSTEM PUBLIC ${TNL_TRACKER_PROTO_GEN_DIR})
 target_link_libraries(tnl_reflection_proto PUBLIC protobuf::libprotobuf)
 target_compile_options(tnl_reflection_proto PRIVATE -w)
+set_target_properties(tnl_reflection_proto PROPERTIES UNITY_BUILD OFF)

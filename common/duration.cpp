@@ -7,6 +7,8 @@
 #include <limits>
 #include <string>
 
+#include "protocol.hpp"
+
 namespace tnl {
 
 namespace {
@@ -23,7 +25,6 @@ struct Unit {
 constexpr Unit units[] = {{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}, {"ms", 0.001}};
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 /// Reads digits with at most one '.' (and at least one digit) at `pos`; nullopt if none.
 std::optional<double> read_number(std::string_view text, std::size_t& pos) {
@@ -46,8 +47,7 @@ std::optional<double> read_number(std::string_view text, std::size_t& pos) {
 }  // namespace
 
 std::optional<double> parse_duration(std::string_view text, bool allow_infinite) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  text = strip(text);
   if (text.empty() || text.size() > max_duration_length) return std::nullopt;
   if (text == "inf") {
     if (!allow_infinite) return std::nullopt;

@@ -32,6 +32,7 @@
 
 #include "etcd/etcd_client.hpp"
 #include "etcd/etcd_listing.hpp"
+#include "etcd/etcd_txn.hpp"
 #include "etcd_lock_backend.hpp"
 #include "protocol_answers.hpp"
 
@@ -45,6 +46,8 @@ using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 using etcd::LockValue;
+using etcd::compare_created;
+using etcd::lease_not_found;
 
 /// How long a request that does not wait waits for distlock's internal mutex alone (the
 /// lock itself free): distlock holds it for one GET and one PUT.
@@ -65,19 +68,6 @@ void compare_absent(TxnRequest& txn, const std::string& key, const std::string& 
   compare->set_target(Compare::VERSION);
   compare->set_result(Compare::EQUAL);
   compare->set_version(0);
-}
-
-void compare_created(TxnRequest& txn, const std::string& key, std::int64_t revision) {
-  Compare* compare = txn.add_compare();
-  compare->set_result(Compare::EQUAL);
-  compare->set_target(Compare::CREATE);
-  compare->set_key(key);
-  compare->set_create_revision(revision);
-}
-
-bool lease_not_found(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::NOT_FOUND &&
-         status.error_message().find("lease not found") != std::string::npos;
 }
 
 std::chrono::system_clock::time_point from_seconds(std::int64_t seconds) {

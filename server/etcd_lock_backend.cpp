@@ -12,6 +12,7 @@
 
 #include "etcd/etcd_client.hpp"
 #include "etcd/etcd_listing.hpp"
+#include "etcd/etcd_txn.hpp"
 #include "protocol_answers.hpp"
 
 namespace tnl {
@@ -24,6 +25,8 @@ using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 using etcd::LockValue;
+using etcd::compare_created;
+using etcd::lease_not_found;
 
 /// Kinds of rate-limited warnings.
 enum Limit : int { limit_keepalive = 0, limit_call = 1, limit_session = 2, limit_watch = 3 };
@@ -46,14 +49,6 @@ RangeRequest* range_under(RangeRequest* range, const std::string& prefix) {
   range->set_key(prefix);
   range->set_range_end(etcd::prefix_end(prefix));
   return range;
-}
-
-void compare_created(TxnRequest& txn, const std::string& key, std::int64_t revision) {
-  Compare* compare = txn.add_compare();
-  compare->set_result(Compare::EQUAL);
-  compare->set_target(Compare::CREATE);
-  compare->set_key(key);
-  compare->set_create_revision(revision);
 }
 
 /// Only while `key` is as it was read at `revision` (its mod revision): unchanged since.
@@ -86,12 +81,6 @@ void erase(TxnRequest& txn, const std::string& key) { txn.add_success()->mutable
 bool unreachable(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-}
-
-/// Whether a failed call says our lease is gone (a put on it, a revoke).
-bool lease_not_found(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::NOT_FOUND &&
-         status.error_message().find("lease not found") != std::string::npos;
 }
 
 const std::shared_ptr<const std::vector<NameRecord>>& empty_listing() {

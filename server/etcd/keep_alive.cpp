@@ -4,16 +4,14 @@
 
 namespace tnl::etcd {
 
-namespace {
-using Request = etcdserverpb::LeaseKeepAliveRequest;
-using Response = etcdserverpb::LeaseKeepAliveResponse;
-}  // namespace
+using etcdserverpb::LeaseKeepAliveRequest;
+using etcdserverpb::LeaseKeepAliveResponse;
 
 KeepAlive::KeepAlive(std::shared_ptr<ClientCore> core, std::int64_t lease, std::chrono::milliseconds every,
                      OnAck on_ack, OnDown on_down)
     : StreamSession(std::move(core), "lease keepalive",
                     [](EndpointPool::Member& member, grpc::ClientContext* context,
-                       grpc::ClientBidiReactor<Request, Response>* reactor) {
+                       grpc::ClientBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>* reactor) {
                       member.lease->async()->LeaseKeepAlive(context, reactor);
                     }),
       lease_(lease),
@@ -32,20 +30,20 @@ void KeepAlive::now() { send_one(); }
 
 void KeepAlive::send_one() {
   if (queued_ > 0 || !established()) return;
-  Request request;
+  LeaseKeepAliveRequest request;
   request.set_id(lease_);
   if (send(std::move(request))) ++queued_;
 }
 
 void KeepAlive::on_established() { send_one(); }
 
-void KeepAlive::on_sending(const Request&) {
+void KeepAlive::on_sending(const LeaseKeepAliveRequest&) {
   --queued_;
   sent_.push_back(std::chrono::steady_clock::now());
   if (sent_.size() == 1) arm_answer_deadline();
 }
 
-void KeepAlive::on_message(Response& response) {
+void KeepAlive::on_message(LeaseKeepAliveResponse& response) {
   if (sent_.empty()) return;  // not an answer to ours (etcd sends none unasked)
   const auto sent = sent_.front();
   sent_.pop_front();

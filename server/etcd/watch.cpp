@@ -4,16 +4,14 @@
 
 namespace tnl::etcd {
 
-namespace {
-using Request = etcdserverpb::WatchRequest;
-using Response = etcdserverpb::WatchResponse;
-}  // namespace
+using etcdserverpb::WatchRequest;
+using etcdserverpb::WatchResponse;
 
 Watch::Watch(std::shared_ptr<ClientCore> core, std::string key, std::string range_end, std::int64_t start_revision,
              OnEvents on_events, OnCompacted on_compacted, bool prev_kv)
     : StreamSession(std::move(core), "watch",
                     [](EndpointPool::Member& member, grpc::ClientContext* context,
-                       grpc::ClientBidiReactor<Request, Response>* reactor) {
+                       grpc::ClientBidiReactor<WatchRequest, WatchResponse>* reactor) {
                       member.watch->async()->Watch(context, reactor);
                     }),
       key_(std::move(key)),
@@ -30,7 +28,7 @@ Watch::Watch(std::shared_ptr<ClientCore> core, std::string key, std::string rang
 Watch::~Watch() { stop(); }
 
 void Watch::send_create() {
-  Request request;
+  WatchRequest request;
   auto& create = *request.mutable_create_request();
   create.set_key(key_);
   create.set_range_end(range_end_);
@@ -45,7 +43,7 @@ void Watch::on_established() {
   send_create();
 }
 
-void Watch::on_message(Response& response) {
+void Watch::on_message(WatchResponse& response) {
   probe_unanswered_ = false;
   if (response.compact_revision() > 0) {
     // Our watcher is cancelled: the revisions from next_revision_ up to the compaction are
@@ -106,7 +104,7 @@ void Watch::arm_probe() {
                                             core().options.call_timeout.count())));
       return;
     }
-    Request request;
+    WatchRequest request;
     request.mutable_progress_request();
     if (send(std::move(request))) probe_unanswered_ = true;
   });

@@ -355,7 +355,7 @@ TEST_CASE("unlock-name requests: what the client sends is what the server reads"
   const auto with_token = parse(tnl::format_unlock_name_request("db", "t:o@k"));
   REQUIRE(std::holds_alternative<tnl::UnlockNameRequest>(with_token));
   CHECK(std::get<tnl::UnlockNameRequest>(with_token).admin_token == std::optional<std::string>("t:o@k"));
-  for (const std::string& line : {"unlock-name", "unlock-name,name:", "unlock-name,name:a b", "unlock-name,id:x"}) {
+  for (const std::string_view line : {"unlock-name", "unlock-name,name:", "unlock-name,name:a b", "unlock-name,id:x"}) {
     INFO(line);
     const auto parsed = tnl::parse_unlock_name_request(*tnl::parse_request(line));
     REQUIRE(std::holds_alternative<std::string_view>(parsed));
