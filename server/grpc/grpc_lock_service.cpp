@@ -154,8 +154,11 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
         if (alive.expired()) return call->finish(server_going());
         switch (result.outcome) {
           case AcquireOutcome::granted:
-            spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, result.id.log_str(), who,
-                         peer);
+            // Asked first: the id's text would be made for nothing at the default level (warn).
+            if (spdlog::should_log(spdlog::level::info)) {
+              spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, result.id.log_str(), who,
+                           peer);
+            }
             // The record as the backend keeps it (its times).
             return backend_.read(
                 LockQuery{std::nullopt, result.id, true},
