@@ -71,6 +71,7 @@ struct Options {
   std::vector<int> attach;  ///< line, HTTP and gRPC ports of a server already running (none started)
   pid_t attach_pid = 0;     ///< its pid, for the CPU figures (0: none)
   long pairs = 0;           ///< exactly this many pairs per client and run (no time bound but 600 s)
+  bool no_spin = false;     ///< the HTTP and line clients block for every answer, as gRPC's stubs do
 };
 
 /// One run's figures.
@@ -155,7 +156,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
       try {
         // Names of this client's own: "bench-SERIAL", a range no other client or run uses.
         long serial = first_serial + static_cast<long>(c) * (options.max_pairs + 1);
-        auto client = make_pair_client(transport, ports, clients <= loadgen_cpus);
+        auto client = make_pair_client(transport, ports, !options.no_spin && clients <= loadgen_cpus);
         client->pair("bench-" + std::to_string(serial++));  // warm-up: connects the channel
         auto& mine = micros[static_cast<std::size_t>(c)];
         mine.reserve(static_cast<std::size_t>(std::min(options.max_pairs, 1'000'000L)));
@@ -256,6 +257,9 @@ int main(int argc, char** argv) {
   server_option->excludes(attach_option);
   app.add_option("--attach-pid", options.attach_pid, "With --attach: the server's pid, for its CPU figures")
       ->needs(attach_option);
+  app.add_flag("--no-spin", options.no_spin,
+               "The HTTP and line clients never poll for an answer: they sleep in recv() as gRPC's stubs do "
+               "(the server then wakes them at every answer, on its own CPU time)");
   app.add_option("--pairs", options.pairs, "Exactly this many pairs per client and run (after one warm-up pair; at most 600 s)")
       ->check(CLI::Range(1L, 100'000'000L));
   app.add_option("--server-arg", options.server_args, "Extra argument for the server (repeatable)")->allow_extra_args(false);
