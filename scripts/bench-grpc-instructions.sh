@@ -17,7 +17,8 @@
 #
 # Prints, per client count: "c=C instructions per pair: grpc X, http Y, ratio Z" and
 # "c=C system calls per pair: grpc X, http Y" (--keep: the callgrind files are kept, for
-# callgrind_annotate).
+# `callgrind_annotate --threshold=100 FILE`: the functions on the stack at each dump, the
+# loop's, come first with the whole run's cost).
 # With more than one client the server, slowed some 50 times by valgrind, always finds
 # several requests waiting: it serves them per wake-up, as a busy server does.
 set -euo pipefail
@@ -32,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --clients) clients=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     --keep) keep=1; shift ;;  # keep the callgrind files (for callgrind_annotate)
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
