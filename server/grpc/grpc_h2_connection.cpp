@@ -93,10 +93,12 @@ void GrpcH2Connection::read() {
   // The client does not take what it asked for: no more requests from it until it does.
   if (write_in_flight_ && output_.size() >= output_high_water) return;
   reading_ = true;
-  // Asio reads at once when the socket may hold bytes (the last read filled the buffer, or
-  // epoll said so since), and otherwise waits for epoll's next edge without a system call:
-  // the socket stays registered for input (a wait for readability, async_wait, would
-  // re-arm it with epoll_ctl at every read).
+  // Asio tries the read at once unless its last one found the socket empty (Asio 1.22: after
+  // any read that got bytes, so one that finds nothing when the client has not sent its next
+  // request yet), and otherwise waits for epoll's next edge: the socket stays registered for
+  // input. A wait for readability (async_wait) re-armed it with epoll_ctl at every read
+  // instead, as costly here as that empty read, and took a trip through epoll even when
+  // the next request was already there.
   socket_.async_read_some(asio::buffer(input_), [self = shared_from_this()](std::error_code error, std::size_t bytes) {
     self->reading_ = false;
     self->on_read(error, bytes);
