@@ -25,6 +25,9 @@
 //
 //   bench_grpc --server build/release/bin/tcpnetlock_server            # 1,4,16 clients, 3 x 2 s
 //   bench_grpc --server ... --smoke                                    # tiny, for CI
+//   bench_grpc --attach LINE,HTTP,GRPC --pairs 1000 --transports grpc --clients 1
+//       # a server already running (e.g. under valgrind: scripts/bench-grpc-instructions.sh),
+//       # exactly 1,000 pairs per client after one warm-up pair
 //
 // Exit status: 0 when every measurement ran, 1 when one failed, 2 on bad options.
 #include <CLI/CLI.hpp>
@@ -40,6 +43,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -64,6 +68,10 @@ struct Options {
   bool smoke = false;
   bool equal_pace = true;  ///< run every transport again at one same pace
   double pace = 0;         ///< that pace (pairs/s); 0: half the slowest transport's flat-out rate
+  std::vector<int> attach;  ///< line, HTTP and gRPC ports of a server already running (none started)
+  pid_t attach_pid = 0;     ///< its pid, for the CPU figures (0: none)
+  long pairs = 0;           ///< exactly this many pairs per client and run (no time bound but 600 s)
+  bool no_spin = false;     ///< the HTTP and line clients block for every answer, as gRPC's stubs do
 };
 
 /// One run's figures.
@@ -148,7 +156,7 @@ Figures run_once(Transport transport, int clients, const Options& options, const
       try {
         // Names of this client's own: "bench-SERIAL", a range no other client or run uses.
         long serial = first_serial + static_cast<long>(c) * (options.max_pairs + 1);
-        auto client = make_pair_client(transport, ports, clients <= loadgen_cpus);
+        auto client = make_pair_client(transport, ports, !options.no_spin && clients <= loadgen_cpus);
         client->pair("bench-" + std::to_string(serial++));  // warm-up: connects the channel
         auto& mine = micros[static_cast<std::size_t>(c)];
         mine.reserve(static_cast<std::size_t>(std::min(options.max_pairs, 1'000'000L)));
@@ -194,8 +202,8 @@ Figures run_once(Transport transport, int clients, const Options& options, const
       failure = "clients not connected within 30 s";
       stop = true;
     }
-    server_before = cpu_seconds(server_pid);
-    switches_before = context_switches(server_pid);
+    server_before = server_pid != 0 ? cpu_seconds(server_pid) : 0;
+    switches_before = server_pid != 0 ? context_switches(server_pid) : 0;
     own_before = own_cpu_seconds();
     started = Clock::now();
     deadline = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
@@ -204,13 +212,19 @@ Figures run_once(Transport transport, int clients, const Options& options, const
   }
   for (auto& thread : threads) thread.join();
   const double elapsed = seconds_between(started, Clock::now());
-  const double server_cpu = cpu_seconds(server_pid) - server_before;
+  const double server_cpu = server_pid != 0 ? cpu_seconds(server_pid) - server_before : 0;
   const double own_cpu = own_cpu_seconds() - own_before;
-  const double switches = context_switches(server_pid) - switches_before;
+  const double switches = server_pid != 0 ? context_switches(server_pid) - switches_before : 0;
   if (!failure.empty()) throw std::runtime_error(failure);
 
   std::vector<double> all;
-  for (const auto& one : micros) all.insert(all.end(), one.begin(), one.end());
+  for (const auto& one : micros) {
+    if (options.pairs > 0 && static_cast<long>(one.size()) != options.pairs) {
+      throw std::runtime_error(fmt::format("a client made {} pairs, not {}, within {} s", one.size(), options.pairs,
+                                           options.seconds));
+    }
+    all.insert(all.end(), one.begin(), one.end());
+  }
   if (all.empty()) throw std::runtime_error("no pair completed");
   const double pairs = static_cast<double>(all.size());
   return {pairs / elapsed,
@@ -235,8 +249,19 @@ double median_of(const std::vector<Figures>& runs, double Figures::*field) {
 int main(int argc, char** argv) {
   Options options;
   CLI::App app{"bench_grpc: lock + release pairs over gRPC, HTTP and the line protocol against one server"};
-  app.add_option("--server", options.server, "The server's binary (started with its lock port, --http and --grpc on 127.0.0.1)")
-      ->required();
+  auto* server_option =
+      app.add_option("--server", options.server, "The server's binary (started with its lock port, --http and --grpc on 127.0.0.1)");
+  auto* attach_option =
+      app.add_option("--attach", options.attach, "Start no server: use the one listening on these ports of 127.0.0.1 (LINE,HTTP,GRPC)")
+          ->delimiter(',')->expected(3)->check(CLI::Range(1, 65535));
+  server_option->excludes(attach_option);
+  app.add_option("--attach-pid", options.attach_pid, "With --attach: the server's pid, for its CPU figures")
+      ->needs(attach_option);
+  app.add_flag("--no-spin", options.no_spin,
+               "The HTTP and line clients never poll for an answer: they sleep in recv() as gRPC's stubs do "
+               "(the server then wakes them at every answer, on its own CPU time)");
+  app.add_option("--pairs", options.pairs, "Exactly this many pairs per client and run (after one warm-up pair; at most 600 s)")
+      ->check(CLI::Range(1L, 100'000'000L));
   app.add_option("--server-arg", options.server_args, "Extra argument for the server (repeatable)")->allow_extra_args(false);
   app.add_option("--clients", options.clients, "Concurrent clients, comma-separated")->delimiter(',')->check(CLI::Range(1, 256));
   app.add_option("--transports", options.transports, "Which transports")
@@ -257,6 +282,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (options.server.empty() == options.attach.empty()) {
+    fmt::print(stderr, "bench_grpc: give --server or --attach\n");
+    return 2;
+  }
+  if (options.pairs > 0) {
+    options.max_pairs = options.pairs;
+    options.seconds = 600;
+  }
   if (options.smoke) {
     options.clients = {1, 4};
     options.seconds = 0.1;
@@ -268,7 +301,7 @@ int main(int argc, char** argv) {
   // CPUs the load generator has to itself: the one it is pinned to, or half the machine's.
   int loadgen_cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
   std::string placement = "not pinned to CPUs";
-  if (const auto cpus = two_cpus(); cpus && !options.no_pin && pin_to_cpu(cpus->first)) {
+  if (const auto cpus = two_cpus(); cpus && !options.no_pin && options.attach.empty() && pin_to_cpu(cpus->first)) {
     server_cpu = cpus->second;
     loadgen_cpus = 1;
     placement = fmt::format("load generator on CPU {}, server on CPU {}", cpus->first, cpus->second);
@@ -303,13 +336,22 @@ int main(int argc, char** argv) {
   const double ours_before = own_cpu_seconds() + children_cpu_seconds();
   double server_total_cpu = 0;
   try {
-    ServerProcess server(argv_server, server_cpu);
+    std::optional<ServerProcess> started_server;
     Ports ports;
-    ports.line = server.port();
-    ports.http = await_port(directory + "/http-port");
-    ports.grpc = await_port(directory + "/grpc-port");
-    fmt::print("bench_grpc: one server (pid {}, local backend), {} s per run, {} repetitions, {}\n", server.pid(),
-               options.seconds, options.repetitions, placement);
+    pid_t server_pid = options.attach_pid;
+    if (options.attach.empty()) {
+      started_server.emplace(argv_server, server_cpu);
+      server_pid = started_server->pid();
+      ports.line = started_server->port();
+      ports.http = await_port(directory + "/http-port");
+      ports.grpc = await_port(directory + "/grpc-port");
+    } else {
+      ports.line = static_cast<std::uint16_t>(options.attach[0]);
+      ports.http = static_cast<std::uint16_t>(options.attach[1]);
+      ports.grpc = static_cast<std::uint16_t>(options.attach[2]);
+    }
+    fmt::print("bench_grpc: {} server (pid {}, local backend), {} s per run, {} repetitions, {}\n",
+               started_server ? "one" : "an attached", server_pid, options.seconds, options.repetitions, placement);
     std::fflush(stdout);
     long name_serial = 0;
     // One round: every client count, repetition and transport (alternating), at `pace_of(clients)`.
@@ -321,11 +363,12 @@ int main(int argc, char** argv) {
             const auto key = std::make_pair(clients, transport);
             try {
               const Figures figures =
-                  run_once(transport, clients, options, ports, server.pid(), name_serial, loadgen_cpus, pace);
+                  run_once(transport, clients, options, ports, server_pid, name_serial, loadgen_cpus, pace);
               into[key].push_back(figures);
               fmt::print(stderr, "  {:<10} c={:<3} rep {}{}: {:.0f} pairs/s, p99 {:.0f} us, server {:.1f} us/pair\n",
                          transport_name(transport), clients, repetition, pace > 0 ? " (paced)" : "",
                          figures.pairs_per_second, figures.p99_us, figures.server_cpu_us);
+              std::fflush(stderr);
             } catch (const std::exception& e) {
               failures.emplace(key, e.what());
               fmt::print(stderr, "  {:<10} c={:<3} rep {}: FAILED: {}\n", transport_name(transport), clients, repetition,
@@ -356,8 +399,10 @@ int main(int argc, char** argv) {
       }
       round(paced, [&](int clients) { return paces.count(clients) != 0 ? paces[clients] : 0.0; });
     }
-    server_threads = thread_count(server.pid());
-    server_total_cpu = cpu_seconds(server.pid());
+    if (server_pid != 0) {
+      server_threads = thread_count(server_pid);
+      server_total_cpu = cpu_seconds(server_pid);
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_grpc: {}\n", e.what());
     ::unlink((directory + "/http-port").c_str());

@@ -262,8 +262,11 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                      }
                      switch (result.outcome) {
                        case AcquireOutcome::granted:
-                         spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
-                                      result.id.log_str(), who, peer);
+                         // Asked first: the id's text would be made for nothing at the default level (warn).
+                         if (spdlog::should_log(spdlog::level::info)) {
+                           spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
+                                        result.id.log_str(), who, peer);
+                         }
                          // The record as the backend keeps it (its times, its queue).
                          return backend_.read(
                              LockQuery{std::nullopt, result.id, true},
@@ -459,7 +462,9 @@ void HttpApi::update_lock(const HttpRequest& request, const Match& match, Respon
       switch (outcome) {
         case UpdateOutcome::updated:
           if (alive.expired()) return respond(server_going());
-          spdlog::info("detached lock ({}) updated over HTTP from {}", id.log_str(), peer);
+          if (spdlog::should_log(spdlog::level::info)) {
+            spdlog::info("detached lock ({}) updated over HTTP from {}", id.log_str(), peer);
+          }
           return backend_.read(LockQuery{std::nullopt, id, true}, [id, respond = std::move(respond)](LockView view) {
             // Updated, but its record cannot be shown: a retry updates again, which is harmless.
             if (!view.ok) return respond(backend_unavailable());

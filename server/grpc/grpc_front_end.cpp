@@ -53,46 +53,41 @@ GrpcFrontEnd::~GrpcFrontEnd() {
   for (auto& [raw, connection] : connections) connection->close();
 }
 
+template <auto method, typename Request, typename Response, typename Service>
+std::unique_ptr<GrpcStreamHandler> GrpcFrontEnd::unary(Service& service) {
+  // The call dispatched (refused while shutting down, or over the limits) to the service's
+  // method. Two pointers: std::function keeps them without a heap allocation.
+  return std::make_unique<UnaryHandler<Request, Response>>(
+      [front = this, &service](const std::shared_ptr<GrpcCall>& call, const Request& request, Response& response) {
+        front->dispatch(call, [&] { (service.*method)(call, request, response); });
+      });
+}
+
 std::unique_ptr<GrpcStreamHandler> GrpcFrontEnd::handler_for(std::string_view path) {
-  // Each unary method: the call dispatched (refused while shutting down, or over the limits)
-  // to the service's method.
-  const auto unary = [this](auto method, auto& service) {
-    return [front = this, method, &service](const std::shared_ptr<GrpcCall>& call, const auto& request,
-                                            auto& response) {
-      front->dispatch(call, [&] { (service.*method)(call, request, response); });
-    };
-  };
   if (path.substr(0, lock_service.size()) == lock_service) {
     const auto name = path.substr(lock_service.size());
     if (name == "CreateLock") {
-      return std::make_unique<UnaryHandler<tracker::CreateLockRequest, tracker::CreateLockResponse>>(
-          unary(&GrpcLockService::create_lock, locks_));
+      return unary<&GrpcLockService::create_lock, tracker::CreateLockRequest, tracker::CreateLockResponse>(locks_);
     }
     if (name == "GetLock") {
-      return std::make_unique<UnaryHandler<tracker::GetLockRequest, tracker::GetLockResponse>>(
-          unary(&GrpcLockService::get_lock, locks_));
+      return unary<&GrpcLockService::get_lock, tracker::GetLockRequest, tracker::GetLockResponse>(locks_);
     }
     if (name == "UnLock") {
-      return std::make_unique<UnaryHandler<tracker::UnLockRequest, tracker::UnLockResponse>>(
-          unary(&GrpcLockService::unlock, locks_));
+      return unary<&GrpcLockService::unlock, tracker::UnLockRequest, tracker::UnLockResponse>(locks_);
     }
     if (name == "ListLocks") {
-      return std::make_unique<UnaryHandler<tracker::ListLocksRequest, tracker::ListLocksResponse>>(
-          unary(&GrpcLockService::list_locks, locks_));
+      return unary<&GrpcLockService::list_locks, tracker::ListLocksRequest, tracker::ListLocksResponse>(locks_);
     }
     if (name == "UpdateLock") {
-      return std::make_unique<UnaryHandler<tracker::UpdateLockRequest, tracker::UpdateLockResponse>>(
-          unary(&GrpcLockService::update_lock, locks_));
+      return unary<&GrpcLockService::update_lock, tracker::UpdateLockRequest, tracker::UpdateLockResponse>(locks_);
     }
   } else if (path.substr(0, extension_service.size()) == extension_service) {
     const auto name = path.substr(extension_service.size());
     if (name == "CreateLock") {
-      return std::make_unique<UnaryHandler<ext::CreateLockRequest, ext::CreateLockResponse>>(
-          unary(&GrpcExtensions::create_lock, extensions_));
+      return unary<&GrpcExtensions::create_lock, ext::CreateLockRequest, ext::CreateLockResponse>(extensions_);
     }
     if (name == "Renew") {
-      return std::make_unique<UnaryHandler<ext::RenewRequest, ext::RenewResponse>>(
-          unary(&GrpcExtensions::renew, extensions_));
+      return unary<&GrpcExtensions::renew, ext::RenewRequest, ext::RenewResponse>(extensions_);
     }
     if (name == "Acquire") {
       return std::make_unique<AcquireHandler>(

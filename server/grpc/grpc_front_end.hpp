@@ -81,6 +81,9 @@ class GrpcFrontEnd final : public GrpcMethods {
   void dispatch_stream(const std::shared_ptr<GrpcStreamHold>& hold, const ext::AcquireRequest& request);
 
  private:
+  /// The handler of a unary method of `service` (locks_ or extensions_).
+  template <auto method, typename Request, typename Response, typename Service>
+  std::unique_ptr<GrpcStreamHandler> unary(Service& service);
   /// Takes a new connection.
   void on_accept(TcpSocket socket, const asio::ip::tcp::endpoint& peer);
   /// A connection closed: forgotten; the last one after shut_down() stops the front end.

@@ -91,35 +91,22 @@ GrpcH2Stream* GrpcH2Connection::stream(std::int32_t id) const {
 void GrpcH2Connection::read() {
   if (closed_ || reading_ || failed_) return;
   // The client does not take what it asked for: no more requests from it until it does.
-  if (write_in_flight_ && output_.size() >= output_high_water) {
-    read_at_once_ = true;  // bytes may wait in the socket: read them first when reading again
-    return;
-  }
+  if (write_in_flight_ && output_.size() >= output_high_water) return;
   reading_ = true;
-  if (std::exchange(read_at_once_, false)) {
-    asio::post(io_, [self = shared_from_this()] {
-      self->reading_ = false;
-      self->on_readable({});
-    });
-    return;
-  }
-  // Waits until the socket is readable, then reads (asio re-arms epoll for the wait, so
-  // bytes already there are announced too).
-  socket_.async_wait(TcpSocket::wait_read, [self = shared_from_this()](std::error_code error) {
+  // Asio tries the read at once unless its last one found the socket empty (Asio 1.22: after
+  // any read that got bytes, so one that finds nothing when the client has not sent its next
+  // request yet), and otherwise waits for epoll's next edge: the socket stays registered for
+  // input. A wait for readability (async_wait) re-armed it with epoll_ctl at every read
+  // instead, as costly here as that empty read, and took a trip through epoll even when
+  // the next request was already there.
+  socket_.async_read_some(asio::buffer(input_), [self = shared_from_this()](std::error_code error, std::size_t bytes) {
     self->reading_ = false;
-    self->on_readable(error);
+    self->on_read(error, bytes);
   });
 }
 
-void GrpcH2Connection::on_readable(std::error_code error) {
+void GrpcH2Connection::on_read(std::error_code error, std::size_t bytes) {
   if (closed_) return;
-  std::size_t bytes = 0;
-  if (!error) {
-    bytes = socket_.read_some(asio::buffer(input_), error);
-    if (error == asio::error::would_block || error == asio::error::try_again) return read();  // nothing after all
-    // A full buffer may leave bytes behind: the next read is tried at once.
-    if (!error && bytes == input_.size()) read_at_once_ = true;
-  }
   received(error, bytes);
   read();
 }

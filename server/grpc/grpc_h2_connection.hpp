@@ -81,9 +81,10 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
 
   /// The stream `id`, or null.
   GrpcH2Stream* stream(std::int32_t id) const;
+  /// Reads what the socket has (once it has something), unless reading is paused.
   void read();
-  /// The socket is readable: reads what it has, and waits (or reads) again.
-  void on_readable(std::error_code error);
+  /// A read ended: what it read goes to nghttp2, and the next read starts.
+  void on_read(std::error_code error, std::size_t bytes);
   /// Hands what was read to nghttp2 (or closes on an error or EOF), and sends what follows.
   void received(std::error_code error, std::size_t bytes);
   /// Pulls what nghttp2 has to send and writes what the socket takes now (non-blocking),
@@ -122,7 +123,6 @@ class GrpcH2Connection : public std::enable_shared_from_this<GrpcH2Connection> {
   bool flushing_ = false;      ///< inside flush() (nghttp2_session_mem_send and its callbacks)
   bool flush_again_ = false;   ///< flush() called meanwhile: once more when done
   bool reading_ = false;       ///< a read is in flight
-  bool read_at_once_ = false;  ///< the next read is tried before waiting (bytes may be left)
   bool write_in_flight_ = false;  ///< waiting for the socket to take the rest of output_
   bool going_away_ = false;
   bool failed_ = false;        ///< a protocol error: close once what nghttp2 queued is written

@@ -3,10 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <initializer_list>
 #include <asio/post.hpp>
 #include <cstring>
 #include <utility>
-#include <vector>
 
 #include "grpc_h2_connection.hpp"
 
@@ -21,15 +22,40 @@ nghttp2_nv field(std::string_view name, std::string_view value) {
                     NGHTTP2_NV_FLAG_NONE};
 }
 
-/// grpc-status and, when there is one, grpc-message, added to `fields` (kept in `texts`).
-void add_status(std::vector<nghttp2_nv>& fields, std::string (&texts)[2], const grpc::Status& status) {
-  texts[0] = std::to_string(static_cast<int>(status.error_code()));
-  fields.push_back(field("grpc-status", texts[0]));
-  if (!status.error_message().empty()) {
-    texts[1] = grpc_wire::percent_encode(status.error_message());
-    fields.push_back(field("grpc-message", texts[1]));
+/// The status's header fields: grpc-status and, when there is one, grpc-message (their
+/// texts kept here), after the fields given first: no heap but for an error message.
+class StatusFields {
+ public:
+  StatusFields(std::initializer_list<nghttp2_nv> first, const grpc::Status& status) {
+    for (const auto& one : first) fields_[size_++] = one;
+    const int code = static_cast<int>(status.error_code());  // 0 to 16
+    if (code >= 0 && code < 10) {
+      code_[0] = static_cast<char>('0' + code);
+      code_size_ = 1;
+    } else {
+      const std::string text = std::to_string(code);
+      code_size_ = std::min(text.size(), sizeof code_);
+      std::memcpy(code_, text.data(), code_size_);
+    }
+    fields_[size_++] = field("grpc-status", std::string_view(code_, code_size_));
+    if (!status.error_message().empty()) {
+      message_ = grpc_wire::percent_encode(status.error_message());
+      fields_[size_++] = field("grpc-message", message_);
+    }
   }
-}
+  StatusFields(const StatusFields&) = delete;
+  StatusFields& operator=(const StatusFields&) = delete;
+
+  [[nodiscard]] const nghttp2_nv* data() const { return fields_.data(); }
+  [[nodiscard]] std::size_t size() const { return size_; }
+
+ private:
+  std::array<nghttp2_nv, 4> fields_{};
+  std::size_t size_ = 0;
+  char code_[12]{};
+  std::size_t code_size_ = 0;
+  std::string message_;
+};
 
 ssize_t read_stream_data(nghttp2_session*, std::int32_t, std::uint8_t* buffer, std::size_t length,
                          std::uint32_t* flags, nghttp2_data_source* source, void*) {
@@ -183,9 +209,7 @@ ssize_t GrpcH2Stream::read_data(std::uint8_t* buffer, std::size_t length, std::u
   if (out_.empty()) {
     if (status_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      std::vector<nghttp2_nv> fields;
-      std::string texts[2];
-      add_status(fields, texts, *status_);
+      const StatusFields fields({}, *status_);
       if (auto connection = open_connection()) {
         nghttp2_submit_trailer(connection->session(), id_, fields.data(), fields.size());
       }
@@ -248,9 +272,7 @@ void GrpcH2Stream::send_status(const grpc::Status& status) {
     return resume();
   }
   // Trailers-Only: one HEADERS ending the stream.
-  std::vector<nghttp2_nv> fields{field(":status", "200"), field("content-type", "application/grpc")};
-  std::string texts[2];
-  add_status(fields, texts, status);
+  const StatusFields fields({field(":status", "200"), field("content-type", "application/grpc")}, status);
   nghttp2_submit_response(connection->session(), id_, fields.data(), fields.size(), nullptr);
   connection->send_soon();
 }

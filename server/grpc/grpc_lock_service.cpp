@@ -114,7 +114,7 @@ void GrpcLockService::create_lock(const std::shared_ptr<GrpcCall>& call, const t
 void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk ask, RecordAnswer answer) {
   if (Status refused = admit(*call, Access::changes_locks); !refused.ok()) return call->finish(refused);
   std::string problem;
-  const auto name = tracker_lock_name(ask.parts, problem);
+  auto name = tracker_lock_name(ask.parts, problem);
   if (!name) return call->finish(invalid(problem));
   // Required, as HTTP's `who` (proto3 cannot tell an absent string from an empty one).
   if (ask.who.empty() || !is_valid_reason(ask.who)) return call->finish(invalid("who must be given, " + reason_rule_text()));
@@ -130,7 +130,8 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
   const LockId id = backend_.acquire(
       std::move(lock_request),
       [this, alive = std::weak_ptr<const bool>(alive_), &backend = backend_, call, answer = std::move(answer),
-       name = *name, who = ask.who, event_id = ask.event_id, with_ids, late](const AcquireResult& result) mutable {
+       name = std::move(*name), who = std::move(ask.who), event_id = std::move(ask.event_id), with_ids,
+       late](const AcquireResult& result) mutable {
         const std::string peer = call->peer;
         // A client that never learns the id would leave the lock held for nobody, for ever.
         const auto give_back = [&backend, id = result.id, peer] {
@@ -153,12 +154,17 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
         if (alive.expired()) return call->finish(server_going());
         switch (result.outcome) {
           case AcquireOutcome::granted:
-            spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, result.id.log_str(), who,
-                         peer);
+            // Asked first: the id's text would be made for nothing at the default level (warn).
+            if (spdlog::should_log(spdlog::level::info)) {
+              spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, result.id.log_str(), who,
+                           peer);
+            }
             // The record as the backend keeps it (its times).
             return backend_.read(
                 LockQuery{std::nullopt, result.id, true},
-                [call, answer = std::move(answer), result, name, who, event_id, give_back, late](const LockView& view) {
+                // Called once: what it needs moves into the next step.
+                [call, answer = std::move(answer), result, name = std::move(name), who = std::move(who),
+                 event_id = std::move(event_id), give_back, late](const LockView& view) {
                   if (call->finished()) return give_back();
                   if (late()) {
                     give_back();

@@ -1,6 +1,7 @@
 #include "grpc_wire.hpp"
 
 #include <limits>
+#include <utility>
 
 namespace tnl::grpc_wire {
 
@@ -65,6 +66,13 @@ MessageReader::Status MessageReader::next(std::string& message) {
   const std::uint32_t size = (byte(1) << 24) | (byte(2) << 16) | (byte(3) << 8) | byte(4);
   if (size > max_) return Status::too_large;
   if (buffer_.size() < 5 + static_cast<std::size_t>(size)) return Status::incomplete;
+  if (buffer_.size() == 5 + static_cast<std::size_t>(size)) {
+    // The usual case, one message and nothing after it: its bytes move, not copied.
+    message = std::move(buffer_);
+    message.erase(0, 5);
+    buffer_.clear();
+    return Status::message;
+  }
   message.assign(buffer_, 5, size);
   buffer_.erase(0, 5 + static_cast<std::size_t>(size));
   return Status::message;
