@@ -14,6 +14,7 @@
 #include "etcd/etcd_listing.hpp"
 #include "etcd/etcd_txn.hpp"
 #include "protocol_answers.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -381,7 +382,7 @@ void EtcdLockBackend::on_events(const std::vector<mvccpb::Event>& events) {
       stray.on_lease = lease_;
       stray.epoch = epoch_;
       spdlog::warn("lock '{}': deleting a stray key of this replica ({}) made by a request already answered", name,
-                   id->log_str());
+                   LogId{*id});
       add_cleanup(std::move(stray));
     } else if (id) {
       // A PUT moving one of our holds to another lease or kind: someone took it.
@@ -863,7 +864,7 @@ void EtcdLockBackend::move_detached(const LockId& id, std::int64_t lease) {
     const Revision token = request.revision;
     ++stats_.lock_acquired_count;
     stats_.wait_seconds.observe(seconds(Clock::now() - request.asked));
-    spdlog::info("detached lock '{}' ({}) granted to {} ({})", request.request.name, id.log_str(),
+    spdlog::info("detached lock '{}' ({}) granted to {} ({})", request.request.name, LogId{id},
                  request.request.peer, request.request.client_id);
     forget_deadline(id, request);
     requests_.erase(it);
@@ -1271,7 +1272,7 @@ void EtcdLockBackend::release_found(const LockId& id, ReleaseBy by, std::string 
                      found.value.client_id, found.value.replica, who);
         return answer(ReleaseOutcome::forced);
       }
-      spdlog::info("detached lock '{}' ({}) released by {}", found.name, id.log_str(), who);
+      spdlog::info("detached lock '{}' ({}) released by {}", found.name, LogId{id}, who);
       if (const auto own = own_lease(found)) client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
       answer(ReleaseOutcome::released);
     }));
@@ -1416,7 +1417,7 @@ void EtcdLockBackend::renew_found(const LockId& id, std::optional<Clock::duratio
     if (const auto own = own_lease(found); own != 0 && own != lease) {
       client_.lease_revoke(own, [](const grpc::Status&, auto&) {});
     }
-    spdlog::info("detached lock '{}' ({}) renewed", found.name, id.log_str());
+    spdlog::info("detached lock '{}' ({}) renewed", found.name, LogId{id});
     ++local_changes_;  // the shared listing shows the new expiry to whoever reads next
     done(RenewOutcome::renewed);
   }));
@@ -1476,7 +1477,7 @@ void EtcdLockBackend::update_attempt(const LockId& id, HoldUpdate changes, Updat
         if (attempts <= 1) return done(UpdateOutcome::unavailable);
         return update_attempt(id, std::move(changes), std::move(done), created, attempts - 1);
       }
-      spdlog::info("detached lock '{}' ({}) updated", name, id.log_str());
+      spdlog::info("detached lock '{}' ({}) updated", name, LogId{id});
       ++local_changes_;  // the shared listing shows the new values to whoever reads next
       done(UpdateOutcome::updated);
     }));

@@ -17,6 +17,7 @@
 #include "protocol.hpp"
 #include "stats_json.hpp"
 #include "tracker_locks.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -256,17 +257,14 @@ void HttpApi::create_lock(const HttpRequest& request, const Match&, Respond resp
                      if (alive.expired()) {
                        if (result.outcome == AcquireOutcome::granted) {
                          spdlog::warn("detached lock '{}' ({}) created for {} over HTTP from {} as the server went away",
-                                      name, result.id.log_str(), who, peer);
+                                      name, LogId{result.id}, who, peer);
                        }
                        return respond(server_going());
                      }
                      switch (result.outcome) {
                        case AcquireOutcome::granted:
-                         // Asked first: the id's text would be made for nothing at the default level (warn).
-                         if (spdlog::should_log(spdlog::level::info)) {
-                           spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
-                                        result.id.log_str(), who, peer);
-                         }
+                         spdlog::info("detached lock '{}' ({}) created for {} over HTTP from {}", name,
+                                      LogId{result.id}, who, peer);
                          // The record as the backend keeps it (its times, its queue).
                          return backend_.read(
                              LockQuery{std::nullopt, result.id, true},
@@ -462,9 +460,7 @@ void HttpApi::update_lock(const HttpRequest& request, const Match& match, Respon
       switch (outcome) {
         case UpdateOutcome::updated:
           if (alive.expired()) return respond(server_going());
-          if (spdlog::should_log(spdlog::level::info)) {
-            spdlog::info("detached lock ({}) updated over HTTP from {}", id.log_str(), peer);
-          }
+          spdlog::info("detached lock ({}) updated over HTTP from {}", LogId{id}, peer);
           return backend_.read(LockQuery{std::nullopt, id, true}, [id, respond = std::move(respond)](LockView view) {
             // Updated, but its record cannot be shown: a retry updates again, which is harmless.
             if (!view.ok) return respond(backend_unavailable());

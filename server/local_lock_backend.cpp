@@ -11,6 +11,7 @@
 #include "lock_table.hpp"
 #include "protocol_answers.hpp"
 #include "token_generator.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -315,14 +316,14 @@ void LocalLockBackend::release_detached(const LockId& id, std::string_view who, 
   // Forgotten on disk first, freed only then: `released` is never answered for a lock that
   // a restart would bring back. A crash in between loses nothing acknowledged.
   if (!write_ok() || !wrote(store_.erase(id))) {
-    spdlog::error("detached lock '{}' ({}) not released for {}: cannot forget it on disk", held->name, id.log_str(),
+    spdlog::error("detached lock '{}' ({}) not released for {}: cannot forget it on disk", held->name, LogId{id},
                   who);
     if (done) done(ReleaseOutcome::not_saved);
     return;
   }
   const auto now = Clock::now();
   const auto freed = table_->release(id, now);
-  spdlog::info("detached lock '{}' ({}) released by {}", freed->name, id.log_str(), who);
+  spdlog::info("detached lock '{}' ({}) released by {}", freed->name, LogId{id}, who);
   ended(freed->holder.since, now);
   if (done) done(ReleaseOutcome::released);
 }
@@ -345,7 +346,7 @@ void LocalLockBackend::renew(const LockId& id, std::optional<Clock::duration> tt
   }
   table_->renew(id, expires);
   timer_.schedule();
-  spdlog::info("detached lock '{}' ({}) renewed", held->name, id.log_str());
+  spdlog::info("detached lock '{}' ({}) renewed", held->name, LogId{id});
   done(RenewOutcome::renewed);
 }
 
@@ -360,7 +361,7 @@ void LocalLockBackend::update(const LockId& id, HoldUpdate changes, UpdateDone d
     return done(UpdateOutcome::not_saved);
   }
   table_->update(id, changes.client_id, changes.reason);
-  spdlog::info("detached lock '{}' ({}) updated: who '{}', reason '{}'", held->name, id.log_str(),
+  spdlog::info("detached lock '{}' ({}) updated: who '{}', reason '{}'", held->name, LogId{id},
                changes.client_id.value_or(held->holder.client_id), changes.reason.value_or(held->holder.reason));
   done(UpdateOutcome::updated);
 }
@@ -595,7 +596,7 @@ std::size_t LocalLockBackend::restore() {
     }
     if (expires && *expires <= clocks.steady_now) {
       if (++expired <= logged_per_kind) {
-        spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, record.id.log_str());
+        spdlog::warn("detached lock '{}' ({}) expired while the server was down", record.name, LogId{record.id});
       }
       dropped.push_back(record.id);
       ++stats_.expired_lock_count;
@@ -606,7 +607,7 @@ std::size_t LocalLockBackend::restore() {
     // left alone: forgetting the row by its id would forget the held lock's row too.
     if (table_->find(record.id) || !tokens_seen.insert(record.token).second) {
       spdlog::error("detached lock '{}' ({}) repeats a held lock's id or token in the state database; skipped",
-                    record.name, record.id.log_str());
+                    record.name, LogId{record.id});
       continue;
     }
     const LockId id = record.id;
@@ -632,7 +633,7 @@ std::size_t LocalLockBackend::restore() {
         resaved.push_back(LockStore::LeaseEnd{id, wall_end, boot_time(*boot, clocks, *expires)});
       }
     } else {
-      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, id.log_str());
+      spdlog::error("detached lock '{}' ({}) from the state database does not fit; dropped", record.name, LogId{id});
       dropped.push_back(id);
     }
   }
@@ -668,7 +669,7 @@ void LocalLockBackend::expire(Clock::time_point now) {
     forget_ended();
   }
   for (const auto& freed : table_->expire(now)) {
-    spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, freed.holder.id.log_str(), freed.holder.client_id);
+    spdlog::warn("detached lock '{}' ({}) of {} expired", freed.name, LogId{freed.holder.id}, freed.holder.client_id);
     ++stats_.expired_lock_count;
     ended(freed.holder.since, now);
   }

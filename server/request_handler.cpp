@@ -9,6 +9,7 @@
 #include "protocol_answers.hpp"
 #include "protocol_requests.hpp"
 #include "stats_json.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -145,7 +146,7 @@ void RequestHandler::lock(Connection& connection, const Request& request) {
       case AcquireOutcome::granted:
         if (detached) {
           // The lock no longer belongs to this connection: it ends, the lock stays.
-          spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, id.log_str(), self->peer(), client_id,
+          spdlog::info("detached lock '{}' ({}) granted to {} ({}) token {}", name, LogId{id}, self->peer(), client_id,
                        token);
           return self->answer(format_detached_grant(id, fencing ? std::optional<FencingToken>(token) : std::nullopt),
                               Then::close);

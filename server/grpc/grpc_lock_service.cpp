@@ -11,6 +11,7 @@
 #include "lock_view_json.hpp"
 #include "tracker_lock_name.hpp"
 #include "tracker_locks.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -139,14 +140,14 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
         };
         if (result.outcome == AcquireOutcome::granted && (alive.expired() || call->finished() || call->cancelled())) {
           spdlog::warn("detached lock '{}' ({}) created for {} over gRPC from {} after the call ended: released",
-                       name, result.id.log_str(), who, peer);
+                       name, LogId{result.id}, who, peer);
           give_back();
           return call->finish(alive.expired() ? server_going() : Status(StatusCode::CANCELLED, "call cancelled"));
         }
         if (result.outcome == AcquireOutcome::granted && late()) {
           spdlog::warn(
               "detached lock '{}' ({}) granted to {} over gRPC from {} too close to the call's deadline: released", name,
-              result.id.log_str(), who, peer);
+              LogId{result.id}, who, peer);
           give_back();
           return call->finish(
               Status(StatusCode::DEADLINE_EXCEEDED, "timed out waiting: granted too close to the call's deadline"));
@@ -154,11 +155,8 @@ void GrpcLockService::create(const std::shared_ptr<GrpcCall>& call, CreateAsk as
         if (alive.expired()) return call->finish(server_going());
         switch (result.outcome) {
           case AcquireOutcome::granted:
-            // Asked first: the id's text would be made for nothing at the default level (warn).
-            if (spdlog::should_log(spdlog::level::info)) {
-              spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, result.id.log_str(), who,
-                           peer);
-            }
+            spdlog::info("detached lock '{}' ({}) created for {} over gRPC from {}", name, LogId{result.id}, who,
+                         peer);
             // The record as the backend keeps it (its times).
             return backend_.read(
                 LockQuery{std::nullopt, result.id, true},

@@ -4,6 +4,7 @@
 
 #include "grpc_lock_service.hpp"
 #include "tracker_lock_name.hpp"
+#include "lock_id_log.hpp"
 
 namespace tnl {
 
@@ -32,9 +33,7 @@ void GrpcStreamHold::start(LockBackend& backend, AcquireRequest request, std::fu
           case AcquireOutcome::granted: {
             self->state_ = State::holding;
             self->id_ = result.id;
-            if (spdlog::should_log(spdlog::level::info)) {
-              spdlog::info("lock '{}' ({}) held by a gRPC stream from {}", self->name_, result.id.log_str(), self->peer);
-            }
+            spdlog::info("lock '{}' ({}) held by a gRPC stream from {}", self->name_, LogId{result.id}, self->peer);
             if (self->finished_) return self->release("its gRPC stream ended");
             HoldRecord holder;
             holder.id = result.id;
@@ -90,9 +89,7 @@ void GrpcStreamHold::shut_down() {
 void GrpcStreamHold::lost(const LockId& id, std::string_view reason) {
   if (state_ != State::holding || id != id_) return;
   state_ = State::over;  // gone already: not released again
-  if (spdlog::should_log(spdlog::level::info)) {
-    spdlog::info("lock '{}' ({}) of a gRPC stream from {} taken away: {}", name_, id.log_str(), peer, reason);
-  }
+  spdlog::info("lock '{}' ({}) of a gRPC stream from {} taken away: {}", name_, LogId{id}, peer, reason);
   if (finished_) return;
   const Status status(StatusCode::ABORTED, "lock lost: " + std::string(reason));
   if (writing_) {
