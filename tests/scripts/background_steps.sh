@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# scripts/lib/background.sh, which scripts/test.sh (CI's test command) sources: a script
+# that sources it keeps its own exit status whatever its background steps did, stops
+# what still runs when it exits, and removes its scratch directory. A CI run once passed
+# every test and still exited 1: the EXIT trap ran under set -e, and kill_tree failed on
+# a background chain that had already ended.
+set -euo pipefail
+
+: "${TNL_SOURCE_DIR:?set by ctest}"
+lib=$TNL_SOURCE_DIR/scripts/lib/background.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# run_script BODY: runs BODY in a new bash that sources the library under set -euo
+# pipefail; prints its exit status. The script writes its $bg_dir to $work/bg_dir.
+run_script() {
+  local rc=0
+  bash -c "set -euo pipefail; source '$lib'; echo \"\$bg_dir\" >'$work/bg_dir'; $1" \
+    >"$work/out" 2>&1 || rc=$?
+  echo "$rc"
+}
+
+# pid_gone PID: true once no process has that pid (bounded wait: a SIGTERM is quick).
+pid_gone() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# 1. Every step ended before the script did (the CI run that exited 1): status 0.
+rc=$(run_script "bg_steps 0 ok true -- bad bash -c 'exit 3'
+  wait_step ok
+  r=0; wait_step bad || r=\$?; [[ \$r == 3 ]] || exit 9")
+[[ $rc == 0 ]] || { cat "$work/out"; fail "all steps done and waited for: exit $rc, want 0"; }
+[[ ! -e $(cat "$work/bg_dir") ]] || fail "\$bg_dir left behind"
+echo "ok: steps that ended (one failed, waited for) leave the script's status 0"
+
+# 2. The script's own failure status is kept, whatever the trap does.
+rc=$(run_script "bg_steps 0 ok true; wait_step ok; exit 5")
+[[ $rc == 5 ]] || { cat "$work/out"; fail "exit 5 after the steps: exit $rc"; }
+echo "ok: the script's own exit status (5) is kept"
+
+# 3. A step still running when the script stops early is stopped, with what it started.
+rc=$(run_script "bg_steps 0 slow bash -c 'sleep 300 & echo \$! >$work/sleep.pid; wait'
+  for ((i = 0; i < 100; i++)); do [[ -s $work/sleep.pid ]] && break; sleep 0.1; done
+  exit 1")
+[[ $rc == 1 ]] || { cat "$work/out"; fail "a script that exits 1 with a step running: exit $rc"; }
+[[ -s $work/sleep.pid ]] || fail "the step never started"
+pid_gone "$(cat "$work/sleep.pid")" || fail "the running step's child was left running"
+echo "ok: a step still running at exit is stopped, with its children"
+
+# 4. wait_step's deadline: a step past it is stopped and its status is 124; the run goes on.
+rm -f "$work/sleep.pid"
+rc=$(run_script "bg_steps 0 slow bash -c 'sleep 300 & echo \$! >$work/sleep.pid; wait'
+  for ((i = 0; i < 100; i++)); do [[ -s $work/sleep.pid ]] && break; sleep 0.1; done
+  r=0; wait_step slow \$SECONDS || r=\$?
+  [[ \$r == 124 ]] || exit 8
+  grep -q 'stopped: this run reached' \"\$bg_dir/slow.log\" || exit 7")
+[[ $rc == 0 ]] || { cat "$work/out"; fail "a step stopped at its deadline: exit $rc, want 0"; }
+pid_gone "$(cat "$work/sleep.pid")" || fail "the step stopped at its deadline was left running"
+echo "ok: a step past wait_step's deadline is stopped and reported as 124"
