@@ -3,6 +3,8 @@
 
 #include "etcd_backend_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 TEST_CASE("etcd backend adversarial: a semaphore hold's lock-delay keeps the semaphore's limit", "[etcd]") {
   Cluster cluster(4s, 2000ms);
   auto first = cluster.lock_now(cluster.a(), "sd", 2);
@@ -141,3 +143,5 @@ TEST_CASE("etcd backend adversarial: a replica whose guard lapsed never deletes 
                    << " ms after the last acknowledged keepalive was sent");
   CHECK(*granted_at >= sent + 2s - 20ms);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -7,6 +7,8 @@
 
 #include "etcd_backend_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 namespace {
 
 /// How many of the keys in `listing` (etcdctl's --keys-only output) start with `prefix`.
@@ -352,3 +354,5 @@ TEST_CASE("etcd backend batches: deletions riding in a failed acquire transactio
     CHECK(cluster.lock_now(cluster.b(), fmt::format("r{}", i))->granted());
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "etcd_backend_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 namespace {
 
 /// The lease and create revision of `key` from `etcdctl get -w json` ("" when absent).
@@ -401,3 +403,5 @@ TEST_CASE("etcd distlock layout: a waiter whose try was on its way during a comp
   REQUIRE(run_until(cluster.io, [&] { return waiter->calls > 0; }, 5s));
   CHECK(waiter->granted());
 }
+
+}  // namespace TNL_UNITY_ID

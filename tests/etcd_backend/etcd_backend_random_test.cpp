@@ -15,6 +15,8 @@
 
 #include "etcd_backend_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 namespace {
 
 /// Orders lock ids for the maps below.
@@ -258,3 +260,5 @@ TEST_CASE("etcd backend random: mutexes, semaphores, waits, timeouts, cancels an
   CHECK(run.grants > 20);
   CHECK(run.timeouts > 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -3,6 +3,8 @@
 // would be. The semantics of the local backend, across replicas, and the lease guard.
 #include "etcd_backend_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 TEST_CASE("etcd backend: a mutex across replicas, and the token is the key create revision", "[etcd]") {
   Cluster cluster;
   auto held = cluster.lock_now(cluster.a(), "m");
@@ -426,3 +428,5 @@ TEST_CASE("etcd backend: a request granted before its deadline leaves no deadlin
   CHECK(granted->calls == 1);
   CHECK(cluster.a().hold_count() == 1);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 #include "etcd_backend_cluster.hpp"
 #include "tracker_locks.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HoldUpdate;
 using tnl::UpdateOutcome;
 
@@ -191,3 +193,5 @@ TEST_CASE("etcd backend: two updates at once of different fields both stay", "[e
     REQUIRE(cluster.release(cluster.a(), held->id, ReleaseBy::unlock) == ReleaseOutcome::released);
   }
 }
+
+}  // namespace TNL_UNITY_ID

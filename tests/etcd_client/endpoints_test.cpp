@@ -5,6 +5,8 @@
 
 #include "etcd/endpoints.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::etcd::parse_endpoints;
 using Endpoints = std::vector<std::string>;
 
@@ -47,3 +49,5 @@ TEST_CASE("etcd endpoints: bad lists are refused with the item named", "[etcd][e
   CHECK_THAT(message("[::1]2379"), Catch::Contains("[address]:port"));
   CHECK_THAT(message("[::1]:"), Catch::Contains("port must be"));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 
 #include "gate.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::etcd::Gate;
 
 namespace {
@@ -62,3 +64,5 @@ TEST_CASE("etcd gate: a result that closes the gate drops the ones queued after 
   CHECK(io.run() == 0);
   CHECK(order == std::vector<int>{1, 2});
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 #include "etcd_client_test_support.hpp"
 #include "etcd_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using tnl::etcd::Client;
 using tnl::etcd::FailureKind;
@@ -137,3 +139,5 @@ TEST_CASE("etcd keepalive: a stopped member's stream is taken for dead after cal
   CHECK(client.stats().failures_of(FailureKind::deadline_exceeded) >= 1);
   etcd.resume(0);
 }
+
+}  // namespace TNL_UNITY_ID

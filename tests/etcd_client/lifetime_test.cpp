@@ -11,6 +11,8 @@
 #include "etcd_client_test_support.hpp"
 #include "etcd_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using tnl::etcd::Client;
 using Clock = std::chrono::steady_clock;
@@ -147,3 +149,5 @@ TEST_CASE("etcd client lifetime: a destroyed keepalive calls back no more, one o
   REQUIRE(run_until(io, [&] { return second >= continued_from + 5; }));
   CHECK(first == stopped_at);
 }
+
+}  // namespace TNL_UNITY_ID

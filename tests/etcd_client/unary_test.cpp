@@ -9,6 +9,8 @@
 #include "etcd_cluster.hpp"
 #include "refusing_port.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using tnl::etcd::Client;
 using tnl::etcd::FailureKind;
@@ -187,3 +189,5 @@ TEST_CASE("etcd client: a member without a leader refuses at once (hasleader)", 
   CHECK_THAT(status.error_message(), Catch::Contains("no leader"));
   CHECK(took < 1s);  // refused, not timed out
 }
+
+}  // namespace TNL_UNITY_ID

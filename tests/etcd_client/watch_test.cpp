@@ -10,6 +10,8 @@
 #include "etcd_client_test_support.hpp"
 #include "etcd_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using tnl::etcd::Client;
 using Clock = std::chrono::steady_clock;
@@ -192,3 +194,5 @@ TEST_CASE("etcd watch: from a compacted revision: on_compacted, then every event
   REQUIRE(run_until(io, [&] { return recorder.last_revision() == after; }));
   CHECK(recorder.compactions == 1);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 using nlohmann::json;
@@ -266,3 +268,5 @@ TEST_CASE("admin: exit 4 when what answers is not the API", "[cli][admin]") {
     CHECK(r.err.rfind("ERROR: stats: the server's answer is not JSON (HTTP 200)", 0) == 0);
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 
@@ -204,3 +206,5 @@ TEST_CASE("client: a keepalive unanswered for --keep-alive-timeout means the loc
   CHECK(status->exited(122));
   CHECK(p.stderr_text().find("no answer to keepalive within 0.5 s") != std::string::npos);
 }
+
+}  // namespace TNL_UNITY_ID

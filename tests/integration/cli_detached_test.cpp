@@ -8,6 +8,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 using nlohmann::json;
@@ -190,3 +192,5 @@ TEST_CASE("client: unknown ids exit 1, invalid ones 4, conflicting options 2", "
   CHECK(refused.exited(2));
   CHECK(contains(refused.err, "refused"));
 }
+
+}  // namespace TNL_UNITY_ID

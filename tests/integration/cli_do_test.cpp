@@ -10,6 +10,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
@@ -391,3 +393,5 @@ TEST_CASE("do: a keepalive unanswered for --keep-alive-timeout stops the command
   CHECK(p.stderr_text().find("no answer to keepalive") != std::string::npos);
   CHECK(std::filesystem::file_size(ticks) > 0);  // it ran until then (its end: the guardian tests)
 }
+
+}  // namespace TNL_UNITY_ID

@@ -14,6 +14,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
@@ -473,3 +475,5 @@ TEST_CASE("a tcpnetlock_do killed with SIGKILL takes its command down with it", 
   CHECK(next.request("lock,name:pdeath,wait:10") == "ok");
   CHECK_FALSE(alive(command));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -12,6 +12,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
@@ -138,3 +140,5 @@ TEST_CASE("flock: tcpnetlock_do refuses its short options after the command's fi
   CHECK(quoted.exited(0));
   CHECK(quoted.out == "hi");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -18,6 +18,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
@@ -454,3 +456,5 @@ TEST_CASE("do: a line from the server right after ok means the lock is gone: the
   CHECK(done.exited(122));
   CHECK_FALSE(fs::exists(ran));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -14,6 +14,8 @@
 #include "server_process.hpp"
 #include "version.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 namespace fs = std::filesystem;
@@ -266,3 +268,5 @@ TEST_CASE("durations with units are taken by every client program", "[cli][optio
     CHECK(unlocked.exited(0));
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "cli_helpers.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::cli;
 using namespace std::chrono_literals;
@@ -370,3 +372,5 @@ TEST_CASE("distlock: --unlock with the admin token the server needs", "[distlock
                distlock_env({{"DISTLOCK_ADMIN_TOKEN_FILE", token.string()}}))
             .exited(0));
 }
+
+}  // namespace TNL_UNITY_ID

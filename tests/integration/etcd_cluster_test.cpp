@@ -4,6 +4,8 @@
 
 #include "etcd_cluster.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 
 TEST_CASE("cluster: one member starts, stores and is stopped", "[etcd][cluster]") {
@@ -49,3 +51,5 @@ TEST_CASE("cluster: three members keep a quorum with one down, not with two", "[
   etcd.resume(2);
   REQUIRE(etcd.wait_healthy());
 }
+
+}  // namespace TNL_UNITY_ID

@@ -7,6 +7,8 @@
 
 #include "etcd_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::etcd;
 namespace fs = std::filesystem;
@@ -121,3 +123,5 @@ TEST_CASE("etcdctl: a kill -9 of etcdctl frees N for tcpnetlock when its lease e
   CHECK(waiter.read_line(10s) == std::optional<std::string>("ok"));
   CHECK(seconds_since(killed) < 2 + 1.5);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -9,6 +9,8 @@
 
 #include "etcd_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::etcd;
 
@@ -157,3 +159,5 @@ TEST_CASE("quorum: losing a majority tells holders lost and refuses requests, un
   WARN("majority lost: holders told lost after " << lost_after << " s (TTL " << ttl << " s); replicas ready "
                                                  << ready_after << " s after the quorum returned");
 }
+
+}  // namespace TNL_UNITY_ID

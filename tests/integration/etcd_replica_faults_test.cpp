@@ -12,6 +12,8 @@
 
 #include "etcd_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::etcd;
 namespace fs = std::filesystem;
@@ -186,3 +188,5 @@ TEST_CASE("faults: a SIGSTOP shorter than the lease guard's margin loses nothing
   holder.close();
   CHECK(waiter.read_line(5s) == std::optional<std::string>("ok"));
 }
+
+}  // namespace TNL_UNITY_ID

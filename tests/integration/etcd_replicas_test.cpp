@@ -6,6 +6,8 @@
 
 #include "etcd_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::etcd;
 
@@ -223,3 +225,5 @@ TEST_CASE("replicas: an admin on B releases a connection hold on A, which is tol
   CHECK(holder.read_line(5s) == std::optional<std::string>("lost,released by admin"));
   CHECK(waiter.read_line(5s) == std::optional<std::string>("ok"));
 }
+
+}  // namespace TNL_UNITY_ID

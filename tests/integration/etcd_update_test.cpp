@@ -5,6 +5,8 @@
 
 #include "etcd_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using namespace tnl::test::etcd;
 
@@ -52,3 +54,5 @@ TEST_CASE("replicas: a detached lock made on A, updated on B, shows its new who 
   CHECK(a.http().get("/api/v1alpha1/lock/" + id).status == 404);
   CHECK(LineClient(b.port()).request("lock,name:deploy") == std::optional<std::string>("ok"));
 }
+
+}  // namespace TNL_UNITY_ID

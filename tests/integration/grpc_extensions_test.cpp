@@ -14,6 +14,8 @@
 #include "grpc_helpers.hpp"
 #include "line_client.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using grpc::StatusCode;
 using tnl::test::AcquireStream;
@@ -317,3 +319,5 @@ TEST_CASE("extensions: a grant racing the call's deadline is the caller's, or is
   INFO("granted in " << granted << " rounds of 60");
   CHECK(granted < 60);
 }
+
+}  // namespace TNL_UNITY_ID

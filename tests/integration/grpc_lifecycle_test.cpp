@@ -13,6 +13,8 @@
 #include "line_client.hpp"
 #include "refusing_port.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using grpc::StatusCode;
 using tnl::test::GrpcServerProcess;
@@ -153,3 +155,5 @@ TEST_CASE("shutdown: calls get an answer (OK or UNAVAILABLE), none hangs, and th
   // While the lock port's connections closed, the front end said why.
   CHECK(said_shutting_down > 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "line_client.hpp"
 #include "lock_id.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using tnl::test::GrpcServerProcess;
 using tnl::test::TrackerClient;
@@ -356,3 +358,5 @@ TEST_CASE("one lock model with HTTP: the same records, exclusion both ways", "[g
   CHECK(http.get("/api/v1alpha1/lock/" + http_id).status == 404);
   CHECK(http.get("/api/v1alpha1/locks/list").json()["total"] == 0);
 }
+
+}  // namespace TNL_UNITY_ID

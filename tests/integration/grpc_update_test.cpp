@@ -13,6 +13,8 @@
 #include "http_client.hpp"
 #include "line_client.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::GrpcServerProcess;
 using tnl::test::TrackerClient;
 using grpc::StatusCode;
@@ -184,3 +186,5 @@ TEST_CASE("UpdateLock with --state-dir: the new who and event_id survive a resta
   CHECK(got.response.lock().event_id() == "event-2");
   CHECK(client.create("kept", "third").code() == StatusCode::ALREADY_EXISTS);
 }
+
+}  // namespace TNL_UNITY_ID

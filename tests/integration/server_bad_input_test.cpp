@@ -13,6 +13,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
 using tnl::test::stats;
@@ -327,3 +329,5 @@ TEST_CASE("a holder that pipelines and never reads is cut after the write timeou
   CHECK(after.at("maxrss").get<long>() - before < 16 * 1024);  // KiB
   CHECK(server.process().wait_for_stderr("it takes no answers", 5s));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -22,6 +22,8 @@
 #include "socket_address.hpp"
 #include "version.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::ChildProcess;
 using tnl::test::HttpClient;
 using tnl::test::LineClient;
@@ -336,3 +338,5 @@ TEST_CASE("TCPNETLOCK_TEST_DEFER_BACKEND: a bad value refuses to start, a good o
     CHECK_FALSE(contains(server.process.stderr_text(), "TEST-ONLY"));
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 #include "line_client.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
 
@@ -228,3 +230,5 @@ TEST_CASE("a holder killed with SIGKILL frees the lock", "[contract][local-only]
   LineClient next(server.port());
   CHECK(next.request("lock,name:killed") == "ok");
 }
+
+}  // namespace TNL_UNITY_ID

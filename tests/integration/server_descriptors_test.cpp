@@ -19,6 +19,8 @@
 #include "line_client.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::HttpClient;
 using tnl::test::HttpReply;
 using tnl::test::LineClient;
@@ -265,3 +267,5 @@ TEST_CASE("a connection whose last answer is not delivered yet is not closed to 
   REQUIRE(answer.back() == '\n');
   CHECK(nlohmann::json::parse(answer.substr(6)).at("locks").size() == holders.size());
 }
+
+}  // namespace TNL_UNITY_ID

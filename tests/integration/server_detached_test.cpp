@@ -15,6 +15,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -466,3 +468,5 @@ TEST_CASE("unlock-name: with an admin token it needs that token", "[detached][un
   CHECK(wait_until([&] { return holders_of(server.port(), "un7").empty(); }));
   CHECK(one_shot(server.port(), "lock,name:un7,ttl:60").value_or("").rfind("ok,id:", 0) == 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -18,6 +18,8 @@
 #include "refusing_port.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::ChildProcess;
 using tnl::test::HttpClient;
 using tnl::test::LineClient;
@@ -111,3 +113,5 @@ TEST_CASE("a replica that shuts down gracefully frees its connections' locks at 
   CHECK(LineClient(b.port()).request("lock,name:job,wait:1") == "ok");
   CHECK(std::chrono::steady_clock::now() - asked < 1s);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -15,6 +15,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -203,3 +205,5 @@ TEST_CASE("http: a detached lock taken on the line protocol has its peer - list 
   REQUIRE(second["locks"].size() == 1);
   CHECK(second["locks"][0]["id"] == ids[2]);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "http_port.hpp"
 #include "server_http_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -151,3 +153,5 @@ TEST_CASE("http: a percent-encoded path and query work", "[http]") {
   const HttpReply released = http.get(api + "/unlock/" + encoded);
   CHECK_STATUS(released, 200);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -15,6 +15,8 @@
 #include "server_http_helpers.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -139,3 +141,5 @@ TEST_CASE("http: after every kind of HTTP traffic the server still shuts down cl
   CHECK(!contains(errors, "Sanitizer"));
   CHECK(!contains(errors, "runtime error"));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -30,6 +30,8 @@
 #include "server_http_helpers.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -509,3 +511,5 @@ TEST_CASE("http: at the limit an answer to a change left unread for a second is 
   // The lock is as it was: held, renewed, by its creator.
   CHECK_STATUS(HttpClient(server.http_port()).get(api + "/lock/" + created.json()["id"].get<std::string>()), 200);
 }
+
+}  // namespace TNL_UNITY_ID

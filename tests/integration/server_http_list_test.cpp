@@ -12,6 +12,8 @@
 #include "http_port.hpp"
 #include "server_http_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -94,3 +96,5 @@ TEST_CASE("http: list refuses bad paging with 400", "[http][errors]") {
   }
   CHECK(list(http, "?per_page=1000")["perPage"] == 1000);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -15,6 +15,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -200,3 +202,5 @@ TEST_CASE("http: renew refuses bad ttls and unknown ids", "[http][ttl][errors]")
   CHECK(unknown.json() == json{{"error", "lock not found"}});
   CHECK_STATUS(http.post(api + "/lock/not-a-uuid/renew", json{{"ttl", 60}}), 400);
 }
+
+}  // namespace TNL_UNITY_ID

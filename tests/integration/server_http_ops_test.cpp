@@ -16,6 +16,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -185,3 +187,5 @@ TEST_CASE("http: tcpnetlock_locks_held counts holders, as docs/HTTP-API.md says"
   CHECK(stats(server.port())["lock_count"] == 1);
   CHECK(metric(http, "tcpnetlock_holds{kind=\"connection\"}") == 2);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -13,6 +13,8 @@
 #include "server_http_helpers.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -313,3 +315,5 @@ TEST_CASE("http: a non-loopback --http answers any Host, yet refuses other sites
   }()), 403);
   CHECK_STATUS(http.post(api + "/lock", body, bearer("tok")), 201);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 
@@ -173,3 +175,5 @@ TEST_CASE("http: an update is on disk when answered: a restart (even kill -9) ke
   CHECK(got.json()["reason"] == "r2");
   CHECK(got.json()["service"] == "kept");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 #include "http_port.hpp"
 #include "server_http_helpers.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -121,3 +123,5 @@ TEST_CASE("http: Expect: 100-continue gets 100 Continue, then the answer - chunk
   REQUIRE_STATUS(chunked, 201);
   CHECK(chunked.json()["service"] == "chunked");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -17,6 +17,8 @@
 #include "line_client.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::ChildProcess;
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
@@ -254,3 +256,5 @@ TEST_CASE("a holder timed out while its answers wait for its socket is still cut
   LineClient next(server.port());
   CHECK(next.request("lock,name:deaf") == "ok");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -17,6 +17,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -208,3 +210,5 @@ TEST_CASE("during the start grace waiters queue in order and are granted when it
   CHECK(LineClient(server.port()).request("unlock,id:" + detached_id) == "released");
   CHECK(LineClient(server.port()).request("lock,name:free") == "ok");
 }
+
+}  // namespace TNL_UNITY_ID

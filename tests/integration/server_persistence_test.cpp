@@ -18,6 +18,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -180,3 +182,5 @@ TEST_CASE("unlock, renew and create that cannot be written are refused, nothing 
   CHECK(detached_ids(server.port()).empty());
   CHECK(one_shot(server.port(), "lock,name:u") == "ok");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
 using tnl::test::TempDir;
@@ -287,3 +289,5 @@ TEST_CASE("a second server on the same --state-dir refuses to start while the fi
   ServerProcess next(state_args(state));
   CHECK(detached_locks(next.port()).count(id) == 1);
 }
+
+}  // namespace TNL_UNITY_ID

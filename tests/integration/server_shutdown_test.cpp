@@ -13,6 +13,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
 using namespace std::chrono_literals;
@@ -101,3 +103,5 @@ TEST_CASE("SIGHUP is logged and ignored: the server keeps serving and every lock
   REQUIRE(status);
   CHECK(status->exited(0));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -18,6 +18,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::HolderSwarm;
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
@@ -150,3 +152,5 @@ TEST_CASE("a long .locks answer reaches a reader that takes it slowly, whole and
   CHECK(json.at("locks").size() == held);
   CHECK(reader.wait_closed());
 }
+
+}  // namespace TNL_UNITY_ID

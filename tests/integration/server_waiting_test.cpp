@@ -13,6 +13,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
 using tnl::test::query_json;
@@ -285,3 +287,5 @@ TEST_CASE("the holder timeout of a waiter starts when it is granted, not when it
   CHECK(waiter.stays_silent(200ms));
   CHECK(waiter.request(".keepalive") == "alive");
 }
+
+}  // namespace TNL_UNITY_ID

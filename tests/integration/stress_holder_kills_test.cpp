@@ -30,6 +30,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::ChildProcess;
 using tnl::test::ServerProcess;
 using namespace std::chrono_literals;
@@ -223,3 +225,5 @@ TEST_CASE("no process of an old holder's command writes after a newer holder sta
   CHECK(kills_with_writers >= 3);
   CHECK(writer_lines > 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -20,6 +20,8 @@
 #include "server_process.hpp"
 #include "server_queries.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::HolderSwarm;
 using tnl::test::LineClient;
 using tnl::test::ServerProcess;
@@ -116,3 +118,5 @@ TEST_CASE("19,000 holders opened at once and left idle are never reaped by keepa
   CHECK(swarm.keepalive_all(Clock::now() + 30s) == holder_count);
   swarm.close_all();
 }
+
+}  // namespace TNL_UNITY_ID

@@ -20,6 +20,8 @@
 #include "process.hpp"
 #include "server_process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::test::ChildProcess;
 using tnl::test::ServerProcess;
 using namespace std::chrono_literals;
@@ -165,3 +167,5 @@ TEST_CASE("no two critical sections of one name overlap, even with holders kille
   CHECK(finished_ok == total_processes - killed_count);
   CHECK(killed_count > 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "process.hpp"
 #include "scoped_env.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::admin;
 using nlohmann::json;
 
@@ -433,3 +435,5 @@ TEST_CASE("admin: no HTTP answer", "[admin][commands]") {
     CHECK(run(command("stats"), http).code == admin_exit::unexpected);
   }
 }
+
+}  // namespace TNL_UNITY_ID

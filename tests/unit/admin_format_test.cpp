@@ -5,6 +5,8 @@
 #include "admin_format.hpp"
 #include "human_duration.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::admin;
 using tnl::human_duration;
 using nlohmann::json;
@@ -174,3 +176,5 @@ TEST_CASE("key: value lines", "[admin][format]") {
         "connection_count: 5\nlock_count: 2\nname: x\n");
   CHECK(format_key_values(json::object()).empty());
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "protocol_answers.hpp"
 #include "scripted_connection.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::AcquireOutcome;
 using tnl::ReleaseOutcome;
 using tnl::RenewOutcome;
@@ -103,3 +105,5 @@ TEST_CASE("line protocol: the error line and the lost reason name the backend al
   CHECK(tnl::answer::backend_unavailable == "err,backend unavailable");
   CHECK(tnl::format_lost(tnl::lost_reason::backend_unavailable) == "lost,backend unavailable");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "scoped_env.hpp"
 #include "version.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::cli;
 
 namespace {
@@ -289,3 +291,5 @@ TEST_CASE("flock: our short options after the command's first word are refused, 
     }
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -9,6 +9,8 @@
 
 #include "cli_format.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::cli;
 
 namespace {
@@ -84,3 +86,5 @@ TEST_CASE("cli_format: an app's help fits 99 columns with no range clutter", "[c
   CHECK(sub_help.find(" in [") == std::string::npos);
   CHECK(widest_line(sub_help) < 100);
 }
+
+}  // namespace TNL_UNITY_ID

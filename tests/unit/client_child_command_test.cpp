@@ -10,6 +10,8 @@
 #include "child_command.hpp"
 #include "process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::ChildCommand;
 
 TEST_CASE("the command's exit status is reported", "[client][child]") {
@@ -57,3 +59,5 @@ TEST_CASE("exit codes from raw wait statuses", "[client][child]") {
   CHECK(ChildCommand::exit_code(3 << 8) == 3);
   CHECK(ChildCommand::exit_code(SIGKILL) == 128 + SIGKILL);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -11,6 +11,8 @@
 #include "protocol_answers.hpp"
 #include "protocol_requests.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::ClientError;
 using tnl::LockClient;
 using tnl::LockRequest;
@@ -278,3 +280,5 @@ TEST_CASE("client: --ttl, --unlock and --renew", "[client][options][detached]") 
           "numbers with units ms, s, m, h, d, largest first (500ms, 90s, 10m, 1h30m, 2d)");
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -30,6 +30,8 @@
 #include "refusing_port.hpp"
 #include "scoped_env.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockClient;
 using tnl::LockResult;
 using tnl::test::FakeServer;
@@ -403,3 +405,5 @@ TEST_CASE("do: exit_code_after: 122 for a lost lock under a successful command, 
   CHECK(exit_code_after(3, std::string("server closed the connection")) == 3);
   CHECK(exit_code_after(130, std::string("lost")) == 130);
 }
+
+}  // namespace TNL_UNITY_ID

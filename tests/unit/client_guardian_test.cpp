@@ -21,6 +21,8 @@
 #include "process.hpp"
 #include "process_tree.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::Guardian;
 using tnl::GuardianOptions;
 using tnl::guardian::Kind;
@@ -355,3 +357,5 @@ TEST_CASE("guardian-less: end_descendants terminates and reaps every descendant"
   CHECK_FALSE(alive(child));
   CHECK_FALSE(alive(grandchild[0]));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -9,6 +9,8 @@
 #include "process.hpp"
 #include "refusing_port.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::ClientError;
 using tnl::LockClient;
 using tnl::test::wait_until;
@@ -249,3 +251,5 @@ TEST_CASE("locks returns the JSON text", "[client][lock_client]") {
   CHECK(client.locks(std::string_view("db")) == "{\"locks\":[]}");
   CHECK(fake.requests() == std::vector<std::string>{".locks,name:db"});
 }
+
+}  // namespace TNL_UNITY_ID

@@ -17,6 +17,8 @@
 #include "client_test_support.hpp"
 #include "scoped_env.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::cli;
 
 namespace {
@@ -355,3 +357,5 @@ TEST_CASE("a repeated option takes its last value, as with argparse", "[client][
   CHECK(client.host == "b");
   CHECK(client.lock_name == "x");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 
 #include "connection.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::Connection;
 
 TEST_CASE("a connection ended by its client is told from one the server gave up on, whatever the kernel reported",
@@ -26,3 +28,5 @@ TEST_CASE("a connection ended by its client is told from one the server gave up 
     CHECK_FALSE(Connection::ended_by_client(std::error_code(code, asio::error::get_system_category())));
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -17,6 +17,8 @@
 #include "lock_store.hpp"
 #include "server_stats.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::AcquireOutcome;
 using tnl::AcquireRequest;
 using tnl::AcquireResult;
@@ -226,3 +228,5 @@ TEST_CASE("deferred local backend: an answer the local backend gives at once sti
   CHECK(released == ReleaseOutcome::released);
   CHECK(f.backend->tracked() == 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -17,6 +17,8 @@
 #include "scoped_env.hpp"
 #include "scripted_lock_backend.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::AcquireOutcome;
 using tnl::AcquireRequest;
 using tnl::AcquireResult;
@@ -464,3 +466,5 @@ TEST_CASE("deferring backend: many holds and requests in every stage leave nothi
   CHECK(f.inner->held.empty());
   CHECK(f.backend->tracked() == 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -3,6 +3,8 @@
 
 #include "descriptor_budget.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::lock_connection_limit;
 using tnl::spare_descriptors;
 
@@ -22,3 +24,5 @@ TEST_CASE("open descriptors and the limit are read from the system", "[descripto
   CHECK(tnl::open_descriptor_count() >= 3);
   CHECK(tnl::open_file_limit() >= tnl::open_descriptor_count());
 }
+
+}  // namespace TNL_UNITY_ID

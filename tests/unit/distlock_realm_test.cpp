@@ -8,6 +8,8 @@
 #include "distlock_realm.hpp"
 #include "protocol.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::distlock;
 
 TEST_CASE("distlock realm: the default prefix and plain ones give readable lock names", "[distlock][realm]") {
@@ -63,3 +65,5 @@ TEST_CASE("distlock realm: text no prefix encodes to does not decode", "[distloc
   CHECK_FALSE(name_in_realm("/distlock/", "deploy"));         // a lock of no realm
   CHECK_FALSE(name_in_realm("staging", "staging_2d-x"));      // the realm "staging-"
 }
+
+}  // namespace TNL_UNITY_ID

@@ -12,6 +12,8 @@
 #include "distlock_settings.hpp"
 #include "process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::distlock;
 
 namespace {
@@ -219,3 +221,5 @@ TEST_CASE("distlock config: files", "[distlock][config]") {
   std::ofstream(file) << std::string(2 << 20, '#');
   CHECK(std::holds_alternative<std::string>(read_config(file.string(), true)));  // over 1 MiB
 }
+
+}  // namespace TNL_UNITY_ID

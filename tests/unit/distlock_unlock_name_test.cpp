@@ -10,6 +10,8 @@
 
 #include "scripted_connection.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HoldKind;
 using tnl::ReleaseBy;
 using tnl::ReleaseOutcome;
@@ -134,3 +136,5 @@ TEST_CASE("unlock-name: the admin token is checked before anything is read", "[u
   g.send("unlock-name,name:db,admin-token:s3cret\n");
   CHECK(g.run_until([&] { return g.backend.reads.size() == 1; }));
 }
+
+}  // namespace TNL_UNITY_ID

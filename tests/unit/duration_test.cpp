@@ -9,6 +9,8 @@
 #include "duration.hpp"
 #include "lock_options.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::format_duration;
 using tnl::parse_duration;
 
@@ -121,3 +123,5 @@ TEST_CASE("duration: printed the short way", "[duration]") {
     CHECK(parse_duration(format_duration(seconds)) == Approx(seconds));
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "etcd/distlock_layout.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::etcd;
 using tnl::HoldKind;
 using tnl::LockId;
@@ -104,3 +106,5 @@ TEST_CASE("distlock layout: our index value carries the key and our record", "[e
   REQUIRE(garbage);
   CHECK_FALSE(garbage->value.id);  // foreign: no id of ours, so it never matches one
 }
+
+}  // namespace TNL_UNITY_ID

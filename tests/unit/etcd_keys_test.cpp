@@ -7,6 +7,8 @@
 
 #include "etcd/etcd_keys.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::etcd;
 using tnl::HoldKind;
 using tnl::LockId;
@@ -133,3 +135,5 @@ TEST_CASE("etcd keys: ms conversions clamp", "[etcd][keys]") {
   (void)from_ms(INT64_MAX);  // no overflow (UBSan)
   (void)from_ms(INT64_MIN);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "etcd/lease_guard.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::etcd::LeaseGuard;
 using State = LeaseGuard::State;
 using namespace std::chrono_literals;
@@ -146,3 +148,5 @@ TEST_CASE("lease guard: the earliest end is the latest acknowledged send + TTL, 
   guard.give_up();  // what the backend revokes no sooner than
   CHECK(guard.earliest_end() == t0 + 13s);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -7,6 +7,8 @@
 
 #include "etcd/etcd_listing.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace tnl::etcd;
 using tnl::HoldKind;
 using tnl::LockId;
@@ -143,3 +145,5 @@ TEST_CASE("etcd listing: names sorted, one name alone, nothing", "[etcd][listing
   CHECK(build_listing(layout, {}, std::nullopt, as_of).names.empty());
   CHECK(build_listing(layout, keys.entries(), std::string("zz"), as_of).names.empty());
 }
+
+}  // namespace TNL_UNITY_ID

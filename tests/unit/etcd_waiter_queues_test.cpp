@@ -5,6 +5,8 @@
 
 #include "etcd/waiter_queues.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 using tnl::etcd::WaiterQueues;
 
@@ -193,3 +195,5 @@ TEST_CASE("waiter queues: a check in flight while the watch missed events (compa
   CHECK_FALSE(queues.waiting("n", b, 30, 20, 23, "n/k20"));  // not the earliest: a's turn first
   CHECK(queues.remove("n", a) == b);  // and b looks when a goes
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "process.hpp"
 #include "server_stats.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 using tnl::LocalLockBackend;
 using tnl::LockStore;
@@ -221,3 +223,5 @@ TEST_CASE("a row repeating a restored lock's id does not erase that lock from di
   REQUIRE(held);
   CHECK(held->name == "x");
 }
+
+}  // namespace TNL_UNITY_ID

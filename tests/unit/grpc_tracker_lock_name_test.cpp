@@ -3,6 +3,8 @@
 
 #include "grpc/tracker_lock_name.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 namespace {
 
 std::optional<std::string> name_of(const std::string& service, const std::string& environment = {},
@@ -56,3 +58,5 @@ TEST_CASE("grpc lock names: split undoes the join, and leaves other names whole"
     CHECK(tnl::split_tracker_lock_name(whole).environment.empty());
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "grpc/grpc_wire.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using tnl::grpc_wire::MessageReader;
 
@@ -77,3 +79,5 @@ TEST_CASE("gRPC messages: a compressed one or one past the limit is refused from
   CHECK(partial.next(message) == MessageReader::Status::incomplete);
   CHECK(partial.partial());
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "handler_memory.hpp"
 #include "io_types.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HandlerAllocator;
 using tnl::HandlerMemory;
 
@@ -56,3 +58,5 @@ TEST_CASE("handler memory falls back to the heap when it is taken or too small",
   CHECK(reinterpret_cast<std::uintptr_t>(overaligned) % 64 == 0);
   memory.deallocate(overaligned, 64);
 }
+
+}  // namespace TNL_UNITY_ID

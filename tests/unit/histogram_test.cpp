@@ -2,6 +2,8 @@
 
 #include "histogram.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 TEST_CASE("a histogram renders cumulative buckets, +Inf, sum and count", "[metrics]") {
   tnl::Histogram histogram({0.1, 1, 10});
   histogram.observe(0.05);
@@ -18,3 +20,5 @@ TEST_CASE("a histogram renders cumulative buckets, +Inf, sum and count", "[metri
         "x_seconds_sum 105.15\n"
         "x_seconds_count 4\n");
 }
+
+}  // namespace TNL_UNITY_ID

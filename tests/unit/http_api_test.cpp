@@ -21,6 +21,8 @@
 #include "lock_view_json.hpp"
 #include "scripted_lock_backend.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using nlohmann::json;
 using tnl::HttpRequest;
 using tnl::HttpResponse;
@@ -903,3 +905,5 @@ TEST_CASE("HTTP: PUT /lock/{id} checks its body before asking the backend", "[ht
   CHECK(f.backend.reads.empty());
   CHECK(f.backend.updates.empty());
 }
+
+}  // namespace TNL_UNITY_ID

@@ -18,6 +18,8 @@
 #include "http_request_gate.hpp"
 #include "scripted_lock_backend.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -215,3 +217,5 @@ TEST_CASE("HTTP connection: a backend that does not answer in time gets the clie
   CHECK(f.backend.releases[0].id == id);
   CHECK(f.backend.releases[0].by == tnl::ReleaseBy::unlock);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -13,6 +13,8 @@
 #include "local_lock_backend.hpp"
 #include "lock_store.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using nlohmann::json;
 using tnl::HttpAllowedHosts;
 
@@ -131,3 +133,5 @@ TEST_CASE("HTTP wire: HEAD has the GET's headers and Content-Length but no body"
   CHECK(tnl::http_reason_phrase(415) == "Unsupported Media Type");
   CHECK(tnl::http_reason_phrase(799) == "Unknown");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "http_request_parser.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HttpMessage;
 using tnl::HttpRequestParser;
 using State = HttpRequestParser::State;
@@ -239,3 +241,5 @@ TEST_CASE("HTTP parser: a head over the header limit with a bad character fails 
   CHECK(whole.error->status == 400);   // the bad character, met before the next header ends
   CHECK(pieces.error->status == 431);  // one byte of it handed over: the fourth header ended
 }
+
+}  // namespace TNL_UNITY_ID

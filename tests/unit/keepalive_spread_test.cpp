@@ -9,6 +9,8 @@
 
 #include "socket_options.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::KeepaliveSchedule;
 using tnl::spread_keepalive;
 using tnl::TcpKeepalive;
@@ -87,3 +89,5 @@ TEST_CASE("where it can, the interval leaves 1 or 2 s of idle time after it", "[
     }
   }
 }
+
+}  // namespace TNL_UNITY_ID

@@ -15,6 +15,8 @@
 #include "lock_table.hpp"
 #include "process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::AcquireOutcome;
 using tnl::AcquireRequest;
 using tnl::AcquireResult;
@@ -1009,3 +1011,5 @@ TEST_CASE("a waiter alone on its name in the start grace can be cancelled: the n
   CHECK(f.table.holders("alone-" + std::string(40, 'x')).empty());
   CHECK(waiter.calls == 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -3,6 +3,8 @@
 
 #include "localhost_name.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::is_localhost_name;
 
 TEST_CASE("localhost, localhost. and names under localhost are loopback names", "[localhost]") {
@@ -29,3 +31,5 @@ TEST_CASE("the loopback endpoints are 127.0.0.1 then ::1, on the port asked", "[
   CHECK(endpoints[0].port() == 7654);
   CHECK(endpoints[1].port() == 7654);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -5,6 +5,8 @@
 
 #include "lock_id.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 
 TEST_CASE("lock ids print in the canonical UUID form and parse back", "[lock_id]") {
@@ -90,3 +92,5 @@ TEST_CASE("fill_random fills buffers of any size", "[lock_id]") {
   for (auto byte : bytes) zeros += byte == 0;
   CHECK(zeros < 1000);  // about 390 expected
 }
+
+}  // namespace TNL_UNITY_ID

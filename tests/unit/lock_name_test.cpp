@@ -4,6 +4,8 @@
 #include "lock_name.hpp"
 #include "protocol.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::lock_name_from_command;
 
 TEST_CASE("words are joined with spaces, then ' ', '.' and '/' become '_'", "[lock_name]") {
@@ -43,3 +45,5 @@ TEST_CASE("a derived name, when not empty, is a valid lock name", "[lock_name]")
     if (!name.empty()) CHECK(tnl::is_valid_lock_name(name));
   }
 }
+
+}  // namespace TNL_UNITY_ID

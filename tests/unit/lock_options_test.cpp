@@ -7,6 +7,8 @@
 
 #include "lock_options.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockOptions;
 
 namespace {
@@ -100,3 +102,5 @@ TEST_CASE("a ttl is at least a tenth of a second and at most a year, for every f
   CHECK_FALSE(tnl::is_valid_ttl_seconds(std::nan("")));
   CHECK_FALSE(tnl::is_valid_ttl_seconds(std::numeric_limits<double>::infinity()));
 }
+
+}  // namespace TNL_UNITY_ID

@@ -11,6 +11,8 @@
 
 #include "scripted_connection.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::AcquireOutcome;
 using tnl::ReleaseBy;
 using tnl::ReleaseOutcome;
@@ -155,3 +157,5 @@ TEST_CASE("a waiter's keepalives are answered while its grant has not come", "[l
   f.backend.grant(f.backend.acquires[0].id);
   CHECK(f.read_line() == "ok");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "lock_store.hpp"
 #include "process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 using tnl::LockStore;
 using namespace std::chrono_literals;
@@ -387,3 +389,5 @@ TEST_CASE("erase_all forgets many locks in one transaction, or none", "[lock_sto
   CHECK(store.erase_all({LockId{0x4000, 0x8000000000000002ULL}}));
   CHECK(store.load().size() == 2);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "lock_table.hpp"
 #include "lock_table_test_support.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockTable;
 using tnl::test::Answer;
 using tnl::test::id_of;
@@ -394,3 +396,5 @@ TEST_CASE("held grants: a later time only extends them, shut_down ends them with
   table.acquire(request("a", 2), t0 + 6s, late.completion());
   CHECK(late.outcome == Outcome::unavailable);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -10,6 +10,8 @@
 #include "lock_table.hpp"
 #include "lock_table_test_support.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 using tnl::LockTable;
 using tnl::test::Answer;
@@ -294,3 +296,5 @@ TEST_CASE("restoring 100,000 saved holds is linear and leaves every one held", "
   CHECK(table.find(detached_id(count))->name == "n" + std::to_string(count));
   CHECK(table.next_deadline() == t0 + 1s);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -8,6 +8,8 @@
 #include "lock_table.hpp"
 #include "lock_table_test_support.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockTable;
 using tnl::test::Answer;
 using tnl::test::id_of;
@@ -535,3 +537,5 @@ TEST_CASE("a lease and a wait ending together: the wait times out first", "[lock
   CHECK(w.outcome == Outcome::timed_out);
   CHECK(table.held_count() == 0);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -9,6 +9,8 @@
 
 #include "lock_table.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockTable;
 using Kind = LockTable::Kind;
 using namespace std::chrono_literals;
@@ -94,3 +96,5 @@ TEST_CASE("the start grace left is counted down, and 0 once it has ended", "[met
   over.hold_grants_until(LockTable::Clock::now() - 1s);
   CHECK(over.grants_held_seconds(LockTable::Clock::now()) == 0.0);
 }
+
+}  // namespace TNL_UNITY_ID

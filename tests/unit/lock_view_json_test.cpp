@@ -6,6 +6,8 @@
 
 #include "lock_view_json.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using tnl::HoldKind;
 using tnl::HoldRecord;
@@ -226,3 +228,5 @@ TEST_CASE(".locks JSON is byte for byte what it was", "[locks-json]") {
         "\"fenced\":true,\"reason\":\"\",\"expires\":\"2023-11-14T22:14:18.000Z\"}"
         "],\"waiters\":0}]}\n");
 }
+
+}  // namespace TNL_UNITY_ID

@@ -6,6 +6,8 @@
 
 #include "locks_line_cache.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HoldKind;
 using tnl::LocksLineCache;
 using tnl::LockView;
@@ -241,3 +243,5 @@ TEST_CASE(".locks lines that take long to build are rebuilt at most every ten bu
   CHECK(later != first);
   CHECK(parse(*later)["locks"].size() == count - 1);
 }
+
+}  // namespace TNL_UNITY_ID

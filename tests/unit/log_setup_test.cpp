@@ -13,6 +13,8 @@
 #include "log_setup.hpp"
 #include "process.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 namespace {
 
 /// What `formatter` makes of one message at `level`.
@@ -108,3 +110,5 @@ TEST_CASE("log format: text or json", "[log]") {
   CHECK(!tnl::parse_log_format("JSON"));
   CHECK(!tnl::parse_log_format(""));
 }
+
+}  // namespace TNL_UNITY_ID

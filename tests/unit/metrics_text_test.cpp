@@ -18,6 +18,8 @@
 #include "stats_json.hpp"
 #include "version.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::HoldKind;
 using tnl::LockView;
 using namespace std::chrono_literals;
@@ -169,3 +171,5 @@ TEST_CASE("/metrics and .stats show how much of the start grace is left", "[metr
   CHECK(sample(tnl::render_metrics(totals_view(starting), stats, 0, std::chrono::system_clock::now()),
                "tcpnetlock_start_grace_remaining_seconds") == 29.5);
 }
+
+}  // namespace TNL_UNITY_ID

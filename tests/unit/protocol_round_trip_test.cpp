@@ -19,6 +19,8 @@
 #include "protocol_answers.hpp"
 #include "protocol_requests.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::LockId;
 using tnl::LockRequest;
 using tnl::Ttl;
@@ -367,3 +369,5 @@ TEST_CASE("unlock-name requests: what the client sends is what the server reads"
   CHECK_THROWS_AS(tnl::format_unlock_name_request("db", " padded"), std::invalid_argument);
   CHECK_THROWS_AS(tnl::format_unlock_name_request("db", std::string("a\nb")), std::invalid_argument);
 }
+
+}  // namespace TNL_UNITY_ID

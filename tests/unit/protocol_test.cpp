@@ -2,6 +2,8 @@
 
 #include "protocol.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::parse_request;
 
 TEST_CASE("a bare action parses with no parameters", "[protocol]") {
@@ -135,3 +137,5 @@ TEST_CASE("a CR followed by anything else stays in the line", "[protocol][line-e
   CHECK(first_line("a\r\r\n") == "a\r|2");  // the first CR is followed by a CR, the second ends it
   CHECK(first_line("a\rb\r") == "a\rb|1|open");
 }
+
+}  // namespace TNL_UNITY_ID

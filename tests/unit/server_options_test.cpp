@@ -17,6 +17,8 @@
 #include "server_options.hpp"
 #include "version.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using namespace std::chrono_literals;
 using tnl::ParsedServerOptions;
 
@@ -949,3 +951,5 @@ TEST_CASE("server options: --tls-only leaves no plain gRPC listener", "[server_o
   // Without --tls-only the default gRPC listener stays.
   CHECK(config_of({"--tls-cert", cert, "--tls-key", key, "--tls-port", "0"}).grpc_enabled);
 }
+
+}  // namespace TNL_UNITY_ID

@@ -16,6 +16,8 @@
 #include "lock_view_json.hpp"
 #include "token_generator.hpp"
 
+namespace TNL_UNITY_ID {  // this file's names, apart in a unity build (tests/CMakeLists.txt)
+
 using tnl::TokenGenerator;
 
 TEST_CASE("tokens follow the clock and never repeat", "[tokens]") {
@@ -347,3 +349,5 @@ TEST_CASE("raising the generator above a restored token persists a mark above it
   tokens.raise_above(7);  // lower: nothing changes
   CHECK(tokens.next() == restored + 1);
 }
+
+}  // namespace TNL_UNITY_ID
