@@ -18,6 +18,15 @@ kill_tree() {
   kill -TERM "$1" 2>/dev/null || true
   kill -CONT "$1" 2>/dev/null || true
 }
+# chain_running PID: PID is one of this shell's background chains, still running. Not
+# `kill -0`: in an hour of compiles and tests pids wrap around, and the number of a chain
+# that ended may by then be an unrelated process's.
+chain_running() {
+  local pid
+  # Running or stopped: a job that ended is listed by neither, and its pid may be reused.
+  for pid in $(jobs -rp; jobs -sp); do [[ $pid == "$1" ]] && return 0; done
+  return 1
+}
 # on_exit: the EXIT trap. Stops what still runs in the background (if the script stops
 # early) and removes $bg_dir, keeping the script's exit status. Under set -e a trap's
 # failing command would end the shell with its own status (a run where everything passed
@@ -25,7 +34,7 @@ kill_tree() {
 on_exit() {
   local rc=$? pid
   set +e
-  for pid in "${bg_pids[@]}"; do kill_tree "$pid"; done
+  for pid in "${bg_pids[@]}"; do chain_running "$pid" && kill_tree "$pid"; done
   rm -rf "$bg_dir"
   exit "$rc"
 }
@@ -79,14 +88,14 @@ wait_step() {
   local name=$1 until=${2:-} waited_from=$SECONDS rc
   while [[ ! -e $bg_dir/$name.rc ]]; do
     if [[ -n $until ]] && ((SECONDS >= until)); then
-      kill_tree "${bg_chain[$name]}"
+      if chain_running "${bg_chain[$name]}"; then kill_tree "${bg_chain[$name]}"; fi
       sleep 10  # its cleanup (the image build unmounts and removes its storage)
       echo "stopped: this run reached ${until} s" >>"$bg_dir/$name.log"
       echo 124 >"$bg_dir/$name.rc"
       echo $((SECONDS - waited_from)) >"$bg_dir/$name.seconds"
       break
     fi
-    if ! kill -0 "${bg_chain[$name]}" 2>/dev/null && [[ ! -e $bg_dir/$name.rc ]]; then
+    if ! chain_running "${bg_chain[$name]}" && [[ ! -e $bg_dir/$name.rc ]]; then
       echo "the background chain of $name ended without its exit status" >>"$bg_dir/$name.log"
       echo 125 >"$bg_dir/$name.rc"
       echo 0 >"$bg_dir/$name.seconds"
