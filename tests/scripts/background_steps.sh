@@ -32,8 +32,9 @@ pid_gone() {
   return 1
 }
 
-# 1. Every step ended before the script did (the CI run that exited 1): status 0.
-rc=$(run_script "bg_steps 0 ok true -- bad bash -c 'exit 3'
+# 1. Every step ended before the script did (the CI run that exited 1): status 0. The
+# first runs for 3 s, so wait_step polls a running chain a few times.
+rc=$(run_script "bg_steps 0 ok sleep 3 -- bad bash -c 'exit 3'
   wait_step ok
   r=0; wait_step bad || r=\$?; [[ \$r == 3 ]] || exit 9")
 [[ $rc == 0 ]] || { cat "$work/out"; fail "all steps done and waited for: exit $rc, want 0"; }
