@@ -129,6 +129,12 @@ timed() {
 # shellcheck source=scripts/lib/background.sh
 source scripts/lib/background.sh
 
+# build_failed NAME: a background build that failed counts as one failure of the run.
+build_failed() {
+  failed_suites+=("$1")
+  total_failed=$((total_failed + 1))
+}
+
 # ThreadSanitizer: the etcd client (server/etcd), where results cross from gRPC's threads
 # to the event loop, against real etcd: etcd_client_tests only. Debian's gRPC is not
 # instrumented: tests/tsan.supp says which of its own accesses TSan is told to ignore and

@@ -1,12 +1,12 @@
 # shellcheck shell=bash
 # Background steps for scripts/test.sh (sourced; bash, under set -euo pipefail): a chain of
 # commands runs in the background at a lower priority, each leaving its log and exit
-# status in $bg_dir, and wait_step waits for one. Whatever is still running when the
-# sourcing script exits is stopped, and the script's exit status is kept.
+# status in $bg_dir, and wait_step waits for one (and adds its line to the script's
+# `timings`). Whatever is still running when the sourcing script exits is stopped, and the
+# script's exit status is kept.
 # tests/scripts/background_steps.sh tests this file.
 
 bg_dir=$(mktemp -d)
-bg_pids=()
 
 # kill_tree PID: SIGTERM to PID and every process below it (compilers, buildah's steps).
 # Never fails: a process may end at any moment, and a caller runs under set -e.
@@ -18,13 +18,18 @@ kill_tree() {
   kill -TERM "$1" 2>/dev/null || true
   kill -CONT "$1" 2>/dev/null || true
 }
-# chain_running PID: PID is one of this shell's background chains, still running. Not
-# `kill -0`: in an hour of compiles and tests pids wrap around, and the number of a chain
-# that ended may by then be an unrelated process's.
+# running_chains: the pids of this shell's background jobs (the chains; the sourcing script
+# starts no other) still running or stopped. Not the pids once started: a job that ended
+# is listed by neither, and in an hour of compiles and tests pids wrap around, so its
+# number may by then be an unrelated process's.
+running_chains() {
+  jobs -rp
+  jobs -sp
+}
+# chain_running PID: PID is one of them.
 chain_running() {
   local pid
-  # Running or stopped: a job that ended is listed by neither, and its pid may be reused.
-  for pid in $(jobs -rp; jobs -sp); do [[ $pid == "$1" ]] && return 0; done
+  for pid in $(running_chains); do [[ $pid == "$1" ]] && return 0; done
   return 1
 }
 # on_exit: the EXIT trap. Stops what still runs in the background (if the script stops
@@ -34,7 +39,7 @@ chain_running() {
 on_exit() {
   local rc=$? pid
   set +e
-  for pid in "${bg_pids[@]}"; do chain_running "$pid" && kill_tree "$pid"; done
+  for pid in $(running_chains); do kill_tree "$pid"; done
   rm -rf "$bg_dir"
   exit "$rc"
 }
@@ -68,17 +73,10 @@ bg_steps() {
       mv "$bg_dir/$name.rc.tmp" "$bg_dir/$name.rc"
     done
   ) &
-  bg_pids+=($!)
   # Each step's chain, for wait_step.
   for word in "${names[@]}"; do bg_chain[$word]=$!; done
 }
 declare -A bg_chain=()
-
-# build_failed NAME: a background build that failed counts as one failure of the run.
-build_failed() {
-  failed_suites+=("$1")
-  total_failed=$((total_failed + 1))
-}
 
 # wait_step NAME [UNTIL]: waits for a background step (each build is bounded by the
 # compiler; a chain that died without an exit status ends the wait), prints its log's tail
